@@ -1,0 +1,245 @@
+//! The plugin's configuration: one TOML file, a `[plugin]` section for what
+//! the whole process shares and a `[server."<name>"]` section per storage
+//! server.
+//!
+//! ```toml
+//! [plugin]
+//! memory_budget = "1GiB"
+//! log_level = "info"
+//! log_file = "/usr/openv/netbackup/logs/vastost/plugin.log"
+//!
+//! [server."cluster1"]
+//! data_path = "nfs"
+//! directory = "/mnt/vast/netbackup"
+//! lsus = ["pool1"]
+//! fragment_size = "64MiB"
+//! write_parallelism = 4
+//! read_ahead = "32MiB"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+use crate::error::{EngineError, Result};
+use crate::names::LsuName;
+
+/// Environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "VASTOST_CONFIG";
+/// Where NetBackup installs plugins, and where the configuration is looked
+/// for when nothing else names it.
+pub const DEFAULT_CONFIG_PATH: &str = "/usr/openv/lib/ost-plugins/vastost.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings shared by every server of the process.
+    #[serde(default)]
+    pub plugin: PluginConfig,
+    /// Storage servers by name (the part after `VastData:` or `vast://`).
+    #[serde(default, rename = "server")]
+    pub servers: BTreeMap<String, ServerConfig>,
+}
+
+/// Settings of the plugin as a whole.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginConfig {
+    /// Bytes of data buffers the plugin may hold at once, all streams
+    /// together; writers wait (backpressure) when it is spent.
+    pub memory_budget: ByteSize,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub log_level: String,
+    /// Log file; without one the plugin logs nothing.
+    pub log_file: Option<PathBuf>,
+    /// Worker threads of the plugin's runtime (default: one per core, at
+    /// least 2).
+    pub worker_threads: Option<usize>,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        PluginConfig { memory_budget: ByteSize::gib(1), log_level: "info".into(), log_file: None, worker_threads: None }
+    }
+}
+
+/// How a server's data travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DataPath {
+    /// A directory on the media server: on a real site, a VAST NFS mount.
+    #[default]
+    Nfs,
+    /// The cluster's S3 endpoint.
+    S3,
+}
+
+/// Settings of one storage server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// How data travels.
+    #[serde(default)]
+    pub data_path: DataPath,
+    /// NFS data path: the directory whose subdirectories are the LSUs.
+    pub directory: Option<PathBuf>,
+    /// LSUs created at first use when they are missing.
+    #[serde(default)]
+    pub lsus: Vec<String>,
+    /// Size of a data fragment, the unit of upload and of write buffering.
+    #[serde(default = "default_fragment_size")]
+    pub fragment_size: ByteSize,
+    /// Fragments of one image uploaded at once.
+    #[serde(default = "default_write_parallelism")]
+    pub write_parallelism: usize,
+    /// Bytes fetched ahead of a sequential reader.
+    #[serde(default = "default_read_ahead")]
+    pub read_ahead: ByteSize,
+}
+
+fn default_fragment_size() -> ByteSize {
+    ByteSize::mib(64)
+}
+fn default_write_parallelism() -> usize {
+    4
+}
+fn default_read_ahead() -> ByteSize {
+    ByteSize::mib(32)
+}
+
+impl ServerConfig {
+    /// A server on the NFS data path with the design's defaults.
+    pub fn nfs(directory: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_path: DataPath::Nfs,
+            directory: Some(directory.into()),
+            lsus: Vec::new(),
+            fragment_size: default_fragment_size(),
+            write_parallelism: default_write_parallelism(),
+            read_ahead: default_read_ahead(),
+        }
+    }
+
+    fn validate(&self, name: &str, budget: u64) -> Result<()> {
+        let bad = |msg: String| Err(EngineError::Config(format!("server '{name}': {msg}")));
+        let frag = self.fragment_size.as_u64();
+        if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::BLOCK_SIZE) {
+            return bad(format!("fragment_size {frag} must be a multiple of 512 between 4KiB and 1GiB"));
+        }
+        if frag > budget {
+            return bad(format!("fragment_size {frag} is larger than the plugin's memory_budget {budget}"));
+        }
+        if !(1..=64).contains(&self.write_parallelism) {
+            return bad(format!("write_parallelism {} must be between 1 and 64", self.write_parallelism));
+        }
+        match self.data_path {
+            DataPath::Nfs if self.directory.is_none() => bad("data_path nfs needs a directory".into()),
+            DataPath::S3 => bad("data_path s3 is not available in this build".into()),
+            DataPath::Nfs => Ok(()),
+        }?;
+        for lsu in &self.lsus {
+            LsuName::new(lsu)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration from TOML text.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let config: Config = toml::from_str(text).map_err(|e| EngineError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EngineError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| EngineError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The file to read: the one given, else `$VASTOST_CONFIG`, else the
+    /// NetBackup plugin directory's `vastost.toml`.
+    pub fn locate(given: Option<&Path>) -> PathBuf {
+        given
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    }
+
+    /// Checks every section; called by [`Config::from_toml`].
+    pub fn validate(&self) -> Result<()> {
+        let budget = self.plugin.memory_budget.as_u64();
+        if budget < 1 << 20 {
+            return Err(EngineError::Config(format!("memory_budget {budget} is below 1MiB")));
+        }
+        for (name, server) in &self.servers {
+            server.validate(name, budget)?;
+        }
+        Ok(())
+    }
+
+    /// The section of storage server `name`: an exact match of the full name
+    /// first, then of the name without its `VastData:` / `vast://` prefix.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.get(name).or_else(|| self.servers.get(strip_server_prefix(name)?))
+    }
+}
+
+/// Prefixes of the storage server names this plugin claims.
+pub const SERVER_PREFIXES: [&str; 2] = ["VastData:", "vast://"];
+
+/// The cluster part of a storage server name, or `None` when the name is not
+/// one of ours.
+pub fn strip_server_prefix(name: &str) -> Option<&str> {
+    SERVER_PREFIXES.iter().find_map(|p| name.strip_prefix(p)).filter(|rest| !rest.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_complete_file() {
+        let c = Config::from_toml(
+            r#"
+            [plugin]
+            memory_budget = "256MiB"
+            log_level = "debug"
+            [server."c1"]
+            directory = "/tmp/x"
+            lsus = ["a", "b"]
+            fragment_size = "1MiB"
+            write_parallelism = 2
+            read_ahead = "4MiB"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.plugin.memory_budget.as_u64(), 256 << 20);
+        let s = c.server("VastData:c1").unwrap();
+        assert_eq!(s.fragment_size.as_u64(), 1 << 20);
+        assert_eq!(s.lsus, ["a", "b"]);
+        assert!(c.server("vast://c1").is_some());
+        assert!(c.server("c2").is_none());
+        assert!(c.server("Other:c1").is_none());
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        for text in [
+            "[server.a]\nfragment_size = \"1MiB\"\n",
+            "[server.a]\ndirectory = \"/x\"\nfragment_size = 1000\n",
+            "[server.a]\ndirectory = \"/x\"\nwrite_parallelism = 0\n",
+            "[server.a]\ndirectory = \"/x\"\nlsus = [\"../up\"]\n",
+            "[plugin]\nmemory_budget = \"4KiB\"\n",
+            "[plugin]\nunknown = 1\n",
+            "[server.a]\ndirectory = \"/x\"\nfragment_size = \"2GiB\"\n",
+        ] {
+            assert!(Config::from_toml(text).is_err(), "accepted: {text}");
+        }
+    }
+}

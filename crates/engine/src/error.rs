@@ -1,0 +1,136 @@
+use std::sync::Arc;
+
+use vastost_storage::StorageError;
+
+/// What a caller can act on; the ABI maps each kind to one OST status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A bad argument: wrong size, bad name, bad offset.
+    InvalidArgument,
+    /// The configuration is unusable.
+    Config,
+    /// The storage server is not one of ours or not configured.
+    NoSuchServer,
+    /// The LSU does not exist.
+    NoSuchLsu,
+    /// The image does not exist.
+    NoSuchImage,
+    /// The image already exists.
+    Exists,
+    /// The image is in a state that forbids the call.
+    WrongState,
+    /// Somebody else is using the image.
+    Busy,
+    /// Stored data does not match its checksum.
+    Integrity,
+    /// The storage is full.
+    NoSpace,
+    /// Access refused by the storage.
+    PermissionDenied,
+    /// A fault that may pass: try again later.
+    Temporary,
+    /// An I/O failure of the storage.
+    Io,
+    /// A bug of ours.
+    Internal,
+}
+
+/// An engine failure with enough context to be shown to an administrator.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// A caller passed something unusable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A name from NetBackup that cannot be stored safely.
+    #[error("invalid {what} {name:?}: {reason}")]
+    InvalidName {
+        /// Which kind of name (image basename, date, LSU).
+        what: &'static str,
+        /// The name as given (escaped for display by `{:?}`).
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The storage server is not configured.
+    #[error("storage server '{0}' is not configured (add a [server.\"<name>\"] section)")]
+    NoSuchServer(String),
+    /// The LSU does not exist.
+    #[error("LSU '{0}' does not exist")]
+    NoSuchLsu(String),
+    /// The image does not exist.
+    #[error("image {0} does not exist")]
+    NoSuchImage(String),
+    /// The image already exists.
+    #[error("image {0} already exists")]
+    ImageExists(String),
+    /// The image's state forbids the call.
+    #[error("image {image}: {reason}")]
+    WrongState {
+        /// The image, as `basename/date`.
+        image: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The image is in use.
+    #[error("image {image} is busy: {reason}")]
+    Busy {
+        /// The image, as `basename/date`.
+        image: String,
+        /// Who holds it.
+        reason: &'static str,
+    },
+    /// Stored bytes do not match their checksum, or a record is damaged.
+    #[error("data integrity: {0}")]
+    Integrity(String),
+    /// A storage call failed.
+    #[error(transparent)]
+    Storage(Arc<StorageError>),
+    /// A bug of ours (a task died, an invariant broke).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Result of an engine call.
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+impl From<StorageError> for EngineError {
+    fn from(e: StorageError) -> Self {
+        EngineError::Storage(Arc::new(e))
+    }
+}
+
+impl EngineError {
+    /// The kind a caller acts on.
+    pub fn kind(&self) -> ErrorKind {
+        use vastost_storage::ErrorKind as S;
+        match self {
+            EngineError::InvalidArgument(_) | EngineError::InvalidName { .. } => ErrorKind::InvalidArgument,
+            EngineError::Config(_) => ErrorKind::Config,
+            EngineError::NoSuchServer(_) => ErrorKind::NoSuchServer,
+            EngineError::NoSuchLsu(_) => ErrorKind::NoSuchLsu,
+            EngineError::NoSuchImage(_) => ErrorKind::NoSuchImage,
+            EngineError::ImageExists(_) => ErrorKind::Exists,
+            EngineError::WrongState { .. } => ErrorKind::WrongState,
+            EngineError::Busy { .. } => ErrorKind::Busy,
+            EngineError::Integrity(_) => ErrorKind::Integrity,
+            EngineError::Internal(_) => ErrorKind::Internal,
+            EngineError::Storage(s) => match s.kind {
+                S::NotFound => ErrorKind::Io,
+                S::AlreadyExists => ErrorKind::Busy,
+                S::PermissionDenied => ErrorKind::PermissionDenied,
+                S::NoSpace => ErrorKind::NoSpace,
+                S::Temporary => ErrorKind::Temporary,
+                S::Invalid => ErrorKind::InvalidArgument,
+                _ => ErrorKind::Io,
+            },
+        }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        EngineError::InvalidArgument(msg.into())
+    }
+}

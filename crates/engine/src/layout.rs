@@ -1,0 +1,66 @@
+//! Where things live inside an LSU. The same keys serve S3 and NFS:
+//!
+//! ```text
+//! .vastost/lsu.json                          LSU label, layout version
+//! images/<basename>/<date>/manifest/<seq>    commit records; the highest wins
+//! images/<basename>/<date>/meta              image metadata (OST metadata API)
+//! images/<basename>/<date>/frag/<seq>-<tok>  immutable data fragments
+//! ```
+//!
+//! Each commit is a new manifest object created with create-if-absent,
+//! never a rewrite: two writers cannot both commit the same sequence
+//! number, and no rename is needed on S3. Fragment names carry a random
+//! token of the writing session, so a resumed backup never overwrites a
+//! fragment left by a session that crashed.
+
+use crate::names::{ImageDef, escape};
+
+/// The LSU's own record.
+pub const LSU_LABEL: &str = ".vastost/lsu.json";
+/// The folder holding every image.
+pub const IMAGES: &str = "images/";
+/// Version of this layout, written in the LSU record and every manifest.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// The keys of one image.
+#[derive(Debug, Clone)]
+pub struct ImageKeys {
+    prefix: String,
+}
+
+impl ImageKeys {
+    /// Keys of `def`.
+    pub fn new(def: &ImageDef) -> Self {
+        ImageKeys { prefix: format!("{IMAGES}{}/{}/", escape(def.basename()), escape(def.date())) }
+    }
+
+    /// The folder of the image (ends with `/`).
+    pub fn root(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The folder of its commit records.
+    pub fn manifest_dir(&self) -> String {
+        format!("{}manifest/", self.prefix)
+    }
+
+    /// Commit record number `seq`.
+    pub fn manifest(&self, seq: u64) -> String {
+        format!("{}manifest/{seq:020}", self.prefix)
+    }
+
+    /// The image metadata object.
+    pub fn meta(&self) -> String {
+        format!("{}meta", self.prefix)
+    }
+
+    /// Data fragment `seq` of the writing session `token`.
+    pub fn fragment(&self, seq: u64, token: &str) -> String {
+        format!("{}frag/{seq:010}-{token}", self.prefix)
+    }
+}
+
+/// Parses a commit record's name back to its sequence number.
+pub fn parse_manifest_seq(name: &str) -> Option<u64> {
+    (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok()).flatten()
+}

@@ -1,0 +1,47 @@
+//! The image engine of the VAST Data OpenStorage plugin.
+//!
+//! NetBackup sees storage servers, LSUs (logical storage units) and images.
+//! This crate gives those a home on object storage, the same way over S3 and
+//! over an NFS mount:
+//!
+//! - an [`Engine`] owns the async runtime, the configuration and the global
+//!   memory budget; it opens [`Server`]s;
+//! - a [`Server`] lists and opens [`Lsu`]s, each a folder (NFS) or a bucket
+//!   (S3) wrapped in an [`vastost_storage::ObjectStore`];
+//! - an image is immutable fragment objects plus a manifest, the single
+//!   commit point (see [`manifest`]); [`ImageWriter`] and [`ImageReader`]
+//!   are the write and read pipelines.
+//!
+//! The engine knows nothing of C: the plugin's ABI crate converts OST
+//! structs to these types and calls the blocking methods here from
+//! NetBackup's threads.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod budget;
+pub mod config;
+mod engine;
+mod error;
+mod extents;
+pub mod layout;
+mod lsu;
+pub mod manifest;
+pub mod names;
+mod open_images;
+mod reader;
+mod server;
+mod writer;
+
+pub use budget::BudgetStats;
+pub use config::{Config, DataPath, PluginConfig, ServerConfig};
+pub use engine::Engine;
+pub use error::{EngineError, ErrorKind, Result};
+pub use lsu::{ImageInfo, Lsu, LsuInfo};
+pub use manifest::ImageState;
+pub use names::{ImageDef, LsuName};
+pub use reader::ImageReader;
+pub use server::{Server, ServerInfo};
+pub use writer::ImageWriter;
+
+/// OST's block: every data length and offset is a multiple of it.
+pub const BLOCK_SIZE: u64 = 512;

@@ -1,0 +1,335 @@
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
+
+use crate::budget::MemoryBudget;
+use crate::error::{EngineError, Result};
+use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
+use crate::manifest::{Decoded, ImageState, Manifest};
+use crate::names::{ImageDef, LsuName, unescape};
+use crate::open_images::{Busy, OpenImages};
+use crate::reader::ImageReader;
+use crate::writer::ImageWriter;
+
+/// Largest image metadata accepted, in bytes.
+pub const MAX_META_SIZE: u64 = 16 << 20;
+
+/// What every image of one LSU shares.
+#[derive(Debug)]
+pub(crate) struct LsuCtx {
+    pub name: LsuName,
+    pub store: ObjectStore,
+    pub rt: tokio::runtime::Handle,
+    pub budget: MemoryBudget,
+    pub fragment_size: u64,
+    pub write_parallelism: usize,
+    pub read_ahead: u64,
+    pub open: Arc<OpenImages>,
+}
+
+impl LsuCtx {
+    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+/// What an LSU tells about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsuInfo {
+    /// Its name.
+    pub name: String,
+    /// Bytes it can hold.
+    pub capacity: u64,
+    /// Bytes in use.
+    pub used: u64,
+    /// Bytes still free.
+    pub available: u64,
+    /// The label given by `label_lsu`, if any.
+    pub label: Option<String>,
+    /// Where it is, for people.
+    pub location: String,
+}
+
+/// What an image tells about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Its identity.
+    pub def: ImageDef,
+    /// The LSU holding it.
+    pub lsu: String,
+    /// Its life-cycle state (never `Deleted` here).
+    pub state: ImageState,
+    /// Logical size in bytes.
+    pub size: u64,
+    /// Seconds since the epoch when it was created.
+    pub created: u64,
+    /// Seconds since the epoch of its last commit.
+    pub updated: u64,
+    /// Who has it open in this process.
+    pub busy: Busy,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LsuRecord {
+    layout: u32,
+    label: Option<String>,
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// An LSU: a folder of the data directory (NFS) or a bucket (S3).
+#[derive(Debug, Clone)]
+pub struct Lsu {
+    ctx: Arc<LsuCtx>,
+}
+
+impl Lsu {
+    pub(crate) fn new(ctx: Arc<LsuCtx>) -> Self {
+        Lsu { ctx }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.ctx.name.as_str()
+    }
+
+    /// Capacity, use and label.
+    pub fn info(&self) -> Result<LsuInfo> {
+        let cap = self.ctx.store.capacity()?.unwrap_or(vastost_storage::Capacity { total: 0, used: 0, available: 0 });
+        let record = self.record()?;
+        Ok(LsuInfo {
+            name: self.name().to_string(),
+            capacity: cap.total,
+            used: cap.used,
+            available: cap.available,
+            label: record.label,
+            location: self.ctx.store.describe(),
+        })
+    }
+
+    fn record(&self) -> Result<LsuRecord> {
+        match self.ctx.block_on(self.ctx.store.get(layout::LSU_LABEL)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| EngineError::Integrity(format!("LSU record {}: {e}", layout::LSU_LABEL))),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(LsuRecord::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets the LSU's label (any text up to 255 bytes, no control characters).
+    pub fn label(&self, label: &str) -> Result<()> {
+        if label.len() > 255 || label.chars().any(char::is_control) {
+            return Err(EngineError::invalid("an LSU label is at most 255 bytes without control characters"));
+        }
+        let record = LsuRecord { layout: LAYOUT_VERSION, label: Some(label.to_string()) };
+        let bytes = serde_json::to_vec(&record).expect("record serializes");
+        self.ctx.block_on(self.ctx.store.put(layout::LSU_LABEL, Bytes::from(bytes)))?;
+        tracing::info!(target: "audit", lsu = self.name(), label, "labelled LSU");
+        Ok(())
+    }
+
+    /// The newest committed manifest of an image, if any.
+    pub(crate) fn latest(&self, keys: &ImageKeys) -> Result<Option<Manifest>> {
+        load_latest(&self.ctx, keys)
+    }
+
+    /// Creates a new image, open for writing.
+    pub fn create_image(&self, def: &ImageDef) -> Result<ImageWriter> {
+        let keys = ImageKeys::new(def);
+        let guard = self.ctx.open.open_writer(keys.root()).ok_or_else(|| EngineError::Busy {
+            image: def.to_string(),
+            reason: "it is being written by another handle",
+        })?;
+        let mut manifest = Manifest::new(def.basename(), def.date(), now());
+        match self.latest(&keys)? {
+            Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
+            Some(tombstone) => manifest.seq = tombstone.seq + 1,
+            None => {}
+        }
+        let key = keys.manifest(manifest.seq);
+        match self.ctx.block_on(self.ctx.store.put_new(&key, Bytes::from(manifest.encode()))) {
+            Ok(()) => {}
+            Err(e) if e.kind == StorageKind::AlreadyExists => return Err(EngineError::ImageExists(def.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
+        Ok(ImageWriter::new(self.ctx.clone(), def.clone(), keys, manifest, guard))
+    }
+
+    /// Reopens a checkpointed (pending) image to append to it.
+    pub fn open_for_write(&self, def: &ImageDef) -> Result<ImageWriter> {
+        let keys = ImageKeys::new(def);
+        let guard = self.ctx.open.open_writer(keys.root()).ok_or_else(|| EngineError::Busy {
+            image: def.to_string(),
+            reason: "it is being written by another handle",
+        })?;
+        let manifest = self.visible(&keys, def)?;
+        if manifest.state == ImageState::Created {
+            return Err(EngineError::WrongState {
+                image: def.to_string(),
+                reason: "it is complete and cannot be written",
+            });
+        }
+        Ok(ImageWriter::new(self.ctx.clone(), def.clone(), keys, manifest, guard))
+    }
+
+    /// Opens a complete image for reading.
+    pub fn open_for_read(&self, def: &ImageDef) -> Result<ImageReader> {
+        let keys = ImageKeys::new(def);
+        let manifest = self.visible(&keys, def)?;
+        if manifest.state != ImageState::Created {
+            return Err(EngineError::WrongState { image: def.to_string(), reason: "it is not complete" });
+        }
+        let guard = self.ctx.open.open_reader(keys.root());
+        Ok(ImageReader::new(self.ctx.clone(), def.clone(), manifest, guard))
+    }
+
+    fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
+        match self.latest(keys)? {
+            Some(m) if m.state != ImageState::Deleted => Ok(m),
+            _ => Err(EngineError::NoSuchImage(def.to_string())),
+        }
+    }
+
+    /// Properties of one image.
+    pub fn image_info(&self, def: &ImageDef) -> Result<ImageInfo> {
+        let keys = ImageKeys::new(def);
+        let m = self.visible(&keys, def)?;
+        Ok(self.info_of(def.clone(), &keys, &m))
+    }
+
+    fn info_of(&self, def: ImageDef, keys: &ImageKeys, m: &Manifest) -> ImageInfo {
+        ImageInfo {
+            def,
+            lsu: self.name().to_string(),
+            state: m.state,
+            size: m.size,
+            created: m.created,
+            updated: m.updated,
+            busy: self.ctx.open.busy(keys.root()),
+        }
+    }
+
+    /// Every visible image, sorted by basename then date.
+    pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
+        let store = &self.ctx.store;
+        let mut out = Vec::new();
+        for base in self.ctx.block_on(store.list(layout::IMAGES))? {
+            let Some(basename) = base.is_dir.then(|| unescape(&base.name)).flatten() else {
+                tracing::warn!(lsu = self.name(), entry = %base.name, "ignoring a foreign entry in images/");
+                continue;
+            };
+            let dir = format!("{}{}/", layout::IMAGES, base.name);
+            for date in self.ctx.block_on(store.list(&dir))? {
+                let Some(date) = date.is_dir.then(|| unescape(&date.name)).flatten() else { continue };
+                let Ok(def) = ImageDef::new(&basename, &date) else { continue };
+                let keys = ImageKeys::new(&def);
+                match self.latest(&keys) {
+                    Ok(Some(m)) if m.state != ImageState::Deleted => out.push(self.info_of(def, &keys, &m)),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(lsu = self.name(), image = %def, error = %e, "unreadable image skipped"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes an image and its data. The image vanishes at once (a
+    /// tombstone commit); its objects are removed after.
+    pub fn delete_image(&self, def: &ImageDef) -> Result<()> {
+        let keys = ImageKeys::new(def);
+        let m = self.visible(&keys, def)?;
+        let mut tombstone = m.clone();
+        tombstone.seq += 1;
+        tombstone.state = ImageState::Deleted;
+        tombstone.updated = now();
+        let store = &self.ctx.store;
+        match self.ctx.block_on(store.put_new(&keys.manifest(tombstone.seq), Bytes::from(tombstone.encode()))) {
+            Ok(()) => {}
+            Err(e) if e.kind == StorageKind::AlreadyExists => {
+                return Err(EngineError::Busy { image: def.to_string(), reason: "it changed while being deleted" });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(target: "audit", lsu = self.name(), image = %def, size = m.size, "deleted image");
+        // Data first, then metadata, then the commit records, tombstone last.
+        self.ctx.block_on(async {
+            store.delete_all(&format!("{}frag/", keys.root())).await?;
+            store.delete(&keys.meta()).await?;
+            let mut seqs: Vec<u64> =
+                store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| parse_manifest_seq(&e.name)).collect();
+            seqs.sort_unstable();
+            for seq in seqs.into_iter().filter(|s| *s <= tombstone.seq) {
+                store.delete(&keys.manifest(seq)).await?;
+            }
+            store.delete_all(keys.root()).await
+        })?;
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` of the image's metadata, growing it as needed.
+    pub fn write_meta(&self, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|e| *e <= MAX_META_SIZE)
+            .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
+        let key = ImageKeys::new(def).meta();
+        let mut meta = self.read_meta_all(&key)?;
+        if (meta.len() as u64) < end {
+            meta.resize(end as usize, 0);
+        }
+        meta[offset as usize..end as usize].copy_from_slice(data);
+        self.ctx.block_on(self.ctx.store.put(&key, Bytes::from(meta)))?;
+        Ok(())
+    }
+
+    /// Reads up to `len` bytes of the image's metadata from `offset`.
+    pub fn read_meta(&self, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let meta = self.read_meta_all(&ImageKeys::new(def).meta())?;
+        let start = (offset.min(meta.len() as u64)) as usize;
+        let end = start.saturating_add(len).min(meta.len());
+        Ok(meta[start..end].to_vec())
+    }
+
+    fn read_meta_all(&self, key: &str) -> Result<Vec<u8>> {
+        match self.ctx.block_on(self.ctx.store.get(key)) {
+            Ok(b) => Ok(b.to_vec()),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Reads the newest commit record that is whole. A torn record (a crash
+/// while writing it) is skipped for the one before; a damaged one is an
+/// error.
+pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manifest>> {
+    let store = &ctx.store;
+    ctx.block_on(async {
+        let mut seqs: Vec<u64> =
+            store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| parse_manifest_seq(&e.name)).collect();
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        for seq in seqs {
+            let key = keys.manifest(seq);
+            let bytes = match store.get(&key).await {
+                Ok(b) => b,
+                // Superseded and removed since the listing: an older one.
+                Err(e) if e.kind == StorageKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            match Manifest::decode(&bytes, &key)? {
+                Decoded::Valid(m) if m.seq == seq => return Ok(Some(*m)),
+                Decoded::Valid(_) => {
+                    return Err(EngineError::Integrity(format!("manifest {key} holds another sequence number")));
+                }
+                Decoded::Torn => tracing::warn!(manifest = %key, "torn commit record ignored"),
+            }
+        }
+        Ok(None)
+    })
+}

@@ -1,0 +1,271 @@
+//! The read pipeline. The manifest is loaded once at open and resolved into
+//! pieces. Data is fetched in units of a few MiB, aligned to the checksum
+//! chunks of their object, and every unit is verified before a byte of it is
+//! handed out. A sequential reader gets the next units fetched ahead in
+//! parallel, up to `read_ahead` bytes, as far as the memory budget allows;
+//! a random read fetches only the units it needs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+use vastost_storage::ObjectStore;
+
+use crate::BLOCK_SIZE;
+use crate::budget::BudgetPermit;
+use crate::error::{EngineError, Result};
+use crate::extents::{Piece, resolve};
+use crate::lsu::LsuCtx;
+use crate::manifest::{Manifest, ObjectRef};
+use crate::names::ImageDef;
+use crate::open_images::OpenGuard;
+
+/// Bytes fetched (and verified) at once from one object.
+const UNIT_SIZE: u64 = 4 << 20;
+
+/// A unit: object number (index into the reader's objects) and unit number.
+type UnitId = (usize, u64);
+
+#[derive(Debug)]
+enum Fetch {
+    Running(JoinHandle<Result<Bytes>>),
+    Ready(Bytes),
+}
+
+#[derive(Debug)]
+struct Slot {
+    fetch: Fetch,
+    _permit: Option<BudgetPermit>,
+}
+
+/// An image open for reading.
+#[derive(Debug)]
+pub struct ImageReader {
+    ctx: Arc<LsuCtx>,
+    def: ImageDef,
+    size: u64,
+    objects: Vec<Arc<ObjectRef>>,
+    /// For each extent of the manifest: its object number and object offset.
+    extents: Vec<(usize, u64)>,
+    pieces: Vec<Piece>,
+    cache: HashMap<UnitId, Slot>,
+    /// The one unit a reader may hold beyond read-ahead, paid at open.
+    reserve: Option<BudgetPermit>,
+    reserve_user: Option<UnitId>,
+    last_end: Option<u64>,
+    _guard: OpenGuard,
+}
+
+fn unit_len(obj: &ObjectRef) -> u64 {
+    (UNIT_SIZE / obj.chunk_size).max(1) * obj.chunk_size
+}
+
+fn unit_range(obj: &ObjectRef, unit: u64) -> (u64, u64) {
+    let len = unit_len(obj);
+    let start = unit * len;
+    (start, (start + len).min(obj.size))
+}
+
+async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Result<Bytes> {
+    let (start, end) = unit_range(&obj, unit);
+    let data = store.get_range(&obj.key, start..end).await?;
+    if data.len() as u64 != end - start {
+        return Err(EngineError::Integrity(format!(
+            "object {} is shorter than recorded ({} bytes at {start}, {} expected)",
+            obj.key,
+            data.len(),
+            end - start
+        )));
+    }
+    let first = (start / obj.chunk_size) as usize;
+    for (i, chunk) in data.chunks(obj.chunk_size as usize).enumerate() {
+        let want = obj.crcs.get(first + i).copied();
+        if want != Some(crc32c::crc32c(chunk)) {
+            let at = start + i as u64 * obj.chunk_size;
+            return Err(EngineError::Integrity(format!(
+                "object {} bytes {at}..{}: checksum mismatch",
+                obj.key,
+                at + chunk.len() as u64
+            )));
+        }
+    }
+    Ok(data)
+}
+
+impl ImageReader {
+    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, manifest: Manifest, guard: OpenGuard) -> Self {
+        let mut objects: Vec<Arc<ObjectRef>> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let extents = manifest
+            .extents
+            .iter()
+            .map(|e| {
+                let n = *by_key.entry(e.object.key.clone()).or_insert_with(|| {
+                    objects.push(Arc::new(e.object.clone()));
+                    objects.len() - 1
+                });
+                (n, e.object_offset)
+            })
+            .collect();
+        let pieces = resolve(&manifest.extents);
+        let reserve = Some(ctx.budget.acquire(&ctx.rt, UNIT_SIZE));
+        ImageReader {
+            ctx,
+            def,
+            size: manifest.size,
+            objects,
+            extents,
+            pieces,
+            cache: HashMap::new(),
+            reserve,
+            reserve_user: None,
+            last_end: None,
+            _guard: guard,
+        }
+    }
+
+    /// The image.
+    pub fn def(&self) -> &ImageDef {
+        &self.def
+    }
+
+    /// The LSU holding the image.
+    pub fn lsu(&self) -> &str {
+        self.ctx.name.as_str()
+    }
+
+    /// Size of the image.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads into `buf` from `offset`; `buf.len()` is a multiple of 512.
+    /// Returns the bytes read: fewer at the end of the image, 0 past it.
+    pub fn read(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        if !(buf.len() as u64).is_multiple_of(BLOCK_SIZE) {
+            return Err(EngineError::invalid(format!(
+                "read of {} bytes: the length must be a multiple of {BLOCK_SIZE}",
+                buf.len()
+            )));
+        }
+        if offset >= self.size {
+            return Ok(0);
+        }
+        let end = self.size.min(offset.saturating_add(buf.len() as u64));
+        let sequential = self.last_end == Some(offset) || (offset == 0 && self.last_end.is_none());
+        let window = if sequential { self.plan(offset, end + self.ctx.read_ahead) } else { Vec::new() };
+        // Drop what the reader has moved past, then start what comes next.
+        self.cache.retain(|id, _| window.contains(id) || self.reserve_user == Some(*id));
+        for id in &window {
+            self.start_fetch(*id);
+        }
+        let first = self.pieces.partition_point(|p| p.end() <= offset);
+        let mut pos = offset;
+        for i in first..self.pieces.len() {
+            let piece = self.pieces[i];
+            if piece.start >= end {
+                break;
+            }
+            if piece.start > pos {
+                buf[(pos - offset) as usize..(piece.start - offset) as usize].fill(0);
+                pos = piece.start;
+            }
+            let stop = piece.end().min(end);
+            let (obj, obj_offset) = self.extents[piece.extent];
+            let mut at = obj_offset + piece.delta + (pos - piece.start);
+            while pos < stop {
+                let unit = at / unit_len(&self.objects[obj]);
+                let data = self.unit((obj, unit))?;
+                let (ustart, _) = unit_range(&self.objects[obj], unit);
+                let from = (at - ustart) as usize;
+                let n = ((stop - pos) as usize).min(data.len() - from);
+                let dst = (pos - offset) as usize;
+                buf[dst..dst + n].copy_from_slice(&data[from..from + n]);
+                pos += n as u64;
+                at += n as u64;
+            }
+        }
+        if pos < end {
+            buf[(pos - offset) as usize..(end - offset) as usize].fill(0);
+        }
+        self.last_end = Some(end);
+        if !sequential {
+            self.cache.retain(|id, _| self.reserve_user == Some(*id));
+        }
+        Ok((end - offset) as usize)
+    }
+
+    /// The units covering `[from, to)` of the image, in order.
+    fn plan(&self, from: u64, to: u64) -> Vec<UnitId> {
+        let mut out: Vec<UnitId> = Vec::new();
+        let first = self.pieces.partition_point(|p| p.end() <= from);
+        for piece in self.pieces[first..].iter().take_while(|p| p.start < to) {
+            let (obj, obj_offset) = self.extents[piece.extent];
+            let ulen = unit_len(&self.objects[obj]);
+            let skip = from.saturating_sub(piece.start);
+            let a = obj_offset + piece.delta + skip;
+            let b = obj_offset + piece.delta + (to.min(piece.end()) - piece.start);
+            for unit in a / ulen..b.div_ceil(ulen) {
+                if out.last() != Some(&(obj, unit)) {
+                    out.push((obj, unit));
+                }
+            }
+        }
+        out
+    }
+
+    /// Starts fetching a unit ahead of need, if the budget has room.
+    fn start_fetch(&mut self, id: UnitId) {
+        if self.cache.contains_key(&id) {
+            return;
+        }
+        let obj = self.objects[id.0].clone();
+        let (a, b) = unit_range(&obj, id.1);
+        let Some(permit) = self.ctx.budget.try_acquire(b - a) else { return };
+        let handle = self.ctx.rt.spawn(fetch_unit(self.ctx.store.clone(), obj, id.1));
+        self.cache.insert(id, Slot { fetch: Fetch::Running(handle), _permit: Some(permit) });
+    }
+
+    /// A verified unit: from the read-ahead, or fetched now on the reserve.
+    fn unit(&mut self, id: UnitId) -> Result<Bytes> {
+        if let Some(slot) = self.cache.get_mut(&id) {
+            if let Fetch::Running(handle) = &mut slot.fetch {
+                let data = match self.ctx.block_on(handle) {
+                    Ok(r) => r,
+                    Err(e) => Err(EngineError::Internal(format!("read task failed: {e}"))),
+                };
+                match data {
+                    Ok(d) => slot.fetch = Fetch::Ready(d),
+                    Err(e) => {
+                        self.cache.remove(&id);
+                        return Err(e);
+                    }
+                }
+            }
+            if let Fetch::Ready(d) = &slot.fetch {
+                return Ok(d.clone());
+            }
+        }
+        let obj = self.objects[id.0].clone();
+        let data = self.ctx.block_on(fetch_unit(self.ctx.store.clone(), obj, id.1))?;
+        if let Some(old) = self.reserve_user.take() {
+            self.cache.remove(&old);
+        }
+        if self.reserve.is_some() {
+            self.reserve_user = Some(id);
+            self.cache.insert(id, Slot { fetch: Fetch::Ready(data.clone()), _permit: None });
+        }
+        Ok(data)
+    }
+}
+
+impl Drop for ImageReader {
+    fn drop(&mut self) {
+        for slot in self.cache.values() {
+            if let Fetch::Running(h) = &slot.fetch {
+                h.abort();
+            }
+        }
+    }
+}

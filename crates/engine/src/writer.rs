@@ -1,0 +1,274 @@
+//! The write pipeline. `write` copies the caller's bytes into the current
+//! fragment buffer (computing CRC32C on the way) and returns; a full
+//! fragment goes to an upload task. At most `write_parallelism` uploads of
+//! one image run at once, and every buffer is paid for from the global
+//! memory budget first, so a fast producer blocks instead of growing memory.
+//! An upload failure is sticky: the next `write`, `flush` or `close` reports
+//! it, and nothing is committed after it.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use vastost_storage::ErrorKind as StorageKind;
+
+use crate::BLOCK_SIZE;
+use crate::budget::BudgetPermit;
+use crate::error::{EngineError, Result};
+use crate::layout::ImageKeys;
+use crate::lsu::{LsuCtx, now};
+use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
+use crate::names::ImageDef;
+use crate::open_images::OpenGuard;
+
+/// Objects are checksummed in chunks of this size, so a reader can verify
+/// any chunk it fetches without reading the whole fragment.
+pub const CHUNK_SIZE: u64 = 1 << 20;
+/// Largest image accepted (64 TiB; NetBackup images reach about 5 TB).
+pub const MAX_IMAGE_SIZE: u64 = 64 << 40;
+
+/// CRC32C of each chunk of a growing object.
+#[derive(Debug, Default)]
+struct ChunkCrcs {
+    done: Vec<u32>,
+    current: u32,
+    current_len: u64,
+}
+
+impl ChunkCrcs {
+    fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let take = ((CHUNK_SIZE - self.current_len) as usize).min(data.len());
+            self.current = crc32c::crc32c_append(self.current, &data[..take]);
+            self.current_len += take as u64;
+            data = &data[take..];
+            if self.current_len == CHUNK_SIZE {
+                self.done.push(self.current);
+                self.current = 0;
+                self.current_len = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<u32> {
+        if self.current_len > 0 {
+            self.done.push(self.current);
+        }
+        self.done
+    }
+}
+
+/// A fragment being filled: a contiguous run of the image.
+#[derive(Debug)]
+struct Fragment {
+    offset: u64,
+    buf: Vec<u8>,
+    crcs: ChunkCrcs,
+    permit: BudgetPermit,
+}
+
+/// An image open for writing. Dropping it without [`ImageWriter::close`]
+/// is a dropped connection: nothing more is committed.
+#[derive(Debug)]
+pub struct ImageWriter {
+    ctx: Arc<LsuCtx>,
+    def: ImageDef,
+    keys: ImageKeys,
+    committed: Manifest,
+    extents: Vec<Extent>,
+    size: u64,
+    current: Option<Fragment>,
+    uploads: Vec<JoinHandle<()>>,
+    in_flight: Arc<Semaphore>,
+    failure: Arc<Mutex<Option<EngineError>>>,
+    token: String,
+    next_fragment: u64,
+    _guard: OpenGuard,
+}
+
+impl ImageWriter {
+    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, committed: Manifest, guard: OpenGuard) -> Self {
+        let in_flight = Arc::new(Semaphore::new(ctx.write_parallelism));
+        ImageWriter {
+            extents: committed.extents.clone(),
+            size: committed.size,
+            next_fragment: committed.extents.len() as u64,
+            ctx,
+            def,
+            keys,
+            committed,
+            current: None,
+            uploads: Vec::new(),
+            in_flight,
+            failure: Arc::new(Mutex::new(None)),
+            token: format!("{:08x}", fastrand::u32(..)),
+            _guard: guard,
+        }
+    }
+
+    /// The image.
+    pub fn def(&self) -> &ImageDef {
+        &self.def
+    }
+
+    /// The LSU holding the image.
+    pub fn lsu(&self) -> &str {
+        self.ctx.name.as_str()
+    }
+
+    /// Logical size so far (what was written, stored or not yet).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn check_failure(&self) -> Result<()> {
+        match &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn record_failure(failure: &Mutex<Option<EngineError>>, e: EngineError) {
+        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    }
+
+    /// Writes `data` at `offset`; both multiples of 512. Returns the bytes
+    /// accepted (all of them): they may still be in a buffer.
+    pub fn write(&mut self, data: &[u8], offset: u64) -> Result<u64> {
+        self.check_failure()?;
+        let len = data.len() as u64;
+        if !len.is_multiple_of(BLOCK_SIZE) || !offset.is_multiple_of(BLOCK_SIZE) {
+            return Err(EngineError::invalid(format!(
+                "write of {len} bytes at {offset}: length and offset must be multiples of {BLOCK_SIZE}"
+            )));
+        }
+        let end = offset.checked_add(len).filter(|e| *e <= MAX_IMAGE_SIZE).ok_or_else(|| {
+            EngineError::invalid(format!("write at {offset}: images are limited to {MAX_IMAGE_SIZE} bytes"))
+        })?;
+        if self.current.as_ref().is_some_and(|f| f.offset + f.buf.len() as u64 != offset) {
+            self.seal()?;
+        }
+        let frag_size = self.ctx.fragment_size as usize;
+        let (mut rest, mut pos) = (data, offset);
+        while !rest.is_empty() {
+            if self.current.is_none() {
+                let permit = self.ctx.budget.acquire(&self.ctx.rt, frag_size as u64);
+                self.current = Some(Fragment {
+                    offset: pos,
+                    buf: Vec::with_capacity(frag_size),
+                    crcs: ChunkCrcs::default(),
+                    permit,
+                });
+            }
+            let frag = self.current.as_mut().expect("a fragment was just ensured");
+            let n = (frag_size - frag.buf.len()).min(rest.len());
+            frag.buf.extend_from_slice(&rest[..n]);
+            frag.crcs.update(&rest[..n]);
+            let full = frag.buf.len() == frag_size;
+            rest = &rest[n..];
+            pos += n as u64;
+            if full {
+                self.seal()?;
+            }
+        }
+        self.size = self.size.max(end);
+        Ok(len)
+    }
+
+    /// Hands the current fragment to an upload task.
+    fn seal(&mut self) -> Result<()> {
+        let Some(frag) = self.current.take() else { return Ok(()) };
+        if frag.buf.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.fragment(self.next_fragment, &self.token);
+        self.next_fragment += 1;
+        let size = frag.buf.len() as u64;
+        self.extents.push(Extent {
+            offset: frag.offset,
+            length: size,
+            object_offset: 0,
+            object: ObjectRef { key: key.clone(), size, chunk_size: CHUNK_SIZE, crcs: frag.crcs.finish() },
+        });
+        let slot = self
+            .ctx
+            .block_on(self.in_flight.clone().acquire_owned())
+            .map_err(|_| EngineError::Internal("upload slots closed".into()))?;
+        self.uploads.retain(|h| !h.is_finished());
+        self.check_failure()?;
+        let (store, failure, permit) = (self.ctx.store.clone(), self.failure.clone(), frag.permit);
+        let bytes = Bytes::from(frag.buf);
+        self.uploads.push(self.ctx.rt.spawn(async move {
+            let result = store.put(&key, bytes).await;
+            drop(permit);
+            drop(slot);
+            if let Err(e) = result {
+                tracing::error!(fragment = %key, error = %e, "fragment upload failed");
+                Self::record_failure(&failure, e.into());
+            }
+        }));
+        Ok(())
+    }
+
+    /// Waits for every upload under way.
+    fn wait_uploads(&mut self) -> Result<()> {
+        for handle in std::mem::take(&mut self.uploads) {
+            if let Err(e) = self.ctx.block_on(handle) {
+                Self::record_failure(&self.failure, EngineError::Internal(format!("upload task failed: {e}")));
+            }
+        }
+        self.check_failure()
+    }
+
+    /// Stores every buffered byte and commits them as a checkpoint: after a
+    /// crash, the image resumes from here.
+    pub fn flush(&mut self) -> Result<()> {
+        self.check_failure()?;
+        self.seal()?;
+        self.wait_uploads()?;
+        self.commit(ImageState::Pending)
+    }
+
+    /// Closes the image: complete (never writable again) or checkpointed
+    /// (reopen with `open_for_write` to append). On error the image keeps
+    /// its last committed state.
+    pub fn close(mut self, complete: bool) -> Result<()> {
+        self.check_failure()?;
+        self.seal()?;
+        self.wait_uploads()?;
+        let state = if complete { ImageState::Created } else { ImageState::Pending };
+        self.commit(state)?;
+        tracing::info!(
+            lsu = self.lsu(), image = %self.def, size = self.size, complete, "closed image after writing"
+        );
+        Ok(())
+    }
+
+    fn commit(&mut self, state: ImageState) -> Result<()> {
+        let mut next = self.committed.clone();
+        next.seq += 1;
+        next.state = state;
+        next.size = self.size;
+        next.updated = now();
+        next.extents = self.extents.clone();
+        let key = self.keys.manifest(next.seq);
+        let store = &self.ctx.store;
+        match self.ctx.block_on(store.put_new(&key, Bytes::from(next.encode()))) {
+            Ok(()) => {}
+            Err(e) if e.kind == StorageKind::AlreadyExists => {
+                return Err(EngineError::Busy {
+                    image: self.def.to_string(),
+                    reason: "another writer or a delete changed it since it was opened",
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let old = self.keys.manifest(self.committed.seq);
+        if let Err(e) = self.ctx.block_on(store.delete(&old)) {
+            tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
+        }
+        self.committed = next;
+        Ok(())
+    }
+}

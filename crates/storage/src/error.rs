@@ -1,0 +1,109 @@
+use std::error::Error as StdError;
+use std::fmt;
+
+/// What a caller can act on when a storage call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object or folder does not exist.
+    NotFound,
+    /// `put_new` found an object already there.
+    AlreadyExists,
+    /// The storage refused access (file mode, bucket policy, credentials).
+    PermissionDenied,
+    /// The filesystem, bucket or quota is full.
+    NoSpace,
+    /// A fault that may go away if the call is made again (throttling,
+    /// connection trouble).
+    Temporary,
+    /// The call itself was wrong (bad configuration, bad key).
+    Invalid,
+    /// Anything else: an I/O error, an unexpected answer.
+    Other,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::NoSpace => "no space left",
+            ErrorKind::Temporary => "temporary failure",
+            ErrorKind::Invalid => "invalid request",
+            ErrorKind::Other => "storage error",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A failed storage call, with the operation and key it concerned.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} '{key}': {kind}: {message}")]
+pub struct StorageError {
+    /// What kind of failure this is.
+    pub kind: ErrorKind,
+    /// The operation (`put`, `get`, `list` ...).
+    pub op: &'static str,
+    /// The key or prefix concerned.
+    pub key: String,
+    message: String,
+    #[source]
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+/// Result of a storage call.
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+impl StorageError {
+    pub(crate) fn new(kind: ErrorKind, op: &'static str, key: &str, message: impl Into<String>) -> Self {
+        StorageError { kind, op, key: key.to_string(), message: message.into(), source: None }
+    }
+
+    pub(crate) fn from_io(op: &'static str, key: &str, err: std::io::Error) -> Self {
+        let kind = io_kind(&err);
+        StorageError { kind, op, key: key.to_string(), message: err.to_string(), source: Some(Box::new(err)) }
+    }
+
+    /// Translates an OpenDAL error, the one place where its kinds meet ours.
+    pub(crate) fn from_opendal(op: &'static str, key: &str, err: opendal::Error) -> Self {
+        use opendal::ErrorKind as K;
+        let mut kind = match err.kind() {
+            K::NotFound => ErrorKind::NotFound,
+            K::AlreadyExists | K::ConditionNotMatch => ErrorKind::AlreadyExists,
+            K::PermissionDenied => ErrorKind::PermissionDenied,
+            K::RateLimited => ErrorKind::Temporary,
+            K::ConfigInvalid | K::IsADirectory | K::NotADirectory | K::RangeNotSatisfied => ErrorKind::Invalid,
+            _ if err.is_temporary() => ErrorKind::Temporary,
+            _ => ErrorKind::Other,
+        };
+        // OpenDAL reports most filesystem failures as "unexpected" with the
+        // io::Error as source: look for the cause a user needs to see.
+        if kind == ErrorKind::Other {
+            let mut cause: Option<&(dyn StdError + 'static)> = err.source();
+            while let Some(c) = cause {
+                if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                    kind = io_kind(io);
+                    break;
+                }
+                cause = c.source();
+            }
+        }
+        StorageError { kind, op, key: key.to_string(), message: err.to_string(), source: Some(Box::new(err)) }
+    }
+}
+
+fn io_kind(err: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as K;
+    match err.kind() {
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::PermissionDenied | K::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge => ErrorKind::NoSpace,
+        K::TimedOut | K::Interrupted | K::ConnectionReset | K::ConnectionAborted | K::StaleNetworkFileHandle => {
+            ErrorKind::Temporary
+        }
+        K::InvalidInput | K::InvalidFilename => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    }
+}

@@ -1,0 +1,94 @@
+//! The filesystem guarantees OpenDAL's fs service leaves to its caller:
+//! atomic create-if-absent and durable directory entries.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::error::{Result, StorageError};
+use crate::store::Capacity;
+
+/// Temporary files live here, inside the store, so that the final
+/// `link` never crosses a filesystem.
+const TMP_DIR: &str = ".vastost/tmp";
+
+fn abs(root: &Path, key: &str) -> PathBuf {
+    root.join(key.trim_start_matches('/'))
+}
+
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    key: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let owned = key.to_string();
+    match tokio::task::spawn_blocking(f).await {
+        Ok(res) => res.map_err(|e| StorageError::from_io(op, &owned, e)),
+        Err(join) => Err(StorageError::new(crate::ErrorKind::Other, op, &owned, join.to_string())),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Makes the directory entry of `key` durable.
+pub(crate) async fn sync_parent(root: &Path, key: &str) -> Result<()> {
+    let path = abs(root, key);
+    blocking("put", key, move || match path.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    })
+    .await
+}
+
+/// Creates `key` with `data` unless it exists: the data goes to a synced
+/// temporary file, which is then hard-linked to its name. `link` fails when
+/// the name exists, on local filesystems and on NFS alike, which makes the
+/// create atomic.
+pub(crate) async fn put_new(root: &Path, key: &str, data: Bytes) -> Result<()> {
+    let target = abs(root, key);
+    let tmp_dir = root.join(TMP_DIR);
+    blocking("put_new", key, move || {
+        use std::io::Write;
+        std::fs::create_dir_all(&tmp_dir)?;
+        let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        std::fs::create_dir_all(&parent)?;
+        let tmp = tmp_dir.join(format!("{}.{:016x}", std::process::id(), fastrand::u64(..)));
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()?;
+            std::fs::hard_link(&tmp, &target)?;
+            sync_dir(&parent)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result
+    })
+    .await
+}
+
+/// Removes the folders left empty under `dir` once its objects are gone,
+/// and `dir` itself.
+pub(crate) async fn remove_empty_dirs(root: &Path, dir: &str) -> Result<()> {
+    let path = abs(root, dir);
+    blocking("delete_all", dir, move || match std::fs::remove_dir_all(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => match path.parent() {
+            Some(parent) => sync_dir(parent).or(Ok(())),
+            None => Ok(()),
+        },
+    })
+    .await
+}
+
+/// Space figures of the filesystem holding `root`.
+pub(crate) fn capacity(root: &Path) -> Result<Capacity> {
+    let st = rustix::fs::statvfs(root)
+        .map_err(|e| StorageError::from_io("capacity", &root.display().to_string(), e.into()))?;
+    let unit = st.f_frsize;
+    let total = st.f_blocks.saturating_mul(unit);
+    let free = st.f_bfree.saturating_mul(unit);
+    let available = st.f_bavail.saturating_mul(unit);
+    Ok(Capacity { total, used: total.saturating_sub(free), available })
+}

@@ -1,0 +1,23 @@
+//! Object storage access for the VAST Data OST plugin.
+//!
+//! The image engine stores everything as objects addressed by `/`-separated
+//! keys, whether the bytes travel over S3 or land on an NFS mount. This crate
+//! gives it one narrow interface, [`ObjectStore`], so that the engine has a
+//! single code path and the storage library (Apache OpenDAL) can be upgraded
+//! or replaced by touching this crate only.
+//!
+//! Two guarantees the engine builds on, which OpenDAL alone does not give on
+//! a filesystem:
+//! - [`ObjectStore::put`] returns only once the object is durable (file and
+//!   its directory entry synced);
+//! - [`ObjectStore::put_new`] is an atomic create-if-absent, which is what
+//!   makes a manifest commit a commit.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod fs;
+mod store;
+
+pub use error::{ErrorKind, Result, StorageError};
+pub use store::{Capacity, ListEntry, ObjectStore};

@@ -1,0 +1,185 @@
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use opendal::{Operator, services};
+
+use crate::error::{ErrorKind, Result, StorageError};
+use crate::fs;
+
+/// Space figures of the storage behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Bytes the storage can hold in all.
+    pub total: u64,
+    /// Bytes in use (by anyone).
+    pub used: u64,
+    /// Bytes still free for this user.
+    pub available: u64,
+}
+
+/// One child of a listed folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// The child's own name, without the folder and without a trailing `/`.
+    pub name: String,
+    /// Whether the child is a folder (a common prefix on S3).
+    pub is_dir: bool,
+}
+
+#[derive(Debug)]
+enum Backend {
+    /// A directory: on a real site, a VAST NFS mount.
+    Fs { root: PathBuf },
+    /// Process memory, for tests.
+    Memory { create_lock: tokio::sync::Mutex<()> },
+}
+
+/// A place that holds objects under `/`-separated keys, rooted at one LSU.
+///
+/// Cheap to clone; every method is async and must run on a Tokio runtime.
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    op: Operator,
+    backend: Arc<Backend>,
+}
+
+impl ObjectStore {
+    /// A store on a local or NFS-mounted directory, created if missing.
+    pub fn fs(root: &Path) -> Result<Self> {
+        let key = root.display().to_string();
+        std::fs::create_dir_all(root).map_err(|e| StorageError::from_io("open", &key, e))?;
+        let root = root.canonicalize().map_err(|e| StorageError::from_io("open", &key, e))?;
+        let builder = services::Fs::default().root(&root.to_string_lossy());
+        let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &key, e))?;
+        Ok(ObjectStore { op, backend: Arc::new(Backend::Fs { root }) })
+    }
+
+    /// A store in process memory (tests).
+    pub fn memory() -> Result<Self> {
+        let op =
+            Operator::new(services::Memory::default()).map_err(|e| StorageError::from_opendal("open", "memory", e))?;
+        Ok(ObjectStore { op, backend: Arc::new(Backend::Memory { create_lock: tokio::sync::Mutex::new(()) }) })
+    }
+
+    /// Where the store is, for messages and logs (never holds a secret).
+    pub fn describe(&self) -> String {
+        match &*self.backend {
+            Backend::Fs { root } => format!("fs:{}", root.display()),
+            Backend::Memory { .. } => "memory".to_string(),
+        }
+    }
+
+    /// The root directory when the store is a filesystem.
+    pub fn fs_root(&self) -> Option<&Path> {
+        match &*self.backend {
+            Backend::Fs { root } => Some(root),
+            Backend::Memory { .. } => None,
+        }
+    }
+
+    /// Writes a whole object, replacing any; durable when it returns.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+        self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put", key, e))?;
+        if let Backend::Fs { root } = &*self.backend {
+            fs::sync_parent(root, key).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes an object only if no object has that key: an atomic
+    /// create-if-absent. Fails with [`ErrorKind::AlreadyExists`] otherwise.
+    pub async fn put_new(&self, key: &str, data: Bytes) -> Result<()> {
+        match &*self.backend {
+            Backend::Fs { root } => fs::put_new(root, key, data).await,
+            Backend::Memory { create_lock } => {
+                let _guard = create_lock.lock().await;
+                if self.size(key).await?.is_some() {
+                    return Err(StorageError::new(ErrorKind::AlreadyExists, "put_new", key, "object exists"));
+                }
+                self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put_new", key, e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let buf = self.op.read(key).await.map_err(|e| StorageError::from_opendal("get", key, e))?;
+        Ok(buf.to_bytes())
+    }
+
+    /// Reads `range` of an object; the answer is shorter only when the
+    /// object ends inside the range.
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let buf =
+            self.op.read_with(key).range(range).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?;
+        Ok(buf.to_bytes())
+    }
+
+    /// The size of an object, or `None` when it does not exist.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match self.op.stat(key).await {
+            Ok(meta) => Ok(Some(meta.content_length())),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::from_opendal("stat", key, e)),
+        }
+    }
+
+    /// The immediate children of folder `dir` (which ends with `/`, or is
+    /// empty for the root). A missing folder lists as empty.
+    pub async fn list(&self, dir: &str) -> Result<Vec<ListEntry>> {
+        debug_assert!(dir.is_empty() || dir.ends_with('/'));
+        let entries = match self.op.list(dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
+        };
+        let mut out: Vec<ListEntry> = entries
+            .into_iter()
+            .filter(|e| e.path() != dir && e.path() != "/")
+            .filter_map(|e| {
+                let rest = e.path().strip_prefix(dir)?;
+                let is_dir = rest.ends_with('/');
+                let name = rest.trim_end_matches('/');
+                (!name.is_empty() && !name.contains('/')).then(|| ListEntry { name: name.to_string(), is_dir })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Deletes an object; deleting a missing object succeeds.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.op.delete(key).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::from_opendal("delete", key, e)),
+        }
+    }
+
+    /// Deletes every object under folder `dir` (ending with `/`), and on a
+    /// filesystem the folders themselves.
+    pub async fn delete_all(&self, dir: &str) -> Result<()> {
+        debug_assert!(dir.ends_with('/'));
+        match self.op.delete_with(dir).recursive(true).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::from_opendal("delete_all", dir, e)),
+        }
+        if let Backend::Fs { root } = &*self.backend {
+            fs::remove_empty_dirs(root, dir).await?;
+        }
+        Ok(())
+    }
+
+    /// Capacity of the storage, when the store can tell (a filesystem can;
+    /// a bucket cannot, VMS quotas answer for it).
+    pub fn capacity(&self) -> Result<Option<Capacity>> {
+        match &*self.backend {
+            Backend::Fs { root } => fs::capacity(root).map(Some),
+            Backend::Memory { .. } => Ok(None),
+        }
+    }
+}
