@@ -39,6 +39,7 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use lsu::{ImageInfo, Lsu, LsuInfo};
 pub use manifest::ImageState;
 pub use names::{ImageDef, LsuName};
+pub use open_images::Busy;
 pub use reader::ImageReader;
 pub use server::{Server, ServerInfo};
 pub use writer::ImageWriter;

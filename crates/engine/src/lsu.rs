@@ -274,34 +274,45 @@ impl Lsu {
 
     /// Writes `data` at `offset` of the image's metadata, growing it as needed.
     pub fn write_meta(&self, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
-        let end = offset
-            .checked_add(data.len() as u64)
-            .filter(|e| *e <= MAX_META_SIZE)
-            .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
-        let key = ImageKeys::new(def).meta();
-        let mut meta = self.read_meta_all(&key)?;
-        if (meta.len() as u64) < end {
-            meta.resize(end as usize, 0);
-        }
-        meta[offset as usize..end as usize].copy_from_slice(data);
-        self.ctx.block_on(self.ctx.store.put(&key, Bytes::from(meta)))?;
-        Ok(())
+        write_meta(&self.ctx, def, data, offset)
     }
 
     /// Reads up to `len` bytes of the image's metadata from `offset`.
     pub fn read_meta(&self, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let meta = self.read_meta_all(&ImageKeys::new(def).meta())?;
-        let start = (offset.min(meta.len() as u64)) as usize;
-        let end = start.saturating_add(len).min(meta.len());
-        Ok(meta[start..end].to_vec())
+        read_meta(&self.ctx, def, offset, len)
     }
+}
 
-    fn read_meta_all(&self, key: &str) -> Result<Vec<u8>> {
-        match self.ctx.block_on(self.ctx.store.get(key)) {
-            Ok(b) => Ok(b.to_vec()),
-            Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+/// Writes `data` at `offset` of an image's metadata, growing it as needed.
+/// Metadata is small (a few MB at most) and rewritten whole.
+pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
+    let end = offset
+        .checked_add(data.len() as u64)
+        .filter(|e| *e <= MAX_META_SIZE)
+        .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
+    let key = ImageKeys::new(def).meta();
+    let mut meta = read_meta_all(ctx, &key)?;
+    if (meta.len() as u64) < end {
+        meta.resize(end as usize, 0);
+    }
+    meta[offset as usize..end as usize].copy_from_slice(data);
+    ctx.block_on(ctx.store.put(&key, Bytes::from(meta)))?;
+    Ok(())
+}
+
+/// Reads up to `len` bytes of an image's metadata from `offset`.
+pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
+    let meta = read_meta_all(ctx, &ImageKeys::new(def).meta())?;
+    let start = (offset.min(meta.len() as u64)) as usize;
+    let end = start.saturating_add(len).min(meta.len());
+    Ok(meta[start..end].to_vec())
+}
+
+fn read_meta_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
+    match ctx.block_on(ctx.store.get(key)) {
+        Ok(b) => Ok(b.to_vec()),
+        Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 

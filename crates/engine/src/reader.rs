@@ -16,8 +16,9 @@ use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result};
 use crate::extents::{Piece, resolve};
-use crate::lsu::LsuCtx;
-use crate::manifest::{Manifest, ObjectRef};
+use crate::layout::ImageKeys;
+use crate::lsu::{ImageInfo, LsuCtx};
+use crate::manifest::{ImageState, Manifest, ObjectRef};
 use crate::names::ImageDef;
 use crate::open_images::OpenGuard;
 
@@ -44,7 +45,11 @@ struct Slot {
 pub struct ImageReader {
     ctx: Arc<LsuCtx>,
     def: ImageDef,
+    keys: ImageKeys,
+    state: ImageState,
     size: u64,
+    created: u64,
+    updated: u64,
     objects: Vec<Arc<ObjectRef>>,
     /// For each extent of the manifest: its object number and object offset.
     extents: Vec<(usize, u64)>,
@@ -112,8 +117,12 @@ impl ImageReader {
         let reserve = Some(ctx.budget.acquire(&ctx.rt, UNIT_SIZE));
         ImageReader {
             ctx,
+            keys: ImageKeys::new(&def),
             def,
+            state: manifest.state,
             size: manifest.size,
+            created: manifest.created,
+            updated: manifest.updated,
             objects,
             extents,
             pieces,
@@ -138,6 +147,29 @@ impl ImageReader {
     /// Size of the image.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Properties of the image.
+    pub fn info(&self) -> ImageInfo {
+        ImageInfo {
+            def: self.def.clone(),
+            lsu: self.lsu().to_string(),
+            state: self.state,
+            size: self.size,
+            created: self.created,
+            updated: self.updated,
+            busy: self.ctx.open.busy(self.keys.root()),
+        }
+    }
+
+    /// Writes the image's metadata (allowed on a read-only open too).
+    pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
+        crate::lsu::write_meta(&self.ctx, &self.def, data, offset)
+    }
+
+    /// Reads the image's metadata.
+    pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        crate::lsu::read_meta(&self.ctx, &self.def, offset, len)
     }
 
     /// Reads into `buf` from `offset`; `buf.len()` is a multiple of 512.

@@ -17,7 +17,7 @@ use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
-use crate::lsu::{LsuCtx, now};
+use crate::lsu::{ImageInfo, LsuCtx, now};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
 use crate::names::ImageDef;
 use crate::open_images::OpenGuard;
@@ -120,6 +120,29 @@ impl ImageWriter {
     /// Logical size so far (what was written, stored or not yet).
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Properties as a writer sees them: the size includes buffered bytes.
+    pub fn info(&self) -> ImageInfo {
+        ImageInfo {
+            def: self.def.clone(),
+            lsu: self.lsu().to_string(),
+            state: self.committed.state,
+            size: self.size,
+            created: self.committed.created,
+            updated: self.committed.updated,
+            busy: self.ctx.open.busy(self.keys.root()),
+        }
+    }
+
+    /// Writes the image's metadata (allowed at any time).
+    pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
+        crate::lsu::write_meta(&self.ctx, &self.def, data, offset)
+    }
+
+    /// Reads the image's metadata.
+    pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        crate::lsu::read_meta(&self.ctx, &self.def, offset, len)
     }
 
     fn check_failure(&self) -> Result<()> {

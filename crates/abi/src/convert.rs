@@ -1,0 +1,209 @@
+//! Every conversion between C and Rust: pointer checks, C strings, and the
+//! OST structs to and from engine types. With `ost.rs`, the only file that
+//! would change for a build against the official OST header.
+
+use std::ffi::{c_char, c_void};
+
+use vastost_engine::{EngineError, ErrorKind, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo};
+
+use crate::boundary::Failure;
+use crate::ost::*;
+
+/// Borrows the struct behind a pointer given by the caller.
+///
+/// # Safety
+/// `p` is NULL or points to a valid, initialised `T` for the call's duration.
+pub(crate) unsafe fn ref_from<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, Failure> {
+    // SAFETY: NULL is checked here; validity otherwise is the caller's contract.
+    unsafe { p.as_ref() }.ok_or_else(|| Failure::null(what))
+}
+
+/// Checks an output pointer; the value is written only on success.
+///
+/// # Safety
+/// `p` is NULL or points to writable memory for a `T`.
+pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Result<&'a mut T, Failure> {
+    // SAFETY: NULL is checked here; validity otherwise is the caller's contract.
+    unsafe { p.as_mut() }.ok_or_else(|| Failure::null(what))
+}
+
+/// Borrows `len` bytes of input at `p`.
+///
+/// # Safety
+/// `p` is NULL or valid for reads of `len` bytes.
+pub(crate) unsafe fn bytes_in<'a>(p: *const c_void, len: u64, what: &'static str) -> Result<&'a [u8], Failure> {
+    let len = usize::try_from(len).map_err(|_| Failure::invalid(format!("{what}: length {len} is too large")))?;
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Failure::null(what));
+    }
+    // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+}
+
+/// Borrows `len` bytes of output at `p`.
+///
+/// # Safety
+/// `p` is NULL or valid for writes of `len` bytes.
+pub(crate) unsafe fn bytes_out<'a>(p: *mut c_void, len: u64, what: &'static str) -> Result<&'a mut [u8], Failure> {
+    let len = usize::try_from(len).map_err(|_| Failure::invalid(format!("{what}: length {len} is too large")))?;
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(Failure::null(what));
+    }
+    // SAFETY: non-NULL, and the caller guarantees `len` writable bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+}
+
+/// Reads a NUL-terminated string argument, looking at most at `max` bytes.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string, or to at least `max`
+/// readable bytes.
+pub(crate) unsafe fn str_arg(p: *const c_char, what: &'static str, max: usize) -> Result<String, Failure> {
+    if p.is_null() {
+        return Err(Failure::null(what));
+    }
+    let mut len = 0;
+    // SAFETY: we stop at the first NUL or at `max`, within the caller's bounds.
+    while len < max && unsafe { *p.add(len) } != 0 {
+        len += 1;
+    }
+    if len == max {
+        return Err(Failure::invalid(format!("{what} is longer than {} bytes or not terminated", max - 1)));
+    }
+    // SAFETY: `len` bytes were just read one by one.
+    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
+    String::from_utf8(bytes.to_vec()).map_err(|_| Failure::invalid(format!("{what} is not valid UTF-8")))
+}
+
+/// Reads a fixed-size C string field.
+pub(crate) fn field_str<const N: usize>(field: &[c_char; N], what: &'static str) -> Result<String, Failure> {
+    let bytes: Vec<u8> = field.iter().map(|c| *c as u8).collect();
+    let len = bytes
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| Failure::invalid(format!("{what} is not NUL-terminated within {N} bytes")))?;
+    String::from_utf8(bytes[..len].to_vec()).map_err(|_| Failure::invalid(format!("{what} is not valid UTF-8")))
+}
+
+/// Fills a fixed-size C string field, truncating on a character boundary.
+pub(crate) fn set_field<const N: usize>(field: &mut [c_char; N], value: &str) {
+    let mut end = value.len().min(N - 1);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    field.fill(0);
+    for (dst, src) in field.iter_mut().zip(&value.as_bytes()[..end]) {
+        *dst = *src as c_char;
+    }
+}
+
+/// A fixed-size C string field holding `value`.
+pub(crate) fn field<const N: usize>(value: &str) -> [c_char; N] {
+    let mut f = [0; N];
+    set_field(&mut f, value);
+    f
+}
+
+pub(crate) fn image_def(def: &sts_image_def_t) -> Result<ImageDef, Failure> {
+    let basename = field_str(&def.img_basename, "img_basename")?;
+    let date = field_str(&def.img_date, "img_date")?;
+    Ok(ImageDef::new(&basename, &date)?)
+}
+
+pub(crate) fn image_def_to_c(def: &ImageDef) -> sts_image_def_t {
+    sts_image_def_t { img_basename: field(def.basename()), img_date: field(def.date()) }
+}
+
+pub(crate) fn image_info_to_c(info: &ImageInfo, server: &str) -> sts_image_info_t {
+    let mut flags = match info.state {
+        ImageState::Pending => STS_II_IMAGE_PENDING,
+        ImageState::Created => STS_II_IMAGE_CREATED,
+        ImageState::Deleted => 0,
+    };
+    if info.busy.writing {
+        flags |= STS_II_BUSY_WRITE;
+    }
+    if info.busy.reading {
+        flags |= STS_II_BUSY_READ;
+    }
+    sts_image_info_t {
+        imo_def: image_def_to_c(&info.def),
+        imo_lsu: sts_lsu_name_t { sln_name: field(&info.lsu) },
+        imo_server: field(server),
+        imo_size: info.size,
+        imo_flags: flags,
+        imo_block_size: STS_BLOCK_SIZE,
+        imo_create_time: info.created,
+        imo_update_time: info.updated,
+    }
+}
+
+pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
+    sts_lsu_info_t {
+        lsu_server: field(server),
+        lsu_name: field(&info.name),
+        lsu_flags: STS_LSUF_DISK | STS_LSUF_ACTIVE | STS_LSUF_STORAGE_FREED,
+        lsu_capacity: info.capacity,
+        lsu_used: info.used,
+        lsu_used_phys: info.used,
+        lsu_avail: info.available,
+        lsu_label: field(info.label.as_deref().unwrap_or("")),
+    }
+}
+
+/// Capabilities that work in this build; everything else answers
+/// `STS_ENOTSUP`.
+pub(crate) const SUPPORTED: [u32; 9] = [
+    STS_SRVC_CREATE_IMAGE,
+    STS_SRVC_READ_IMAGE,
+    STS_SRVC_DELETE_IMAGE,
+    STS_SRVC_WRITE_IMAGE_RANDOM,
+    STS_SRVC_FLUSH,
+    STS_SRVC_CHECKPOINT,
+    STS_SRVC_LIST_IMAGE,
+    STS_SRVC_IMAGE_META,
+    STS_SRVC_LABEL_LSU,
+];
+
+pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
+    let mut cap = [0u32; STS_SRV_CAP_WORDS];
+    for bit in SUPPORTED {
+        cap[(bit / 32) as usize] |= 1 << (bit % 32);
+    }
+    sts_server_info_t {
+        srv_server: field(&info.name),
+        srv_flags: STS_SRV_DISK | STS_SRV_CRED,
+        srv_cap: cap,
+        srv_maxconn: 0,
+        srv_block_size: STS_BLOCK_SIZE,
+        srv_version: field(&format!("vastost {} ({:?} data path)", crate::VERSION, info.data_path)),
+        srv_location: field(&info.location),
+    }
+}
+
+/// The one table from engine errors to OST status codes.
+pub(crate) fn status_of(err: &EngineError) -> sts_status {
+    use sts_status::*;
+    match err.kind() {
+        ErrorKind::InvalidArgument => STS_EINVAL,
+        ErrorKind::Config => STS_ECONFIG,
+        ErrorKind::NoSuchServer => STS_ENOSERVER,
+        ErrorKind::NoSuchLsu => STS_ENOLSU,
+        ErrorKind::NoSuchImage => STS_ENOIMAGE,
+        ErrorKind::Exists => STS_EEXIST,
+        ErrorKind::WrongState => STS_ESTATE,
+        ErrorKind::Busy => STS_EBUSY,
+        ErrorKind::Integrity => STS_EINTEGRITY,
+        ErrorKind::NoSpace => STS_ENOSPC,
+        ErrorKind::PermissionDenied => STS_EACCESS,
+        ErrorKind::Temporary => STS_EAGAIN,
+        ErrorKind::Io => STS_ESYSCALL,
+        _ => STS_ESOFTWARE,
+    }
+}

@@ -1,0 +1,814 @@
+//! The exported entry points, `stspi_<operation>`, plus a few `vastost_`
+//! extensions. Each body runs inside [`guard`]: checks its pointers, calls
+//! the engine, and writes outputs only on success.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use vastost_engine::{Engine, EngineError, Lsu, Server};
+
+use crate::boundary::{Failure, guard, last_error};
+use crate::convert::*;
+use crate::handles::{self, Cursor, ImageHandle, Object, OpenImage};
+use crate::ost::*;
+use crate::state;
+
+fn lsu_of(lsu: &sts_lsu_t) -> Result<(Arc<Server>, Lsu), Failure> {
+    let server = handles::server(lsu.sl_server_handle, "sl_server_handle")?;
+    let name = field_str(&lsu.sl_lsu_name, "sl_lsu_name")?;
+    let lsu = server.lsu(&name)?;
+    Ok((server, lsu))
+}
+
+fn not_supported(op: &'static str) -> sts_status_t {
+    guard(op, || {
+        Err(Failure::new(sts_status::STS_ENOTSUP, format!("{op} is not supported by this version of the plugin")))
+    })
+}
+
+fn with_image<R>(
+    h: stsp_image_handle_t,
+    body: impl FnOnce(&mut ImageHandle) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    state::engine()?;
+    let obj = handles::of_kind(h, "image handle", "image")?;
+    let Object::Image(image) = &*obj else { unreachable!("of_kind checked the kind") };
+    let mut image = image.lock().unwrap_or_else(|p| p.into_inner());
+    body(&mut image)
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+/// Starts the plugin: reads the configuration from `config_path`, or from
+/// `$VASTOST_CONFIG`, or from `/usr/openv/lib/ost-plugins/vastost.toml`.
+/// `api_version` is the caller's OST API version (0: any).
+///
+/// # Safety
+/// `config_path` is NULL or a NUL-terminated string; `info` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_init(
+    api_version: u64,
+    config_path: *const c_char,
+    info: *mut sts_plugin_info_t,
+) -> sts_status_t {
+    guard("stspi_init", || {
+        if api_version != 0 && api_version < STS_API_VERSION {
+            return Err(Failure::invalid(format!(
+                "API version {api_version} is older than the {STS_API_VERSION} this plugin implements"
+            )));
+        }
+        let path = if config_path.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and NUL-terminated by contract.
+            Some(PathBuf::from(unsafe { str_arg(config_path, "config_path", 4096) }?))
+        };
+        state::init(path.as_deref())?;
+        if !info.is_null() {
+            // SAFETY: non-NULL and writable by contract.
+            let out = unsafe { out_ptr(info, "info") }?;
+            *out = sts_plugin_info_t {
+                pi_api_version: STS_API_VERSION,
+                pi_flags: STS_PI_MT,
+                pi_vendor: field("VAST Data"),
+                pi_version: field(crate::VERSION),
+                pi_stype: field("VastData"),
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Says whether this plugin serves storage server `server_name`
+/// (`VastData:<cluster>` or `vast://<cluster>`): `STS_EOK` or `STS_ECLAIM`.
+///
+/// # Safety
+/// `server_name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_claim(server_name: *const c_char) -> sts_status_t {
+    guard("stspi_claim", || {
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
+        if Engine::claims(&name) {
+            Ok(())
+        } else {
+            Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")))
+        }
+    })
+}
+
+/// Stops the plugin; every handle becomes invalid.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_terminate() -> sts_status_t {
+    guard("stspi_terminate", || {
+        state::terminate();
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------ servers
+
+/// Opens storage server `server_name` with the credentials of
+/// `tpconfig -sts_user_id … -password …` (`cred` may be NULL on the NFS
+/// data path).
+///
+/// # Safety
+/// `server_name` is NUL-terminated; `cred` NULL or valid; `handle` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_server(
+    server_name: *const c_char,
+    cred: *const sts_cred_t,
+    handle: *mut sts_server_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_server", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(handle, "handle") }?;
+        if !cred.is_null() {
+            // SAFETY: non-NULL and valid by contract.
+            let c = unsafe { ref_from(cred, "cred") }?;
+            if c.cr_type != STS_CRED_NONE && c.cr_type != STS_CRED_CLEAR {
+                return Err(Failure::invalid(format!("unknown credential type {}", c.cr_type)));
+            }
+            field_str(&c.cr_user, "cr_user")?;
+        }
+        if !Engine::claims(&name) {
+            return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
+        }
+        let server = engine.open_server(&name)?;
+        *out = handles::insert(Object::Server(Arc::new(server)));
+        Ok(())
+    })
+}
+
+/// Closes a server handle. Images opened through it stay usable until
+/// closed.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_server(handle: sts_server_handle_t) -> sts_status_t {
+    guard("stspi_close_server", || {
+        handles::remove(handle, "server handle", "server")?;
+        Ok(())
+    })
+}
+
+/// Properties of an open server.
+///
+/// # Safety
+/// `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_server_prop(
+    handle: sts_server_handle_t,
+    info: *mut sts_server_info_t,
+) -> sts_status_t {
+    guard("stspi_get_server_prop", || {
+        state::engine()?;
+        let server = handles::server(handle, "server handle")?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        *out = server_info_to_c(&server.info());
+        Ok(())
+    })
+}
+
+/// Properties of a server by name, without a handle.
+///
+/// # Safety
+/// `server_name` is NUL-terminated; `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_server_prop_byname(
+    server_name: *const c_char,
+    info: *mut sts_server_info_t,
+) -> sts_status_t {
+    guard("stspi_get_server_prop_byname", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        let server = engine.open_server(&name)?;
+        *out = server_info_to_c(&server.info());
+        Ok(())
+    })
+}
+
+// --------------------------------------------------------------------- LSUs
+
+/// Opens the list of a server's LSUs.
+///
+/// # Safety
+/// `list` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_lsu_list(
+    handle: sts_server_handle_t,
+    list: *mut sts_lsu_list_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_lsu_list", || {
+        state::engine()?;
+        let server = handles::server(handle, "server handle")?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(list, "list") }?;
+        let names = server.list_lsus()?;
+        *out = handles::insert(Object::LsuList(Mutex::new(Cursor { items: names.into_iter() })));
+        Ok(())
+    })
+}
+
+/// The next LSU of a list, or `STS_ENOMORE` at the end.
+///
+/// # Safety
+/// `lsu` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_list_lsu(list: sts_lsu_list_handle_t, lsu: *mut sts_lsu_name_t) -> sts_status_t {
+    guard("stspi_list_lsu", || {
+        let obj = handles::of_kind(list, "LSU list handle", "LSU list")?;
+        let Object::LsuList(cursor) = &*obj else { unreachable!("of_kind checked the kind") };
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(lsu, "lsu") }?;
+        let next = cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
+        let name = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the LSU list"))?;
+        *out = sts_lsu_name_t { sln_name: field(&name) };
+        Ok(())
+    })
+}
+
+/// Closes an LSU list.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_lsu_list(list: sts_lsu_list_handle_t) -> sts_status_t {
+    guard("stspi_close_lsu_list", || {
+        handles::remove(list, "LSU list handle", "LSU list")?;
+        Ok(())
+    })
+}
+
+/// Properties of an LSU: capacity, use, flags, label.
+///
+/// # Safety
+/// `lsu` is valid; `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_lsu_prop_byname(lsu: *const sts_lsu_t, info: *mut sts_lsu_info_t) -> sts_status_t {
+    guard("stspi_get_lsu_prop_byname", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        *out = lsu_info_to_c(&lsu.info()?, server.name());
+        Ok(())
+    })
+}
+
+/// Sets an LSU's label.
+///
+/// # Safety
+/// `lsu` is valid; `label` is NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_label_lsu(lsu: *const sts_lsu_t, label: *const c_char) -> sts_status_t {
+    guard("stspi_label_lsu", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let label = unsafe { str_arg(label, "label", STS_MAX_LABEL) }?;
+        lsu.label(&label)?;
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------- images
+
+/// Creates an image, open for writing; its flags become
+/// `STS_II_IMAGE_PENDING | STS_II_BUSY_WRITE`. `pendingflag` (another image
+/// will follow) is a hint and is not needed by this plugin.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `handle` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_create_image(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    pendingflag: c_int,
+    handle: *mut stsp_image_handle_t,
+) -> sts_status_t {
+    let _ = pendingflag;
+    guard("stspi_create_image", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(handle, "handle") }?;
+        let writer = lsu.create_image(&def)?;
+        *out = handles::insert(Object::Image(Mutex::new(ImageHandle { server, image: OpenImage::Write(writer) })));
+        Ok(())
+    })
+}
+
+/// Opens an image: `STS_O_READ` for a complete image, `STS_O_WRITE` to
+/// append to a checkpointed one.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `handle` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_image(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    mode: c_int,
+    handle: *mut stsp_image_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_image", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(handle, "handle") }?;
+        let image = match mode {
+            STS_O_READ => OpenImage::Read(lsu.open_for_read(&def)?),
+            STS_O_WRITE => OpenImage::Write(lsu.open_for_write(&def)?),
+            other => return Err(Failure::invalid(format!("open mode {other} is neither STS_O_READ nor STS_O_WRITE"))),
+        };
+        *out = handles::insert(Object::Image(Mutex::new(ImageHandle { server, image })));
+        Ok(())
+    })
+}
+
+/// Writes `len` bytes at `offset` (both multiples of `STS_BLOCK_SIZE`). The
+/// data may be buffered: a later storage error is returned by the next
+/// `write_image`, `flush` or `close_image`. `stat` may be NULL.
+///
+/// # Safety
+/// `buf` is valid for `len` bytes; `written` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_write_image(
+    handle: stsp_image_handle_t,
+    stat: *const sts_stat_t,
+    buf: *const c_void,
+    len: u64,
+    offset: u64,
+    written: *mut u64,
+) -> sts_status_t {
+    let _ = stat;
+    guard("stspi_write_image", || {
+        // SAFETY: by contract.
+        let data = unsafe { bytes_in(buf, len, "buf") }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(written, "written") }?;
+        with_image(handle, |h| match &mut h.image {
+            OpenImage::Write(w) => {
+                *out = w.write(data, offset)?;
+                Ok(())
+            }
+            OpenImage::Read(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for reading")),
+        })
+    })
+}
+
+/// Reads up to `len` bytes (a multiple of `STS_BLOCK_SIZE`) at `offset`;
+/// `*read` is shorter at the end of the image and 0 past it.
+///
+/// # Safety
+/// `buf` is valid for `len` writable bytes; `read` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_read_image(
+    handle: stsp_image_handle_t,
+    buf: *mut c_void,
+    len: u64,
+    offset: u64,
+    read: *mut u64,
+) -> sts_status_t {
+    guard("stspi_read_image", || {
+        // SAFETY: by contract.
+        let dst = unsafe { bytes_out(buf, len, "buf") }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(read, "read") }?;
+        with_image(handle, |h| match &mut h.image {
+            OpenImage::Read(r) => {
+                *out = r.read(dst, offset)? as u64;
+                Ok(())
+            }
+            OpenImage::Write(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for writing")),
+        })
+    })
+}
+
+/// Pushes buffered data to storage and records it as a checkpoint.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_flush(handle: stsp_image_handle_t) -> sts_status_t {
+    guard("stspi_flush", || {
+        with_image(handle, |h| match &mut h.image {
+            OpenImage::Write(w) => Ok(w.flush()?),
+            OpenImage::Read(_) => Ok(()),
+        })
+    })
+}
+
+/// Closes an image handle. After writing: `STS_CLOSEF_IH_COMPLETE` makes
+/// the image created (complete), `STS_CLOSEF_IH_INCOMPLETE` checkpoints it.
+/// The handle is invalid afterwards, whatever the status.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_image(handle: stsp_image_handle_t, flags: c_int) -> sts_status_t {
+    guard("stspi_close_image", || {
+        state::engine()?;
+        if flags != STS_CLOSEF_IH_COMPLETE && flags != STS_CLOSEF_IH_INCOMPLETE {
+            return Err(Failure::invalid(format!("close flag {flags} is not STS_CLOSEF_IH_(IN)COMPLETE")));
+        }
+        let obj = handles::remove(handle, "image handle", "image")?;
+        let Ok(Object::Image(image)) = Arc::try_unwrap(obj) else {
+            return Err(Failure::new(sts_status::STS_EBUSY, "the image handle is in use by another call"));
+        };
+        match image.into_inner().unwrap_or_else(|p| p.into_inner()).image {
+            OpenImage::Write(w) => w.close(flags == STS_CLOSEF_IH_COMPLETE)?,
+            OpenImage::Read(r) => drop(r),
+        }
+        Ok(())
+    })
+}
+
+/// Deletes an image and frees its space. With `asyncflag` the caller does
+/// not wait for the status of the deletion (it still runs to completion
+/// before the call returns in this version).
+///
+/// # Safety
+/// `lsu` and `def` are valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_delete_image(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    asyncflag: c_int,
+) -> sts_status_t {
+    guard("stspi_delete_image", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        match lsu.delete_image(&def) {
+            Err(e) if asyncflag != 0 && !matches!(e, EngineError::NoSuchImage(_)) => {
+                tracing::warn!(image = %def, error = %e, "asynchronous delete failed");
+                Ok(())
+            }
+            other => Ok(other?),
+        }
+    })
+}
+
+/// Properties of an open image (a writer sees its size grow as it writes).
+///
+/// # Safety
+/// `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_image_prop(handle: stsp_image_handle_t, info: *mut sts_image_info_t) -> sts_status_t {
+    guard("stspi_get_image_prop", || {
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        with_image(handle, |h| {
+            let i = match &h.image {
+                OpenImage::Write(w) => w.info(),
+                OpenImage::Read(r) => r.info(),
+            };
+            *out = image_info_to_c(&i, h.server.name());
+            Ok(())
+        })
+    })
+}
+
+/// Properties of an image by name; a missing image gives `STS_ENOMORE`, as
+/// NetBackup expects.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_image_prop_byname(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    info: *mut sts_image_info_t,
+) -> sts_status_t {
+    guard("stspi_get_image_prop_byname", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        match lsu.image_info(&def) {
+            Ok(i) => {
+                *out = image_info_to_c(&i, server.name());
+                Ok(())
+            }
+            Err(EngineError::NoSuchImage(what)) => {
+                Err(Failure::new(sts_status::STS_ENOMORE, format!("image {what} does not exist")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Opens the list of an LSU's images (complete and pending).
+///
+/// # Safety
+/// `lsu` is valid; `list` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_image_list(
+    lsu: *const sts_lsu_t,
+    list: *mut sts_image_list_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_image_list", || {
+        state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(list, "list") }?;
+        let images = lsu.list_images()?;
+        *out = handles::insert(Object::ImageList {
+            server: server.name().to_string(),
+            cursor: Mutex::new(Cursor { items: images.into_iter() }),
+        });
+        Ok(())
+    })
+}
+
+/// The next image of a list, or `STS_ENOMORE` at the end.
+///
+/// # Safety
+/// `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: *mut sts_image_info_t) -> sts_status_t {
+    guard("stspi_list_image", || {
+        let obj = handles::of_kind(list, "image list handle", "image list")?;
+        let Object::ImageList { server, cursor } = &*obj else { unreachable!("of_kind checked the kind") };
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        let next = cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
+        let image = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the image list"))?;
+        *out = image_info_to_c(&image, server);
+        Ok(())
+    })
+}
+
+/// Closes an image list.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_image_list(list: sts_image_list_handle_t) -> sts_status_t {
+    guard("stspi_close_image_list", || {
+        handles::remove(list, "image list handle", "image list")?;
+        Ok(())
+    })
+}
+
+// ----------------------------------------------------------------- metadata
+
+/// Writes image metadata at `offset` (any time, any open mode; up to 16 MiB).
+///
+/// # Safety
+/// `buf` is valid for `len` bytes; `written` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_write_image_meta(
+    handle: stsp_image_handle_t,
+    buf: *const c_void,
+    len: u64,
+    offset: u64,
+    written: *mut u64,
+) -> sts_status_t {
+    guard("stspi_write_image_meta", || {
+        // SAFETY: by contract.
+        let data = unsafe { bytes_in(buf, len, "buf") }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(written, "written") }?;
+        with_image(handle, |h| {
+            match &h.image {
+                OpenImage::Write(w) => w.write_meta(data, offset)?,
+                OpenImage::Read(r) => r.write_meta(data, offset)?,
+            }
+            *out = len;
+            Ok(())
+        })
+    })
+}
+
+/// Reads image metadata at `offset`; `*read` is shorter at its end.
+///
+/// # Safety
+/// `buf` is valid for `len` writable bytes; `read` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_read_image_meta(
+    handle: stsp_image_handle_t,
+    buf: *mut c_void,
+    len: u64,
+    offset: u64,
+    read: *mut u64,
+) -> sts_status_t {
+    guard("stspi_read_image_meta", || {
+        // SAFETY: by contract.
+        let dst = unsafe { bytes_out(buf, len, "buf") }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(read, "read") }?;
+        with_image(handle, |h| {
+            let data = match &h.image {
+                OpenImage::Write(w) => w.read_meta(offset, dst.len())?,
+                OpenImage::Read(r) => r.read_meta(offset, dst.len())?,
+            };
+            dst[..data.len()].copy_from_slice(&data);
+            *out = data.len() as u64;
+            Ok(())
+        })
+    })
+}
+
+// ------------------------------------------ not supported in this version
+
+/// Opens a target server for optimized duplication. Not supported yet:
+/// returns `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_open_target_server(
+    source: sts_server_handle_t,
+    target_name: *const c_char,
+    cred: *const sts_cred_t,
+    handle: *mut sts_server_handle_t,
+) -> sts_status_t {
+    let _ = (source, target_name, cred, handle);
+    not_supported("stspi_open_target_server")
+}
+
+/// Copies an extent between images. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_copy_extent(
+    source: stsp_image_handle_t,
+    target: stsp_image_handle_t,
+    from_offset: u64,
+    to_offset: u64,
+    len: u64,
+    flags: u32,
+    copied: *mut u64,
+) -> sts_status_t {
+    let _ = (source, target, from_offset, to_offset, len, flags, copied);
+    not_supported("stspi_copy_extent")
+}
+
+/// Copies a whole image. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_copy_image(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+    flags: u32,
+) -> sts_status_t {
+    let _ = (from_lsu, from, to_lsu, to, flags);
+    not_supported("stspi_copy_image")
+}
+
+/// Starts a whole-image copy in the background. Not supported yet:
+/// `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_async_copy_image(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+    flags: u32,
+    op_id: *mut u64,
+) -> sts_status_t {
+    let _ = (from_lsu, from, to_lsu, to, flags, op_id);
+    not_supported("stspi_async_copy_image")
+}
+
+/// Starts a named background copy. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_named_async_copy_image(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+    name: *const c_char,
+    flags: u32,
+) -> sts_status_t {
+    let _ = (from_lsu, from, to_lsu, to, name, flags);
+    not_supported("stspi_named_async_copy_image")
+}
+
+/// Waits for a named background copy. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_named_async_wait(
+    server: sts_server_handle_t,
+    name: *const c_char,
+    timeout_secs: u32,
+    done_bytes: *mut u64,
+) -> sts_status_t {
+    let _ = (server, name, timeout_secs, done_bytes);
+    not_supported("stspi_named_async_wait")
+}
+
+/// Cancels a named background copy. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_named_async_cancel(server: sts_server_handle_t, name: *const c_char) -> sts_status_t {
+    let _ = (server, name);
+    not_supported("stspi_named_async_cancel")
+}
+
+/// Adds to `target` an extent referencing `source` (virtual synthetic
+/// images). Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_include_in_image(
+    source: stsp_image_handle_t,
+    target: stsp_image_handle_t,
+    from_offset: u64,
+    to_offset: u64,
+    len: u64,
+) -> sts_status_t {
+    let _ = (source, target, from_offset, to_offset, len);
+    not_supported("stspi_include_in_image")
+}
+
+/// Opens an event channel. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_open_evchannel(
+    server: sts_server_handle_t,
+    flags: u32,
+    channel: *mut sts_evc_handle_t,
+) -> sts_status_t {
+    let _ = (server, flags, channel);
+    not_supported("stspi_open_evchannel")
+}
+
+/// Takes the next event of a channel. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: *mut sts_event_t) -> sts_status_t {
+    let _ = (channel, event);
+    not_supported("stspi_get_event")
+}
+
+/// Deletes a processed event. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_delete_event(channel: sts_evc_handle_t, event: *const sts_event_t) -> sts_status_t {
+    let _ = (channel, event);
+    not_supported("stspi_delete_event")
+}
+
+/// Closes an event channel. Not supported yet: `STS_ENOTSUP`.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_evchannel(channel: sts_evc_handle_t) -> sts_status_t {
+    let _ = channel;
+    not_supported("stspi_close_evchannel")
+}
+
+// --------------------------------------------------------------- extensions
+
+/// The plugin's version, a static NUL-terminated string.
+#[unsafe(no_mangle)]
+pub extern "C" fn vastost_version() -> *const c_char {
+    crate::VERSION_C.as_ptr().cast()
+}
+
+/// A static NUL-terminated description of a status code.
+#[unsafe(no_mangle)]
+pub extern "C" fn vastost_strerror(status: sts_status_t) -> *const c_char {
+    match sts_status::from_code(status) {
+        Some(s) => s.message().as_ptr().cast(),
+        None => c"unknown status".as_ptr(),
+    }
+}
+
+/// Copies the calling thread's last error message (empty after a success)
+/// into `buf` (NUL-terminated, truncated to `len`); returns its full length.
+///
+/// # Safety
+/// `buf` is NULL or valid for `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_last_error(buf: *mut c_char, len: usize) -> usize {
+    let message = last_error();
+    if !buf.is_null() && len > 0 {
+        let n = message.len().min(len - 1);
+        // SAFETY: `buf` holds `len` bytes by contract; we write `n + 1 <= len`.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        dst[..n].copy_from_slice(&message.as_bytes()[..n]);
+        dst[n] = 0;
+    }
+    message.len()
+}
+
+/// Counters of the memory budget and of open handles.
+///
+/// # Safety
+/// `stats` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_get_stats(stats: *mut vastost_stats_t) -> sts_status_t {
+    guard("vastost_get_stats", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(stats, "stats") }?;
+        let b = engine.budget_stats();
+        *out = vastost_stats_t {
+            vs_budget_total: b.total,
+            vs_budget_in_use: b.in_use,
+            vs_budget_peak: b.peak,
+            vs_open_handles: handles::count() as u64,
+        };
+        Ok(())
+    })
+}

@@ -1,0 +1,474 @@
+//! The OpenStorage types of our C ABI, named after the public OST names.
+//!
+//! Veritas does not publish the OST SDK header, so these definitions are
+//! ours; every struct, constant and status code the plugin exchanges with
+//! NetBackup is defined here and only here, and `include/stspi_vastdata.h`
+//! is generated from this file. A build against the official header would
+//! change this file and `convert.rs`, nothing else.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_int};
+
+/// OST block size: data lengths and offsets are multiples of it.
+pub const STS_BLOCK_SIZE: u32 = 512;
+/// Size of a storage server name field, NUL included.
+pub const STS_MAX_STSNAME: usize = 256;
+/// Size of an LSU name field, NUL included.
+pub const STS_MAX_LSUNAME: usize = 256;
+/// Size of an image basename field, NUL included.
+pub const STS_MAX_IMAGENAME: usize = 256;
+/// Size of an image date field, NUL included.
+pub const STS_MAX_DATE: usize = 256;
+/// Size of a user name field, NUL included.
+pub const STS_MAX_USER: usize = 128;
+/// Size of a password field, NUL included.
+pub const STS_MAX_PASSWORD: usize = 256;
+/// Size of an LSU label field, NUL included.
+pub const STS_MAX_LABEL: usize = 256;
+/// Size of a descriptive text field (versions, locations), NUL included.
+pub const STS_MAX_TEXT: usize = 256;
+/// Words of the server capability bitmap `srv_cap`.
+pub const STS_SRV_CAP_WORDS: usize = 2;
+/// The API version this ABI implements (passed to and returned by `init`).
+pub const STS_API_VERSION: u64 = 11;
+
+// Image information flags (`imo_flags`).
+/// The image is being written or was checkpointed; not complete.
+pub const STS_II_IMAGE_PENDING: u32 = 0x1;
+/// The image was closed complete.
+pub const STS_II_IMAGE_CREATED: u32 = 0x2;
+/// Same bit as `STS_II_IMAGE_CREATED` (the name used for reads).
+pub const STS_II_IMAGE_COMPLETE: u32 = 0x2;
+/// A writer has the image open.
+pub const STS_II_BUSY_WRITE: u32 = 0x4;
+/// Readers have the image open.
+pub const STS_II_BUSY_READ: u32 = 0x8;
+/// Ignored by this plugin.
+pub const STS_II_FILES_PENDING: u32 = 0x10;
+/// Ignored by this plugin.
+pub const STS_II_FILES_CREATED: u32 = 0x20;
+
+// Open modes of `stspi_open_image`.
+/// Open a complete image for reading.
+pub const STS_O_READ: c_int = 0x1;
+/// Reopen a checkpointed image to append to it.
+pub const STS_O_WRITE: c_int = 0x2;
+
+// Flags of `stspi_close_image`.
+/// Checkpoint: the image stays pending and can be reopened for writing.
+pub const STS_CLOSEF_IH_INCOMPLETE: c_int = 0x0;
+/// The image is complete: created, never writable again.
+pub const STS_CLOSEF_IH_COMPLETE: c_int = 0x1;
+
+// Flags of `stspi_copy_extent`.
+/// Append to the target image (`to_offset` is ignored).
+pub const STS_CX_APPEND: u32 = 0x1;
+/// Copy all of the source from `from_offset` (`len` is ignored).
+pub const STS_CX_REMAINDER: u32 = 0x2;
+
+// Credential types (`cr_type`).
+/// No credentials.
+pub const STS_CRED_NONE: u32 = 0;
+/// User and password in clear.
+pub const STS_CRED_CLEAR: u32 = 1;
+
+// Server flags (`srv_flags`).
+/// A disk storage server.
+pub const STS_SRV_DISK: u32 = 0x1;
+/// The server takes credentials at `open_server`.
+pub const STS_SRV_CRED: u32 = 0x2;
+/// Optimized image copy is supported.
+pub const STS_SRV_IMAGE_COPY: u32 = 0x4;
+/// Events (Auto Image Replication) are supported.
+pub const STS_SRV_EVENTS: u32 = 0x8;
+
+// LSU flags (`lsu_flags`).
+/// A disk LSU.
+pub const STS_LSUF_DISK: u32 = 0x1;
+/// The LSU is usable.
+pub const STS_LSUF_ACTIVE: u32 = 0x2;
+/// Deleting an image frees its space at once.
+pub const STS_LSUF_STORAGE_FREED: u32 = 0x4;
+/// Deleting an image does not free its space at once.
+pub const STS_LSUF_STORAGE_NOT_FREED: u32 = 0x8;
+
+// Plugin flags (`pi_flags`).
+/// The plugin may be called from many threads at once.
+pub const STS_PI_MT: u32 = 0x1;
+
+// Server capabilities: bit numbers in `srv_cap` (see `STS_SRV_CAP_TEST`).
+/// `create_image`, `write_image`, `close_image`.
+pub const STS_SRVC_CREATE_IMAGE: u32 = 0;
+/// `open_image`, `read_image`.
+pub const STS_SRVC_READ_IMAGE: u32 = 1;
+/// `delete_image`.
+pub const STS_SRVC_DELETE_IMAGE: u32 = 2;
+/// Writes at any block-aligned offset.
+pub const STS_SRVC_WRITE_IMAGE_RANDOM: u32 = 3;
+/// `flush`.
+pub const STS_SRVC_FLUSH: u32 = 4;
+/// Checkpoint/restart: close incomplete, reopen for write, append.
+pub const STS_SRVC_CHECKPOINT: u32 = 5;
+/// Image lists.
+pub const STS_SRVC_LIST_IMAGE: u32 = 6;
+/// `read_image_meta`, `write_image_meta`.
+pub const STS_SRVC_IMAGE_META: u32 = 7;
+/// `label_lsu`.
+pub const STS_SRVC_LABEL_LSU: u32 = 8;
+/// `open_target_server`.
+pub const STS_SRVC_OPEN_TARGET_SERVER: u32 = 9;
+/// `copy_extent`.
+pub const STS_SRVC_COPY_EXTENT: u32 = 10;
+/// `copy_image`.
+pub const STS_SRVC_COPY_IMAGE: u32 = 11;
+/// `async_copy_image`.
+pub const STS_SRVC_ASYNC_COPY_IMAGE: u32 = 12;
+/// `named_async_copy_image`, `named_async_wait`, `named_async_cancel`.
+pub const STS_SRVC_NAMED_ASYNC_COPY: u32 = 13;
+/// `include_in_image`.
+pub const STS_SRVC_INCLUDE_IN_IMAGE: u32 = 14;
+/// Event channels.
+pub const STS_SRVC_EVENTS: u32 = 15;
+
+/// Status codes. NetBackup shows them as storage-server status 2060000 + N;
+/// the plugin returns the full value. Codes seen in public NetBackup logs
+/// keep their numbers; the others are ours, from 2060201 on. Values are
+/// never reused.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum sts_status {
+    /// Success.
+    STS_EOK = 0,
+    /// The object is busy (an image being written by another handle).
+    STS_EBUSY = 2060005,
+    /// No more entries: the end of a list; also a missing image's properties.
+    STS_ENOMORE = 2060013,
+    /// A system call failed (an I/O error of the storage).
+    STS_ESYSCALL = 2060017,
+    /// Software error: a bug of the plugin.
+    STS_ESOFTWARE = 2060022,
+    /// Access not allowed.
+    STS_EACCESS = 2060037,
+    /// Plugin error.
+    STS_EPLUGIN = 2060046,
+    /// WORM: invalid minimum retention.
+    STS_EWORM_MIN = 2060064,
+    /// WORM: invalid maximum retention.
+    STS_EWORM_MAX = 2060065,
+    /// WORM: the image is locked and cannot be deleted yet.
+    STS_EWORM_LOCKED = 2060069,
+    /// An argument is invalid (NULL, bad size, bad name, bad flag).
+    STS_EINVAL = 2060201,
+    /// Authentication failed.
+    STS_EAUTH = 2060202,
+    /// The storage server cannot be reached.
+    STS_ECONNECT = 2060203,
+    /// No such storage server in the configuration.
+    STS_ENOSERVER = 2060204,
+    /// No such LSU.
+    STS_ENOLSU = 2060205,
+    /// No such image.
+    STS_ENOIMAGE = 2060206,
+    /// The image already exists.
+    STS_EEXIST = 2060207,
+    /// No space left on the LSU.
+    STS_ENOSPC = 2060208,
+    /// The operation is not supported by this plugin.
+    STS_ENOTSUP = 2060209,
+    /// A temporary failure: retry later.
+    STS_EAGAIN = 2060210,
+    /// The storage server name is not one this plugin serves.
+    STS_ECLAIM = 2060211,
+    /// The handle is stale, closed, of another kind, or not ours.
+    STS_EBADHANDLE = 2060212,
+    /// Stored data failed its checksum: it is not returned.
+    STS_EINTEGRITY = 2060213,
+    /// `stspi_init` was not called, or `stspi_terminate` was.
+    STS_ENOTINIT = 2060214,
+    /// The image's state does not allow the call (reading an incomplete
+    /// image, writing a complete one).
+    STS_ESTATE = 2060215,
+    /// The plugin's configuration is missing or invalid.
+    STS_ECONFIG = 2060216,
+}
+
+/// Every status, for tables and tests.
+pub const ALL_STATUSES: [sts_status; 26] = {
+    use sts_status::*;
+    [
+        STS_EOK, STS_EBUSY, STS_ENOMORE, STS_ESYSCALL, STS_ESOFTWARE, STS_EACCESS, STS_EPLUGIN, STS_EWORM_MIN,
+        STS_EWORM_MAX, STS_EWORM_LOCKED, STS_EINVAL, STS_EAUTH, STS_ECONNECT, STS_ENOSERVER, STS_ENOLSU,
+        STS_ENOIMAGE, STS_EEXIST, STS_ENOSPC, STS_ENOTSUP, STS_EAGAIN, STS_ECLAIM, STS_EBADHANDLE, STS_EINTEGRITY,
+        STS_ENOTINIT, STS_ESTATE, STS_ECONFIG,
+    ]
+};
+
+impl sts_status {
+    /// The status with numeric value `code`, if there is one.
+    pub fn from_code(code: c_int) -> Option<Self> {
+        ALL_STATUSES.iter().copied().find(|s| *s as c_int == code)
+    }
+
+    /// The symbolic name, `STS_E…`.
+    pub fn name(self) -> &'static str {
+        use sts_status::*;
+        match self {
+            STS_EOK => "STS_EOK",
+            STS_EBUSY => "STS_EBUSY",
+            STS_ENOMORE => "STS_ENOMORE",
+            STS_ESYSCALL => "STS_ESYSCALL",
+            STS_ESOFTWARE => "STS_ESOFTWARE",
+            STS_EACCESS => "STS_EACCESS",
+            STS_EPLUGIN => "STS_EPLUGIN",
+            STS_EWORM_MIN => "STS_EWORM_MIN",
+            STS_EWORM_MAX => "STS_EWORM_MAX",
+            STS_EWORM_LOCKED => "STS_EWORM_LOCKED",
+            STS_EINVAL => "STS_EINVAL",
+            STS_EAUTH => "STS_EAUTH",
+            STS_ECONNECT => "STS_ECONNECT",
+            STS_ENOSERVER => "STS_ENOSERVER",
+            STS_ENOLSU => "STS_ENOLSU",
+            STS_ENOIMAGE => "STS_ENOIMAGE",
+            STS_EEXIST => "STS_EEXIST",
+            STS_ENOSPC => "STS_ENOSPC",
+            STS_ENOTSUP => "STS_ENOTSUP",
+            STS_EAGAIN => "STS_EAGAIN",
+            STS_ECLAIM => "STS_ECLAIM",
+            STS_EBADHANDLE => "STS_EBADHANDLE",
+            STS_EINTEGRITY => "STS_EINTEGRITY",
+            STS_ENOTINIT => "STS_ENOTINIT",
+            STS_ESTATE => "STS_ESTATE",
+            STS_ECONFIG => "STS_ECONFIG",
+        }
+    }
+
+    /// A short description, NUL-terminated for C.
+    pub fn message(self) -> &'static str {
+        use sts_status::*;
+        match self {
+            STS_EOK => "success\0",
+            STS_EBUSY => "object is busy\0",
+            STS_ENOMORE => "no more entries\0",
+            STS_ESYSCALL => "system call failed\0",
+            STS_ESOFTWARE => "software error\0",
+            STS_EACCESS => "access not allowed\0",
+            STS_EPLUGIN => "plugin error\0",
+            STS_EWORM_MIN => "invalid WORM minimum retention\0",
+            STS_EWORM_MAX => "invalid WORM maximum retention\0",
+            STS_EWORM_LOCKED => "cannot delete: WORM lock not expired\0",
+            STS_EINVAL => "invalid argument\0",
+            STS_EAUTH => "authentication failed\0",
+            STS_ECONNECT => "cannot connect to the storage server\0",
+            STS_ENOSERVER => "no such storage server\0",
+            STS_ENOLSU => "no such LSU\0",
+            STS_ENOIMAGE => "no such image\0",
+            STS_EEXIST => "image already exists\0",
+            STS_ENOSPC => "no space left on the LSU\0",
+            STS_ENOTSUP => "operation not supported\0",
+            STS_EAGAIN => "temporary failure, retry later\0",
+            STS_ECLAIM => "storage server not served by this plugin\0",
+            STS_EBADHANDLE => "invalid, stale or closed handle\0",
+            STS_EINTEGRITY => "stored data failed its checksum\0",
+            STS_ENOTINIT => "plugin not initialized\0",
+            STS_ESTATE => "image state does not allow this operation\0",
+            STS_ECONFIG => "plugin configuration missing or invalid\0",
+        }
+    }
+}
+
+/// What every entry point returns: an `sts_status` value.
+pub type sts_status_t = c_int;
+
+/// An open storage server (opaque).
+pub struct sts_server_s {
+    _private: [u8; 0],
+}
+/// Handle of an open storage server.
+pub type sts_server_handle_t = *mut sts_server_s;
+
+/// An open image (opaque).
+pub struct stsp_image_s {
+    _private: [u8; 0],
+}
+/// Handle of an open image.
+pub type stsp_image_handle_t = *mut stsp_image_s;
+
+/// An open LSU list (opaque).
+pub struct sts_lsu_list_s {
+    _private: [u8; 0],
+}
+/// Handle of an open LSU list.
+pub type sts_lsu_list_handle_t = *mut sts_lsu_list_s;
+
+/// An open image list (opaque).
+pub struct sts_image_list_s {
+    _private: [u8; 0],
+}
+/// Handle of an open image list.
+pub type sts_image_list_handle_t = *mut sts_image_list_s;
+
+/// An open event channel (opaque).
+pub struct sts_evc_s {
+    _private: [u8; 0],
+}
+/// Handle of an open event channel.
+pub type sts_evc_handle_t = *mut sts_evc_s;
+
+/// What `stspi_init` tells about the plugin.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_plugin_info_t {
+    /// API version implemented.
+    pub pi_api_version: u64,
+    /// `STS_PI_*` flags.
+    pub pi_flags: u32,
+    /// Vendor, NUL-terminated.
+    pub pi_vendor: [c_char; STS_MAX_TEXT],
+    /// Plugin version, NUL-terminated.
+    pub pi_version: [c_char; STS_MAX_TEXT],
+    /// Storage server type (`-stype`), NUL-terminated.
+    pub pi_stype: [c_char; STS_MAX_TEXT],
+}
+
+/// Credentials for `stspi_open_server` (`tpconfig -sts_user_id … -password …`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_cred_t {
+    /// `STS_CRED_*`.
+    pub cr_type: u32,
+    /// User, NUL-terminated.
+    pub cr_user: [c_char; STS_MAX_USER],
+    /// Password, NUL-terminated.
+    pub cr_password: [c_char; STS_MAX_PASSWORD],
+}
+
+/// What a storage server tells about itself.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_server_info_t {
+    /// Server name, NUL-terminated.
+    pub srv_server: [c_char; STS_MAX_STSNAME],
+    /// `STS_SRV_*` flags.
+    pub srv_flags: u32,
+    /// Capability bitmap: bit `STS_SRVC_*` set when supported.
+    pub srv_cap: [u32; STS_SRV_CAP_WORDS],
+    /// Most streams the server wants at once (0: no limit).
+    pub srv_maxconn: u32,
+    /// Block size of the server.
+    pub srv_block_size: u32,
+    /// Plugin and cluster version text, NUL-terminated.
+    pub srv_version: [c_char; STS_MAX_TEXT],
+    /// Where the data is (directory or endpoint), NUL-terminated.
+    pub srv_location: [c_char; STS_MAX_TEXT],
+}
+
+/// An LSU on a server: the server handle plus the LSU name.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_lsu_t {
+    /// The open server.
+    pub sl_server_handle: sts_server_handle_t,
+    /// LSU name, NUL-terminated.
+    pub sl_lsu_name: [c_char; STS_MAX_LSUNAME],
+}
+
+/// An LSU name, as `stspi_list_lsu` returns it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_lsu_name_t {
+    /// LSU name, NUL-terminated.
+    pub sln_name: [c_char; STS_MAX_LSUNAME],
+}
+
+/// What an LSU tells about itself.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_lsu_info_t {
+    /// Server name, NUL-terminated.
+    pub lsu_server: [c_char; STS_MAX_STSNAME],
+    /// LSU name, NUL-terminated.
+    pub lsu_name: [c_char; STS_MAX_LSUNAME],
+    /// `STS_LSUF_*` flags.
+    pub lsu_flags: u32,
+    /// Bytes the LSU can hold.
+    pub lsu_capacity: u64,
+    /// Bytes used (logical).
+    pub lsu_used: u64,
+    /// Bytes used (physical).
+    pub lsu_used_phys: u64,
+    /// Bytes still free.
+    pub lsu_avail: u64,
+    /// Label set by `stspi_label_lsu`, NUL-terminated (empty when none).
+    pub lsu_label: [c_char; STS_MAX_LABEL],
+}
+
+/// An image's identity: NetBackup's basename and date.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_image_def_t {
+    /// Basename, NUL-terminated (e.g. `client_1588173008_C1_F1`).
+    pub img_basename: [c_char; STS_MAX_IMAGENAME],
+    /// Date, NUL-terminated.
+    pub img_date: [c_char; STS_MAX_DATE],
+}
+
+/// What an image tells about itself.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_image_info_t {
+    /// Its identity.
+    pub imo_def: sts_image_def_t,
+    /// Its LSU.
+    pub imo_lsu: sts_lsu_name_t,
+    /// Its server, NUL-terminated.
+    pub imo_server: [c_char; STS_MAX_STSNAME],
+    /// Logical size in bytes.
+    pub imo_size: u64,
+    /// `STS_II_*` flags.
+    pub imo_flags: u32,
+    /// Block size (`STS_BLOCK_SIZE`).
+    pub imo_block_size: u32,
+    /// Creation time, seconds since the epoch.
+    pub imo_create_time: u64,
+    /// Time of the last change, seconds since the epoch.
+    pub imo_update_time: u64,
+}
+
+/// Image content description passed to `stspi_write_image` (ignored by this
+/// plugin; may be NULL).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_stat_t {
+    /// Caller-defined flags.
+    pub st_flags: u32,
+    /// Reserved.
+    pub st_reserved: [u32; 7],
+}
+
+/// An event from an event channel.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sts_event_t {
+    /// Event type.
+    pub ev_type: u32,
+    /// Sequence number in its channel.
+    pub ev_seq: u64,
+    /// Time, seconds since the epoch.
+    pub ev_time: u64,
+    /// The image it concerns.
+    pub ev_image: sts_image_info_t,
+}
+
+/// Counters of the plugin's memory budget (`vastost_get_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct vastost_stats_t {
+    /// Configured budget in bytes.
+    pub vs_budget_total: u64,
+    /// Bytes held now.
+    pub vs_budget_in_use: u64,
+    /// Most bytes held at once since `init`.
+    pub vs_budget_peak: u64,
+    /// Handles open now.
+    pub vs_open_handles: u64,
+}

@@ -1,0 +1,83 @@
+//! The plugin's process-wide state: the engine made at `init` and dropped
+//! at `terminate`, and logging.
+
+use std::path::Path;
+use std::sync::{Arc, Once, RwLock};
+
+use vastost_engine::{Config, Engine};
+
+use crate::boundary::Failure;
+use crate::ost::sts_status;
+
+static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
+
+/// The engine, or `STS_ENOTINIT` before `init` / after `terminate`.
+pub(crate) fn engine() -> Result<Arc<Engine>, Failure> {
+    ENGINE.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| {
+        Failure::new(sts_status::STS_ENOTINIT, "the plugin is not initialized: call stspi_init first")
+    })
+}
+
+/// Loads the configuration and starts the engine. A second `init` while
+/// initialized keeps the running engine (NetBackup may call it per
+/// process component).
+pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
+    let mut slot = ENGINE.write().unwrap_or_else(|p| p.into_inner());
+    if slot.is_some() {
+        return Ok(());
+    }
+    let path = Config::locate(config_path);
+    let config = Config::load(&path)?;
+    start_logging(&config);
+    let engine = Engine::new(config)?;
+    tracing::info!(version = crate::VERSION, config = %path.display(), "plugin initialized");
+    *slot = Some(Arc::new(engine));
+    Ok(())
+}
+
+/// Drops every handle and stops the engine.
+pub(crate) fn terminate() {
+    crate::handles::clear();
+    let engine = ENGINE.write().unwrap_or_else(|p| p.into_inner()).take();
+    if engine.is_some() {
+        tracing::info!("plugin terminated");
+    }
+    drop(engine);
+}
+
+/// Sends logs to the configured file (rotated daily). Set once per process;
+/// `VASTOST_LOG_STDERR=1` sends them to standard error instead.
+fn start_logging(config: &Config) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::EnvFilter;
+        let filter = EnvFilter::try_new(&config.plugin.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_thread_ids(true);
+        let result = if std::env::var_os("VASTOST_LOG_STDERR").is_some() {
+            builder.with_writer(std::io::stderr).try_init()
+        } else if let Some(file) = &config.plugin.log_file {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or("vastost.log".into());
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                eprintln!("vastost: cannot create log directory {}: {e}", dir.display());
+                return;
+            }
+            let appender = tracing_appender::rolling::RollingFileAppender::builder()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix(name)
+                .build(dir);
+            match appender {
+                Ok(appender) => builder.with_writer(appender).try_init(),
+                Err(e) => {
+                    eprintln!("vastost: cannot open log file {}: {e}", file.display());
+                    return;
+                }
+            }
+        } else {
+            return;
+        };
+        if let Err(e) = result {
+            eprintln!("vastost: logging not started: {e}");
+        }
+    });
+}
