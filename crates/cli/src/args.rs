@@ -1,0 +1,180 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use bytesize::ByteSize;
+use clap::{Args, Parser, Subcommand};
+
+/// Drive the VAST Data OpenStorage plugin as a NetBackup media server does.
+#[derive(Debug, Parser)]
+#[command(name = "vastost", version, propagate_version = true)]
+pub struct Cli {
+    /// Plugin configuration file.
+    #[arg(long, global = true, env = "VASTOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Plugin library to load (default: beside this program, else
+    /// /usr/openv/lib/ost-plugins/libstspiVastDataMT.so).
+    #[arg(long, global = true, env = "VASTOST_PLUGIN")]
+    pub plugin: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a storage server advertises (like bpstsinfo -serverinfo).
+    ServerInfo(ServerArgs),
+    /// List or inspect LSUs.
+    #[command(subcommand)]
+    Lsu(LsuCommand),
+    /// Back up a file or standard input into a new image.
+    Backup(BackupArgs),
+    /// Restore an image to a file or standard output.
+    Restore(RestoreArgs),
+    /// List the images of an LSU (like bpstsinfo -imageinfo).
+    Images(LsuArgs),
+    /// Show one image's properties.
+    ImageInfo(ImageArgs),
+    /// Delete an image.
+    Delete(ImageArgs),
+    /// Read an image end to end, checking every checksum (and, with
+    /// --against, every byte against a file).
+    Verify(VerifyArgs),
+    /// Self-contained demonstration on a temporary directory: backup,
+    /// list, restore and verify, checkpoint/restart, delete.
+    Demo(DemoArgs),
+    /// Measure backup and restore through the plugin against plain file I/O.
+    Bench(BenchArgs),
+}
+
+/// LSU commands.
+#[derive(Debug, Subcommand)]
+pub enum LsuCommand {
+    /// List the LSUs of a server.
+    List(ServerArgs),
+    /// Show an LSU's capacity, use and label (like bpstsinfo -lsuinfo).
+    Info(LsuArgs),
+    /// Set an LSU's label.
+    Label {
+        /// The LSU.
+        #[command(flatten)]
+        lsu: LsuArgs,
+        /// The label.
+        label: String,
+    },
+}
+
+/// Which storage server.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Storage server, as NetBackup names it: VastData:<cluster> or vast://<cluster>.
+    #[arg(long, short = 's', env = "VASTOST_SERVER")]
+    pub server: String,
+    /// Storage server user (as given to tpconfig -sts_user_id).
+    #[arg(long, env = "VASTOST_USER")]
+    pub user: Option<String>,
+    /// File holding the storage server password (never given on the command line).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Which LSU.
+#[derive(Debug, Args)]
+pub struct LsuArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// LSU name.
+    #[arg(long, short = 'l', env = "VASTOST_LSU")]
+    pub lsu: String,
+}
+
+/// Which image.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The LSU.
+    #[command(flatten)]
+    pub lsu: LsuArgs,
+    /// Image basename.
+    #[arg(long, short = 'i')]
+    pub image: String,
+    /// Image date (default: a new one for backup, the newest image of that
+    /// basename otherwise).
+    #[arg(long)]
+    pub date: Option<String>,
+}
+
+/// Backup arguments.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The image to create.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// File to back up; - for standard input.
+    #[arg(long, default_value = "-")]
+    pub input: PathBuf,
+    /// Size of each write_image call.
+    #[arg(long, default_value = "1MiB")]
+    pub block: ByteSize,
+}
+
+/// Restore arguments.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The image to read.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// File to write; - for standard output.
+    #[arg(long, default_value = "-")]
+    pub output: PathBuf,
+    /// Size of each read_image call.
+    #[arg(long, default_value = "1MiB")]
+    pub block: ByteSize,
+}
+
+/// Verify arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image to check.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Also compare every byte with this file.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
+}
+
+/// Demo arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Bytes to back up.
+    #[arg(long, default_value = "1GiB")]
+    pub size: ByteSize,
+    /// Directory to use (default: a new temporary one, removed after).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Bench arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Bytes per run (split between the streams).
+    #[arg(long, default_value = "2GiB")]
+    pub size: ByteSize,
+    /// Stream counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub streams: Vec<usize>,
+    /// Directory on the filesystem to measure (default: a temporary one).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Size of each write_image / read_image call.
+    #[arg(long, default_value = "1MiB")]
+    pub block: ByteSize,
+    /// Plugin fragment size.
+    #[arg(long, default_value = "64MiB")]
+    pub fragment_size: ByteSize,
+    /// Plugin memory budget.
+    #[arg(long, default_value = "1GiB")]
+    pub memory_budget: ByteSize,
+}

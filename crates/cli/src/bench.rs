@@ -1,0 +1,199 @@
+//! `vastost bench`: backup and restore through the plugin, side by side
+//! with plain sequential file I/O on the same filesystem, made durable the
+//! same way (fsync before a file counts as written) and read back cold
+//! (page cache dropped for the files concerned).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use vastost_abi::loader::Plugin;
+use vastost_abi::ost::STS_O_READ;
+
+use crate::args::BenchArgs;
+use crate::data::Pattern;
+use crate::demo::write_config;
+use crate::{fmt, session};
+
+const SOURCE_LEN: usize = 64 << 20;
+
+/// Drops the page cache of every file under `path`, so reads hit storage.
+fn evict(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            evict(&entry?.path())?;
+        }
+    } else if path.is_file() {
+        let f = File::open(path)?;
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)?;
+    }
+    Ok(())
+}
+
+/// Peak resident memory of the process since the last reset, in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Runs `n` streams of `job` at once and returns the wall time.
+fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<Duration> {
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let job = &job;
+        let handles: Vec<_> = (0..n).map(|i| s.spawn(move || job(i))).collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| bail!("a stream panicked")))
+    })?;
+    Ok(started.elapsed())
+}
+
+fn plain_write(path: &Path, source: &[u8], len: u64, block: usize) -> Result<()> {
+    let mut f = File::create(path)?;
+    let mut off = 0u64;
+    while off < len {
+        let at = (off as usize) % source.len();
+        let n = block.min((len - off) as usize).min(source.len() - at);
+        f.write_all(&source[at..at + n])?;
+        off += n as u64;
+    }
+    f.sync_all()?;
+    File::open(path.parent().context("a parent folder")?)?.sync_all()?;
+    Ok(())
+}
+
+fn plain_read(path: &Path, block: usize) -> Result<u64> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; block];
+    let mut total = 0;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
+}
+
+fn plugin_backup(plugin: &Plugin, name: &str, source: &[u8], len: u64, block: usize) -> Result<()> {
+    let server = plugin.open_server("VastData:demo", None)?;
+    let mut image = server.create_image("lsu1", name, "bench")?;
+    let mut off = 0u64;
+    while off < len {
+        let at = (off as usize) % source.len();
+        let n = block.min((len - off) as usize).min(source.len() - at);
+        image.write(&source[at..at + n], off)?;
+        off += n as u64;
+    }
+    image.close(true)?;
+    Ok(())
+}
+
+fn plugin_restore(plugin: &Plugin, name: &str, block: usize) -> Result<u64> {
+    let server = plugin.open_server("VastData:demo", None)?;
+    let mut image = server.open_image("lsu1", name, "bench", STS_O_READ)?;
+    let mut buf = vec![0u8; block];
+    let mut off = 0u64;
+    loop {
+        let n = image.read(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        off += n;
+    }
+    image.close(false)?;
+    Ok(off)
+}
+
+/// Runs the benchmark.
+pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
+    let block = (args.block.0 as usize).next_multiple_of(512);
+    let _tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            _tmp = tempfile::Builder::new().prefix("vastost-bench-").tempdir_in(std::env::temp_dir())?;
+            _tmp.path().to_path_buf()
+        }
+    };
+    let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&plain_dir)?;
+    let config = write_config(
+        &dir,
+        &data,
+        &args.fragment_size.display().iec_short().to_string().replace(' ', ""),
+        &args.memory_budget.display().iec_short().to_string().replace(' ', ""),
+    )?;
+    let plugin = session::load(plugin_path, Some(&config))?;
+    let mut source = vec![0u8; SOURCE_LEN];
+    Pattern::new(42).fill(0, &mut source);
+
+    println!(
+        "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, on {}",
+        fmt::size(args.size.0),
+        fmt::size(block as u64),
+        args.fragment_size.display().iec(),
+        args.memory_budget.display().iec(),
+        dir.display()
+    );
+    println!("{:<8} {:>7} {:>14} {:>14} {:>7}", "", "streams", "plain MiB/s", "plugin MiB/s", "ratio");
+    let mut peak_rss_plugin = 0;
+    for &n in &args.streams {
+        if n == 0 {
+            bail!("a stream count must be at least 1");
+        }
+        let per = (args.size.0 / n as u64).next_multiple_of(block as u64);
+        let total = per * n as u64;
+        let plain_file = |i: usize| plain_dir.join(format!("stream{i}"));
+        let name = |i: usize| format!("bench_{n}_{i}");
+
+        let t_plain_w = parallel(n, |i| plain_write(&plain_file(i), &source, per, block))?;
+        evict(&plain_dir)?;
+        let t_plain_r = parallel(n, |i| {
+            let got = plain_read(&plain_file(i), block)?;
+            if got != per {
+                bail!("plain read gave {got} bytes, {per} expected");
+            }
+            Ok(())
+        })?;
+
+        reset_peak_rss();
+        let t_plug_w = parallel(n, |i| plugin_backup(&plugin, &name(i), &source, per, block))?;
+        evict(&data)?;
+        let t_plug_r = parallel(n, |i| {
+            let got = plugin_restore(&plugin, &name(i), block)?;
+            if got != per {
+                bail!("restore gave {got} bytes, {per} expected");
+            }
+            Ok(())
+        })?;
+        peak_rss_plugin = peak_rss_plugin.max(peak_rss().unwrap_or(0));
+
+        for (what, plain, plug) in [("backup", t_plain_w, t_plug_w), ("restore", t_plain_r, t_plug_r)] {
+            let (p, q) = (fmt::mib_per_s(total, plain), fmt::mib_per_s(total, plug));
+            println!("{what:<8} {n:>7} {p:>14.1} {q:>14.1} {:>7.2}", q / p);
+        }
+        let server = plugin.open_server("VastData:demo", None)?;
+        for i in 0..n {
+            server.delete_image("lsu1", &name(i), "bench")?;
+            std::fs::remove_file(plain_file(i))?;
+        }
+    }
+    let stats = plugin.stats()?;
+    println!(
+        "plugin memory: budget peak {} of {} configured; process peak RSS during plugin runs {} (includes the {} source buffer)",
+        fmt::size(stats.vs_budget_peak),
+        fmt::size(stats.vs_budget_total),
+        fmt::size(peak_rss_plugin),
+        fmt::size(SOURCE_LEN as u64)
+    );
+    plugin.terminate()?;
+    Ok(())
+}

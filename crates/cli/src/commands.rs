@@ -1,0 +1,177 @@
+//! The commands that act on a configured server.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use vastost_abi::loader::{Plugin, Server};
+
+use crate::args::{BackupArgs, Cli, Command, ImageArgs, LsuCommand, RestoreArgs, VerifyArgs};
+use crate::transfer::{self, Compare, progress};
+use crate::{Mismatch, fmt, session};
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Demo(args) => return crate::demo::run(cli.plugin.as_deref(), args),
+        Command::Bench(args) => return crate::bench::run(cli.plugin.as_deref(), args),
+        _ => {}
+    }
+    let plugin = session::plugin(&cli)?;
+    let result = dispatch(&plugin, &cli.command);
+    plugin.terminate().context("stspi_terminate failed")?;
+    result
+}
+
+fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
+    match command {
+        Command::ServerInfo(args) => server_info(&session::open(plugin, args)?),
+        Command::Lsu(LsuCommand::List(args)) => {
+            for name in session::open(plugin, args)?.lsus()? {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        Command::Lsu(LsuCommand::Info(args)) => {
+            let server = session::open(plugin, &args.server)?;
+            let i = server.lsu_info(&args.lsu)?;
+            println!("lsu        {}", i.name);
+            println!("flags      {}", fmt::lsu_flags(i.flags));
+            println!("capacity   {} ({} bytes)", fmt::size(i.capacity), i.capacity);
+            println!("used       {} ({} bytes)", fmt::size(i.used), i.used);
+            println!("available  {} ({} bytes)", fmt::size(i.available), i.available);
+            println!("label      {}", if i.label.is_empty() { "-" } else { &i.label });
+            Ok(())
+        }
+        Command::Lsu(LsuCommand::Label { lsu, label }) => {
+            session::open(plugin, &lsu.server)?.label_lsu(&lsu.lsu, label)?;
+            Ok(())
+        }
+        Command::Images(args) => {
+            let server = session::open(plugin, &args.server)?;
+            let images = server.images(&args.lsu)?;
+            println!("{:<40} {:<12} {:>14} flags", "basename", "date", "size");
+            for i in &images {
+                println!("{:<40} {:<12} {:>14} {}", i.basename, i.date, i.size, fmt::image_flags(i.flags));
+            }
+            eprintln!("{} image(s)", images.len());
+            Ok(())
+        }
+        Command::ImageInfo(args) => {
+            let server = session::open(plugin, &args.lsu.server)?;
+            let date = resolve_date(&server, args)?;
+            let i = server.image_info(&args.lsu.lsu, &args.image, &date)?;
+            println!("basename   {}", i.basename);
+            println!("date       {}", i.date);
+            println!("lsu        {}", i.lsu);
+            println!("size       {} ({} bytes)", fmt::size(i.size), i.size);
+            println!("flags      {}", fmt::image_flags(i.flags));
+            println!("created    {}", i.created);
+            Ok(())
+        }
+        Command::Delete(args) => {
+            let server = session::open(plugin, &args.lsu.server)?;
+            let date = resolve_date(&server, args)?;
+            server.delete_image(&args.lsu.lsu, &args.image, &date)?;
+            eprintln!("deleted {}/{}", args.image, date);
+            Ok(())
+        }
+        Command::Backup(args) => backup(plugin, args),
+        Command::Restore(args) => restore(plugin, args),
+        Command::Verify(args) => verify(plugin, args),
+        Command::Demo(_) | Command::Bench(_) => unreachable!("handled before loading the plugin"),
+    }
+}
+
+fn server_info(server: &Server<'_>) -> Result<()> {
+    let i = server.info()?;
+    println!("server     {}", i.name);
+    println!("version    {}", i.version);
+    println!("location   {}", i.location);
+    println!("flags      {}", fmt::server_flags(i.flags));
+    for (bit, name) in fmt::CAPABILITIES {
+        println!("  {:<20} {}", name, if i.has(bit) { "supported" } else { "not supported" });
+    }
+    Ok(())
+}
+
+/// The date given, or the newest image of that basename.
+fn resolve_date(server: &Server<'_>, args: &ImageArgs) -> Result<String> {
+    if let Some(d) = &args.date {
+        return Ok(d.clone());
+    }
+    server
+        .images(&args.lsu.lsu)?
+        .into_iter()
+        .filter(|i| i.basename == args.image)
+        .max_by(|a, b| (a.created, &a.date).cmp(&(b.created, &b.date)))
+        .map(|i| i.date)
+        .ok_or_else(|| anyhow!("no image named {} on LSU {}", args.image, args.lsu.lsu))
+}
+
+fn now_date() -> String {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
+}
+
+fn backup(plugin: &Plugin, args: &BackupArgs) -> Result<()> {
+    let server = session::open(plugin, &args.image.lsu.server)?;
+    let date = args.image.date.clone().unwrap_or_else(now_date);
+    let (mut src, total): (Box<dyn Read>, Option<u64>) = if args.input == Path::new("-") {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let f = File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+    };
+    let bar = progress(total, "backup");
+    let t = transfer::backup(&server, &args.image.lsu.lsu, &args.image.image, &date, &mut src, args.block.0 as usize, &bar)?;
+    bar.finish_and_clear();
+    eprintln!("backed up {} into {}/{} at {}", fmt::size(t.bytes), args.image.image, date, fmt::rate(t.bytes, t.elapsed));
+    Ok(())
+}
+
+fn restore(plugin: &Plugin, args: &RestoreArgs) -> Result<()> {
+    let server = session::open(plugin, &args.image.lsu.server)?;
+    let date = resolve_date(&server, &args.image)?;
+    let mut sink: Box<dyn Write> = if args.output == Path::new("-") {
+        Box::new(io::stdout().lock())
+    } else {
+        let f = File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+        Box::new(BufWriter::with_capacity(1 << 20, f))
+    };
+    let bar = progress(None, "restore");
+    let t = transfer::restore(&server, &args.image.lsu.lsu, &args.image.image, &date, &mut sink, args.block.0 as usize, &bar)?;
+    bar.finish_and_clear();
+    eprintln!("restored {} from {}/{} at {}", fmt::size(t.bytes), args.image.image, date, fmt::rate(t.bytes, t.elapsed));
+    Ok(())
+}
+
+fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
+    let server = session::open(plugin, &args.image.lsu.server)?;
+    let date = resolve_date(&server, &args.image)?;
+    let bar = progress(None, "verify");
+    let lsu = &args.image.lsu.lsu;
+    let t = match &args.against {
+        Some(path) => {
+            let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let mut cmp = Compare::new(BufReader::with_capacity(1 << 20, f));
+            let t = transfer::restore(&server, lsu, &args.image.image, &date, &mut cmp, 1 << 20, &bar)?;
+            if let Some(at) = cmp.finish()? {
+                return Err(Mismatch(format!("image differs from {} at byte {at}", path.display())).into());
+            }
+            t
+        }
+        None => transfer::restore(&server, lsu, &args.image.image, &date, &mut io::sink(), 1 << 20, &bar)?,
+    };
+    bar.finish_and_clear();
+    println!(
+        "verified {}/{}: {} read, every checksum correct{} ({})",
+        args.image.image,
+        date,
+        fmt::size(t.bytes),
+        if args.against.is_some() { ", identical to the file" } else { "" },
+        fmt::rate(t.bytes, t.elapsed)
+    );
+    Ok(())
+}

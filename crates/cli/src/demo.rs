@@ -1,0 +1,143 @@
+//! `vastost demo`: the whole product on a temporary directory standing in
+//! for a VAST NFS mount, through the real plugin library.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use vastost_abi::loader::Server;
+use vastost_abi::ost::{STS_II_IMAGE_CREATED, STS_II_IMAGE_PENDING, STS_O_WRITE};
+
+use crate::args::DemoArgs;
+use crate::data::Pattern;
+use crate::transfer::{self, Compare, ContentMeta, PatternReader, Transfer, progress};
+use crate::{Mismatch, fmt, session};
+
+const SERVER: &str = "VastData:demo";
+const LSU: &str = "lsu1";
+const BLOCK: usize = 1 << 20;
+
+/// Writes the demo's configuration into `dir` and returns its path.
+pub fn write_config(dir: &Path, data: &Path, fragment: &str, budget: &str) -> Result<PathBuf> {
+    let config = dir.join("vastost.toml");
+    let text = format!(
+        "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = \"{budget}\"\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
+         [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = \"{fragment}\"\n",
+        log = dir.join("logs").join("vastost.log").display().to_string(),
+        data = data.display().to_string(),
+    );
+    std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
+    Ok(config)
+}
+
+/// Restores an image and checks it bit for bit against `pattern`.
+fn restore_and_check(server: &Server<'_>, basename: &str, date: &str, pattern: Pattern, len: u64) -> Result<Transfer> {
+    let bar = progress(Some(len), "restore");
+    let mut cmp = Compare::new(PatternReader::new(pattern, 0, len));
+    let t = transfer::restore(server, LSU, basename, date, &mut cmp, BLOCK, &bar)?;
+    bar.finish_and_clear();
+    if let Some(at) = cmp.finish()? {
+        return Err(Mismatch(format!("restored image {basename} differs from the backed-up stream at byte {at}")).into());
+    }
+    Ok(t)
+}
+
+/// Runs the demonstration.
+pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
+    let size = args.size.0;
+    let _tmp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            _tmp = tempfile::Builder::new().prefix("vastost-demo-").tempdir().context("cannot create a temporary directory")?;
+            _tmp.path().to_path_buf()
+        }
+    };
+    let data = dir.join("vast-nfs");
+    std::fs::create_dir_all(&data)?;
+    let config = write_config(&dir, &data, "64MiB", "1GiB")?;
+    let plugin = session::load(plugin_path, Some(&config))?;
+    println!("vastost demo: NFS data path on {} (stands in for a VAST NFS mount)", data.display());
+    println!("  plugin   {} (version {})", plugin.path().display(), plugin.version());
+    let server = plugin.open_server(SERVER, None).context("open_server failed")?;
+    let info = server.info()?;
+    let lsu = server.lsu_info(LSU)?;
+    println!("  server   {} [{}] {}", info.name, fmt::server_flags(info.flags), info.version);
+    println!("  lsu      {} capacity {}, used {}", lsu.name, fmt::size(lsu.capacity), fmt::size(lsu.used));
+
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let date = stamp.to_string();
+    let full = format!("demo-client_{stamp}_C1_F1");
+    let pattern = Pattern::new(stamp);
+
+    // 1. A full backup.
+    let bar = progress(Some(size), "backup");
+    let b = transfer::backup(&server, LSU, &full, &date, &mut PatternReader::new(pattern, 0, size), BLOCK, &bar)?;
+    bar.finish_and_clear();
+    println!("[1/5] backup   {} into {full} at {}", fmt::size(b.bytes), fmt::rate(b.bytes, b.elapsed));
+
+    // 2. What the LSU holds now.
+    let images = server.images(LSU)?;
+    let listed = images.iter().find(|i| i.basename == full).context("the new image is not listed")?;
+    if listed.flags & STS_II_IMAGE_CREATED == 0 || listed.size < size {
+        bail!("the new image is listed as {} bytes, {}", listed.size, fmt::image_flags(listed.flags));
+    }
+    println!("[2/5] list     {} image(s); {full} {} {}", images.len(), fmt::size(listed.size), fmt::image_flags(listed.flags));
+
+    // 3. Restore, compared bit for bit with the stream that was backed up.
+    let r = restore_and_check(&server, &full, &date, pattern, size)?;
+    println!("[3/5] restore  {} identical to the source at {}", fmt::size(r.bytes), fmt::rate(r.bytes, r.elapsed));
+
+    // 4. Checkpoint/restart: a backup interrupted by a checkpoint, resumed.
+    let ck_size = (size / 4).max(1 << 20).next_multiple_of(1024);
+    let half = ck_size / 2;
+    let ck = format!("demo-client_{stamp}_C1_F2");
+    let ck_pattern = Pattern::new(stamp ^ 0xC0FFEE);
+    let bar = progress(Some(ck_size), "ckpt");
+    let mut image = server.create_image(LSU, &ck, &date)?;
+    let (first, crc) =
+        transfer::write_stream(&mut image, &mut PatternReader::new(ck_pattern, 0, half), 0, BLOCK, 0, &bar)?;
+    image.close(false).context("checkpoint close failed")?;
+    let pending = server.image_info(LSU, &ck, &date)?;
+    if pending.flags & STS_II_IMAGE_PENDING == 0 || pending.size != first {
+        bail!("after the checkpoint the image is {} bytes, {}", pending.size, fmt::image_flags(pending.flags));
+    }
+    let mut image = server.open_image(LSU, &ck, &date, STS_O_WRITE).context("reopen for write failed")?;
+    let resume_at = image.info()?.size;
+    let (second, crc) =
+        transfer::write_stream(&mut image, &mut PatternReader::new(ck_pattern, resume_at, ck_size), resume_at, BLOCK, crc, &bar)?;
+    transfer::write_content_meta(&mut image, ContentMeta { content_length: first + second, crc32c: crc })?;
+    image.close(true).context("final close failed")?;
+    bar.finish_and_clear();
+    restore_and_check(&server, &ck, &date, ck_pattern, ck_size)?;
+    println!(
+        "[4/5] ckpt     {} written in two sessions (checkpoint at {}, state PENDING, resumed, CREATED); restored identical",
+        fmt::size(ck_size),
+        fmt::size(first)
+    );
+
+    // 5. Delete both; the LSU is empty again.
+    let started = Instant::now();
+    server.delete_image(LSU, &full, &date)?;
+    server.delete_image(LSU, &ck, &date)?;
+    let left = server.images(LSU)?.len();
+    if left != 0 {
+        bail!("{left} image(s) left after deleting");
+    }
+    println!("[5/5] delete   2 images in {:.0} ms; the LSU is empty", started.elapsed().as_secs_f64() * 1e3);
+
+    let stats = plugin.stats()?;
+    println!(
+        "summary: backup {}, restore {}, plugin memory peak {} of a {} budget; everything verified",
+        fmt::rate(b.bytes, b.elapsed),
+        fmt::rate(r.bytes, r.elapsed),
+        fmt::size(stats.vs_budget_peak),
+        fmt::size(stats.vs_budget_total)
+    );
+    drop(server);
+    plugin.terminate()?;
+    Ok(())
+}

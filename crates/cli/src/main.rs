@@ -1,0 +1,41 @@
+//! `vastost`: drives the VAST Data OST plugin through its C ABI, as a
+//! NetBackup media server does. See `vastost --help`.
+//!
+//! Exit codes: 0 success; 1 the plugin or the system reported an error;
+//! 2 bad usage; 3 verification found data that differs.
+
+mod args;
+mod bench;
+mod commands;
+mod data;
+mod demo;
+mod fmt;
+mod session;
+mod transfer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Verification found different data (exit code 3).
+#[derive(Debug)]
+pub struct Mismatch(pub String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vastost: error: {e:#}");
+            if e.downcast_ref::<Mismatch>().is_some() { ExitCode::from(3) } else { ExitCode::from(1) }
+        }
+    }
+}
