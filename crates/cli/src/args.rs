@@ -177,4 +177,7 @@ pub struct BenchArgs {
     /// Plugin memory budget.
     #[arg(long, default_value = "1GiB")]
     pub memory_budget: ByteSize,
+    /// Runs of each measure; the median is shown (shared disks are noisy).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }

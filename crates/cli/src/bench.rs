@@ -125,22 +125,18 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&plain_dir)?;
-    let config = write_config(
-        &dir,
-        &data,
-        &args.fragment_size.display().iec_short().to_string().replace(' ', ""),
-        &args.memory_budget.display().iec_short().to_string().replace(' ', ""),
-    )?;
+    let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0)?;
     let plugin = session::load(plugin_path, Some(&config))?;
     let mut source = vec![0u8; SOURCE_LEN];
     Pattern::new(42).fill(0, &mut source);
 
     println!(
-        "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, on {}",
+        "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, median of {} runs, on {}",
         fmt::size(args.size.0),
         fmt::size(block as u64),
         args.fragment_size.display().iec(),
         args.memory_budget.display().iec(),
+        args.repeat.max(1),
         dir.display()
     );
     println!("{:<8} {:>7} {:>14} {:>14} {:>7}", "", "streams", "plain MiB/s", "plugin MiB/s", "ratio");
@@ -154,36 +150,44 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         let plain_file = |i: usize| plain_dir.join(format!("stream{i}"));
         let name = |i: usize| format!("bench_{n}_{i}");
 
-        let t_plain_w = parallel(n, |i| plain_write(&plain_file(i), &source, per, block))?;
-        evict(&plain_dir)?;
-        let t_plain_r = parallel(n, |i| {
-            let got = plain_read(&plain_file(i), block)?;
-            if got != per {
-                bail!("plain read gave {got} bytes, {per} expected");
+        // Each measure is taken `repeat` times, alternating plain and plugin
+        // runs so that drifts of a shared disk hit both alike.
+        let mut times: [Vec<Duration>; 4] = Default::default();
+        for _ in 0..args.repeat.max(1) {
+            times[0].push(parallel(n, |i| plain_write(&plain_file(i), &source, per, block))?);
+            evict(&plain_dir)?;
+            times[1].push(parallel(n, |i| {
+                let got = plain_read(&plain_file(i), block)?;
+                if got != per {
+                    bail!("plain read gave {got} bytes, {per} expected");
+                }
+                Ok(())
+            })?);
+            reset_peak_rss();
+            times[2].push(parallel(n, |i| plugin_backup(&plugin, &name(i), &source, per, block))?);
+            evict(&data)?;
+            times[3].push(parallel(n, |i| {
+                let got = plugin_restore(&plugin, &name(i), block)?;
+                if got != per {
+                    bail!("restore gave {got} bytes, {per} expected");
+                }
+                Ok(())
+            })?);
+            peak_rss_plugin = peak_rss_plugin.max(peak_rss().unwrap_or(0));
+            let server = plugin.open_server("VastData:demo", None)?;
+            for i in 0..n {
+                server.delete_image("lsu1", &name(i), "bench")?;
+                std::fs::remove_file(plain_file(i))?;
             }
-            Ok(())
-        })?;
-
-        reset_peak_rss();
-        let t_plug_w = parallel(n, |i| plugin_backup(&plugin, &name(i), &source, per, block))?;
-        evict(&data)?;
-        let t_plug_r = parallel(n, |i| {
-            let got = plugin_restore(&plugin, &name(i), block)?;
-            if got != per {
-                bail!("restore gave {got} bytes, {per} expected");
-            }
-            Ok(())
-        })?;
-        peak_rss_plugin = peak_rss_plugin.max(peak_rss().unwrap_or(0));
-
-        for (what, plain, plug) in [("backup", t_plain_w, t_plug_w), ("restore", t_plain_r, t_plug_r)] {
+        }
+        let median = |v: &mut Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let [pw, pr, gw, gr] = &mut times;
+        for (what, plain, plug) in [("backup", median(pw), median(gw)), ("restore", median(pr), median(gr))] {
             let (p, q) = (fmt::mib_per_s(total, plain), fmt::mib_per_s(total, plug));
             println!("{what:<8} {n:>7} {p:>14.1} {q:>14.1} {:>7.2}", q / p);
-        }
-        let server = plugin.open_server("VastData:demo", None)?;
-        for i in 0..n {
-            server.delete_image("lsu1", &name(i), "bench")?;
-            std::fs::remove_file(plain_file(i))?;
         }
     }
     let stats = plugin.stats()?;

@@ -18,11 +18,11 @@ const LSU: &str = "lsu1";
 const BLOCK: usize = 1 << 20;
 
 /// Writes the demo's configuration into `dir` and returns its path.
-pub fn write_config(dir: &Path, data: &Path, fragment: &str, budget: &str) -> Result<PathBuf> {
+pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64) -> Result<PathBuf> {
     let config = dir.join("vastost.toml");
     let text = format!(
-        "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = \"{budget}\"\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
-         [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = \"{fragment}\"\n",
+        "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = {budget}\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
+         [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
         log = dir.join("logs").join("vastost.log").display().to_string(),
         data = data.display().to_string(),
     );
@@ -58,7 +58,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     };
     let data = dir.join("vast-nfs");
     std::fs::create_dir_all(&data)?;
-    let config = write_config(&dir, &data, "64MiB", "1GiB")?;
+    let config = write_config(&dir, &data, 64 << 20, 1 << 30)?;
     let plugin = session::load(plugin_path, Some(&config))?;
     println!("vastost demo: NFS data path on {} (stands in for a VAST NFS mount)", data.display());
     println!("  plugin   {} (version {})", plugin.path().display(), plugin.version());

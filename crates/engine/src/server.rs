@@ -48,10 +48,13 @@ impl Server {
         }
         for lsu in &cfg.lsus {
             let dir = root.join(LsuName::new(lsu)?.as_str());
-            if !dir.is_dir() {
-                std::fs::create_dir(&dir)
-                    .map_err(|e| EngineError::Config(format!("cannot create LSU folder {}: {e}", dir.display())))?;
-                tracing::info!(server = name, lsu = %lsu, "created LSU folder");
+            match std::fs::create_dir(&dir) {
+                Ok(()) => tracing::info!(server = name, lsu = %lsu, "created LSU folder"),
+                // Another stream opening the same server made it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) => {
+                    return Err(EngineError::Config(format!("cannot create LSU folder {}: {e}", dir.display())));
+                }
             }
         }
         tracing::info!(server = name, directory = %root.display(), "opened storage server");

@@ -81,10 +81,10 @@ impl ObjectStore {
 
     /// Writes a whole object, replacing any; durable when it returns.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
-        self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put", key, e))?;
         if let Backend::Fs { root } = &*self.backend {
-            fs::sync_parent(root, key).await?;
+            return fs::put(root, key, data).await;
         }
+        self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put", key, e))?;
         Ok(())
     }
 
@@ -113,6 +113,9 @@ impl ObjectStore {
     /// Reads `range` of an object; the answer is shorter only when the
     /// object ends inside the range.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        if let Backend::Fs { root } = &*self.backend {
+            return fs::get_range(root, key, range).await;
+        }
         let buf =
             self.op.read_with(key).range(range).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?;
         Ok(buf.to_bytes())
