@@ -1,0 +1,205 @@
+//! Hostile and careless callers: NULL pointers, stale, double-closed,
+//! foreign and wrong-kind handles, bad sizes and names. Each gets its
+//! defined status and a message; nothing crashes.
+
+use std::ffi::{c_char, c_int};
+use std::ptr::{null, null_mut};
+
+use vastost_abi::loader::{image_def, zeroed_image_info, zeroed_lsu_info, zeroed_server_info};
+use vastost_abi::ost::sts_status::*;
+use vastost_abi::ost::*;
+
+use crate::{fixture, open};
+
+fn code(st: c_int) -> sts_status {
+    sts_status::from_code(st).unwrap_or_else(|| panic!("unknown status {st}"))
+}
+
+/// Asserts the status and that the plugin left a message for it.
+fn expect(st: c_int, want: sts_status) {
+    assert_eq!(code(st), want, "{}", fixture().plugin.last_error());
+    assert!(!fixture().plugin.last_error().is_empty(), "a failure leaves a message");
+}
+
+#[test]
+fn null_pointers_are_invalid_arguments() {
+    let (s, lsu) = open("small", "nulls");
+    let api = fixture().plugin.api();
+    let l = s.lsu(&lsu);
+    let def = image_def("img", "1");
+    let mut img = s.create_image(&lsu, "img", "1").unwrap();
+    let raw = img.raw();
+    let mut n = 0u64;
+    let buf = [0u8; 512];
+    // SAFETY: every call passes NULL where the ABI allows the plugin to
+    // reject it, and valid memory everywhere else.
+    unsafe {
+        expect((api.stspi_claim)(null()), STS_EINVAL);
+        expect((api.stspi_open_server)(null(), null(), null_mut()), STS_EINVAL);
+        expect((api.stspi_open_server)(c"VastData:small".as_ptr(), null(), null_mut()), STS_EINVAL);
+        expect((api.stspi_get_server_prop)(s.raw(), null_mut()), STS_EINVAL);
+        expect((api.stspi_get_server_prop)(null_mut(), &mut zeroed_server_info()), STS_EINVAL);
+        expect((api.stspi_get_server_prop_byname)(null(), &mut zeroed_server_info()), STS_EINVAL);
+        expect((api.stspi_open_lsu_list)(s.raw(), null_mut()), STS_EINVAL);
+        expect((api.stspi_list_lsu)(null_mut(), null_mut()), STS_EINVAL);
+        expect((api.stspi_get_lsu_prop_byname)(null(), &mut zeroed_lsu_info()), STS_EINVAL);
+        expect((api.stspi_get_lsu_prop_byname)(&l, null_mut()), STS_EINVAL);
+        expect((api.stspi_label_lsu)(&l, null()), STS_EINVAL);
+        expect((api.stspi_create_image)(null(), &def, 0, &mut null_mut()), STS_EINVAL);
+        expect((api.stspi_create_image)(&l, null(), 0, &mut null_mut()), STS_EINVAL);
+        expect((api.stspi_create_image)(&l, &image_def("other", "1"), 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_open_image)(&l, null(), STS_O_READ, &mut null_mut()), STS_EINVAL);
+        expect((api.stspi_write_image)(raw, null(), null(), 512, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_write_image)(raw, null(), buf.as_ptr().cast(), 512, 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_write_image)(null_mut(), null(), buf.as_ptr().cast(), 512, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_read_image)(raw, null_mut(), 512, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_get_image_prop)(raw, null_mut()), STS_EINVAL);
+        expect((api.stspi_get_image_prop_byname)(&l, &def, null_mut()), STS_EINVAL);
+        expect((api.stspi_open_image_list)(&l, null_mut()), STS_EINVAL);
+        expect((api.stspi_list_image)(null_mut(), &mut zeroed_image_info()), STS_EINVAL);
+        expect((api.stspi_write_image_meta)(raw, null(), 10, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_read_image_meta)(raw, null_mut(), 10, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_delete_image)(&l, null(), 0), STS_EINVAL);
+        expect((api.stspi_close_image)(null_mut(), STS_CLOSEF_IH_COMPLETE), STS_EINVAL);
+        expect((api.stspi_close_server)(null_mut()), STS_EINVAL);
+        expect((api.vastost_get_stats)(null_mut()), STS_EINVAL);
+        // A zero-length write may come with a NULL buffer.
+        assert_eq!(code((api.stspi_write_image)(raw, null(), null(), 0, 0, &mut n)), STS_EOK);
+        assert_eq!((api.vastost_last_error)(null_mut(), 0), 0, "a success clears the message");
+    }
+    img.write(&buf, 0).unwrap();
+    img.close(true).unwrap();
+}
+
+#[test]
+fn stale_double_closed_foreign_and_wrong_kind_handles() {
+    let (s, lsu) = open("small", "handles");
+    let api = fixture().plugin.api();
+    let mut img = s.create_image(&lsu, "h", "1").unwrap();
+    img.write(&[1u8; 512], 0).unwrap();
+    let image_raw = img.raw();
+    img.close(true).unwrap();
+    let server_raw = s.raw();
+    let mut n = 0u64;
+    let mut buf = [0u8; 512];
+    let mut local = 0u64;
+    let foreign: stsp_image_handle_t = (&mut local as *mut u64).cast();
+    // SAFETY: the handles are invalid on purpose; the plugin must never
+    // dereference them. Every other pointer is valid.
+    unsafe {
+        expect((api.stspi_close_image)(image_raw, STS_CLOSEF_IH_COMPLETE), STS_EBADHANDLE);
+        expect((api.stspi_write_image)(image_raw, null(), buf.as_ptr().cast(), 512, 0, &mut n), STS_EBADHANDLE);
+        expect((api.stspi_read_image)(image_raw, buf.as_mut_ptr().cast(), 512, 0, &mut n), STS_EBADHANDLE);
+        expect((api.stspi_read_image)(foreign, buf.as_mut_ptr().cast(), 512, 0, &mut n), STS_EBADHANDLE);
+        expect((api.stspi_flush)(0x1 as stsp_image_handle_t), STS_EBADHANDLE);
+        expect((api.stspi_get_image_prop)(usize::MAX as stsp_image_handle_t, &mut zeroed_image_info()), STS_EBADHANDLE);
+        // A server handle where an image handle belongs, and the reverse.
+        expect((api.stspi_read_image)(server_raw.cast(), buf.as_mut_ptr().cast(), 512, 0, &mut n), STS_EBADHANDLE);
+        expect((api.stspi_close_image)(server_raw.cast(), 1), STS_EBADHANDLE);
+        expect((api.stspi_close_lsu_list)(server_raw.cast()), STS_EBADHANDLE);
+        let r = s.open_image(&lsu, "h", "1", STS_O_READ).unwrap();
+        expect((api.stspi_close_server)(r.raw().cast()), STS_EBADHANDLE);
+        expect((api.stspi_get_server_prop)(r.raw().cast(), &mut zeroed_server_info()), STS_EBADHANDLE);
+        drop(r);
+        // A stale server handle inside an sts_lsu_t.
+        let other = fixture().plugin.open_server("VastData:small", None).unwrap();
+        let stale = other.lsu(&lsu);
+        other.close().unwrap();
+        expect((api.stspi_get_lsu_prop_byname)(&stale, &mut zeroed_lsu_info()), STS_EBADHANDLE);
+        expect((api.stspi_close_server)(stale.sl_server_handle), STS_EBADHANDLE);
+    }
+}
+
+#[test]
+fn bad_lengths_offsets_modes_and_flags() {
+    let (s, lsu) = open("small", "bad_sizes");
+    let api = fixture().plugin.api();
+    let mut img = s.create_image(&lsu, "sizes", "1").unwrap();
+    let buf = vec![0u8; 4096];
+    let mut n = 0u64;
+    // SAFETY: valid pointers; only lengths, offsets and flags are wrong.
+    unsafe {
+        for (len, off) in [(100, 0), (513, 0), (512, 100), (1024, 511)] {
+            expect((api.stspi_write_image)(img.raw(), null(), buf.as_ptr().cast(), len, off, &mut n), STS_EINVAL);
+        }
+        expect((api.stspi_write_image)(img.raw(), null(), buf.as_ptr().cast(), 512, u64::MAX - 511, &mut n), STS_EINVAL);
+        expect((api.stspi_close_image)(img.raw(), 7), STS_EINVAL);
+        let l = s.lsu(&lsu);
+        let mut h = null_mut();
+        expect((api.stspi_open_image)(&l, &image_def("sizes", "1"), 0x40, &mut h), STS_EINVAL);
+    }
+    // Reading from a writer and writing to a reader are refused.
+    assert_eq!(crate::status(img.read(&mut [0u8; 512], 0)), STS_EINVAL);
+    img.write(&buf, 0).unwrap();
+    img.close(true).unwrap();
+    let mut r = s.open_image(&lsu, "sizes", "1", STS_O_READ).unwrap();
+    assert_eq!(crate::status(r.write(&buf, 0)), STS_EINVAL);
+    assert_eq!(crate::status(r.read(&mut [0u8; 700], 0)), STS_EINVAL);
+}
+
+#[test]
+fn hostile_names_never_escape_the_lsu() {
+    let (s, lsu) = open("small", "names");
+    let long = "n".repeat(300);
+    for bad in ["../x", "..", ".", "", "a/b", "a\\b", "tab\there", "nl\nx", "\u{1b}[31m"] {
+        assert_eq!(crate::status(s.create_image(&lsu, bad, "1")), STS_EINVAL, "basename {bad:?}");
+        assert_eq!(crate::status(s.create_image(&lsu, "ok", bad)), STS_EINVAL, "date {bad:?}");
+        assert_eq!(crate::status(s.image_info(&lsu, bad, "1")), STS_EINVAL, "{bad:?}");
+        assert_eq!(crate::status(s.delete_image(&lsu, bad, "1")), STS_EINVAL, "{bad:?}");
+    }
+    for bad_lsu in ["../names", "..", "", ".vastost", "/etc", "a/b"] {
+        assert!(
+            matches!(crate::status(s.create_image(bad_lsu, "x", "1")), STS_EINVAL | STS_ENOLSU),
+            "lsu {bad_lsu:?}"
+        );
+    }
+    // A name that fills its field without a terminating NUL.
+    let api = fixture().plugin.api();
+    let mut def = image_def("x", "1");
+    def.img_basename = [b'z' as c_char; STS_MAX_IMAGENAME];
+    let mut h = null_mut();
+    // SAFETY: valid pointers; the struct's string is unterminated on purpose.
+    unsafe { expect((api.stspi_create_image)(&s.lsu(&lsu), &def, 0, &mut h), STS_EINVAL) };
+    // Over-long names are cut by the field; the plugin sees 255 bytes.
+    s.create_image(&lsu, &long, "1").unwrap().close(true).unwrap();
+    // Nothing was written outside the LSU's folder.
+    let parent: Vec<_> = std::fs::read_dir(&fixture().data).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!parent.iter().any(|n| n == "x" || n == "images"), "{parent:?}");
+}
+
+#[test]
+fn unsupported_entry_points_say_so() {
+    let (s, lsu) = open("small", "unsupported");
+    let api = fixture().plugin.api();
+    let l = s.lsu(&lsu);
+    let d = image_def("a", "1");
+    let mut n = 0u64;
+    let mut h = null_mut();
+    let mut ev = null_mut();
+    // SAFETY: valid or NULL pointers; none are used by these entry points.
+    unsafe {
+        expect((api.stspi_open_target_server)(s.raw(), c"VastData:big".as_ptr(), null(), &mut h), STS_ENOTSUP);
+        expect((api.stspi_copy_extent)(null_mut(), null_mut(), 0, 0, 512, 0, &mut n), STS_ENOTSUP);
+        expect((api.stspi_copy_image)(&l, &d, &l, &d, 0), STS_ENOTSUP);
+        expect((api.stspi_async_copy_image)(&l, &d, &l, &d, 0, &mut n), STS_ENOTSUP);
+        expect((api.stspi_named_async_copy_image)(&l, &d, &l, &d, c"op".as_ptr(), 0), STS_ENOTSUP);
+        expect((api.stspi_named_async_wait)(s.raw(), c"op".as_ptr(), 0, &mut n), STS_ENOTSUP);
+        expect((api.stspi_named_async_cancel)(s.raw(), c"op".as_ptr()), STS_ENOTSUP);
+        expect((api.stspi_include_in_image)(null_mut(), null_mut(), 0, 0, 512), STS_ENOTSUP);
+        expect((api.stspi_open_evchannel)(s.raw(), 0, &mut ev), STS_ENOTSUP);
+        expect((api.stspi_get_event)(ev, null_mut()), STS_ENOTSUP);
+        expect((api.stspi_delete_event)(ev, null()), STS_ENOTSUP);
+        expect((api.stspi_close_evchannel)(ev), STS_ENOTSUP);
+    }
+}
+
+#[test]
+fn every_status_has_a_description() {
+    let p = &fixture().plugin;
+    for st in ALL_STATUSES {
+        let text = p.strerror(st as c_int);
+        assert!(!text.is_empty() && text != "unknown status", "{st:?}");
+    }
+    assert_eq!(p.strerror(12345), "unknown status");
+    assert!(p.version().starts_with(vastost_abi::VERSION));
+}

@@ -1,0 +1,55 @@
+//! The plugin through its real C ABI: the library is built, loaded with
+//! dlopen and driven as a media server drives it. One plugin instance
+//! serves every test of this program (as in a media server process); each
+//! test works in an LSU of its own.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod c_program;
+mod concurrency;
+mod data;
+mod header;
+mod images;
+mod server;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use vastost_abi::loader::{Plugin, Server};
+
+/// The shared, initialized plugin.
+pub struct Fixture {
+    pub plugin: Plugin,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    _root: tempfile::TempDir,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let root = tempfile::tempdir().expect("temp dir");
+        let data = root.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let config = support::write_config(root.path(), &data, "512MiB");
+        let plugin = support::load();
+        plugin.init(Some(&config)).expect("init");
+        Fixture { plugin, data, config, _root: root }
+    })
+}
+
+/// Opens `VastData:<server>` and makes an LSU named after the test.
+pub fn open(server: &str, lsu: &str) -> (Server<'static>, String) {
+    let f = fixture();
+    std::fs::create_dir_all(f.data.join(lsu)).unwrap();
+    let s = f.plugin.open_server(&format!("VastData:{server}"), None).expect("open_server");
+    (s, lsu.to_string())
+}
+
+/// The status of a failed call.
+pub fn status<T: std::fmt::Debug>(r: Result<T, vastost_abi::loader::OstError>) -> vastost_abi::ost::sts_status {
+    let e = r.expect_err("the call should fail");
+    e.code().unwrap_or_else(|| panic!("unknown status {} ({})", e.status, e.message))
+}

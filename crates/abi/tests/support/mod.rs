@@ -1,0 +1,78 @@
+//! Shared by the ABI test programs: builds the plugin libraries, loads one
+//! with dlopen, and prepares data folders and configurations.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use vastost_abi::loader::Plugin;
+
+/// The folder of the build profile the tests run in (`target/debug`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// Builds both plugin libraries once per test program (cargo does not
+/// build a cdylib for the tests of another crate) and returns the path of
+/// `libstspiVastDataMT.so`.
+pub fn plugin_path() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--profile", &profile, "-p", "vastost-plugin-mt", "-p", "vastost-plugin-st"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugin libraries failed");
+        dir.join("libstspiVastDataMT.so")
+    })
+}
+
+/// Loads the plugin library (without initializing it).
+pub fn load() -> Plugin {
+    Plugin::load(plugin_path()).expect("the plugin loads")
+}
+
+/// A configuration with two servers on `data`: `VastData:small` (64 KiB
+/// fragments, to exercise many fragments quickly) and `VastData:big` (the
+/// design's defaults).
+pub fn write_config(dir: &Path, data: &Path, budget: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[plugin]
+memory_budget = "{budget}"
+log_level = "debug"
+log_file = "{log}"
+
+[server."small"]
+directory = "{data}"
+fragment_size = "64KiB"
+write_parallelism = 4
+read_ahead = "256KiB"
+
+[server."big"]
+directory = "{data}"
+"#,
+        log = dir.join("logs/plugin.log").display(),
+        data = data.display()
+    );
+    let path = dir.join("vastost.toml");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// Deterministic test bytes.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v);
+    v
+}
