@@ -303,7 +303,10 @@ pub unsafe extern "C" fn stspi_create_image(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(handle, "handle") }?;
         let writer = lsu.create_image(&def)?;
-        *out = handles::insert(Object::Image(Mutex::new(ImageHandle { server, image: OpenImage::Write(writer) })));
+        *out = handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle {
+            server,
+            image: OpenImage::Write(writer),
+        }))));
         Ok(())
     })
 }
@@ -333,7 +336,7 @@ pub unsafe extern "C" fn stspi_open_image(
             STS_O_WRITE => OpenImage::Write(lsu.open_for_write(&def)?),
             other => return Err(Failure::invalid(format!("open mode {other} is neither STS_O_READ nor STS_O_WRITE"))),
         };
-        *out = handles::insert(Object::Image(Mutex::new(ImageHandle { server, image })));
+        *out = handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle { server, image }))));
         Ok(())
     })
 }
@@ -463,7 +466,10 @@ pub unsafe extern "C" fn stspi_delete_image(
 /// # Safety
 /// `info` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_get_image_prop(handle: stsp_image_handle_t, info: *mut sts_image_info_t) -> sts_status_t {
+pub unsafe extern "C" fn stspi_get_image_prop(
+    handle: stsp_image_handle_t,
+    info: *mut sts_image_info_t,
+) -> sts_status_t {
     guard("stspi_get_image_prop", || {
         // SAFETY: by contract.
         let out = unsafe { out_ptr(info, "info") }?;

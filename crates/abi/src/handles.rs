@@ -37,7 +37,7 @@ pub(crate) enum Object {
     Server(Arc<Server>),
     LsuList(Mutex<Cursor<String>>),
     ImageList { server: String, cursor: Mutex<Cursor<ImageInfo>> },
-    Image(Mutex<ImageHandle>),
+    Image(Box<Mutex<ImageHandle>>),
 }
 
 impl Object {

@@ -264,7 +264,8 @@ impl Plugin {
         // SAFETY: loading runs the library's initialisers; our plugin has
         // none beyond Rust's own, and any plugin loaded here is trusted code
         // by the same right as NetBackup loading it.
-        let lib = unsafe { Library::new(path) }.map_err(|source| LoadError::Open { path: path.to_path_buf(), source })?;
+        let lib =
+            unsafe { Library::new(path) }.map_err(|source| LoadError::Open { path: path.to_path_buf(), source })?;
         let api = Api::load(&lib, path)?;
         Ok(Plugin { api, path: path.to_path_buf(), _lib: lib })
     }

@@ -13,9 +13,11 @@ static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
 
 /// The engine, or `STS_ENOTINIT` before `init` / after `terminate`.
 pub(crate) fn engine() -> Result<Arc<Engine>, Failure> {
-    ENGINE.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| {
-        Failure::new(sts_status::STS_ENOTINIT, "the plugin is not initialized: call stspi_init first")
-    })
+    ENGINE
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(|| Failure::new(sts_status::STS_ENOTINIT, "the plugin is not initialized: call stspi_init first"))
 }
 
 /// Loads the configuration and starts the engine. A second `init` while

@@ -125,9 +125,23 @@ fn backup(plugin: &Plugin, args: &BackupArgs) -> Result<()> {
         (Box::new(BufReader::with_capacity(1 << 20, f)), len)
     };
     let bar = progress(total, "backup");
-    let t = transfer::backup(&server, &args.image.lsu.lsu, &args.image.image, &date, &mut src, args.block.0 as usize, &bar)?;
+    let t = transfer::backup(
+        &server,
+        &args.image.lsu.lsu,
+        &args.image.image,
+        &date,
+        &mut src,
+        args.block.0 as usize,
+        &bar,
+    )?;
     bar.finish_and_clear();
-    eprintln!("backed up {} into {}/{} at {}", fmt::size(t.bytes), args.image.image, date, fmt::rate(t.bytes, t.elapsed));
+    eprintln!(
+        "backed up {} into {}/{} at {}",
+        fmt::size(t.bytes),
+        args.image.image,
+        date,
+        fmt::rate(t.bytes, t.elapsed)
+    );
     Ok(())
 }
 
@@ -141,9 +155,23 @@ fn restore(plugin: &Plugin, args: &RestoreArgs) -> Result<()> {
         Box::new(BufWriter::with_capacity(1 << 20, f))
     };
     let bar = progress(None, "restore");
-    let t = transfer::restore(&server, &args.image.lsu.lsu, &args.image.image, &date, &mut sink, args.block.0 as usize, &bar)?;
+    let t = transfer::restore(
+        &server,
+        &args.image.lsu.lsu,
+        &args.image.image,
+        &date,
+        &mut sink,
+        args.block.0 as usize,
+        &bar,
+    )?;
     bar.finish_and_clear();
-    eprintln!("restored {} from {}/{} at {}", fmt::size(t.bytes), args.image.image, date, fmt::rate(t.bytes, t.elapsed));
+    eprintln!(
+        "restored {} from {}/{} at {}",
+        fmt::size(t.bytes),
+        args.image.image,
+        date,
+        fmt::rate(t.bytes, t.elapsed)
+    );
     Ok(())
 }
 

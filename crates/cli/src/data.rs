@@ -24,7 +24,7 @@ impl Pattern {
 
     /// Fills `buf` with the bytes at `offset` (both multiples of 8).
     pub fn fill(&self, offset: u64, buf: &mut [u8]) {
-        debug_assert!(offset % 8 == 0 && buf.len() % 8 == 0);
+        debug_assert!(offset.is_multiple_of(8) && buf.len().is_multiple_of(8));
         let base = offset / 8;
         for (i, word) in buf.chunks_exact_mut(8).enumerate() {
             word.copy_from_slice(&mix(self.seed ^ (base + i as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)).to_le_bytes());

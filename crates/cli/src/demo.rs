@@ -37,7 +37,9 @@ fn restore_and_check(server: &Server<'_>, basename: &str, date: &str, pattern: P
     let t = transfer::restore(server, LSU, basename, date, &mut cmp, BLOCK, &bar)?;
     bar.finish_and_clear();
     if let Some(at) = cmp.finish()? {
-        return Err(Mismatch(format!("restored image {basename} differs from the backed-up stream at byte {at}")).into());
+        return Err(
+            Mismatch(format!("restored image {basename} differs from the backed-up stream at byte {at}")).into()
+        );
     }
     Ok(t)
 }
@@ -52,7 +54,10 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
             d.clone()
         }
         None => {
-            _tmp = tempfile::Builder::new().prefix("vastost-demo-").tempdir().context("cannot create a temporary directory")?;
+            _tmp = tempfile::Builder::new()
+                .prefix("vastost-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
             _tmp.path().to_path_buf()
         }
     };
@@ -85,7 +90,12 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     if listed.flags & STS_II_IMAGE_CREATED == 0 || listed.size < size {
         bail!("the new image is listed as {} bytes, {}", listed.size, fmt::image_flags(listed.flags));
     }
-    println!("[2/5] list     {} image(s); {full} {} {}", images.len(), fmt::size(listed.size), fmt::image_flags(listed.flags));
+    println!(
+        "[2/5] list     {} image(s); {full} {} {}",
+        images.len(),
+        fmt::size(listed.size),
+        fmt::image_flags(listed.flags)
+    );
 
     // 3. Restore, compared bit for bit with the stream that was backed up.
     let r = restore_and_check(&server, &full, &date, pattern, size)?;
@@ -107,8 +117,14 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     }
     let mut image = server.open_image(LSU, &ck, &date, STS_O_WRITE).context("reopen for write failed")?;
     let resume_at = image.info()?.size;
-    let (second, crc) =
-        transfer::write_stream(&mut image, &mut PatternReader::new(ck_pattern, resume_at, ck_size), resume_at, BLOCK, crc, &bar)?;
+    let (second, crc) = transfer::write_stream(
+        &mut image,
+        &mut PatternReader::new(ck_pattern, resume_at, ck_size),
+        resume_at,
+        BLOCK,
+        crc,
+        &bar,
+    )?;
     transfer::write_content_meta(&mut image, ContentMeta { content_length: first + second, crc32c: crc })?;
     image.close(true).context("final close failed")?;
     bar.finish_and_clear();

@@ -33,8 +33,12 @@ pub fn image_flags(flags: u32) -> String {
 
 /// `DISK|CRED`.
 pub fn server_flags(flags: u32) -> String {
-    let names =
-        [(STS_SRV_DISK, "DISK"), (STS_SRV_CRED, "CRED"), (STS_SRV_IMAGE_COPY, "IMAGE_COPY"), (STS_SRV_EVENTS, "EVENTS")];
+    let names = [
+        (STS_SRV_DISK, "DISK"),
+        (STS_SRV_CRED, "CRED"),
+        (STS_SRV_IMAGE_COPY, "IMAGE_COPY"),
+        (STS_SRV_EVENTS, "EVENTS"),
+    ];
     join(flags, &names)
 }
 

@@ -199,7 +199,7 @@ impl Read for PatternReader {
         if n == 0 {
             return Ok(0);
         }
-        if self.pos % 8 == 0 && n % 8 == 0 {
+        if self.pos.is_multiple_of(8) && n.is_multiple_of(8) {
             self.pattern.fill(self.pos, &mut buf[..n]);
         } else {
             let start = self.pos - self.pos % 8;

@@ -122,7 +122,10 @@ fn bad_lengths_offsets_modes_and_flags() {
         for (len, off) in [(100, 0), (513, 0), (512, 100), (1024, 511)] {
             expect((api.stspi_write_image)(img.raw(), null(), buf.as_ptr().cast(), len, off, &mut n), STS_EINVAL);
         }
-        expect((api.stspi_write_image)(img.raw(), null(), buf.as_ptr().cast(), 512, u64::MAX - 511, &mut n), STS_EINVAL);
+        expect(
+            (api.stspi_write_image)(img.raw(), null(), buf.as_ptr().cast(), 512, u64::MAX - 511, &mut n),
+            STS_EINVAL,
+        );
         expect((api.stspi_close_image)(img.raw(), 7), STS_EINVAL);
         let l = s.lsu(&lsu);
         let mut h = null_mut();
@@ -148,10 +151,7 @@ fn hostile_names_never_escape_the_lsu() {
         assert_eq!(crate::status(s.delete_image(&lsu, bad, "1")), STS_EINVAL, "{bad:?}");
     }
     for bad_lsu in ["../names", "..", "", ".vastost", "/etc", "a/b"] {
-        assert!(
-            matches!(crate::status(s.create_image(bad_lsu, "x", "1")), STS_EINVAL | STS_ENOLSU),
-            "lsu {bad_lsu:?}"
-        );
+        assert!(matches!(crate::status(s.create_image(bad_lsu, "x", "1")), STS_EINVAL | STS_ENOLSU), "lsu {bad_lsu:?}");
     }
     // A name that fills its field without a terminating NUL.
     let api = fixture().plugin.api();

@@ -1,0 +1,164 @@
+//! The real `vastost` binary against the real plugin library.
+
+#[path = "../../abi/tests/support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("lsu1")).unwrap();
+    let config = support::write_config(dir.path(), &data, "256MiB");
+    Env { dir, config }
+}
+
+fn vastost(env: &Env, args: &[&str]) -> Output {
+    vastost_stdin(env, args, None)
+}
+
+fn vastost_stdin(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vastost"));
+    cmd.args(args)
+        .env("VASTOST_CONFIG", &env.config)
+        .env("VASTOST_PLUGIN", support::plugin_path())
+        .env("VASTOST_SERVER", "VastData:small")
+        .env("VASTOST_LSU", "lsu1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("vastost runs");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "vastost failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(out: &Output, code: i32) -> String {
+    assert_eq!(out.status.code(), Some(code), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["demo", "--size", "24MiB"])
+        .env("VASTOST_PLUGIN", support::plugin_path())
+        .output()
+        .unwrap();
+    let stdout = ok(&out);
+    for step in ["[1/5] backup", "[3/5] restore", "identical", "[4/5] ckpt", "[5/5] delete", "everything verified"] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn backup_restore_verify_delete() {
+    let env = env();
+    let source = env.dir.path().join("source.bin");
+    let content = support::bytes(11, (3 << 20) + 123);
+    std::fs::write(&source, &content).unwrap();
+
+    ok(&vastost(&env, &["backup", "--image", "files_1_C1_F1", "--date", "100", "--input", path(&source)]));
+    let listing = ok(&vastost(&env, &["images"]));
+    assert!(listing.contains("files_1_C1_F1") && listing.contains("CREATED"), "{listing}");
+    let info = ok(&vastost(&env, &["image-info", "--image", "files_1_C1_F1"]));
+    assert!(info.contains("date       100") && info.contains(&format!("({} bytes)", (3 << 20) + 512)), "{info}");
+
+    let restored = env.dir.path().join("restored.bin");
+    ok(&vastost(&env, &["restore", "--image", "files_1_C1_F1", "--output", path(&restored)]));
+    assert!(std::fs::read(&restored).unwrap() == content, "restore gives back the exact bytes, not the padding");
+    let to_stdout = vastost(&env, &["restore", "--image", "files_1_C1_F1"]);
+    assert!(to_stdout.status.success() && to_stdout.stdout == content);
+
+    let verified = ok(&vastost(&env, &["verify", "--image", "files_1_C1_F1", "--against", path(&source)]));
+    assert!(verified.contains("every checksum correct"), "{verified}");
+    let other = env.dir.path().join("other.bin");
+    let mut changed = content.clone();
+    changed[2_000_000] ^= 1;
+    std::fs::write(&other, &changed).unwrap();
+    let err = fails(&vastost(&env, &["verify", "--image", "files_1_C1_F1", "--against", path(&other)]), 3);
+    assert!(err.contains("at byte 2000000"), "{err}");
+
+    ok(&vastost(&env, &["delete", "--image", "files_1_C1_F1"]));
+    let err = fails(&vastost(&env, &["image-info", "--image", "files_1_C1_F1", "--date", "100"]), 1);
+    assert!(err.contains("STS_ENOMORE"), "{err}");
+}
+
+#[test]
+fn backup_from_standard_input() {
+    let env = env();
+    let content = support::bytes(12, 700_001);
+    ok(&vastost_stdin(&env, &["backup", "--image", "piped", "--date", "1", "--block", "64KiB"], Some(&content)));
+    let out = vastost(&env, &["restore", "--image", "piped"]);
+    assert!(out.status.success() && out.stdout == content);
+}
+
+#[test]
+fn server_and_lsu_commands() {
+    let env = env();
+    let info = ok(&vastost(&env, &["server-info"]));
+    assert!(info.contains("create_image") && info.contains("copy_image           not supported"), "{info}");
+    assert!(ok(&vastost(&env, &["lsu", "list"])).lines().any(|l| l == "lsu1"));
+    ok(&vastost(&env, &["lsu", "label", "nightly"]));
+    let lsu = ok(&vastost(&env, &["lsu", "info"]));
+    assert!(lsu.contains("label      nightly") && lsu.contains("capacity"), "{lsu}");
+}
+
+#[test]
+fn errors_are_clear_and_exit_non_zero() {
+    let env = env();
+    let err = fails(&vastost(&env, &["server-info", "--server", "VastData:nowhere"]), 1);
+    assert!(err.contains("STS_ENOSERVER") && err.contains("nowhere"), "{err}");
+    let err = fails(&vastost(&env, &["images", "--lsu", "missing"]), 1);
+    assert!(err.contains("STS_ENOLSU"), "{err}");
+    let err = fails(&vastost(&env, &["restore", "--image", "never-backed-up"]), 1);
+    assert!(err.contains("no image named never-backed-up"), "{err}");
+    let err = fails(&vastost(&env, &["backup", "--image", "../../etc", "--input", "/dev/null"]), 1);
+    assert!(err.contains("STS_EINVAL") && err.contains("path separator"), "{err}");
+    let bad_plugin = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["--plugin", "/nonexistent/libstspiVastDataMT.so", "server-info", "--server", "VastData:small"])
+        .output()
+        .unwrap();
+    assert!(fails(&bad_plugin, 1).contains("cannot load plugin"));
+    assert_eq!(vastost(&env, &["no-such-command"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_corrupted_image_fails_verification() {
+    let env = env();
+    let source = env.dir.path().join("src.bin");
+    std::fs::write(&source, support::bytes(13, 300 * 1024)).unwrap();
+    ok(&vastost(&env, &["backup", "--image", "victim", "--date", "1", "--input", path(&source)]));
+    let frag_dir = env.dir.path().join("data/lsu1/images/victim/1/frag");
+    let frag = std::fs::read_dir(&frag_dir).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&frag).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&frag, bytes).unwrap();
+    let err = fails(&vastost(&env, &["verify", "--image", "victim"]), 1);
+    assert!(err.contains("STS_EINTEGRITY") && err.contains("checksum mismatch"), "{err}");
+}
