@@ -178,6 +178,6 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1GiB")]
     pub memory_budget: ByteSize,
     /// Runs of each measure; the median is shown (shared disks are noisy).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     pub repeat: usize,
 }

@@ -1,9 +1,15 @@
 //! The global memory budget: every data buffer the plugin holds (fragments
 //! being filled or uploaded, read-ahead) is paid for here first, so that the
 //! plugin's memory stays bounded whatever the number of streams.
+//!
+//! Fragment buffers are recycled: a buffer whose upload finished goes back
+//! to a small pool still paid for, so the next fragment reuses its pages
+//! instead of faulting in (and zeroing) tens of fresh MiB. A pooled buffer
+//! never makes anyone wait: whoever finds the budget spent empties the pool
+//! first, and while someone waits, finished buffers are freed, not pooled.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -15,6 +21,31 @@ struct Inner {
     total: u64,
     in_use: AtomicU64,
     peak: AtomicU64,
+    waiting: AtomicUsize,
+    pool: Mutex<Vec<Buffer>>,
+}
+
+/// Most idle buffers kept for reuse.
+const POOL_MAX: usize = 16;
+
+/// A data buffer paid for from the budget; its bytes are returned when it
+/// is dropped (or when the pool it was recycled into is emptied).
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    pub vec: Vec<u8>,
+    permit: BudgetPermit,
+}
+
+impl Buffer {
+    /// Splits the buffer from its payment, to hand the bytes to an upload.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, BudgetPermit) {
+        (self.vec, self.permit)
+    }
+
+    /// Joins bytes back with their payment.
+    pub(crate) fn from_parts(vec: Vec<u8>, permit: BudgetPermit) -> Self {
+        Buffer { vec, permit }
+    }
 }
 
 /// Figures of the budget, for benchmarks and diagnostics.
@@ -54,6 +85,8 @@ impl MemoryBudget {
             total: units as u64 * UNIT,
             in_use: AtomicU64::new(0),
             peak: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
+            pool: Mutex::new(Vec::new()),
         }))
     }
 
@@ -71,17 +104,62 @@ impl MemoryBudget {
     /// Waits until `bytes` are free (backpressure). Never call from a
     /// runtime worker.
     pub(crate) fn acquire(&self, rt: &tokio::runtime::Handle, bytes: u64) -> BudgetPermit {
+        if let Some(p) = self.try_acquire(bytes) {
+            return p;
+        }
+        // Announce the wait before emptying the pool, so that no buffer
+        // finished from now on is parked while we wait.
+        self.0.waiting.fetch_add(1, Ordering::SeqCst);
+        self.drain_pool();
         let sem = self.0.sem.clone();
-        let permit =
-            rt.block_on(sem.acquire_many_owned(Self::units(bytes))).expect("the budget semaphore is never closed");
-        self.permit(permit, bytes)
+        let permit = rt.block_on(sem.acquire_many_owned(Self::units(bytes)));
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.permit(permit.expect("the budget semaphore is never closed"), bytes)
     }
 
-    /// Takes `bytes` only if they are free now; read-ahead uses this so
-    /// that readers never wait on each other.
+    /// Takes `bytes` only if they are free now (after emptying the pool if
+    /// need be); read-ahead uses this so that readers never wait.
     pub(crate) fn try_acquire(&self, bytes: u64) -> Option<BudgetPermit> {
-        let permit = self.0.sem.clone().try_acquire_many_owned(Self::units(bytes)).ok()?;
+        let units = Self::units(bytes);
+        let permit = match self.0.sem.clone().try_acquire_many_owned(units) {
+            Ok(p) => p,
+            Err(_) => {
+                self.drain_pool();
+                self.0.sem.clone().try_acquire_many_owned(units).ok()?
+            }
+        };
         Some(self.permit(permit, bytes))
+    }
+
+    /// An empty buffer of `capacity` bytes: a recycled one, or a new one
+    /// once the budget allows (waiting for it: backpressure).
+    pub(crate) fn buffer(&self, rt: &tokio::runtime::Handle, capacity: u64) -> Buffer {
+        let recycled = {
+            let mut pool = self.0.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.iter().position(|b| b.vec.capacity() as u64 == capacity).map(|i| pool.swap_remove(i))
+        };
+        recycled.unwrap_or_else(|| {
+            let permit = self.acquire(rt, capacity);
+            Buffer { vec: Vec::with_capacity(capacity as usize), permit }
+        })
+    }
+
+    /// Keeps a buffer for reuse, unless someone waits for budget or the
+    /// pool is full.
+    pub(crate) fn recycle(&self, mut buf: Buffer) {
+        if self.0.waiting.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        buf.vec.clear();
+        let mut pool = self.0.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(buf);
+        }
+    }
+
+    fn drain_pool(&self) {
+        let drained = std::mem::take(&mut *self.0.pool.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(drained);
     }
 
     pub(crate) fn stats(&self) -> BudgetStats {
@@ -107,5 +185,23 @@ mod tests {
         drop(p1);
         drop(p2);
         assert_eq!(b.stats(), BudgetStats { total: 8 << 10, in_use: 0, peak: 8 << 10 });
+    }
+
+    #[test]
+    fn pooled_buffers_are_reused_and_never_block() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let b = MemoryBudget::new(8 << 10);
+        let buf = b.buffer(rt.handle(), 4 << 10);
+        let ptr = buf.vec.as_ptr();
+        b.recycle(buf);
+        assert_eq!(b.stats().in_use, 4 << 10, "a pooled buffer stays paid for");
+        let again = b.buffer(rt.handle(), 4 << 10);
+        assert_eq!(again.vec.as_ptr(), ptr, "the pooled buffer is reused");
+        b.recycle(again);
+        // Someone needing the whole budget gets it: the pool is emptied.
+        let all = b.acquire(rt.handle(), 8 << 10);
+        assert_eq!(b.stats().in_use, 8 << 10);
+        drop(all);
+        assert!(b.try_acquire(8 << 10).is_some());
     }
 }

@@ -1,20 +1,28 @@
-//! The write pipeline. `write` copies the caller's bytes into the current
-//! fragment buffer (computing CRC32C on the way) and returns; a full
-//! fragment goes to an upload task. At most `write_parallelism` uploads of
-//! one image run at once, and every buffer is paid for from the global
-//! memory budget first, so a fast producer blocks instead of growing memory.
-//! An upload failure is sticky: the next `write`, `flush` or `close` reports
-//! it, and nothing is committed after it.
+//! The write pipeline. `write` puts the caller's bytes into the current
+//! fragment (computing CRC32C on the way) and returns; a full fragment is
+//! handed to a background task that makes it durable. At most
+//! `write_parallelism` such tasks of one image run at once. A failure is
+//! sticky: the next `write`, `flush` or `close` reports it, and nothing is
+//! committed after it.
+//!
+//! A fragment is filled one of two ways, chosen by the store:
+//! - buffered: the bytes are copied into a buffer paid for from the global
+//!   memory budget (a fast producer waits rather than growing memory), and
+//!   the task uploads the whole object (S3, memory);
+//! - direct, on a filesystem (NFS): the bytes go straight into the
+//!   fragment's file, the one copy any file write makes, and the task only
+//!   syncs it. No buffer of ours is needed, so a stream runs at the speed
+//!   of plain file writes.
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use vastost_storage::ErrorKind as StorageKind;
+use vastost_storage::{DirectWriter, ErrorKind as StorageKind};
 
 use crate::BLOCK_SIZE;
-use crate::budget::BudgetPermit;
+use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
 use crate::lsu::{ImageInfo, LsuCtx, now};
@@ -59,13 +67,21 @@ impl ChunkCrcs {
     }
 }
 
+/// Where a fragment's bytes go while it is filled.
+#[derive(Debug)]
+enum Sink {
+    Buffered(Buffer),
+    Direct(DirectWriter),
+}
+
 /// A fragment being filled: a contiguous run of the image.
 #[derive(Debug)]
 struct Fragment {
+    key: String,
     offset: u64,
-    buf: Vec<u8>,
+    len: u64,
+    sink: Sink,
     crcs: ChunkCrcs,
-    permit: BudgetPermit,
 }
 
 /// An image open for writing. Dropping it without [`ImageWriter::close`]
@@ -169,26 +185,32 @@ impl ImageWriter {
         let end = offset.checked_add(len).filter(|e| *e <= MAX_IMAGE_SIZE).ok_or_else(|| {
             EngineError::invalid(format!("write at {offset}: images are limited to {MAX_IMAGE_SIZE} bytes"))
         })?;
-        if self.current.as_ref().is_some_and(|f| f.offset + f.buf.len() as u64 != offset) {
+        if self.current.as_ref().is_some_and(|f| f.offset + f.len != offset) {
             self.seal()?;
         }
         let frag_size = self.ctx.fragment_size as usize;
         let (mut rest, mut pos) = (data, offset);
         while !rest.is_empty() {
             if self.current.is_none() {
-                let permit = self.ctx.budget.acquire(&self.ctx.rt, frag_size as u64);
-                self.current = Some(Fragment {
-                    offset: pos,
-                    buf: Vec::with_capacity(frag_size),
-                    crcs: ChunkCrcs::default(),
-                    permit,
-                });
+                self.current = Some(self.new_fragment(pos)?);
             }
             let frag = self.current.as_mut().expect("a fragment was just ensured");
-            let n = (frag_size - frag.buf.len()).min(rest.len());
-            frag.buf.extend_from_slice(&rest[..n]);
+            let n = (frag_size - frag.len as usize).min(rest.len());
+            match &mut frag.sink {
+                Sink::Buffered(buf) => buf.vec.extend_from_slice(&rest[..n]),
+                Sink::Direct(file) => {
+                    if let Err(e) = file.write_all(&rest[..n]) {
+                        // The fragment now has a hole: this image cannot be
+                        // committed any further.
+                        let e = EngineError::from(e);
+                        Self::record_failure(&self.failure, e.clone());
+                        return Err(e);
+                    }
+                }
+            }
+            frag.len += n as u64;
             frag.crcs.update(&rest[..n]);
-            let full = frag.buf.len() == frag_size;
+            let full = frag.len as usize == frag_size;
             rest = &rest[n..];
             pos += n as u64;
             if full {
@@ -199,20 +221,34 @@ impl ImageWriter {
         Ok(len)
     }
 
-    /// Hands the current fragment to an upload task.
-    fn seal(&mut self) -> Result<()> {
-        let Some(frag) = self.current.take() else { return Ok(()) };
-        if frag.buf.is_empty() {
-            return Ok(());
-        }
+    /// Starts a fragment at image offset `offset`.
+    fn new_fragment(&mut self, offset: u64) -> Result<Fragment> {
         let key = self.keys.fragment(self.next_fragment, &self.token);
         self.next_fragment += 1;
-        let size = frag.buf.len() as u64;
+        let sink = match self.ctx.store.direct_writer(&key)? {
+            Some(file) => Sink::Direct(file),
+            None => Sink::Buffered(self.ctx.budget.buffer(&self.ctx.rt, self.ctx.fragment_size)),
+        };
+        Ok(Fragment { key, offset, len: 0, sink, crcs: ChunkCrcs::default() })
+    }
+
+    /// Hands the current fragment to a task that makes it durable.
+    fn seal(&mut self) -> Result<()> {
+        let Some(frag) = self.current.take() else { return Ok(()) };
+        let Fragment { key, offset, len, sink, crcs } = frag;
+        if len == 0 {
+            if let Sink::Direct(file) = sink {
+                // Never referenced: remove the empty file now.
+                drop(file);
+                let _ = self.ctx.block_on(self.ctx.store.delete(&key));
+            }
+            return Ok(());
+        }
         self.extents.push(Extent {
-            offset: frag.offset,
-            length: size,
+            offset,
+            length: len,
             object_offset: 0,
-            object: ObjectRef { key: key.clone(), size, chunk_size: CHUNK_SIZE, crcs: frag.crcs.finish() },
+            object: ObjectRef { key: key.clone(), size: len, chunk_size: CHUNK_SIZE, crcs: crcs.finish() },
         });
         let slot = self
             .ctx
@@ -220,11 +256,21 @@ impl ImageWriter {
             .map_err(|_| EngineError::Internal("upload slots closed".into()))?;
         self.uploads.retain(|h| !h.is_finished());
         self.check_failure()?;
-        let (store, failure, permit) = (self.ctx.store.clone(), self.failure.clone(), frag.permit);
-        let bytes = Bytes::from(frag.buf);
+        let (store, failure, budget) = (self.ctx.store.clone(), self.failure.clone(), self.ctx.budget.clone());
         self.uploads.push(self.ctx.rt.spawn(async move {
-            let result = store.put(&key, bytes).await;
-            drop(permit);
+            let result = match sink {
+                Sink::Direct(file) => file.finish().await,
+                Sink::Buffered(buf) => {
+                    let (vec, permit) = buf.into_parts();
+                    let bytes = Bytes::from(vec);
+                    let result = store.put(&key, bytes.clone()).await;
+                    // The storage is done with the bytes: recycle the buffer.
+                    if let Ok(vec) = bytes.try_into_mut() {
+                        budget.recycle(Buffer::from_parts(vec.into(), permit));
+                    }
+                    result
+                }
+            };
             drop(slot);
             if let Err(e) = result {
                 tracing::error!(fragment = %key, error = %e, "fragment upload failed");

@@ -129,3 +129,54 @@ pub(crate) fn capacity(root: &Path) -> Result<Capacity> {
     let available = st.f_bavail.saturating_mul(unit);
     Ok(Capacity { total, used: total.saturating_sub(free), available })
 }
+
+/// An object written in place, piece by piece, on a filesystem store: the
+/// caller's bytes go straight to the file (one copy, into the page cache)
+/// instead of through a buffer of ours. Nothing refers to the file until
+/// the engine commits a manifest naming it, so a half-written one is only
+/// an orphan.
+#[derive(Debug)]
+pub struct DirectWriter {
+    file: std::fs::File,
+    path: PathBuf,
+    key: String,
+}
+
+impl DirectWriter {
+    pub(crate) fn create(root: &Path, key: &str) -> Result<Self> {
+        let path = abs(root, key);
+        let open = || std::fs::File::create(&path);
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| StorageError::from_io("create", key, e))?;
+                }
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| StorageError::from_io("create", key, e))?;
+        Ok(DirectWriter { file, path, key: key.to_string() })
+    }
+
+    /// Appends `data` (a blocking write: call it from the caller's thread,
+    /// never from a runtime worker).
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.file.write_all(data).map_err(|e| StorageError::from_io("write", &self.key, e))
+    }
+
+    /// Makes the object durable: file data and directory entry synced.
+    pub async fn finish(self) -> Result<()> {
+        let DirectWriter { file, path, key } = self;
+        blocking("put", &key, move || {
+            file.sync_all()?;
+            drop(file);
+            match path.parent() {
+                Some(parent) => sync_dir(parent),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+}

@@ -20,4 +20,5 @@ mod fs;
 mod store;
 
 pub use error::{ErrorKind, Result, StorageError};
+pub use fs::DirectWriter;
 pub use store::{Capacity, ListEntry, ObjectStore};

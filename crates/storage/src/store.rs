@@ -104,6 +104,16 @@ impl ObjectStore {
         }
     }
 
+    /// A writer that puts the bytes of a new object straight into place,
+    /// when the store is a filesystem; `None` for stores that take whole
+    /// objects (memory, and S3 where the upload needs the bytes at hand).
+    pub fn direct_writer(&self, key: &str) -> Result<Option<fs::DirectWriter>> {
+        match &*self.backend {
+            Backend::Fs { root } => fs::DirectWriter::create(root, key).map(Some),
+            Backend::Memory { .. } => Ok(None),
+        }
+    }
+
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let buf = self.op.read(key).await.map_err(|e| StorageError::from_opendal("get", key, e))?;
