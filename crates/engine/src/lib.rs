@@ -30,6 +30,8 @@ pub mod names;
 mod open_images;
 mod reader;
 mod server;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 pub use budget::BudgetStats;

@@ -93,6 +93,26 @@ impl Lsu {
         Lsu { ctx }
     }
 
+    /// An LSU on any store, for tests of the pipelines.
+    #[cfg(test)]
+    pub(crate) fn on_store(
+        store: ObjectStore,
+        rt: tokio::runtime::Handle,
+        budget: MemoryBudget,
+        fragment_size: u64,
+    ) -> Self {
+        Lsu::new(Arc::new(LsuCtx {
+            name: LsuName::new("test").expect("valid"),
+            store,
+            rt,
+            budget,
+            fragment_size,
+            write_parallelism: 3,
+            read_ahead: 4 * fragment_size,
+            open: Arc::new(OpenImages::default()),
+        }))
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         self.ctx.name.as_str()

@@ -55,7 +55,8 @@ pub struct ImageReader {
     extents: Vec<(usize, u64)>,
     pieces: Vec<Piece>,
     cache: HashMap<UnitId, Slot>,
-    /// The one unit a reader may hold beyond read-ahead, paid at open.
+    /// The one unit a reader may hold beyond read-ahead, paid at open when
+    /// the budget allows.
     reserve: Option<BudgetPermit>,
     reserve_user: Option<UnitId>,
     last_end: Option<u64>,
@@ -114,7 +115,11 @@ impl ImageReader {
             })
             .collect();
         let pieces = resolve(&manifest.extents);
-        let reserve = Some(ctx.budget.acquire(&ctx.rt, UNIT_SIZE));
+        // The reserve is taken only if free now: a reader never waits on the
+        // budget, so a caller holding other handles can never deadlock here.
+        // Without it, units fetched on demand are used once, not kept.
+        let largest = objects.iter().map(|o| unit_len(o).min(o.size)).max().unwrap_or(0);
+        let reserve = if largest == 0 { None } else { ctx.budget.try_acquire(largest) };
         ImageReader {
             ctx,
             keys: ImageKeys::new(&def),

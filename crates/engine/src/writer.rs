@@ -185,6 +185,14 @@ impl ImageWriter {
         let end = offset.checked_add(len).filter(|e| *e <= MAX_IMAGE_SIZE).ok_or_else(|| {
             EngineError::invalid(format!("write at {offset}: images are limited to {MAX_IMAGE_SIZE} bytes"))
         })?;
+        // Past the argument checks, a failure leaves the image with bytes
+        // that were accepted but not stored: it can never be committed again.
+        self.store_bytes(data, offset).inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
+        self.size = self.size.max(end);
+        Ok(len)
+    }
+
+    fn store_bytes(&mut self, data: &[u8], offset: u64) -> Result<()> {
         if self.current.as_ref().is_some_and(|f| f.offset + f.len != offset) {
             self.seal()?;
         }
@@ -198,15 +206,7 @@ impl ImageWriter {
             let n = (frag_size - frag.len as usize).min(rest.len());
             match &mut frag.sink {
                 Sink::Buffered(buf) => buf.vec.extend_from_slice(&rest[..n]),
-                Sink::Direct(file) => {
-                    if let Err(e) = file.write_all(&rest[..n]) {
-                        // The fragment now has a hole: this image cannot be
-                        // committed any further.
-                        let e = EngineError::from(e);
-                        Self::record_failure(&self.failure, e.clone());
-                        return Err(e);
-                    }
-                }
+                Sink::Direct(file) => file.write_all(&rest[..n])?,
             }
             frag.len += n as u64;
             frag.crcs.update(&rest[..n]);
@@ -217,8 +217,7 @@ impl ImageWriter {
                 self.seal()?;
             }
         }
-        self.size = self.size.max(end);
-        Ok(len)
+        Ok(())
     }
 
     /// Starts a fragment at image offset `offset`.
@@ -294,7 +293,7 @@ impl ImageWriter {
     /// crash, the image resumes from here.
     pub fn flush(&mut self) -> Result<()> {
         self.check_failure()?;
-        self.seal()?;
+        self.seal().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
         self.wait_uploads()?;
         self.commit(ImageState::Pending)
     }

@@ -126,8 +126,21 @@ impl ObjectStore {
         if let Backend::Fs { root } = &*self.backend {
             return fs::get_range(root, key, range).await;
         }
-        let buf =
-            self.op.read_with(key).range(range).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?;
+        let read = |range: Range<u64>| self.op.read_with(key).range(range);
+        let buf = match read(range.clone()).await {
+            Ok(buf) => buf,
+            // Some services refuse a range that runs past the end; answer
+            // with what there is, as a filesystem does.
+            Err(e) if e.kind() == opendal::ErrorKind::RangeNotSatisfied => {
+                let size = self.size(key).await?.unwrap_or(0);
+                if range.start >= size {
+                    return Ok(Bytes::new());
+                }
+                let clamped = range.start..size.min(range.end);
+                read(clamped).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?
+            }
+            Err(e) => return Err(StorageError::from_opendal("get_range", key, e)),
+        };
         Ok(buf.to_bytes())
     }
 

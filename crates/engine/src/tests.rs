@@ -1,0 +1,144 @@
+//! The pipelines on both kinds of store: buffered uploads (memory, as S3
+//! will be) and direct writes (a filesystem, as NFS is).
+
+use vastost_storage::ObjectStore;
+
+use crate::budget::MemoryBudget;
+use crate::error::EngineError;
+use crate::lsu::Lsu;
+use crate::manifest::ImageState;
+use crate::names::ImageDef;
+
+const FRAG: u64 = 8192;
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    budget: MemoryBudget,
+    _dir: tempfile::TempDir,
+    lsus: Vec<Lsu>,
+}
+
+fn env(budget: u64) -> Env {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let budget = MemoryBudget::new(budget);
+    let dir = tempfile::tempdir().unwrap();
+    let stores = [ObjectStore::memory().unwrap(), ObjectStore::fs(dir.path()).unwrap()];
+    let lsus = stores.into_iter().map(|s| Lsu::on_store(s, rt.handle().clone(), budget.clone(), FRAG)).collect();
+    Env { rt, budget, _dir: dir, lsus }
+}
+
+fn def(name: &str) -> ImageDef {
+    ImageDef::new(name, "1").unwrap()
+}
+
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v);
+    v
+}
+
+fn read_all(lsu: &Lsu, name: &str) -> Vec<u8> {
+    let mut r = lsu.open_for_read(&def(name)).unwrap();
+    let mut out = vec![0u8; r.size() as usize];
+    let mut off = 0;
+    while off < out.len() {
+        let end = (off + 3 * 512).min(out.len()).max(off + 512);
+        let mut buf = vec![0u8; end - off];
+        let n = r.read(&mut buf, off as u64).unwrap();
+        out[off..off + n].copy_from_slice(&buf[..n]);
+        off += n;
+    }
+    out
+}
+
+#[test]
+fn round_trips_on_every_store() {
+    let env = env(1 << 20);
+    for lsu in &env.lsus {
+        for size in [0, 512, FRAG as usize - 512, FRAG as usize, FRAG as usize + 512, 5 * FRAG as usize + 1024] {
+            let name = format!("img{size}");
+            let bytes = data(size as u64, size);
+            let mut w = lsu.create_image(&def(&name)).unwrap();
+            for (i, chunk) in bytes.chunks(1536).enumerate() {
+                w.write(chunk, i as u64 * 1536).unwrap();
+            }
+            w.close(true).unwrap();
+            assert_eq!(read_all(lsu, &name), bytes, "size {size}");
+        }
+    }
+    assert!(env.budget.stats().peak <= env.budget.stats().total);
+}
+
+#[test]
+fn checkpoints_and_overwrites_on_every_store() {
+    let env = env(1 << 20);
+    for lsu in &env.lsus {
+        let mut model = vec![0u8; 6 * FRAG as usize];
+        let mut w = lsu.create_image(&def("ow")).unwrap();
+        let mut rng = fastrand::Rng::with_seed(5);
+        for round in 0..60 {
+            let len = 512 * rng.usize(1..20);
+            let off = 512 * rng.usize(0..(model.len() - len) / 512);
+            let chunk = data(round, len);
+            w.write(&chunk, off as u64).unwrap();
+            model[off..off + len].copy_from_slice(&chunk);
+            if round % 20 == 19 {
+                w.close(false).unwrap();
+                assert_eq!(lsu.image_info(&def("ow")).unwrap().state, ImageState::Pending);
+                w = lsu.open_for_write(&def("ow")).unwrap();
+            }
+        }
+        let size = w.size() as usize;
+        w.close(true).unwrap();
+        model.truncate(size);
+        assert_eq!(read_all(lsu, "ow"), model);
+        lsu.delete_image(&def("ow")).unwrap();
+        assert!(matches!(lsu.image_info(&def("ow")), Err(EngineError::NoSuchImage(_))));
+        assert!(lsu.list_images().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn many_writers_on_a_small_budget_never_deadlock() {
+    // Room for four fragments, eight writers: they must take turns.
+    let env = env(4 * FRAG);
+    let lsu = &env.lsus[0];
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            s.spawn(move || {
+                let bytes = data(t, 10 * FRAG as usize);
+                let name = format!("w{t}");
+                let mut w = lsu.create_image(&def(&name)).unwrap();
+                for (i, chunk) in bytes.chunks(4096).enumerate() {
+                    w.write(chunk, i as u64 * 4096).unwrap();
+                }
+                w.close(true).unwrap();
+                assert_eq!(read_all(lsu, &name), bytes);
+            });
+        }
+    });
+    let stats = env.budget.stats();
+    assert!(stats.peak <= stats.total, "{stats:?}");
+    drop(env.rt);
+}
+
+#[test]
+fn a_failed_fragment_write_is_sticky_and_nothing_is_committed() {
+    let env = env(1 << 20);
+    let lsu = &env.lsus[1];
+    let d = def("sticky");
+    let mut w = lsu.create_image(&d).unwrap();
+    w.write(&data(1, FRAG as usize), 0).unwrap();
+    w.flush().unwrap();
+    // Make the fragment folder unusable: a file where the folder must be.
+    let root = env._dir.path().join("images/sticky/1/frag");
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::write(&root, b"not a folder").unwrap();
+    let err = w.write(&data(2, FRAG as usize), FRAG).unwrap_err();
+    assert!(matches!(err, EngineError::Storage(_)), "{err}");
+    assert!(w.write(&data(3, 512), 2 * FRAG).is_err(), "the error is sticky");
+    assert!(w.close(true).is_err(), "close reports it too");
+    let info = lsu.image_info(&d).unwrap();
+    assert_eq!((info.state, info.size), (ImageState::Pending, FRAG), "only the flushed part is committed");
+}

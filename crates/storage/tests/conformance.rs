@@ -1,0 +1,102 @@
+//! One behaviour suite for every kind of store: what the engine relies on
+//! must hold on memory and on a filesystem alike.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vastost_storage::{ErrorKind, ObjectStore};
+
+fn stores() -> Vec<(ObjectStore, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    vec![(ObjectStore::memory().unwrap(), None), (ObjectStore::fs(dir.path()).unwrap(), Some(dir))]
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn put_get_ranges_sizes() {
+    let rt = rt();
+    for (s, _dir) in stores() {
+        rt.block_on(async {
+            let data = Bytes::from((0..10_000u32).map(|i| i as u8).collect::<Vec<_>>());
+            s.put("a/b/obj", data.clone()).await.unwrap();
+            assert_eq!(s.get("a/b/obj").await.unwrap(), data, "{}", s.describe());
+            assert_eq!(s.get_range("a/b/obj", 100..228).await.unwrap(), data.slice(100..228));
+            assert_eq!(s.get_range("a/b/obj", 9_990..20_000).await.unwrap(), data.slice(9_990..), "short at the end");
+            assert_eq!(s.size("a/b/obj").await.unwrap(), Some(10_000));
+            assert_eq!(s.size("a/b/none").await.unwrap(), None);
+            assert_eq!(s.get("a/b/none").await.unwrap_err().kind, ErrorKind::NotFound);
+            s.put("a/b/obj", Bytes::from_static(b"new")).await.unwrap();
+            assert_eq!(s.get("a/b/obj").await.unwrap(), Bytes::from_static(b"new"), "put replaces");
+        });
+    }
+}
+
+#[test]
+fn list_and_delete() {
+    let rt = rt();
+    for (s, _dir) in stores() {
+        rt.block_on(async {
+            for k in ["d/x/1", "d/x/2", "d/y", "d/z/deep/3"] {
+                s.put(k, Bytes::from_static(b"1")).await.unwrap();
+            }
+            let names: Vec<(String, bool)> =
+                s.list("d/").await.unwrap().into_iter().map(|e| (e.name, e.is_dir)).collect();
+            assert_eq!(names, [("x".into(), true), ("y".into(), false), ("z".into(), true)], "{}", s.describe());
+            assert!(s.list("nothing/").await.unwrap().is_empty());
+            s.delete("d/y").await.unwrap();
+            s.delete("d/y").await.unwrap();
+            s.delete_all("d/x/").await.unwrap();
+            let left: Vec<String> = s.list("d/").await.unwrap().into_iter().map(|e| e.name).collect();
+            assert_eq!(left, ["z"], "{}", s.describe());
+        });
+    }
+}
+
+#[test]
+fn put_new_is_an_atomic_create() {
+    let rt = rt();
+    for (s, _dir) in stores() {
+        rt.block_on(async {
+            s.put_new("m/1", Bytes::from_static(b"first")).await.unwrap();
+            let err = s.put_new("m/1", Bytes::from_static(b"second")).await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::AlreadyExists);
+            assert_eq!(s.get("m/1").await.unwrap(), Bytes::from_static(b"first"));
+        });
+        // Many racing creators: exactly one wins, and its bytes are whole.
+        let s = Arc::new(s);
+        let wins: Vec<bool> = rt.block_on(async {
+            let tasks: Vec<_> = (0..16u8)
+                .map(|i| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.put_new("race", Bytes::from(vec![i; 4096])).await.is_ok() })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{}", s.describe());
+        let winner = wins.iter().position(|w| *w).unwrap() as u8;
+        assert_eq!(rt.block_on(s.get("race")).unwrap(), Bytes::from(vec![winner; 4096]));
+    }
+}
+
+#[test]
+fn direct_writes_on_a_filesystem() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let s = ObjectStore::fs(dir.path()).unwrap();
+    let mut w = s.direct_writer("f/obj").unwrap().expect("a filesystem writes in place");
+    w.write_all(b"hello ").unwrap();
+    w.write_all(b"world").unwrap();
+    rt.block_on(w.finish()).unwrap();
+    assert_eq!(rt.block_on(s.get("f/obj")).unwrap(), Bytes::from_static(b"hello world"));
+    assert!(ObjectStore::memory().unwrap().direct_writer("x").unwrap().is_none());
+    let cap = s.capacity().unwrap().expect("a filesystem knows its capacity");
+    assert!(cap.total > 0 && cap.used <= cap.total && cap.available <= cap.total);
+}
