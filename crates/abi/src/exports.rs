@@ -10,7 +10,7 @@ use vastost_engine::{Engine, EngineError, Lsu, Server};
 
 use crate::boundary::{Failure, guard, last_error};
 use crate::convert::*;
-use crate::handles::{self, Cursor, ImageHandle, Object, OpenImage};
+use crate::handles::{self, Access, Cursor, ImageHandle, Object};
 use crate::ost::*;
 use crate::state;
 
@@ -303,10 +303,8 @@ pub unsafe extern "C" fn stspi_create_image(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(handle, "handle") }?;
         let writer = lsu.create_image(&def)?;
-        *out = handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle {
-            server,
-            image: OpenImage::Write(writer),
-        }))));
+        *out =
+            handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle { server, image: Access::Write(writer) }))));
         Ok(())
     })
 }
@@ -332,8 +330,8 @@ pub unsafe extern "C" fn stspi_open_image(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(handle, "handle") }?;
         let image = match mode {
-            STS_O_READ => OpenImage::Read(lsu.open_for_read(&def)?),
-            STS_O_WRITE => OpenImage::Write(lsu.open_for_write(&def)?),
+            STS_O_READ => Access::Read(lsu.open_for_read(&def)?),
+            STS_O_WRITE => Access::Write(lsu.open_for_write(&def)?),
             other => return Err(Failure::invalid(format!("open mode {other} is neither STS_O_READ nor STS_O_WRITE"))),
         };
         *out = handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle { server, image }))));
@@ -363,11 +361,11 @@ pub unsafe extern "C" fn stspi_write_image(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(written, "written") }?;
         with_image(handle, |h| match &mut h.image {
-            OpenImage::Write(w) => {
+            Access::Write(w) => {
                 *out = w.write(data, offset)?;
                 Ok(())
             }
-            OpenImage::Read(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for reading")),
+            Access::Read(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for reading")),
         })
     })
 }
@@ -391,11 +389,11 @@ pub unsafe extern "C" fn stspi_read_image(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(read, "read") }?;
         with_image(handle, |h| match &mut h.image {
-            OpenImage::Read(r) => {
+            Access::Read(r) => {
                 *out = r.read(dst, offset)? as u64;
                 Ok(())
             }
-            OpenImage::Write(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for writing")),
+            Access::Write(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for writing")),
         })
     })
 }
@@ -405,8 +403,8 @@ pub unsafe extern "C" fn stspi_read_image(
 pub extern "C" fn stspi_flush(handle: stsp_image_handle_t) -> sts_status_t {
     guard("stspi_flush", || {
         with_image(handle, |h| match &mut h.image {
-            OpenImage::Write(w) => Ok(w.flush()?),
-            OpenImage::Read(_) => Ok(()),
+            Access::Write(w) => Ok(w.flush()?),
+            Access::Read(_) => Ok(()),
         })
     })
 }
@@ -426,8 +424,8 @@ pub extern "C" fn stspi_close_image(handle: stsp_image_handle_t, flags: c_int) -
             return Err(Failure::new(sts_status::STS_EBUSY, "the image handle is in use by another call"));
         };
         match image.into_inner().unwrap_or_else(|p| p.into_inner()).image {
-            OpenImage::Write(w) => w.close(flags == STS_CLOSEF_IH_COMPLETE)?,
-            OpenImage::Read(r) => drop(r),
+            Access::Write(w) => w.close(flags == STS_CLOSEF_IH_COMPLETE)?,
+            Access::Read(r) => drop(r),
         }
         Ok(())
     })
@@ -475,8 +473,8 @@ pub unsafe extern "C" fn stspi_get_image_prop(
         let out = unsafe { out_ptr(info, "info") }?;
         with_image(handle, |h| {
             let i = match &h.image {
-                OpenImage::Write(w) => w.info(),
-                OpenImage::Read(r) => r.info(),
+                Access::Write(w) => w.info(),
+                Access::Read(r) => r.info(),
             };
             *out = image_info_to_c(&i, h.server.name());
             Ok(())
@@ -587,10 +585,7 @@ pub unsafe extern "C" fn stspi_write_image_meta(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(written, "written") }?;
         with_image(handle, |h| {
-            match &h.image {
-                OpenImage::Write(w) => w.write_meta(data, offset)?,
-                OpenImage::Read(r) => r.write_meta(data, offset)?,
-            }
+            h.image.image().write_meta(data, offset)?;
             *out = len;
             Ok(())
         })
@@ -615,10 +610,7 @@ pub unsafe extern "C" fn stspi_read_image_meta(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(read, "read") }?;
         with_image(handle, |h| {
-            let data = match &h.image {
-                OpenImage::Write(w) => w.read_meta(offset, dst.len())?,
-                OpenImage::Read(r) => r.read_meta(offset, dst.len())?,
-            };
+            let data = h.image.image().read_meta(offset, dst.len())?;
             dst[..data.len()].copy_from_slice(&data);
             *out = data.len() as u64;
             Ok(())

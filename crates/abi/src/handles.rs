@@ -18,18 +18,28 @@ pub(crate) struct Cursor<T> {
     pub items: std::vec::IntoIter<T>,
 }
 
-/// An open image.
+/// An open image, by the way it was opened.
 #[derive(Debug)]
-pub(crate) enum OpenImage {
+pub(crate) enum Access {
     Write(ImageWriter),
     Read(ImageReader),
+}
+
+impl Access {
+    /// What writers and readers share: identity and metadata.
+    pub(crate) fn image(&self) -> &vastost_engine::OpenImage {
+        match self {
+            Access::Write(w) => w.image(),
+            Access::Read(r) => r.image(),
+        }
+    }
 }
 
 /// An open image and the server it was opened through.
 #[derive(Debug)]
 pub(crate) struct ImageHandle {
     pub server: Arc<Server>,
-    pub image: OpenImage,
+    pub image: Access,
 }
 
 #[derive(Debug)]

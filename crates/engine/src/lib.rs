@@ -38,7 +38,7 @@ pub use budget::BudgetStats;
 pub use config::{Config, DataPath, PluginConfig, ServerConfig};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorKind, Result};
-pub use lsu::{ImageInfo, Lsu, LsuInfo};
+pub use lsu::{ImageInfo, Lsu, LsuInfo, OpenImage};
 pub use manifest::ImageState;
 pub use names::{ImageDef, LsuName};
 pub use open_images::Busy;

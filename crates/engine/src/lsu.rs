@@ -10,7 +10,7 @@ use crate::error::{EngineError, Result};
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
 use crate::manifest::{Decoded, ImageState, Manifest};
 use crate::names::{ImageDef, LsuName, unescape};
-use crate::open_images::{Busy, OpenImages};
+use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
 use crate::writer::ImageWriter;
 
@@ -80,6 +80,61 @@ struct LsuRecord {
 
 pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// An image open in this process: what its writer and reader share.
+#[derive(Debug)]
+pub struct OpenImage {
+    ctx: Arc<LsuCtx>,
+    def: ImageDef,
+    keys: ImageKeys,
+    _guard: OpenGuard,
+}
+
+impl OpenImage {
+    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard) -> Self {
+        OpenImage { ctx, def, keys, _guard: guard }
+    }
+
+    pub(crate) fn ctx(&self) -> &Arc<LsuCtx> {
+        &self.ctx
+    }
+
+    pub(crate) fn keys(&self) -> &ImageKeys {
+        &self.keys
+    }
+
+    /// The image.
+    pub fn def(&self) -> &ImageDef {
+        &self.def
+    }
+
+    /// The LSU holding it.
+    pub fn lsu(&self) -> &str {
+        self.ctx.name.as_str()
+    }
+
+    /// Writes the image's metadata: allowed at any time, in any open mode.
+    pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
+        write_meta(&self.ctx, &self.def, data, offset)
+    }
+
+    /// Reads the image's metadata.
+    pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        read_meta(&self.ctx, &self.def, offset, len)
+    }
+
+    pub(crate) fn info(&self, m: &Manifest, size: u64) -> ImageInfo {
+        ImageInfo {
+            def: self.def.clone(),
+            lsu: self.lsu().to_string(),
+            state: m.state,
+            size,
+            created: m.created,
+            updated: m.updated,
+            busy: self.ctx.open.busy(self.keys.root()),
+        }
+    }
 }
 
 /// An LSU: a folder of the data directory (NFS) or a bucket (S3).
@@ -158,13 +213,17 @@ impl Lsu {
         load_latest(&self.ctx, keys)
     }
 
+    fn open_writer(&self, def: &ImageDef, keys: &ImageKeys) -> Result<OpenGuard> {
+        self.ctx.open.open_writer(keys.root()).ok_or_else(|| EngineError::Busy {
+            image: def.to_string(),
+            reason: "it is being written by another handle",
+        })
+    }
+
     /// Creates a new image, open for writing.
     pub fn create_image(&self, def: &ImageDef) -> Result<ImageWriter> {
         let keys = ImageKeys::new(def);
-        let guard = self.ctx.open.open_writer(keys.root()).ok_or_else(|| EngineError::Busy {
-            image: def.to_string(),
-            reason: "it is being written by another handle",
-        })?;
+        let guard = self.open_writer(def, &keys)?;
         let mut manifest = Manifest::new(def.basename(), def.date(), now());
         match self.latest(&keys)? {
             Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
@@ -178,16 +237,13 @@ impl Lsu {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
-        Ok(ImageWriter::new(self.ctx.clone(), def.clone(), keys, manifest, guard))
+        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
     }
 
     /// Reopens a checkpointed (pending) image to append to it.
     pub fn open_for_write(&self, def: &ImageDef) -> Result<ImageWriter> {
         let keys = ImageKeys::new(def);
-        let guard = self.ctx.open.open_writer(keys.root()).ok_or_else(|| EngineError::Busy {
-            image: def.to_string(),
-            reason: "it is being written by another handle",
-        })?;
+        let guard = self.open_writer(def, &keys)?;
         let manifest = self.visible(&keys, def)?;
         if manifest.state == ImageState::Created {
             return Err(EngineError::WrongState {
@@ -195,7 +251,7 @@ impl Lsu {
                 reason: "it is complete and cannot be written",
             });
         }
-        Ok(ImageWriter::new(self.ctx.clone(), def.clone(), keys, manifest, guard))
+        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
     }
 
     /// Opens a complete image for reading.
@@ -206,7 +262,7 @@ impl Lsu {
             return Err(EngineError::WrongState { image: def.to_string(), reason: "it is not complete" });
         }
         let guard = self.ctx.open.open_reader(keys.root());
-        Ok(ImageReader::new(self.ctx.clone(), def.clone(), manifest, guard))
+        Ok(ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {

@@ -16,11 +16,8 @@ use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result};
 use crate::extents::{Piece, resolve};
-use crate::layout::ImageKeys;
-use crate::lsu::{ImageInfo, LsuCtx};
-use crate::manifest::{ImageState, Manifest, ObjectRef};
-use crate::names::ImageDef;
-use crate::open_images::OpenGuard;
+use crate::lsu::{ImageInfo, LsuCtx, OpenImage};
+use crate::manifest::{Manifest, ObjectRef};
 
 /// Bytes fetched (and verified) at once from one object.
 const UNIT_SIZE: u64 = 4 << 20;
@@ -43,13 +40,10 @@ struct Slot {
 /// An image open for reading.
 #[derive(Debug)]
 pub struct ImageReader {
+    image: OpenImage,
     ctx: Arc<LsuCtx>,
-    def: ImageDef,
-    keys: ImageKeys,
-    state: ImageState,
+    manifest_head: Manifest,
     size: u64,
-    created: u64,
-    updated: u64,
     objects: Vec<Arc<ObjectRef>>,
     /// For each extent of the manifest: its object number and object offset.
     extents: Vec<(usize, u64)>,
@@ -60,7 +54,6 @@ pub struct ImageReader {
     reserve: Option<BudgetPermit>,
     reserve_user: Option<UnitId>,
     last_end: Option<u64>,
-    _guard: OpenGuard,
 }
 
 fn unit_len(obj: &ObjectRef) -> u64 {
@@ -100,7 +93,8 @@ async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Resul
 }
 
 impl ImageReader {
-    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, manifest: Manifest, guard: OpenGuard) -> Self {
+    pub(crate) fn new(image: OpenImage, manifest: Manifest) -> Self {
+        let ctx = image.ctx().clone();
         let mut objects: Vec<Arc<ObjectRef>> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         let extents = manifest
@@ -122,12 +116,8 @@ impl ImageReader {
         let reserve = if largest == 0 { None } else { ctx.budget.try_acquire(largest) };
         ImageReader {
             ctx,
-            keys: ImageKeys::new(&def),
-            def,
-            state: manifest.state,
+            image,
             size: manifest.size,
-            created: manifest.created,
-            updated: manifest.updated,
             objects,
             extents,
             pieces,
@@ -135,18 +125,13 @@ impl ImageReader {
             reserve,
             reserve_user: None,
             last_end: None,
-            _guard: guard,
+            manifest_head: Manifest { extents: Vec::new(), ..manifest },
         }
     }
 
-    /// The image.
-    pub fn def(&self) -> &ImageDef {
-        &self.def
-    }
-
-    /// The LSU holding the image.
-    pub fn lsu(&self) -> &str {
-        self.ctx.name.as_str()
+    /// The image, its LSU and its metadata.
+    pub fn image(&self) -> &OpenImage {
+        &self.image
     }
 
     /// Size of the image.
@@ -156,25 +141,7 @@ impl ImageReader {
 
     /// Properties of the image.
     pub fn info(&self) -> ImageInfo {
-        ImageInfo {
-            def: self.def.clone(),
-            lsu: self.lsu().to_string(),
-            state: self.state,
-            size: self.size,
-            created: self.created,
-            updated: self.updated,
-            busy: self.ctx.open.busy(self.keys.root()),
-        }
-    }
-
-    /// Writes the image's metadata (allowed on a read-only open too).
-    pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
-        crate::lsu::write_meta(&self.ctx, &self.def, data, offset)
-    }
-
-    /// Reads the image's metadata.
-    pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        crate::lsu::read_meta(&self.ctx, &self.def, offset, len)
+        self.image.info(&self.manifest_head, self.size)
     }
 
     /// Reads into `buf` from `offset`; `buf.len()` is a multiple of 512.

@@ -24,11 +24,8 @@ use vastost_storage::{DirectWriter, ErrorKind as StorageKind};
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
-use crate::layout::ImageKeys;
-use crate::lsu::{ImageInfo, LsuCtx, now};
+use crate::lsu::{ImageInfo, LsuCtx, OpenImage, now};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
-use crate::names::ImageDef;
-use crate::open_images::OpenGuard;
 
 /// Objects are checksummed in chunks of this size, so a reader can verify
 /// any chunk it fetches without reading the whole fragment.
@@ -88,9 +85,8 @@ struct Fragment {
 /// is a dropped connection: nothing more is committed.
 #[derive(Debug)]
 pub struct ImageWriter {
+    image: OpenImage,
     ctx: Arc<LsuCtx>,
-    def: ImageDef,
-    keys: ImageKeys,
     committed: Manifest,
     extents: Vec<Extent>,
     size: u64,
@@ -100,37 +96,30 @@ pub struct ImageWriter {
     failure: Arc<Mutex<Option<EngineError>>>,
     token: String,
     next_fragment: u64,
-    _guard: OpenGuard,
 }
 
 impl ImageWriter {
-    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, committed: Manifest, guard: OpenGuard) -> Self {
+    pub(crate) fn new(image: OpenImage, committed: Manifest) -> Self {
+        let ctx = image.ctx().clone();
         let in_flight = Arc::new(Semaphore::new(ctx.write_parallelism));
         ImageWriter {
+            image,
             extents: committed.extents.clone(),
             size: committed.size,
             next_fragment: committed.extents.len() as u64,
             ctx,
-            def,
-            keys,
             committed,
             current: None,
             uploads: Vec::new(),
             in_flight,
             failure: Arc::new(Mutex::new(None)),
             token: format!("{:08x}", fastrand::u32(..)),
-            _guard: guard,
         }
     }
 
-    /// The image.
-    pub fn def(&self) -> &ImageDef {
-        &self.def
-    }
-
-    /// The LSU holding the image.
-    pub fn lsu(&self) -> &str {
-        self.ctx.name.as_str()
+    /// The image, its LSU and its metadata.
+    pub fn image(&self) -> &OpenImage {
+        &self.image
     }
 
     /// Logical size so far (what was written, stored or not yet).
@@ -140,25 +129,7 @@ impl ImageWriter {
 
     /// Properties as a writer sees them: the size includes buffered bytes.
     pub fn info(&self) -> ImageInfo {
-        ImageInfo {
-            def: self.def.clone(),
-            lsu: self.lsu().to_string(),
-            state: self.committed.state,
-            size: self.size,
-            created: self.committed.created,
-            updated: self.committed.updated,
-            busy: self.ctx.open.busy(self.keys.root()),
-        }
-    }
-
-    /// Writes the image's metadata (allowed at any time).
-    pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
-        crate::lsu::write_meta(&self.ctx, &self.def, data, offset)
-    }
-
-    /// Reads the image's metadata.
-    pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        crate::lsu::read_meta(&self.ctx, &self.def, offset, len)
+        self.image.info(&self.committed, self.size)
     }
 
     fn check_failure(&self) -> Result<()> {
@@ -222,7 +193,7 @@ impl ImageWriter {
 
     /// Starts a fragment at image offset `offset`.
     fn new_fragment(&mut self, offset: u64) -> Result<Fragment> {
-        let key = self.keys.fragment(self.next_fragment, &self.token);
+        let key = self.image.keys().fragment(self.next_fragment, &self.token);
         self.next_fragment += 1;
         let sink = match self.ctx.store.direct_writer(&key)? {
             Some(file) => Sink::Direct(file),
@@ -308,7 +279,7 @@ impl ImageWriter {
         let state = if complete { ImageState::Created } else { ImageState::Pending };
         self.commit(state)?;
         tracing::info!(
-            lsu = self.lsu(), image = %self.def, size = self.size, complete, "closed image after writing"
+            lsu = self.image.lsu(), image = %self.image.def(), size = self.size, complete, "closed image after writing"
         );
         Ok(())
     }
@@ -320,19 +291,19 @@ impl ImageWriter {
         next.size = self.size;
         next.updated = now();
         next.extents = self.extents.clone();
-        let key = self.keys.manifest(next.seq);
+        let key = self.image.keys().manifest(next.seq);
         let store = &self.ctx.store;
         match self.ctx.block_on(store.put_new(&key, Bytes::from(next.encode()))) {
             Ok(()) => {}
             Err(e) if e.kind == StorageKind::AlreadyExists => {
                 return Err(EngineError::Busy {
-                    image: self.def.to_string(),
+                    image: self.image.def().to_string(),
                     reason: "another writer or a delete changed it since it was opened",
                 });
             }
             Err(e) => return Err(e.into()),
         }
-        let old = self.keys.manifest(self.committed.seq);
+        let old = self.image.keys().manifest(self.committed.seq);
         if let Err(e) = self.ctx.block_on(store.delete(&old)) {
             tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
         }
