@@ -182,7 +182,7 @@ pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
         srv_cap: cap,
         srv_maxconn: 0,
         srv_block_size: STS_BLOCK_SIZE,
-        srv_version: field(&format!("vastost {} ({:?} data path)", crate::VERSION, info.data_path)),
+        srv_version: field(&format!("vastost {} ({} data path)", crate::VERSION, info.data_path)),
         srv_location: field(&info.location),
     }
 }

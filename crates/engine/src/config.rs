@@ -77,6 +77,15 @@ pub enum DataPath {
     S3,
 }
 
+impl std::fmt::Display for DataPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DataPath::Nfs => "nfs",
+            DataPath::S3 => "s3",
+        })
+    }
+}
+
 /// Settings of one storage server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
