@@ -34,6 +34,35 @@ enum Backend {
     Fs { root: PathBuf },
     /// Process memory, for tests.
     Memory { create_lock: tokio::sync::Mutex<()> },
+    /// A bucket of an S3 endpoint (a VAST S3 view).
+    S3 { endpoint: String, bucket: String },
+}
+
+/// Where an S3 bucket is and how to sign for it.
+#[derive(Clone)]
+pub struct S3Settings {
+    /// `http(s)://host[:port]` of the S3 endpoint (path-style addressing).
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Region used in signatures (VAST accepts any; `us-east-1` by default).
+    pub region: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
@@ -56,6 +85,33 @@ impl ObjectStore {
         Ok(ObjectStore { op, backend: Arc::new(Backend::Fs { root }) })
     }
 
+    /// A bucket of an S3 endpoint, with AWS Signature V4 and path-style
+    /// addressing. Nothing is read from the environment or instance
+    /// metadata: the settings are all there is.
+    pub fn s3(settings: &S3Settings) -> Result<Self> {
+        // OpenDAL's HTTP services need a transport installed once per process.
+        static TRANSPORT: std::sync::Once = std::sync::Once::new();
+        TRANSPORT.call_once(opendal::install_default);
+        let builder = services::S3::default()
+            .endpoint(&settings.endpoint)
+            .bucket(&settings.bucket)
+            .region(&settings.region)
+            .access_key_id(&settings.access_key)
+            .secret_access_key(&settings.secret_key)
+            .disable_config_load();
+        let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
+        Ok(ObjectStore {
+            op,
+            backend: Arc::new(Backend::S3 { endpoint: settings.endpoint.clone(), bucket: settings.bucket.clone() }),
+        })
+    }
+
+    /// Checks that the store answers (for S3: that the bucket exists and
+    /// the keys are accepted).
+    pub async fn check(&self) -> Result<()> {
+        self.op.check().await.map_err(|e| StorageError::from_opendal("check", "", e))
+    }
+
     /// A store in process memory (tests).
     pub fn memory() -> Result<Self> {
         let op =
@@ -68,6 +124,7 @@ impl ObjectStore {
         match &*self.backend {
             Backend::Fs { root } => format!("fs:{}", root.display()),
             Backend::Memory { .. } => "memory".to_string(),
+            Backend::S3 { endpoint, bucket } => format!("s3:{endpoint}/{bucket}"),
         }
     }
 
@@ -75,7 +132,7 @@ impl ObjectStore {
     pub fn fs_root(&self) -> Option<&Path> {
         match &*self.backend {
             Backend::Fs { root } => Some(root),
-            Backend::Memory { .. } => None,
+            _ => None,
         }
     }
 
@@ -93,6 +150,14 @@ impl ObjectStore {
     pub async fn put_new(&self, key: &str, data: Bytes) -> Result<()> {
         match &*self.backend {
             Backend::Fs { root } => fs::put_new(root, key, data).await,
+            Backend::S3 { .. } => {
+                self.op
+                    .write_with(key, data)
+                    .if_not_exists(true)
+                    .await
+                    .map_err(|e| StorageError::from_opendal("put_new", key, e))?;
+                Ok(())
+            }
             Backend::Memory { create_lock } => {
                 let _guard = create_lock.lock().await;
                 if self.size(key).await?.is_some() {
@@ -110,7 +175,7 @@ impl ObjectStore {
     pub fn direct_writer(&self, key: &str) -> Result<Option<fs::DirectWriter>> {
         match &*self.backend {
             Backend::Fs { root } => fs::DirectWriter::create(root, key).map(Some),
-            Backend::Memory { .. } => Ok(None),
+            Backend::Memory { .. } | Backend::S3 { .. } => Ok(None),
         }
     }
 
@@ -129,17 +194,20 @@ impl ObjectStore {
         let read = |range: Range<u64>| self.op.read_with(key).range(range);
         let buf = match read(range.clone()).await {
             Ok(buf) => buf,
-            // Some services refuse a range that runs past the end; answer
-            // with what there is, as a filesystem does.
-            Err(e) if e.kind() == opendal::ErrorKind::RangeNotSatisfied => {
-                let size = self.size(key).await?.unwrap_or(0);
-                if range.start >= size {
-                    return Ok(Bytes::new());
+            // A range that runs past the end is refused by some services
+            // and cut short by others (which OpenDAL reports as an error).
+            // Answer with what there is, as a filesystem does, so that a
+            // truncated object shows as short data, not as a transport error.
+            Err(e) => match self.size(key).await? {
+                Some(size) if size < range.end => {
+                    if range.start >= size {
+                        return Ok(Bytes::new());
+                    }
+                    let clamped = range.start..size;
+                    read(clamped).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?
                 }
-                let clamped = range.start..size.min(range.end);
-                read(clamped).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?
-            }
-            Err(e) => return Err(StorageError::from_opendal("get_range", key, e)),
+                _ => return Err(StorageError::from_opendal("get_range", key, e)),
+            },
         };
         Ok(buf.to_bytes())
     }
@@ -205,7 +273,7 @@ impl ObjectStore {
     pub fn capacity(&self) -> Result<Option<Capacity>> {
         match &*self.backend {
             Backend::Fs { root } => fs::capacity(root).map(Some),
-            Backend::Memory { .. } => Ok(None),
+            Backend::Memory { .. } | Backend::S3 { .. } => Ok(None),
         }
     }
 }

@@ -4,11 +4,37 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use vastost_storage::{ErrorKind, ObjectStore};
+use vastost_sim::Simulator;
+use vastost_storage::{ErrorKind, ObjectStore, S3Settings};
 
-fn stores() -> Vec<(ObjectStore, Option<tempfile::TempDir>)> {
+/// What must live as long as a store: its folder, its simulator.
+#[allow(dead_code)]
+enum Keep {
+    Nothing,
+    Dir(tempfile::TempDir),
+    Sim(Simulator, tempfile::TempDir),
+}
+
+/// The same behaviour is asked of memory, a filesystem, and S3 (the
+/// simulator's s3s-fs endpoint).
+fn stores() -> Vec<(ObjectStore, Keep)> {
     let dir = tempfile::tempdir().unwrap();
-    vec![(ObjectStore::memory().unwrap(), None), (ObjectStore::fs(dir.path()).unwrap(), Some(dir))]
+    let sim_dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(sim_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("conformance").unwrap();
+    let s3 = ObjectStore::s3(&S3Settings {
+        endpoint: sim.s3_endpoint(),
+        bucket: "conformance".into(),
+        region: "us-east-1".into(),
+        access_key: vastost_sim::ACCESS_KEY.into(),
+        secret_key: vastost_sim::SECRET_KEY.into(),
+    })
+    .unwrap();
+    vec![
+        (ObjectStore::memory().unwrap(), Keep::Nothing),
+        (ObjectStore::fs(dir.path()).unwrap(), Keep::Dir(dir)),
+        (s3, Keep::Sim(sim, sim_dir)),
+    ]
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -97,6 +123,10 @@ fn direct_writes_on_a_filesystem() {
     rt.block_on(w.finish()).unwrap();
     assert_eq!(rt.block_on(s.get("f/obj")).unwrap(), Bytes::from_static(b"hello world"));
     assert!(ObjectStore::memory().unwrap().direct_writer("x").unwrap().is_none());
+    let (s3, _keep) = stores().pop().unwrap();
+    assert!(s3.direct_writer("x").unwrap().is_none(), "S3 takes whole objects");
+    assert!(s3.capacity().unwrap().is_none(), "a bucket's capacity comes from VMS quotas");
+    rt.block_on(s3.check()).expect("the bucket answers");
     let cap = s.capacity().unwrap().expect("a filesystem knows its capacity");
     assert!(cap.total > 0 && cap.used <= cap.total && cap.available <= cap.total);
 }

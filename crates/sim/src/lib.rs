@@ -1,0 +1,130 @@
+//! A VAST cluster simulator, so that the plugin runs and is tested on one
+//! machine: an S3 endpoint served by s3s-fs (a third-party S3 server over a
+//! folder: each subfolder is a bucket), on loopback.
+//!
+//! The VMS REST control plane of a real cluster is not simulated yet.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::sync::oneshot;
+
+/// A simulator that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The data folder is unusable.
+    #[error("simulator data folder {path}: {message}")]
+    Data {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Access key of the simulated cluster's S3 user.
+pub const ACCESS_KEY: &str = "VASTSIMACCESSKEY";
+/// Secret key of the simulated cluster's S3 user (a test value).
+pub const SECRET_KEY: &str = "vast-simulator-secret-key-for-tests";
+
+/// A running simulator; stops when dropped.
+#[derive(Debug)]
+pub struct Simulator {
+    s3_addr: SocketAddr,
+    data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts a simulator over `data` (created if missing), listening on
+    /// `listen` (port 0: any free port; see [`Simulator::s3_endpoint`]).
+    pub fn start(data: &Path, listen: SocketAddr) -> Result<Self, SimError> {
+        let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
+        std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
+        let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+
+        let listener =
+            std::net::TcpListener::bind(listen).map_err(|source| SimError::Listen { addr: listen, source })?;
+        listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
+        let s3_addr = listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("vastost-sim".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("vastost-sim-io")
+                    .enable_all()
+                    .build()
+                    .expect("the simulator runtime starts");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("a listening socket");
+                    let http = ConnBuilder::new(TokioExecutor::new());
+                    loop {
+                        let socket = tokio::select! {
+                            accepted = listener.accept() => match accepted {
+                                Ok((socket, _)) => socket,
+                                Err(e) => {
+                                    tracing::warn!("simulator: accept failed: {e}");
+                                    continue;
+                                }
+                            },
+                            _ = &mut stop_rx => break,
+                        };
+                        let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                });
+                rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            })
+            .map_err(|e| data_err(&e))?;
+        tracing::info!(%s3_addr, data = %data.display(), "simulator started");
+        Ok(Simulator { s3_addr, data: data.to_path_buf(), stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    /// The S3 endpoint, `http://127.0.0.1:<port>`.
+    pub fn s3_endpoint(&self) -> String {
+        format!("http://{}", self.s3_addr)
+    }
+
+    /// The folder holding the buckets (one subfolder each).
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// Creates a bucket (what a VAST S3 view is).
+    pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.data.join(name))
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
