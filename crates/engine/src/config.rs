@@ -95,6 +95,14 @@ pub struct ServerConfig {
     pub data_path: DataPath,
     /// NFS data path: the directory whose subdirectories are the LSUs.
     pub directory: Option<PathBuf>,
+    /// S3 data path: the endpoint, `http(s)://host[:port]` (path-style).
+    pub endpoint: Option<String>,
+    /// S3 data path: the region used in signatures.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// S3 data path: the file holding the S3 keys (`access_key`,
+    /// `secret_key`), readable by root only.
+    pub credentials_file: Option<PathBuf>,
     /// LSUs created at first use when they are missing.
     #[serde(default)]
     pub lsus: Vec<String>,
@@ -107,6 +115,10 @@ pub struct ServerConfig {
     /// Bytes fetched ahead of a sequential reader.
     #[serde(default = "default_read_ahead")]
     pub read_ahead: ByteSize,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 fn default_fragment_size() -> ByteSize {
@@ -125,6 +137,9 @@ impl ServerConfig {
         ServerConfig {
             data_path: DataPath::Nfs,
             directory: Some(directory.into()),
+            endpoint: None,
+            region: default_region(),
+            credentials_file: None,
             lsus: Vec::new(),
             fragment_size: default_fragment_size(),
             write_parallelism: default_write_parallelism(),
@@ -146,8 +161,12 @@ impl ServerConfig {
         }
         match self.data_path {
             DataPath::Nfs if self.directory.is_none() => bad("data_path nfs needs a directory".into()),
-            DataPath::S3 => bad("data_path s3 is not available in this build".into()),
-            DataPath::Nfs => Ok(()),
+            DataPath::S3 if self.endpoint.is_none() => bad("data_path s3 needs an endpoint".into()),
+            DataPath::S3 if self.credentials_file.is_none() => bad("data_path s3 needs a credentials_file".into()),
+            DataPath::S3 if !self.endpoint.iter().any(|e| e.starts_with("http://") || e.starts_with("https://")) => {
+                bad("endpoint must start with http:// or https://".into())
+            }
+            _ => Ok(()),
         }?;
         for lsu in &self.lsus {
             LsuName::new(lsu)?;
@@ -199,6 +218,37 @@ impl Config {
     }
 }
 
+/// S3 keys, as the credentials file holds them.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Keys {
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for S3Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Keys").field("access_key", &self.access_key).field("secret_key", &"<redacted>").finish()
+    }
+}
+
+impl S3Keys {
+    /// Reads a credentials file (TOML with `access_key` and `secret_key`).
+    /// Errors name the file, never its content.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EngineError::Config(format!("cannot read credentials file {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|_| {
+            EngineError::Config(format!(
+                "credentials file {} must hold access_key = \"...\" and secret_key = \"...\"",
+                path.display()
+            ))
+        })
+    }
+}
+
 /// Prefixes of the storage server names this plugin claims.
 pub const SERVER_PREFIXES: [&str; 2] = ["VastData:", "vast://"];
 
@@ -247,6 +297,9 @@ mod tests {
             "[plugin]\nmemory_budget = \"4KiB\"\n",
             "[plugin]\nunknown = 1\n",
             "[server.a]\ndirectory = \"/x\"\nfragment_size = \"2GiB\"\n",
+            "[server.a]\ndata_path = \"s3\"\ncredentials_file = \"/c\"\n",
+            "[server.a]\ndata_path = \"s3\"\nendpoint = \"ftp://x\"\ncredentials_file = \"/c\"\n",
+            "[server.a]\ndata_path = \"s3\"\nendpoint = \"http://x\"\n",
         ] {
             assert!(Config::from_toml(text).is_err(), "accepted: {text}");
         }

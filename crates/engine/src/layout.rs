@@ -13,7 +13,7 @@
 //! token of the writing session, so a resumed backup never overwrites a
 //! fragment left by a session that crashed.
 
-use crate::names::{ImageDef, escape};
+use crate::names::{ImageDef, key_component};
 
 /// The LSU's own record.
 pub const LSU_LABEL: &str = ".vastost/lsu.json";
@@ -31,7 +31,12 @@ pub struct ImageKeys {
 impl ImageKeys {
     /// Keys of `def`.
     pub fn new(def: &ImageDef) -> Self {
-        ImageKeys { prefix: format!("{IMAGES}{}/{}/", escape(def.basename()), escape(def.date())) }
+        ImageKeys::from_components(&key_component(def.basename()), &key_component(def.date()))
+    }
+
+    /// Keys under the folders `images/<basename>/<date>/` as listed.
+    pub fn from_components(basename: &str, date: &str) -> Self {
+        ImageKeys { prefix: format!("{IMAGES}{basename}/{date}/") }
     }
 
     /// The folder of the image (ends with `/`).

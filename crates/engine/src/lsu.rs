@@ -9,7 +9,7 @@ use crate::budget::MemoryBudget;
 use crate::error::{EngineError, Result};
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
 use crate::manifest::{Decoded, ImageState, Manifest};
-use crate::names::{ImageDef, LsuName, unescape};
+use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
 use crate::writer::ImageWriter;
@@ -225,7 +225,7 @@ impl Lsu {
         let keys = ImageKeys::new(def);
         let guard = self.open_writer(def, &keys)?;
         let mut manifest = Manifest::new(def.basename(), def.date(), now());
-        match self.latest(&keys)? {
+        match self.latest(&keys)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
             Some(tombstone) => manifest.seq = tombstone.seq + 1,
             None => {}
@@ -266,7 +266,7 @@ impl Lsu {
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
-        match self.latest(keys)? {
+        match self.latest(keys)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => Ok(m),
             _ => Err(EngineError::NoSuchImage(def.to_string())),
         }
@@ -295,23 +295,28 @@ impl Lsu {
     pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
         let store = &self.ctx.store;
         let mut out = Vec::new();
-        for base in self.ctx.block_on(store.list(layout::IMAGES))? {
-            let Some(basename) = base.is_dir.then(|| unescape(&base.name)).flatten() else {
-                tracing::warn!(lsu = self.name(), entry = %base.name, "ignoring a foreign entry in images/");
-                continue;
-            };
+        for base in self.ctx.block_on(store.list(layout::IMAGES))?.into_iter().filter(|e| e.is_dir) {
             let dir = format!("{}{}/", layout::IMAGES, base.name);
-            for date in self.ctx.block_on(store.list(&dir))? {
-                let Some(date) = date.is_dir.then(|| unescape(&date.name)).flatten() else { continue };
-                let Ok(def) = ImageDef::new(&basename, &date) else { continue };
-                let keys = ImageKeys::new(&def);
-                match self.latest(&keys) {
-                    Ok(Some(m)) if m.state != ImageState::Deleted => out.push(self.info_of(def, &keys, &m)),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(lsu = self.name(), image = %def, error = %e, "unreadable image skipped"),
+            for date in self.ctx.block_on(store.list(&dir))?.into_iter().filter(|e| e.is_dir) {
+                let keys = ImageKeys::from_components(&base.name, &date.name);
+                let m = match self.latest(&keys) {
+                    Ok(Some(m)) if m.state != ImageState::Deleted => m,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(lsu = self.name(), image = keys.root(), error = %e, "unreadable image skipped");
+                        continue;
+                    }
+                };
+                // The names come from the manifest; they must lead back here.
+                match ImageDef::new(&m.basename, &m.date) {
+                    Ok(def) if ImageKeys::new(&def).root() == keys.root() => out.push(self.info_of(def, &keys, &m)),
+                    _ => {
+                        tracing::warn!(lsu = self.name(), image = keys.root(), "manifest names another image; skipped")
+                    }
                 }
             }
         }
+        out.sort_by(|a, b| a.def.cmp(&b.def));
         Ok(out)
     }
 
@@ -389,6 +394,16 @@ fn read_meta_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
         Ok(b) => Ok(b.to_vec()),
         Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks that a manifest found under an image's keys is that image's: two
+/// long names whose shortened keys collide must not see each other.
+fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
+    if m.basename == def.basename() && m.date == def.date() {
+        Ok(m)
+    } else {
+        Err(EngineError::ImageExists(format!("{def} (its storage key is taken by {}/{})", m.basename, m.date)))
     }
 }
 

@@ -53,6 +53,24 @@ pub fn escape(name: &str) -> String {
     out
 }
 
+/// Longest key component made from a name; filesystems allow 255 bytes.
+pub const MAX_COMPONENT: usize = 200;
+
+/// The key component of a checked name: its [`escape`], or, when that is
+/// too long for one path component (escaping can triple a name), a cut of
+/// it followed by `~` and a 64-bit checksum of the whole name. `~` never
+/// appears in an escape, so the two forms cannot meet. Manifests hold the
+/// exact names, so listings read names from there, never from keys.
+pub fn key_component(name: &str) -> String {
+    let escaped = escape(name);
+    if escaped.len() <= MAX_COMPONENT {
+        return escaped;
+    }
+    let crc_a = crc32c::crc32c(name.as_bytes());
+    let crc_b = crc32c::crc32c_append(0x9E37_79B9, name.as_bytes());
+    format!("{}~{crc_a:08x}{crc_b:08x}", &escaped[..MAX_COMPONENT - 17])
+}
+
 /// Reverses [`escape`]; `None` for a component that no escape produced.
 pub fn unescape(key: &str) -> Option<String> {
     let bytes = key.as_bytes();
@@ -151,6 +169,16 @@ mod tests {
         assert_eq!(unescape("%4"), None);
         assert_eq!(unescape("%41"), None, "not what escape would produce");
         assert_eq!(unescape("a%2Fb").as_deref(), Some("a/b"));
+    }
+
+    #[test]
+    fn long_names_fit_one_path_component() {
+        let long = "é".repeat(127);
+        let key = key_component(&long);
+        assert_eq!(key.len(), MAX_COMPONENT);
+        assert!(key.contains('~'));
+        assert_ne!(key, key_component(&format!("{}x", "é".repeat(126))), "names differing at the end differ");
+        assert_eq!(key_component("short"), "short");
     }
 
     #[test]

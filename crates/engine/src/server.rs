@@ -2,9 +2,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vastost_storage::ObjectStore;
+use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings};
 
-use crate::config::{DataPath, ServerConfig};
+use crate::config::{DataPath, S3Keys, ServerConfig};
 use crate::engine::EngineCtx;
 use crate::error::{EngineError, Result};
 use crate::lsu::{Lsu, LsuCtx};
@@ -24,18 +24,42 @@ pub struct ServerInfo {
     pub fragment_size: u64,
 }
 
+/// Where a server's LSUs are.
+#[derive(Debug)]
+enum Location {
+    /// Folders of a directory (an NFS mount).
+    Dir(PathBuf),
+    /// Buckets of an S3 endpoint.
+    S3 { endpoint: String, region: String, keys: S3Keys },
+}
+
 /// An open storage server: a VAST cluster, seen through one data path.
 #[derive(Debug)]
 pub struct Server {
     name: String,
     cfg: ServerConfig,
     ctx: EngineCtx,
-    root: PathBuf,
+    location: Location,
     lsus: Mutex<HashMap<LsuName, Lsu>>,
 }
 
 impl Server {
     pub(crate) fn open(name: &str, cfg: ServerConfig, ctx: EngineCtx) -> Result<Self> {
+        let location = match cfg.data_path {
+            DataPath::Nfs => Location::Dir(Self::open_dir(name, &cfg)?),
+            DataPath::S3 => {
+                let missing = |what: &str| EngineError::Config(format!("server '{name}' has no {what}"));
+                let endpoint = cfg.endpoint.clone().ok_or_else(|| missing("endpoint"))?;
+                let keys = S3Keys::load(cfg.credentials_file.as_deref().ok_or_else(|| missing("credentials_file"))?)?;
+                tracing::info!(server = name, endpoint, "opened storage server (S3 data path)");
+                Location::S3 { endpoint, region: cfg.region.clone(), keys }
+            }
+        };
+        Ok(Server { name: name.to_string(), cfg, ctx, location, lsus: Mutex::new(HashMap::new()) })
+    }
+
+    /// Checks the data directory and creates the configured LSU folders.
+    fn open_dir(name: &str, cfg: &ServerConfig) -> Result<PathBuf> {
         let root =
             cfg.directory.clone().ok_or_else(|| EngineError::Config(format!("server '{name}' has no directory")))?;
         // The data directory is a mount point: never create it, or a missing
@@ -57,8 +81,8 @@ impl Server {
                 }
             }
         }
-        tracing::info!(server = name, directory = %root.display(), "opened storage server");
-        Ok(Server { name: name.to_string(), cfg, ctx, root, lsus: Mutex::new(HashMap::new()) })
+        tracing::info!(server = name, directory = %root.display(), "opened storage server (NFS data path)");
+        Ok(root)
     }
 
     /// The name it was opened with.
@@ -71,16 +95,27 @@ impl Server {
         ServerInfo {
             name: self.name.clone(),
             data_path: self.cfg.data_path,
-            location: self.root.display().to_string(),
+            location: match &self.location {
+                Location::Dir(root) => root.display().to_string(),
+                Location::S3 { endpoint, .. } => endpoint.clone(),
+            },
             fragment_size: self.cfg.fragment_size.as_u64(),
         }
     }
 
-    /// The LSUs: the visible folders of the data directory whose names are
-    /// valid LSU names.
+    /// The LSUs: on NFS, the visible folders of the data directory whose
+    /// names are valid LSU names; on S3, the configured buckets.
     pub fn list_lsus(&self) -> Result<Vec<String>> {
-        let entries = std::fs::read_dir(&self.root)
-            .map_err(|e| EngineError::Config(format!("cannot list {}: {e}", self.root.display())))?;
+        let root = match &self.location {
+            Location::Dir(root) => root,
+            Location::S3 { .. } => {
+                let mut names = self.cfg.lsus.clone();
+                names.sort();
+                return Ok(names);
+            }
+        };
+        let entries =
+            std::fs::read_dir(root).map_err(|e| EngineError::Config(format!("cannot list {}: {e}", root.display())))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
@@ -98,11 +133,30 @@ impl Server {
         if let Some(lsu) = lsus.get(&name) {
             return Ok(lsu.clone());
         }
-        let dir = self.root.join(name.as_str());
-        if !dir.is_dir() {
-            return Err(EngineError::NoSuchLsu(name.to_string()));
-        }
-        let store = ObjectStore::fs(&dir)?;
+        let store = match &self.location {
+            Location::Dir(root) => {
+                let dir = root.join(name.as_str());
+                if !dir.is_dir() {
+                    return Err(EngineError::NoSuchLsu(name.to_string()));
+                }
+                ObjectStore::fs(&dir)?
+            }
+            Location::S3 { endpoint, region, keys } => {
+                check_bucket_name(name.as_str())?;
+                let store = ObjectStore::s3(&S3Settings {
+                    endpoint: endpoint.clone(),
+                    bucket: name.to_string(),
+                    region: region.clone(),
+                    access_key: keys.access_key.clone(),
+                    secret_key: keys.secret_key.clone(),
+                })?;
+                match self.ctx.rt.block_on(store.check()) {
+                    Ok(()) => store,
+                    Err(e) if e.kind == StorageKind::NotFound => return Err(EngineError::NoSuchLsu(name.to_string())),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),
             store,
@@ -115,5 +169,24 @@ impl Server {
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)
+    }
+}
+
+/// S3's bucket naming rules: 3 to 63 characters, lower-case letters,
+/// digits, `-` and `.`, starting and ending with a letter or digit.
+fn check_bucket_name(name: &str) -> Result<()> {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ok = (3..=63).contains(&name.len())
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && name.starts_with(alnum)
+        && name.ends_with(alnum);
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidName {
+            what: "LSU (S3 bucket) name",
+            name: name.to_string(),
+            reason: "must be 3-63 lower-case letters, digits, '-' or '.'",
+        })
     }
 }

@@ -1,10 +1,13 @@
 //! A VAST cluster simulator, so that the plugin runs and is tested on one
 //! machine: an S3 endpoint served by s3s-fs (a third-party S3 server over a
-//! folder: each subfolder is a bucket), on loopback.
+//! folder: each subfolder is a bucket), on loopback, with conditional
+//! writes made atomic as on a real cluster (see `s3.rs`).
 //!
 //! The VMS REST control plane of a real cluster is not simulated yet.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+mod s3;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,7 +60,7 @@ impl Simulator {
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs));
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
 

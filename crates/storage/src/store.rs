@@ -109,7 +109,17 @@ impl ObjectStore {
     /// Checks that the store answers (for S3: that the bucket exists and
     /// the keys are accepted).
     pub async fn check(&self) -> Result<()> {
-        self.op.check().await.map_err(|e| StorageError::from_opendal("check", "", e))
+        self.op.check().await.map_err(|e| {
+            // OpenDAL files S3's NoSuchBucket under "config invalid"; for
+            // us it is a missing LSU.
+            let missing_bucket =
+                e.kind() == opendal::ErrorKind::ConfigInvalid && e.to_string().contains("NoSuchBucket");
+            let mut err = StorageError::from_opendal("check", "", e);
+            if missing_bucket {
+                err.kind = ErrorKind::NotFound;
+            }
+            err
+        })
     }
 
     /// A store in process memory (tests).

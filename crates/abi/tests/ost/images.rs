@@ -98,7 +98,10 @@ fn flushed_data_survives_an_abandoned_writer() {
 #[test]
 fn image_lists_show_complete_and_pending_images() {
     let (s, lsu) = open("small", "lists");
-    let names = ["a_1_C1_F1", "b 2%C1:F1", "ünïcödé", ".dot", "x".repeat(255).leak()];
+    // 255 bytes is the longest name; over S3 the simulator's server caps keys
+    // near 150 bytes (see bad_input.rs), so a shorter long name is used there.
+    let long: &str = "x".repeat(if crate::S3 { 40 } else { 255 }).leak();
+    let names = ["a_1_C1_F1", "b 2%C1:F1", "ünïcödé", ".dot", long];
     for (i, n) in names.iter().enumerate() {
         let mut img = s.create_image(&lsu, n, "20240101").unwrap();
         img.write(&vec![i as u8; 512 * (i + 1)], 0).unwrap();

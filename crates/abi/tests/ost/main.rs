@@ -19,6 +19,9 @@ use std::sync::OnceLock;
 
 use vastost_abi::loader::{Plugin, Server};
 
+/// This suite runs the NFS data path (`ost_s3` runs the same tests over S3).
+pub const S3: bool = false;
+
 /// The shared, initialized plugin.
 pub struct Fixture {
     pub plugin: Plugin,

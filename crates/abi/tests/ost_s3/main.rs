@@ -1,0 +1,85 @@
+//! The ABI suite of `tests/ost` over the S3 data path: the same tests, the
+//! plugin configured with `data_path = "s3"` against the simulator's S3
+//! endpoint (s3s-fs), whose buckets are folders of `Fixture::data`, so the
+//! tests that damage stored objects on purpose find them at the same paths.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "../ost/bad_input.rs"]
+mod bad_input;
+#[path = "../ost/concurrency.rs"]
+mod concurrency;
+#[path = "../ost/data.rs"]
+mod data;
+#[path = "../ost/images.rs"]
+mod images;
+#[path = "../ost/server.rs"]
+mod server;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use vastost_abi::loader::{Plugin, Server};
+use vastost_sim::Simulator;
+
+/// This suite runs the S3 data path.
+pub const S3: bool = true;
+
+/// The shared, initialized plugin and the simulator it talks to.
+pub struct Fixture {
+    pub plugin: Plugin,
+    pub data: PathBuf,
+    pub sim: Simulator,
+    _root: tempfile::TempDir,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let root = tempfile::tempdir().expect("temp dir");
+        let data = root.path().join("s3");
+        let sim = Simulator::start(&data, "127.0.0.1:0".parse().unwrap()).expect("simulator");
+        let creds = root.path().join("s3-credentials.toml");
+        std::fs::write(
+            &creds,
+            format!("access_key = \"{}\"\nsecret_key = \"{}\"\n", vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY),
+        )
+        .unwrap();
+        let server = |name: &str, fragment: &str| {
+            format!(
+                "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\n\
+                 lsus = [\"lsu-props\"]\nfragment_size = \"{fragment}\"\nread_ahead = \"256KiB\"\n\n",
+                sim.s3_endpoint(),
+                creds.display()
+            )
+        };
+        let config = root.path().join("vastost.toml");
+        let text = format!(
+            "[plugin]\nmemory_budget = \"512MiB\"\nlog_level = \"debug\"\nlog_file = \"{}\"\n\n{}{}",
+            root.path().join("logs/plugin.log").display(),
+            server("small", "64KiB"),
+            server("big", "64MiB")
+        );
+        std::fs::write(&config, text).unwrap();
+        let plugin = support::load();
+        plugin.init(Some(&config)).expect("init");
+        Fixture { plugin, data, sim, _root: root }
+    })
+}
+
+/// Opens `VastData:<server>` and makes a bucket named after the test
+/// (with `-` for `_`, which bucket names cannot hold).
+pub fn open(server: &str, lsu: &str) -> (Server<'static>, String) {
+    let f = fixture();
+    let lsu = lsu.replace('_', "-");
+    f.sim.create_bucket(&lsu).unwrap();
+    let s = f.plugin.open_server(&format!("VastData:{server}"), None).expect("open_server");
+    (s, lsu.to_string())
+}
+
+/// The status of a failed call.
+pub fn status<T: std::fmt::Debug>(r: Result<T, vastost_abi::loader::OstError>) -> vastost_abi::ost::sts_status {
+    let e = r.expect_err("the call should fail");
+    e.code().unwrap_or_else(|| panic!("unknown status {} ({})", e.status, e.message))
+}

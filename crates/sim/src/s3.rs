@@ -1,0 +1,79 @@
+//! The simulator's S3 service: s3s-fs, with conditional writes made atomic.
+//!
+//! s3s-fs checks `If-None-Match` / `If-Match` and then writes, so two
+//! racing conditional PUTs can both succeed. VAST (like AWS) decides them
+//! atomically, and the plugin's manifest commits rely on it, so here every
+//! conditional write runs under one lock. Everything else goes straight to
+//! s3s-fs.
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+use s3s_fs::FileSystem;
+use tokio::sync::Mutex;
+
+/// s3s-fs behind a lock for conditional writes.
+pub(crate) struct Buckets {
+    fs: FileSystem,
+    conditional: Mutex<()>,
+}
+
+impl Buckets {
+    pub(crate) fn new(fs: FileSystem) -> Self {
+        Buckets { fs, conditional: Mutex::new(()) }
+    }
+}
+
+/// Implements `S3` by handing each listed operation to s3s-fs, and the
+/// given conditional ones to s3s-fs under the lock when they carry a
+/// condition.
+macro_rules! buckets_s3 {
+    (
+        plain { $($op:ident: $input:ident => $output:ident;)* }
+        conditional { $($cop:ident: $cinput:ident => $coutput:ident;)* }
+    ) => {
+        #[async_trait::async_trait]
+        impl S3 for Buckets {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.fs.$op(req).await
+                }
+            )*
+            $(
+                async fn $cop(&self, req: S3Request<$cinput>) -> S3Result<S3Response<$coutput>> {
+                    if req.input.if_none_match.is_some() || req.input.if_match.is_some() {
+                        let _only_one = self.conditional.lock().await;
+                        self.fs.$cop(req).await
+                    } else {
+                        self.fs.$cop(req).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+buckets_s3! {
+    plain {
+        create_bucket: CreateBucketInput => CreateBucketOutput;
+        delete_bucket: DeleteBucketInput => DeleteBucketOutput;
+        head_bucket: HeadBucketInput => HeadBucketOutput;
+        list_buckets: ListBucketsInput => ListBucketsOutput;
+        get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
+        get_object: GetObjectInput => GetObjectOutput;
+        head_object: HeadObjectInput => HeadObjectOutput;
+        copy_object: CopyObjectInput => CopyObjectOutput;
+        delete_object: DeleteObjectInput => DeleteObjectOutput;
+        delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
+        list_objects: ListObjectsInput => ListObjectsOutput;
+        list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
+        create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
+        upload_part: UploadPartInput => UploadPartOutput;
+        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+        list_parts: ListPartsInput => ListPartsOutput;
+        abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    }
+    conditional {
+        put_object: PutObjectInput => PutObjectOutput;
+        complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
+    }
+}
