@@ -47,6 +47,26 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure backup and restore through the plugin against plain file I/O.
     Bench(BenchArgs),
+    /// Run a VAST cluster simulator (its S3 endpoint) until stopped.
+    Sim(SimArgs),
+}
+
+/// Simulator arguments.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Folder holding the buckets (one subfolder each).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Buckets to create (repeatable).
+    #[arg(long = "bucket")]
+    pub buckets: Vec<String>,
+    /// Write the simulator's S3 keys to this file (mode 600), for a
+    /// server's `credentials_file`.
+    #[arg(long)]
+    pub credentials_out: Option<PathBuf>,
 }
 
 /// LSU commands.

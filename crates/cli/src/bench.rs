@@ -132,7 +132,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&plain_dir)?;
-    let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0)?;
+    let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;
     let plugin = session::load(plugin_path, Some(&config))?;
     let mut source = vec![0u8; SOURCE_LEN];
     Pattern::new(42).fill(0, &mut source);

@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Demo(args) => return crate::demo::run(cli.plugin.as_deref(), args),
         Command::Bench(args) => return crate::bench::run(cli.plugin.as_deref(), args),
+        Command::Sim(args) => return sim(args),
         _ => {}
     }
     let plugin = session::plugin(&cli)?;
@@ -80,7 +81,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Backup(args) => backup(plugin, args),
         Command::Restore(args) => restore(plugin, args),
         Command::Verify(args) => verify(plugin, args),
-        Command::Demo(_) | Command::Bench(_) => unreachable!("handled before loading the plugin"),
+        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) => unreachable!("handled before loading the plugin"),
     }
 }
 
@@ -202,4 +203,29 @@ fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
         fmt::rate(t.bytes, t.elapsed)
     );
     Ok(())
+}
+
+fn sim(args: &crate::args::SimArgs) -> Result<()> {
+    let sim = vastost_sim::Simulator::start(&args.data, args.listen)?;
+    for bucket in &args.buckets {
+        sim.create_bucket(bucket).with_context(|| format!("cannot create bucket {bucket}"))?;
+    }
+    if let Some(path) = &args.credentials_out {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let written = crate::demo::write_credentials(dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+        if written != *path {
+            std::fs::rename(&written, path)?;
+        }
+    }
+    // One line a script can read to learn the port.
+    println!("s3 endpoint: {}", sim.s3_endpoint());
+    eprintln!(
+        "VAST simulator: buckets in {}, access key {}; stop with Ctrl-C",
+        sim.data().display(),
+        vastost_sim::ACCESS_KEY
+    );
+    io::stdout().flush()?;
+    loop {
+        std::thread::park();
+    }
 }

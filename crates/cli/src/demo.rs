@@ -1,5 +1,6 @@
-//! `vastost demo`: the whole product on a temporary directory standing in
-//! for a VAST NFS mount, through the real plugin library.
+//! `vastost demo`: the whole product on a temporary directory, through the
+//! real plugin library: over S3 against a cluster simulator started in this
+//! process, then over a folder standing in for a VAST NFS mount.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,24 +9,52 @@ use anyhow::{Context, Result, bail};
 use vastost_abi::loader::Server;
 use vastost_abi::ost::{STS_II_IMAGE_CREATED, STS_II_IMAGE_PENDING, STS_O_WRITE};
 
+use vastost_sim::Simulator;
+
 use crate::args::DemoArgs;
 use crate::data::Pattern;
 use crate::transfer::{self, Compare, ContentMeta, PatternReader, Transfer, progress};
 use crate::{Mismatch, fmt, session};
 
 const SERVER: &str = "VastData:demo";
+const S3_SERVER: &str = "VastData:demo-s3";
 const LSU: &str = "lsu1";
 const BLOCK: usize = 1 << 20;
 
-/// Writes the demo's configuration into `dir` and returns its path.
-pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64) -> Result<PathBuf> {
+/// Writes an S3 credentials file, readable by its owner only.
+pub fn write_credentials(dir: &Path, access_key: &str, secret_key: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("s3-credentials.toml");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(f, "access_key = {access_key:?}\nsecret_key = {secret_key:?}")?;
+    Ok(path)
+}
+
+/// Writes the demo's configuration into `dir` and returns its path: server
+/// `demo` on the NFS data path over `data`, and `demo-s3` on the S3 data
+/// path when an endpoint and credentials file are given.
+pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Option<(&str, &Path)>) -> Result<PathBuf> {
     let config = dir.join("vastost.toml");
-    let text = format!(
+    let mut text = format!(
         "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = {budget}\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
          [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
         log = dir.join("logs").join("vastost.log").display().to_string(),
         data = data.display().to_string(),
     );
+    if let Some((endpoint, creds)) = s3 {
+        text += &format!(
+            "\n[server.\"demo-s3\"]\ndata_path = \"s3\"\nendpoint = {endpoint:?}\ncredentials_file = {creds:?}\n\
+             lsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
+            creds = creds.display().to_string()
+        );
+    }
     std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
     Ok(config)
 }
@@ -44,7 +73,14 @@ fn restore_and_check(server: &Server<'_>, basename: &str, date: &str, pattern: P
     Ok(t)
 }
 
-/// Runs the demonstration.
+/// Throughputs of one data path's run.
+struct Figures {
+    backup: Transfer,
+    restore: Transfer,
+}
+
+/// Runs the demonstration: an S3 data path against a simulator started in
+/// this process, then the NFS data path on a folder.
 pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     let size = args.size.0;
     let _tmp;
@@ -61,13 +97,38 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
             _tmp.path().to_path_buf()
         }
     };
-    let data = dir.join("vast-nfs");
-    std::fs::create_dir_all(&data)?;
-    let config = write_config(&dir, &data, 64 << 20, 1 << 30)?;
+    let nfs = dir.join("vast-nfs");
+    std::fs::create_dir_all(&nfs)?;
+    let sim = Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?).context("cannot start the simulator")?;
+    sim.create_bucket(LSU)?;
+    let creds = write_credentials(&dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+    let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, Some((&sim.s3_endpoint(), &creds)))?;
     let plugin = session::load(plugin_path, Some(&config))?;
-    println!("vastost demo: NFS data path on {} (stands in for a VAST NFS mount)", data.display());
-    println!("  plugin   {} (version {})", plugin.path().display(), plugin.version());
-    let server = plugin.open_server(SERVER, None).context("open_server failed")?;
+    println!("vastost demo: plugin {} (version {})", plugin.path().display(), plugin.version());
+
+    println!("S3 data path: VAST cluster simulator at {} (s3s-fs over {})", sim.s3_endpoint(), sim.data().display());
+    let s3 = scenario(&plugin, S3_SERVER, size)?;
+    println!("NFS data path: {} stands in for a VAST NFS mount", nfs.display());
+    let nfs = scenario(&plugin, SERVER, size)?;
+
+    let stats = plugin.stats()?;
+    println!(
+        "summary: S3 backup {}, restore {}; NFS backup {}, restore {}; plugin memory peak {} of a {} budget; \
+         everything verified",
+        fmt::rate(s3.backup.bytes, s3.backup.elapsed),
+        fmt::rate(s3.restore.bytes, s3.restore.elapsed),
+        fmt::rate(nfs.backup.bytes, nfs.backup.elapsed),
+        fmt::rate(nfs.restore.bytes, nfs.restore.elapsed),
+        fmt::size(stats.vs_budget_peak),
+        fmt::size(stats.vs_budget_total)
+    );
+    plugin.terminate()?;
+    Ok(())
+}
+
+/// Backup, list, restore, checkpoint/restart and delete on one server.
+fn scenario(plugin: &vastost_abi::loader::Plugin, server_name: &str, size: u64) -> Result<Figures> {
+    let server = plugin.open_server(server_name, None).context("open_server failed")?;
     let info = server.info()?;
     let lsu = server.lsu_info(LSU)?;
     println!("  server   {} [{}] {}", info.name, fmt::server_flags(info.flags), info.version);
@@ -82,7 +143,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     let bar = progress(Some(size), "backup");
     let b = transfer::backup(&server, LSU, &full, &date, &mut PatternReader::new(pattern, 0, size), BLOCK, &bar)?;
     bar.finish_and_clear();
-    println!("[1/5] backup   {} into {full} at {}", fmt::size(b.bytes), fmt::rate(b.bytes, b.elapsed));
+    println!("  [1/5] backup   {} into {full} at {}", fmt::size(b.bytes), fmt::rate(b.bytes, b.elapsed));
 
     // 2. What the LSU holds now.
     let images = server.images(LSU)?;
@@ -91,7 +152,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
         bail!("the new image is listed as {} bytes, {}", listed.size, fmt::image_flags(listed.flags));
     }
     println!(
-        "[2/5] list     {} image(s); {full} {} {}",
+        "  [2/5] list     {} image(s); {full} {} {}",
         images.len(),
         fmt::size(listed.size),
         fmt::image_flags(listed.flags)
@@ -99,7 +160,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
 
     // 3. Restore, compared bit for bit with the stream that was backed up.
     let r = restore_and_check(&server, &full, &date, pattern, size)?;
-    println!("[3/5] restore  {} identical to the source at {}", fmt::size(r.bytes), fmt::rate(r.bytes, r.elapsed));
+    println!("  [3/5] restore  {} identical to the source at {}", fmt::size(r.bytes), fmt::rate(r.bytes, r.elapsed));
 
     // 4. Checkpoint/restart: a backup interrupted by a checkpoint, resumed.
     let ck_size = (size / 4).max(1 << 20).next_multiple_of(1024);
@@ -117,20 +178,14 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     }
     let mut image = server.open_image(LSU, &ck, &date, STS_O_WRITE).context("reopen for write failed")?;
     let resume_at = image.info()?.size;
-    let (second, crc) = transfer::write_stream(
-        &mut image,
-        &mut PatternReader::new(ck_pattern, resume_at, ck_size),
-        resume_at,
-        BLOCK,
-        crc,
-        &bar,
-    )?;
+    let mut rest = PatternReader::new(ck_pattern, resume_at, ck_size);
+    let (second, crc) = transfer::write_stream(&mut image, &mut rest, resume_at, BLOCK, crc, &bar)?;
     transfer::write_content_meta(&mut image, ContentMeta { content_length: first + second, crc32c: crc })?;
     image.close(true).context("final close failed")?;
     bar.finish_and_clear();
     restore_and_check(&server, &ck, &date, ck_pattern, ck_size)?;
     println!(
-        "[4/5] ckpt     {} written in two sessions (checkpoint at {}, state PENDING, resumed, CREATED); restored identical",
+        "  [4/5] ckpt     {} in two sessions (checkpoint at {}: PENDING; resumed: CREATED); restored identical",
         fmt::size(ck_size),
         fmt::size(first)
     );
@@ -143,17 +198,6 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     if left != 0 {
         bail!("{left} image(s) left after deleting");
     }
-    println!("[5/5] delete   2 images in {:.0} ms; the LSU is empty", started.elapsed().as_secs_f64() * 1e3);
-
-    let stats = plugin.stats()?;
-    println!(
-        "summary: backup {}, restore {}, plugin memory peak {} of a {} budget; everything verified",
-        fmt::rate(b.bytes, b.elapsed),
-        fmt::rate(r.bytes, r.elapsed),
-        fmt::size(stats.vs_budget_peak),
-        fmt::size(stats.vs_budget_total)
-    );
-    drop(server);
-    plugin.terminate()?;
-    Ok(())
+    println!("  [5/5] delete   2 images in {:.0} ms; the LSU is empty", started.elapsed().as_secs_f64() * 1e3);
+    Ok(Figures { backup: b, restore: r })
 }

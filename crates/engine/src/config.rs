@@ -238,6 +238,16 @@ impl S3Keys {
     /// Reads a credentials file (TOML with `access_key` and `secret_key`).
     /// Errors name the file, never its content.
     pub fn load(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| EngineError::Config(format!("cannot read credentials file {}: {e}", path.display())))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(EngineError::Config(format!(
+                "credentials file {} is readable by others (mode {:o}): chmod 600 it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            )));
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| EngineError::Config(format!("cannot read credentials file {}: {e}", path.display())))?;
         toml::from_str(&text).map_err(|_| {
@@ -285,6 +295,34 @@ mod tests {
         assert!(c.server("vast://c1").is_some());
         assert!(c.server("c2").is_none());
         assert!(c.server("Other:c1").is_none());
+    }
+
+    #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml example") + 8;
+        let end = start + readme[start..].find("```").expect("its end");
+        let c = Config::from_toml(&readme[start..end]).expect("the README's example parses");
+        assert_eq!(c.server("VastData:cluster1").unwrap().data_path, DataPath::S3);
+        assert_eq!(c.server("vast://cluster2").unwrap().data_path, DataPath::Nfs);
+    }
+
+    #[test]
+    fn credentials_files_must_be_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("creds.toml");
+        std::fs::write(&path, "access_key = \"AK\"\nsecret_key = \"very-secret\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = S3Keys::load(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600") && !err.contains("very-secret"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let keys = S3Keys::load(&path).unwrap();
+        assert_eq!(keys.access_key, "AK");
+        assert!(!format!("{keys:?}").contains("very-secret"), "Debug hides the secret");
+        std::fs::write(&path, "access_key = \"AK\"\nsecret_key = 42\n").unwrap();
+        let err = S3Keys::load(&path).unwrap_err().to_string();
+        assert!(!err.contains("42") && err.contains("must hold"), "{err}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub fn fixture() -> &'static Fixture {
             format!("access_key = \"{}\"\nsecret_key = \"{}\"\n", vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY),
         )
         .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
         let server = |name: &str, fragment: &str| {
             format!(
                 "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\n\
