@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod moto;
 mod s3;
 
 use std::net::SocketAddr;

@@ -13,26 +13,34 @@ enum Keep {
     Nothing,
     Dir(tempfile::TempDir),
     Sim(Simulator, tempfile::TempDir),
+    Moto(vastost_sim::moto::Moto),
 }
 
-/// The same behaviour is asked of memory, a filesystem, and S3 (the
-/// simulator's s3s-fs endpoint).
+fn s3_store(endpoint: String, bucket: &str) -> ObjectStore {
+    ObjectStore::s3(&S3Settings {
+        endpoint,
+        bucket: bucket.into(),
+        region: "us-east-1".into(),
+        access_key: vastost_sim::ACCESS_KEY.into(),
+        secret_key: vastost_sim::SECRET_KEY.into(),
+    })
+    .unwrap()
+}
+
+/// The same behaviour is asked of memory, a filesystem, S3 on the
+/// simulator's s3s-fs endpoint, and S3 on moto, an independent server.
 fn stores() -> Vec<(ObjectStore, Keep)> {
     let dir = tempfile::tempdir().unwrap();
     let sim_dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(sim_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.create_bucket("conformance").unwrap();
-    let s3 = ObjectStore::s3(&S3Settings {
-        endpoint: sim.s3_endpoint(),
-        bucket: "conformance".into(),
-        region: "us-east-1".into(),
-        access_key: vastost_sim::ACCESS_KEY.into(),
-        secret_key: vastost_sim::SECRET_KEY.into(),
-    })
-    .unwrap();
+    let s3 = s3_store(sim.s3_endpoint(), "conformance");
+    let moto = vastost_sim::moto::Moto::start().expect("moto_server (pip install 'moto[server]')");
+    moto.create_bucket("conformance").unwrap();
     vec![
         (ObjectStore::memory().unwrap(), Keep::Nothing),
         (ObjectStore::fs(dir.path()).unwrap(), Keep::Dir(dir)),
+        (s3_store(moto.endpoint(), "conformance"), Keep::Moto(moto)),
         (s3, Keep::Sim(sim, sim_dir)),
     ]
 }

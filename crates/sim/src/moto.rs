@@ -1,0 +1,76 @@
+//! A second, independent S3 server for interoperability tests: moto's
+//! server (PyPI `moto[server]`), run as a child process on loopback.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `moto_server`; killed when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free loopback port and waits until it
+    /// answers. Fails with a message that says how to install it.
+    pub fn start() -> std::io::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        // `python3 -m moto.server` is `moto_server` without relying on the
+        // script being on PATH (pyenv shims, user installs).
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let child = Command::new(python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot run python3 -m moto.server ({e}): install it with pip install 'moto[server]'"),
+                )
+            })?;
+        let mut moto = Moto { addr, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            if let Some(status) = moto.child.try_wait()? {
+                return Err(std::io::Error::other(format!(
+                    "moto's server exited at start ({status}): is it installed? pip install 'moto[server]'"
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(std::io::Error::other("moto_server did not start within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a bucket (moto accepts unsigned requests).
+    pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
+        let mut s = TcpStream::connect(self.addr)?;
+        write!(s, "PUT /{name} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr)?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("moto refused bucket {name}: {}", answer.lines().next().unwrap_or(""))))
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
