@@ -203,6 +203,7 @@ pub(crate) fn status_of(err: &EngineError) -> sts_status {
         ErrorKind::NoSpace => STS_ENOSPC,
         ErrorKind::PermissionDenied => STS_EACCESS,
         ErrorKind::Temporary => STS_EAGAIN,
+        ErrorKind::Connect => STS_ECONNECT,
         ErrorKind::Io => STS_ESYSCALL,
         _ => STS_ESOFTWARE,
     }

@@ -103,6 +103,13 @@ pub struct ServerConfig {
     /// S3 data path: the file holding the S3 keys (`access_key`,
     /// `secret_key`), readable by root only.
     pub credentials_file: Option<PathBuf>,
+    /// S3 data path: PEM file of CA certificates trusted for the endpoint,
+    /// besides the system's.
+    pub ca_bundle: Option<PathBuf>,
+    /// S3 data path: check the endpoint's TLS certificate (on unless set
+    /// to false; switching it off is logged).
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
     /// LSUs created at first use when they are missing.
     #[serde(default)]
     pub lsus: Vec<String>,
@@ -115,6 +122,10 @@ pub struct ServerConfig {
     /// Bytes fetched ahead of a sequential reader.
     #[serde(default = "default_read_ahead")]
     pub read_ahead: ByteSize,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_region() -> String {
@@ -140,6 +151,8 @@ impl ServerConfig {
             endpoint: None,
             region: default_region(),
             credentials_file: None,
+            ca_bundle: None,
+            tls_verify: true,
             lsus: Vec::new(),
             fragment_size: default_fragment_size(),
             write_parallelism: default_write_parallelism(),

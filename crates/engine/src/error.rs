@@ -30,6 +30,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// A fault that may pass: try again later.
     Temporary,
+    /// The storage endpoint cannot be reached securely (TLS refused).
+    Connect,
     /// An I/O failure of the storage.
     Io,
     /// A bug of ours.
@@ -125,6 +127,7 @@ impl EngineError {
                 S::NoSpace => ErrorKind::NoSpace,
                 S::Temporary => ErrorKind::Temporary,
                 S::Invalid => ErrorKind::InvalidArgument,
+                S::Tls => ErrorKind::Connect,
                 _ => ErrorKind::Io,
             },
         }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings};
+use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSettings};
 
 use crate::config::{DataPath, S3Keys, ServerConfig};
 use crate::engine::EngineCtx;
@@ -30,7 +30,7 @@ enum Location {
     /// Folders of a directory (an NFS mount).
     Dir(PathBuf),
     /// Buckets of an S3 endpoint.
-    S3 { endpoint: String, region: String, keys: S3Keys },
+    S3 { endpoint: String, region: String, keys: S3Keys, tls: TlsSettings },
 }
 
 /// An open storage server: a VAST cluster, seen through one data path.
@@ -52,7 +52,8 @@ impl Server {
                 let endpoint = cfg.endpoint.clone().ok_or_else(|| missing("endpoint"))?;
                 let keys = S3Keys::load(cfg.credentials_file.as_deref().ok_or_else(|| missing("credentials_file"))?)?;
                 tracing::info!(server = name, endpoint, "opened storage server (S3 data path)");
-                Location::S3 { endpoint, region: cfg.region.clone(), keys }
+                let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
+                Location::S3 { endpoint, region: cfg.region.clone(), keys, tls }
             }
         };
         Ok(Server { name: name.to_string(), cfg, ctx, location, lsus: Mutex::new(HashMap::new()) })
@@ -141,7 +142,7 @@ impl Server {
                 }
                 ObjectStore::fs(&dir)?
             }
-            Location::S3 { endpoint, region, keys } => {
+            Location::S3 { endpoint, region, keys, tls } => {
                 check_bucket_name(name.as_str())?;
                 let store = ObjectStore::s3(&S3Settings {
                     endpoint: endpoint.clone(),
@@ -149,6 +150,7 @@ impl Server {
                     region: region.clone(),
                     access_key: keys.access_key.clone(),
                     secret_key: keys.secret_key.clone(),
+                    tls: tls.clone(),
                 })?;
                 match self.ctx.rt.block_on(store.check()) {
                     Ok(()) => store,

@@ -45,10 +45,44 @@ pub const ACCESS_KEY: &str = "VASTSIMACCESSKEY";
 /// Secret key of the simulated cluster's S3 user (a test value).
 pub const SECRET_KEY: &str = "vast-simulator-secret-key-for-tests";
 
+/// The certificate the simulator presents on `https://` (PEM).
+#[derive(Clone)]
+pub struct SimTls {
+    /// Certificate chain, server certificate first.
+    pub cert_pem: Vec<u8>,
+    /// The certificate's private key.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for SimTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimTls { .. }")
+    }
+}
+
+fn tls_acceptor(tls: &SimTls) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&tls.cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|e| format!("key PEM: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
 pub struct Simulator {
     s3_addr: SocketAddr,
+    scheme: &'static str,
     data: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -58,12 +92,19 @@ impl Simulator {
     /// Starts a simulator over `data` (created if missing), listening on
     /// `listen` (port 0: any free port; see [`Simulator::s3_endpoint`]).
     pub fn start(data: &Path, listen: SocketAddr) -> Result<Self, SimError> {
+        Self::start_with(data, listen, None)
+    }
+
+    /// Like [`Simulator::start`], serving `https://` with `tls` when given.
+    pub fn start_with(data: &Path, listen: SocketAddr, tls: Option<SimTls>) -> Result<Self, SimError> {
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
         let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs));
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
+        let acceptor = tls.as_ref().map(tls_acceptor).transpose().map_err(|e| data_err(&format!("TLS: {e}")))?;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
 
         let listener =
             std::net::TcpListener::bind(listen).map_err(|source| SimError::Listen { addr: listen, source })?;
@@ -93,9 +134,19 @@ impl Simulator {
                             },
                             _ = &mut stop_rx => break,
                         };
-                        let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                        let (http, service, acceptor) = (http.clone(), service.clone(), acceptor.clone());
                         tokio::spawn(async move {
-                            let _ = conn.await;
+                            match acceptor {
+                                Some(acceptor) => match acceptor.accept(socket).await {
+                                    Ok(tls) => {
+                                        let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                                    }
+                                    Err(e) => tracing::debug!("simulator: TLS handshake failed: {e}"),
+                                },
+                                None => {
+                                    let _ = http.serve_connection(TokioIo::new(socket), service).await;
+                                }
+                            }
                         });
                     }
                 });
@@ -103,12 +154,21 @@ impl Simulator {
             })
             .map_err(|e| data_err(&e))?;
         tracing::info!(%s3_addr, data = %data.display(), "simulator started");
-        Ok(Simulator { s3_addr, data: data.to_path_buf(), stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Simulator { s3_addr, scheme, data: data.to_path_buf(), stop: Some(stop_tx), thread: Some(thread) })
     }
 
-    /// The S3 endpoint, `http://127.0.0.1:<port>`.
+    /// The S3 endpoint, `http://127.0.0.1:<port>` (`https://localhost:<port>`
+    /// with TLS, the name test certificates are made for).
     pub fn s3_endpoint(&self) -> String {
-        format!("http://{}", self.s3_addr)
+        match self.scheme {
+            "https" => format!("https://localhost:{}", self.s3_addr.port()),
+            _ => format!("http://{}", self.s3_addr),
+        }
+    }
+
+    /// The port of the S3 endpoint.
+    pub fn s3_port(&self) -> u16 {
+        self.s3_addr.port()
     }
 
     /// The folder holding the buckets (one subfolder each).

@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Temporary,
     /// The call itself was wrong (bad configuration, bad key).
     Invalid,
+    /// The endpoint's TLS certificate was refused (unknown issuer, wrong
+    /// name, expired): not retried.
+    Tls,
     /// Anything else: an I/O error, an unexpected answer.
     Other,
 }
@@ -31,6 +34,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NoSpace => "no space left",
             ErrorKind::Temporary => "temporary failure",
             ErrorKind::Invalid => "invalid request",
+            ErrorKind::Tls => "TLS certificate refused",
             ErrorKind::Other => "storage error",
         };
         f.write_str(s)
@@ -78,18 +82,27 @@ impl StorageError {
             _ => ErrorKind::Other,
         };
         // OpenDAL reports most filesystem failures as "unexpected" with the
-        // io::Error as source: look for the cause a user needs to see.
-        if kind == ErrorKind::Other {
-            let mut cause: Option<&(dyn StdError + 'static)> = err.source();
-            while let Some(c) = cause {
-                if let Some(io) = c.downcast_ref::<std::io::Error>() {
-                    kind = io_kind(io);
-                    break;
-                }
-                cause = c.source();
+        // io::Error as source, and HTTP failures with the client's error as
+        // source: look for the cause a user needs to see.
+        let mut message = err.to_string();
+        let mut causes: Vec<String> = Vec::new();
+        let mut cause: Option<&(dyn StdError + 'static)> = err.source();
+        while let Some(c) = cause {
+            if kind == ErrorKind::Other
+                && let Some(io) = c.downcast_ref::<std::io::Error>()
+            {
+                kind = io_kind(io);
             }
+            causes.push(c.to_string());
+            cause = c.source();
         }
-        StorageError { kind, op, key: key.to_string(), message: err.to_string(), source: Some(Box::new(err)) }
+        if causes.iter().any(|c| c.contains("certificate")) {
+            kind = ErrorKind::Tls;
+        }
+        if let Some(root) = causes.last().filter(|c| !message.contains(c.as_str())) {
+            message = format!("{message}: {root}");
+        }
+        StorageError { kind, op, key: key.to_string(), message, source: Some(Box::new(err)) }
     }
 }
 

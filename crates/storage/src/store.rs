@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use opendal::{Operator, services};
+use opendal::{HttpTransporter, Operator, services};
+use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::fs;
@@ -51,6 +52,57 @@ pub struct S3Settings {
     pub access_key: String,
     /// Secret access key.
     pub secret_key: String,
+    /// How the endpoint's certificate is checked (for `https://`).
+    pub tls: TlsSettings,
+}
+
+/// TLS of an S3 endpoint: verification is on unless switched off here, the
+/// system's roots are trusted plus those of `ca_bundle`, and TLS 1.2 is the
+/// oldest version spoken.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// PEM file of extra CA certificates (VAST clusters often present a
+    /// private-CA certificate).
+    pub ca_bundle: Option<PathBuf>,
+    /// Check the server's certificate and name. Switching it off is logged
+    /// as a warning on every open.
+    pub verify: bool,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings { ca_bundle: None, verify: true }
+    }
+}
+
+/// The HTTP client of an S3 store, with its TLS rules.
+fn http_client(settings: &S3Settings) -> Result<reqwest::Client> {
+    let what = &settings.endpoint;
+    let mut builder =
+        reqwest::Client::builder().min_tls_version(reqwest::tls::Version::TLS_1_2).pool_max_idle_per_host(10);
+    if let Some(path) = &settings.tls.ca_bundle {
+        let pem = std::fs::read(path).map_err(|e| {
+            StorageError::new(
+                ErrorKind::Invalid,
+                "open",
+                what,
+                format!("cannot read CA bundle {}: {e}", path.display()),
+            )
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            StorageError::new(ErrorKind::Invalid, "open", what, format!("CA bundle {}: {e}", path.display()))
+        })?;
+        if certs.is_empty() {
+            let message = format!("CA bundle {} holds no PEM certificate", path.display());
+            return Err(StorageError::new(ErrorKind::Invalid, "open", what, message));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    if !settings.tls.verify {
+        tracing::warn!(endpoint = %what, "TLS certificate verification is OFF for this endpoint (tls_verify = false)");
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("HTTP client: {e}")))
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -89,9 +141,7 @@ impl ObjectStore {
     /// addressing. Nothing is read from the environment or instance
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
-        // OpenDAL's HTTP services need a transport installed once per process.
-        static TRANSPORT: std::sync::Once = std::sync::Once::new();
-        TRANSPORT.call_once(opendal::install_default);
+        let transport = HttpTransporter::new(ReqwestTransport::new(http_client(settings)?));
         let builder = services::S3::default()
             .endpoint(&settings.endpoint)
             .bucket(&settings.bucket)
@@ -100,6 +150,7 @@ impl ObjectStore {
             .secret_access_key(&settings.secret_key)
             .disable_config_load();
         let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
+        let op = op.clone().with_context(op.context().with_http_transport(transport));
         Ok(ObjectStore {
             op,
             backend: Arc::new(Backend::S3 { endpoint: settings.endpoint.clone(), bucket: settings.bucket.clone() }),

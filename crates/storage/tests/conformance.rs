@@ -23,6 +23,7 @@ fn s3_store(endpoint: String, bucket: &str) -> ObjectStore {
         region: "us-east-1".into(),
         access_key: vastost_sim::ACCESS_KEY.into(),
         secret_key: vastost_sim::SECRET_KEY.into(),
+        tls: Default::default(),
     })
     .unwrap()
 }
