@@ -3,12 +3,14 @@
 //! folder: each subfolder is a bucket), on loopback, with conditional
 //! writes made atomic as on a real cluster (see `s3.rs`).
 //!
-//! The VMS REST control plane of a real cluster is not simulated yet.
+//! Beside it, on a port of its own, the subset of VAST's VMS REST API the
+//! plugin uses (see `vms.rs`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod moto;
 mod s3;
+pub mod vms;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -82,6 +84,8 @@ fn tls_acceptor(tls: &SimTls) -> Result<tokio_rustls::TlsAcceptor, String> {
 #[derive(Debug)]
 pub struct Simulator {
     s3_addr: SocketAddr,
+    vms_addr: SocketAddr,
+    vms: std::sync::Arc<vms::VmsKnobs>,
     scheme: &'static str,
     data: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -110,6 +114,13 @@ impl Simulator {
             std::net::TcpListener::bind(listen).map_err(|source| SimError::Listen { addr: listen, source })?;
         listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
         let s3_addr = listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
+        let vms_listener = std::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0))
+            .map_err(|source| SimError::Listen { addr: listen, source })?;
+        vms_listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
+        let vms_addr = vms_listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
+        let vms_state = std::sync::Arc::new(vms::VmsState::new(data));
+        let knobs = vms_state.knobs.clone();
+        let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("vastost-sim".into())
@@ -121,6 +132,12 @@ impl Simulator {
                     .build()
                     .expect("the simulator runtime starts");
                 rt.block_on(async move {
+                    let vms_listener = tokio::net::TcpListener::from_std(vms_listener).expect("a listening socket");
+                    tokio::spawn(async move {
+                        if let Err(e) = axum::serve(vms_listener, vms_app).await {
+                            tracing::warn!("simulator: VMS server stopped: {e}");
+                        }
+                    });
                     let listener = tokio::net::TcpListener::from_std(listener).expect("a listening socket");
                     let http = ConnBuilder::new(TokioExecutor::new());
                     loop {
@@ -154,7 +171,15 @@ impl Simulator {
             })
             .map_err(|e| data_err(&e))?;
         tracing::info!(%s3_addr, data = %data.display(), "simulator started");
-        Ok(Simulator { s3_addr, scheme, data: data.to_path_buf(), stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Simulator {
+            s3_addr,
+            vms_addr,
+            vms: knobs,
+            scheme,
+            data: data.to_path_buf(),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     /// The S3 endpoint, `http://127.0.0.1:<port>` (`https://localhost:<port>`
@@ -164,6 +189,16 @@ impl Simulator {
             "https" => format!("https://localhost:{}", self.s3_addr.port()),
             _ => format!("http://{}", self.s3_addr),
         }
+    }
+
+    /// The VMS REST endpoint, `http://127.0.0.1:<port>` (paths under `/api/`).
+    pub fn vms_endpoint(&self) -> String {
+        format!("http://{}", self.vms_addr)
+    }
+
+    /// The simulated VMS's accounts and fault knobs.
+    pub fn vms(&self) -> &vms::VmsKnobs {
+        &self.vms
     }
 
     /// The port of the S3 endpoint.

@@ -1,0 +1,63 @@
+//! The few VMS resources the plugin reads, with the fields it uses.
+
+use serde::Deserialize;
+
+/// `GET /clusters/`: the cluster (one element).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cluster {
+    /// Id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Globally unique id.
+    #[serde(default)]
+    pub guid: String,
+    /// Software version.
+    #[serde(default)]
+    pub sw_version: String,
+    /// State (`ONLINE` when healthy).
+    #[serde(default)]
+    pub state: String,
+    /// Usable capacity in bytes.
+    #[serde(default)]
+    pub usable_capacity_bytes: u64,
+    /// Free usable capacity in bytes.
+    #[serde(default)]
+    pub free_usable_capacity: u64,
+    /// Logical space in use, bytes.
+    #[serde(default)]
+    pub logical_space_in_use: u64,
+    /// Physical space in use, bytes.
+    #[serde(default)]
+    pub physical_space_in_use: u64,
+}
+
+/// `GET /views/`: a view; with `S3` in its protocols, a bucket.
+#[derive(Debug, Clone, Deserialize)]
+pub struct View {
+    /// Id.
+    pub id: u64,
+    /// Path in the cluster's namespace.
+    pub path: String,
+    /// Bucket name, for S3 views.
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// Protocols (`S3`, `NFS` …).
+    #[serde(default)]
+    pub protocols: Vec<String>,
+}
+
+/// `GET /quotas/`: a quota on a path.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Quota {
+    /// Id.
+    pub id: u64,
+    /// Path it applies to.
+    pub path: String,
+    /// Hard limit in bytes (0 or absent: none).
+    #[serde(default)]
+    pub hard_limit: Option<u64>,
+    /// Bytes used under the path.
+    #[serde(default)]
+    pub used_capacity: u64,
+}
