@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use vastost_engine::{EngineError, ErrorKind, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo};
+use vastost_engine::{Credentials, EngineError, ErrorKind, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo};
 
 use crate::boundary::Failure;
 use crate::ost::*;
@@ -110,6 +110,19 @@ pub(crate) fn field<const N: usize>(value: &str) -> [c_char; N] {
     f
 }
 
+/// The storage server's user and password, if the caller gave any.
+pub(crate) fn credentials(c: &sts_cred_t) -> Result<Option<Credentials>, Failure> {
+    match c.cr_type {
+        STS_CRED_NONE => Ok(None),
+        STS_CRED_CLEAR => {
+            let user = field_str(&c.cr_user, "cr_user")?;
+            let password = field_str(&c.cr_password, "cr_password")?;
+            Ok((!user.is_empty()).then_some(Credentials { user, password }))
+        }
+        other => Err(Failure::invalid(format!("unknown credential type {other}"))),
+    }
+}
+
 pub(crate) fn image_def(def: &sts_image_def_t) -> Result<ImageDef, Failure> {
     let basename = field_str(&def.img_basename, "img_basename")?;
     let date = field_str(&def.img_date, "img_date")?;
@@ -182,7 +195,10 @@ pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
         srv_cap: cap,
         srv_maxconn: 0,
         srv_block_size: STS_BLOCK_SIZE,
-        srv_version: field(&format!("vastost {} ({} data path)", crate::VERSION, info.data_path)),
+        srv_version: field(&match &info.cluster {
+            Some(cluster) => format!("vastost {} ({} data path), cluster {cluster}", crate::VERSION, info.data_path),
+            None => format!("vastost {} ({} data path)", crate::VERSION, info.data_path),
+        }),
         srv_location: field(&info.location),
     }
 }
@@ -204,6 +220,7 @@ pub(crate) fn status_of(err: &EngineError) -> sts_status {
         ErrorKind::PermissionDenied => STS_EACCESS,
         ErrorKind::Temporary => STS_EAGAIN,
         ErrorKind::Connect => STS_ECONNECT,
+        ErrorKind::Auth => STS_EAUTH,
         ErrorKind::Io => STS_ESYSCALL,
         _ => STS_ESOFTWARE,
     }

@@ -128,18 +128,16 @@ pub unsafe extern "C" fn stspi_open_server(
         let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(handle, "handle") }?;
-        if !cred.is_null() {
+        let creds = if cred.is_null() {
+            None
+        } else {
             // SAFETY: non-NULL and valid by contract.
-            let c = unsafe { ref_from(cred, "cred") }?;
-            if c.cr_type != STS_CRED_NONE && c.cr_type != STS_CRED_CLEAR {
-                return Err(Failure::invalid(format!("unknown credential type {}", c.cr_type)));
-            }
-            field_str(&c.cr_user, "cr_user")?;
-        }
+            credentials(unsafe { ref_from(cred, "cred") }?)?
+        };
         if !Engine::claims(&name) {
             return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
         }
-        let server = engine.open_server(&name)?;
+        let server = engine.open_server(&name, creds.as_ref())?;
         *out = handles::insert(Object::Server(Arc::new(server)));
         Ok(())
     })
@@ -189,8 +187,7 @@ pub unsafe extern "C" fn stspi_get_server_prop_byname(
         let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(info, "info") }?;
-        let server = engine.open_server(&name)?;
-        *out = server_info_to_c(&server.info());
+        *out = server_info_to_c(&engine.server_info(&name)?);
         Ok(())
     })
 }

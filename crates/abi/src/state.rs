@@ -53,7 +53,18 @@ fn start_logging(config: &Config) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         use tracing_subscriber::EnvFilter;
-        let filter = EnvFilter::try_new(&config.plugin.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+        // The configured level applies to our crates; libraries log warnings
+        // only, and the request signer nothing at all: at debug level it
+        // prints the S3 secret key.
+        let level = match config.plugin.log_level.as_str() {
+            l @ ("error" | "warn" | "info" | "debug" | "trace") => l,
+            _ => "info",
+        };
+        let ours = ["vastost_abi", "vastost_engine", "vastost_storage", "vastost_vms", "audit"];
+        let mut directives = vec!["warn".to_string()];
+        directives.extend(ours.iter().map(|c| format!("{c}={level}")));
+        directives.extend(["reqsign=off", "reqsign_core=off", "reqsign_aws_v4=off"].map(String::from));
+        let filter = EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new("info"));
         let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_thread_ids(true);
         let result = if std::env::var_os("VASTOST_LOG_STDERR").is_some() {
             builder.with_writer(std::io::stderr).try_init()

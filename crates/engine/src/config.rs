@@ -86,6 +86,51 @@ impl std::fmt::Display for DataPath {
     }
 }
 
+/// How the plugin authenticates to VMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VmsAuthMode {
+    /// Log in for a token, renew it when refused.
+    #[default]
+    Jwt,
+    /// HTTP Basic on every request.
+    Basic,
+    /// An API token from `vms_api_token_file`.
+    ApiToken,
+}
+
+/// The storage server's user and password, as NetBackup gives them to
+/// `open_server`.
+#[derive(Clone)]
+pub struct Credentials {
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.user)
+    }
+}
+
+/// Reads a secret file that only its owner may read.
+pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| EngineError::Config(format!("cannot read {what} {}: {e}", path.display())))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(EngineError::Config(format!(
+            "{what} {} is readable by others (mode {:o}): chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        )));
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| EngineError::Config(format!("cannot read {what} {}: {e}", path.display())))
+}
+
 /// Settings of one storage server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,9 +152,23 @@ pub struct ServerConfig {
     /// besides the system's.
     pub ca_bundle: Option<PathBuf>,
     /// S3 data path: check the endpoint's TLS certificate (on unless set
-    /// to false; switching it off is logged).
+    /// to false; switching it off is logged). Applies to VMS too.
     #[serde(default = "default_true")]
     pub tls_verify: bool,
+    /// The cluster's VMS, `https://<vms-host>[:port]`: identity, capacity
+    /// from quotas, bucket discovery. Without it, LSUs are `lsus` only.
+    pub vms_endpoint: Option<String>,
+    /// How to log in to VMS with the storage server's user and password
+    /// (`tpconfig -sts_user_id … -password …`): `jwt` (default) or `basic`;
+    /// or `api_token` with `vms_api_token_file`.
+    #[serde(default)]
+    pub vms_auth: VmsAuthMode,
+    /// File holding a VMS API token (mode 600), for `vms_auth = "api_token"`.
+    pub vms_api_token_file: Option<PathBuf>,
+    /// VMS API version segment (`v5`, `latest` …); none by default.
+    pub vms_version: Option<String>,
+    /// VMS tenant (`X-Tenant-Name`).
+    pub vms_tenant: Option<String>,
     /// LSUs created at first use when they are missing.
     #[serde(default)]
     pub lsus: Vec<String>,
@@ -153,6 +212,11 @@ impl ServerConfig {
             credentials_file: None,
             ca_bundle: None,
             tls_verify: true,
+            vms_endpoint: None,
+            vms_auth: VmsAuthMode::Jwt,
+            vms_api_token_file: None,
+            vms_version: None,
+            vms_tenant: None,
             lsus: Vec::new(),
             fragment_size: default_fragment_size(),
             write_parallelism: default_write_parallelism(),
@@ -181,6 +245,9 @@ impl ServerConfig {
             }
             _ => Ok(()),
         }?;
+        if self.vms_auth == VmsAuthMode::ApiToken && self.vms_api_token_file.is_none() {
+            return bad("vms_auth api_token needs a vms_api_token_file".into());
+        }
         for lsu in &self.lsus {
             LsuName::new(lsu)?;
         }
@@ -251,18 +318,7 @@ impl S3Keys {
     /// Reads a credentials file (TOML with `access_key` and `secret_key`).
     /// Errors name the file, never its content.
     pub fn load(path: &Path) -> Result<Self> {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| EngineError::Config(format!("cannot read credentials file {}: {e}", path.display())))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(EngineError::Config(format!(
-                "credentials file {} is readable by others (mode {:o}): chmod 600 it",
-                path.display(),
-                meta.permissions().mode() & 0o777
-            )));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| EngineError::Config(format!("cannot read credentials file {}: {e}", path.display())))?;
+        let text = read_secret_file(path, "credentials file")?;
         toml::from_str(&text).map_err(|_| {
             EngineError::Config(format!(
                 "credentials file {} must hold access_key = \"...\" and secret_key = \"...\"",

@@ -4,9 +4,9 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 use crate::budget::{BudgetStats, MemoryBudget};
-use crate::config::{Config, strip_server_prefix};
+use crate::config::{Config, Credentials, ServerConfig, strip_server_prefix};
 use crate::error::{EngineError, Result};
-use crate::server::Server;
+use crate::server::{Server, ServerInfo};
 
 /// What every server, LSU and image of the process shares.
 #[derive(Debug, Clone)]
@@ -56,13 +56,23 @@ impl Engine {
         strip_server_prefix(name).is_some()
     }
 
-    /// Opens storage server `name` as configured.
-    pub fn open_server(&self, name: &str) -> Result<Server> {
+    /// Opens storage server `name` as configured, logging in to its VMS
+    /// with `creds` when it has one.
+    pub fn open_server(&self, name: &str, creds: Option<&Credentials>) -> Result<Server> {
+        Server::open(name, self.server_config(name)?.clone(), self.ctx.clone(), creds, true)
+    }
+
+    /// What server `name` tells about itself, without logging in anywhere
+    /// (for `get_server_prop_byname`, which has no credentials).
+    pub fn server_info(&self, name: &str) -> Result<ServerInfo> {
+        Ok(Server::open(name, self.server_config(name)?.clone(), self.ctx.clone(), None, false)?.info())
+    }
+
+    fn server_config(&self, name: &str) -> Result<&ServerConfig> {
         if !Self::claims(name) {
             return Err(EngineError::NoSuchServer(name.to_string()));
         }
-        let cfg = self.config.server(name).ok_or_else(|| EngineError::NoSuchServer(name.to_string()))?;
-        Server::open(name, cfg.clone(), self.ctx.clone())
+        self.config.server(name).ok_or_else(|| EngineError::NoSuchServer(name.to_string()))
     }
 
     /// Figures of the memory budget.

@@ -30,8 +30,10 @@ pub enum ErrorKind {
     PermissionDenied,
     /// A fault that may pass: try again later.
     Temporary,
-    /// The storage endpoint cannot be reached securely (TLS refused).
+    /// The storage endpoint cannot be reached (VMS down, TLS refused).
     Connect,
+    /// The cluster refused the credentials.
+    Auth,
     /// An I/O failure of the storage.
     Io,
     /// A bug of ours.
@@ -91,6 +93,12 @@ pub enum EngineError {
     /// A storage call failed.
     #[error(transparent)]
     Storage(Arc<StorageError>),
+    /// The cluster refused the credentials, or none were given.
+    #[error("authentication: {0}")]
+    Auth(String),
+    /// A VMS (control plane) call failed.
+    #[error(transparent)]
+    Vms(Arc<vastost_vms::VmsError>),
     /// A bug of ours (a task died, an invariant broke).
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,6 +110,12 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 impl From<StorageError> for EngineError {
     fn from(e: StorageError) -> Self {
         EngineError::Storage(Arc::new(e))
+    }
+}
+
+impl From<vastost_vms::VmsError> for EngineError {
+    fn from(e: vastost_vms::VmsError) -> Self {
+        EngineError::Vms(Arc::new(e))
     }
 }
 
@@ -120,6 +134,13 @@ impl EngineError {
             EngineError::Busy { .. } => ErrorKind::Busy,
             EngineError::Integrity(_) => ErrorKind::Integrity,
             EngineError::Internal(_) => ErrorKind::Internal,
+            EngineError::Auth(_) => ErrorKind::Auth,
+            EngineError::Vms(v) => match v.kind {
+                vastost_vms::VmsErrorKind::Auth => ErrorKind::Auth,
+                vastost_vms::VmsErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                vastost_vms::VmsErrorKind::Unavailable => ErrorKind::Connect,
+                _ => ErrorKind::Io,
+            },
             EngineError::Storage(s) => match s.kind {
                 S::NotFound => ErrorKind::Io,
                 S::AlreadyExists => ErrorKind::Busy,

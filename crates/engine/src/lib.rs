@@ -35,7 +35,7 @@ mod tests;
 mod writer;
 
 pub use budget::BudgetStats;
-pub use config::{Config, DataPath, PluginConfig, ServerConfig};
+pub use config::{Config, Credentials, DataPath, PluginConfig, ServerConfig, VmsAuthMode};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorKind, Result};
 pub use lsu::{ImageInfo, Lsu, LsuInfo, OpenImage};

@@ -28,6 +28,8 @@ pub(crate) struct LsuCtx {
     pub write_parallelism: usize,
     pub read_ahead: u64,
     pub open: Arc<OpenImages>,
+    /// The cluster's VMS, which knows the bucket's quota (S3 data path).
+    pub vms: Option<(Arc<vastost_vms::VmsClient>, vastost_vms::Cluster)>,
 }
 
 impl LsuCtx {
@@ -165,6 +167,7 @@ impl Lsu {
             write_parallelism: 3,
             read_ahead: 4 * fragment_size,
             open: Arc::new(OpenImages::default()),
+            vms: None,
         }))
     }
 
@@ -175,7 +178,11 @@ impl Lsu {
 
     /// Capacity, use and label.
     pub fn info(&self) -> Result<LsuInfo> {
-        let cap = self.ctx.store.capacity()?.unwrap_or(vastost_storage::Capacity { total: 0, used: 0, available: 0 });
+        let cap = match (&self.ctx.vms, self.ctx.store.capacity()?) {
+            (Some((vms, _)), _) => self.vms_capacity(vms)?,
+            (None, Some(cap)) => cap,
+            (None, None) => vastost_storage::Capacity { total: 0, used: 0, available: 0 },
+        };
         let record = self.record()?;
         Ok(LsuInfo {
             name: self.name().to_string(),
@@ -185,6 +192,32 @@ impl Lsu {
             label: record.label,
             location: self.ctx.store.describe(),
         })
+    }
+
+    /// Capacity from the quota on the bucket's view, else the cluster's.
+    fn vms_capacity(&self, vms: &vastost_vms::VmsClient) -> Result<vastost_storage::Capacity> {
+        let cap = self.ctx.block_on(async {
+            let quota = match vms.bucket_view(self.name()).await? {
+                Some(view) => vms.quotas(&view.path).await?.into_iter().find(|q| q.hard_limit.unwrap_or(0) > 0),
+                None => None,
+            };
+            Ok::<_, vastost_vms::VmsError>(match quota {
+                Some(q) => {
+                    let total = q.hard_limit.unwrap_or(0);
+                    let available = total.saturating_sub(q.used_capacity);
+                    vastost_storage::Capacity { total, used: q.used_capacity, available }
+                }
+                None => {
+                    let c = vms.cluster().await?;
+                    vastost_storage::Capacity {
+                        total: c.usable_capacity_bytes,
+                        used: c.logical_space_in_use,
+                        available: c.free_usable_capacity,
+                    }
+                }
+            })
+        })?;
+        Ok(cap)
     }
 
     fn record(&self) -> Result<LsuRecord> {

@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSettings};
+use vastost_vms::{Auth, Cluster, VmsClient, VmsConfig};
 
-use crate::config::{DataPath, S3Keys, ServerConfig};
+use crate::config::{Credentials, DataPath, S3Keys, ServerConfig, VmsAuthMode, read_secret_file};
 use crate::engine::EngineCtx;
 use crate::error::{EngineError, Result};
 use crate::lsu::{Lsu, LsuCtx};
@@ -22,6 +23,9 @@ pub struct ServerInfo {
     pub location: String,
     /// Size of its data fragments.
     pub fragment_size: u64,
+    /// The cluster as VMS describes it (`name version state`), when the
+    /// server has a VMS.
+    pub cluster: Option<String>,
 }
 
 /// Where a server's LSUs are.
@@ -40,11 +44,24 @@ pub struct Server {
     cfg: ServerConfig,
     ctx: EngineCtx,
     location: Location,
+    vms: Option<(Arc<VmsClient>, Cluster)>,
     lsus: Mutex<HashMap<LsuName, Lsu>>,
 }
 
 impl Server {
-    pub(crate) fn open(name: &str, cfg: ServerConfig, ctx: EngineCtx) -> Result<Self> {
+    /// Opens a server; with `connect`, also logs in to its VMS (if it has
+    /// one) with `creds` and reads the cluster.
+    pub(crate) fn open(
+        name: &str,
+        cfg: ServerConfig,
+        ctx: EngineCtx,
+        creds: Option<&Credentials>,
+        connect: bool,
+    ) -> Result<Self> {
+        let vms = match &cfg.vms_endpoint {
+            Some(endpoint) if connect => Some(Self::connect_vms(name, &cfg, endpoint, &ctx, creds)?),
+            _ => None,
+        };
         let location = match cfg.data_path {
             DataPath::Nfs => Location::Dir(Self::open_dir(name, &cfg)?),
             DataPath::S3 => {
@@ -56,7 +73,48 @@ impl Server {
                 Location::S3 { endpoint, region: cfg.region.clone(), keys, tls }
             }
         };
-        Ok(Server { name: name.to_string(), cfg, ctx, location, lsus: Mutex::new(HashMap::new()) })
+        Ok(Server { name: name.to_string(), cfg, ctx, location, vms, lsus: Mutex::new(HashMap::new()) })
+    }
+
+    /// Logs in to VMS and reads the cluster's identity and state.
+    fn connect_vms(
+        name: &str,
+        cfg: &ServerConfig,
+        endpoint: &str,
+        ctx: &EngineCtx,
+        creds: Option<&Credentials>,
+    ) -> Result<(Arc<VmsClient>, Cluster)> {
+        let needs = || {
+            EngineError::Auth(format!(
+                "storage server '{name}' logs in to VMS with the user and password given to tpconfig; none were given"
+            ))
+        };
+        let auth = match cfg.vms_auth {
+            VmsAuthMode::ApiToken => {
+                let file = cfg.vms_api_token_file.as_deref().ok_or_else(needs)?;
+                Auth::ApiToken(read_secret_file(file, "VMS API token file")?.trim().to_string())
+            }
+            VmsAuthMode::Basic => {
+                let c = creds.ok_or_else(needs)?;
+                Auth::Basic { user: c.user.clone(), password: c.password.clone() }
+            }
+            VmsAuthMode::Jwt => {
+                let c = creds.ok_or_else(needs)?;
+                Auth::Jwt { user: c.user.clone(), password: c.password.clone() }
+            }
+        };
+        let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
+        let http = vastost_storage::http_client(&tls, endpoint)?;
+        let mut vcfg = VmsConfig::new(endpoint, auth);
+        vcfg.version = cfg.vms_version.clone();
+        vcfg.tenant = cfg.vms_tenant.clone();
+        let client = VmsClient::new(vcfg, http);
+        let cluster = ctx.rt.block_on(client.cluster())?;
+        if cluster.state != "ONLINE" {
+            tracing::warn!(server = name, state = %cluster.state, "the cluster is not ONLINE");
+        }
+        tracing::info!(server = name, cluster = %cluster.name, version = %cluster.sw_version, "connected to VMS");
+        Ok((Arc::new(client), cluster))
     }
 
     /// Checks the data directory and creates the configured LSU folders.
@@ -101,6 +159,7 @@ impl Server {
                 Location::S3 { endpoint, .. } => endpoint.clone(),
             },
             fragment_size: self.cfg.fragment_size.as_u64(),
+            cluster: self.vms.as_ref().map(|(_, c)| format!("{} {} {}", c.name, c.sw_version, c.state)),
         }
     }
 
@@ -111,6 +170,14 @@ impl Server {
             Location::Dir(root) => root,
             Location::S3 { .. } => {
                 let mut names = self.cfg.lsus.clone();
+                if names.is_empty()
+                    && let Some((vms, _)) = &self.vms
+                {
+                    // No list in the configuration: every S3 view of the cluster.
+                    let views = self.ctx.rt.block_on(vms.s3_views())?;
+                    names =
+                        views.into_iter().filter_map(|v| v.bucket).filter(|b| check_bucket_name(b).is_ok()).collect();
+                }
                 names.sort();
                 return Ok(names);
             }
@@ -168,6 +235,7 @@ impl Server {
             write_parallelism: self.cfg.write_parallelism,
             read_ahead: self.cfg.read_ahead.as_u64(),
             open: Arc::new(OpenImages::default()),
+            vms: self.vms.as_ref().map(|(client, cluster)| (client.clone(), cluster.clone())),
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)
@@ -176,7 +244,7 @@ impl Server {
 
 /// S3's bucket naming rules: 3 to 63 characters, lower-case letters,
 /// digits, `-` and `.`, starting and ending with a letter or digit.
-fn check_bucket_name(name: &str) -> Result<()> {
+pub(crate) fn check_bucket_name(name: &str) -> Result<()> {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let ok = (3..=63).contains(&name.len())
         && name.chars().all(|c| alnum(c) || c == '-' || c == '.')

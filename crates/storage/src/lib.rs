@@ -21,4 +21,4 @@ mod store;
 
 pub use error::{ErrorKind, Result, StorageError};
 pub use fs::DirectWriter;
-pub use store::{Capacity, ListEntry, ObjectStore, S3Settings, TlsSettings};
+pub use store::{Capacity, ListEntry, ObjectStore, S3Settings, TlsSettings, http_client};

@@ -75,12 +75,12 @@ impl Default for TlsSettings {
     }
 }
 
-/// The HTTP client of an S3 store, with its TLS rules.
-fn http_client(settings: &S3Settings) -> Result<reqwest::Client> {
-    let what = &settings.endpoint;
+/// An HTTP client with the TLS rules of `tls`, for the S3 endpoint or for
+/// VMS at `what` (named in errors and logs).
+pub fn http_client(tls: &TlsSettings, what: &str) -> Result<reqwest::Client> {
     let mut builder =
         reqwest::Client::builder().min_tls_version(reqwest::tls::Version::TLS_1_2).pool_max_idle_per_host(10);
-    if let Some(path) = &settings.tls.ca_bundle {
+    if let Some(path) = &tls.ca_bundle {
         let pem = std::fs::read(path).map_err(|e| {
             StorageError::new(
                 ErrorKind::Invalid,
@@ -98,7 +98,7 @@ fn http_client(settings: &S3Settings) -> Result<reqwest::Client> {
         }
         builder = builder.tls_certs_merge(certs);
     }
-    if !settings.tls.verify {
+    if !tls.verify {
         tracing::warn!(endpoint = %what, "TLS certificate verification is OFF for this endpoint (tls_verify = false)");
         builder = builder.danger_accept_invalid_certs(true);
     }
@@ -141,7 +141,7 @@ impl ObjectStore {
     /// addressing. Nothing is read from the environment or instance
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
-        let transport = HttpTransporter::new(ReqwestTransport::new(http_client(settings)?));
+        let transport = HttpTransporter::new(ReqwestTransport::new(http_client(&settings.tls, &settings.endpoint)?));
         let builder = services::S3::default()
             .endpoint(&settings.endpoint)
             .bucket(&settings.bucket)
