@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::sync::oneshot;
 
@@ -105,7 +104,10 @@ impl Simulator {
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
         let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs));
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let keys: s3::Keys = std::sync::Arc::new(std::sync::Mutex::new(
+            [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
+        ));
+        builder.set_auth(s3::KeyAuth(keys.clone()));
         let service = builder.build();
         let acceptor = tls.as_ref().map(tls_acceptor).transpose().map_err(|e| data_err(&format!("TLS: {e}")))?;
         let scheme = if acceptor.is_some() { "https" } else { "http" };
@@ -118,7 +120,7 @@ impl Simulator {
             .map_err(|source| SimError::Listen { addr: listen, source })?;
         vms_listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
         let vms_addr = vms_listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
-        let vms_state = std::sync::Arc::new(vms::VmsState::new(data));
+        let vms_state = std::sync::Arc::new(vms::VmsState::new(data, keys));
         let knobs = vms_state.knobs.clone();
         let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();

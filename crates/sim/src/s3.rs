@@ -6,10 +6,31 @@
 //! conditional write runs under one lock. Everything else goes straight to
 //! s3s-fs.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
 use tokio::sync::Mutex;
+
+/// The S3 users' keys, shared with the simulated VMS, which creates them.
+pub(crate) type Keys = Arc<std::sync::Mutex<HashMap<String, String>>>;
+
+/// Signature checking against the shared keys.
+pub(crate) struct KeyAuth(pub Keys);
+
+#[async_trait::async_trait]
+impl S3Auth for KeyAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        let keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match keys.get(access_key) {
+            Some(secret) => Ok(SecretKey::from(secret.as_str())),
+            None => Err(s3s::s3_error!(InvalidAccessKeyId, "no such access key")),
+        }
+    }
+}
 
 /// s3s-fs behind a lock for conditional writes.
 pub(crate) struct Buckets {

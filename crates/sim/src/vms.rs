@@ -92,24 +92,33 @@ struct Tokens {
     refresh: HashMap<String, String>,
 }
 
-#[derive(Debug)]
 pub(crate) struct VmsState {
     pub knobs: Arc<VmsKnobs>,
     data: PathBuf,
     tokens: Mutex<Tokens>,
     quotas: Mutex<Vec<Value>>,
+    users: Mutex<Vec<Value>>,
+    tenants: Mutex<Vec<Value>>,
+    s3_keys: crate::s3::Keys,
     next_id: AtomicU64,
 }
 
 impl VmsState {
-    pub(crate) fn new(data: &Path) -> Self {
+    pub(crate) fn new(data: &Path, s3_keys: crate::s3::Keys) -> Self {
         VmsState {
             knobs: Arc::new(VmsKnobs::new()),
             data: data.to_path_buf(),
             tokens: Mutex::new(Tokens::default()),
             quotas: Mutex::new(Vec::new()),
-            next_id: AtomicU64::new(1),
+            users: Mutex::new(Vec::new()),
+            tenants: Mutex::new(vec![json!({ "id": 1, "name": "default", "vippools": [] })]),
+            s3_keys,
+            next_id: AtomicU64::new(100),
         }
+    }
+
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::SeqCst)
     }
 }
 
@@ -334,6 +343,65 @@ fn resource(
             list(uri, headers, vec![json!({ "sys_version": "5.3.0-sim", "status": "success" })], query)
         }
         (Method::GET, ["views"]) => list(uri, headers, views(state), query),
+        (Method::POST, ["views"]) => {
+            let (Some(path), Some(_policy)) = (body["path"].as_str(), body["policy_id"].as_u64()) else {
+                return detail(StatusCode::BAD_REQUEST, "path and policy_id are required");
+            };
+            let name = path.trim_start_matches('/');
+            let bucket = body["bucket"].as_str().unwrap_or(name);
+            if name.is_empty() || name.contains('/') || path.ends_with('/') || bucket != name {
+                return detail(StatusCode::BAD_REQUEST, "the simulator serves views at /<bucket> only");
+            }
+            if state.data.join(bucket).exists() {
+                return answer(StatusCode::CONFLICT, json!({ "code": "conflict", "detail": format!("view {path} exists") }));
+            }
+            if let Err(e) = std::fs::create_dir_all(state.data.join(bucket)) {
+                return detail(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+            }
+            let created = views(state).into_iter().find(|v| v["bucket"] == bucket).unwrap_or(Value::Null);
+            answer(StatusCode::CREATED, created)
+        }
+        (Method::GET, ["viewpolicies"]) => list(
+            uri,
+            headers,
+            vec![json!({ "id": 1, "name": "default", "tenant_id": 1 }), json!({ "id": 2, "name": "s3_default_policy", "tenant_id": 1 })],
+            query,
+        ),
+        (Method::GET, ["tenants"]) => list(uri, headers, lock(&state.tenants).clone(), query),
+        (Method::POST, ["tenants"]) => {
+            let Some(name) = body["name"].as_str() else { return detail(StatusCode::BAD_REQUEST, "name is required") };
+            let mut tenants = lock(&state.tenants);
+            if tenants.iter().any(|t| t["name"] == name) {
+                return answer(StatusCode::CONFLICT, json!({ "code": "conflict", "detail": format!("tenant {name} exists") }));
+            }
+            let t = json!({ "id": state.id(), "name": name, "vippools": [] });
+            tenants.push(t.clone());
+            answer(StatusCode::CREATED, t)
+        }
+        (Method::GET, ["users"]) => list(uri, headers, lock(&state.users).clone(), query),
+        (Method::POST, ["users"]) => {
+            let Some(name) = body["name"].as_str() else { return detail(StatusCode::BAD_REQUEST, "name is required") };
+            let mut users = lock(&state.users);
+            if users.iter().any(|u| u["name"] == name) {
+                return answer(StatusCode::CONFLICT, json!({ "code": "conflict", "detail": format!("user {name} exists") }));
+            }
+            let u = json!({ "id": state.id(), "name": name, "uid": body["uid"].as_u64().unwrap_or(0), "access_keys": [] });
+            users.push(u.clone());
+            answer(StatusCode::CREATED, u)
+        }
+        (Method::POST, ["users", id, "access_keys"]) => {
+            let mut users = lock(&state.users);
+            let Some(user) = users.iter_mut().find(|u| u["id"].to_string() == *id) else {
+                return detail(StatusCode::NOT_FOUND, "Not found.");
+            };
+            let access_key = format!("AK{:018X}", fastrand::u128(..) & 0xFFFF_FFFF_FFFF_FFFF_FF);
+            let secret_key = format!("{:040x}", fastrand::u128(..));
+            if let Some(keys) = user["access_keys"].as_array_mut() {
+                keys.push(json!({ "key": access_key, "enabled": true }));
+            }
+            lock(&state.s3_keys).insert(access_key.clone(), secret_key.clone());
+            answer(StatusCode::OK, json!({ "access_key": access_key, "secret_key": secret_key }))
+        }
         (Method::GET, ["quotas"]) => {
             let quotas: Vec<Value> = lock(&state.quotas).iter().map(|q| quota_view(state, q)).collect();
             list(uri, headers, quotas, query)

@@ -16,7 +16,9 @@
 mod client;
 mod error;
 mod model;
+mod provision;
 
 pub use client::{Auth, VmsClient, VmsConfig};
 pub use error::{VmsError, VmsErrorKind};
 pub use model::{Cluster, Quota, View};
+pub use provision::{ProvisionPlan, Provisioned};

@@ -130,3 +130,24 @@ fn buckets_are_views_and_quotas_count_what_they_hold() {
     let q = env.rt.block_on(c.quotas("/pool1")).unwrap();
     assert_eq!((q.len(), q[0].hard_limit, q[0].used_capacity), (1, Some(1 << 20), 1000));
 }
+
+#[test]
+fn provisioning_twice_is_a_no_op_the_second_time() {
+    let env = env();
+    let c = client(&env, jwt("admin", "123456"));
+    let plan = vastost_vms::ProvisionPlan {
+        s3_user: "vastost".into(),
+        buckets: vec!["nbu-pool1".into(), "nbu-pool2".into()],
+        quota: Some(1 << 40),
+        policy: "s3_default_policy".into(),
+    };
+    let first = env.rt.block_on(c.provision(&plan)).unwrap();
+    assert_eq!(first.created.len(), 5, "user, two views, two quotas: {first:?}");
+    let second = env.rt.block_on(c.provision(&plan)).unwrap();
+    assert!(second.created.is_empty(), "{second:?}");
+    assert_eq!(second.user_id, first.user_id);
+    assert_eq!(env.rt.block_on(c.s3_views()).unwrap().len(), 2);
+    let (ak, sk) = env.rt.block_on(c.create_access_key(first.user_id)).unwrap();
+    assert!(!ak.is_empty() && sk.len() >= 32);
+    // That the key signs S3 requests is shown by `vastost setup`'s test.
+}
