@@ -47,8 +47,49 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure backup and restore through the plugin against plain file I/O.
     Bench(BenchArgs),
-    /// Run a VAST cluster simulator (its S3 endpoint) until stopped.
+    /// Run a VAST cluster simulator (VMS and S3 endpoints) until stopped.
     Sim(SimArgs),
+    /// Provision a cluster for the plugin through VMS (S3 user and keys,
+    /// buckets, quotas) and write the plugin's configuration; safe to rerun.
+    Setup(SetupArgs),
+}
+
+/// Setup arguments.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Storage server name to configure (the part after VastData:).
+    #[arg(long)]
+    pub server: String,
+    /// The cluster's VMS, https://<vms-host>.
+    #[arg(long)]
+    pub vms: String,
+    /// VMS administrator used for provisioning.
+    #[arg(long, default_value = "admin")]
+    pub vms_user: String,
+    /// File holding that administrator's password.
+    #[arg(long)]
+    pub vms_password_file: PathBuf,
+    /// The cluster's S3 endpoint.
+    #[arg(long)]
+    pub s3_endpoint: String,
+    /// Buckets to serve as LSUs (repeatable).
+    #[arg(long = "bucket", required = true)]
+    pub buckets: Vec<String>,
+    /// A quota on each bucket.
+    #[arg(long)]
+    pub quota: Option<ByteSize>,
+    /// S3 user owning the buckets.
+    #[arg(long, default_value = "vastost")]
+    pub s3_user: String,
+    /// PEM CA bundle for the cluster's certificates.
+    #[arg(long)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Configuration file to write.
+    #[arg(long, default_value = "vastost.toml")]
+    pub config_out: PathBuf,
+    /// S3 credentials file to write (mode 600); kept if it already holds keys.
+    #[arg(long)]
+    pub credentials_out: PathBuf,
 }
 
 /// Simulator arguments.

@@ -17,6 +17,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => return crate::demo::run(cli.plugin.as_deref(), args),
         Command::Bench(args) => return crate::bench::run(cli.plugin.as_deref(), args),
         Command::Sim(args) => return sim(args),
+        Command::Setup(args) => return crate::setup::run(args),
         _ => {}
     }
     let plugin = session::plugin(&cli)?;
@@ -81,7 +82,9 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Backup(args) => backup(plugin, args),
         Command::Restore(args) => restore(plugin, args),
         Command::Verify(args) => verify(plugin, args),
-        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) => unreachable!("handled before loading the plugin"),
+        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) | Command::Setup(_) => {
+            unreachable!("handled before loading the plugin")
+        }
     }
 }
 
@@ -217,10 +220,11 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
             std::fs::rename(&written, path)?;
         }
     }
-    // One line a script can read to learn the port.
+    // Lines a script can read to learn the ports.
     println!("s3 endpoint: {}", sim.s3_endpoint());
+    println!("vms endpoint: {}", sim.vms_endpoint());
     eprintln!(
-        "VAST simulator: buckets in {}, access key {}; stop with Ctrl-C",
+        "VAST simulator: buckets in {}, S3 access key {}, VMS user admin; stop with Ctrl-C",
         sim.data().display(),
         vastost_sim::ACCESS_KEY
     );

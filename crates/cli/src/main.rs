@@ -11,6 +11,7 @@ mod data;
 mod demo;
 mod fmt;
 mod session;
+mod setup;
 mod transfer;
 
 use std::process::ExitCode;

@@ -181,7 +181,8 @@ fn the_simulator_serves_backups_over_s3() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(sim.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let mut out = std::io::BufReader::new(sim.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     let endpoint = line.trim().strip_prefix("s3 endpoint: ").expect("the endpoint line").to_string();
     let config = dir.path().join("vastost.toml");
     std::fs::write(
@@ -204,6 +205,73 @@ fn the_simulator_serves_backups_over_s3() {
     let mut restore = vec!["restore", "--image", "over_s3"];
     restore.extend(args);
     let out = vastost(&env, &restore);
+    assert!(out.status.success() && out.stdout == content, "{}", String::from_utf8_lossy(&out.stderr));
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}
+
+/// Starts `vastost sim` and returns it with its S3 and VMS endpoints.
+fn start_sim(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let data = dir.join("sim");
+    let mut args = vec!["sim", "--data", path(&data)];
+    args.extend(extra);
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(sim.stdout.take().unwrap()).lines();
+    let mut next = |prefix: &str| {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line}")).to_string()
+    };
+    let s3 = next("s3 endpoint: ");
+    let vms = next("vms endpoint: ");
+    (sim, s3, vms)
+}
+
+#[test]
+fn setup_provisions_once_and_the_plugin_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, vms) = start_sim(dir.path(), &[]);
+    let password = dir.path().join("admin.pw");
+    std::fs::write(&password, "123456\n").unwrap();
+    let config = dir.path().join("vastost.toml");
+    let creds = dir.path().join("c1.keys");
+    let setup = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_vastost"))
+            .args(["setup", "--server", "c1", "--vms", &vms, "--vms-password-file", path(&password)])
+            .args(["--s3-endpoint", &s3, "--bucket", "nbu-pool", "--quota", "1GiB"])
+            .args(["--config-out", path(&config), "--credentials-out", path(&creds)])
+            .output()
+            .unwrap();
+        ok(&out)
+    };
+    let first = setup();
+    assert!(first.contains("created  S3 user vastost") && first.contains("created  S3 view /nbu-pool"), "{first}");
+    assert!(first.contains("created  S3 access key"), "{first}");
+    let keys = std::fs::read_to_string(&creds).unwrap();
+    let second = setup();
+    assert!(!second.contains("created"), "a second setup creates nothing:\n{second}");
+    assert_eq!(std::fs::read_to_string(&creds).unwrap(), keys, "no key churn");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The plugin, configured by setup, logs in with the server's user and
+    // password, signs S3 with the new key, and sees the quota.
+    let env = Env { dir, config };
+    let auth = ["--server", "VastData:c1", "--lsu", "nbu-pool", "--user", "admin", "--password-file", path(&password)];
+    let info = ok(&vastost(&env, &[&["lsu", "info"][..], &auth[..]].concat()));
+    assert!(info.contains("capacity   1.0 GiB"), "{info}");
+    let content = support::bytes(31, 300_000);
+    ok(&vastost_stdin(
+        &env,
+        &[&["backup", "--image", "provisioned", "--date", "1"][..], &auth[..]].concat(),
+        Some(&content),
+    ));
+    let out = vastost(&env, &[&["restore", "--image", "provisioned"][..], &auth[..]].concat());
     assert!(out.status.success() && out.stdout == content, "{}", String::from_utf8_lossy(&out.stderr));
     sim.kill().unwrap();
     sim.wait().unwrap();

@@ -353,7 +353,10 @@ fn resource(
                 return detail(StatusCode::BAD_REQUEST, "the simulator serves views at /<bucket> only");
             }
             if state.data.join(bucket).exists() {
-                return answer(StatusCode::CONFLICT, json!({ "code": "conflict", "detail": format!("view {path} exists") }));
+                return answer(
+                    StatusCode::CONFLICT,
+                    json!({ "code": "conflict", "detail": format!("view {path} exists") }),
+                );
             }
             if let Err(e) = std::fs::create_dir_all(state.data.join(bucket)) {
                 return detail(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
@@ -364,7 +367,10 @@ fn resource(
         (Method::GET, ["viewpolicies"]) => list(
             uri,
             headers,
-            vec![json!({ "id": 1, "name": "default", "tenant_id": 1 }), json!({ "id": 2, "name": "s3_default_policy", "tenant_id": 1 })],
+            vec![
+                json!({ "id": 1, "name": "default", "tenant_id": 1 }),
+                json!({ "id": 2, "name": "s3_default_policy", "tenant_id": 1 }),
+            ],
             query,
         ),
         (Method::GET, ["tenants"]) => list(uri, headers, lock(&state.tenants).clone(), query),
@@ -372,7 +378,10 @@ fn resource(
             let Some(name) = body["name"].as_str() else { return detail(StatusCode::BAD_REQUEST, "name is required") };
             let mut tenants = lock(&state.tenants);
             if tenants.iter().any(|t| t["name"] == name) {
-                return answer(StatusCode::CONFLICT, json!({ "code": "conflict", "detail": format!("tenant {name} exists") }));
+                return answer(
+                    StatusCode::CONFLICT,
+                    json!({ "code": "conflict", "detail": format!("tenant {name} exists") }),
+                );
             }
             let t = json!({ "id": state.id(), "name": name, "vippools": [] });
             tenants.push(t.clone());
@@ -383,18 +392,23 @@ fn resource(
             let Some(name) = body["name"].as_str() else { return detail(StatusCode::BAD_REQUEST, "name is required") };
             let mut users = lock(&state.users);
             if users.iter().any(|u| u["name"] == name) {
-                return answer(StatusCode::CONFLICT, json!({ "code": "conflict", "detail": format!("user {name} exists") }));
+                return answer(
+                    StatusCode::CONFLICT,
+                    json!({ "code": "conflict", "detail": format!("user {name} exists") }),
+                );
             }
-            let u = json!({ "id": state.id(), "name": name, "uid": body["uid"].as_u64().unwrap_or(0), "access_keys": [] });
+            let u =
+                json!({ "id": state.id(), "name": name, "uid": body["uid"].as_u64().unwrap_or(0), "access_keys": [] });
             users.push(u.clone());
             answer(StatusCode::CREATED, u)
         }
         (Method::POST, ["users", id, "access_keys"]) => {
             let mut users = lock(&state.users);
-            let Some(user) = users.iter_mut().find(|u| u["id"].to_string() == *id) else {
+            let wanted: Option<u64> = id.parse().ok();
+            let Some(user) = users.iter_mut().find(|u| u["id"].as_u64().is_some() && u["id"].as_u64() == wanted) else {
                 return detail(StatusCode::NOT_FOUND, "Not found.");
             };
-            let access_key = format!("AK{:018X}", fastrand::u128(..) & 0xFFFF_FFFF_FFFF_FFFF_FF);
+            let access_key = format!("AK{:018X}", fastrand::u128(..) & 0x00FF_FFFF_FFFF_FFFF_FFFF);
             let secret_key = format!("{:040x}", fastrand::u128(..));
             if let Some(keys) = user["access_keys"].as_array_mut() {
                 keys.push(json!({ "key": access_key, "enabled": true }));

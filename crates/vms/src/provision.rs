@@ -71,7 +71,8 @@ impl VmsClient {
             }
             if let Some(limit) = plan.quota {
                 if self.quotas(&path).await?.is_empty() {
-                    let body = json!({ "name": bucket, "path": path, "hard_limit": limit, "soft_limit": limit / 10 * 9 });
+                    let body =
+                        json!({ "name": bucket, "path": path, "hard_limit": limit, "soft_limit": limit / 10 * 9 });
                     self.post("quotas", &body).await?;
                     done.created.push(format!("quota of {limit} bytes on {path}"));
                 } else {

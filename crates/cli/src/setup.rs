@@ -1,0 +1,81 @@
+//! `vastost setup`: provisions a cluster through VMS and writes the plugin's
+//! configuration and S3 credentials. Rerunning it creates nothing new and
+//! keeps the keys it wrote before (no key churn).
+
+use anyhow::{Context, Result};
+use vastost_storage::TlsSettings;
+use vastost_vms::{Auth, ProvisionPlan, VmsClient, VmsConfig};
+
+use crate::args::SetupArgs;
+
+#[derive(serde::Deserialize)]
+struct Keys {
+    access_key: String,
+    secret_key: String,
+}
+
+/// Runs the setup.
+pub fn run(args: &SetupArgs) -> Result<()> {
+    let password = std::fs::read_to_string(&args.vms_password_file)
+        .with_context(|| format!("cannot read {}", args.vms_password_file.display()))?
+        .trim_end_matches(['\r', '\n'])
+        .to_string();
+    let tls = TlsSettings { ca_bundle: args.ca_bundle.clone(), verify: true };
+    let http = vastost_storage::http_client(&tls, &args.vms)?;
+    let vms = VmsClient::new(VmsConfig::new(&args.vms, Auth::Jwt { user: args.vms_user.clone(), password }), http);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let plan = ProvisionPlan {
+        s3_user: args.s3_user.clone(),
+        buckets: args.buckets.clone(),
+        quota: args.quota.map(|q| q.0),
+        policy: "s3_default_policy".into(),
+    };
+    let cluster = rt.block_on(vms.cluster()).context("cannot reach VMS")?;
+    println!("cluster {} ({}, {})", cluster.name, cluster.sw_version, cluster.state);
+    let done = rt.block_on(vms.provision(&plan)).context("provisioning failed")?;
+    for item in &done.created {
+        println!("created  {item}");
+    }
+    for item in &done.existing {
+        println!("exists   {item}");
+    }
+
+    let existing_keys = std::fs::read_to_string(&args.credentials_out)
+        .ok()
+        .and_then(|t| toml::from_str::<Keys>(&t).ok())
+        .filter(|k| !k.access_key.is_empty() && !k.secret_key.is_empty());
+    if existing_keys.is_some() {
+        println!("exists   S3 keys in {}", args.credentials_out.display());
+    } else {
+        let (access_key, secret_key) = rt.block_on(vms.create_access_key(done.user_id))?;
+        let dir =
+            args.credentials_out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let written = crate::demo::write_credentials(dir, &access_key, &secret_key)?;
+        if written != args.credentials_out {
+            std::fs::rename(&written, &args.credentials_out)?;
+        }
+        println!(
+            "created  S3 access key {access_key} for {} (secret in {})",
+            args.s3_user,
+            args.credentials_out.display()
+        );
+    }
+
+    let credentials = std::path::absolute(&args.credentials_out)?;
+    let mut text = format!(
+        "# Written by vastost setup.\n[server.\"{}\"]\ndata_path = \"s3\"\nendpoint = {:?}\ncredentials_file = {:?}\n\
+         vms_endpoint = {:?}\nlsus = {:?}\n",
+        args.server,
+        args.s3_endpoint,
+        credentials.display().to_string(),
+        args.vms,
+        args.buckets
+    );
+    if let Some(ca) = &args.ca_bundle {
+        text += &format!("ca_bundle = {:?}\n", std::path::absolute(ca)?.display().to_string());
+    }
+    let unchanged = std::fs::read_to_string(&args.config_out).is_ok_and(|old| old == text);
+    std::fs::write(&args.config_out, &text).with_context(|| format!("cannot write {}", args.config_out.display()))?;
+    println!("{}  {}", if unchanged { "exists  " } else { "written " }, args.config_out.display());
+    Ok(())
+}
