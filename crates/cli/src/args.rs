@@ -49,9 +49,23 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run a VAST cluster simulator (VMS and S3 endpoints) until stopped.
     Sim(SimArgs),
+    /// Check a configured server end to end: login, TLS, LSUs, bucket
+    /// access (a probe image written, read back and deleted), clock skew.
+    Check(CheckArgs),
     /// Provision a cluster for the plugin through VMS (S3 user and keys,
     /// buckets, quotas) and write the plugin's configuration; safe to rerun.
     Setup(SetupArgs),
+}
+
+/// Check arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this LSU (default: every LSU).
+    #[arg(long, short = 'l')]
+    pub lsu: Option<String>,
 }
 
 /// Setup arguments.

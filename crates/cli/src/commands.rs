@@ -82,6 +82,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Backup(args) => backup(plugin, args),
         Command::Restore(args) => restore(plugin, args),
         Command::Verify(args) => verify(plugin, args),
+        Command::Check(args) => crate::check::run(plugin, args),
         Command::Demo(_) | Command::Bench(_) | Command::Sim(_) | Command::Setup(_) => {
             unreachable!("handled before loading the plugin")
         }

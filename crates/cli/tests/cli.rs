@@ -273,6 +273,21 @@ fn setup_provisions_once_and_the_plugin_uses_it() {
     ));
     let out = vastost(&env, &[&["restore", "--image", "provisioned"][..], &auth[..]].concat());
     assert!(out.status.success() && out.stdout == content, "{}", String::from_utf8_lossy(&out.stderr));
+
+    // check: every step passes, each with its verdict; a wrong password fails.
+    let check = ok(&vastost(
+        &env,
+        &["check", "--server", "VastData:c1", "--user", "admin", "--password-file", path(&password)],
+    ));
+    for step in ["login and TLS", "clock", "LSUs", "lsu nbu-pool access"] {
+        assert!(check.lines().any(|l| l.starts_with("[ ok ]") && l.contains(step)), "{step}:\n{check}");
+    }
+    let wrong = env.dir.path().join("wrong.pw");
+    std::fs::write(&wrong, "nope").unwrap();
+    let out = vastost(&env, &["check", "--server", "VastData:c1", "--user", "admin", "--password-file", path(&wrong)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[FAIL] login and TLS") && text.contains("STS_EAUTH"), "{text}");
     sim.kill().unwrap();
     sim.wait().unwrap();
 }

@@ -1,0 +1,98 @@
+//! `vastost check`: a configured server, checked the way a backup would use
+//! it, each step with a verdict.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Result, bail};
+use vastost_abi::loader::Plugin;
+use vastost_abi::ost::STS_O_READ;
+
+use crate::args::CheckArgs;
+use crate::{fmt, session};
+
+/// Clock skew beyond which S3 signatures start failing (AWS allows 15 min).
+const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn verdict(&mut self, what: &str, result: Result<String>) {
+        match result {
+            Ok(detail) => println!("[ ok ] {what:<22} {detail}"),
+            Err(e) => {
+                self.failures += 1;
+                println!("[FAIL] {what:<22} {e:#}");
+            }
+        }
+    }
+}
+
+/// The clock of `endpoint` against ours, from the `Date` header.
+fn clock_skew(endpoint: &str) -> Result<String> {
+    if !endpoint.starts_with("http") {
+        return Ok("not applicable (no HTTP endpoint)".into());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Only the Date header is read, so the certificate is not what is checked
+    // here (the other steps check it).
+    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+    let resp = rt.block_on(client.head(endpoint).send())?;
+    let Some(date) = resp.headers().get("date").and_then(|d| d.to_str().ok()) else {
+        bail!("the endpoint sends no Date header");
+    };
+    let theirs = httpdate::parse_http_date(date)?;
+    let ours = SystemTime::now();
+    let skew = ours.duration_since(theirs).or_else(|e| Ok::<_, anyhow::Error>(e.duration()))?;
+    if skew > MAX_SKEW {
+        bail!("clocks differ by {} s (over {} s breaks request signing): fix NTP", skew.as_secs(), MAX_SKEW.as_secs());
+    }
+    Ok(format!("clocks agree within {} s", skew.as_secs().max(1)))
+}
+
+/// Runs the checks; fails when any does.
+pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
+    let mut report = Report { failures: 0 };
+    report.verdict("plugin", Ok(format!("{} loaded, version {}", plugin.path().display(), plugin.version())));
+    let server = match session::open(plugin, &args.server) {
+        Ok(s) => s,
+        Err(e) => {
+            report.verdict("login and TLS", Err(e));
+            bail!("1 check failed");
+        }
+    };
+    let info = server.info()?;
+    report.verdict("login and TLS", Ok(format!("{} ({})", info.name, info.version)));
+    report.verdict("clock", clock_skew(&info.location));
+    let lsus = match &args.lsu {
+        Some(l) => vec![l.clone()],
+        None => server.lsus()?,
+    };
+    report.verdict("LSUs", if lsus.is_empty() { Err(anyhow::anyhow!("none")) } else { Ok(lsus.join(", ")) });
+    for lsu in &lsus {
+        let capacity = server.lsu_info(lsu).map(|i| format!("{} of {} used", fmt::size(i.used), fmt::size(i.capacity)));
+        report.verdict(&format!("lsu {lsu}"), capacity.map_err(Into::into));
+        let probe = || -> Result<String> {
+            let name = format!("vastost-check-{}", std::process::id());
+            let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
+            let mut img = server.create_image(lsu, &name, "check")?;
+            img.write(&data, 0)?;
+            img.close(true)?;
+            let mut back = vec![0u8; data.len()];
+            let mut r = server.open_image(lsu, &name, "check", STS_O_READ)?;
+            let n = r.read(&mut back, 0)?;
+            r.close(false)?;
+            server.delete_image(lsu, &name, "check")?;
+            if n as usize != data.len() || back != data {
+                bail!("the probe image came back different");
+            }
+            Ok("probe image written, read back identical, deleted".into())
+        };
+        report.verdict(&format!("lsu {lsu} access"), probe());
+    }
+    match report.failures {
+        0 => Ok(()),
+        n => bail!("{n} check(s) failed"),
+    }
+}
