@@ -252,6 +252,10 @@ pub struct BenchArgs {
     /// Plugin memory budget.
     #[arg(long, default_value = "1GiB")]
     pub memory_budget: ByteSize,
+    /// Measure the S3 data path against a simulator started in process,
+    /// with the AWS CLI (`pip install awscli`) as the reference client.
+    #[arg(long)]
+    pub s3: bool,
     /// Runs of each measure; the median is shown (shared disks are noisy).
     #[arg(long, default_value_t = 4)]
     pub repeat: usize,

@@ -88,9 +88,9 @@ fn plain_read(path: &Path, block: usize) -> Result<u64> {
     }
 }
 
-fn plugin_backup(plugin: &Plugin, name: &str, source: &[u8], len: u64, block: usize) -> Result<()> {
-    let server = plugin.open_server("VastData:demo", None)?;
-    let mut image = server.create_image("lsu1", name, "bench")?;
+fn plugin_backup(plugin: &Plugin, server: &str, name: &str, source: &[u8], len: u64, block: usize) -> Result<()> {
+    let server = plugin.open_server(server, None)?;
+    let mut image = server.create_image(LSU, name, "bench")?;
     let mut off = 0u64;
     while off < len {
         let at = (off as usize) % source.len();
@@ -102,9 +102,9 @@ fn plugin_backup(plugin: &Plugin, name: &str, source: &[u8], len: u64, block: us
     Ok(())
 }
 
-fn plugin_restore(plugin: &Plugin, name: &str, block: usize) -> Result<u64> {
-    let server = plugin.open_server("VastData:demo", None)?;
-    let mut image = server.open_image("lsu1", name, "bench", STS_O_READ)?;
+fn plugin_restore(plugin: &Plugin, server: &str, name: &str, block: usize) -> Result<u64> {
+    let server = plugin.open_server(server, None)?;
+    let mut image = server.open_image(LSU, name, "bench", STS_O_READ)?;
     let mut buf = vec![0u8; block];
     let mut off = 0u64;
     loop {
@@ -117,6 +117,67 @@ fn plugin_restore(plugin: &Plugin, name: &str, block: usize) -> Result<u64> {
     image.close(false)?;
     Ok(off)
 }
+
+/// What the plugin is measured against.
+enum Reference {
+    /// Plain sequential file I/O on the same filesystem (NFS data path).
+    Files,
+    /// The AWS CLI against the same S3 endpoint (S3 data path).
+    AwsCli { endpoint: String, _sim: Box<vastost_sim::Simulator> },
+}
+
+impl Reference {
+    fn label(&self) -> &'static str {
+        match self {
+            Reference::Files => "plain",
+            Reference::AwsCli { .. } => "aws-cli",
+        }
+    }
+
+    fn aws(endpoint: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("aws");
+        cmd.args(["--endpoint-url", endpoint, "--region", "us-east-1"])
+            .env("AWS_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", vastost_sim::SECRET_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::null());
+        cmd
+    }
+
+    fn run(cmd: &mut std::process::Command, what: &str) -> Result<()> {
+        let status = cmd.status().with_context(|| format!("cannot run the AWS CLI for {what} (pip install awscli)"))?;
+        if !status.success() {
+            bail!("the AWS CLI failed ({status}) for {what}");
+        }
+        Ok(())
+    }
+
+    /// Stores `len` bytes from `file` (written first when it is the file
+    /// itself that is measured).
+    fn write(&self, file: &Path, key: &str, source: &[u8], len: u64, block: usize) -> Result<()> {
+        match self {
+            Reference::Files => plain_write(file, source, len, block),
+            Reference::AwsCli { endpoint, .. } => {
+                let target = format!("s3://{LSU}/reference/{key}");
+                Self::run(Self::aws(endpoint).args(["s3", "cp", "--quiet"]).arg(file).arg(&target), "an upload")
+            }
+        }
+    }
+
+    /// Reads back what `write` stored; returns the bytes read when known.
+    fn read(&self, file: &Path, key: &str, block: usize) -> Result<Option<u64>> {
+        match self {
+            Reference::Files => plain_read(file, block).map(Some),
+            Reference::AwsCli { endpoint, .. } => {
+                let source = format!("s3://{LSU}/reference/{key}");
+                Self::run(Self::aws(endpoint).args(["s3", "cp", "--quiet", &source, "-"]), "a download")?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+const LSU: &str = "lsu1";
 
 /// Runs the benchmark.
 pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
@@ -132,7 +193,17 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&plain_dir)?;
-    let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;
+    let (reference, server, config) = if args.s3 {
+        let sim = vastost_sim::Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?)?;
+        sim.create_bucket(LSU)?;
+        let creds = crate::demo::write_credentials(&dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+        let endpoint = sim.s3_endpoint();
+        let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, Some((&endpoint, &creds)))?;
+        (Reference::AwsCli { endpoint, _sim: Box::new(sim) }, "VastData:demo-s3", config)
+    } else {
+        let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;
+        (Reference::Files, "VastData:demo", config)
+    };
     let plugin = session::load(plugin_path, Some(&config))?;
     let mut source = vec![0u8; SOURCE_LEN];
     Pattern::new(42).fill(0, &mut source);
@@ -146,7 +217,9 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         args.repeat.max(1),
         dir.display()
     );
-    println!("{:<8} {:>7} {:>14} {:>14} {:>7}", "", "streams", "plain MiB/s", "plugin MiB/s", "ratio");
+    let (data_path, ref_label) = if args.s3 { ("S3 (simulator)", "aws-cli MiB/s") } else { ("NFS", "plain MiB/s") };
+    println!("data path: {data_path}; reference: {}", reference.label());
+    println!("{:<8} {:>7} {:>14} {:>14} {:>7}", "", "streams", ref_label, "plugin MiB/s", "ratio");
     let mut peak_rss_plugin = 0;
     for &n in &args.streams {
         if n == 0 {
@@ -165,16 +238,19 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         // for it, and that must not always be the same side.
         for round in 0..args.repeat.max(1) {
             let plain_run = |times: &mut [Vec<Duration>; 4]| -> Result<()> {
+                if args.s3 {
+                    // The AWS CLI uploads from a file: write it untimed.
+                    for i in 0..n {
+                        plain_write(&plain_file(i), &source, per, block)?;
+                    }
+                }
                 quiesce();
-                times[0].push(parallel(n, |i| plain_write(&plain_file(i), &source, per, block))?);
+                times[0].push(parallel(n, |i| reference.write(&plain_file(i), &name(i), &source, per, block))?);
                 evict(&plain_dir)?;
                 quiesce();
-                times[1].push(parallel(n, |i| {
-                    let got = plain_read(&plain_file(i), block)?;
-                    if got != per {
-                        bail!("plain read gave {got} bytes, {per} expected");
-                    }
-                    Ok(())
+                times[1].push(parallel(n, |i| match reference.read(&plain_file(i), &name(i), block)? {
+                    Some(got) if got != per => bail!("plain read gave {got} bytes, {per} expected"),
+                    _ => Ok(()),
                 })?);
                 for i in 0..n {
                     std::fs::remove_file(plain_file(i))?;
@@ -184,20 +260,20 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
             let plugin_run = |times: &mut [Vec<Duration>; 4], peak: &mut u64| -> Result<()> {
                 reset_peak_rss();
                 quiesce();
-                times[2].push(parallel(n, |i| plugin_backup(&plugin, &name(i), &source, per, block))?);
+                times[2].push(parallel(n, |i| plugin_backup(&plugin, server, &name(i), &source, per, block))?);
                 evict(&data)?;
                 quiesce();
                 times[3].push(parallel(n, |i| {
-                    let got = plugin_restore(&plugin, &name(i), block)?;
+                    let got = plugin_restore(&plugin, server, &name(i), block)?;
                     if got != per {
                         bail!("restore gave {got} bytes, {per} expected");
                     }
                     Ok(())
                 })?);
                 *peak = (*peak).max(peak_rss().unwrap_or(0));
-                let server = plugin.open_server("VastData:demo", None)?;
+                let handle = plugin.open_server(server, None)?;
                 for i in 0..n {
-                    server.delete_image("lsu1", &name(i), "bench")?;
+                    handle.delete_image(LSU, &name(i), "bench")?;
                 }
                 Ok(())
             };
