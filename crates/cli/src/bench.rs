@@ -14,7 +14,7 @@ use vastost_abi::ost::STS_O_READ;
 
 use crate::args::BenchArgs;
 use crate::data::Pattern;
-use crate::demo::write_config;
+use crate::demo::{S3Demo, write_config};
 use crate::{fmt, session};
 
 const SOURCE_LEN: usize = 64 << 20;
@@ -198,7 +198,13 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         sim.create_bucket(LSU)?;
         let creds = crate::demo::write_credentials(&dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
         let endpoint = sim.s3_endpoint();
-        let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, Some((&endpoint, &creds)))?;
+        let config = write_config(
+            &dir,
+            &data,
+            args.fragment_size.0,
+            args.memory_budget.0,
+            Some(S3Demo { endpoint: &endpoint, credentials: &creds, vms: None }),
+        )?;
         (Reference::AwsCli { endpoint, _sim: Box::new(sim) }, "VastData:demo-s3", config)
     } else {
         let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;

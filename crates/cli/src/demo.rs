@@ -37,10 +37,23 @@ pub fn write_credentials(dir: &Path, access_key: &str, secret_key: &str) -> Resu
     Ok(path)
 }
 
+/// The S3 server of a demo or bench configuration.
+pub struct S3Demo<'a> {
+    /// The S3 endpoint.
+    pub endpoint: &'a str,
+    /// The S3 credentials file.
+    pub credentials: &'a Path,
+    /// The VMS endpoint, if the server should log in to VMS.
+    pub vms: Option<&'a str>,
+}
+
+/// The simulator's VMS account the demo logs in with.
+const VMS_LOGIN: (&str, &str) = ("admin", "123456");
+
 /// Writes the demo's configuration into `dir` and returns its path: server
 /// `demo` on the NFS data path over `data`, and `demo-s3` on the S3 data
 /// path when an endpoint and credentials file are given.
-pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Option<(&str, &Path)>) -> Result<PathBuf> {
+pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Option<S3Demo<'_>>) -> Result<PathBuf> {
     let config = dir.join("vastost.toml");
     let mut text = format!(
         "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = {budget}\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
@@ -48,12 +61,15 @@ pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Opt
         log = dir.join("logs").join("vastost.log").display().to_string(),
         data = data.display().to_string(),
     );
-    if let Some((endpoint, creds)) = s3 {
+    if let Some(S3Demo { endpoint, credentials, vms }) = s3 {
         text += &format!(
             "\n[server.\"demo-s3\"]\ndata_path = \"s3\"\nendpoint = {endpoint:?}\ncredentials_file = {creds:?}\n\
              lsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
-            creds = creds.display().to_string()
+            creds = credentials.display().to_string()
         );
+        if let Some(vms) = vms {
+            text += &format!("vms_endpoint = {vms:?}\n");
+        }
     }
     std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
     Ok(config)
@@ -102,14 +118,19 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     let sim = Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?).context("cannot start the simulator")?;
     sim.create_bucket(LSU)?;
     let creds = write_credentials(&dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
-    let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, Some((&sim.s3_endpoint(), &creds)))?;
+    let (s3_endpoint, vms_endpoint) = (sim.s3_endpoint(), sim.vms_endpoint());
+    let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint) };
+    let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, Some(s3))?;
     let plugin = session::load(plugin_path, Some(&config))?;
     println!("vastost demo: plugin {} (version {})", plugin.path().display(), plugin.version());
 
-    println!("S3 data path: VAST cluster simulator at {} (s3s-fs over {})", sim.s3_endpoint(), sim.data().display());
-    let s3 = scenario(&plugin, S3_SERVER, size)?;
+    println!(
+        "S3 data path: VAST cluster simulator, S3 at {s3_endpoint}, VMS at {vms_endpoint} (s3s-fs over {})",
+        sim.data().display()
+    );
+    let s3 = scenario(&plugin, S3_SERVER, Some(VMS_LOGIN), size)?;
     println!("NFS data path: {} stands in for a VAST NFS mount", nfs.display());
-    let nfs = scenario(&plugin, SERVER, size)?;
+    let nfs = scenario(&plugin, SERVER, None, size)?;
 
     let stats = plugin.stats()?;
     println!(
@@ -127,8 +148,13 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
 }
 
 /// Backup, list, restore, checkpoint/restart and delete on one server.
-fn scenario(plugin: &vastost_abi::loader::Plugin, server_name: &str, size: u64) -> Result<Figures> {
-    let server = plugin.open_server(server_name, None).context("open_server failed")?;
+fn scenario(
+    plugin: &vastost_abi::loader::Plugin,
+    server_name: &str,
+    login: Option<(&str, &str)>,
+    size: u64,
+) -> Result<Figures> {
+    let server = plugin.open_server(server_name, login).context("open_server failed")?;
     let info = server.info()?;
     let lsu = server.lsu_info(LSU)?;
     println!("  server   {} [{}] {}", info.name, fmt::server_flags(info.flags), info.version);
