@@ -9,6 +9,13 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::fs;
 
+/// Objects larger than this go to S3 as multipart uploads.
+pub const MULTIPART_THRESHOLD: usize = 32 << 20;
+/// Part size of multipart uploads.
+pub const MULTIPART_PART: usize = 16 << 20;
+/// Parts of one object uploaded at once.
+pub const MULTIPART_PARALLEL: usize = 4;
+
 /// Space figures of the storage behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacity {
@@ -198,11 +205,33 @@ impl ObjectStore {
     }
 
     /// Writes a whole object, replacing any; durable when it returns.
+    /// On S3, an object over [`MULTIPART_THRESHOLD`] goes up as a multipart
+    /// upload, [`MULTIPART_PARALLEL`] parts of [`MULTIPART_PART`] at once.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         if let Backend::Fs { root } = &*self.backend {
             return fs::put(root, key, data).await;
         }
-        self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put", key, e))?;
+        let err = |e| StorageError::from_opendal("put", key, e);
+        if matches!(&*self.backend, Backend::S3 { .. }) && data.len() > MULTIPART_THRESHOLD {
+            let mut w =
+                self.op.writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await.map_err(err)?;
+            w.write(data).await.map_err(err)?;
+            w.close().await.map_err(err)?;
+            return Ok(());
+        }
+        self.op.write(key, data).await.map_err(err)?;
+        Ok(())
+    }
+
+    /// Copies an object inside the store without moving its bytes through
+    /// us (S3 CopyObject; a file copy on a filesystem).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        if let Backend::Memory { .. } = &*self.backend {
+            // The memory service has no copy; its bytes are ours anyway.
+            let data = self.get(from).await?;
+            return self.put(to, data).await;
+        }
+        self.op.copy(from, to).await.map_err(|e| StorageError::from_opendal("copy", from, e))?;
         Ok(())
     }
 

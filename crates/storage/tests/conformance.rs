@@ -139,3 +139,22 @@ fn direct_writes_on_a_filesystem() {
     let cap = s.capacity().unwrap().expect("a filesystem knows its capacity");
     assert!(cap.total > 0 && cap.used <= cap.total && cap.available <= cap.total);
 }
+
+#[test]
+fn big_objects_and_server_side_copies() {
+    let rt = rt();
+    // Over the multipart threshold on S3; a plain write elsewhere.
+    let big = Bytes::from((0..(40u32 << 20)).map(|i| (i % 253) as u8).collect::<Vec<_>>());
+    for (s, _keep) in stores() {
+        rt.block_on(async {
+            s.put("big/obj", big.clone()).await.unwrap();
+            assert_eq!(s.size("big/obj").await.unwrap(), Some(big.len() as u64), "{}", s.describe());
+            assert!(
+                s.get_range("big/obj", 20 << 20..(20 << 20) + 4096).await.unwrap()
+                    == big.slice(20 << 20..(20 << 20) + 4096)
+            );
+            s.copy("big/obj", "big/copy").await.unwrap();
+            assert!(s.get("big/copy").await.unwrap() == big, "{}", s.describe());
+        });
+    }
+}
