@@ -31,7 +31,7 @@ fn vms_login_discovery_and_capacity() {
         &config,
         format!(
             "[plugin]\nlog_level = \"debug\"\nlog_file = \"{}\"\n\n[server.\"c1\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\n\
-             credentials_file = \"{}\"\nvms_endpoint = \"{}\"\nfragment_size = \"64KiB\"\n",
+             credentials_file = \"{}\"\nvms_endpoint = \"{}\"\nvip_pool = \"protocols\"\nfragment_size = \"64KiB\"\n",
             log.display(),
             sim.s3_endpoint(),
             creds.display(),
@@ -73,6 +73,9 @@ fn vms_login_discovery_and_capacity() {
     let mut img = s.create_image("pool1", "quota_1_C1_F1", "1").unwrap();
     img.write(&support::bytes(1, 512 * 1024), 0).unwrap();
     img.close(true).unwrap();
+    // The requests were spread over the cluster's data VIPs.
+    let used: Vec<_> = sim.s3_connections().into_iter().filter(|(_, n)| *n > 0).collect();
+    assert!(used.len() >= 2, "VIPs used: {:?}", sim.s3_connections());
     let after = s.lsu_info("pool1").unwrap();
     assert_eq!(after.capacity, 10 << 30);
     assert!(after.used >= 512 * 1024, "the quota counts what the bucket holds: {after:?}");

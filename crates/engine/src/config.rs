@@ -169,6 +169,9 @@ pub struct ServerConfig {
     pub vms_version: Option<String>,
     /// VMS tenant (`X-Tenant-Name`).
     pub vms_tenant: Option<String>,
+    /// S3 data path with VMS: spread S3 requests over the VIPs of this VIP
+    /// pool (same scheme and port as `endpoint`).
+    pub vip_pool: Option<String>,
     /// LSUs created at first use when they are missing.
     #[serde(default)]
     pub lsus: Vec<String>,
@@ -217,6 +220,7 @@ impl ServerConfig {
             vms_api_token_file: None,
             vms_version: None,
             vms_tenant: None,
+            vip_pool: None,
             lsus: Vec::new(),
             fragment_size: default_fragment_size(),
             write_parallelism: default_write_parallelism(),

@@ -34,7 +34,7 @@ enum Location {
     /// Folders of a directory (an NFS mount).
     Dir(PathBuf),
     /// Buckets of an S3 endpoint.
-    S3 { endpoint: String, region: String, keys: S3Keys, tls: TlsSettings },
+    S3 { endpoint: String, more_endpoints: Vec<String>, region: String, keys: S3Keys, tls: TlsSettings },
 }
 
 /// An open storage server: a VAST cluster, seen through one data path.
@@ -70,7 +70,11 @@ impl Server {
                 let keys = S3Keys::load(cfg.credentials_file.as_deref().ok_or_else(|| missing("credentials_file"))?)?;
                 tracing::info!(server = name, endpoint, "opened storage server (S3 data path)");
                 let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
-                Location::S3 { endpoint, region: cfg.region.clone(), keys, tls }
+                let more_endpoints = match (&vms, &cfg.vip_pool) {
+                    (Some((client, _)), Some(pool)) => vip_endpoints(&ctx, client, pool, &endpoint)?,
+                    _ => Vec::new(),
+                };
+                Location::S3 { endpoint, more_endpoints, region: cfg.region.clone(), keys, tls }
             }
         };
         Ok(Server { name: name.to_string(), cfg, ctx, location, vms, lsus: Mutex::new(HashMap::new()) })
@@ -209,12 +213,13 @@ impl Server {
                 }
                 ObjectStore::fs(&dir)?
             }
-            Location::S3 { endpoint, region, keys, tls } => {
+            Location::S3 { endpoint, more_endpoints, region, keys, tls } => {
                 check_bucket_name(name.as_str())?;
                 let store = ObjectStore::s3(&S3Settings {
                     endpoint: endpoint.clone(),
                     bucket: name.to_string(),
                     region: region.clone(),
+                    more_endpoints: more_endpoints.clone(),
                     access_key: keys.access_key.clone(),
                     secret_key: keys.secret_key.clone(),
                     tls: tls.clone(),
@@ -259,4 +264,25 @@ pub(crate) fn check_bucket_name(name: &str) -> Result<()> {
             reason: "must be 3-63 lower-case letters, digits, '-' or '.'",
         })
     }
+}
+
+/// The S3 endpoints of a VIP pool: each VIP with the scheme and port of the
+/// configured endpoint.
+fn vip_endpoints(ctx: &EngineCtx, vms: &VmsClient, pool: &str, endpoint: &str) -> Result<Vec<String>> {
+    let found = ctx.rt.block_on(vms.vip_pool(pool))?;
+    let pool = match found {
+        Some(p) if p.enabled => p,
+        Some(_) => return Err(EngineError::Config(format!("VIP pool {pool} is disabled"))),
+        None => return Err(EngineError::Config(format!("VMS has no VIP pool {pool}"))),
+    };
+    let (scheme, authority) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let port = match authority.rsplit_once(':') {
+        Some((_, p)) if p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty() => p.to_string(),
+        _ if scheme == "http" => "80".into(),
+        _ => "443".into(),
+    };
+    let endpoints: Vec<String> = pool.addresses().iter().map(|ip| format!("{scheme}://{ip}:{port}")).collect();
+    tracing::info!(pool = %pool.name, vips = endpoints.len(), "spreading S3 requests over the VIP pool");
+    Ok(endpoints)
 }

@@ -41,6 +41,10 @@ pub enum SimError {
     },
 }
 
+/// Data VIPs the simulator tries to serve S3 on (consecutive loopback
+/// addresses, one port).
+const VIPS: u32 = 3;
+
 /// Access key of the simulated cluster's S3 user.
 pub const ACCESS_KEY: &str = "VASTSIMACCESSKEY";
 /// Secret key of the simulated cluster's S3 user (a test value).
@@ -83,6 +87,8 @@ fn tls_acceptor(tls: &SimTls) -> Result<tokio_rustls::TlsAcceptor, String> {
 #[derive(Debug)]
 pub struct Simulator {
     s3_addr: SocketAddr,
+    vips: Vec<std::net::IpAddr>,
+    connections: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>>,
     vms_addr: SocketAddr,
     vms: std::sync::Arc<vms::VmsKnobs>,
     scheme: &'static str,
@@ -116,11 +122,31 @@ impl Simulator {
             std::net::TcpListener::bind(listen).map_err(|source| SimError::Listen { addr: listen, source })?;
         listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
         let s3_addr = listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
+        // The data VIPs of the cluster: the same port on the next loopback
+        // addresses (Linux routes all of 127.0.0.0/8 to loopback). Those
+        // that cannot be bound are left out of the VIP pool.
+        let mut listeners = vec![listener];
+        if let std::net::IpAddr::V4(ip) = s3_addr.ip()
+            && ip.is_loopback()
+        {
+            for extra in 1..VIPS {
+                let vip = std::net::Ipv4Addr::from(u32::from(ip) + extra);
+                match std::net::TcpListener::bind((vip, s3_addr.port())) {
+                    Ok(l) if l.set_nonblocking(true).is_ok() => listeners.push(l),
+                    _ => break,
+                }
+            }
+        }
+        let vips: Vec<std::net::IpAddr> =
+            listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.ip()).collect();
+        let connections: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>> =
+            std::sync::Arc::new(vips.iter().map(|_| std::sync::atomic::AtomicU64::new(0)).collect());
+        let counters = connections.clone();
         let vms_listener = std::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0))
             .map_err(|source| SimError::Listen { addr: listen, source })?;
         vms_listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
         let vms_addr = vms_listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
-        let vms_state = std::sync::Arc::new(vms::VmsState::new(data, keys));
+        let vms_state = std::sync::Arc::new(vms::VmsState::new(data, keys, vips.clone()));
         let knobs = vms_state.knobs.clone();
         let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
@@ -140,17 +166,28 @@ impl Simulator {
                             tracing::warn!("simulator: VMS server stopped: {e}");
                         }
                     });
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("a listening socket");
+                    let (tx, mut sockets) = tokio::sync::mpsc::channel::<tokio::net::TcpStream>(64);
+                    for (i, listener) in listeners.into_iter().enumerate() {
+                        let listener = tokio::net::TcpListener::from_std(listener).expect("a listening socket");
+                        let (tx, counters) = (tx.clone(), counters.clone());
+                        tokio::spawn(async move {
+                            loop {
+                                match listener.accept().await {
+                                    Ok((socket, _)) => {
+                                        counters[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        if tx.send(socket).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                    Err(e) => tracing::warn!("simulator: accept failed: {e}"),
+                                }
+                            }
+                        });
+                    }
                     let http = ConnBuilder::new(TokioExecutor::new());
                     loop {
                         let socket = tokio::select! {
-                            accepted = listener.accept() => match accepted {
-                                Ok((socket, _)) => socket,
-                                Err(e) => {
-                                    tracing::warn!("simulator: accept failed: {e}");
-                                    continue;
-                                }
-                            },
+                            Some(socket) = sockets.recv() => socket,
                             _ = &mut stop_rx => break,
                         };
                         let (http, service, acceptor) = (http.clone(), service.clone(), acceptor.clone());
@@ -175,6 +212,8 @@ impl Simulator {
         tracing::info!(%s3_addr, data = %data.display(), "simulator started");
         Ok(Simulator {
             s3_addr,
+            vips,
+            connections,
             vms_addr,
             vms: knobs,
             scheme,
@@ -201,6 +240,15 @@ impl Simulator {
     /// The simulated VMS's accounts and fault knobs.
     pub fn vms(&self) -> &vms::VmsKnobs {
         &self.vms
+    }
+
+    /// S3 connections accepted so far on each data VIP.
+    pub fn s3_connections(&self) -> Vec<(std::net::IpAddr, u64)> {
+        self.vips
+            .iter()
+            .zip(self.connections.iter())
+            .map(|(ip, n)| (*ip, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
     }
 
     /// The port of the S3 endpoint.

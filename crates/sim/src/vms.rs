@@ -100,11 +100,12 @@ pub(crate) struct VmsState {
     users: Mutex<Vec<Value>>,
     tenants: Mutex<Vec<Value>>,
     s3_keys: crate::s3::Keys,
+    vips: Vec<std::net::IpAddr>,
     next_id: AtomicU64,
 }
 
 impl VmsState {
-    pub(crate) fn new(data: &Path, s3_keys: crate::s3::Keys) -> Self {
+    pub(crate) fn new(data: &Path, s3_keys: crate::s3::Keys, vips: Vec<std::net::IpAddr>) -> Self {
         VmsState {
             knobs: Arc::new(VmsKnobs::new()),
             data: data.to_path_buf(),
@@ -113,6 +114,7 @@ impl VmsState {
             users: Mutex::new(Vec::new()),
             tenants: Mutex::new(vec![json!({ "id": 1, "name": "default", "vippools": [] })]),
             s3_keys,
+            vips,
             next_id: AtomicU64::new(100),
         }
     }
@@ -343,6 +345,15 @@ fn resource(
             list(uri, headers, vec![json!({ "sys_version": "5.3.0-sim", "status": "success" })], query)
         }
         (Method::GET, ["views"]) => list(uri, headers, views(state), query),
+        (Method::GET, ["vippools"]) => {
+            let range = match (state.vips.first(), state.vips.last()) {
+                (Some(a), Some(b)) => json!([[a.to_string(), b.to_string()]]),
+                _ => json!([]),
+            };
+            let pool = json!({ "id": 1, "name": "protocols", "role": "PROTOCOLS", "enabled": true,
+                               "tenant_id": 1, "ip_ranges": range, "subnet_cidr": 8 });
+            list(uri, headers, vec![pool], query)
+        }
         (Method::POST, ["views"]) => {
             let (Some(path), Some(_policy)) = (body["path"].as_str(), body["policy_id"].as_u64()) else {
                 return detail(StatusCode::BAD_REQUEST, "path and policy_id are required");

@@ -55,6 +55,9 @@ pub struct S3Settings {
     pub bucket: String,
     /// Region used in signatures (VAST accepts any; `us-east-1` by default).
     pub region: String,
+    /// More endpoints serving the same buckets (a cluster's data VIPs):
+    /// requests are spread over `endpoint` and these, round robin.
+    pub more_endpoints: Vec<String>,
     /// Access key id.
     pub access_key: String,
     /// Secret access key.
@@ -116,6 +119,7 @@ impl std::fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Settings")
             .field("endpoint", &self.endpoint)
+            .field("more_endpoints", &self.more_endpoints)
             .field("bucket", &self.bucket)
             .field("region", &self.region)
             .field("access_key", &self.access_key)
@@ -130,6 +134,9 @@ impl std::fmt::Debug for S3Settings {
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
     op: Operator,
+    /// For S3 with several endpoints: one operator each, used in turn.
+    spread: Arc<[Operator]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
     backend: Arc<Backend>,
 }
 
@@ -141,33 +148,52 @@ impl ObjectStore {
         let root = root.canonicalize().map_err(|e| StorageError::from_io("open", &key, e))?;
         let builder = services::Fs::default().root(&root.to_string_lossy());
         let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &key, e))?;
-        Ok(ObjectStore { op, backend: Arc::new(Backend::Fs { root }) })
+        Ok(ObjectStore { spread: Arc::new([]), next: Arc::default(), op, backend: Arc::new(Backend::Fs { root }) })
     }
 
     /// A bucket of an S3 endpoint, with AWS Signature V4 and path-style
     /// addressing. Nothing is read from the environment or instance
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
+        // One client (one connection pool) shared by every endpoint.
         let transport = HttpTransporter::new(ReqwestTransport::new(http_client(&settings.tls, &settings.endpoint)?));
-        let builder = services::S3::default()
-            .endpoint(&settings.endpoint)
-            .bucket(&settings.bucket)
-            .region(&settings.region)
-            .access_key_id(&settings.access_key)
-            .secret_access_key(&settings.secret_key)
-            .disable_config_load();
-        let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
-        let op = op.clone().with_context(op.context().with_http_transport(transport));
+        let operator = |endpoint: &str| -> Result<Operator> {
+            let builder = services::S3::default()
+                .endpoint(endpoint)
+                .bucket(&settings.bucket)
+                .region(&settings.region)
+                .access_key_id(&settings.access_key)
+                .secret_access_key(&settings.secret_key)
+                .disable_config_load();
+            let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
+            Ok(op.clone().with_context(op.context().with_http_transport(transport.clone())))
+        };
+        let op = operator(&settings.endpoint)?;
+        let mut spread = vec![op.clone()];
+        for endpoint in &settings.more_endpoints {
+            spread.push(operator(endpoint)?);
+        }
         Ok(ObjectStore {
             op,
+            spread: spread.into(),
+            next: Arc::default(),
             backend: Arc::new(Backend::S3 { endpoint: settings.endpoint.clone(), bucket: settings.bucket.clone() }),
         })
+    }
+
+    /// The operator for the next request: endpoints in turn.
+    fn op(&self) -> &Operator {
+        if self.spread.len() < 2 {
+            return &self.op;
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.spread.len();
+        &self.spread[i]
     }
 
     /// Checks that the store answers (for S3: that the bucket exists and
     /// the keys are accepted).
     pub async fn check(&self) -> Result<()> {
-        self.op.check().await.map_err(|e| {
+        self.op().check().await.map_err(|e| {
             // OpenDAL files S3's NoSuchBucket under "config invalid"; for
             // us it is a missing LSU.
             let missing_bucket =
@@ -184,7 +210,12 @@ impl ObjectStore {
     pub fn memory() -> Result<Self> {
         let op =
             Operator::new(services::Memory::default()).map_err(|e| StorageError::from_opendal("open", "memory", e))?;
-        Ok(ObjectStore { op, backend: Arc::new(Backend::Memory { create_lock: tokio::sync::Mutex::new(()) }) })
+        Ok(ObjectStore {
+            spread: Arc::new([]),
+            next: Arc::default(),
+            op,
+            backend: Arc::new(Backend::Memory { create_lock: tokio::sync::Mutex::new(()) }),
+        })
     }
 
     /// Where the store is, for messages and logs (never holds a secret).
@@ -214,12 +245,12 @@ impl ObjectStore {
         let err = |e| StorageError::from_opendal("put", key, e);
         if matches!(&*self.backend, Backend::S3 { .. }) && data.len() > MULTIPART_THRESHOLD {
             let mut w =
-                self.op.writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await.map_err(err)?;
+                self.op().writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await.map_err(err)?;
             w.write(data).await.map_err(err)?;
             w.close().await.map_err(err)?;
             return Ok(());
         }
-        self.op.write(key, data).await.map_err(err)?;
+        self.op().write(key, data).await.map_err(err)?;
         Ok(())
     }
 
@@ -231,7 +262,7 @@ impl ObjectStore {
             let data = self.get(from).await?;
             return self.put(to, data).await;
         }
-        self.op.copy(from, to).await.map_err(|e| StorageError::from_opendal("copy", from, e))?;
+        self.op().copy(from, to).await.map_err(|e| StorageError::from_opendal("copy", from, e))?;
         Ok(())
     }
 
@@ -253,7 +284,7 @@ impl ObjectStore {
                 if self.size(key).await?.is_some() {
                     return Err(StorageError::new(ErrorKind::AlreadyExists, "put_new", key, "object exists"));
                 }
-                self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put_new", key, e))?;
+                self.op().write(key, data).await.map_err(|e| StorageError::from_opendal("put_new", key, e))?;
                 Ok(())
             }
         }
@@ -271,7 +302,7 @@ impl ObjectStore {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
-        let buf = self.op.read(key).await.map_err(|e| StorageError::from_opendal("get", key, e))?;
+        let buf = self.op().read(key).await.map_err(|e| StorageError::from_opendal("get", key, e))?;
         Ok(buf.to_bytes())
     }
 
@@ -281,7 +312,7 @@ impl ObjectStore {
         if let Backend::Fs { root } = &*self.backend {
             return fs::get_range(root, key, range).await;
         }
-        let read = |range: Range<u64>| self.op.read_with(key).range(range);
+        let read = |range: Range<u64>| self.op().read_with(key).range(range);
         let buf = match read(range.clone()).await {
             Ok(buf) => buf,
             // A range that runs past the end is refused by some services
@@ -304,7 +335,7 @@ impl ObjectStore {
 
     /// The size of an object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
-        match self.op.stat(key).await {
+        match self.op().stat(key).await {
             Ok(meta) => Ok(Some(meta.content_length())),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::from_opendal("stat", key, e)),
@@ -315,7 +346,7 @@ impl ObjectStore {
     /// empty for the root). A missing folder lists as empty.
     pub async fn list(&self, dir: &str) -> Result<Vec<ListEntry>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
-        let entries = match self.op.list(dir).await {
+        let entries = match self.op().list(dir).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
@@ -336,7 +367,7 @@ impl ObjectStore {
 
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.op.delete(key).await {
+        match self.op().delete(key).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StorageError::from_opendal("delete", key, e)),
@@ -347,7 +378,7 @@ impl ObjectStore {
     /// filesystem the folders themselves.
     pub async fn delete_all(&self, dir: &str) -> Result<()> {
         debug_assert!(dir.ends_with('/'));
-        match self.op.delete_with(dir).recursive(true).await {
+        match self.op().delete_with(dir).recursive(true).await {
             Ok(()) => {}
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
             Err(e) => return Err(StorageError::from_opendal("delete_all", dir, e)),

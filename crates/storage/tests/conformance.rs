@@ -21,6 +21,7 @@ fn s3_store(endpoint: String, bucket: &str) -> ObjectStore {
         endpoint,
         bucket: bucket.into(),
         region: "us-east-1".into(),
+        more_endpoints: Vec::new(),
         access_key: vastost_sim::ACCESS_KEY.into(),
         secret_key: vastost_sim::SECRET_KEY.into(),
         tls: Default::default(),

@@ -51,6 +51,7 @@ fn check(case: &Case, endpoint: String, ca: bool, verify: bool) -> Result<(), St
         endpoint,
         bucket: "secure".into(),
         region: "us-east-1".into(),
+        more_endpoints: Vec::new(),
         access_key: vastost_sim::ACCESS_KEY.into(),
         secret_key: vastost_sim::SECRET_KEY.into(),
         tls: TlsSettings { ca_bundle: ca.then(|| case.ca_file.clone()), verify },

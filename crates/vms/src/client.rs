@@ -300,6 +300,15 @@ impl VmsClient {
             .find(|v| v.bucket.as_deref() == Some(bucket)))
     }
 
+    /// The VIP pool `name`, if it exists.
+    pub async fn vip_pool(&self, name: &str) -> Result<Option<crate::model::VipPool>, VmsError> {
+        Ok(self
+            .list::<crate::model::VipPool>("vippools", &[("name", name)])
+            .await?
+            .into_iter()
+            .find(|p| p.name == name))
+    }
+
     /// The quotas on `path`.
     pub async fn quotas(&self, path: &str) -> Result<Vec<Quota>, VmsError> {
         Ok(self.list::<Quota>("quotas", &[("path", path)]).await?.into_iter().filter(|q| q.path == path).collect())

@@ -61,3 +61,40 @@ pub struct Quota {
     #[serde(default)]
     pub used_capacity: u64,
 }
+
+/// `GET /vippools/`: virtual IPs serving the data protocols.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VipPool {
+    /// Name.
+    pub name: String,
+    /// `[[first, last], …]` address ranges.
+    #[serde(default)]
+    pub ip_ranges: Vec<Vec<String>>,
+    /// `PROTOCOLS` for data VIPs.
+    #[serde(default)]
+    pub role: String,
+    /// Whether it serves.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl VipPool {
+    /// Every address of the pool, ranges expanded (IPv4; at most 1024).
+    pub fn addresses(&self) -> Vec<std::net::IpAddr> {
+        let mut out = Vec::new();
+        for range in &self.ip_ranges {
+            let parse = |i: usize| range.get(i).and_then(|a| a.parse::<std::net::Ipv4Addr>().ok()).map(u32::from);
+            if let (Some(first), Some(last)) = (parse(0), parse(1).or(parse(0))) {
+                for ip in first..=last.min(first.saturating_add(1023)) {
+                    out.push(std::net::IpAddr::V4(ip.into()));
+                }
+            }
+        }
+        out.truncate(1024);
+        out
+    }
+}

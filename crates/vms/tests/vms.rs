@@ -151,3 +151,15 @@ fn provisioning_twice_is_a_no_op_the_second_time() {
     assert!(!ak.is_empty() && sk.len() >= 32);
     // That the key signs S3 requests is shown by `vastost setup`'s test.
 }
+
+#[test]
+fn the_vip_pool_lists_the_data_vips() {
+    let env = env();
+    let c = client(&env, basic("admin", "123456"));
+    let pool = env.rt.block_on(c.vip_pool("protocols")).unwrap().expect("the protocols pool");
+    assert_eq!((pool.role.as_str(), pool.enabled), ("PROTOCOLS", true));
+    let vips: Vec<_> = env.sim.s3_connections().into_iter().map(|(ip, _)| ip).collect();
+    assert_eq!(pool.addresses(), vips);
+    assert_eq!(vips.len(), 3, "127.0.0.1-3 on Linux loopback");
+    assert!(env.rt.block_on(c.vip_pool("nope")).unwrap().is_none());
+}
