@@ -122,6 +122,10 @@ pub struct SimArgs {
     /// server's `credentials_file`.
     #[arg(long)]
     pub credentials_out: Option<PathBuf>,
+    /// Lifetime of the VMS access tokens it issues, in seconds (short ones
+    /// exercise token renewal).
+    #[arg(long, default_value_t = 3600)]
+    pub token_lifetime: u64,
 }
 
 /// LSU commands.

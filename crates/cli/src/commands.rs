@@ -211,6 +211,7 @@ fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
 
 fn sim(args: &crate::args::SimArgs) -> Result<()> {
     let sim = vastost_sim::Simulator::start(&args.data, args.listen)?;
+    sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
     for bucket in &args.buckets {
         sim.create_bucket(bucket).with_context(|| format!("cannot create bucket {bucket}"))?;
     }

@@ -29,6 +29,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         buckets: args.buckets.clone(),
         quota: args.quota.map(|q| q.0),
         policy: "s3_default_policy".into(),
+        tenant: None,
     };
     let cluster = rt.block_on(vms.cluster()).context("cannot reach VMS")?;
     println!("cluster {} ({}, {})", cluster.name, cluster.sw_version, cluster.state);

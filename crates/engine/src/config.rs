@@ -172,6 +172,21 @@ pub struct ServerConfig {
     /// S3 data path with VMS: spread S3 requests over the VIPs of this VIP
     /// pool (same scheme and port as `endpoint`).
     pub vip_pool: Option<String>,
+    /// S3 data path: more endpoints (data VIPs) to spread requests over,
+    /// besides `endpoint`, when they are not discovered through `vip_pool`.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// S3 data path with VMS: create what is missing at `open_server`
+    /// (the tenant, an S3 view per LSU owned by `s3_user`, quotas);
+    /// idempotent.
+    #[serde(default)]
+    pub provision: bool,
+    /// The S3 user owning provisioned buckets (its keys are in
+    /// `credentials_file`).
+    #[serde(default = "default_s3_user")]
+    pub s3_user: String,
+    /// A quota put on each provisioned bucket.
+    pub quota: Option<ByteSize>,
     /// LSUs created at first use when they are missing.
     #[serde(default)]
     pub lsus: Vec<String>,
@@ -184,6 +199,10 @@ pub struct ServerConfig {
     /// Bytes fetched ahead of a sequential reader.
     #[serde(default = "default_read_ahead")]
     pub read_ahead: ByteSize,
+}
+
+fn default_s3_user() -> String {
+    "vastost".into()
 }
 
 fn default_true() -> bool {
@@ -221,6 +240,10 @@ impl ServerConfig {
             vms_version: None,
             vms_tenant: None,
             vip_pool: None,
+            endpoints: Vec::new(),
+            provision: false,
+            s3_user: default_s3_user(),
+            quota: None,
             lsus: Vec::new(),
             fragment_size: default_fragment_size(),
             write_parallelism: default_write_parallelism(),
@@ -249,6 +272,9 @@ impl ServerConfig {
             }
             _ => Ok(()),
         }?;
+        if self.provision && (self.vms_endpoint.is_none() || self.lsus.is_empty()) {
+            return bad("provision needs a vms_endpoint and the lsus to create".into());
+        }
         if self.vms_auth == VmsAuthMode::ApiToken && self.vms_api_token_file.is_none() {
             return bad("vms_auth api_token needs a vms_api_token_file".into());
         }

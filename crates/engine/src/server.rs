@@ -70,10 +70,13 @@ impl Server {
                 let keys = S3Keys::load(cfg.credentials_file.as_deref().ok_or_else(|| missing("credentials_file"))?)?;
                 tracing::info!(server = name, endpoint, "opened storage server (S3 data path)");
                 let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
-                let more_endpoints = match (&vms, &cfg.vip_pool) {
-                    (Some((client, _)), Some(pool)) => vip_endpoints(&ctx, client, pool, &endpoint)?,
-                    _ => Vec::new(),
-                };
+                let mut more_endpoints = cfg.endpoints.clone();
+                if let (Some((client, _)), Some(pool)) = (&vms, &cfg.vip_pool) {
+                    more_endpoints.extend(vip_endpoints(&ctx, client, pool, &endpoint)?);
+                }
+                if let (Some((client, _)), true) = (&vms, cfg.provision) {
+                    provision(name, &cfg, &ctx, client)?;
+                }
                 Location::S3 { endpoint, more_endpoints, region: cfg.region.clone(), keys, tls }
             }
         };
@@ -285,4 +288,23 @@ fn vip_endpoints(ctx: &EngineCtx, vms: &VmsClient, pool: &str, endpoint: &str) -
     let endpoints: Vec<String> = pool.addresses().iter().map(|ip| format!("{scheme}://{ip}:{port}")).collect();
     tracing::info!(pool = %pool.name, vips = endpoints.len(), "spreading S3 requests over the VIP pool");
     Ok(endpoints)
+}
+
+/// Creates, through VMS, what the configuration asks for and is missing.
+fn provision(name: &str, cfg: &ServerConfig, ctx: &EngineCtx, vms: &VmsClient) -> Result<()> {
+    let plan = vastost_vms::ProvisionPlan {
+        s3_user: cfg.s3_user.clone(),
+        buckets: cfg.lsus.clone(),
+        quota: cfg.quota.map(|q| q.as_u64()),
+        policy: "s3_default_policy".into(),
+        tenant: cfg.vms_tenant.clone(),
+    };
+    for bucket in &plan.buckets {
+        check_bucket_name(bucket)?;
+    }
+    let done = ctx.rt.block_on(vms.provision(&plan))?;
+    for item in &done.created {
+        tracing::info!(target: "audit", server = name, "provisioned {item}");
+    }
+    Ok(())
 }

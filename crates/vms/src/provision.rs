@@ -19,6 +19,8 @@ pub struct ProvisionPlan {
     pub quota: Option<u64>,
     /// View policy for the views (VAST's S3 default: `s3_default_policy`).
     pub policy: String,
+    /// Tenant to create if missing.
+    pub tenant: Option<String>,
 }
 
 /// What provisioning did.
@@ -42,6 +44,15 @@ impl VmsClient {
     /// Creates what `plan` needs and is missing.
     pub async fn provision(&self, plan: &ProvisionPlan) -> Result<Provisioned, VmsError> {
         let mut done = Provisioned::default();
+        if let Some(tenant) = &plan.tenant {
+            let tenants: Vec<Named> = self.list("tenants", &[("name", tenant)]).await?;
+            if tenants.iter().any(|t| t.name == *tenant) {
+                done.existing.push(format!("tenant {tenant}"));
+            } else {
+                self.post("tenants", &json!({ "name": tenant })).await?;
+                done.created.push(format!("tenant {tenant}"));
+            }
+        }
         let users: Vec<Named> = self.list("users", &[("name", &plan.s3_user)]).await?;
         done.user_id = match users.into_iter().find(|u| u.name == plan.s3_user) {
             Some(u) => {

@@ -140,9 +140,10 @@ fn provisioning_twice_is_a_no_op_the_second_time() {
         buckets: vec!["nbu-pool1".into(), "nbu-pool2".into()],
         quota: Some(1 << 40),
         policy: "s3_default_policy".into(),
+        tenant: Some("backup".into()),
     };
     let first = env.rt.block_on(c.provision(&plan)).unwrap();
-    assert_eq!(first.created.len(), 5, "user, two views, two quotas: {first:?}");
+    assert_eq!(first.created.len(), 6, "tenant, user, two views, two quotas: {first:?}");
     let second = env.rt.block_on(c.provision(&plan)).unwrap();
     assert!(second.created.is_empty(), "{second:?}");
     assert_eq!(second.user_id, first.user_id);
