@@ -15,6 +15,7 @@ fn vms_login_discovery_and_capacity() {
     let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.create_bucket("pool1").unwrap();
     sim.create_bucket("pool2").unwrap();
+    sim.create_bucket("archive").unwrap();
     sim.vms().add_user("nbu", "nbu-secret-pw");
     sim.vms().add_user("viewer", "viewer-pw");
     sim.vms().deny("viewer");
@@ -31,7 +32,7 @@ fn vms_login_discovery_and_capacity() {
         &config,
         format!(
             "[plugin]\nlog_level = \"debug\"\nlog_file = \"{}\"\n\n[server.\"c1\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\n\
-             credentials_file = \"{}\"\nvms_endpoint = \"{}\"\nvip_pool = \"protocols\"\nfragment_size = \"64KiB\"\n",
+             credentials_file = \"{}\"\nvms_endpoint = \"{}\"\nvip_pool = \"protocols\"\nlsu_path = \"/pool\"\nfragment_size = \"64KiB\"\n",
             log.display(),
             sim.s3_endpoint(),
             creds.display(),
@@ -53,7 +54,7 @@ fn vms_login_discovery_and_capacity() {
 
     let s = plugin.open_server("VastData:c1", Some(("nbu", "nbu-secret-pw"))).unwrap();
     assert!(s.info().unwrap().version.contains("cluster vast-sim 5.3.0-sim ONLINE"));
-    assert_eq!(s.lsus().unwrap(), ["pool1", "pool2"], "buckets discovered from the S3 views");
+    assert_eq!(s.lsus().unwrap(), ["pool1", "pool2"], "buckets discovered from the S3 views under /pool");
 
     // No quota: the cluster's capacity. With a quota: the quota's.
     let before = s.lsu_info("pool1").unwrap();

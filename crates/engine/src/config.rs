@@ -172,6 +172,9 @@ pub struct ServerConfig {
     /// S3 data path with VMS: spread S3 requests over the VIPs of this VIP
     /// pool (same scheme and port as `endpoint`).
     pub vip_pool: Option<String>,
+    /// S3 data path with VMS and no `lsus`: only S3 views whose path starts
+    /// with this are LSUs (default: every S3 view).
+    pub lsu_path: Option<String>,
     /// S3 data path: more endpoints (data VIPs) to spread requests over,
     /// besides `endpoint`, when they are not discovered through `vip_pool`.
     #[serde(default)]
@@ -240,6 +243,7 @@ impl ServerConfig {
             vms_version: None,
             vms_tenant: None,
             vip_pool: None,
+            lsu_path: None,
             endpoints: Vec::new(),
             provision: false,
             s3_user: default_s3_user(),

@@ -180,10 +180,16 @@ impl Server {
                 if names.is_empty()
                     && let Some((vms, _)) = &self.vms
                 {
-                    // No list in the configuration: every S3 view of the cluster.
+                    // No list in the configuration: the cluster's S3 views
+                    // (under `lsu_path` when set).
                     let views = self.ctx.rt.block_on(vms.s3_views())?;
-                    names =
-                        views.into_iter().filter_map(|v| v.bucket).filter(|b| check_bucket_name(b).is_ok()).collect();
+                    let under = self.cfg.lsu_path.as_deref().unwrap_or("/");
+                    names = views
+                        .into_iter()
+                        .filter(|v| v.path.starts_with(under))
+                        .filter_map(|v| v.bucket)
+                        .filter(|b| check_bucket_name(b).is_ok())
+                        .collect();
                 }
                 names.sort();
                 return Ok(names);
