@@ -29,6 +29,19 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Creates (or truncates) a file, making its folders first if missing.
+fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::File::create(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::File::create(path)
+        }
+        other => other,
+    }
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -41,13 +54,7 @@ pub(crate) async fn put(root: &Path, key: &str, data: Bytes) -> Result<()> {
     blocking("put", key, move || {
         use std::io::Write;
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut f = match std::fs::File::create(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&parent)?;
-                std::fs::File::create(&path)?
-            }
-            other => other?,
-        };
+        let mut f = create_file(&path)?;
         f.write_all(&data)?;
         f.sync_all()?;
         sync_dir(&parent)
@@ -145,17 +152,7 @@ pub struct DirectWriter {
 impl DirectWriter {
     pub(crate) fn create(root: &Path, key: &str) -> Result<Self> {
         let path = abs(root, key);
-        let open = || std::fs::File::create(&path);
-        let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| StorageError::from_io("create", key, e))?;
-                }
-                open()
-            }
-            other => other,
-        }
-        .map_err(|e| StorageError::from_io("create", key, e))?;
+        let file = create_file(&path).map_err(|e| StorageError::from_io("create", key, e))?;
         Ok(DirectWriter { file, path, key: key.to_string() })
     }
 
