@@ -172,6 +172,13 @@ pub struct ServerConfig {
     /// S3 data path with VMS: spread S3 requests over the VIPs of this VIP
     /// pool (same scheme and port as `endpoint`).
     pub vip_pool: Option<String>,
+    /// S3 data path: retries of a temporary failure (503 SlowDown, 5xx,
+    /// connection trouble), with exponential backoff and jitter.
+    #[serde(default = "default_retries")]
+    pub retries: usize,
+    /// S3 data path: time limit of one request, in seconds.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
     /// S3 data path with VMS and no `lsus`: only S3 views whose path starts
     /// with this are LSUs (default: every S3 view).
     pub lsu_path: Option<String>,
@@ -202,6 +209,14 @@ pub struct ServerConfig {
     /// Bytes fetched ahead of a sequential reader.
     #[serde(default = "default_read_ahead")]
     pub read_ahead: ByteSize,
+}
+
+fn default_retries() -> usize {
+    3
+}
+
+fn default_request_timeout() -> u64 {
+    120
 }
 
 fn default_s3_user() -> String {
@@ -243,6 +258,8 @@ impl ServerConfig {
             vms_version: None,
             vms_tenant: None,
             vip_pool: None,
+            retries: default_retries(),
+            request_timeout_secs: default_request_timeout(),
             lsu_path: None,
             endpoints: Vec::new(),
             provision: false,

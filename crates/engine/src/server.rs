@@ -232,6 +232,8 @@ impl Server {
                     access_key: keys.access_key.clone(),
                     secret_key: keys.secret_key.clone(),
                     tls: tls.clone(),
+                    retries: self.cfg.retries,
+                    timeout: std::time::Duration::from_secs(self.cfg.request_timeout_secs),
                 })?;
                 match self.ctx.rt.block_on(store.check()) {
                     Ok(()) => store,

@@ -91,6 +91,7 @@ pub struct Simulator {
     connections: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>>,
     vms_addr: SocketAddr,
     vms: std::sync::Arc<vms::VmsKnobs>,
+    slow_down: std::sync::Arc<std::sync::atomic::AtomicU32>,
     scheme: &'static str,
     data: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -109,7 +110,8 @@ impl Simulator {
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs));
+        let slow_down = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs, slow_down.clone()));
         let keys: s3::Keys = std::sync::Arc::new(std::sync::Mutex::new(
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));
@@ -216,6 +218,7 @@ impl Simulator {
             connections,
             vms_addr,
             vms: knobs,
+            slow_down,
             scheme,
             data: data.to_path_buf(),
             stop: Some(stop_tx),
@@ -240,6 +243,12 @@ impl Simulator {
     /// The simulated VMS's accounts and fault knobs.
     pub fn vms(&self) -> &vms::VmsKnobs {
         &self.vms
+    }
+
+    /// The next `n` S3 requests get 503 SlowDown, as a throttling cluster
+    /// answers.
+    pub fn s3_slow_down(&self, n: u32) {
+        self.slow_down.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// S3 connections accepted so far on each data VIP.

@@ -32,15 +32,26 @@ impl S3Auth for KeyAuth {
     }
 }
 
-/// s3s-fs behind a lock for conditional writes.
+/// s3s-fs behind a lock for conditional writes, with a fault knob.
 pub(crate) struct Buckets {
     fs: FileSystem,
     conditional: Mutex<()>,
+    /// The next this-many requests get 503 SlowDown.
+    slow_down: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Buckets {
-    pub(crate) fn new(fs: FileSystem) -> Self {
-        Buckets { fs, conditional: Mutex::new(()) }
+    pub(crate) fn new(fs: FileSystem, slow_down: Arc<std::sync::atomic::AtomicU32>) -> Self {
+        Buckets { fs, conditional: Mutex::new(()), slow_down }
+    }
+
+    fn fault(&self) -> S3Result<()> {
+        use std::sync::atomic::Ordering;
+        let taken = self.slow_down.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        match taken {
+            Ok(_) => Err(s3s::s3_error!(SlowDown, "simulated throttling")),
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -56,11 +67,13 @@ macro_rules! buckets_s3 {
         impl S3 for Buckets {
             $(
                 async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.fault()?;
                     self.fs.$op(req).await
                 }
             )*
             $(
                 async fn $cop(&self, req: S3Request<$cinput>) -> S3Result<S3Response<$coutput>> {
+                    self.fault()?;
                     if req.input.if_none_match.is_some() || req.input.if_match.is_some() {
                         let _only_one = self.conditional.lock().await;
                         self.fs.$cop(req).await

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{HttpTransporter, Operator, services};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
@@ -64,6 +65,12 @@ pub struct S3Settings {
     pub secret_key: String,
     /// How the endpoint's certificate is checked (for `https://`).
     pub tls: TlsSettings,
+    /// Retries of a temporary failure (503 SlowDown, 5xx, connection
+    /// trouble), with exponential backoff and jitter; never of a permanent
+    /// one (denied, not found, no space).
+    pub retries: usize,
+    /// Time limit of one request, retried as a temporary failure.
+    pub timeout: std::time::Duration,
 }
 
 /// TLS of an S3 endpoint: verification is on unless switched off here, the
@@ -166,7 +173,15 @@ impl ObjectStore {
                 .secret_access_key(&settings.secret_key)
                 .disable_config_load();
             let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
-            Ok(op.clone().with_context(op.context().with_http_transport(transport.clone())))
+            let op = op.clone().with_context(op.context().with_http_transport(transport.clone()));
+            // The timeout sits inside the retry, so a request cut short is
+            // retried like any temporary failure.
+            Ok(op.layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout)).layer(
+                RetryLayer::new()
+                    .with_max_times(settings.retries)
+                    .with_jitter()
+                    .with_min_delay(std::time::Duration::from_millis(100)),
+            ))
         };
         let op = operator(&settings.endpoint)?;
         let mut spread = vec![op.clone()];

@@ -25,6 +25,8 @@ fn s3_store(endpoint: String, bucket: &str) -> ObjectStore {
         access_key: vastost_sim::ACCESS_KEY.into(),
         secret_key: vastost_sim::SECRET_KEY.into(),
         tls: Default::default(),
+        retries: 3,
+        timeout: std::time::Duration::from_secs(30),
     })
     .unwrap()
 }
@@ -158,4 +160,21 @@ fn big_objects_and_server_side_copies() {
             assert!(s.get("big/copy").await.unwrap() == big, "{}", s.describe());
         });
     }
+}
+
+#[test]
+fn throttling_is_retried_then_reported_as_temporary() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("throttled").unwrap();
+    let s = s3_store(sim.s3_endpoint(), "throttled");
+    sim.s3_slow_down(2);
+    rt.block_on(s.put("k", Bytes::from_static(b"after two 503 SlowDown"))).expect("retried");
+    assert_eq!(rt.block_on(s.get("k")).unwrap(), Bytes::from_static(b"after two 503 SlowDown"));
+    sim.s3_slow_down(100);
+    let err = rt.block_on(s.get("k")).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Temporary, "{err}");
+    assert!(err.to_string().contains("SlowDown"), "{err}");
+    sim.s3_slow_down(0);
 }

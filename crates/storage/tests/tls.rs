@@ -55,6 +55,8 @@ fn check(case: &Case, endpoint: String, ca: bool, verify: bool) -> Result<(), St
         access_key: vastost_sim::ACCESS_KEY.into(),
         secret_key: vastost_sim::SECRET_KEY.into(),
         tls: TlsSettings { ca_bundle: ca.then(|| case.ca_file.clone()), verify },
+        retries: 0,
+        timeout: std::time::Duration::from_secs(30),
     })
     .map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
