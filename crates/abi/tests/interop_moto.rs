@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-
 use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
 use vastost_sim::moto::Moto;
@@ -15,9 +13,7 @@ fn image_life_cycle_over_moto() {
     let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
     moto.create_bucket("interop").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let creds = dir.path().join("keys.toml");
-    std::fs::write(&creds, "access_key = \"AKIAINTEROP\"\nsecret_key = \"interop-secret\"\n").unwrap();
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = support::write_s3_credentials(dir.path(), "AKIAINTEROP", "interop-secret");
     let config = dir.path().join("vastost.toml");
     std::fs::write(
         &config,

@@ -3,21 +3,13 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-
 use vastost_sim::Simulator;
 
 #[test]
 fn buckets_are_provisioned_on_first_use_once() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
-    let creds = dir.path().join("keys.toml");
-    std::fs::write(
-        &creds,
-        format!("access_key = \"{}\"\nsecret_key = \"{}\"\n", vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY),
-    )
-    .unwrap();
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = support::write_sim_credentials(dir.path());
     let config = dir.path().join("vastost.toml");
     std::fs::write(
         &config,

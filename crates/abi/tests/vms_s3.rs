@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-
 use vastost_abi::ost::sts_status::*;
 use vastost_sim::Simulator;
 
@@ -19,13 +17,7 @@ fn vms_login_discovery_and_capacity() {
     sim.vms().add_user("nbu", "nbu-secret-pw");
     sim.vms().add_user("viewer", "viewer-pw");
     sim.vms().deny("viewer");
-    let creds = dir.path().join("keys.toml");
-    std::fs::write(
-        &creds,
-        format!("access_key = \"{}\"\nsecret_key = \"{}\"\n", vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY),
-    )
-    .unwrap();
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let creds = support::write_sim_credentials(dir.path());
     let log = dir.path().join("logs/plugin.log");
     let config = dir.path().join("vastost.toml");
     std::fs::write(

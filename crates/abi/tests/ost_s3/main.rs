@@ -40,14 +40,7 @@ pub fn fixture() -> &'static Fixture {
         let root = tempfile::tempdir().expect("temp dir");
         let data = root.path().join("s3");
         let sim = Simulator::start(&data, "127.0.0.1:0".parse().unwrap()).expect("simulator");
-        let creds = root.path().join("s3-credentials.toml");
-        std::fs::write(
-            &creds,
-            format!("access_key = \"{}\"\nsecret_key = \"{}\"\n", vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let creds = support::write_sim_credentials(root.path());
         let server = |name: &str, fragment: &str| {
             format!(
                 "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\n\

@@ -69,6 +69,21 @@ directory = "{data}"
     path
 }
 
+/// Writes an S3 credentials file (mode 600, as the plugin demands) into
+/// `dir` and returns its path.
+pub fn write_s3_credentials(dir: &Path, access_key: &str, secret_key: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("s3-keys.toml");
+    std::fs::write(&path, format!("access_key = \"{access_key}\"\nsecret_key = \"{secret_key}\"\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Credentials of the simulator's S3 user.
+pub fn write_sim_credentials(dir: &Path) -> PathBuf {
+    write_s3_credentials(dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)
+}
+
 /// Deterministic test bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
