@@ -16,7 +16,7 @@ use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result};
 use crate::extents::{Piece, resolve};
-use crate::lsu::{ImageInfo, LsuCtx, OpenImage};
+use crate::lsu::{ImageInfo, OpenImage};
 use crate::manifest::{Manifest, ObjectRef};
 
 /// Bytes fetched (and verified) at once from one object.
@@ -41,9 +41,8 @@ struct Slot {
 #[derive(Debug)]
 pub struct ImageReader {
     image: OpenImage,
-    ctx: Arc<LsuCtx>,
-    manifest_head: Manifest,
-    size: u64,
+    /// The manifest read at open, without its extents (resolved below).
+    head: Manifest,
     objects: Vec<Arc<ObjectRef>>,
     /// For each extent of the manifest: its object number and object offset.
     extents: Vec<(usize, u64)>,
@@ -94,7 +93,7 @@ async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Resul
 
 impl ImageReader {
     pub(crate) fn new(image: OpenImage, manifest: Manifest) -> Self {
-        let ctx = image.ctx().clone();
+        let ctx = image.ctx();
         let mut objects: Vec<Arc<ObjectRef>> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         let extents = manifest
@@ -115,9 +114,7 @@ impl ImageReader {
         let largest = objects.iter().map(|o| unit_len(o).min(o.size)).max().unwrap_or(0);
         let reserve = if largest == 0 { None } else { ctx.budget.try_acquire(largest) };
         ImageReader {
-            ctx,
             image,
-            size: manifest.size,
             objects,
             extents,
             pieces,
@@ -125,7 +122,7 @@ impl ImageReader {
             reserve,
             reserve_user: None,
             last_end: None,
-            manifest_head: Manifest { extents: Vec::new(), ..manifest },
+            head: Manifest { extents: Vec::new(), ..manifest },
         }
     }
 
@@ -136,12 +133,12 @@ impl ImageReader {
 
     /// Size of the image.
     pub fn size(&self) -> u64 {
-        self.size
+        self.head.size
     }
 
     /// Properties of the image.
     pub fn info(&self) -> ImageInfo {
-        self.image.info(&self.manifest_head, self.size)
+        self.image.info(&self.head, self.head.size)
     }
 
     /// Reads into `buf` from `offset`; `buf.len()` is a multiple of 512.
@@ -153,12 +150,12 @@ impl ImageReader {
                 buf.len()
             )));
         }
-        if offset >= self.size {
+        if offset >= self.head.size {
             return Ok(0);
         }
-        let end = self.size.min(offset.saturating_add(buf.len() as u64));
+        let end = self.head.size.min(offset.saturating_add(buf.len() as u64));
         let sequential = self.last_end == Some(offset) || (offset == 0 && self.last_end.is_none());
-        let window = if sequential { self.plan(offset, end + self.ctx.read_ahead) } else { Vec::new() };
+        let window = if sequential { self.plan(offset, end + self.image.ctx().read_ahead) } else { Vec::new() };
         // Drop what the reader has moved past, then start what comes next.
         self.cache.retain(|id, _| window.contains(id) || self.reserve_user == Some(*id));
         for id in &window {
@@ -226,8 +223,8 @@ impl ImageReader {
         }
         let obj = self.objects[id.0].clone();
         let (a, b) = unit_range(&obj, id.1);
-        let Some(permit) = self.ctx.budget.try_acquire(b - a) else { return };
-        let handle = self.ctx.rt.spawn(fetch_unit(self.ctx.store.clone(), obj, id.1));
+        let Some(permit) = self.image.ctx().budget.try_acquire(b - a) else { return };
+        let handle = self.image.ctx().rt.spawn(fetch_unit(self.image.ctx().store.clone(), obj, id.1));
         self.cache.insert(id, Slot { fetch: Fetch::Running(handle), _permit: Some(permit) });
     }
 
@@ -235,7 +232,7 @@ impl ImageReader {
     fn unit(&mut self, id: UnitId) -> Result<Bytes> {
         if let Some(slot) = self.cache.get_mut(&id) {
             if let Fetch::Running(handle) = &mut slot.fetch {
-                let data = match self.ctx.block_on(handle) {
+                let data = match self.image.ctx().block_on(handle) {
                     Ok(r) => r,
                     Err(e) => Err(EngineError::Internal(format!("read task failed: {e}"))),
                 };
@@ -252,7 +249,7 @@ impl ImageReader {
             }
         }
         let obj = self.objects[id.0].clone();
-        let data = self.ctx.block_on(fetch_unit(self.ctx.store.clone(), obj, id.1))?;
+        let data = self.image.ctx().block_on(fetch_unit(self.image.ctx().store.clone(), obj, id.1))?;
         if let Some(old) = self.reserve_user.take() {
             self.cache.remove(&old);
         }

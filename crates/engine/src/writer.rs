@@ -24,7 +24,7 @@ use vastost_storage::{DirectWriter, ErrorKind as StorageKind};
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
-use crate::lsu::{ImageInfo, LsuCtx, OpenImage, now};
+use crate::lsu::{ImageInfo, OpenImage, now};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
 
 /// Objects are checksummed in chunks of this size, so a reader can verify
@@ -86,7 +86,6 @@ struct Fragment {
 #[derive(Debug)]
 pub struct ImageWriter {
     image: OpenImage,
-    ctx: Arc<LsuCtx>,
     committed: Manifest,
     extents: Vec<Extent>,
     size: u64,
@@ -100,14 +99,12 @@ pub struct ImageWriter {
 
 impl ImageWriter {
     pub(crate) fn new(image: OpenImage, committed: Manifest) -> Self {
-        let ctx = image.ctx().clone();
-        let in_flight = Arc::new(Semaphore::new(ctx.write_parallelism));
+        let in_flight = Arc::new(Semaphore::new(image.ctx().write_parallelism));
         ImageWriter {
             image,
             extents: committed.extents.clone(),
             size: committed.size,
             next_fragment: committed.extents.len() as u64,
-            ctx,
             committed,
             current: None,
             uploads: Vec::new(),
@@ -167,7 +164,7 @@ impl ImageWriter {
         if self.current.as_ref().is_some_and(|f| f.offset + f.len != offset) {
             self.seal()?;
         }
-        let frag_size = self.ctx.fragment_size as usize;
+        let frag_size = self.image.ctx().fragment_size as usize;
         let (mut rest, mut pos) = (data, offset);
         while !rest.is_empty() {
             if self.current.is_none() {
@@ -195,9 +192,11 @@ impl ImageWriter {
     fn new_fragment(&mut self, offset: u64) -> Result<Fragment> {
         let key = self.image.keys().fragment(self.next_fragment, &self.token);
         self.next_fragment += 1;
-        let sink = match self.ctx.store.direct_writer(&key)? {
+        let sink = match self.image.ctx().store.direct_writer(&key)? {
             Some(file) => Sink::Direct(file),
-            None => Sink::Buffered(self.ctx.budget.buffer(&self.ctx.rt, self.ctx.fragment_size)),
+            None => {
+                Sink::Buffered(self.image.ctx().budget.buffer(&self.image.ctx().rt, self.image.ctx().fragment_size))
+            }
         };
         Ok(Fragment { key, offset, len: 0, sink, crcs: ChunkCrcs::default() })
     }
@@ -210,7 +209,7 @@ impl ImageWriter {
             if let Sink::Direct(file) = sink {
                 // Never referenced: remove the empty file now.
                 drop(file);
-                let _ = self.ctx.block_on(self.ctx.store.delete(&key));
+                let _ = self.image.ctx().block_on(self.image.ctx().store.delete(&key));
             }
             return Ok(());
         }
@@ -221,13 +220,15 @@ impl ImageWriter {
             object: ObjectRef { key: key.clone(), size: len, chunk_size: CHUNK_SIZE, crcs: crcs.finish() },
         });
         let slot = self
-            .ctx
+            .image
+            .ctx()
             .block_on(self.in_flight.clone().acquire_owned())
             .map_err(|_| EngineError::Internal("upload slots closed".into()))?;
         self.uploads.retain(|h| !h.is_finished());
         self.check_failure()?;
-        let (store, failure, budget) = (self.ctx.store.clone(), self.failure.clone(), self.ctx.budget.clone());
-        self.uploads.push(self.ctx.rt.spawn(async move {
+        let (store, failure, budget) =
+            (self.image.ctx().store.clone(), self.failure.clone(), self.image.ctx().budget.clone());
+        self.uploads.push(self.image.ctx().rt.spawn(async move {
             let result = match sink {
                 Sink::Direct(file) => file.finish().await,
                 Sink::Buffered(buf) => {
@@ -253,7 +254,7 @@ impl ImageWriter {
     /// Waits for every upload under way.
     fn wait_uploads(&mut self) -> Result<()> {
         for handle in std::mem::take(&mut self.uploads) {
-            if let Err(e) = self.ctx.block_on(handle) {
+            if let Err(e) = self.image.ctx().block_on(handle) {
                 Self::record_failure(&self.failure, EngineError::Internal(format!("upload task failed: {e}")));
             }
         }
@@ -292,8 +293,8 @@ impl ImageWriter {
         next.updated = now();
         next.extents = self.extents.clone();
         let key = self.image.keys().manifest(next.seq);
-        let store = &self.ctx.store;
-        match self.ctx.block_on(store.put_new(&key, Bytes::from(next.encode()))) {
+        let store = &self.image.ctx().store;
+        match self.image.ctx().block_on(store.put_new(&key, Bytes::from(next.encode()))) {
             Ok(()) => {}
             Err(e) if e.kind == StorageKind::AlreadyExists => {
                 return Err(EngineError::Busy {
@@ -304,7 +305,7 @@ impl ImageWriter {
             Err(e) => return Err(e.into()),
         }
         let old = self.image.keys().manifest(self.committed.seq);
-        if let Err(e) = self.ctx.block_on(store.delete(&old)) {
+        if let Err(e) = self.image.ctx().block_on(store.delete(&old)) {
             tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
         }
         self.committed = next;
