@@ -228,6 +228,12 @@ typedef enum {
   STS_ESTATE = 2060215,
   // The plugin's configuration is missing or invalid.
   STS_ECONFIG = 2060216,
+  // The operation was cancelled (`named_async_cancel`).
+  STS_ECANCELED = 2060217,
+  // No background copy has that name.
+  STS_ENOCOPY = 2060218,
+  // The background copy is still running (`named_async_wait` timed out).
+  STS_EINPROGRESS = 2060219,
 } sts_status;
 
 // An open event channel (opaque).

@@ -222,6 +222,8 @@ pub(crate) fn status_of(err: &EngineError) -> sts_status {
         ErrorKind::Connect => STS_ECONNECT,
         ErrorKind::Auth => STS_EAUTH,
         ErrorKind::Io => STS_ESYSCALL,
+        ErrorKind::Cancelled => STS_ECANCELED,
+        ErrorKind::NoSuchCopy => STS_ENOCOPY,
         _ => STS_ESOFTWARE,
     }
 }

@@ -190,10 +190,16 @@ pub enum sts_status {
     STS_ESTATE = 2060215,
     /// The plugin's configuration is missing or invalid.
     STS_ECONFIG = 2060216,
+    /// The operation was cancelled (`named_async_cancel`).
+    STS_ECANCELED = 2060217,
+    /// No background copy has that name.
+    STS_ENOCOPY = 2060218,
+    /// The background copy is still running (`named_async_wait` timed out).
+    STS_EINPROGRESS = 2060219,
 }
 
 /// Every status, for tables and tests.
-pub const ALL_STATUSES: [sts_status; 26] = {
+pub const ALL_STATUSES: [sts_status; 29] = {
     use sts_status::*;
     [
         STS_EOK,
@@ -222,6 +228,9 @@ pub const ALL_STATUSES: [sts_status; 26] = {
         STS_ENOTINIT,
         STS_ESTATE,
         STS_ECONFIG,
+        STS_ECANCELED,
+        STS_ENOCOPY,
+        STS_EINPROGRESS,
     ]
 };
 
@@ -261,6 +270,9 @@ impl sts_status {
             STS_ENOTINIT => "STS_ENOTINIT",
             STS_ESTATE => "STS_ESTATE",
             STS_ECONFIG => "STS_ECONFIG",
+            STS_ECANCELED => "STS_ECANCELED",
+            STS_ENOCOPY => "STS_ENOCOPY",
+            STS_EINPROGRESS => "STS_EINPROGRESS",
         }
     }
 
@@ -294,6 +306,9 @@ impl sts_status {
             STS_ENOTINIT => "plugin not initialized\0",
             STS_ESTATE => "image state does not allow this operation\0",
             STS_ECONFIG => "plugin configuration missing or invalid\0",
+            STS_ECANCELED => "operation cancelled\0",
+            STS_ENOCOPY => "no such background copy\0",
+            STS_EINPROGRESS => "background copy still running\0",
         }
     }
 }

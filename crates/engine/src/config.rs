@@ -15,6 +15,8 @@
 //! fragment_size = "64MiB"
 //! write_parallelism = 4
 //! read_ahead = "32MiB"
+//! reclaim_grace_secs = 900
+//! event_retention_hours = 72
 //! ```
 
 use std::collections::BTreeMap;
@@ -209,6 +211,15 @@ pub struct ServerConfig {
     /// Bytes fetched ahead of a sequential reader.
     #[serde(default = "default_read_ahead")]
     pub read_ahead: ByteSize,
+    /// Seconds a reference in the making protects data from the reclaimer.
+    /// Copies and virtual images commit within this time of taking their
+    /// references (they renew them otherwise); clocks of the media servers
+    /// must agree to well within it.
+    #[serde(default = "default_reclaim_grace")]
+    pub reclaim_grace_secs: u64,
+    /// Hours an event is kept when nobody deletes it.
+    #[serde(default = "default_event_retention")]
+    pub event_retention_hours: u64,
 }
 
 fn default_retries() -> usize {
@@ -240,6 +251,12 @@ fn default_write_parallelism() -> usize {
 fn default_read_ahead() -> ByteSize {
     ByteSize::mib(32)
 }
+fn default_reclaim_grace() -> u64 {
+    900
+}
+fn default_event_retention() -> u64 {
+    72
+}
 
 impl ServerConfig {
     /// A server on the NFS data path with the design's defaults.
@@ -269,6 +286,8 @@ impl ServerConfig {
             fragment_size: default_fragment_size(),
             write_parallelism: default_write_parallelism(),
             read_ahead: default_read_ahead(),
+            reclaim_grace_secs: default_reclaim_grace(),
+            event_retention_hours: default_event_retention(),
         }
     }
 

@@ -36,6 +36,10 @@ pub enum ErrorKind {
     Auth,
     /// An I/O failure of the storage.
     Io,
+    /// The operation was cancelled by its caller.
+    Cancelled,
+    /// No background copy has that name.
+    NoSuchCopy,
     /// A bug of ours.
     Internal,
 }
@@ -99,6 +103,12 @@ pub enum EngineError {
     /// A VMS (control plane) call failed.
     #[error(transparent)]
     Vms(Arc<vastost_vms::VmsError>),
+    /// The caller cancelled the operation.
+    #[error("cancelled")]
+    Cancelled,
+    /// No background copy has that name.
+    #[error("no background copy is named {0:?} (it never started, or its end was already reported)")]
+    NoSuchCopy(String),
     /// A bug of ours (a task died, an invariant broke).
     #[error("internal error: {0}")]
     Internal(String),
@@ -134,6 +144,8 @@ impl EngineError {
             EngineError::Busy { .. } => ErrorKind::Busy,
             EngineError::Integrity(_) => ErrorKind::Integrity,
             EngineError::Internal(_) => ErrorKind::Internal,
+            EngineError::Cancelled => ErrorKind::Cancelled,
+            EngineError::NoSuchCopy(_) => ErrorKind::NoSuchCopy,
             EngineError::Auth(_) => ErrorKind::Auth,
             EngineError::Vms(v) => match v.kind {
                 vastost_vms::VmsErrorKind::Auth => ErrorKind::Auth,

@@ -52,6 +52,17 @@ pub(crate) fn resolve(extents: &[Extent]) -> Vec<Piece> {
     map.into_values().collect()
 }
 
+/// The extents that still show at least one byte, in their order: what
+/// later writes hid entirely is dropped, so that manifests stay small and
+/// the data they no longer need can be reclaimed.
+pub(crate) fn compact(extents: &[Extent]) -> Vec<Extent> {
+    let mut used = vec![false; extents.len()];
+    for p in resolve(extents) {
+        used[p.extent] = true;
+    }
+    extents.iter().zip(used).filter(|(_, u)| *u).map(|(e, _)| e.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,7 +73,7 @@ mod tests {
             offset,
             length,
             object_offset: 0,
-            object: ObjectRef { key: String::new(), size: length, chunk_size: 1, crcs: vec![] },
+            object: ObjectRef { lsu: None, key: String::new(), size: length, chunk_size: 1, crcs: vec![] },
         }
     }
 
@@ -75,6 +86,14 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn compaction_keeps_exactly_what_shows() {
+        let extents = vec![ext(0, 10), ext(5, 10), ext(0, 20), ext(20, 5)];
+        let kept = compact(&extents);
+        assert_eq!(kept, vec![ext(0, 20), ext(20, 5)]);
+        assert_eq!(naive(&kept, 30).iter().filter(|b| b.is_some()).count(), 25);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! images/<basename>/<date>/manifest/<seq>    commit records; the highest wins
 //! images/<basename>/<date>/meta              image metadata (OST metadata API)
 //! images/<basename>/<date>/frag/<seq>-<tok>  immutable data fragments
+//! images/<basename>/<date>/refs/<id>         markers of images referencing
+//!                                            these fragments (see `refs`)
+//! .vastost/events/<time>-<tok>               events (see `events`)
 //! ```
 //!
 //! Each commit is a new manifest object created with create-if-absent,
@@ -19,6 +22,8 @@ use crate::names::{ImageDef, key_component};
 pub const LSU_LABEL: &str = ".vastost/lsu.json";
 /// The folder holding every image.
 pub const IMAGES: &str = "images/";
+/// The folder of the LSU's events.
+pub const EVENTS: &str = ".vastost/events/";
 /// Version of this layout, written in the LSU record and every manifest.
 pub const LAYOUT_VERSION: u32 = 1;
 
@@ -57,6 +62,33 @@ impl ImageKeys {
     /// The image metadata object.
     pub fn meta(&self) -> String {
         format!("{}meta", self.prefix)
+    }
+
+    /// The folder of its data fragments.
+    pub fn frag_dir(&self) -> String {
+        format!("{}frag/", self.prefix)
+    }
+
+    /// Whether `key` is one of its data fragments.
+    pub fn owns(&self, key: &str) -> bool {
+        key.strip_prefix(&self.prefix).is_some_and(|rest| rest.starts_with("frag/"))
+    }
+
+    /// The image whose data fragment `key` is.
+    pub fn owner_of(key: &str) -> Option<ImageKeys> {
+        let mut parts = key.strip_prefix(IMAGES)?.splitn(4, '/');
+        let (basename, date, folder) = (parts.next()?, parts.next()?, parts.next()?);
+        (folder == "frag" && parts.next().is_some()).then(|| ImageKeys::from_components(basename, date))
+    }
+
+    /// The folder of the markers of images referencing its fragments.
+    pub fn refs_dir(&self) -> String {
+        format!("{}refs/", self.prefix)
+    }
+
+    /// Reference marker `id`.
+    pub fn marker(&self, id: &str) -> String {
+        format!("{}refs/{id}", self.prefix)
     }
 
     /// Data fragment `seq` of the writing session `token`.

@@ -20,8 +20,12 @@
 
 mod budget;
 pub mod config;
+mod copy;
+#[cfg(test)]
+mod copy_tests;
 mod engine;
 mod error;
+pub mod events;
 mod extents;
 pub mod layout;
 mod lsu;
@@ -29,6 +33,8 @@ pub mod manifest;
 pub mod names;
 mod open_images;
 mod reader;
+mod reclaim;
+mod refs;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -36,13 +42,16 @@ mod writer;
 
 pub use budget::BudgetStats;
 pub use config::{Config, Credentials, DataPath, PluginConfig, ServerConfig, VmsAuthMode};
+pub use copy::{AsyncCopies, CopyWait, Progress};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorKind, Result};
+pub use events::{Event, EventKind, StoredEvent};
 pub use lsu::{ImageInfo, Lsu, LsuInfo, OpenImage};
 pub use manifest::ImageState;
 pub use names::{ImageDef, LsuName};
 pub use open_images::Busy;
 pub use reader::ImageReader;
+pub use reclaim::ReclaimReport;
 pub use server::{Server, ServerInfo};
 pub use writer::ImageWriter;
 

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -7,11 +7,14 @@ use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
 
 use crate::budget::MemoryBudget;
 use crate::error::{EngineError, Result};
+use crate::events::StoredEvent;
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
 use crate::manifest::{Decoded, ImageState, Manifest};
 use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
+use crate::reclaim::{ReclaimReport, reclaim_image, reclaim_lsu};
+use crate::server::ServerShared;
 use crate::writer::ImageWriter;
 
 /// Largest image metadata accepted, in bytes.
@@ -30,11 +33,38 @@ pub(crate) struct LsuCtx {
     pub open: Arc<OpenImages>,
     /// The cluster's VMS, which knows the bucket's quota (S3 data path).
     pub vms: Option<(Arc<vastost_vms::VmsClient>, vastost_vms::Cluster)>,
+    /// The server, to reach the other LSUs that images reference.
+    pub server: Weak<ServerShared>,
+    /// See `ServerConfig::reclaim_grace_secs`.
+    pub grace_secs: u64,
 }
 
 impl LsuCtx {
     pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
+    }
+
+    /// LSU `name` of the same server (this one included).
+    pub(crate) fn sibling(self: &Arc<Self>, name: &str) -> Result<Arc<LsuCtx>> {
+        if name == self.name.as_str() {
+            return Ok(self.clone());
+        }
+        let server =
+            self.server.upgrade().ok_or_else(|| EngineError::Internal(format!("LSU {name}: its server was closed")))?;
+        Ok(server.lsu(name)?.ctx.clone())
+    }
+
+    /// Whether both LSUs belong to one open server.
+    pub(crate) fn same_server(&self, other: &LsuCtx) -> bool {
+        self.server.strong_count() > 0 && Weak::ptr_eq(&self.server, &other.server)
+    }
+
+    /// The store holding `obj`, an object referenced from this LSU.
+    pub(crate) fn store_of(self: &Arc<Self>, obj: &crate::manifest::ObjectRef) -> Result<ObjectStore> {
+        match &obj.lsu {
+            None => Ok(self.store.clone()),
+            Some(lsu) => Ok(self.sibling(lsu)?.store.clone()),
+        }
     }
 }
 
@@ -142,7 +172,7 @@ impl OpenImage {
 /// An LSU: a folder of the data directory (NFS) or a bucket (S3).
 #[derive(Debug, Clone)]
 pub struct Lsu {
-    ctx: Arc<LsuCtx>,
+    pub(crate) ctx: Arc<LsuCtx>,
 }
 
 impl Lsu {
@@ -168,6 +198,8 @@ impl Lsu {
             read_ahead: 4 * fragment_size,
             open: Arc::new(OpenImages::default()),
             vms: None,
+            server: Weak::new(),
+            grace_secs: 0,
         }))
     }
 
@@ -295,7 +327,7 @@ impl Lsu {
             return Err(EngineError::WrongState { image: def.to_string(), reason: "it is not complete" });
         }
         let guard = self.ctx.open.open_reader(keys.root());
-        Ok(ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
+        ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest)
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
@@ -326,26 +358,21 @@ impl Lsu {
 
     /// Every visible image, sorted by basename then date.
     pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
-        let store = &self.ctx.store;
         let mut out = Vec::new();
-        for base in self.ctx.block_on(store.list(layout::IMAGES))?.into_iter().filter(|e| e.is_dir) {
-            let dir = format!("{}{}/", layout::IMAGES, base.name);
-            for date in self.ctx.block_on(store.list(&dir))?.into_iter().filter(|e| e.is_dir) {
-                let keys = ImageKeys::from_components(&base.name, &date.name);
-                let m = match self.latest(&keys) {
-                    Ok(Some(m)) if m.state != ImageState::Deleted => m,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(lsu = self.name(), image = keys.root(), error = %e, "unreadable image skipped");
-                        continue;
-                    }
-                };
-                // The names come from the manifest; they must lead back here.
-                match ImageDef::new(&m.basename, &m.date) {
-                    Ok(def) if ImageKeys::new(&def).root() == keys.root() => out.push(self.info_of(def, &keys, &m)),
-                    _ => {
-                        tracing::warn!(lsu = self.name(), image = keys.root(), "manifest names another image; skipped")
-                    }
+        for keys in image_folders(&self.ctx)? {
+            let m = match self.latest(&keys) {
+                Ok(Some(m)) if m.state != ImageState::Deleted => m,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(lsu = self.name(), image = keys.root(), error = %e, "unreadable image skipped");
+                    continue;
+                }
+            };
+            // The names come from the manifest; they must lead back here.
+            match ImageDef::new(&m.basename, &m.date) {
+                Ok(def) if ImageKeys::new(&def).root() == keys.root() => out.push(self.info_of(def, &keys, &m)),
+                _ => {
+                    tracing::warn!(lsu = self.name(), image = keys.root(), "manifest names another image; skipped")
                 }
             }
         }
@@ -353,8 +380,9 @@ impl Lsu {
         Ok(out)
     }
 
-    /// Deletes an image and its data. The image vanishes at once (a
-    /// tombstone commit); its objects are removed after.
+    /// Deletes an image. It vanishes at once (a tombstone commit); its
+    /// data goes now if no other image references it, else when the last
+    /// one that does is deleted (see `reclaim`).
     pub fn delete_image(&self, def: &ImageDef) -> Result<()> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
@@ -371,19 +399,56 @@ impl Lsu {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, size = m.size, "deleted image");
-        // Data first, then metadata, then the commit records, tombstone last.
-        self.ctx.block_on(async {
-            store.delete_all(&format!("{}frag/", keys.root())).await?;
-            store.delete(&keys.meta()).await?;
-            let mut seqs: Vec<u64> =
-                store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| parse_manifest_seq(&e.name)).collect();
-            seqs.sort_unstable();
-            for seq in seqs.into_iter().filter(|s| *s <= tombstone.seq) {
-                store.delete(&keys.manifest(seq)).await?;
+        crate::events::post_image(&self.ctx, crate::events::EventKind::ImageDeleted, &m, None);
+        // The image is gone whatever happens next: a failure to free its
+        // space is logged and left to the reclaimer.
+        let grace = self.ctx.grace_secs;
+        let mut report = ReclaimReport::default();
+        if let Err(e) = reclaim_image(&self.ctx, &keys, grace, &mut report) {
+            tracing::warn!(lsu = self.name(), image = %def, error = %e, "space of the deleted image not freed yet");
+        }
+        // Deleted images whose data this one kept alive may go now.
+        let mut owners: Vec<(String, ImageKeys)> = Vec::new();
+        for e in &m.extents {
+            let lsu = e.object.lsu.as_deref().unwrap_or(self.name());
+            if let Some(owner) = ImageKeys::owner_of(&e.object.key)
+                && owner.root() != keys.root()
+                && !owners.iter().any(|(l, k)| l == lsu && k.root() == owner.root())
+            {
+                owners.push((lsu.to_string(), owner));
             }
-            store.delete_all(keys.root()).await
-        })?;
+        }
+        for (lsu, owner) in owners {
+            let freed = self.ctx.sibling(&lsu).and_then(|ctx| match load_latest(&ctx, &owner)? {
+                Some(o) if o.state != ImageState::Deleted => Ok(()),
+                _ => reclaim_image(&ctx, &owner, grace, &mut report),
+            });
+            if let Err(e) = freed {
+                tracing::warn!(lsu, image = owner.root(), error = %e, "space of a referenced image not freed yet");
+            }
+        }
         Ok(())
+    }
+
+    /// Frees what deleted images and crashed sessions left behind (see
+    /// `reclaim`); `grace` overrides the configured grace period.
+    pub fn reclaim(&self, grace: Option<u64>, event_hours: u64) -> Result<ReclaimReport> {
+        reclaim_lsu(&self.ctx, grace.unwrap_or(self.ctx.grace_secs), event_hours)
+    }
+
+    /// The LSU's events, oldest first.
+    pub fn events(&self) -> Result<Vec<StoredEvent>> {
+        crate::events::list(&self.ctx)
+    }
+
+    /// Deletes event `key` of this LSU.
+    pub fn delete_event(&self, key: &str) -> Result<()> {
+        crate::events::delete(&self.ctx, key)
+    }
+
+    /// Whether both LSUs belong to one open server.
+    pub fn same_server(&self, other: &Lsu) -> bool {
+        Arc::ptr_eq(&self.ctx, &other.ctx) || self.ctx.same_server(&other.ctx)
     }
 
     /// Writes `data` at `offset` of the image's metadata, growing it as needed.
@@ -438,6 +503,19 @@ fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
     } else {
         Err(EngineError::ImageExists(format!("{def} (its storage key is taken by {}/{})", m.basename, m.date)))
     }
+}
+
+/// The folders of every image of an LSU, deleted ones included.
+pub(crate) fn image_folders(ctx: &LsuCtx) -> Result<Vec<ImageKeys>> {
+    let store = &ctx.store;
+    let mut out = Vec::new();
+    for base in ctx.block_on(store.list(layout::IMAGES))?.into_iter().filter(|e| e.is_dir) {
+        let dir = format!("{}{}/", layout::IMAGES, base.name);
+        for date in ctx.block_on(store.list(&dir))?.into_iter().filter(|e| e.is_dir) {
+            out.push(ImageKeys::from_components(&base.name, &date.name));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the newest commit record that is whole. A torn record (a crash

@@ -38,7 +38,11 @@ pub enum ImageState {
 /// A data object (or part of one) with the checksums that vouch for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
-    /// Key inside the LSU.
+    /// The LSU holding the object, when it is not the image's own (a copy
+    /// or virtual image referencing another LSU of the same server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lsu: Option<String>,
+    /// Key inside its LSU.
     pub key: String,
     /// Bytes in the object.
     pub size: u64,
@@ -185,7 +189,7 @@ mod tests {
             offset: 0,
             length: 1024,
             object_offset: 0,
-            object: ObjectRef { key: "k".into(), size: 1024, chunk_size: 1 << 20, crcs: vec![5] },
+            object: ObjectRef { lsu: None, key: "k".into(), size: 1024, chunk_size: 1 << 20, crcs: vec![5] },
         });
         m
     }

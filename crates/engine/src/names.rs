@@ -66,9 +66,15 @@ pub fn key_component(name: &str) -> String {
     if escaped.len() <= MAX_COMPONENT {
         return escaped;
     }
-    let crc_a = crc32c::crc32c(name.as_bytes());
-    let crc_b = crc32c::crc32c_append(0x9E37_79B9, name.as_bytes());
-    format!("{}~{crc_a:08x}{crc_b:08x}", &escaped[..MAX_COMPONENT - 17])
+    format!("{}~{}", &escaped[..MAX_COMPONENT - 17], checksum64(name))
+}
+
+/// A 64-bit checksum of `text` as 16 hex digits: short, stable names for
+/// long identities.
+pub(crate) fn checksum64(text: &str) -> String {
+    let crc_a = crc32c::crc32c(text.as_bytes());
+    let crc_b = crc32c::crc32c_append(0x9E37_79B9, text.as_bytes());
+    format!("{crc_a:08x}{crc_b:08x}")
 }
 
 /// Reverses [`escape`]; `None` for a component that no escape produced.

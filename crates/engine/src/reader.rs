@@ -44,6 +44,8 @@ pub struct ImageReader {
     /// The manifest read at open, without its extents (resolved below).
     head: Manifest,
     objects: Vec<Arc<ObjectRef>>,
+    /// The store of each object (another LSU's for referenced objects).
+    stores: Vec<ObjectStore>,
     /// For each extent of the manifest: its object number and object offset.
     extents: Vec<(usize, u64)>,
     pieces: Vec<Piece>,
@@ -92,7 +94,7 @@ async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Resul
 }
 
 impl ImageReader {
-    pub(crate) fn new(image: OpenImage, manifest: Manifest) -> Self {
+    pub(crate) fn new(image: OpenImage, manifest: Manifest) -> Result<Self> {
         let ctx = image.ctx();
         let mut objects: Vec<Arc<ObjectRef>> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
@@ -107,15 +109,17 @@ impl ImageReader {
                 (n, e.object_offset)
             })
             .collect();
+        let stores = objects.iter().map(|o| ctx.store_of(o)).collect::<Result<Vec<_>>>()?;
         let pieces = resolve(&manifest.extents);
         // The reserve is taken only if free now: a reader never waits on the
         // budget, so a caller holding other handles can never deadlock here.
         // Without it, units fetched on demand are used once, not kept.
         let largest = objects.iter().map(|o| unit_len(o).min(o.size)).max().unwrap_or(0);
         let reserve = if largest == 0 { None } else { ctx.budget.try_acquire(largest) };
-        ImageReader {
+        Ok(ImageReader {
             image,
             objects,
+            stores,
             extents,
             pieces,
             cache: HashMap::new(),
@@ -123,7 +127,28 @@ impl ImageReader {
             reserve_user: None,
             last_end: None,
             head: Manifest { extents: Vec::new(), ..manifest },
-        }
+        })
+    }
+
+    /// The commit this reader reads.
+    pub(crate) fn seq(&self) -> u64 {
+        self.head.seq
+    }
+
+    /// Where the bytes `[from, to)` of the image are: runs of
+    /// `(image offset, length, object, offset in the object)`, in order;
+    /// holes are left out.
+    pub(crate) fn runs(&self, from: u64, to: u64) -> Vec<(u64, u64, Arc<ObjectRef>, u64)> {
+        let first = self.pieces.partition_point(|p| p.end() <= from);
+        self.pieces[first..]
+            .iter()
+            .take_while(|p| p.start < to)
+            .map(|p| {
+                let (start, end) = (p.start.max(from), p.end().min(to));
+                let (obj, obj_offset) = self.extents[p.extent];
+                (start, end - start, self.objects[obj].clone(), obj_offset + p.delta + (start - p.start))
+            })
+            .collect()
     }
 
     /// The image, its LSU and its metadata.
@@ -224,7 +249,7 @@ impl ImageReader {
         let obj = self.objects[id.0].clone();
         let (a, b) = unit_range(&obj, id.1);
         let Some(permit) = self.image.ctx().budget.try_acquire(b - a) else { return };
-        let handle = self.image.ctx().rt.spawn(fetch_unit(self.image.ctx().store.clone(), obj, id.1));
+        let handle = self.image.ctx().rt.spawn(fetch_unit(self.stores[id.0].clone(), obj, id.1));
         self.cache.insert(id, Slot { fetch: Fetch::Running(handle), _permit: Some(permit) });
     }
 
@@ -249,7 +274,7 @@ impl ImageReader {
             }
         }
         let obj = self.objects[id.0].clone();
-        let data = self.image.ctx().block_on(fetch_unit(self.image.ctx().store.clone(), obj, id.1))?;
+        let data = self.image.ctx().block_on(fetch_unit(self.stores[id.0].clone(), obj, id.1))?;
         if let Some(old) = self.reserve_user.take() {
             self.cache.remove(&old);
         }

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSettings};
 use vastost_vms::{Auth, Cluster, VmsClient, VmsConfig};
@@ -40,12 +40,21 @@ enum Location {
 /// An open storage server: a VAST cluster, seen through one data path.
 #[derive(Debug)]
 pub struct Server {
+    shared: Arc<ServerShared>,
+}
+
+/// What a server's LSUs share with it: each LSU keeps a weak link back, to
+/// reach the other LSUs its images reference.
+#[derive(Debug)]
+pub(crate) struct ServerShared {
     name: String,
     cfg: ServerConfig,
     ctx: EngineCtx,
     location: Location,
     vms: Option<(Arc<VmsClient>, Cluster)>,
     lsus: Mutex<HashMap<LsuName, Lsu>>,
+    copies: crate::copy::AsyncCopies,
+    me: Weak<ServerShared>,
 }
 
 impl Server {
@@ -59,11 +68,11 @@ impl Server {
         connect: bool,
     ) -> Result<Self> {
         let vms = match &cfg.vms_endpoint {
-            Some(endpoint) if connect => Some(Self::connect_vms(name, &cfg, endpoint, &ctx, creds)?),
+            Some(endpoint) if connect => Some(ServerShared::connect_vms(name, &cfg, endpoint, &ctx, creds)?),
             _ => None,
         };
         let location = match cfg.data_path {
-            DataPath::Nfs => Location::Dir(Self::open_dir(name, &cfg)?),
+            DataPath::Nfs => Location::Dir(ServerShared::open_dir(name, &cfg)?),
             DataPath::S3 => {
                 let missing = |what: &str| EngineError::Config(format!("server '{name}' has no {what}"));
                 let endpoint = cfg.endpoint.clone().ok_or_else(|| missing("endpoint"))?;
@@ -80,9 +89,79 @@ impl Server {
                 Location::S3 { endpoint, more_endpoints, region: cfg.region.clone(), keys, tls }
             }
         };
-        Ok(Server { name: name.to_string(), cfg, ctx, location, vms, lsus: Mutex::new(HashMap::new()) })
+        let shared = Arc::new_cyclic(|me| ServerShared {
+            name: name.to_string(),
+            cfg,
+            ctx,
+            location,
+            vms,
+            lsus: Mutex::new(HashMap::new()),
+            copies: Default::default(),
+            me: me.clone(),
+        });
+        Ok(Server { shared })
     }
 
+    /// Whether `other` is this same open server (copies between its LSUs
+    /// need no data transfer).
+    pub fn same_as(&self, other: &Server) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// The name it was opened with.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// What the server tells about itself.
+    pub fn info(&self) -> ServerInfo {
+        self.shared.info()
+    }
+
+    /// The LSUs: on NFS, the visible folders of the data directory whose
+    /// names are valid LSU names; on S3, the configured buckets.
+    pub fn list_lsus(&self) -> Result<Vec<String>> {
+        self.shared.list_lsus()
+    }
+
+    /// Opens LSU `name`; it must exist.
+    pub fn lsu(&self, name: &str) -> Result<Lsu> {
+        self.shared.lsu(name)
+    }
+
+    /// The server's background copies.
+    pub fn copies(&self) -> &crate::copy::AsyncCopies {
+        &self.shared.copies
+    }
+
+    /// Frees the space deleted images and crashed sessions left, in LSU
+    /// `lsu` or in all of them; `grace` (seconds) overrides the configured
+    /// grace period for references in the making.
+    pub fn reclaim(&self, lsu: Option<&str>, grace: Option<u64>) -> Result<crate::ReclaimReport> {
+        let names = match lsu {
+            Some(name) => vec![name.to_string()],
+            None => self.list_lsus()?,
+        };
+        let mut report = crate::ReclaimReport::default();
+        for name in names {
+            report.add(&self.lsu(&name)?.reclaim(grace, self.shared.cfg.event_retention_hours)?);
+        }
+        Ok(report)
+    }
+
+    /// The events of every LSU, oldest first.
+    pub fn events(&self) -> Result<Vec<crate::StoredEvent>> {
+        let mut all = Vec::new();
+        for name in self.list_lsus()? {
+            all.extend(self.lsu(&name)?.events()?);
+        }
+        // Keys start with the time: this is the order they happened in.
+        all.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.lsu.cmp(&b.lsu)));
+        Ok(all)
+    }
+}
+
+impl ServerShared {
     /// Logs in to VMS and reads the cluster's identity and state.
     fn connect_vms(
         name: &str,
@@ -151,13 +230,11 @@ impl Server {
         Ok(root)
     }
 
-    /// The name it was opened with.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
-    /// What the server tells about itself.
-    pub fn info(&self) -> ServerInfo {
+    pub(crate) fn info(&self) -> ServerInfo {
         ServerInfo {
             name: self.name.clone(),
             data_path: self.cfg.data_path,
@@ -170,9 +247,7 @@ impl Server {
         }
     }
 
-    /// The LSUs: on NFS, the visible folders of the data directory whose
-    /// names are valid LSU names; on S3, the configured buckets.
-    pub fn list_lsus(&self) -> Result<Vec<String>> {
+    pub(crate) fn list_lsus(&self) -> Result<Vec<String>> {
         let root = match &self.location {
             Location::Dir(root) => root,
             Location::S3 { .. } => {
@@ -207,8 +282,7 @@ impl Server {
         Ok(names)
     }
 
-    /// Opens LSU `name`; it must exist.
-    pub fn lsu(&self, name: &str) -> Result<Lsu> {
+    pub(crate) fn lsu(&self, name: &str) -> Result<Lsu> {
         let name = LsuName::new(name)?;
         let mut lsus = self.lsus.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(lsu) = lsus.get(&name) {
@@ -252,6 +326,8 @@ impl Server {
             read_ahead: self.cfg.read_ahead.as_u64(),
             open: Arc::new(OpenImages::default()),
             vms: self.vms.as_ref().map(|(client, cluster)| (client.clone(), cluster.clone())),
+            server: self.me.clone(),
+            grace_secs: self.cfg.reclaim_grace_secs,
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)

@@ -24,8 +24,11 @@ use vastost_storage::{DirectWriter, ErrorKind as StorageKind};
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
+use crate::layout::ImageKeys;
 use crate::lsu::{ImageInfo, OpenImage, now};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
+use crate::reader::ImageReader;
+use crate::refs::SourceUse;
 
 /// Objects are checksummed in chunks of this size, so a reader can verify
 /// any chunk it fetches without reading the whole fragment.
@@ -95,6 +98,8 @@ pub struct ImageWriter {
     failure: Arc<Mutex<Option<EngineError>>>,
     token: String,
     next_fragment: u64,
+    /// Images whose bytes this one references since it was opened.
+    sources: Vec<SourceUse>,
 }
 
 impl ImageWriter {
@@ -111,6 +116,7 @@ impl ImageWriter {
             in_flight,
             failure: Arc::new(Mutex::new(None)),
             token: format!("{:08x}", fastrand::u32(..)),
+            sources: Vec::new(),
         }
     }
 
@@ -217,7 +223,7 @@ impl ImageWriter {
             offset,
             length: len,
             object_offset: 0,
-            object: ObjectRef { key: key.clone(), size: len, chunk_size: CHUNK_SIZE, crcs: crcs.finish() },
+            object: ObjectRef { lsu: None, key: key.clone(), size: len, chunk_size: CHUNK_SIZE, crcs: crcs.finish() },
         });
         let slot = self
             .image
@@ -251,6 +257,97 @@ impl ImageWriter {
         Ok(())
     }
 
+    /// Adds `len` bytes of `source` from offset `from` at offset `to` of
+    /// this image, by reference: no byte is read or written, whatever the
+    /// length. The source must be a complete image of the same server.
+    /// Holes of the source stay holes. Returns `len`.
+    pub fn include(&mut self, source: &ImageReader, from: u64, to: u64, len: u64) -> Result<u64> {
+        self.check_failure()?;
+        if ![from, to, len].iter().all(|v| v.is_multiple_of(BLOCK_SIZE)) {
+            return Err(EngineError::invalid(format!(
+                "include of {len} bytes from {from} to {to}: offsets and length must be multiples of {BLOCK_SIZE}"
+            )));
+        }
+        let src_end = from.checked_add(len).filter(|e| *e <= source.size()).ok_or_else(|| {
+            EngineError::invalid(format!(
+                "include of {len} bytes from {from}: the source {} has {} bytes",
+                source.image().def(),
+                source.size()
+            ))
+        })?;
+        let end = to.checked_add(len).filter(|e| *e <= MAX_IMAGE_SIZE).ok_or_else(|| {
+            EngineError::invalid(format!("include at {to}: images are limited to {MAX_IMAGE_SIZE} bytes"))
+        })?;
+        let ctx = self.image.ctx().clone();
+        let src_ctx = source.image().ctx().clone();
+        if !ctx.same_server(&src_ctx) && !Arc::ptr_eq(&ctx, &src_ctx) {
+            return Err(EngineError::invalid(
+                "the source image is on another storage server: its bytes must be copied",
+            ));
+        }
+        if Arc::ptr_eq(&ctx, &src_ctx) && source.image().keys().root() == self.image.keys().root() {
+            return Err(EngineError::invalid("an image cannot include itself"));
+        }
+        // Written bytes before the include must stay under it in the map.
+        self.seal().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
+        let src_lsu = src_ctx.name.as_str();
+        let runs = source.runs(from, src_end);
+        let mut owners: Vec<(String, ImageKeys)> = Vec::new();
+        for (_, _, obj, _) in &runs {
+            let lsu = obj.lsu.as_deref().unwrap_or(src_lsu);
+            let keys = ImageKeys::owner_of(&obj.key)
+                .ok_or_else(|| EngineError::Integrity(format!("object {} is not an image fragment", obj.key)))?;
+            if !owners.iter().any(|(l, k)| l == lsu && k.root() == keys.root()) {
+                owners.push((lsu.to_string(), keys));
+            }
+        }
+        let at = match self
+            .sources
+            .iter()
+            .position(|u| Arc::ptr_eq(&u.ctx, &src_ctx) && &u.def == source.image().def() && u.seq == source.seq())
+        {
+            Some(at) => at,
+            None => {
+                self.sources.push(SourceUse {
+                    ctx: src_ctx.clone(),
+                    def: source.image().def().clone(),
+                    seq: source.seq(),
+                    owners: Vec::new(),
+                    marked_at: std::time::Instant::now(),
+                });
+                self.sources.len() - 1
+            }
+        };
+        let use_ = &mut self.sources[at];
+        owners.retain(|(l, k)| !use_.owners.iter().any(|(ul, uk)| ul == l && uk.root() == k.root()));
+        if !owners.is_empty() {
+            use_.mark_and_check(&owners, ctx.name.as_str(), self.image.def())?;
+            use_.owners.extend(owners);
+        }
+        for (start, n, obj, object_offset) in runs {
+            let owning = obj.lsu.as_deref().unwrap_or(src_lsu);
+            let object = ObjectRef { lsu: (owning != ctx.name.as_str()).then(|| owning.to_string()), ..(*obj).clone() };
+            self.push_extent(Extent { offset: to + (start - from), length: n, object_offset, object });
+        }
+        self.size = self.size.max(end);
+        Ok(len)
+    }
+
+    /// Appends an extent, merged into the last one when it continues it
+    /// (a copy made in small steps stays one extent per fragment).
+    fn push_extent(&mut self, e: Extent) {
+        if let Some(last) = self.extents.last_mut()
+            && last.object.key == e.object.key
+            && last.object.lsu == e.object.lsu
+            && last.offset + last.length == e.offset
+            && last.object_offset + last.length == e.object_offset
+        {
+            last.length += e.length;
+            return;
+        }
+        self.extents.push(e);
+    }
+
     /// Waits for every upload under way.
     fn wait_uploads(&mut self) -> Result<()> {
         for handle in std::mem::take(&mut self.uploads) {
@@ -273,24 +370,71 @@ impl ImageWriter {
     /// Closes the image: complete (never writable again) or checkpointed
     /// (reopen with `open_for_write` to append). On error the image keeps
     /// its last committed state.
-    pub fn close(mut self, complete: bool) -> Result<()> {
+    pub fn close(self, complete: bool) -> Result<()> {
+        self.finish(complete, None)
+    }
+
+    /// Closes the image complete after checking that what was stored is,
+    /// byte for byte, a stream whose CRC32C is `crc` (the image must have
+    /// been written sequentially from offset 0, as a copy writes it).
+    pub(crate) fn close_verified(self, crc: u32) -> Result<()> {
+        self.finish(true, Some(crc))
+    }
+
+    fn finish(mut self, complete: bool, expect_crc: Option<u32>) -> Result<()> {
         self.check_failure()?;
         self.seal()?;
         self.wait_uploads()?;
+        if let Some(want) = expect_crc {
+            let got = self.stream_crc()?;
+            if got != want {
+                return Err(EngineError::Integrity(format!(
+                    "image {}: the stored checksums ({got:08x}) do not match the bytes sent ({want:08x})",
+                    self.image.def()
+                )));
+            }
+        }
         let state = if complete { ImageState::Created } else { ImageState::Pending };
         self.commit(state)?;
+        if complete {
+            crate::events::post_image(self.image.ctx(), crate::events::EventKind::ImageCreated, &self.committed, None);
+        }
         tracing::info!(
             lsu = self.image.lsu(), image = %self.image.def(), size = self.size, complete, "closed image after writing"
         );
         Ok(())
     }
 
+    /// The CRC32C of the whole image, combined from the checksums of its
+    /// fragments; only for an image stored as consecutive whole fragments.
+    fn stream_crc(&self) -> Result<u32> {
+        let mut crc = 0u32;
+        let mut at = 0u64;
+        for e in &self.extents {
+            let o = &e.object;
+            if e.offset != at || e.object_offset != 0 || e.length != o.size {
+                return Err(EngineError::Internal("a streamed copy is not stored as consecutive fragments".into()));
+            }
+            for (i, chunk_crc) in o.crcs.iter().enumerate() {
+                let len = (o.size - i as u64 * o.chunk_size).min(o.chunk_size);
+                crc = crc32c::crc32c_combine(crc, *chunk_crc, len as usize);
+            }
+            at += e.length;
+        }
+        Ok(crc)
+    }
+
     fn commit(&mut self, state: ImageState) -> Result<()> {
+        let (grace, lsu) = (self.image.ctx().grace_secs, self.image.ctx().name.clone());
+        for source in &mut self.sources {
+            source.renew_if_old(grace, lsu.as_str(), self.image.def())?;
+        }
         let mut next = self.committed.clone();
         next.seq += 1;
         next.state = state;
         next.size = self.size;
         next.updated = now();
+        self.extents = crate::extents::compact(&self.extents);
         next.extents = self.extents.clone();
         let key = self.image.keys().manifest(next.seq);
         let store = &self.image.ctx().store;

@@ -1,0 +1,132 @@
+//! Events: what happened to images, kept on the storage itself so that any
+//! media server (of this NetBackup domain or of another one, with its own
+//! plugin instance) can poll them, and so that they survive restarts.
+//!
+//! Each event is one small object `.vastost/events/<time>-<token>` in the
+//! LSU it concerns; the time (nanoseconds since the epoch, 20 digits) makes
+//! the names sort in the order the events happened. A replication ("import
+//! this image") event is written into the *target* LSU by the copy that
+//! made the image there. Events nobody deletes expire after the server's
+//! `event_retention_hours` (the reclaimer removes them).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::layout::EVENTS;
+use crate::lsu::{LsuCtx, now};
+use crate::manifest::Manifest;
+
+/// What an event tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An image was closed complete.
+    ImageCreated,
+    /// An image was deleted.
+    ImageDeleted,
+    /// A copy within the server finished; the image is the new copy.
+    CopyDone,
+    /// An image was replicated here from another server: import it.
+    Replicated,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The LSU of the image.
+    pub lsu: String,
+    /// The image's basename.
+    pub basename: String,
+    /// The image's date.
+    pub date: String,
+    /// The image's size in bytes.
+    pub size: u64,
+    /// Seconds since the epoch when it happened.
+    pub time: u64,
+    /// Where the image came from (`server/lsu`), for copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// An event as stored: its key names it for deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The LSU holding it.
+    pub lsu: String,
+    /// Its object key in that LSU.
+    pub key: String,
+    /// What it says.
+    pub event: Event,
+}
+
+/// Stores `event` in LSU `ctx`.
+pub(crate) fn post(ctx: &LsuCtx, event: &Event) -> Result<()> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let key = format!("{EVENTS}{nanos:020}-{:08x}", fastrand::u32(..));
+    let bytes = serde_json::to_vec(event).expect("an event serializes");
+    ctx.block_on(ctx.store.put(&key, Bytes::from(bytes)))?;
+    Ok(())
+}
+
+/// Stores an event about the image `m` of LSU `ctx`. Events are a
+/// courtesy to pollers: failing to store one is logged, never fails the
+/// operation that already happened.
+pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, source: Option<String>) {
+    let event = Event {
+        kind,
+        lsu: ctx.name.to_string(),
+        basename: m.basename.clone(),
+        date: m.date.clone(),
+        size: m.size,
+        time: now(),
+        source,
+    };
+    if let Err(e) = post(ctx, &event) {
+        tracing::warn!(lsu = %ctx.name, image = %m.basename, kind = ?kind, error = %e, "event not stored");
+    }
+}
+
+/// The events of LSU `ctx`, oldest first. Unreadable ones are skipped.
+pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
+    let mut out = Vec::new();
+    for entry in ctx.block_on(ctx.store.list(EVENTS))?.into_iter().filter(|e| !e.is_dir) {
+        let key = format!("{EVENTS}{}", entry.name);
+        let bytes = match ctx.block_on(ctx.store.get(&key)) {
+            Ok(b) => b,
+            // Deleted by another poller since the listing.
+            Err(e) if e.kind == vastost_storage::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match serde_json::from_slice::<Event>(&bytes) {
+            Ok(event) => out.push(StoredEvent { lsu: ctx.name.to_string(), key, event }),
+            Err(e) => tracing::warn!(event = %key, error = %e, "unreadable event skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes event `key` of LSU `ctx` (deleting a deleted event succeeds).
+pub(crate) fn delete(ctx: &LsuCtx, key: &str) -> Result<()> {
+    if !key.starts_with(EVENTS) || key[EVENTS.len()..].contains('/') {
+        return Err(crate::EngineError::invalid(format!("{key:?} is not an event")));
+    }
+    ctx.block_on(ctx.store.delete(key))?;
+    Ok(())
+}
+
+/// Deletes the events older than `hours`; returns how many.
+pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
+    let cutoff = now().saturating_sub(hours.saturating_mul(3600));
+    let mut n = 0;
+    for e in list(ctx)?.into_iter().filter(|e| e.event.time < cutoff) {
+        delete(ctx, &e.key)?;
+        n += 1;
+    }
+    Ok(n)
+}
