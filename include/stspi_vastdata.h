@@ -89,6 +89,19 @@
 // Copy all of the source from `from_offset` (`len` is ignored).
 #define STS_CX_REMAINDER 2
 
+// An image was closed complete.
+#define STS_EVT_IMAGE_CREATED 1
+
+// An image was deleted.
+#define STS_EVT_IMAGE_DELETED 2
+
+// A copy within the server finished; `ev_image` is the new copy.
+#define STS_EVT_COPY_DONE 3
+
+// An image was replicated to this server from another one: import it
+// (Auto Image Replication).
+#define STS_EVT_REPLICATION 4
+
 // No credentials.
 #define STS_CRED_NONE 0
 
@@ -394,6 +407,24 @@ typedef struct {
   sts_image_info_t ev_image;
 } sts_event_t;
 
+// What `vastost_reclaim` did.
+typedef struct {
+  // Images looked at.
+  uint64_t vr_images_checked;
+  // Deleted images whose every trace is now gone.
+  uint64_t vr_images_removed;
+  // Deleted images kept because live images reference their data.
+  uint64_t vr_images_kept;
+  // Images skipped (being written, or references in the making).
+  uint64_t vr_images_skipped;
+  // Data fragments removed.
+  uint64_t vr_fragments_freed;
+  // Bytes of those fragments.
+  uint64_t vr_bytes_freed;
+  // Events removed after their retention time.
+  uint64_t vr_events_expired;
+} vastost_reclaim_t;
+
 // Counters of the plugin's memory budget (`vastost_get_stats`).
 typedef struct {
   // Configured budget in bytes.
@@ -593,14 +624,26 @@ sts_status_t stspi_read_image_meta(stsp_image_handle_t handle,
                                    uint64_t offset,
                                    uint64_t *read);
 
-// Opens a target server for optimized duplication. Not supported yet:
-// returns `STS_ENOTSUP`.
+// Opens `target_name` as the target of optimized duplications from the
+// server `source` (for `create_image`, `open_image`, the copy calls and
+// `close_server`). Naming the source itself gives a second handle to it:
+// copies between its LSUs then move no data.
+//
+// # Safety
+// `target_name` is NUL-terminated; `cred` NULL or valid; `handle` writable.
 sts_status_t stspi_open_target_server(sts_server_handle_t source,
                                       const char *target_name,
                                       const sts_cred_t *cred,
                                       sts_server_handle_t *handle);
 
-// Copies an extent between images. Not supported yet: `STS_ENOTSUP`.
+// Copies `len` bytes of the source image from `from_offset` to the target
+// image at `to_offset` (multiples of `STS_BLOCK_SIZE`). `STS_CX_APPEND`
+// appends at the target's end (`to_offset` ignored); `STS_CX_REMAINDER`
+// copies all of the source from `from_offset` (`len` ignored). Between
+// LSUs of one server no data moves: the target references the source's.
+//
+// # Safety
+// `copied` is NULL or writable.
 sts_status_t stspi_copy_extent(stsp_image_handle_t source,
                                stsp_image_handle_t target,
                                uint64_t from_offset,
@@ -609,15 +652,35 @@ sts_status_t stspi_copy_extent(stsp_image_handle_t source,
                                uint32_t flags,
                                uint64_t *copied);
 
-// Copies a whole image. Not supported yet: `STS_ENOTSUP`.
+// Adds to the target image (open for writing) `len` bytes of the source
+// image (open for reading) from `from_offset`, at `to_offset`, without
+// copying data: both must be on one server. Deleting the source later
+// keeps what the target references.
+sts_status_t stspi_include_in_image(stsp_image_handle_t source,
+                                    stsp_image_handle_t target,
+                                    uint64_t from_offset,
+                                    uint64_t to_offset,
+                                    uint64_t len);
+
+// Copies a complete image to a new image of another LSU of the same
+// server (by reference: no data moves) or of a target server opened with
+// `stspi_open_target_server` (streamed, verified). `flags` must be 0. A
+// failed copy leaves no target image.
+//
+// # Safety
+// The four pointers are valid.
 sts_status_t stspi_copy_image(const sts_lsu_t *from_lsu,
                               const sts_image_def_t *from,
                               const sts_lsu_t *to_lsu,
                               const sts_image_def_t *to,
                               uint32_t flags);
 
-// Starts a whole-image copy in the background. Not supported yet:
-// `STS_ENOTSUP`.
+// Starts `stspi_copy_image` in the background; `*op_id` numbers it. Its
+// end is announced by an event (`STS_EVT_COPY_DONE` or
+// `STS_EVT_REPLICATION` on success); a failed copy leaves no image.
+//
+// # Safety
+// The four pointers are valid; `op_id` writable.
 sts_status_t stspi_async_copy_image(const sts_lsu_t *from_lsu,
                                     const sts_image_def_t *from,
                                     const sts_lsu_t *to_lsu,
@@ -625,7 +688,11 @@ sts_status_t stspi_async_copy_image(const sts_lsu_t *from_lsu,
                                     uint32_t flags,
                                     uint64_t *op_id);
 
-// Starts a named background copy. Not supported yet: `STS_ENOTSUP`.
+// Starts `stspi_copy_image` in the background under `name` (unique per
+// server until its end is taken by `stspi_named_async_wait`).
+//
+// # Safety
+// The four pointers are valid; `name` is NUL-terminated.
 sts_status_t stspi_named_async_copy_image(const sts_lsu_t *from_lsu,
                                           const sts_image_def_t *from,
                                           const sts_lsu_t *to_lsu,
@@ -633,35 +700,52 @@ sts_status_t stspi_named_async_copy_image(const sts_lsu_t *from_lsu,
                                           const char *name,
                                           uint32_t flags);
 
-// Waits for a named background copy. Not supported yet: `STS_ENOTSUP`.
+// Waits up to `timeout_secs` for the named copy of `server` (the server
+// of its source LSU). Returns its status once it has ended (then forgets
+// it), or `STS_EINPROGRESS` while it runs; `*done_bytes` tells the bytes
+// copied so far either way.
+//
+// # Safety
+// `name` is NUL-terminated; `done_bytes` NULL or writable.
 sts_status_t stspi_named_async_wait(sts_server_handle_t server,
                                     const char *name,
                                     uint32_t timeout_secs,
                                     uint64_t *done_bytes);
 
-// Cancels a named background copy. Not supported yet: `STS_ENOTSUP`.
+// Asks the named copy to stop. Its target image is removed; wait for it
+// with `stspi_named_async_wait` (which then returns `STS_ECANCELED`,
+// unless it had already finished).
+//
+// # Safety
+// `name` is NUL-terminated.
 sts_status_t stspi_named_async_cancel(sts_server_handle_t server, const char *name);
 
-// Adds to `target` an extent referencing `source` (virtual synthetic
-// images). Not supported yet: `STS_ENOTSUP`.
-sts_status_t stspi_include_in_image(stsp_image_handle_t source,
-                                    stsp_image_handle_t target,
-                                    uint64_t from_offset,
-                                    uint64_t to_offset,
-                                    uint64_t len);
-
-// Opens an event channel. Not supported yet: `STS_ENOTSUP`.
+// Opens a channel on the events of every LSU of `server` (kept on the
+// storage: they survive restarts and are seen by every media server).
+// `flags` must be 0.
+//
+// # Safety
+// `channel` is writable.
 sts_status_t stspi_open_evchannel(sts_server_handle_t server,
                                   uint32_t flags,
                                   sts_evc_handle_t *channel);
 
-// Takes the next event of a channel. Not supported yet: `STS_ENOTSUP`.
+// The oldest event this channel has not handed out yet, or
+// `STS_ENOMORE`. An event stays on the storage until `stspi_delete_event`
+// (or its retention time ends).
+//
+// # Safety
+// `event` is writable.
 sts_status_t stspi_get_event(sts_evc_handle_t channel, sts_event_t *event);
 
-// Deletes a processed event. Not supported yet: `STS_ENOTSUP`.
+// Deletes an event handed out by this channel (by its `ev_seq`), for
+// every poller.
+//
+// # Safety
+// `event` is valid.
 sts_status_t stspi_delete_event(sts_evc_handle_t channel, const sts_event_t *event);
 
-// Closes an event channel. Not supported yet: `STS_ENOTSUP`.
+// Closes an event channel; its events stay on the storage.
 sts_status_t stspi_close_evchannel(sts_evc_handle_t channel);
 
 // The plugin's version, a static NUL-terminated string.
@@ -676,6 +760,18 @@ const char *vastost_strerror(sts_status_t status);
 // # Safety
 // `buf` is NULL or valid for `len` writable bytes.
 size_t vastost_last_error(char *buf, size_t len);
+
+// Frees the space that deleted images and crashed sessions left in LSU
+// `lsu` of `server` (NULL: every LSU), and expires old events.
+// `grace_secs` below 0 means the configured grace period for references
+// in the making; 0 is only safe when no copy runs anywhere.
+//
+// # Safety
+// `lsu` is NULL or NUL-terminated; `report` NULL or writable.
+sts_status_t vastost_reclaim(sts_server_handle_t server,
+                             const char *lsu,
+                             int64_t grace_secs,
+                             vastost_reclaim_t *report);
 
 // Counters of the memory budget and of open handles.
 //

@@ -172,7 +172,7 @@ pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
 
 /// Capabilities that work in this build; everything else answers
 /// `STS_ENOTSUP`.
-pub(crate) const SUPPORTED: [u32; 9] = [
+pub(crate) const SUPPORTED: [u32; 16] = [
     STS_SRVC_CREATE_IMAGE,
     STS_SRVC_READ_IMAGE,
     STS_SRVC_DELETE_IMAGE,
@@ -182,6 +182,13 @@ pub(crate) const SUPPORTED: [u32; 9] = [
     STS_SRVC_LIST_IMAGE,
     STS_SRVC_IMAGE_META,
     STS_SRVC_LABEL_LSU,
+    STS_SRVC_OPEN_TARGET_SERVER,
+    STS_SRVC_COPY_EXTENT,
+    STS_SRVC_COPY_IMAGE,
+    STS_SRVC_ASYNC_COPY_IMAGE,
+    STS_SRVC_NAMED_ASYNC_COPY,
+    STS_SRVC_INCLUDE_IN_IMAGE,
+    STS_SRVC_EVENTS,
 ];
 
 pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
@@ -191,7 +198,7 @@ pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
     }
     sts_server_info_t {
         srv_server: field(&info.name),
-        srv_flags: STS_SRV_DISK | STS_SRV_CRED,
+        srv_flags: STS_SRV_DISK | STS_SRV_CRED | STS_SRV_IMAGE_COPY | STS_SRV_EVENTS,
         srv_cap: cap,
         srv_maxconn: 0,
         srv_block_size: STS_BLOCK_SIZE,
@@ -200,6 +207,45 @@ pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
             None => format!("vastost {} ({} data path)", crate::VERSION, info.data_path),
         }),
         srv_location: field(&info.location),
+    }
+}
+
+/// An event as `stspi_get_event` returns it; `seq` numbers it in its
+/// channel.
+pub(crate) fn event_to_c(e: &vastost_engine::Event, seq: u64, server: &str) -> sts_event_t {
+    use vastost_engine::EventKind;
+    let (ev_type, flags) = match e.kind {
+        EventKind::ImageCreated => (STS_EVT_IMAGE_CREATED, STS_II_IMAGE_CREATED),
+        EventKind::ImageDeleted => (STS_EVT_IMAGE_DELETED, 0),
+        EventKind::CopyDone => (STS_EVT_COPY_DONE, STS_II_IMAGE_CREATED),
+        EventKind::Replicated => (STS_EVT_REPLICATION, STS_II_IMAGE_CREATED),
+    };
+    sts_event_t {
+        ev_type,
+        ev_seq: seq,
+        ev_time: e.time,
+        ev_image: sts_image_info_t {
+            imo_def: sts_image_def_t { img_basename: field(&e.basename), img_date: field(&e.date) },
+            imo_lsu: sts_lsu_name_t { sln_name: field(&e.lsu) },
+            imo_server: field(server),
+            imo_size: e.size,
+            imo_flags: flags,
+            imo_block_size: STS_BLOCK_SIZE,
+            imo_create_time: e.time,
+            imo_update_time: e.time,
+        },
+    }
+}
+
+pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim_t {
+    vastost_reclaim_t {
+        vr_images_checked: r.images_checked,
+        vr_images_removed: r.images_removed,
+        vr_images_kept: r.images_kept,
+        vr_images_skipped: r.images_skipped,
+        vr_fragments_freed: r.fragments_freed,
+        vr_bytes_freed: r.bytes_freed,
+        vr_events_expired: r.events_expired,
     }
 }
 

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vastost_engine::{Engine, EngineError, Lsu, Server};
+use vastost_engine::{Engine, EngineError, ImageDef, Lsu, Server};
 
 use crate::boundary::{Failure, guard, last_error};
 use crate::convert::*;
@@ -19,12 +19,6 @@ fn lsu_of(lsu: &sts_lsu_t) -> Result<(Arc<Server>, Lsu), Failure> {
     let name = field_str(&lsu.sl_lsu_name, "sl_lsu_name")?;
     let lsu = server.lsu(&name)?;
     Ok((server, lsu))
-}
-
-fn not_supported(op: &'static str) -> sts_status_t {
-    guard(op, || {
-        Err(Failure::new(sts_status::STS_ENOTSUP, format!("{op} is not supported by this version of the plugin")))
-    })
 }
 
 fn with_image<R>(
@@ -615,24 +609,83 @@ pub unsafe extern "C" fn stspi_read_image_meta(
     })
 }
 
-// ------------------------------------------ not supported in this version
+// ------------------------------------------------- duplication and events
 
-/// Opens a target server for optimized duplication. Not supported yet:
-/// returns `STS_ENOTSUP`.
+/// Opens `target_name` as the target of optimized duplications from the
+/// server `source` (for `create_image`, `open_image`, the copy calls and
+/// `close_server`). Naming the source itself gives a second handle to it:
+/// copies between its LSUs then move no data.
+///
+/// # Safety
+/// `target_name` is NUL-terminated; `cred` NULL or valid; `handle` writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn stspi_open_target_server(
+pub unsafe extern "C" fn stspi_open_target_server(
     source: sts_server_handle_t,
     target_name: *const c_char,
     cred: *const sts_cred_t,
     handle: *mut sts_server_handle_t,
 ) -> sts_status_t {
-    let _ = (source, target_name, cred, handle);
-    not_supported("stspi_open_target_server")
+    guard("stspi_open_target_server", || {
+        let engine = state::engine()?;
+        let source = handles::server(source, "source")?;
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(target_name, "target_name", STS_MAX_STSNAME) }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(handle, "handle") }?;
+        let server = if name == source.name() {
+            source
+        } else {
+            let creds = if cred.is_null() {
+                None
+            } else {
+                // SAFETY: non-NULL and valid by contract.
+                credentials(unsafe { ref_from(cred, "cred") }?)?
+            };
+            if !Engine::claims(&name) {
+                return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
+            }
+            Arc::new(engine.open_server(&name, creds.as_ref())?)
+        };
+        *out = handles::insert(Object::Server(server));
+        Ok(())
+    })
 }
 
-/// Copies an extent between images. Not supported yet: `STS_ENOTSUP`.
+/// Runs `body` with the source (open for reading) and the target (open for
+/// writing) of an extent copy.
+fn with_copy_pair<R>(
+    source: stsp_image_handle_t,
+    target: stsp_image_handle_t,
+    body: impl FnOnce(&mut vastost_engine::ImageReader, &mut vastost_engine::ImageWriter) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    state::engine()?;
+    if source == target {
+        return Err(Failure::invalid("the source and the target are the same image handle"));
+    }
+    let src = handles::of_kind(source, "source", "image")?;
+    let dst = handles::of_kind(target, "target", "image")?;
+    let (Object::Image(src), Object::Image(dst)) = (&*src, &*dst) else { unreachable!("of_kind checked the kinds") };
+    // Always source first: a source is open for reading, a target for
+    // writing, so two calls can never lock the same pair in both orders.
+    let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
+    let mut dst = dst.lock().unwrap_or_else(|p| p.into_inner());
+    match (&mut src.image, &mut dst.image) {
+        (Access::Read(r), Access::Write(w)) => body(r, w),
+        (Access::Write(_), _) => Err(Failure::invalid("the source image must be open for reading (STS_O_READ)")),
+        (_, Access::Read(_)) => Err(Failure::invalid("the target image must be open for writing")),
+    }
+}
+
+/// Copies `len` bytes of the source image from `from_offset` to the target
+/// image at `to_offset` (multiples of `STS_BLOCK_SIZE`). `STS_CX_APPEND`
+/// appends at the target's end (`to_offset` ignored); `STS_CX_REMAINDER`
+/// copies all of the source from `from_offset` (`len` ignored). Between
+/// LSUs of one server no data moves: the target references the source's.
+///
+/// # Safety
+/// `copied` is NULL or writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn stspi_copy_extent(
+pub unsafe extern "C" fn stspi_copy_extent(
     source: stsp_image_handle_t,
     target: stsp_image_handle_t,
     from_offset: u64,
@@ -641,73 +694,31 @@ pub extern "C" fn stspi_copy_extent(
     flags: u32,
     copied: *mut u64,
 ) -> sts_status_t {
-    let _ = (source, target, from_offset, to_offset, len, flags, copied);
-    not_supported("stspi_copy_extent")
+    guard("stspi_copy_extent", || {
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(copied, "copied") }?;
+        if flags & !(STS_CX_APPEND | STS_CX_REMAINDER) != 0 {
+            return Err(Failure::invalid(format!("unknown copy_extent flags {flags:#x}")));
+        }
+        with_copy_pair(source, target, |r, w| {
+            let to = if flags & STS_CX_APPEND != 0 { w.size() } else { to_offset };
+            let len = if flags & STS_CX_REMAINDER != 0 {
+                r.size().checked_sub(from_offset).ok_or_else(|| {
+                    Failure::invalid(format!("from_offset {from_offset} is past the source's end ({})", r.size()))
+                })?
+            } else {
+                len
+            };
+            *out = w.copy_from(r, from_offset, to, len)?;
+            Ok(())
+        })
+    })
 }
 
-/// Copies a whole image. Not supported yet: `STS_ENOTSUP`.
-#[unsafe(no_mangle)]
-pub extern "C" fn stspi_copy_image(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
-    flags: u32,
-) -> sts_status_t {
-    let _ = (from_lsu, from, to_lsu, to, flags);
-    not_supported("stspi_copy_image")
-}
-
-/// Starts a whole-image copy in the background. Not supported yet:
-/// `STS_ENOTSUP`.
-#[unsafe(no_mangle)]
-pub extern "C" fn stspi_async_copy_image(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
-    flags: u32,
-    op_id: *mut u64,
-) -> sts_status_t {
-    let _ = (from_lsu, from, to_lsu, to, flags, op_id);
-    not_supported("stspi_async_copy_image")
-}
-
-/// Starts a named background copy. Not supported yet: `STS_ENOTSUP`.
-#[unsafe(no_mangle)]
-pub extern "C" fn stspi_named_async_copy_image(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
-    name: *const c_char,
-    flags: u32,
-) -> sts_status_t {
-    let _ = (from_lsu, from, to_lsu, to, name, flags);
-    not_supported("stspi_named_async_copy_image")
-}
-
-/// Waits for a named background copy. Not supported yet: `STS_ENOTSUP`.
-#[unsafe(no_mangle)]
-pub extern "C" fn stspi_named_async_wait(
-    server: sts_server_handle_t,
-    name: *const c_char,
-    timeout_secs: u32,
-    done_bytes: *mut u64,
-) -> sts_status_t {
-    let _ = (server, name, timeout_secs, done_bytes);
-    not_supported("stspi_named_async_wait")
-}
-
-/// Cancels a named background copy. Not supported yet: `STS_ENOTSUP`.
-#[unsafe(no_mangle)]
-pub extern "C" fn stspi_named_async_cancel(server: sts_server_handle_t, name: *const c_char) -> sts_status_t {
-    let _ = (server, name);
-    not_supported("stspi_named_async_cancel")
-}
-
-/// Adds to `target` an extent referencing `source` (virtual synthetic
-/// images). Not supported yet: `STS_ENOTSUP`.
+/// Adds to the target image (open for writing) `len` bytes of the source
+/// image (open for reading) from `from_offset`, at `to_offset`, without
+/// copying data: both must be on one server. Deleting the source later
+/// keeps what the target references.
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_include_in_image(
     source: stsp_image_handle_t,
@@ -716,40 +727,266 @@ pub extern "C" fn stspi_include_in_image(
     to_offset: u64,
     len: u64,
 ) -> sts_status_t {
-    let _ = (source, target, from_offset, to_offset, len);
-    not_supported("stspi_include_in_image")
+    guard("stspi_include_in_image", || {
+        with_copy_pair(source, target, |r, w| {
+            w.include(r, from_offset, to_offset, len)?;
+            Ok(())
+        })
+    })
 }
 
-/// Opens an event channel. Not supported yet: `STS_ENOTSUP`.
+/// The two LSUs and images of a whole-image copy.
+///
+/// # Safety
+/// The four pointers are NULL or valid.
+unsafe fn copy_args(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+) -> Result<(Arc<Server>, Lsu, ImageDef, Lsu, ImageDef), Failure> {
+    state::engine()?;
+    // SAFETY: by contract.
+    let (server, src) = lsu_of(unsafe { ref_from(from_lsu, "from_lsu") }?)?;
+    // SAFETY: by contract.
+    let def = image_def(unsafe { ref_from(from, "from") }?)?;
+    // SAFETY: by contract.
+    let (_, dst) = lsu_of(unsafe { ref_from(to_lsu, "to_lsu") }?)?;
+    // SAFETY: by contract.
+    let to_def = image_def(unsafe { ref_from(to, "to") }?)?;
+    Ok((server, src, def, dst, to_def))
+}
+
+/// Copies a complete image to a new image of another LSU of the same
+/// server (by reference: no data moves) or of a target server opened with
+/// `stspi_open_target_server` (streamed, verified). `flags` must be 0. A
+/// failed copy leaves no target image.
+///
+/// # Safety
+/// The four pointers are valid.
 #[unsafe(no_mangle)]
-pub extern "C" fn stspi_open_evchannel(
+pub unsafe extern "C" fn stspi_copy_image(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+    flags: u32,
+) -> sts_status_t {
+    guard("stspi_copy_image", || {
+        check_copy_flags(flags)?;
+        // SAFETY: by contract.
+        let (_, src, def, dst, to_def) = unsafe { copy_args(from_lsu, from, to_lsu, to) }?;
+        src.copy_image(&def, &dst, &to_def, &vastost_engine::Progress::default())?;
+        Ok(())
+    })
+}
+
+fn check_copy_flags(flags: u32) -> Result<(), Failure> {
+    if flags != 0 {
+        return Err(Failure::invalid(format!("copy flags {flags:#x}: none are defined")));
+    }
+    Ok(())
+}
+
+/// Starts `stspi_copy_image` in the background; `*op_id` numbers it. Its
+/// end is announced by an event (`STS_EVT_COPY_DONE` or
+/// `STS_EVT_REPLICATION` on success); a failed copy leaves no image.
+///
+/// # Safety
+/// The four pointers are valid; `op_id` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_async_copy_image(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+    flags: u32,
+    op_id: *mut u64,
+) -> sts_status_t {
+    guard("stspi_async_copy_image", || {
+        check_copy_flags(flags)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(op_id, "op_id") }?;
+        // SAFETY: by contract.
+        let (server, src, def, dst, to_def) = unsafe { copy_args(from_lsu, from, to_lsu, to) }?;
+        let name = server.copies().start(None, src, def, dst, to_def)?;
+        *out = name.trim_start_matches('#').parse().unwrap_or(0);
+        Ok(())
+    })
+}
+
+/// Starts `stspi_copy_image` in the background under `name` (unique per
+/// server until its end is taken by `stspi_named_async_wait`).
+///
+/// # Safety
+/// The four pointers are valid; `name` is NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_named_async_copy_image(
+    from_lsu: *const sts_lsu_t,
+    from: *const sts_image_def_t,
+    to_lsu: *const sts_lsu_t,
+    to: *const sts_image_def_t,
+    name: *const c_char,
+    flags: u32,
+) -> sts_status_t {
+    guard("stspi_named_async_copy_image", || {
+        check_copy_flags(flags)?;
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
+        // SAFETY: by contract.
+        let (server, src, def, dst, to_def) = unsafe { copy_args(from_lsu, from, to_lsu, to) }?;
+        server.copies().start(Some(&name), src, def, dst, to_def)?;
+        Ok(())
+    })
+}
+
+/// Waits up to `timeout_secs` for the named copy of `server` (the server
+/// of its source LSU). Returns its status once it has ended (then forgets
+/// it), or `STS_EINPROGRESS` while it runs; `*done_bytes` tells the bytes
+/// copied so far either way.
+///
+/// # Safety
+/// `name` is NUL-terminated; `done_bytes` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_named_async_wait(
+    server: sts_server_handle_t,
+    name: *const c_char,
+    timeout_secs: u32,
+    done_bytes: *mut u64,
+) -> sts_status_t {
+    guard("stspi_named_async_wait", || {
+        state::engine()?;
+        let server = handles::server(server, "server")?;
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(done_bytes, "done_bytes") }?;
+        let timeout = std::time::Duration::from_secs(timeout_secs.into());
+        match server.copies().wait(&name, timeout)? {
+            vastost_engine::CopyWait::Done(result) => {
+                *out = result?;
+                Ok(())
+            }
+            vastost_engine::CopyWait::Running { done, total } => {
+                *out = done;
+                Err(Failure::new(
+                    sts_status::STS_EINPROGRESS,
+                    format!("copy {name:?} is still running ({done} of {total} bytes)"),
+                ))
+            }
+        }
+    })
+}
+
+/// Asks the named copy to stop. Its target image is removed; wait for it
+/// with `stspi_named_async_wait` (which then returns `STS_ECANCELED`,
+/// unless it had already finished).
+///
+/// # Safety
+/// `name` is NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_named_async_cancel(server: sts_server_handle_t, name: *const c_char) -> sts_status_t {
+    guard("stspi_named_async_cancel", || {
+        state::engine()?;
+        let server = handles::server(server, "server")?;
+        // SAFETY: by contract.
+        let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
+        server.copies().cancel(&name)?;
+        Ok(())
+    })
+}
+
+/// Opens a channel on the events of every LSU of `server` (kept on the
+/// storage: they survive restarts and are seen by every media server).
+/// `flags` must be 0.
+///
+/// # Safety
+/// `channel` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_evchannel(
     server: sts_server_handle_t,
     flags: u32,
     channel: *mut sts_evc_handle_t,
 ) -> sts_status_t {
-    let _ = (server, flags, channel);
-    not_supported("stspi_open_evchannel")
+    guard("stspi_open_evchannel", || {
+        state::engine()?;
+        let server = handles::server(server, "server")?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(channel, "channel") }?;
+        if flags != 0 {
+            return Err(Failure::invalid(format!("event channel flags {flags:#x}: none are defined")));
+        }
+        let chan = handles::EventChannel { server, given: Default::default(), next_seq: 1 };
+        *out = handles::insert(Object::Events(Mutex::new(chan)));
+        Ok(())
+    })
 }
 
-/// Takes the next event of a channel. Not supported yet: `STS_ENOTSUP`.
+fn with_channel<R>(
+    channel: sts_evc_handle_t,
+    body: impl FnOnce(&mut handles::EventChannel) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    state::engine()?;
+    let obj = handles::of_kind(channel, "channel", "event channel")?;
+    let Object::Events(chan) = &*obj else { unreachable!("of_kind checked the kind") };
+    let mut chan = chan.lock().unwrap_or_else(|p| p.into_inner());
+    body(&mut chan)
+}
+
+/// The oldest event this channel has not handed out yet, or
+/// `STS_ENOMORE`. An event stays on the storage until `stspi_delete_event`
+/// (or its retention time ends).
+///
+/// # Safety
+/// `event` is writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: *mut sts_event_t) -> sts_status_t {
-    let _ = (channel, event);
-    not_supported("stspi_get_event")
+pub unsafe extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: *mut sts_event_t) -> sts_status_t {
+    guard("stspi_get_event", || {
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(event, "event") }?;
+        with_channel(channel, |chan| {
+            let given: std::collections::HashSet<(String, String)> = chan.given.values().cloned().collect();
+            let next = chan.server.next_event(&given)?;
+            let Some(next) = next else {
+                return Err(Failure::new(sts_status::STS_ENOMORE, "no more events"));
+            };
+            let seq = chan.next_seq;
+            chan.next_seq += 1;
+            *out = event_to_c(&next.event, seq, chan.server.name());
+            chan.given.insert(seq, (next.lsu, next.key));
+            Ok(())
+        })
+    })
 }
 
-/// Deletes a processed event. Not supported yet: `STS_ENOTSUP`.
+/// Deletes an event handed out by this channel (by its `ev_seq`), for
+/// every poller.
+///
+/// # Safety
+/// `event` is valid.
 #[unsafe(no_mangle)]
-pub extern "C" fn stspi_delete_event(channel: sts_evc_handle_t, event: *const sts_event_t) -> sts_status_t {
-    let _ = (channel, event);
-    not_supported("stspi_delete_event")
+pub unsafe extern "C" fn stspi_delete_event(channel: sts_evc_handle_t, event: *const sts_event_t) -> sts_status_t {
+    guard("stspi_delete_event", || {
+        // SAFETY: by contract.
+        let event = unsafe { ref_from(event, "event") }?;
+        with_channel(channel, |chan| {
+            let Some((lsu, key)) = chan.given.get(&event.ev_seq).cloned() else {
+                return Err(Failure::invalid(format!("event {} was not handed out by this channel", event.ev_seq)));
+            };
+            chan.server.lsu(&lsu)?.delete_event(&key)?;
+            chan.given.remove(&event.ev_seq);
+            Ok(())
+        })
+    })
 }
 
-/// Closes an event channel. Not supported yet: `STS_ENOTSUP`.
+/// Closes an event channel; its events stay on the storage.
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_close_evchannel(channel: sts_evc_handle_t) -> sts_status_t {
-    let _ = channel;
-    not_supported("stspi_close_evchannel")
+    guard("stspi_close_evchannel", || {
+        handles::remove(channel, "channel", "event channel")?;
+        Ok(())
+    })
 }
 
 // --------------------------------------------------------------- extensions
@@ -785,6 +1022,37 @@ pub unsafe extern "C" fn vastost_last_error(buf: *mut c_char, len: usize) -> usi
         dst[n] = 0;
     }
     message.len()
+}
+
+/// Frees the space that deleted images and crashed sessions left in LSU
+/// `lsu` of `server` (NULL: every LSU), and expires old events.
+/// `grace_secs` below 0 means the configured grace period for references
+/// in the making; 0 is only safe when no copy runs anywhere.
+///
+/// # Safety
+/// `lsu` is NULL or NUL-terminated; `report` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_reclaim(
+    server: sts_server_handle_t,
+    lsu: *const c_char,
+    grace_secs: i64,
+    report: *mut vastost_reclaim_t,
+) -> sts_status_t {
+    guard("vastost_reclaim", || {
+        state::engine()?;
+        let server = handles::server(server, "server")?;
+        let lsu = if lsu.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and NUL-terminated by contract.
+            Some(unsafe { str_arg(lsu, "lsu", STS_MAX_LSUNAME) }?)
+        };
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(report, "report") }?;
+        let grace = u64::try_from(grace_secs).ok();
+        *out = reclaim_to_c(&server.reclaim(lsu.as_deref(), grace)?);
+        Ok(())
+    })
 }
 
 /// Counters of the memory budget and of open handles.

@@ -42,9 +42,19 @@ pub(crate) struct ImageHandle {
     pub image: Access,
 }
 
+/// An open event channel: the events it has handed out, by number.
+#[derive(Debug)]
+pub(crate) struct EventChannel {
+    pub server: Arc<Server>,
+    /// Events handed out: (LSU, key), by their number in this channel.
+    pub given: HashMap<u64, (String, String)>,
+    pub next_seq: u64,
+}
+
 #[derive(Debug)]
 pub(crate) enum Object {
     Server(Arc<Server>),
+    Events(Mutex<EventChannel>),
     LsuList(Mutex<Cursor<String>>),
     ImageList { server: String, cursor: Mutex<Cursor<ImageInfo>> },
     Image(Box<Mutex<ImageHandle>>),
@@ -57,6 +67,7 @@ impl Object {
             Object::LsuList(_) => "LSU list",
             Object::ImageList { .. } => "image list",
             Object::Image(_) => "image",
+            Object::Events(_) => "event channel",
         }
     }
 }

@@ -126,6 +126,7 @@ api! {
     vastost_strerror: fn(sts_status_t) -> *const c_char;
     vastost_last_error: fn(*mut c_char, usize) -> usize;
     vastost_get_stats: fn(*mut vastost_stats_t) -> sts_status_t;
+    vastost_reclaim: fn(sts_server_handle_t, *const c_char, i64, *mut vastost_reclaim_t) -> sts_status_t;
 }
 
 /// Reads a fixed-size C string field.
@@ -578,6 +579,110 @@ impl<'p> Server<'p> {
         result.and(closed).map(|()| out)
     }
 
+    /// `stspi_open_target_server`: a server to copy to (this one again when
+    /// `name` is its own).
+    pub fn open_target(&self, name: &str, cred: Option<(&str, &str)>) -> Result<Server<'p>, OstError> {
+        let name = c_string(name)?;
+        let cred = cred.map(|(u, p)| sts_cred_t { cr_type: STS_CRED_CLEAR, cr_user: fill(u), cr_password: fill(p) });
+        let cred_ptr = cred.as_ref().map_or(std::ptr::null(), |c| c as *const sts_cred_t);
+        let mut h: sts_server_handle_t = std::ptr::null_mut();
+        // SAFETY: a valid string, NULL or valid credentials, a writable handle.
+        let st = unsafe { (self.plugin.api.stspi_open_target_server)(self.raw, name.as_ptr(), cred_ptr, &mut h) };
+        self.plugin.check(st)?;
+        Ok(Server { plugin: self.plugin, raw: h, closed: false })
+    }
+
+    /// `stspi_copy_image` from LSU `lsu` of this server to LSU `to_lsu` of
+    /// `to` (this server or a target server).
+    pub fn copy_image(
+        &self,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<(), OstError> {
+        let (fl, fd, tl, td) =
+            (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1));
+        // SAFETY: valid structs.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_copy_image)(&fl, &fd, &tl, &td, 0) })
+    }
+
+    /// `stspi_async_copy_image`: returns the operation number.
+    pub fn async_copy_image(
+        &self,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<u64, OstError> {
+        let (fl, fd, tl, td) =
+            (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1));
+        let mut op = 0;
+        // SAFETY: valid structs and a writable number.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_async_copy_image)(&fl, &fd, &tl, &td, 0, &mut op) })?;
+        Ok(op)
+    }
+
+    /// `stspi_named_async_copy_image`.
+    pub fn named_async_copy(
+        &self,
+        name: &str,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<(), OstError> {
+        let (fl, fd, tl, td) =
+            (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1));
+        let name = c_string(name)?;
+        // SAFETY: valid structs and string.
+        self.plugin
+            .check(unsafe { (self.plugin.api.stspi_named_async_copy_image)(&fl, &fd, &tl, &td, name.as_ptr(), 0) })
+    }
+
+    /// `stspi_named_async_wait`: the bytes copied so far, with the status
+    /// (`STS_EINPROGRESS` while the copy runs).
+    pub fn named_async_wait(&self, name: &str, timeout_secs: u32) -> (u64, Result<(), OstError>) {
+        let name = match c_string(name) {
+            Ok(n) => n,
+            Err(e) => return (0, Err(e)),
+        };
+        let mut done = 0;
+        // SAFETY: a valid string and a writable number.
+        let st = unsafe { (self.plugin.api.stspi_named_async_wait)(self.raw, name.as_ptr(), timeout_secs, &mut done) };
+        (done, self.plugin.check(st))
+    }
+
+    /// `stspi_named_async_cancel`.
+    pub fn named_async_cancel(&self, name: &str) -> Result<(), OstError> {
+        let name = c_string(name)?;
+        // SAFETY: a valid string.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_named_async_cancel)(self.raw, name.as_ptr()) })
+    }
+
+    /// `stspi_open_evchannel`.
+    pub fn events(&self) -> Result<EventChannel<'p>, OstError> {
+        let mut h: sts_evc_handle_t = std::ptr::null_mut();
+        // SAFETY: a writable handle.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_open_evchannel)(self.raw, 0, &mut h) })?;
+        Ok(EventChannel { plugin: self.plugin, raw: h })
+    }
+
+    /// `vastost_reclaim` on LSU `lsu` (or every LSU); `grace_secs` `None`
+    /// keeps the configured grace period.
+    pub fn reclaim(&self, lsu: Option<&str>, grace_secs: Option<u64>) -> Result<vastost_reclaim_t, OstError> {
+        let lsu = lsu.map(c_string).transpose()?;
+        let mut report = vastost_reclaim_t::default();
+        let grace = grace_secs.map_or(-1, |g| i64::try_from(g).unwrap_or(i64::MAX));
+        let lsu_ptr = lsu.as_ref().map_or(std::ptr::null(), |l| l.as_ptr());
+        // SAFETY: NULL or a valid string, and a writable struct.
+        self.plugin.check(unsafe { (self.plugin.api.vastost_reclaim)(self.raw, lsu_ptr, grace, &mut report) })?;
+        Ok(report)
+    }
+
     /// `stspi_close_server`.
     pub fn close(mut self) -> Result<(), OstError> {
         self.closed = true;
@@ -691,6 +796,23 @@ impl Image<'_> {
         self.plugin.check(unsafe { (self.plugin.api.stspi_close_image)(self.raw, flags) })
     }
 
+    /// `stspi_copy_extent` from this image (open for reading) into
+    /// `target` (open for writing): returns the bytes copied.
+    pub fn copy_extent(&self, target: &Image<'_>, from: u64, to: u64, len: u64, flags: u32) -> Result<u64, OstError> {
+        let mut copied = 0;
+        // SAFETY: our handles and a writable number.
+        let st =
+            unsafe { (self.plugin.api.stspi_copy_extent)(self.raw, target.raw, from, to, len, flags, &mut copied) };
+        self.plugin.check(st).map(|()| copied)
+    }
+
+    /// `stspi_include_in_image` from this image (open for reading) into
+    /// `target` (open for writing).
+    pub fn include_into(&self, target: &Image<'_>, from: u64, to: u64, len: u64) -> Result<(), OstError> {
+        // SAFETY: our handles.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_include_in_image)(self.raw, target.raw, from, to, len) })
+    }
+
     /// Forgets the handle without closing it: a connection that dropped.
     pub fn abandon(mut self) {
         self.closed = true;
@@ -703,5 +825,54 @@ impl Drop for Image<'_> {
             // SAFETY: our handle; a failure here has nobody to report to.
             let _ = unsafe { (self.plugin.api.stspi_close_image)(self.raw, STS_CLOSEF_IH_INCOMPLETE) };
         }
+    }
+}
+
+/// An event, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `STS_EVT_*`.
+    pub kind: u32,
+    /// Its number in the channel (for `delete`).
+    pub seq: u64,
+    /// When it happened (seconds since the epoch).
+    pub time: u64,
+    /// The image it concerns.
+    pub image: ImageInfo,
+}
+
+/// An open event channel; closed on drop.
+#[derive(Debug)]
+pub struct EventChannel<'p> {
+    plugin: &'p Plugin,
+    raw: sts_evc_handle_t,
+}
+
+impl EventChannel<'_> {
+    /// `stspi_get_event`: the next event, or `None` at the end.
+    pub fn next_event(&mut self) -> Result<Option<Event>, OstError> {
+        let mut e = sts_event_t { ev_type: 0, ev_seq: 0, ev_time: 0, ev_image: zeroed_image_info() };
+        // SAFETY: a writable struct.
+        let st = unsafe { (self.plugin.api.stspi_get_event)(self.raw, &mut e) };
+        if st == sts_status::STS_ENOMORE as c_int {
+            return Ok(None);
+        }
+        self.plugin.check(st)?;
+        Ok(Some(Event { kind: e.ev_type, seq: e.ev_seq, time: e.ev_time, image: ImageInfo::from(&e.ev_image) }))
+    }
+
+    /// `stspi_delete_event`.
+    pub fn delete(&mut self, event: &Event) -> Result<(), OstError> {
+        let e =
+            sts_event_t { ev_type: event.kind, ev_seq: event.seq, ev_time: event.time, ev_image: zeroed_image_info() };
+        // SAFETY: a valid struct.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_delete_event)(self.raw, &e) })
+    }
+}
+
+impl Drop for EventChannel<'_> {
+    fn drop(&mut self) {
+        // SAFETY: our handle; a failure here has nobody to report to.
+        let _ = unsafe { (self.plugin.api.stspi_close_evchannel)(self.raw) };
     }
 }

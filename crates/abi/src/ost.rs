@@ -66,6 +66,17 @@ pub const STS_CX_APPEND: u32 = 0x1;
 /// Copy all of the source from `from_offset` (`len` is ignored).
 pub const STS_CX_REMAINDER: u32 = 0x2;
 
+// Event types (`ev_type`).
+/// An image was closed complete.
+pub const STS_EVT_IMAGE_CREATED: u32 = 1;
+/// An image was deleted.
+pub const STS_EVT_IMAGE_DELETED: u32 = 2;
+/// A copy within the server finished; `ev_image` is the new copy.
+pub const STS_EVT_COPY_DONE: u32 = 3;
+/// An image was replicated to this server from another one: import it
+/// (Auto Image Replication).
+pub const STS_EVT_REPLICATION: u32 = 4;
+
 // Credential types (`cr_type`).
 /// No credentials.
 pub const STS_CRED_NONE: u32 = 0;
@@ -494,6 +505,26 @@ pub struct sts_event_t {
     pub ev_time: u64,
     /// The image it concerns.
     pub ev_image: sts_image_info_t,
+}
+
+/// What `vastost_reclaim` did.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct vastost_reclaim_t {
+    /// Images looked at.
+    pub vr_images_checked: u64,
+    /// Deleted images whose every trace is now gone.
+    pub vr_images_removed: u64,
+    /// Deleted images kept because live images reference their data.
+    pub vr_images_kept: u64,
+    /// Images skipped (being written, or references in the making).
+    pub vr_images_skipped: u64,
+    /// Data fragments removed.
+    pub vr_fragments_freed: u64,
+    /// Bytes of those fragments.
+    pub vr_bytes_freed: u64,
+    /// Events removed after their retention time.
+    pub vr_events_expired: u64,
 }
 
 /// Counters of the plugin's memory budget (`vastost_get_stats`).

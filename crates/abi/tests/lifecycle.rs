@@ -77,6 +77,28 @@ fn init_terminate_and_dropped_connections() {
     assert!(back[..192 * 1024].iter().all(|b| *b == 5) && back[192 * 1024..].iter().all(|b| *b == 6));
     drop(r);
 
+    // Events are kept on the storage: a new plugin instance (after the
+    // restart) still finds them, in order, until somebody deletes them.
+    server.copy_image("lsu", ("dropped", "1"), &server, "lsu", ("dup", "1")).unwrap();
+    drop(server);
+    plugin.terminate().unwrap();
+    plugin.init(Some(&config)).unwrap();
+    let server = plugin.open_server("VastData:small", None).unwrap();
+    let mut channel = server.events().unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = channel.next_event().unwrap() {
+        seen.push((e.kind, e.image.basename.clone()));
+        channel.delete(&e).unwrap();
+    }
+    let want = [
+        (STS_EVT_IMAGE_CREATED, "dropped".to_string()),
+        (STS_EVT_IMAGE_CREATED, "dup".to_string()),
+        (STS_EVT_COPY_DONE, "dup".to_string()),
+    ];
+    assert_eq!(seen, want);
+    assert!(server.events().unwrap().next_event().unwrap().is_none(), "deleted events are gone");
+    drop(channel);
+
     // A server whose data directory is missing (NFS not mounted) is refused,
     // and nothing is created in its place.
     drop(server);

@@ -239,3 +239,29 @@ impl AsyncCopies {
         Ok(())
     }
 }
+
+impl ImageWriter {
+    /// Copies `len` bytes of `source` from `from` to `to` of this image:
+    /// by reference when both are on one server, else by streaming the
+    /// bytes (verified against the source's checksums). Returns `len`.
+    pub fn copy_from(&mut self, source: &mut ImageReader, from: u64, to: u64, len: u64) -> Result<u64> {
+        if self.image().ctx().same_server(source.image().ctx()) || Arc::ptr_eq(self.image().ctx(), source.image().ctx())
+        {
+            return self.include(source, from, to, len);
+        }
+        if ![from, to, len].iter().all(|v| v.is_multiple_of(crate::BLOCK_SIZE)) {
+            return Err(EngineError::invalid(format!(
+                "copy of {len} bytes from {from} to {to}: offsets and length must be multiples of {}",
+                crate::BLOCK_SIZE
+            )));
+        }
+        if from.checked_add(len).is_none_or(|end| end > source.size()) {
+            return Err(EngineError::invalid(format!(
+                "copy of {len} bytes from {from}: the source has {} bytes",
+                source.size()
+            )));
+        }
+        copy_bytes(source, self, from, to, len, &Progress::default())?;
+        Ok(len)
+    }
+}

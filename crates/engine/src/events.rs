@@ -92,21 +92,34 @@ pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, sourc
     }
 }
 
-/// The events of LSU `ctx`, oldest first. Unreadable ones are skipped.
+/// The keys of the events of LSU `ctx`, oldest first.
+pub(crate) fn keys(ctx: &LsuCtx) -> Result<Vec<String>> {
+    let entries = ctx.block_on(ctx.store.list(EVENTS))?;
+    Ok(entries.into_iter().filter(|e| !e.is_dir).map(|e| format!("{EVENTS}{}", e.name)).collect())
+}
+
+/// Reads event `key` of LSU `ctx`: `None` when it was deleted meanwhile
+/// or is unreadable (logged).
+pub(crate) fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
+    let bytes = match ctx.block_on(ctx.store.get(key)) {
+        Ok(b) => b,
+        Err(e) if e.kind == vastost_storage::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match serde_json::from_slice::<Event>(&bytes) {
+        Ok(event) => Ok(Some(StoredEvent { lsu: ctx.name.to_string(), key: key.to_string(), event })),
+        Err(e) => {
+            tracing::warn!(event = %key, error = %e, "unreadable event skipped");
+            Ok(None)
+        }
+    }
+}
+
+/// The events of LSU `ctx`, oldest first.
 pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
     let mut out = Vec::new();
-    for entry in ctx.block_on(ctx.store.list(EVENTS))?.into_iter().filter(|e| !e.is_dir) {
-        let key = format!("{EVENTS}{}", entry.name);
-        let bytes = match ctx.block_on(ctx.store.get(&key)) {
-            Ok(b) => b,
-            // Deleted by another poller since the listing.
-            Err(e) if e.kind == vastost_storage::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e.into()),
-        };
-        match serde_json::from_slice::<Event>(&bytes) {
-            Ok(event) => out.push(StoredEvent { lsu: ctx.name.to_string(), key, event }),
-            Err(e) => tracing::warn!(event = %key, error = %e, "unreadable event skipped"),
-        }
+    for key in keys(ctx)? {
+        out.extend(read(ctx, &key)?);
     }
     Ok(out)
 }

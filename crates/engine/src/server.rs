@@ -138,22 +138,57 @@ impl Server {
     /// `lsu` or in all of them; `grace` (seconds) overrides the configured
     /// grace period for references in the making.
     pub fn reclaim(&self, lsu: Option<&str>, grace: Option<u64>) -> Result<crate::ReclaimReport> {
-        let names = match lsu {
-            Some(name) => vec![name.to_string()],
-            None => self.list_lsus()?,
+        let lsus = match lsu {
+            Some(name) => vec![self.lsu(name)?],
+            None => self.known_lsus()?,
         };
         let mut report = crate::ReclaimReport::default();
-        for name in names {
-            report.add(&self.lsu(&name)?.reclaim(grace, self.shared.cfg.event_retention_hours)?);
+        for lsu in lsus {
+            report.add(&lsu.reclaim(grace, self.shared.cfg.event_retention_hours)?);
         }
         Ok(report)
+    }
+
+    /// The LSUs listed that exist, and those opened in this process (on S3
+    /// without VMS, buckets not in the configuration are known only once
+    /// opened).
+    fn known_lsus(&self) -> Result<Vec<Lsu>> {
+        let mut names = self.list_lsus()?;
+        names.extend(self.shared.lsus.lock().unwrap_or_else(|p| p.into_inner()).keys().map(|n| n.to_string()));
+        names.sort();
+        names.dedup();
+        let mut out = Vec::new();
+        for name in names {
+            match self.lsu(&name) {
+                Ok(lsu) => out.push(lsu),
+                Err(EngineError::NoSuchLsu(_)) => tracing::debug!(lsu = %name, "configured LSU does not exist"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The oldest event of any LSU that `skip` (LSU, key) does not hold.
+    pub fn next_event(&self, skip: &std::collections::HashSet<(String, String)>) -> Result<Option<crate::StoredEvent>> {
+        let mut all: Vec<(String, String)> = Vec::new();
+        for lsu in self.known_lsus()? {
+            all.extend(crate::events::keys(&lsu.ctx)?.into_iter().map(|k| (lsu.name().to_string(), k)));
+        }
+        // Keys start with the time: this is the order they happened in.
+        all.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        for (lsu, key) in all.into_iter().filter(|id| !skip.contains(id)) {
+            if let Some(e) = crate::events::read(&self.lsu(&lsu)?.ctx, &key)? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
     }
 
     /// The events of every LSU, oldest first.
     pub fn events(&self) -> Result<Vec<crate::StoredEvent>> {
         let mut all = Vec::new();
-        for name in self.list_lsus()? {
-            all.extend(self.lsu(&name)?.events()?);
+        for lsu in self.known_lsus()? {
+            all.extend(lsu.events()?);
         }
         // Keys start with the time: this is the order they happened in.
         all.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.lsu.cmp(&b.lsu)));

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     sts_server_info_t si;
     CHECK(stspi_get_server_prop(server, &si));
     if (!STS_SRV_CAP_TEST(si.srv_cap, STS_SRVC_CREATE_IMAGE)) return 1;
-    if (STS_SRV_CAP_TEST(si.srv_cap, STS_SRVC_COPY_IMAGE)) return 1;
+    if (!STS_SRV_CAP_TEST(si.srv_cap, STS_SRVC_COPY_IMAGE)) return 1;
 
     sts_lsu_list_handle_t list = NULL;
     sts_lsu_name_t name;
@@ -99,6 +99,28 @@ int main(int argc, char **argv) {
     CHECK(stspi_read_image_meta(img, meta, sizeof meta, 0, &n));
     if (n != 4 || memcmp(meta, "meta", 4) != 0) return 1;
     CHECK(stspi_close_image(img, STS_CLOSEF_IH_INCOMPLETE));
+
+    /* A copy within the server, announced by events. */
+    sts_image_def_t copy = def;
+    strcpy(copy.img_basename, "smoke_copy");
+    CHECK(stspi_copy_image(&lsu, &def, &lsu, &copy, 0));
+    CHECK(stspi_open_image(&lsu, &copy, STS_O_READ, &img));
+    memset(back, 0, LEN);
+    CHECK(stspi_read_image(img, back, LEN, 0, &n));
+    if (n != LEN || memcmp(data, back, LEN) != 0) return 1;
+    CHECK(stspi_close_image(img, STS_CLOSEF_IH_INCOMPLETE));
+    sts_evc_handle_t evc = NULL;
+    sts_event_t ev;
+    int copies = 0;
+    CHECK(stspi_open_evchannel(server, 0, &evc));
+    while ((st = stspi_get_event(evc, &ev)) == STS_EOK) {
+        if (ev.ev_type == STS_EVT_COPY_DONE) copies++;
+        CHECK(stspi_delete_event(evc, &ev));
+    }
+    EXPECT(st, STS_ENOMORE);
+    CHECK(stspi_close_evchannel(evc));
+    if (copies != 1) return 1;
+    CHECK(stspi_delete_image(&lsu, &copy, 0));
 
     sts_image_list_handle_t il = NULL;
     int images = 0;

@@ -170,28 +170,52 @@ fn hostile_names_never_escape_the_lsu() {
 }
 
 #[test]
-fn unsupported_entry_points_say_so() {
-    let (s, lsu) = open("small", "unsupported");
+fn copy_and_event_calls_refuse_null_and_foreign_handles() {
+    let (s, lsu) = open("small", "copy_args");
     let api = fixture().plugin.api();
     let l = s.lsu(&lsu);
     let d = image_def("a", "1");
     let mut n = 0u64;
     let mut h = null_mut();
     let mut ev = null_mut();
-    // SAFETY: valid or NULL pointers; none are used by these entry points.
+    let mut event = sts_event_t { ev_type: 0, ev_seq: 0, ev_time: 0, ev_image: zeroed_image_info() };
+    let bogus: sts_server_handle_t = std::ptr::without_provenance_mut(0x5653_0000_0008);
+    // SAFETY: valid, NULL or bogus pointers: the plugin must check each.
     unsafe {
-        expect((api.stspi_open_target_server)(s.raw(), c"VastData:big".as_ptr(), null(), &mut h), STS_ENOTSUP);
-        expect((api.stspi_copy_extent)(null_mut(), null_mut(), 0, 0, 512, 0, &mut n), STS_ENOTSUP);
-        expect((api.stspi_copy_image)(&l, &d, &l, &d, 0), STS_ENOTSUP);
-        expect((api.stspi_async_copy_image)(&l, &d, &l, &d, 0, &mut n), STS_ENOTSUP);
-        expect((api.stspi_named_async_copy_image)(&l, &d, &l, &d, c"op".as_ptr(), 0), STS_ENOTSUP);
-        expect((api.stspi_named_async_wait)(s.raw(), c"op".as_ptr(), 0, &mut n), STS_ENOTSUP);
-        expect((api.stspi_named_async_cancel)(s.raw(), c"op".as_ptr()), STS_ENOTSUP);
-        expect((api.stspi_include_in_image)(null_mut(), null_mut(), 0, 0, 512), STS_ENOTSUP);
-        expect((api.stspi_open_evchannel)(s.raw(), 0, &mut ev), STS_ENOTSUP);
-        expect((api.stspi_get_event)(ev, null_mut()), STS_ENOTSUP);
-        expect((api.stspi_delete_event)(ev, null()), STS_ENOTSUP);
-        expect((api.stspi_close_evchannel)(ev), STS_ENOTSUP);
+        expect((api.stspi_open_target_server)(null_mut(), c"VastData:big".as_ptr(), null(), &mut h), STS_EINVAL);
+        expect((api.stspi_open_target_server)(bogus, c"VastData:big".as_ptr(), null(), &mut h), STS_EBADHANDLE);
+        expect((api.stspi_open_target_server)(s.raw(), null(), null(), &mut h), STS_EINVAL);
+        expect((api.stspi_open_target_server)(s.raw(), c"VastData:big".as_ptr(), null(), null_mut()), STS_EINVAL);
+        expect((api.stspi_open_target_server)(s.raw(), c"Other:x".as_ptr(), null(), &mut h), STS_ECLAIM);
+        expect((api.stspi_copy_extent)(null_mut(), null_mut(), 0, 0, 512, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_copy_extent)(bogus.cast(), bogus.cast(), 0, 0, 512, 0, &mut n), STS_EINVAL);
+        expect((api.stspi_copy_extent)(bogus.cast(), s.raw().cast(), 0, 0, 512, 0, &mut n), STS_EBADHANDLE);
+        expect((api.stspi_copy_extent)(s.raw().cast(), bogus.cast(), 0, 0, 512, 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_copy_image)(null(), &d, &l, &d, 0), STS_EINVAL);
+        expect((api.stspi_copy_image)(&l, &d, &l, &image_def("b", "1"), 0), STS_ENOIMAGE);
+        expect((api.stspi_copy_image)(&l, &d, &l, &d, 7), STS_EINVAL);
+        expect((api.stspi_async_copy_image)(&l, &d, &l, &d, 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_named_async_copy_image)(&l, &d, &l, &d, null(), 0), STS_EINVAL);
+        expect((api.stspi_named_async_wait)(s.raw(), c"op".as_ptr(), 0, &mut n), STS_ENOCOPY);
+        expect((api.stspi_named_async_wait)(s.raw(), c"op".as_ptr(), 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_named_async_cancel)(bogus, c"op".as_ptr()), STS_EBADHANDLE);
+        expect((api.stspi_include_in_image)(null_mut(), null_mut(), 0, 0, 512), STS_EINVAL);
+        expect((api.stspi_include_in_image)(s.raw().cast(), bogus.cast(), 0, 0, 512), STS_EBADHANDLE);
+        expect((api.stspi_open_evchannel)(s.raw(), 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_open_evchannel)(s.raw(), 0x40, &mut ev), STS_EINVAL);
+        expect((api.stspi_open_evchannel)(bogus, 0, &mut ev), STS_EBADHANDLE);
+        expect((api.stspi_get_event)(s.raw().cast(), &mut event), STS_EBADHANDLE);
+        expect((api.stspi_get_event)(null_mut(), &mut event), STS_EINVAL);
+        expect((api.stspi_delete_event)(null_mut(), null()), STS_EINVAL);
+        expect((api.stspi_close_evchannel)(s.raw().cast()), STS_EBADHANDLE);
+        // A channel closed twice: the second is a stale handle.
+        assert_eq!((api.stspi_open_evchannel)(s.raw(), 0, &mut ev), 0);
+        expect((api.stspi_get_event)(ev, null_mut()), STS_EINVAL);
+        expect((api.stspi_delete_event)(ev, &event), STS_EINVAL);
+        assert_eq!((api.stspi_close_evchannel)(ev), 0);
+        expect((api.stspi_close_evchannel)(ev), STS_EBADHANDLE);
+        expect((api.vastost_reclaim)(bogus, null(), 0, null_mut()), STS_EBADHANDLE);
+        expect((api.vastost_reclaim)(s.raw(), c"no-such".as_ptr(), 0, null_mut()), STS_EINVAL);
     }
 }
 

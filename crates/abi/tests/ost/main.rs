@@ -9,6 +9,7 @@ mod support;
 mod bad_input;
 mod c_program;
 mod concurrency;
+mod copies;
 mod data;
 mod header;
 mod images;

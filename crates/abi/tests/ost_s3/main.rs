@@ -10,6 +10,8 @@ mod support;
 mod bad_input;
 #[path = "../ost/concurrency.rs"]
 mod concurrency;
+#[path = "../ost/copies.rs"]
+mod copies;
 #[path = "../ost/data.rs"]
 mod data;
 #[path = "../ost/images.rs"]
