@@ -16,6 +16,7 @@ mod copies;
 mod data;
 #[path = "../ost/images.rs"]
 mod images;
+mod replication;
 #[path = "../ost/server.rs"]
 mod server;
 
@@ -33,6 +34,9 @@ pub struct Fixture {
     pub plugin: Plugin,
     pub data: PathBuf,
     pub sim: Simulator,
+    /// A second cluster, server `VastData:remote`, for replication.
+    pub remote: Simulator,
+    pub remote_data: PathBuf,
     _root: tempfile::TempDir,
 }
 
@@ -42,8 +46,10 @@ pub fn fixture() -> &'static Fixture {
         let root = tempfile::tempdir().expect("temp dir");
         let data = root.path().join("s3");
         let sim = Simulator::start(&data, "127.0.0.1:0".parse().unwrap()).expect("simulator");
+        let remote_data = root.path().join("remote");
+        let remote = Simulator::start(&remote_data, "127.0.0.1:0".parse().unwrap()).expect("second simulator");
         let creds = support::write_sim_credentials(root.path());
-        let server = |name: &str, fragment: &str| {
+        let server_on = |name: &str, fragment: &str, sim: &Simulator| {
             format!(
                 "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\n\
                  lsus = [\"lsu-props\"]\nfragment_size = \"{fragment}\"\nread_ahead = \"256KiB\"\n\n",
@@ -51,17 +57,18 @@ pub fn fixture() -> &'static Fixture {
                 creds.display()
             )
         };
+        let server = |name: &str, fragment: &str| server_on(name, fragment, &sim);
         let config = root.path().join("vastost.toml");
         let text = format!(
             "[plugin]\nmemory_budget = \"512MiB\"\nlog_level = \"debug\"\nlog_file = \"{}\"\n\n{}{}",
             root.path().join("logs/plugin.log").display(),
             server("small", "64KiB"),
             server("big", "64MiB")
-        );
+        ) + &server_on("remote", "64KiB", &remote);
         std::fs::write(&config, text).unwrap();
         let plugin = support::load();
         plugin.init(Some(&config)).expect("init");
-        Fixture { plugin, data, sim, _root: root }
+        Fixture { plugin, data, sim, remote, remote_data, _root: root }
     })
 }
 
