@@ -52,6 +52,16 @@ pub enum Command {
     /// Check a configured server end to end: login, TLS, LSUs, bucket
     /// access (a probe image written, read back and deleted), clock skew.
     Check(CheckArgs),
+    /// Copy an image: within the server by reference (no data moves), or to
+    /// another server (--to-server), streamed and verified.
+    Copy(CopyArgs),
+    /// Build a virtual (synthetic) image from ranges of existing images of
+    /// the same LSU, copying no data.
+    Synth(SynthArgs),
+    /// Show (and with --delete, remove) the events of a server.
+    Events(EventsArgs),
+    /// Free the space that deleted images and crashed backups left.
+    Reclaim(ReclaimArgs),
     /// Provision a cluster for the plugin through VMS (S3 user and keys,
     /// buckets, quotas) and write the plugin's configuration; safe to rerun.
     Setup(SetupArgs),
@@ -263,4 +273,63 @@ pub struct BenchArgs {
     /// Runs of each measure; the median is shown (shared disks are noisy).
     #[arg(long, default_value_t = 4)]
     pub repeat: usize,
+}
+
+/// Copy arguments.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to copy.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Target server (default: the same server), opened with the same user
+    /// and password.
+    #[arg(long)]
+    pub to_server: Option<String>,
+    /// Target LSU (default: the same LSU).
+    #[arg(long)]
+    pub to_lsu: Option<String>,
+    /// Target image basename.
+    #[arg(long)]
+    pub to_image: String,
+    /// Target image date (default: the source's).
+    #[arg(long)]
+    pub to_date: Option<String>,
+}
+
+/// Synth arguments.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The image to create.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// A range to append: IMAGE[/DATE]:OFFSET:LENGTH, sizes like 0, 4MiB or
+    /// `rest` (to the image's end); repeatable, in order.
+    #[arg(long = "from", required = true)]
+    pub ranges: Vec<String>,
+}
+
+/// Events arguments.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Delete each event once shown.
+    #[arg(long)]
+    pub delete: bool,
+}
+
+/// Reclaim arguments.
+#[derive(Debug, Args)]
+pub struct ReclaimArgs {
+    /// The server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this LSU (default: every LSU).
+    #[arg(long, short = 'l')]
+    pub lsu: Option<String>,
+    /// Seconds a reference in the making protects data (default: the
+    /// server's reclaim_grace_secs). 0 only when no copy runs anywhere.
+    #[arg(long)]
+    pub grace: Option<u64>,
 }

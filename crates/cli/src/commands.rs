@@ -83,6 +83,10 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Restore(args) => restore(plugin, args),
         Command::Verify(args) => verify(plugin, args),
         Command::Check(args) => crate::check::run(plugin, args),
+        Command::Copy(args) => crate::copies::copy(plugin, args),
+        Command::Synth(args) => crate::copies::synth(plugin, args),
+        Command::Events(args) => crate::copies::events(plugin, args),
+        Command::Reclaim(args) => crate::copies::reclaim(plugin, args),
         Command::Demo(_) | Command::Bench(_) | Command::Sim(_) | Command::Setup(_) => {
             unreachable!("handled before loading the plugin")
         }
@@ -102,20 +106,25 @@ fn server_info(server: &Server<'_>) -> Result<()> {
 }
 
 /// The date given, or the newest image of that basename.
-fn resolve_date(server: &Server<'_>, args: &ImageArgs) -> Result<String> {
-    if let Some(d) = &args.date {
-        return Ok(d.clone());
+pub(crate) fn resolve_date(server: &Server<'_>, args: &ImageArgs) -> Result<String> {
+    match &args.date {
+        Some(d) => Ok(d.clone()),
+        None => newest_date(server, &args.lsu.lsu, &args.image),
     }
-    server
-        .images(&args.lsu.lsu)?
-        .into_iter()
-        .filter(|i| i.basename == args.image)
-        .max_by(|a, b| (a.created, &a.date).cmp(&(b.created, &b.date)))
-        .map(|i| i.date)
-        .ok_or_else(|| anyhow!("no image named {} on LSU {}", args.image, args.lsu.lsu))
 }
 
-fn now_date() -> String {
+/// The date of the newest image named `basename` on `lsu`.
+pub(crate) fn newest_date(server: &Server<'_>, lsu: &str, basename: &str) -> Result<String> {
+    server
+        .images(lsu)?
+        .into_iter()
+        .filter(|i| i.basename == basename)
+        .max_by(|a, b| (a.created, &a.date).cmp(&(b.created, &b.date)))
+        .map(|i| i.date)
+        .ok_or_else(|| anyhow!("no image named {basename} on LSU {lsu}"))
+}
+
+pub(crate) fn now_date() -> String {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
 }
 

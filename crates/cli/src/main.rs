@@ -8,6 +8,7 @@ mod args;
 mod bench;
 mod check;
 mod commands;
+mod copies;
 mod data;
 mod demo;
 mod fmt;

@@ -21,15 +21,20 @@ pub fn plugin(cli: &Cli) -> Result<Plugin> {
     load(cli.plugin.as_deref(), cli.config.as_deref())
 }
 
-/// Opens the server named by `args`, with the password read from its file.
-pub fn open<'p>(plugin: &'p Plugin, args: &ServerArgs) -> Result<Server<'p>> {
-    let password = match &args.password_file {
+/// The password of `args`, read from its file (empty without one).
+pub fn password(args: &ServerArgs) -> Result<String> {
+    Ok(match &args.password_file {
         Some(f) => std::fs::read_to_string(f)
             .with_context(|| format!("cannot read the password file {}", f.display()))?
             .trim_end_matches(['\r', '\n'])
             .to_string(),
         None => String::new(),
-    };
+    })
+}
+
+/// Opens the server named by `args`, with the password read from its file.
+pub fn open<'p>(plugin: &'p Plugin, args: &ServerArgs) -> Result<Server<'p>> {
+    let password = password(args)?;
     let cred = args.user.as_deref().map(|u| (u, password.as_str()));
     plugin.open_server(&args.server, cred).with_context(|| format!("cannot open storage server {}", args.server))
 }

@@ -128,7 +128,8 @@ fn backup_from_standard_input() {
 fn server_and_lsu_commands() {
     let env = env();
     let info = ok(&vastost(&env, &["server-info"]));
-    assert!(info.contains("create_image") && info.contains("copy_image           not supported"), "{info}");
+    assert!(info.contains("create_image") && info.contains("copy_image           supported"), "{info}");
+    assert!(!info.contains("not supported"), "{info}");
     assert!(ok(&vastost(&env, &["lsu", "list"])).lines().any(|l| l == "lsu1"));
     ok(&vastost(&env, &["lsu", "label", "nightly"]));
     let lsu = ok(&vastost(&env, &["lsu", "info"]));
@@ -290,4 +291,96 @@ fn setup_provisions_once_and_the_plugin_uses_it() {
     assert!(text.contains("[FAIL] login and TLS") && text.contains("STS_EAUTH"), "{text}");
     sim.kill().unwrap();
     sim.wait().unwrap();
+}
+
+fn fragment_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { fragment_files(&p) } else { usize::from(p.parent().is_some_and(|d| d.ends_with("frag"))) }
+        })
+        .sum()
+}
+
+#[test]
+fn copies_synthetics_events_and_reclaim_with_deletes_from_two_processes() {
+    let env = env();
+    let lsu_dir = env.dir.path().join("data/lsu1");
+    let full = support::bytes(31, 4 << 20);
+    let inc = support::bytes(32, 1 << 20);
+    let (f, i) = (env.dir.path().join("full"), env.dir.path().join("inc"));
+    std::fs::write(&f, &full).unwrap();
+    std::fs::write(&i, &inc).unwrap();
+    ok(&vastost(&env, &["backup", "-i", "full", "--date", "1", "--input", path(&f)]));
+    ok(&vastost(&env, &["backup", "-i", "inc", "--date", "2", "--input", path(&i)]));
+    let stored = fragment_files(&lsu_dir);
+    // A synthetic full: the full with its second MiB replaced by the incremental.
+    let out = vastost(
+        &env,
+        &[
+            "synth",
+            "-i",
+            "synth",
+            "--date",
+            "3",
+            "--from",
+            "full:0:1MiB",
+            "--from",
+            "inc:0:rest",
+            "--from",
+            "full:2MiB:rest",
+        ],
+    );
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no data copied"));
+    ok(&vastost(&env, &["copy", "-i", "full", "--to-image", "full-copy"]));
+    assert_eq!(fragment_files(&lsu_dir), stored, "neither stored any data");
+    let mut want = full.clone();
+    want[1 << 20..2 << 20].copy_from_slice(&inc);
+    let back = env.dir.path().join("back");
+    ok(&vastost(&env, &["restore", "-i", "synth", "--output", path(&back)]));
+    assert!(std::fs::read(&back).unwrap() == want, "the synthetic restores exactly");
+    ok(&vastost(&env, &["verify", "-i", "full-copy", "--against", path(&f)]));
+    // Two media servers delete at once: the sources on one, the synthetic
+    // and the copy on the other.
+    let deletes = |names: &'static [&'static str]| {
+        let (config, plugin) = (env.config.clone(), support::plugin_path().to_path_buf());
+        std::thread::spawn(move || {
+            names.iter().all(|n| {
+                Command::new(env!("CARGO_BIN_EXE_vastost"))
+                    .args(["delete", "-s", "VastData:small", "-l", "lsu1", "-i", n])
+                    .env("VASTOST_CONFIG", &config)
+                    .env("VASTOST_PLUGIN", &plugin)
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            })
+        })
+    };
+    let (a, b) = (deletes(&["full", "inc"]), deletes(&["synth", "full-copy"]));
+    assert!(a.join().unwrap() && b.join().unwrap());
+    let report = ok(&vastost(&env, &["reclaim", "--grace", "0"]));
+    assert!(report.contains("bytes freed"), "{report}");
+    assert_eq!(fragment_files(&lsu_dir), 0, "no space leaked");
+    let images = vastost(&env, &["images"]);
+    assert!(String::from_utf8_lossy(&images.stderr).contains("0 image(s)"));
+    // Everything that happened is in the events, in order.
+    let events = ok(&vastost(&env, &["events", "--delete"]));
+    let kinds: Vec<&str> = events.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "created").count(), 4, "{events}");
+    assert_eq!(kinds.iter().filter(|k| **k == "copied").count(), 1, "{events}");
+    assert_eq!(kinds.iter().filter(|k| **k == "deleted").count(), 4, "{events}");
+    assert_eq!(kinds[0], "created");
+    let again = vastost(&env, &["events"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 event(s)"));
+    // Bad ranges are refused, and leave no image behind.
+    ok(&vastost(&env, &["backup", "-i", "small", "--date", "4", "--input", path(&i)]));
+    fails(&vastost(&env, &["synth", "-i", "x", "--from", "nothing:0:1MiB"]), 1);
+    let err = fails(&vastost(&env, &["synth", "-i", "x", "--date", "5", "--from", "small:0:2MiB"]), 1);
+    assert!(err.contains("cannot include"), "{err}");
+    let images = vastost(&env, &["images"]);
+    assert!(String::from_utf8_lossy(&images.stderr).contains("1 image(s)"), "{images:?}");
 }
