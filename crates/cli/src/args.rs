@@ -273,6 +273,11 @@ pub struct BenchArgs {
     /// Runs of each measure; the median is shown (shared disks are noisy).
     #[arg(long, default_value_t = 4)]
     pub repeat: usize,
+    /// Measure copies instead: a same-server copy (by reference) and a copy
+    /// to another LSU against a restore of the same image, and the space
+    /// stored before and after deletes and reclaim.
+    #[arg(long)]
+    pub copies: bool,
 }
 
 /// Copy arguments.

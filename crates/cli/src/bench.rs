@@ -20,7 +20,7 @@ use crate::{fmt, session};
 const SOURCE_LEN: usize = 64 << 20;
 
 /// Drops the page cache of every file under `path`, so reads hit storage.
-fn evict(path: &Path) -> Result<()> {
+pub(crate) fn evict(path: &Path) -> Result<()> {
     if path.is_dir() {
         for entry in std::fs::read_dir(path)? {
             evict(&entry?.path())?;
@@ -34,7 +34,7 @@ fn evict(path: &Path) -> Result<()> {
 
 /// Lets the disk settle: what earlier phases left dirty is written out
 /// before the next phase is timed, so no phase pays for another's writeback.
-fn quiesce() {
+pub(crate) fn quiesce() {
     rustix::fs::sync();
     std::thread::sleep(Duration::from_millis(200));
 }
@@ -88,7 +88,14 @@ fn plain_read(path: &Path, block: usize) -> Result<u64> {
     }
 }
 
-fn plugin_backup(plugin: &Plugin, server: &str, name: &str, source: &[u8], len: u64, block: usize) -> Result<()> {
+pub(crate) fn plugin_backup(
+    plugin: &Plugin,
+    server: &str,
+    name: &str,
+    source: &[u8],
+    len: u64,
+    block: usize,
+) -> Result<()> {
     let server = plugin.open_server(server, None)?;
     let mut image = server.create_image(LSU, name, "bench")?;
     let mut off = 0u64;
@@ -102,7 +109,7 @@ fn plugin_backup(plugin: &Plugin, server: &str, name: &str, source: &[u8], len: 
     Ok(())
 }
 
-fn plugin_restore(plugin: &Plugin, server: &str, name: &str, block: usize) -> Result<u64> {
+pub(crate) fn plugin_restore(plugin: &Plugin, server: &str, name: &str, block: usize) -> Result<u64> {
     let server = plugin.open_server(server, None)?;
     let mut image = server.open_image(LSU, name, "bench", STS_O_READ)?;
     let mut buf = vec![0u8; block];
@@ -177,7 +184,7 @@ impl Reference {
     }
 }
 
-const LSU: &str = "lsu1";
+pub(crate) const LSU: &str = "lsu1";
 
 /// Runs the benchmark.
 pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
@@ -213,6 +220,23 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     let plugin = session::load(plugin_path, Some(&config))?;
     let mut source = vec![0u8; SOURCE_LEN];
     Pattern::new(42).fill(0, &mut source);
+    if args.copies {
+        let second = match &reference {
+            Reference::Files => {
+                std::fs::create_dir_all(data.join(crate::copy_bench::LSU2))?;
+                None
+            }
+            Reference::AwsCli { _sim, .. } => Some(&**_sim),
+        };
+        if let Some(sim) = second {
+            sim.create_bucket(crate::copy_bench::LSU2)?;
+        }
+        // Where the LSUs' objects are, to measure the space they take.
+        let stored_in = if args.s3 { dir.join("vast-sim") } else { data.clone() };
+        crate::copy_bench::run(&plugin, server, &stored_in, &source, args.size.0, block)?;
+        plugin.terminate()?;
+        return Ok(());
+    }
 
     println!(
         "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, median of {} runs, on {}",

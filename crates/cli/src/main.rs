@@ -9,6 +9,7 @@ mod bench;
 mod check;
 mod commands;
 mod copies;
+mod copy_bench;
 mod data;
 mod demo;
 mod fmt;
