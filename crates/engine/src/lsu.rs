@@ -296,10 +296,8 @@ impl Lsu {
             None => {}
         }
         let key = keys.manifest(manifest.seq);
-        match self.ctx.block_on(self.ctx.store.put_new(&key, Bytes::from(manifest.encode()))) {
-            Ok(()) => {}
-            Err(e) if e.kind == StorageKind::AlreadyExists => return Err(EngineError::ImageExists(def.to_string())),
-            Err(e) => return Err(e.into()),
+        if !put_record(&self.ctx, &key, manifest.encode())? {
+            return Err(EngineError::ImageExists(def.to_string()));
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
         Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
@@ -390,13 +388,9 @@ impl Lsu {
         tombstone.seq += 1;
         tombstone.state = ImageState::Deleted;
         tombstone.updated = now();
-        let store = &self.ctx.store;
-        match self.ctx.block_on(store.put_new(&keys.manifest(tombstone.seq), Bytes::from(tombstone.encode()))) {
-            Ok(()) => {}
-            Err(e) if e.kind == StorageKind::AlreadyExists => {
-                return Err(EngineError::Busy { image: def.to_string(), reason: "it changed while being deleted" });
-            }
-            Err(e) => return Err(e.into()),
+        tombstone.session = crate::manifest::new_session();
+        if !put_record(&self.ctx, &keys.manifest(tombstone.seq), tombstone.encode())? {
+            return Err(EngineError::Busy { image: def.to_string(), reason: "it changed while being deleted" });
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, size = m.size, "deleted image");
         crate::events::post_image(&self.ctx, crate::events::EventKind::ImageDeleted, &m, None);
@@ -502,6 +496,27 @@ fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
         Ok(m)
     } else {
         Err(EngineError::ImageExists(format!("{def} (its storage key is taken by {}/{})", m.basename, m.date)))
+    }
+}
+
+/// Creates commit record `key` unless it exists; `false` when another
+/// writer's record is there. A record found with exactly our bytes is
+/// ours: an attempt that landed although its answer was lost (and was
+/// retried) is a success, not a conflict.
+pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool> {
+    let bytes = Bytes::from(bytes);
+    match ctx.block_on(ctx.store.put_new(key, bytes.clone())) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind == StorageKind::AlreadyExists => match ctx.block_on(ctx.store.get(key)) {
+            Ok(found) if found == bytes => {
+                tracing::info!(record = key, "commit record found in place after a retry: it is ours");
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -88,6 +88,16 @@ pub struct Manifest {
     pub updated: u64,
     /// The extent map, in write order.
     pub extents: Vec<Extent>,
+    /// A random token of the session that wrote this record: two writers
+    /// never write the same bytes, so a record found in place after a
+    /// retried write can be told to be ours.
+    #[serde(default)]
+    pub session: String,
+}
+
+/// A fresh session token.
+pub(crate) fn new_session() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 /// What a stored record turned out to be.
@@ -112,6 +122,7 @@ impl Manifest {
             created: now,
             updated: now,
             extents: Vec::new(),
+            session: new_session(),
         }
     }
 

@@ -142,3 +142,16 @@ fn a_failed_fragment_write_is_sticky_and_nothing_is_committed() {
     let info = lsu.image_info(&d).unwrap();
     assert_eq!((info.state, info.size), (ImageState::Pending, FRAG), "only the flushed part is committed");
 }
+
+#[test]
+fn a_commit_record_found_in_place_after_a_retry_is_ours_only_if_identical() {
+    let env = env(1 << 20);
+    for lsu in &env.lsus {
+        let ctx = &lsu.ctx;
+        assert!(crate::lsu::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
+        // The answer was lost and the write retried: the same bytes are there.
+        assert!(crate::lsu::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
+        // Another writer's record is a conflict.
+        assert!(!crate::lsu::put_record(ctx, "r/1", b"theirs".to_vec()).unwrap());
+    }
+}

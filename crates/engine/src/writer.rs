@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use vastost_storage::{DirectWriter, ErrorKind as StorageKind};
+use vastost_storage::DirectWriter;
 
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
@@ -115,7 +115,7 @@ impl ImageWriter {
             uploads: Vec::new(),
             in_flight,
             failure: Arc::new(Mutex::new(None)),
-            token: format!("{:08x}", fastrand::u32(..)),
+            token: crate::manifest::new_session(),
             sources: Vec::new(),
         }
     }
@@ -431,6 +431,7 @@ impl ImageWriter {
         }
         let mut next = self.committed.clone();
         next.seq += 1;
+        next.session = self.token.clone();
         next.state = state;
         next.size = self.size;
         next.updated = now();
@@ -438,15 +439,11 @@ impl ImageWriter {
         next.extents = self.extents.clone();
         let key = self.image.keys().manifest(next.seq);
         let store = &self.image.ctx().store;
-        match self.image.ctx().block_on(store.put_new(&key, Bytes::from(next.encode()))) {
-            Ok(()) => {}
-            Err(e) if e.kind == StorageKind::AlreadyExists => {
-                return Err(EngineError::Busy {
-                    image: self.image.def().to_string(),
-                    reason: "another writer or a delete changed it since it was opened",
-                });
-            }
-            Err(e) => return Err(e.into()),
+        if !crate::lsu::put_record(self.image.ctx(), &key, next.encode())? {
+            return Err(EngineError::Busy {
+                image: self.image.def().to_string(),
+                reason: "another writer or a delete changed it since it was opened",
+            });
         }
         let old = self.image.keys().manifest(self.committed.seq);
         if let Err(e) = self.image.ctx().block_on(store.delete(&old)) {

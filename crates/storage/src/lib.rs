@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod breaker;
 mod error;
 mod fs;
 mod store;

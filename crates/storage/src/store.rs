@@ -5,6 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{HttpTransporter, Operator, services};
+
+use crate::breaker::{Breaker, BreakerTransport};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::error::{ErrorKind, Result, StorageError};
@@ -141,8 +143,9 @@ impl std::fmt::Debug for S3Settings {
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
     op: Operator,
-    /// For S3 with several endpoints: one operator each, used in turn.
-    spread: Arc<[Operator]>,
+    /// For S3 with several endpoints: one operator each, used in turn,
+    /// with the circuit breaker of each.
+    spread: Arc<[(Operator, Arc<Breaker>)]>,
     next: Arc<std::sync::atomic::AtomicUsize>,
     backend: Arc<Backend>,
 }
@@ -163,17 +166,25 @@ impl ObjectStore {
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
         // One client (one connection pool) shared by every endpoint.
-        let transport = HttpTransporter::new(ReqwestTransport::new(http_client(&settings.tls, &settings.endpoint)?));
-        let operator = |endpoint: &str| -> Result<Operator> {
+        let client = ReqwestTransport::new(http_client(&settings.tls, &settings.endpoint)?);
+        let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();
+        let breakers: Arc<[Arc<Breaker>]> = endpoints.iter().map(|_| Arc::new(Breaker::default())).collect();
+        let operator = |i: usize| -> Result<Operator> {
             let builder = services::S3::default()
-                .endpoint(endpoint)
+                .endpoint(endpoints[i])
                 .bucket(&settings.bucket)
                 .region(&settings.region)
                 .access_key_id(&settings.access_key)
                 .secret_access_key(&settings.secret_key)
                 .disable_config_load();
             let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
-            let op = op.clone().with_context(op.context().with_http_transport(transport.clone()));
+            let transport = HttpTransporter::new(BreakerTransport {
+                inner: client.clone(),
+                breaker: breakers[i].clone(),
+                all: breakers.clone(),
+                endpoint: endpoints[i].clone(),
+            });
+            let op = op.clone().with_context(op.context().with_http_transport(transport));
             // The timeout sits inside the retry, so a request cut short is
             // retried like any temporary failure.
             Ok(op.layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout)).layer(
@@ -183,32 +194,62 @@ impl ObjectStore {
                     .with_min_delay(std::time::Duration::from_millis(100)),
             ))
         };
-        let op = operator(&settings.endpoint)?;
-        let mut spread = vec![op.clone()];
-        for endpoint in &settings.more_endpoints {
-            spread.push(operator(endpoint)?);
-        }
+        let spread =
+            (0..endpoints.len()).map(|i| Ok((operator(i)?, breakers[i].clone()))).collect::<Result<Vec<_>>>()?;
         Ok(ObjectStore {
-            op,
+            op: spread[0].0.clone(),
             spread: spread.into(),
             next: Arc::default(),
             backend: Arc::new(Backend::S3 { endpoint: settings.endpoint.clone(), bucket: settings.bucket.clone() }),
         })
     }
 
-    /// The operator for the next request: endpoints in turn.
+    /// The operator for the next request: endpoints in turn, skipping
+    /// those whose circuit is open (unless all are).
     fn op(&self) -> &Operator {
         if self.spread.len() < 2 {
             return &self.op;
         }
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.spread.len();
-        &self.spread[i]
+        let n = self.spread.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pick = (0..n).map(|k| (start + k) % n).find(|i| !self.spread[*i].1.is_open()).unwrap_or(start % n);
+        &self.spread[pick].0
+    }
+
+    /// Runs `f` on the next endpoint; when it fails for a reason of the
+    /// endpoint (not an answer about the object) after its retries, and
+    /// other endpoints are healthy, once more on each of them, so a dead
+    /// VIP costs a request no more than one round of retries.
+    async fn run<T, F, Fut>(&self, f: F) -> std::result::Result<T, opendal::Error>
+    where
+        F: Fn(Operator) -> Fut,
+        Fut: Future<Output = std::result::Result<T, opendal::Error>>,
+    {
+        let mut result = f(self.op().clone()).await;
+        for _ in 1..self.spread.len() {
+            match &result {
+                Err(e)
+                    if matches!(e.kind(), opendal::ErrorKind::Unexpected | opendal::ErrorKind::RateLimited)
+                        && self.spread.iter().any(|(_, b)| !b.is_open()) =>
+                {
+                    tracing::debug!(error = %e, "trying another endpoint");
+                    result = f(self.op().clone()).await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
+    /// The circuit breakers of the S3 endpoints, in configuration order.
+    pub fn breakers(&self) -> Vec<Arc<Breaker>> {
+        self.spread.iter().map(|(_, b)| b.clone()).collect()
     }
 
     /// Checks that the store answers (for S3: that the bucket exists and
     /// the keys are accepted).
     pub async fn check(&self) -> Result<()> {
-        self.op().check().await.map_err(|e| {
+        self.run(|op| async move { op.check().await }).await.map_err(|e| {
             // OpenDAL files S3's NoSuchBucket under "config invalid"; for
             // us it is a missing LSU.
             let missing_bucket =
@@ -259,13 +300,24 @@ impl ObjectStore {
         }
         let err = |e| StorageError::from_opendal("put", key, e);
         if matches!(&*self.backend, Backend::S3 { .. }) && data.len() > MULTIPART_THRESHOLD {
-            let mut w =
-                self.op().writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await.map_err(err)?;
-            w.write(data).await.map_err(err)?;
-            w.close().await.map_err(err)?;
+            self.run(|op| {
+                let data = data.clone();
+                async move {
+                    let mut w = op.writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await?;
+                    w.write(data).await?;
+                    w.close().await.map(|_| ())
+                }
+            })
+            .await
+            .map_err(err)?;
             return Ok(());
         }
-        self.op().write(key, data).await.map_err(err)?;
+        self.run(|op| {
+            let data = data.clone();
+            async move { op.write(key, data).await.map(|_| ()) }
+        })
+        .await
+        .map_err(err)?;
         Ok(())
     }
 
@@ -277,7 +329,9 @@ impl ObjectStore {
             let data = self.get(from).await?;
             return self.put(to, data).await;
         }
-        self.op().copy(from, to).await.map_err(|e| StorageError::from_opendal("copy", from, e))?;
+        self.run(|op| async move { op.copy(from, to).await })
+            .await
+            .map_err(|e| StorageError::from_opendal("copy", from, e))?;
         Ok(())
     }
 
@@ -287,11 +341,12 @@ impl ObjectStore {
         match &*self.backend {
             Backend::Fs { root } => fs::put_new(root, key, data).await,
             Backend::S3 { .. } => {
-                self.op
-                    .write_with(key, data)
-                    .if_not_exists(true)
-                    .await
-                    .map_err(|e| StorageError::from_opendal("put_new", key, e))?;
+                self.run(|op| {
+                    let data = data.clone();
+                    async move { op.write_with(key, data).if_not_exists(true).await.map(|_| ()) }
+                })
+                .await
+                .map_err(|e| StorageError::from_opendal("put_new", key, e))?;
                 Ok(())
             }
             Backend::Memory { create_lock } => {
@@ -317,7 +372,10 @@ impl ObjectStore {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
-        let buf = self.op().read(key).await.map_err(|e| StorageError::from_opendal("get", key, e))?;
+        let buf = self
+            .run(|op| async move { op.read(key).await })
+            .await
+            .map_err(|e| StorageError::from_opendal("get", key, e))?;
         Ok(buf.to_bytes())
     }
 
@@ -327,7 +385,12 @@ impl ObjectStore {
         if let Backend::Fs { root } = &*self.backend {
             return fs::get_range(root, key, range).await;
         }
-        let read = |range: Range<u64>| self.op().read_with(key).range(range);
+        let read = |range: Range<u64>| {
+            self.run(move |op| {
+                let range = range.clone();
+                async move { op.read_with(key).range(range).await }
+            })
+        };
         let buf = match read(range.clone()).await {
             Ok(buf) => buf,
             // A range that runs past the end is refused by some services
@@ -350,7 +413,7 @@ impl ObjectStore {
 
     /// The size of an object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
-        match self.op().stat(key).await {
+        match self.run(|op| async move { op.stat(key).await }).await {
             Ok(meta) => Ok(Some(meta.content_length())),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::from_opendal("stat", key, e)),
@@ -361,7 +424,7 @@ impl ObjectStore {
     /// empty for the root). A missing folder lists as empty.
     pub async fn list(&self, dir: &str) -> Result<Vec<ListEntry>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
-        let entries = match self.op().list(dir).await {
+        let entries = match self.run(|op| async move { op.list(dir).await }).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
@@ -382,7 +445,7 @@ impl ObjectStore {
 
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.op().delete(key).await {
+        match self.run(|op| async move { op.delete(key).await }).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StorageError::from_opendal("delete", key, e)),
@@ -393,7 +456,7 @@ impl ObjectStore {
     /// filesystem the folders themselves.
     pub async fn delete_all(&self, dir: &str) -> Result<()> {
         debug_assert!(dir.ends_with('/'));
-        match self.op().delete_with(dir).recursive(true).await {
+        match self.run(|op| async move { op.delete_with(dir).recursive(true).await }).await {
             Ok(()) => {}
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
             Err(e) => return Err(StorageError::from_opendal("delete_all", dir, e)),

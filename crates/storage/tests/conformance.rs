@@ -178,3 +178,42 @@ fn throttling_is_retried_then_reported_as_temporary() {
     assert!(err.to_string().contains("SlowDown"), "{err}");
     sim.s3_slow_down(0);
 }
+
+#[test]
+fn a_dead_endpoint_is_taken_out_of_the_rotation() {
+    let rt = rt();
+    let sim_dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(sim_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("vips").unwrap();
+    // A VIP nobody answers on: a port just freed.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let store = ObjectStore::s3(&S3Settings {
+        endpoint: dead,
+        bucket: "vips".into(),
+        region: "us-east-1".into(),
+        more_endpoints: vec![sim.s3_endpoint()],
+        access_key: vastost_sim::ACCESS_KEY.into(),
+        secret_key: vastost_sim::SECRET_KEY.into(),
+        tls: Default::default(),
+        retries: 2,
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    rt.block_on(async {
+        for i in 0..40 {
+            let key = format!("k{i}");
+            store.put(&key, Bytes::from(vec![i as u8; 1000])).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap(), Bytes::from(vec![i as u8; 1000]));
+        }
+    });
+    let breakers = store.breakers();
+    assert_eq!(breakers.len(), 2);
+    assert!(breakers[0].is_open() && breakers[0].trips() >= 1, "the dead VIP is out of the rotation");
+    assert!(!breakers[1].is_open());
+    // Once out, it costs nothing: 80 requests in far less than 80 rounds of retries.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+}

@@ -1,0 +1,103 @@
+//! A circuit breaker per S3 endpoint (VIP), in the HTTP transport. A VIP that keeps failing
+//! (connections refused or cut, timeouts, 5xx answers) is taken out of the
+//! rotation for a while, so requests go to the other VIPs at once instead
+//! of each paying retries and timeouts against a dead address. After the
+//! cool-down one request is let through; a success closes the circuit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{Request, Response};
+use opendal::{Buffer, HttpBody, HttpTransport};
+use opendal_http_transport_reqwest::ReqwestTransport;
+
+/// Consecutive failures that open the circuit.
+pub const TRIP_AFTER: u32 = 3;
+/// How long an open circuit keeps its endpoint out of the rotation.
+pub const COOL_DOWN: Duration = Duration::from_secs(5);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The health of one endpoint.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    failures: AtomicU32,
+    open_until_ms: AtomicU64,
+    trips: AtomicU64,
+}
+
+impl Breaker {
+    /// Whether the endpoint is out of the rotation now.
+    pub fn is_open(&self) -> bool {
+        now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// How many times the circuit opened.
+    pub fn trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
+    }
+
+    fn success(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        self.open_until_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Records a failure; returns whether it opened the circuit.
+    fn failure(&self) -> bool {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < TRIP_AFTER {
+            return false;
+        }
+        let was_open = self.is_open();
+        self.open_until_ms.store(now_ms() + COOL_DOWN.as_millis() as u64, Ordering::Relaxed);
+        if !was_open {
+            self.trips.fetch_add(1, Ordering::Relaxed);
+        }
+        !was_open
+    }
+}
+
+/// The HTTP transport of one endpoint: reqwest, watched by its breaker.
+#[derive(Debug, Clone)]
+pub(crate) struct BreakerTransport {
+    pub inner: ReqwestTransport,
+    pub breaker: Arc<Breaker>,
+    /// Every endpoint's breaker: with all of them open there is nowhere
+    /// else to go, so requests are tried anyway.
+    pub all: Arc<[Arc<Breaker>]>,
+    pub endpoint: String,
+}
+
+impl HttpTransport for BreakerTransport {
+    async fn fetch(&self, req: Request<Buffer>) -> opendal::Result<Response<HttpBody>> {
+        if self.breaker.is_open() && self.all.iter().any(|b| !b.is_open()) {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                format!("endpoint {} is out of the rotation after repeated failures", self.endpoint),
+            )
+            .set_temporary());
+        }
+        // A request that could not be sent or answered (refused, reset,
+        // cut) is worth another try, here or on another endpoint: S3
+        // requests are idempotent, and OpenDAL would otherwise give up on
+        // writes at once.
+        let result = self.inner.fetch(req).await.map_err(|e| if e.is_temporary() { e } else { e.set_temporary() });
+        let failed = match &result {
+            Ok(resp) => resp.status().is_server_error(),
+            Err(_) => true,
+        };
+        if !failed {
+            self.breaker.success();
+        } else if self.breaker.failure() {
+            tracing::warn!(
+                endpoint = %self.endpoint,
+                cool_down_secs = COOL_DOWN.as_secs(),
+                "endpoint keeps failing: taken out of the rotation"
+            );
+        }
+        result
+    }
+}
