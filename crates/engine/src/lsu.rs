@@ -550,7 +550,16 @@ pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manif
                 Err(e) if e.kind == StorageKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             };
-            match Manifest::decode(&bytes, &key)? {
+            let decoded = match Manifest::decode(&bytes, &key) {
+                // Damaged on the way, or on the storage: read it once more
+                // before calling it corrupt.
+                Err(EngineError::Integrity(why)) => {
+                    tracing::warn!(manifest = %key, error = %why, "damaged commit record: reading it again");
+                    Manifest::decode(&store.get(&key).await?, &key)
+                }
+                other => other,
+            };
+            match decoded? {
                 Decoded::Valid(m) if m.seq == seq => return Ok(Some(*m)),
                 Decoded::Valid(_) => {
                     return Err(EngineError::Integrity(format!("manifest {key} holds another sequence number")));

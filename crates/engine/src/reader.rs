@@ -67,8 +67,21 @@ fn unit_range(obj: &ObjectRef, unit: u64) -> (u64, u64) {
     (start, (start + len).min(obj.size))
 }
 
+/// Fetches and verifies a unit. A unit that fails its checksum is fetched
+/// once more before it is reported: bytes damaged on the wire pass, bytes
+/// damaged on the storage stay damaged and are an error.
 async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Result<Bytes> {
-    let (start, end) = unit_range(&obj, unit);
+    match fetch_unit_once(&store, &obj, unit).await {
+        Err(EngineError::Integrity(why)) => {
+            tracing::warn!(object = %obj.key, unit, error = %why, "checksum mismatch: fetching again");
+            fetch_unit_once(&store, &obj, unit).await
+        }
+        other => other,
+    }
+}
+
+async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Result<Bytes> {
+    let (start, end) = unit_range(obj, unit);
     let data = store.get_range(&obj.key, start..end).await?;
     if data.len() as u64 != end - start {
         return Err(EngineError::Integrity(format!(
@@ -263,13 +276,15 @@ impl ImageReader {
                 };
                 match data {
                     Ok(d) => slot.fetch = Fetch::Ready(d),
+                    // Fetched ahead, it may have failed on a fault that has
+                    // passed since: fetch it again now, below.
                     Err(e) => {
+                        tracing::debug!(error = %e, "read-ahead failed; fetching again");
                         self.cache.remove(&id);
-                        return Err(e);
                     }
                 }
             }
-            if let Fetch::Ready(d) = &slot.fetch {
+            if let Some(Slot { fetch: Fetch::Ready(d), .. }) = self.cache.get(&id) {
                 return Ok(d.clone());
             }
         }

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod faults;
 pub mod moto;
 mod s3;
 pub mod vms;

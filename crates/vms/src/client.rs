@@ -187,7 +187,13 @@ impl VmsClient {
             };
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if attempt < self.cfg.retries && (e.is_connect() || e.is_timeout()) => {
+                // A connection refused or timed out never reached VMS; one
+                // cut mid-way (a VMS failing over) may have, so only reads
+                // are sent again then.
+                Err(e)
+                    if attempt < self.cfg.retries
+                        && (e.is_connect() || e.is_timeout() || (method == Method::GET && e.is_request())) =>
+                {
                     tracing::warn!(path, error = %e, attempt, "VMS unreachable, retrying");
                     self.pause(attempt).await;
                     attempt += 1;
