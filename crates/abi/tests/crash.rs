@@ -64,7 +64,7 @@ fn child() {
                 img.write(chunk, (i * FRAG) as u64).unwrap();
                 let end = (i + 1) * FRAG;
                 say(&format!("wrote {end}"));
-                if end % CHECKPOINT == 0 && end < IMAGE {
+                if end.is_multiple_of(CHECKPOINT) && end < IMAGE {
                     img.close(false).unwrap();
                     say(&format!("checkpoint {end}"));
                     img = s.open_image("crash", &name, "1", STS_O_WRITE).unwrap();
@@ -203,7 +203,7 @@ fn backups(plugin: &Plugin, config: &Path, server: &str, lsu_dir: &Path, rng: &m
             assert!(!lines.iter().any(|l| l == "complete"), "{server} round {round}: acknowledged, not complete");
             // What was checkpointed is there, and only whole checkpoints.
             assert!(info.size >= last_checkpoint, "{server} round {round}: {} < {last_checkpoint}", info.size);
-            assert_eq!(info.size % CHECKPOINT as u64, 0, "{server} round {round}: size {}", info.size);
+            assert!(info.size.is_multiple_of(CHECKPOINT as u64), "{server} round {round}: size {}", info.size);
             // The backup resumes from its checkpoint.
             let mut img = s.open_image("crash", &name, "1", STS_O_WRITE).unwrap();
             img.write(&data[info.size as usize..], info.size).unwrap();
