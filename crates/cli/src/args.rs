@@ -42,6 +42,9 @@ pub enum Command {
     /// Read an image end to end, checking every checksum (and, with
     /// --against, every byte against a file).
     Verify(VerifyArgs),
+    /// Verify every complete image of an LSU end to end against its
+    /// checksums, reporting each damaged range (exit 3 if any).
+    VerifyLsu(LsuArgs),
     /// Self-contained demonstration on a temporary directory: backup,
     /// list, restore and verify, checkpoint/restart, delete.
     Demo(DemoArgs),

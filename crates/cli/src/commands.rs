@@ -82,6 +82,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Backup(args) => backup(plugin, args),
         Command::Restore(args) => restore(plugin, args),
         Command::Verify(args) => verify(plugin, args),
+        Command::VerifyLsu(args) => crate::scan::verify_lsu(plugin, args),
         Command::Check(args) => crate::check::run(plugin, args),
         Command::Copy(args) => crate::copies::copy(plugin, args),
         Command::Synth(args) => crate::copies::synth(plugin, args),

@@ -13,6 +13,7 @@ mod copy_bench;
 mod data;
 mod demo;
 mod fmt;
+mod scan;
 mod session;
 mod setup;
 mod transfer;

@@ -168,6 +168,30 @@ fn a_corrupted_image_fails_verification() {
     std::fs::write(&frag, bytes).unwrap();
     let err = fails(&vastost(&env, &["verify", "--image", "victim"]), 1);
     assert!(err.contains("STS_EINTEGRITY") && err.contains("checksum mismatch"), "{err}");
+    // The whole LSU: each damaged range is reported, the good images too.
+    std::fs::write(&source, support::bytes(14, 3 << 20)).unwrap();
+    ok(&vastost(&env, &["backup", "--image", "big", "--date", "1", "--input", path(&source)]));
+    ok(&vastost(&env, &["backup", "--image", "fine", "--date", "1", "--input", path(&source)]));
+    // The first and the last fragment of "big" (64 KiB fragments).
+    let mut frags: Vec<_> = std::fs::read_dir(env.dir.path().join("data/lsu1/images/big/1/frag"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    frags.sort();
+    for f in [&frags[0], &frags[frags.len() - 1]] {
+        let mut bytes = std::fs::read(f).unwrap();
+        bytes[10] ^= 0x01;
+        std::fs::write(f, bytes).unwrap();
+    }
+    let out = vastost(&env, &["verify-lsu"]);
+    fails(&out, 3);
+    let report = String::from_utf8_lossy(&out.stdout);
+    let damaged: Vec<&str> = report.lines().filter(|l| l.contains("DAMAGED")).collect();
+    assert_eq!(damaged.len(), 3, "{report}");
+    assert!(damaged.iter().any(|l| l.starts_with("big/1") && l.contains("bytes 0..1048576")), "{report}");
+    assert!(damaged.iter().any(|l| l.starts_with("big/1") && l.contains("bytes 2097152..")), "{report}");
+    assert!(damaged.iter().any(|l| l.starts_with("victim/1") && l.contains("bytes 0..")), "{report}");
+    assert!(report.lines().any(|l| l.starts_with("fine/1") && l.contains(" ok ")), "{report}");
 }
 
 #[test]
