@@ -215,7 +215,7 @@ impl ImageReader {
             let mut at = obj_offset + piece.delta + (pos - piece.start);
             while pos < stop {
                 let unit = at / unit_len(&self.objects[obj]);
-                let data = self.unit((obj, unit))?;
+                let data = self.unit((obj, unit)).map_err(|e| self.explain(e))?;
                 let (ustart, _) = unit_range(&self.objects[obj], unit);
                 let from = (at - ustart) as usize;
                 let n = ((stop - pos) as usize).min(data.len() - from);
@@ -233,6 +233,17 @@ impl ImageReader {
             self.cache.retain(|id, _| self.reserve_user == Some(*id));
         }
         Ok((end - offset) as usize)
+    }
+
+    /// A fragment that vanished under an open reader: the image was
+    /// deleted meanwhile (OST lets a caller do that; it gets an error).
+    fn explain(&self, e: EngineError) -> EngineError {
+        match &e {
+            EngineError::Storage(s) if s.kind == vastost_storage::ErrorKind::NotFound => EngineError::NoSuchImage(
+                format!("{} (its data is gone: it was deleted while open for reading; {s})", self.image.def()),
+            ),
+            _ => e,
+        }
     }
 
     /// The units covering `[from, to)` of the image, in order.
