@@ -99,6 +99,25 @@ fn init_terminate_and_dropped_connections() {
     assert!(server.events().unwrap().next_event().unwrap().is_none(), "deleted events are gone");
     drop(channel);
 
+    // Every create, copy, delete and label leaves an audit line.
+    server.label_lsu("lsu", "audited").unwrap();
+    server.delete_image("lsu", "dup", "1").unwrap();
+    let logs: String = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    for (what, image) in [
+        ("created image", "dropped"),
+        ("copied image", "dup"),
+        ("deleted image", "dup"),
+        ("labelled LSU", "audited"),
+    ] {
+        assert!(
+            logs.lines().any(|l| l.contains("audit") && l.contains(what) && l.contains(image)),
+            "no audit line for {what} {image}"
+        );
+    }
+
     // A server whose data directory is missing (NFS not mounted) is refused,
     // and nothing is created in its place.
     drop(server);
