@@ -20,6 +20,8 @@ struct Rig {
     sim: Simulator,
     s3: FaultProxy,
     vms: FaultProxy,
+    /// A VIP that is down: it resets every connection.
+    dead_vip: FaultProxy,
     plugin: Plugin,
 }
 
@@ -45,6 +47,8 @@ fn start_rig() -> Rig {
     sim.vms().add_user("nbu", "nbu-pw");
     let s3 = FaultProxy::start(addr(&sim.s3_endpoint())).unwrap();
     let vms = FaultProxy::start(addr(&sim.vms_endpoint())).unwrap();
+    let dead_vip = FaultProxy::start(addr(&sim.s3_endpoint())).unwrap();
+    sim.create_bucket("faults2").unwrap();
     let creds = support::write_sim_credentials(dir.path());
     let config = dir.path().join("vastost.toml");
     std::fs::write(
@@ -55,18 +59,24 @@ fn start_rig() -> Rig {
              lsus = [\"faults\"]\nfragment_size = \"64KiB\"\nread_ahead = \"256KiB\"\nretries = 4\n\
              request_timeout_secs = 2\n\n\
              [server.\"vms\"]\ndata_path = \"s3\"\nendpoint = \"{direct}\"\ncredentials_file = \"{creds}\"\n\
-             vms_endpoint = \"{vms}\"\nvms_auth = \"basic\"\nlsus = [\"faults\"]\n",
+             vms_endpoint = \"{vms}\"\nvms_auth = \"basic\"\nlsus = [\"faults\"]\n\n\
+             [server.\"direct\"]\ndata_path = \"s3\"\nendpoint = \"{direct}\"\ncredentials_file = \"{creds}\"\n\
+             lsus = [\"faults2\"]\nfragment_size = \"64KiB\"\n\n\
+             [server.\"vips\"]\ndata_path = \"s3\"\nendpoint = \"{dead}\"\nendpoints = [\"{direct}\"]\n\
+             credentials_file = \"{creds}\"\nlsus = [\"faults\"]\nfragment_size = \"64KiB\"\nretries = 2\n",
             log = dir.path().join("logs/plugin.log").display(),
             s3 = s3.endpoint(),
             direct = sim.s3_endpoint(),
             vms = vms.endpoint(),
+            dead = dead_vip.endpoint(),
             creds = creds.display(),
         ),
     )
     .unwrap();
     let plugin = support::load();
     plugin.init(Some(&config)).unwrap();
-    Rig { _dir: dir, sim, s3, vms, plugin }
+    dead_vip.random(0, 1.0, vec![Fault::Reset]);
+    Rig { _dir: dir, sim, s3, vms, dead_vip, plugin }
 }
 
 fn backup(s: &Server<'_>, name: &str, data: &[u8]) -> Result<(), OstError> {
@@ -90,6 +100,11 @@ fn restore(s: &Server<'_>, name: &str) -> Result<Vec<u8>, OstError> {
     Ok(out)
 }
 
+/// Faults injected since `before`, by class.
+fn since(before: &BTreeMap<&'static str, u64>, now: BTreeMap<&'static str, u64>) -> BTreeMap<&'static str, u64> {
+    now.into_iter().map(|(k, v)| (k, v - before.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).collect()
+}
+
 fn total(counts: &BTreeMap<&'static str, u64>) -> u64 {
     counts.values().sum()
 }
@@ -98,6 +113,7 @@ fn total(counts: &BTreeMap<&'static str, u64>) -> u64 {
 fn every_fault_class_is_survived_by_backup_and_restore() {
     let rig = rig();
     let s = rig.plugin.open_server("VastData:faulty", None).unwrap();
+    let (before, connections) = (rig.s3.injected(), rig.s3.connections());
     let classes = [
         Fault::Drop,
         Fault::Reset,
@@ -121,8 +137,11 @@ fn every_fault_class_is_survived_by_backup_and_restore() {
         assert!(back == data, "{fault:?}: restored bytes differ");
         rig.s3.calm();
     }
-    let injected = rig.s3.injected();
-    eprintln!("faults injected per class: {injected:?} over {} connections", rig.s3.connections());
+    let injected = since(&before, rig.s3.injected());
+    eprintln!(
+        "faults injected per class: {injected:?} over {} connections; every backup and restore succeeded",
+        rig.s3.connections() - connections
+    );
     for class in ["drop", "reset", "http-500", "http-503", "stall", "slow", "truncate", "corrupt"] {
         assert!(injected.get(class).copied().unwrap_or(0) >= 2, "{class} was never injected: {injected:?}");
     }
@@ -140,6 +159,7 @@ fn random_faults_with_a_seed_never_lose_a_byte() {
         Fault::Stall(Duration::from_millis(200)),
         Fault::Truncate,
     ];
+    let (before, connections) = (rig.s3.injected(), rig.s3.connections());
     rig.s3.random(20261122, 0.15, recoverable);
     for round in 0..6u64 {
         let data = support::bytes(100 + round, (384 << 10) + 512 * round as usize);
@@ -148,8 +168,11 @@ fn random_faults_with_a_seed_never_lose_a_byte() {
         assert!(restore(&s, &name).unwrap() == data, "round {round}: restored bytes differ");
     }
     rig.s3.calm();
-    let injected = rig.s3.injected();
-    eprintln!("random faults (seed 20261122, p 0.15): {injected:?} over {} connections", rig.s3.connections());
+    let injected = since(&before, rig.s3.injected());
+    eprintln!(
+        "random faults (seed 20261122, p 0.15): {injected:?} over {} connections; 6 backups and restores identical",
+        rig.s3.connections() - connections
+    );
     assert!(total(&injected) >= 10, "{injected:?}");
 }
 
@@ -201,4 +224,48 @@ fn vms_failover_faults_are_retried_and_a_dead_vms_is_reported() {
     rig.vms.calm();
     // The simulator itself never saw a bad request.
     assert!(rig.sim.vms().requests() > 0);
+}
+
+#[test]
+fn a_background_copy_is_cancelled_mid_way_and_leaves_nothing() {
+    let rig = rig();
+    let s = rig.plugin.open_server("VastData:faulty", None).unwrap();
+    let data = support::bytes(40, 2 << 20);
+    backup(&s, "slow_src", &data).unwrap();
+    let target = s.open_target("VastData:direct", None).unwrap();
+    // A slow link: the copy takes seconds.
+    rig.s3.random(4, 1.0, vec![Fault::Slow(256 << 10)]);
+    s.named_async_copy("slow", "faults", ("slow_src", "1"), &target, "faults2", ("slow_dst", "1")).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let (done, running) = s.named_async_wait("slow", 0);
+    assert_eq!(running.unwrap_err().code(), Some(STS_EINPROGRESS));
+    assert!(done < data.len() as u64, "still under way: {done}");
+    s.named_async_cancel("slow").unwrap();
+    let (_, result) = s.named_async_wait("slow", 60);
+    assert_eq!(result.unwrap_err().code(), Some(STS_ECANCELED));
+    rig.s3.calm();
+    assert!(!target.images("faults2").unwrap().iter().any(|i| i.basename == "slow_dst"), "no half copy is left");
+    // Nothing of it stays on the target's storage either.
+    target.reclaim(Some("faults2"), Some(0)).unwrap();
+    fn files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| if e.path().is_dir() { files(&e.path()) } else { 1 }).sum())
+            .unwrap_or(0)
+    }
+    assert_eq!(files(&rig.sim.data().join("faults2/images")), 0, "objects of the cancelled copy are left");
+}
+
+#[test]
+fn a_dead_vip_is_taken_out_of_the_rotation() {
+    let rig = rig();
+    let s = rig.plugin.open_server("VastData:vips", None).unwrap();
+    let before = (rig.dead_vip.connections(), rig.sim.s3_connections().iter().map(|(_, n)| n).sum::<u64>());
+    let data = support::bytes(41, (1 << 20) + 512);
+    backup(&s, "vip", &data).unwrap();
+    assert!(restore(&s, "vip").unwrap() == data);
+    let dead = rig.dead_vip.connections() - before.0;
+    let live = rig.sim.s3_connections().iter().map(|(_, n)| n).sum::<u64>() - before.1;
+    eprintln!("dead VIP: {dead} connections; live VIP: {live}");
+    assert!(live >= 3, "{live}");
+    assert!(dead <= 12, "the dead VIP kept getting requests: {dead} (live {live})");
 }

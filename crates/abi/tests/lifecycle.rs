@@ -106,12 +106,9 @@ fn init_terminate_and_dropped_connections() {
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
         .collect();
-    for (what, image) in [
-        ("created image", "dropped"),
-        ("copied image", "dup"),
-        ("deleted image", "dup"),
-        ("labelled LSU", "audited"),
-    ] {
+    for (what, image) in
+        [("created image", "dropped"), ("copied image", "dup"), ("deleted image", "dup"), ("labelled LSU", "audited")]
+    {
         assert!(
             logs.lines().any(|l| l.contains("audit") && l.contains(what) && l.contains(image)),
             "no audit line for {what} {image}"

@@ -30,6 +30,7 @@ mod extents;
 pub mod layout;
 mod lsu;
 pub mod manifest;
+mod meta;
 pub mod names;
 mod open_images;
 mod reader;

@@ -10,6 +10,7 @@ use crate::error::{EngineError, Result};
 use crate::events::StoredEvent;
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
 use crate::manifest::{Decoded, ImageState, Manifest};
+use crate::meta::{read_meta, write_meta};
 use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
@@ -453,39 +454,6 @@ impl Lsu {
     /// Reads up to `len` bytes of the image's metadata from `offset`.
     pub fn read_meta(&self, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
         read_meta(&self.ctx, def, offset, len)
-    }
-}
-
-/// Writes `data` at `offset` of an image's metadata, growing it as needed.
-/// Metadata is small (a few MB at most) and rewritten whole.
-pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
-    let end = offset
-        .checked_add(data.len() as u64)
-        .filter(|e| *e <= MAX_META_SIZE)
-        .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
-    let key = ImageKeys::new(def).meta();
-    let mut meta = read_meta_all(ctx, &key)?;
-    if (meta.len() as u64) < end {
-        meta.resize(end as usize, 0);
-    }
-    meta[offset as usize..end as usize].copy_from_slice(data);
-    ctx.block_on(ctx.store.put(&key, Bytes::from(meta)))?;
-    Ok(())
-}
-
-/// Reads up to `len` bytes of an image's metadata from `offset`.
-pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
-    let meta = read_meta_all(ctx, &ImageKeys::new(def).meta())?;
-    let start = (offset.min(meta.len() as u64)) as usize;
-    let end = start.saturating_add(len).min(meta.len());
-    Ok(meta[start..end].to_vec())
-}
-
-fn read_meta_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
-    match ctx.block_on(ctx.store.get(key)) {
-        Ok(b) => Ok(b.to_vec()),
-        Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,0 +1,99 @@
+//! Image metadata (OST's `write_image_meta` / `read_image_meta`): a small
+//! object per image, rewritten whole on each write. It is framed with a
+//! checksum like everything else the plugin stores, so that metadata
+//! damaged on the way or on the storage is an error, never returned:
+//!
+//! ```text
+//! magic "VOSTMETA" | CRC32C u32 of the bytes | the bytes
+//! ```
+
+use bytes::Bytes;
+use vastost_storage::ErrorKind as StorageKind;
+
+use crate::error::{EngineError, Result};
+use crate::layout::ImageKeys;
+use crate::lsu::{LsuCtx, MAX_META_SIZE};
+use crate::names::ImageDef;
+
+const MAGIC: &[u8; 8] = b"VOSTMETA";
+const HEADER: usize = 12;
+
+fn encode(meta: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(HEADER + meta.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&crc32c::crc32c(meta).to_le_bytes());
+    out.extend_from_slice(meta);
+    Bytes::from(out)
+}
+
+fn decode(stored: &[u8], key: &str) -> Result<Vec<u8>> {
+    if stored.len() < HEADER || &stored[..8] != MAGIC {
+        return Err(EngineError::Integrity(format!("image metadata {key}: not a metadata record")));
+    }
+    let crc = u32::from_le_bytes(stored[8..12].try_into().expect("4 bytes"));
+    let meta = &stored[HEADER..];
+    if crc32c::crc32c(meta) != crc {
+        return Err(EngineError::Integrity(format!("image metadata {key}: checksum mismatch")));
+    }
+    Ok(meta.to_vec())
+}
+
+/// The whole metadata of an image (empty when it has none). A record that
+/// fails its checksum is read once more before it is reported.
+fn read_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
+    let get = || match ctx.block_on(ctx.store.get(key)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind == StorageKind::NotFound => Ok(None),
+        Err(e) => Err(EngineError::from(e)),
+    };
+    let Some(stored) = get()? else { return Ok(Vec::new()) };
+    match decode(&stored, key) {
+        Err(EngineError::Integrity(why)) => {
+            tracing::warn!(meta = key, error = %why, "damaged image metadata: reading it again");
+            get()?.map_or(Ok(Vec::new()), |again| decode(&again, key))
+        }
+        other => other,
+    }
+}
+
+/// Writes `data` at `offset` of an image's metadata, growing it as needed.
+pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
+    let end = offset
+        .checked_add(data.len() as u64)
+        .filter(|e| *e <= MAX_META_SIZE)
+        .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
+    let key = ImageKeys::new(def).meta();
+    let mut meta = read_all(ctx, &key)?;
+    if (meta.len() as u64) < end {
+        meta.resize(end as usize, 0);
+    }
+    meta[offset as usize..end as usize].copy_from_slice(data);
+    ctx.block_on(ctx.store.put(&key, encode(&meta)))?;
+    Ok(())
+}
+
+/// Reads up to `len` bytes of an image's metadata from `offset`.
+pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
+    let meta = read_all(ctx, &ImageKeys::new(def).meta())?;
+    let start = (offset.min(meta.len() as u64)) as usize;
+    let end = start.saturating_add(len).min(meta.len());
+    Ok(meta[start..end].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_every_flip_is_caught() {
+        let stored = encode(b"netbackup header");
+        assert_eq!(decode(&stored, "k").unwrap(), b"netbackup header");
+        for at in 0..stored.len() {
+            let mut bad = stored.to_vec();
+            bad[at] ^= 0x10;
+            assert!(matches!(decode(&bad, "k"), Err(EngineError::Integrity(_))), "flip at {at}");
+        }
+        assert!(matches!(decode(&stored[..5], "k"), Err(EngineError::Integrity(_))));
+        assert_eq!(decode(&encode(b""), "k").unwrap(), b"");
+    }
+}
