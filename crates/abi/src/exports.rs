@@ -122,19 +122,28 @@ pub unsafe extern "C" fn stspi_open_server(
         let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(handle, "handle") }?;
-        let creds = if cred.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL and valid by contract.
-            credentials(unsafe { ref_from(cred, "cred") }?)?
-        };
-        if !Engine::claims(&name) {
-            return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
-        }
-        let server = engine.open_server(&name, creds.as_ref())?;
+        // SAFETY: by contract.
+        let server = unsafe { open_named(&engine, &name, cred) }?;
         *out = handles::insert(Object::Server(Arc::new(server)));
         Ok(())
     })
+}
+
+/// Opens server `name` with the credentials at `cred` (NULL: none).
+///
+/// # Safety
+/// `cred` is NULL or valid.
+unsafe fn open_named(engine: &Engine, name: &str, cred: *const sts_cred_t) -> Result<Server, Failure> {
+    let creds = if cred.is_null() {
+        None
+    } else {
+        // SAFETY: non-NULL and valid by contract.
+        credentials(unsafe { ref_from(cred, "cred") }?)?
+    };
+    if !Engine::claims(name) {
+        return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
+    }
+    Ok(engine.open_server(name, creds.as_ref())?)
 }
 
 /// Closes a server handle. Images opened through it stay usable until
@@ -635,16 +644,8 @@ pub unsafe extern "C" fn stspi_open_target_server(
         let server = if name == source.name() {
             source
         } else {
-            let creds = if cred.is_null() {
-                None
-            } else {
-                // SAFETY: non-NULL and valid by contract.
-                credentials(unsafe { ref_from(cred, "cred") }?)?
-            };
-            if !Engine::claims(&name) {
-                return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
-            }
-            Arc::new(engine.open_server(&name, creds.as_ref())?)
+            // SAFETY: by contract.
+            Arc::new(unsafe { open_named(&engine, &name, cred) }?)
         };
         *out = handles::insert(Object::Server(server));
         Ok(())

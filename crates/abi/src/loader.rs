@@ -592,6 +592,18 @@ impl<'p> Server<'p> {
         Ok(Server { plugin: self.plugin, raw: h, closed: false })
     }
 
+    /// The C structs naming a copy's source and target.
+    fn copy_ends(
+        &self,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> (sts_lsu_t, sts_image_def_t, sts_lsu_t, sts_image_def_t) {
+        (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1))
+    }
+
     /// `stspi_copy_image` from LSU `lsu` of this server to LSU `to_lsu` of
     /// `to` (this server or a target server).
     pub fn copy_image(
@@ -602,8 +614,7 @@ impl<'p> Server<'p> {
         to_lsu: &str,
         to_image: (&str, &str),
     ) -> Result<(), OstError> {
-        let (fl, fd, tl, td) =
-            (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1));
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image);
         // SAFETY: valid structs.
         self.plugin.check(unsafe { (self.plugin.api.stspi_copy_image)(&fl, &fd, &tl, &td, 0) })
     }
@@ -617,8 +628,7 @@ impl<'p> Server<'p> {
         to_lsu: &str,
         to_image: (&str, &str),
     ) -> Result<u64, OstError> {
-        let (fl, fd, tl, td) =
-            (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1));
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image);
         let mut op = 0;
         // SAFETY: valid structs and a writable number.
         self.plugin.check(unsafe { (self.plugin.api.stspi_async_copy_image)(&fl, &fd, &tl, &td, 0, &mut op) })?;
@@ -635,8 +645,7 @@ impl<'p> Server<'p> {
         to_lsu: &str,
         to_image: (&str, &str),
     ) -> Result<(), OstError> {
-        let (fl, fd, tl, td) =
-            (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1));
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image);
         let name = c_string(name)?;
         // SAFETY: valid structs and string.
         self.plugin

@@ -156,22 +156,6 @@ fn restore(s: &Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
     out
 }
 
-fn fragment_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            let p = e.path();
-            let hidden = e.file_name().to_string_lossy().starts_with('.');
-            if p.is_dir() {
-                fragment_files(&p)
-            } else {
-                usize::from(!hidden && p.parent().is_some_and(|d| d.ends_with("frag")))
-            }
-        })
-        .sum()
-}
-
 struct Tally {
     kills: usize,
     verified: usize,
@@ -218,11 +202,11 @@ fn backups(plugin: &Plugin, config: &Path, server: &str, lsu_dir: &Path, rng: &m
     s.reclaim(Some("crash"), Some(0)).unwrap();
     let images = s.images("crash").unwrap();
     let expected: usize = images.iter().filter(|i| i.basename.starts_with("backup")).count() * (IMAGE / FRAG);
-    assert_eq!(fragment_files(lsu_dir), expected, "{server}: orphans left after reclaim");
+    assert_eq!(support::fragment_files(lsu_dir), expected, "{server}: orphans left after reclaim");
     for i in images {
         s.delete_image("crash", &i.basename, &i.date).unwrap();
     }
-    assert_eq!(fragment_files(lsu_dir), 0);
+    assert_eq!(support::fragment_files(lsu_dir), 0);
 }
 
 /// One test: a plugin instance serves the whole process (a second `init`
@@ -281,7 +265,7 @@ fn copies_and_deletes(plugin: &Plugin, config: &Path, dir: &Path) {
         s.delete_image("crash", &name, "1").unwrap();
     }
     s.reclaim(None, Some(0)).unwrap();
-    assert_eq!(fragment_files(&dir.join("nfs")), 0, "copies left orphans");
+    assert_eq!(support::fragment_files(&dir.join("nfs")), 0, "copies left orphans");
 
     // Deletes are killed at random points: each image is whole or gone,
     // and a synthetic image keeps what it references.
@@ -307,7 +291,7 @@ fn copies_and_deletes(plugin: &Plugin, config: &Path, dir: &Path) {
             verified += 1;
         }
         s.reclaim(None, Some(0)).unwrap();
-        assert_eq!(fragment_files(&dir.join("nfs")), 0, "delete {round}: space leaked");
+        assert_eq!(support::fragment_files(&dir.join("nfs")), 0, "delete {round}: space leaked");
     }
     eprintln!("copies and deletes killed: {kills}, images verified after: {verified}");
 }

@@ -317,17 +317,6 @@ fn setup_provisions_once_and_the_plugin_uses_it() {
     sim.wait().unwrap();
 }
 
-fn fragment_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { fragment_files(&p) } else { usize::from(p.parent().is_some_and(|d| d.ends_with("frag"))) }
-        })
-        .sum()
-}
-
 #[test]
 fn copies_synthetics_events_and_reclaim_with_deletes_from_two_processes() {
     let env = env();
@@ -339,7 +328,7 @@ fn copies_synthetics_events_and_reclaim_with_deletes_from_two_processes() {
     std::fs::write(&i, &inc).unwrap();
     ok(&vastost(&env, &["backup", "-i", "full", "--date", "1", "--input", path(&f)]));
     ok(&vastost(&env, &["backup", "-i", "inc", "--date", "2", "--input", path(&i)]));
-    let stored = fragment_files(&lsu_dir);
+    let stored = support::fragment_files(&lsu_dir);
     // A synthetic full: the full with its second MiB replaced by the incremental.
     let out = vastost(
         &env,
@@ -360,7 +349,7 @@ fn copies_synthetics_events_and_reclaim_with_deletes_from_two_processes() {
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no data copied"));
     ok(&vastost(&env, &["copy", "-i", "full", "--to-image", "full-copy"]));
-    assert_eq!(fragment_files(&lsu_dir), stored, "neither stored any data");
+    assert_eq!(support::fragment_files(&lsu_dir), stored, "neither stored any data");
     let mut want = full.clone();
     want[1 << 20..2 << 20].copy_from_slice(&inc);
     let back = env.dir.path().join("back");
@@ -388,7 +377,7 @@ fn copies_synthetics_events_and_reclaim_with_deletes_from_two_processes() {
     assert!(a.join().unwrap() && b.join().unwrap());
     let report = ok(&vastost(&env, &["reclaim", "--grace", "0"]));
     assert!(report.contains("bytes freed"), "{report}");
-    assert_eq!(fragment_files(&lsu_dir), 0, "no space leaked");
+    assert_eq!(support::fragment_files(&lsu_dir), 0, "no space leaked");
     let images = vastost(&env, &["images"]);
     assert!(String::from_utf8_lossy(&images.stderr).contains("0 image(s)"));
     // Everything that happened is in the events, in order.

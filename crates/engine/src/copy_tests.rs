@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::copy::{CopyWait, Progress};
 use crate::error::EngineError;
 use crate::events::EventKind;
+use crate::tests::data;
 use crate::{Config, Engine, ImageDef, Lsu, Server};
 
 const FRAG: usize = 8192;
@@ -47,13 +48,6 @@ reclaim_grace_secs = {grace}
 
 fn def(name: &str) -> ImageDef {
     ImageDef::new(name, "1").unwrap()
-}
-
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v);
-    v
 }
 
 fn backup(lsu: &Lsu, name: &str, bytes: &[u8]) {

@@ -31,7 +31,7 @@ fn def(name: &str) -> ImageDef {
     ImageDef::new(name, "1").unwrap()
 }
 
-fn data(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn data(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut v = vec![0u8; len];
     rng.fill(&mut v);

@@ -1,8 +1,6 @@
 //! Optimized duplication, virtual images, background copies, events and
 //! space reclamation, through the C ABI.
 
-use std::path::Path;
-
 use vastost_abi::loader::{Image, Server};
 use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
@@ -40,22 +38,7 @@ fn restore(s: &Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
 /// Stored data fragments of `lsu` (on NFS, and on the simulator's S3,
 /// whose buckets are folders).
 fn fragments(lsu: &str) -> usize {
-    fn walk(dir: &Path) -> usize {
-        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-        entries
-            .filter_map(|e| e.ok())
-            .map(|e| {
-                let p = e.path();
-                let name = e.file_name().to_string_lossy().into_owned();
-                if p.is_dir() {
-                    walk(&p)
-                } else {
-                    usize::from(!name.starts_with('.') && p.parent().is_some_and(|d| d.ends_with("frag")))
-                }
-            })
-            .sum()
-    }
-    walk(&fixture().data.join(lsu))
+    crate::support::fragment_files(&fixture().data.join(lsu))
 }
 
 fn reader<'p>(s: &Server<'p>, lsu: &str, name: &str) -> Image<'p> {

@@ -91,3 +91,22 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     rng.fill(&mut v);
     v
 }
+
+/// Data fragment files under `dir`, recursively (files in `frag` folders,
+/// hidden ones aside: s3s-fs keeps its own records beside the objects).
+#[allow(dead_code)]
+pub fn fragment_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            if p.is_dir() {
+                fragment_files(&p)
+            } else {
+                usize::from(!hidden && p.parent().is_some_and(|d| d.ends_with("frag")))
+            }
+        })
+        .sum()
+}
