@@ -73,6 +73,17 @@ fn vms_login_discovery_and_capacity() {
     assert_eq!(after.capacity, 10 << 30);
     assert!(after.used >= 512 * 1024, "the quota counts what the bucket holds: {after:?}");
     assert_eq!(after.available, after.capacity - after.used);
+    // A copy costs no space; deleting the source keeps the space for the
+    // copy; deleting the copy too frees it, and the LSU's use says so.
+    s.copy_image("pool1", ("quota_1_C1_F1", "1"), &s, "pool1", ("quota_1_C2_F1", "1")).unwrap();
+    let copied = s.lsu_info("pool1").unwrap();
+    assert!(copied.used < after.used + 64 * 1024, "a copy by reference: {} -> {}", after.used, copied.used);
+    s.delete_image("pool1", "quota_1_C1_F1", "1").unwrap();
+    assert!(s.lsu_info("pool1").unwrap().used >= 512 * 1024, "the copy keeps the data");
+    s.delete_image("pool1", "quota_1_C2_F1", "1").unwrap();
+    s.reclaim(Some("pool1"), Some(0)).unwrap();
+    let freed = s.lsu_info("pool1").unwrap();
+    assert!(freed.used < 64 * 1024, "the space is back: {} -> {}", copied.used, freed.used);
 
     // VMS failing over: retried; down for good: a connection error.
     sim.vms().fail_next(2);
