@@ -147,7 +147,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Backup, list, restore, checkpoint/restart and delete on one server.
+/// Backup, list, restore, checkpoint/restart, copy and delete on one server.
 fn scenario(
     plugin: &vastost_abi::loader::Plugin,
     server_name: &str,
@@ -169,7 +169,7 @@ fn scenario(
     let bar = progress(Some(size), "backup");
     let b = transfer::backup(&server, LSU, &full, &date, &mut PatternReader::new(pattern, 0, size), BLOCK, &bar)?;
     bar.finish_and_clear();
-    println!("  [1/5] backup   {} into {full} at {}", fmt::size(b.bytes), fmt::rate(b.bytes, b.elapsed));
+    println!("  [1/6] backup   {} into {full} at {}", fmt::size(b.bytes), fmt::rate(b.bytes, b.elapsed));
 
     // 2. What the LSU holds now.
     let images = server.images(LSU)?;
@@ -178,7 +178,7 @@ fn scenario(
         bail!("the new image is listed as {} bytes, {}", listed.size, fmt::image_flags(listed.flags));
     }
     println!(
-        "  [2/5] list     {} image(s); {full} {} {}",
+        "  [2/6] list     {} image(s); {full} {} {}",
         images.len(),
         fmt::size(listed.size),
         fmt::image_flags(listed.flags)
@@ -186,7 +186,7 @@ fn scenario(
 
     // 3. Restore, compared bit for bit with the stream that was backed up.
     let r = restore_and_check(&server, &full, &date, pattern, size)?;
-    println!("  [3/5] restore  {} identical to the source at {}", fmt::size(r.bytes), fmt::rate(r.bytes, r.elapsed));
+    println!("  [3/6] restore  {} identical to the source at {}", fmt::size(r.bytes), fmt::rate(r.bytes, r.elapsed));
 
     // 4. Checkpoint/restart: a backup interrupted by a checkpoint, resumed.
     let ck_size = (size / 4).max(1 << 20).next_multiple_of(1024);
@@ -211,19 +211,34 @@ fn scenario(
     bar.finish_and_clear();
     restore_and_check(&server, &ck, &date, ck_pattern, ck_size)?;
     println!(
-        "  [4/5] ckpt     {} in two sessions (checkpoint at {}: PENDING; resumed: CREATED); restored identical",
+        "  [4/6] ckpt     {} in two sessions (checkpoint at {}: PENDING; resumed: CREATED); restored identical",
         fmt::size(ck_size),
         fmt::size(first)
     );
 
-    // 5. Delete both; the LSU is empty again.
+    // 5. Optimized duplication: a second copy of the full, made by the
+    // cluster (by reference: no byte moves), as fast whatever the size.
+    let copy = format!("demo-client_{stamp}_C2_F1");
     let started = Instant::now();
-    server.delete_image(LSU, &full, &date)?;
-    server.delete_image(LSU, &ck, &date)?;
+    server.copy_image(LSU, (&full, &date), &server, LSU, (&copy, &date))?;
+    let took = started.elapsed();
+    restore_and_check(&server, &copy, &date, pattern, size)?;
+    println!(
+        "  [5/6] copy     {} duplicated in {:.0} ms ({:.0}x faster than its restore); the copy restored identical",
+        fmt::size(size),
+        took.as_secs_f64() * 1e3,
+        r.elapsed.as_secs_f64() / took.as_secs_f64().max(1e-6)
+    );
+
+    // 6. Delete them all; the LSU is empty again.
+    let started = Instant::now();
+    for name in [&full, &ck, &copy] {
+        server.delete_image(LSU, name, &date)?;
+    }
     let left = server.images(LSU)?.len();
     if left != 0 {
         bail!("{left} image(s) left after deleting");
     }
-    println!("  [5/5] delete   2 images in {:.0} ms; the LSU is empty", started.elapsed().as_secs_f64() * 1e3);
+    println!("  [6/6] delete   3 images in {:.0} ms; the LSU is empty", started.elapsed().as_secs_f64() * 1e3);
     Ok(Figures { backup: b, restore: r })
 }

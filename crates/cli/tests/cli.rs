@@ -71,7 +71,8 @@ fn demo_runs_end_to_end() {
         .output()
         .unwrap();
     let stdout = ok(&out);
-    for step in ["[1/5] backup", "identical to the source", "restored identical", "[5/5] delete", "everything verified"]
+    for step in
+        ["[1/6] backup", "identical to the source", "[4/6] ckpt", "[5/6] copy", "[6/6] delete", "everything verified"]
     {
         assert_eq!(
             stdout.matches(step).count(),
