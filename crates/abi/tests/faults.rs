@@ -233,8 +233,9 @@ fn a_background_copy_is_cancelled_mid_way_and_leaves_nothing() {
     let data = support::bytes(40, 2 << 20);
     backup(&s, "slow_src", &data).unwrap();
     let target = s.open_target("VastData:direct", None).unwrap();
-    // A slow link: the copy takes seconds.
-    rig.s3.random(4, 1.0, vec![Fault::Slow(256 << 10)]);
+    // A slow link: each request crawls (the reader fetches the whole 2 MiB
+    // in parallel, so each connection must be slow for the copy to be).
+    rig.s3.random(4, 1.0, vec![Fault::Slow(32 << 10)]);
     s.named_async_copy("slow", "faults", ("slow_src", "1"), &target, "faults2", ("slow_dst", "1")).unwrap();
     std::thread::sleep(Duration::from_millis(400));
     let (done, running) = s.named_async_wait("slow", 0);
@@ -268,4 +269,17 @@ fn a_dead_vip_is_taken_out_of_the_rotation() {
     eprintln!("dead VIP: {dead} connections; live VIP: {live}");
     assert!(live >= 3, "{live}");
     assert!(dead <= 12, "the dead VIP kept getting requests: {dead} (live {live})");
+}
+
+#[test]
+fn an_upload_damaged_on_the_way_is_refused_and_sent_again() {
+    let rig = rig();
+    let s = rig.plugin.open_server("VastData:faulty", None).unwrap();
+    let data = support::bytes(42, (512 << 10) + 512);
+    rig.s3.inject([Fault::CorruptRequest, Fault::CorruptRequest, Fault::CorruptRequest]);
+    let before = rig.s3.injected().get("corrupt-request").copied().unwrap_or(0);
+    backup(&s, "damaged_upload", &data).unwrap();
+    assert!(rig.s3.injected().get("corrupt-request").copied().unwrap_or(0) > before, "the fault was injected");
+    rig.s3.calm();
+    assert!(restore(&s, "damaged_upload").unwrap() == data, "stored bytes are the ones sent");
 }

@@ -31,6 +31,9 @@ pub enum Fault {
     Truncate,
     /// One byte of the answer's body is flipped.
     Corrupt,
+    /// One byte of the request's body (an upload) is flipped on its way
+    /// to the server.
+    CorruptRequest,
     /// The proxy answers this HTTP status itself (503 is S3's SlowDown).
     Status(u16),
 }
@@ -45,6 +48,7 @@ impl Fault {
             Fault::Slow(_) => "slow",
             Fault::Truncate => "truncate",
             Fault::Corrupt => "corrupt",
+            Fault::CorruptRequest => "corrupt-request",
             Fault::Status(500) => "http-500",
             Fault::Status(503) => "http-503",
             Fault::Status(_) => "http-other",
@@ -255,9 +259,24 @@ async fn relay_inner(
     let is_head = request_head.starts_with(b"HEAD ");
     let mut server = TcpStream::connect(upstream).await?;
     server.write_all(&close_head(&request_head)).await?;
+    let mut request_rest = request_rest;
+    let mut damage = fault == Some(Fault::CorruptRequest) && content_length(&request_head).is_some_and(|l| l > 0);
+    if damage && !request_rest.is_empty() {
+        request_rest[0] ^= 0x5A;
+        damage = false;
+        count(plan, &Fault::CorruptRequest);
+    }
     server.write_all(&request_rest).await?;
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
+    if damage {
+        // The body had not arrived with the head: flip its first byte.
+        let mut first = [0u8; 1];
+        if client_read.read_exact(&mut first).await.is_ok() {
+            server_write.write_all(&[first[0] ^ 0x5A]).await?;
+            count(plan, &Fault::CorruptRequest);
+        }
+    }
     let requests = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
     });

@@ -3,8 +3,10 @@
 //! s3s-fs checks `If-None-Match` / `If-Match` and then writes, so two
 //! racing conditional PUTs can both succeed. VAST (like AWS) decides them
 //! atomically, and the plugin's manifest commits rely on it, so here every
-//! conditional write runs under one lock. Everything else goes straight to
-//! s3s-fs.
+//! conditional write runs under one lock. s3s-fs also checks an upload's
+//! checksum only after storing it, so a damaged upload would stay in place
+//! although refused; here a PUT's CRC32C is checked first, as a real
+//! cluster does. Everything else goes straight to s3s-fs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,9 +57,41 @@ impl Buckets {
     }
 }
 
+/// What a conditional write checks before it is handed to s3s-fs.
+#[async_trait::async_trait]
+trait CheckBody {
+    async fn check_body(&mut self) -> S3Result<()>;
+}
+
+#[async_trait::async_trait]
+impl CheckBody for PutObjectInput {
+    /// Refuses (BadDigest) a body whose CRC32C is not the one announced.
+    async fn check_body(&mut self) -> S3Result<()> {
+        use futures_util::TryStreamExt;
+        let (Some(want), Some(body)) = (self.checksum_crc32c.clone(), self.body.take()) else { return Ok(()) };
+        let chunks: Vec<bytes::Bytes> =
+            body.try_collect().await.map_err(|e| s3s::s3_error!(IncompleteBody, "body cut short: {e}"))?;
+        let data: Vec<u8> = chunks.concat();
+        use base64::Engine as _;
+        let got = base64::engine::general_purpose::STANDARD.encode(crc32c::crc32c(&data).to_be_bytes());
+        if got != want {
+            return Err(s3s::s3_error!(BadDigest, "checksum_crc32c mismatch: expected `{want}`, got `{got}`"));
+        }
+        self.body = Some(StreamingBlob::from(s3s::Body::from(data)));
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckBody for CompleteMultipartUploadInput {
+    async fn check_body(&mut self) -> S3Result<()> {
+        Ok(())
+    }
+}
+
 /// Implements `S3` by handing each listed operation to s3s-fs, and the
-/// given conditional ones to s3s-fs under the lock when they carry a
-/// condition.
+/// given writes, once their body is checked, to s3s-fs under the lock
+/// when they carry a condition.
 macro_rules! buckets_s3 {
     (
         plain { $($op:ident: $input:ident => $output:ident;)* }
@@ -72,8 +106,9 @@ macro_rules! buckets_s3 {
                 }
             )*
             $(
-                async fn $cop(&self, req: S3Request<$cinput>) -> S3Result<S3Response<$coutput>> {
+                async fn $cop(&self, mut req: S3Request<$cinput>) -> S3Result<S3Response<$coutput>> {
                     self.fault()?;
+                    req.input.check_body().await?;
                     if req.input.if_none_match.is_some() || req.input.if_match.is_some() {
                         let _only_one = self.conditional.lock().await;
                         self.fs.$cop(req).await

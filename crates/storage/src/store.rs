@@ -139,6 +139,9 @@ impl std::fmt::Debug for S3Settings {
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 ///
+/// Times an upload refused for a checksum mismatch is sent again.
+const DAMAGED_UPLOAD_RETRIES: usize = 3;
+
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
@@ -176,6 +179,10 @@ impl ObjectStore {
                 .region(&settings.region)
                 .access_key_id(&settings.access_key)
                 .secret_access_key(&settings.secret_key)
+                // Every upload carries the CRC32C of its bytes, which the
+                // server checks: bytes damaged on the way are refused
+                // (BadDigest), never stored.
+                .checksum_algorithm("crc32c")
                 .disable_config_load();
             let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
             let transport = HttpTransporter::new(BreakerTransport {
@@ -226,6 +233,18 @@ impl ObjectStore {
         Fut: Future<Output = std::result::Result<T, opendal::Error>>,
     {
         let mut result = f(self.op().clone()).await;
+        // An upload the server refused because its bytes did not match
+        // their checksum was damaged on the way: send it again (OpenDAL
+        // sees a 400 and would not). S3 names it only in the error text.
+        for _ in 0..DAMAGED_UPLOAD_RETRIES {
+            match &result {
+                Err(e) if e.to_string().contains("BadDigest") => {
+                    tracing::warn!(error = %e, "upload damaged on the way: sending it again");
+                    result = f(self.op().clone()).await;
+                }
+                _ => break,
+            }
+        }
         for _ in 1..self.spread.len() {
             match &result {
                 Err(e)
