@@ -49,6 +49,9 @@ pub(crate) struct EventChannel {
     /// Events handed out: (LSU, key), by their number in this channel.
     pub given: HashMap<u64, (String, String)>,
     pub next_seq: u64,
+    /// Where the next listing starts (a little before the newest event
+    /// handed out), so a poll does not list every event ever kept.
+    pub resume: String,
 }
 
 #[derive(Debug)]

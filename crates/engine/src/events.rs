@@ -92,9 +92,22 @@ pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, sourc
     }
 }
 
-/// The keys of the events of LSU `ctx`, oldest first.
-pub(crate) fn keys(ctx: &LsuCtx) -> Result<Vec<String>> {
-    let entries = ctx.block_on(ctx.store.list(EVENTS))?;
+/// How far back of the newest event it handed out a poller looks again:
+/// events are named after the clock of the media server that wrote them,
+/// and one with a slower clock may write an event that sorts before.
+pub const REWIND: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Where a poller that handed out the event `key` lists from next time
+/// (`REWIND` before it), as a key prefix.
+pub fn resume_point(key: &str) -> Option<String> {
+    let nanos: u128 = key.strip_prefix(EVENTS)?.split('-').next()?.parse().ok()?;
+    Some(format!("{:020}", nanos.saturating_sub(REWIND.as_nanos())))
+}
+
+/// The keys of the events of LSU `ctx` whose names sort after `after`
+/// ("" for all), oldest first.
+pub(crate) fn keys(ctx: &LsuCtx, after: &str) -> Result<Vec<String>> {
+    let entries = ctx.block_on(ctx.store.list_after(EVENTS, after))?;
     Ok(entries.into_iter().filter(|e| !e.is_dir).map(|e| format!("{EVENTS}{}", e.name)).collect())
 }
 
@@ -118,7 +131,7 @@ pub(crate) fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
 /// The events of LSU `ctx`, oldest first.
 pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
     let mut out = Vec::new();
-    for key in keys(ctx)? {
+    for key in keys(ctx, "")? {
         out.extend(read(ctx, &key)?);
     }
     Ok(out)
@@ -142,4 +155,21 @@ pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poller_resumes_a_little_before_what_it_saw() {
+        let key = format!("{EVENTS}{:020}-0000abcd", 1_000_000_000_000_000_000u128);
+        let resume = resume_point(&key).unwrap();
+        assert_eq!(resume, format!("{:020}", 1_000_000_000_000_000_000u128 - REWIND.as_nanos()));
+        // Every event written within the rewind window sorts after it.
+        let just_before = format!("{:020}-ffffffff", 1_000_000_000_000_000_000u128 - REWIND.as_nanos() + 1);
+        assert!(just_before.as_str() > resume.as_str());
+        assert_eq!(resume_point(&format!("{EVENTS}{:020}-1", 5)).unwrap(), format!("{:020}", 0));
+        assert!(resume_point("images/x").is_none());
+    }
 }

@@ -168,11 +168,16 @@ impl Server {
         Ok(out)
     }
 
-    /// The oldest event of any LSU that `skip` (LSU, key) does not hold.
-    pub fn next_event(&self, skip: &std::collections::HashSet<(String, String)>) -> Result<Option<crate::StoredEvent>> {
+    /// The oldest event of any LSU that `skip` (LSU, key) does not hold,
+    /// among those named after `after` (a resume point, "" for all).
+    pub fn next_event(
+        &self,
+        skip: &std::collections::HashSet<(String, String)>,
+        after: &str,
+    ) -> Result<Option<crate::StoredEvent>> {
         let mut all: Vec<(String, String)> = Vec::new();
         for lsu in self.known_lsus()? {
-            all.extend(crate::events::keys(&lsu.ctx)?.into_iter().map(|k| (lsu.name().to_string(), k)));
+            all.extend(crate::events::keys(&lsu.ctx, after)?.into_iter().map(|k| (lsu.name().to_string(), k)));
         }
         // Keys start with the time: this is the order they happened in.
         all.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));

@@ -442,8 +442,22 @@ impl ObjectStore {
     /// The immediate children of folder `dir` (which ends with `/`, or is
     /// empty for the root). A missing folder lists as empty.
     pub async fn list(&self, dir: &str) -> Result<Vec<ListEntry>> {
+        self.list_after(dir, "").await
+    }
+
+    /// The children of folder `dir` whose names sort after `after` (all of
+    /// them for ""): S3 starts the listing there, other stores filter.
+    pub async fn list_after(&self, dir: &str, after: &str) -> Result<Vec<ListEntry>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
-        let entries = match self.run(|op| async move { op.list(dir).await }).await {
+        let from = format!("{dir}{after}");
+        let server_side = !after.is_empty() && matches!(&*self.backend, Backend::S3 { .. });
+        let listed = self
+            .run(|op| {
+                let from = from.clone();
+                async move { if server_side { op.list_with(dir).start_after(&from).await } else { op.list(dir).await } }
+            })
+            .await;
+        let entries = match listed {
             Ok(entries) => entries,
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
@@ -455,7 +469,8 @@ impl ObjectStore {
                 let rest = e.path().strip_prefix(dir)?;
                 let is_dir = rest.ends_with('/');
                 let name = rest.trim_end_matches('/');
-                (!name.is_empty() && !name.contains('/')).then(|| ListEntry { name: name.to_string(), is_dir })
+                (!name.is_empty() && !name.contains('/') && name > after)
+                    .then(|| ListEntry { name: name.to_string(), is_dir })
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -84,6 +84,14 @@ fn list_and_delete() {
                 s.list("d/").await.unwrap().into_iter().map(|e| (e.name, e.is_dir)).collect();
             assert_eq!(names, [("x".into(), true), ("y".into(), false), ("z".into(), true)], "{}", s.describe());
             assert!(s.list("nothing/").await.unwrap().is_empty());
+            // A listing that starts after a name (S3 starts it there).
+            for k in ["e/001", "e/002", "e/010", "e/100"] {
+                s.put(k, Bytes::from_static(b"1")).await.unwrap();
+            }
+            let after: Vec<String> = s.list_after("e/", "002").await.unwrap().into_iter().map(|e| e.name).collect();
+            assert_eq!(after, ["010", "100"], "{}", s.describe());
+            assert_eq!(s.list_after("e/", "").await.unwrap().len(), 4);
+            assert!(s.list_after("e/", "100").await.unwrap().is_empty());
             s.delete("d/y").await.unwrap();
             s.delete("d/y").await.unwrap();
             s.delete_all("d/x/").await.unwrap();
