@@ -70,40 +70,39 @@ impl Lsu {
             if !meta.is_empty() {
                 writer.image().write_meta(&meta, 0)?;
             }
-            if same_server {
+            let crc = if same_server {
                 writer.include(&reader, 0, 0, size)?;
                 progress.done.store(size, Ordering::Relaxed);
-                progress.check()?;
-                writer.close(true)
+                None
             } else {
-                let crc = copy_bytes(&mut reader, &mut writer, 0, 0, size, progress)?;
-                progress.check()?;
-                writer.close_verified(crc)
-            }
+                Some(copy_bytes(&mut reader, &mut writer, 0, 0, size, progress)?)
+            };
+            progress.check()?;
+            writer.close_complete(crc)
         })();
-        if let Err(e) = copied {
-            // The target was created here: remove whatever part of it exists.
-            if let Err(d) = target.delete_image(target_def) {
-                tracing::warn!(image = %target_def, error = %d, "unfinished copy not removed");
+        let m = match copied {
+            Ok(m) => m,
+            Err(e) => {
+                // The target was created here: remove whatever part of it exists.
+                if let Err(d) = target.delete_image(target_def) {
+                    tracing::warn!(image = %target_def, error = %d, "unfinished copy not removed");
+                }
+                tracing::warn!(from = %def, to = %target_def, error = %e, "copy failed; target removed");
+                return Err(e);
             }
-            tracing::warn!(from = %def, to = %target_def, error = %e, "copy failed; target removed");
-            return Err(e);
-        }
+        };
         tracing::info!(
             target: "audit",
             from_lsu = self.name(), from = %def, to_lsu = target.name(), to = %target_def, size, same_server,
             "copied image"
         );
-        let m = target.latest(&crate::layout::ImageKeys::new(target_def))?;
-        if let Some(m) = m {
-            let (kind, source) = if same_server {
-                (EventKind::CopyDone, format!("{}/{}", self.name(), def))
-            } else {
-                let server = self.ctx.server.upgrade().map(|s| s.name().to_string()).unwrap_or_default();
-                (EventKind::Replicated, format!("{server}/{}", self.name()))
-            };
-            events::post_image(&target.ctx, kind, &m, Some(source));
-        }
+        let (kind, source) = if same_server {
+            (EventKind::CopyDone, format!("{}/{}", self.name(), def))
+        } else {
+            let server = self.ctx.server.upgrade().map(|s| s.name().to_string()).unwrap_or_default();
+            (EventKind::Replicated, format!("{server}/{}", self.name()))
+        };
+        events::post_image(&target.ctx, kind, &m, Some(source));
         Ok(size)
     }
 }
@@ -245,8 +244,7 @@ impl ImageWriter {
     /// by reference when both are on one server, else by streaming the
     /// bytes (verified against the source's checksums). Returns `len`.
     pub fn copy_from(&mut self, source: &mut ImageReader, from: u64, to: u64, len: u64) -> Result<u64> {
-        if self.image().ctx().same_server(source.image().ctx()) || Arc::ptr_eq(self.image().ctx(), source.image().ctx())
-        {
+        if self.image().ctx().same_server(source.image().ctx()) {
             return self.include(source, from, to, len);
         }
         if ![from, to, len].iter().all(|v| v.is_multiple_of(crate::BLOCK_SIZE)) {

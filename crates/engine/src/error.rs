@@ -170,3 +170,20 @@ impl EngineError {
         EngineError::InvalidArgument(msg.into())
     }
 }
+
+/// Runs `read` (a fetch and its checksum check) once more when it finds
+/// damage: bytes damaged on the way pass the second time, bytes damaged on
+/// the storage fail again and are reported. `what` names the thing read.
+pub(crate) async fn again_if_damaged<T, F, Fut>(what: &str, read: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    match read().await {
+        Err(EngineError::Integrity(why)) => {
+            tracing::warn!(what, error = %why, "checksum mismatch: reading it again");
+            read().await
+        }
+        other => other,
+    }
+}

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
 
 use crate::budget::MemoryBudget;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Result, again_if_damaged};
 use crate::events::StoredEvent;
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
 use crate::manifest::{Decoded, ImageState, Manifest};
@@ -15,6 +15,7 @@ use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
 use crate::reclaim::{ReclaimReport, reclaim_image, reclaim_lsu};
+use crate::refs::Owner;
 use crate::server::ServerShared;
 use crate::writer::ImageWriter;
 
@@ -55,9 +56,10 @@ impl LsuCtx {
         Ok(server.lsu(name)?.ctx.clone())
     }
 
-    /// Whether both LSUs belong to one open server.
-    pub(crate) fn same_server(&self, other: &LsuCtx) -> bool {
-        self.server.strong_count() > 0 && Weak::ptr_eq(&self.server, &other.server)
+    /// Whether both LSUs belong to one open server (an LSU is always on
+    /// its own): then images of one may reference data of the other.
+    pub(crate) fn same_server(self: &Arc<Self>, other: &Arc<LsuCtx>) -> bool {
+        Arc::ptr_eq(self, other) || (self.server.strong_count() > 0 && Weak::ptr_eq(&self.server, &other.server))
     }
 
     /// The store holding `obj`, an object referenced from this LSU.
@@ -403,17 +405,14 @@ impl Lsu {
             tracing::warn!(lsu = self.name(), image = %def, error = %e, "space of the deleted image not freed yet");
         }
         // Deleted images whose data this one kept alive may go now.
-        let mut owners: Vec<(String, ImageKeys)> = Vec::new();
-        for e in &m.extents {
-            let lsu = e.object.lsu.as_deref().unwrap_or(self.name());
-            if let Some(owner) = ImageKeys::owner_of(&e.object.key)
-                && owner.root() != keys.root()
-                && !owners.iter().any(|(l, k)| l == lsu && k.root() == owner.root())
-            {
-                owners.push((lsu.to_string(), owner));
+        let myself = Owner { lsu: self.name().to_string(), keys: keys.clone() };
+        let mut owners: Vec<Owner> = Vec::new();
+        for owner in m.extents.iter().filter_map(|e| Owner::of(&e.object, self.name())) {
+            if owner != myself {
+                owner.add_to(&mut owners);
             }
         }
-        for (lsu, owner) in owners {
+        for Owner { lsu, keys: owner } in owners {
             let freed = self.ctx.sibling(&lsu).and_then(|ctx| match load_latest(&ctx, &owner)? {
                 Some(o) if o.state != ImageState::Deleted => Ok(()),
                 _ => reclaim_image(&ctx, &owner, grace, &mut report),
@@ -443,7 +442,7 @@ impl Lsu {
 
     /// Whether both LSUs belong to one open server.
     pub fn same_server(&self, other: &Lsu) -> bool {
-        Arc::ptr_eq(&self.ctx, &other.ctx) || self.ctx.same_server(&other.ctx)
+        self.ctx.same_server(&other.ctx)
     }
 
     /// Writes `data` at `offset` of the image's metadata, growing it as needed.
@@ -512,22 +511,16 @@ pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manif
         seqs.sort_unstable_by(|a, b| b.cmp(a));
         for seq in seqs {
             let key = keys.manifest(seq);
-            let bytes = match store.get(&key).await {
-                Ok(b) => b,
-                // Superseded and removed since the listing: an older one.
-                Err(e) if e.kind == StorageKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let decoded = match Manifest::decode(&bytes, &key) {
-                // Damaged on the way, or on the storage: read it once more
-                // before calling it corrupt.
-                Err(EngineError::Integrity(why)) => {
-                    tracing::warn!(manifest = %key, error = %why, "damaged commit record: reading it again");
-                    Manifest::decode(&store.get(&key).await?, &key)
+            let read = || async {
+                match store.get(&key).await {
+                    Ok(bytes) => Manifest::decode(&bytes, &key).map(Some),
+                    // Superseded and removed since the listing: an older one.
+                    Err(e) if e.kind == StorageKind::NotFound => Ok(None),
+                    Err(e) => Err(e.into()),
                 }
-                other => other,
             };
-            match decoded? {
+            let Some(decoded) = again_if_damaged(&key, read).await? else { continue };
+            match decoded {
                 Decoded::Valid(m) if m.seq == seq => return Ok(Some(*m)),
                 Decoded::Valid(_) => {
                     return Err(EngineError::Integrity(format!("manifest {key} holds another sequence number")));

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use vastost_storage::ErrorKind as StorageKind;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Result, again_if_damaged};
 use crate::layout::ImageKeys;
 use crate::lsu::{LsuCtx, MAX_META_SIZE};
 use crate::names::ImageDef;
@@ -41,19 +41,13 @@ fn decode(stored: &[u8], key: &str) -> Result<Vec<u8>> {
 /// The whole metadata of an image (empty when it has none). A record that
 /// fails its checksum is read once more before it is reported.
 fn read_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
-    let get = || match ctx.block_on(ctx.store.get(key)) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind == StorageKind::NotFound => Ok(None),
-        Err(e) => Err(EngineError::from(e)),
-    };
-    let Some(stored) = get()? else { return Ok(Vec::new()) };
-    match decode(&stored, key) {
-        Err(EngineError::Integrity(why)) => {
-            tracing::warn!(meta = key, error = %why, "damaged image metadata: reading it again");
-            get()?.map_or(Ok(Vec::new()), |again| decode(&again, key))
+    ctx.block_on(again_if_damaged(key, || async {
+        match ctx.store.get(key).await {
+            Ok(stored) => decode(&stored, key),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
         }
-        other => other,
-    }
+    }))
 }
 
 /// Writes `data` at `offset` of an image's metadata, growing it as needed.

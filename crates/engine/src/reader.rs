@@ -14,7 +14,7 @@ use vastost_storage::ObjectStore;
 
 use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Result, again_if_damaged};
 use crate::extents::{Piece, resolve};
 use crate::lsu::{ImageInfo, OpenImage};
 use crate::manifest::{Manifest, ObjectRef};
@@ -71,13 +71,7 @@ fn unit_range(obj: &ObjectRef, unit: u64) -> (u64, u64) {
 /// once more before it is reported: bytes damaged on the wire pass, bytes
 /// damaged on the storage stay damaged and are an error.
 async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Result<Bytes> {
-    match fetch_unit_once(&store, &obj, unit).await {
-        Err(EngineError::Integrity(why)) => {
-            tracing::warn!(object = %obj.key, unit, error = %why, "checksum mismatch: fetching again");
-            fetch_unit_once(&store, &obj, unit).await
-        }
-        other => other,
-    }
+    again_if_damaged(&obj.key, || fetch_unit_once(&store, &obj, unit)).await
 }
 
 async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Result<Bytes> {

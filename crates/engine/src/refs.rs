@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
 use crate::lsu::{LsuCtx, load_latest, now};
-use crate::manifest::{ImageState, Manifest};
+use crate::manifest::{ImageState, Manifest, ObjectRef};
 use crate::names::{ImageDef, checksum64};
 
 /// The content of a marker.
@@ -121,6 +121,36 @@ fn referrer_manifest(ctx: &Arc<LsuCtx>, marker: &Marker) -> Result<Option<Manife
     Ok(m.filter(|m| m.basename == marker.basename && m.date == marker.date))
 }
 
+/// The image that wrote a data fragment: where reference markers for it go.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub lsu: String,
+    pub keys: ImageKeys,
+}
+
+impl PartialEq for Owner {
+    fn eq(&self, other: &Self) -> bool {
+        self.lsu == other.lsu && self.keys.root() == other.keys.root()
+    }
+}
+
+impl Owner {
+    /// The owner of `obj`, referenced from an image of LSU `home` (objects
+    /// name their LSU only when it is another one); `None` when the object
+    /// is not an image fragment.
+    pub(crate) fn of(obj: &ObjectRef, home: &str) -> Option<Owner> {
+        let keys = ImageKeys::owner_of(&obj.key)?;
+        Some(Owner { lsu: obj.lsu.as_deref().unwrap_or(home).to_string(), keys })
+    }
+
+    /// Adds `self` to `owners` unless it is there.
+    pub(crate) fn add_to(self, owners: &mut Vec<Owner>) {
+        if !owners.contains(&self) {
+            owners.push(self);
+        }
+    }
+}
+
 /// An image whose bytes a writer references: what the writer must renew
 /// and re-check before each commit that comes late.
 #[derive(Debug)]
@@ -130,16 +160,16 @@ pub(crate) struct SourceUse {
     pub def: ImageDef,
     pub seq: u64,
     /// Owners marked: (LSU, image keys).
-    pub owners: Vec<(String, ImageKeys)>,
+    pub owners: Vec<Owner>,
     pub marked_at: Instant,
 }
 
 impl SourceUse {
     /// Marks `owners` for the image `def` of LSU `lsu`, then checks the
     /// source is still the complete image it was (same commit).
-    pub(crate) fn mark_and_check(&mut self, owners: &[(String, ImageKeys)], lsu: &str, def: &ImageDef) -> Result<()> {
-        for (owner_lsu, keys) in owners {
-            write_marker(&*self.ctx.sibling(owner_lsu)?, keys, lsu, def)?;
+    pub(crate) fn mark_and_check(&mut self, owners: &[Owner], lsu: &str, def: &ImageDef) -> Result<()> {
+        for owner in owners {
+            write_marker(&*self.ctx.sibling(&owner.lsu)?, &owner.keys, lsu, def)?;
         }
         self.marked_at = Instant::now();
         match load_latest(&self.ctx, &ImageKeys::new(&self.def))? {

@@ -24,11 +24,10 @@ use vastost_storage::DirectWriter;
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
-use crate::layout::ImageKeys;
 use crate::lsu::{ImageInfo, OpenImage, now};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
 use crate::reader::ImageReader;
-use crate::refs::SourceUse;
+use crate::refs::{Owner, SourceUse};
 
 /// Objects are checksummed in chunks of this size, so a reader can verify
 /// any chunk it fetches without reading the whole fragment.
@@ -280,7 +279,7 @@ impl ImageWriter {
         })?;
         let ctx = self.image.ctx().clone();
         let src_ctx = source.image().ctx().clone();
-        if !ctx.same_server(&src_ctx) && !Arc::ptr_eq(&ctx, &src_ctx) {
+        if !ctx.same_server(&src_ctx) {
             return Err(EngineError::invalid(
                 "the source image is on another storage server: its bytes must be copied",
             ));
@@ -292,14 +291,11 @@ impl ImageWriter {
         self.seal().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
         let src_lsu = src_ctx.name.as_str();
         let runs = source.runs(from, src_end);
-        let mut owners: Vec<(String, ImageKeys)> = Vec::new();
+        let mut owners: Vec<Owner> = Vec::new();
         for (_, _, obj, _) in &runs {
-            let lsu = obj.lsu.as_deref().unwrap_or(src_lsu);
-            let keys = ImageKeys::owner_of(&obj.key)
-                .ok_or_else(|| EngineError::Integrity(format!("object {} is not an image fragment", obj.key)))?;
-            if !owners.iter().any(|(l, k)| l == lsu && k.root() == keys.root()) {
-                owners.push((lsu.to_string(), keys));
-            }
+            Owner::of(obj, src_lsu)
+                .ok_or_else(|| EngineError::Integrity(format!("object {} is not an image fragment", obj.key)))?
+                .add_to(&mut owners);
         }
         let at = match self
             .sources
@@ -319,7 +315,7 @@ impl ImageWriter {
             }
         };
         let use_ = &mut self.sources[at];
-        owners.retain(|(l, k)| !use_.owners.iter().any(|(ul, uk)| ul == l && uk.root() == k.root()));
+        owners.retain(|o| !use_.owners.contains(o));
         if !owners.is_empty() {
             use_.mark_and_check(&owners, ctx.name.as_str(), self.image.def())?;
             use_.owners.extend(owners);
@@ -371,17 +367,18 @@ impl ImageWriter {
     /// (reopen with `open_for_write` to append). On error the image keeps
     /// its last committed state.
     pub fn close(self, complete: bool) -> Result<()> {
-        self.finish(complete, None)
+        self.finish(complete, None).map(drop)
     }
 
-    /// Closes the image complete after checking that what was stored is,
-    /// byte for byte, a stream whose CRC32C is `crc` (the image must have
-    /// been written sequentially from offset 0, as a copy writes it).
-    pub(crate) fn close_verified(self, crc: u32) -> Result<()> {
-        self.finish(true, Some(crc))
+    /// Closes the image complete, optionally after checking that what was
+    /// stored is, byte for byte, a stream whose CRC32C is `crc` (the image
+    /// must then have been written sequentially from offset 0, as a copy
+    /// writes it). Returns the commit made.
+    pub(crate) fn close_complete(self, crc: Option<u32>) -> Result<Manifest> {
+        self.finish(true, crc)
     }
 
-    fn finish(mut self, complete: bool, expect_crc: Option<u32>) -> Result<()> {
+    fn finish(mut self, complete: bool, expect_crc: Option<u32>) -> Result<Manifest> {
         self.check_failure()?;
         self.seal()?;
         self.wait_uploads()?;
@@ -402,7 +399,7 @@ impl ImageWriter {
         tracing::info!(
             lsu = self.image.lsu(), image = %self.image.def(), size = self.size, complete, "closed image after writing"
         );
-        Ok(())
+        Ok(self.committed)
     }
 
     /// The CRC32C of the whole image, combined from the checksums of its
