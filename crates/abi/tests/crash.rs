@@ -145,15 +145,7 @@ fn run_and_kill(config: &Path, scenario: &str, server: &str, image: &str, at: Ki
 }
 
 fn restore(s: &Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
-    let mut img = s.open_image(lsu, name, "1", STS_O_READ).unwrap();
-    let size = img.info().unwrap().size as usize;
-    let mut out = vec![0u8; size];
-    let mut off = 0;
-    while off < size {
-        off += img.read(&mut out[off..(off + (256 << 10)).min(size)], off as u64).unwrap() as usize;
-    }
-    img.close(false).unwrap();
-    out
+    support::restore(s, lsu, name, 256 << 10).unwrap()
 }
 
 struct Tally {

@@ -80,24 +80,11 @@ fn start_rig() -> Rig {
 }
 
 fn backup(s: &Server<'_>, name: &str, data: &[u8]) -> Result<(), OstError> {
-    let mut img = s.create_image("faults", name, "1")?;
-    for (i, chunk) in data.chunks(96 << 10).enumerate() {
-        img.write(chunk, (i * (96 << 10)) as u64)?;
-    }
-    img.close(true)
+    support::backup(s, "faults", name, data, 96 << 10)
 }
 
 fn restore(s: &Server<'_>, name: &str) -> Result<Vec<u8>, OstError> {
-    let mut img = s.open_image("faults", name, "1", STS_O_READ)?;
-    let size = img.info()?.size as usize;
-    let mut out = vec![0u8; size];
-    let mut off = 0;
-    while off < size {
-        let n = img.read(&mut out[off..(off + (128 << 10)).min(size)], off as u64)? as usize;
-        off += n;
-    }
-    img.close(false)?;
-    Ok(out)
+    support::restore(s, "faults", name, 128 << 10)
 }
 
 /// Faults injected since `before`, by class.

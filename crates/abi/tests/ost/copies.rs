@@ -12,27 +12,12 @@ use crate::{fixture, open, status};
 const FRAG: usize = 64 << 10;
 
 fn backup(s: &Server<'_>, lsu: &str, name: &str, data: &[u8]) {
-    let mut img = s.create_image(lsu, name, "1").unwrap();
-    for (i, chunk) in data.chunks(48 << 10).enumerate() {
-        img.write(chunk, (i * (48 << 10)) as u64).unwrap();
-    }
-    img.close(true).unwrap();
+    crate::support::backup(s, lsu, name, data, 48 << 10).unwrap();
 }
 
+/// Reads in 40 KiB steps: never aligned with the 64 KiB fragments.
 fn restore(s: &Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
-    let mut img = s.open_image(lsu, name, "1", STS_O_READ).unwrap();
-    let size = img.info().unwrap().size as usize;
-    let mut out = vec![0u8; size];
-    let mut off = 0;
-    while off < size {
-        let end = (off + (40 << 10)).min(size).next_multiple_of(512);
-        let mut buf = vec![0u8; end - off];
-        let n = img.read(&mut buf, off as u64).unwrap() as usize;
-        out[off..off + n].copy_from_slice(&buf[..n]);
-        off += n;
-    }
-    img.close(false).unwrap();
-    out
+    crate::support::restore(s, lsu, name, 40 << 10).unwrap()
 }
 
 /// Stored data fragments of `lsu` (on NFS, and on the simulator's S3,

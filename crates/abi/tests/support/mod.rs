@@ -110,3 +110,41 @@ pub fn fragment_files(dir: &Path) -> usize {
         })
         .sum()
 }
+
+/// Backs up `data` into a new image, complete, in `write_image` calls of
+/// `step` bytes (a multiple of 512).
+#[allow(dead_code)]
+pub fn backup(
+    s: &vastost_abi::loader::Server<'_>,
+    lsu: &str,
+    name: &str,
+    data: &[u8],
+    step: usize,
+) -> Result<(), vastost_abi::loader::OstError> {
+    let mut img = s.create_image(lsu, name, "1")?;
+    for (i, chunk) in data.chunks(step).enumerate() {
+        img.write(chunk, (i * step) as u64)?;
+    }
+    img.close(true)
+}
+
+/// Reads a whole image back in `read_image` calls of `step` bytes (a
+/// multiple of 512).
+#[allow(dead_code)]
+pub fn restore(
+    s: &vastost_abi::loader::Server<'_>,
+    lsu: &str,
+    name: &str,
+    step: usize,
+) -> Result<Vec<u8>, vastost_abi::loader::OstError> {
+    let mut img = s.open_image(lsu, name, "1", vastost_abi::ost::STS_O_READ)?;
+    let size = img.info()?.size as usize;
+    let mut out = vec![0u8; size];
+    let mut off = 0;
+    while off < size {
+        let n = img.read(&mut out[off..(off + step).min(size)], off as u64)? as usize;
+        off += n;
+    }
+    img.close(false)?;
+    Ok(out)
+}
