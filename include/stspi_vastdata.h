@@ -71,6 +71,11 @@
 // Ignored by this plugin.
 #define STS_II_FILES_CREATED 32
 
+// Vendor flag of this plugin: the image's commit records are damaged or
+// lost, so its state and size are unknown (neither pending nor created);
+// opening it gives `STS_EINTEGRITY` with the reason.
+#define VASTOST_II_DAMAGED 2147483648
+
 // Open a complete image for reading.
 #define STS_O_READ 1
 

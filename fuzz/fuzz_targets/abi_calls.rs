@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     while !input.0.is_empty() {
         let op = input.byte();
         let name = ["a", "b", "../x", "c/d"][(input.byte() % 4) as usize];
-        let def = image_def(name, "1");
+        let def = image_def(name, "1").unwrap();
         let handle = match input.byte() % 4 {
             0 if !images.is_empty() => images[input.byte() as usize % images.len()],
             1 => server.cast(),

@@ -135,6 +135,7 @@ pub(crate) fn image_def_to_c(def: &ImageDef) -> sts_image_def_t {
 
 pub(crate) fn image_info_to_c(info: &ImageInfo, server: &str) -> sts_image_info_t {
     let mut flags = match info.state {
+        _ if info.damage.is_some() => VASTOST_II_DAMAGED,
         ImageState::Pending => STS_II_IMAGE_PENDING,
         ImageState::Created => STS_II_IMAGE_CREATED,
         ImageState::Deleted => 0,

@@ -135,18 +135,27 @@ pub fn cstr(field: &[c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn fill<const N: usize>(value: &str) -> [c_char; N] {
+/// `value` as a fixed-size C string field. A value that does not fit
+/// (with its NUL) or holds a NUL is refused with its real length: cutting
+/// it would make the plugin act on another name than the one given.
+pub fn fill<const N: usize>(value: &str, what: &str) -> Result<[c_char; N], OstError> {
+    let refuse = |why: String| OstError { status: sts_status::STS_EINVAL as c_int, message: format!("{what}: {why}") };
+    if value.len() > N - 1 {
+        return Err(refuse(format!("{} bytes, more than the {} its C field holds", value.len(), N - 1)));
+    }
+    if value.bytes().any(|b| b == 0) {
+        return Err(refuse(format!("{value:?} contains a NUL byte")));
+    }
     let mut out = [0 as c_char; N];
-    for (d, s) in out.iter_mut().zip(value.bytes().take(N - 1)) {
+    for (d, s) in out.iter_mut().zip(value.bytes()) {
         *d = s as c_char;
     }
-    out
+    Ok(out)
 }
 
-/// An image definition as C wants it (names longer than the field are cut;
-/// the plugin then sees a different name, which tests use on purpose).
-pub fn image_def(basename: &str, date: &str) -> sts_image_def_t {
-    sts_image_def_t { img_basename: fill(basename), img_date: fill(date) }
+/// An image definition as C wants it; refused when a name does not fit.
+pub fn image_def(basename: &str, date: &str) -> Result<sts_image_def_t, OstError> {
+    Ok(sts_image_def_t { img_basename: fill(basename, "image basename")?, img_date: fill(date, "image date")? })
 }
 
 /// Image properties, decoded.
@@ -360,11 +369,7 @@ impl Plugin {
     /// `stspi_open_server`, with user and password when given.
     pub fn open_server(&self, server: &str, cred: Option<(&str, &str)>) -> Result<Server<'_>, OstError> {
         let name = c_string(server)?;
-        let cred = cred.map(|(user, password)| sts_cred_t {
-            cr_type: STS_CRED_CLEAR,
-            cr_user: fill(user),
-            cr_password: fill(password),
-        });
+        let cred = cred.map(credentials).transpose()?;
         let mut handle: sts_server_handle_t = std::ptr::null_mut();
         // SAFETY: valid string, NULL or valid credentials, writable handle.
         let st = unsafe {
@@ -381,6 +386,10 @@ impl Plugin {
         self.check(unsafe { (self.api.vastost_get_stats)(&mut s) })?;
         Ok(s)
     }
+}
+
+fn credentials((user, password): (&str, &str)) -> Result<sts_cred_t, OstError> {
+    Ok(sts_cred_t { cr_type: STS_CRED_CLEAR, cr_user: fill(user, "user")?, cr_password: fill(password, "password")? })
 }
 
 fn c_string(s: &str) -> Result<CString, OstError> {
@@ -410,7 +419,7 @@ pub fn zeroed_server_info() -> sts_server_info_t {
 /// An all-zero image info struct.
 pub fn zeroed_image_info() -> sts_image_info_t {
     sts_image_info_t {
-        imo_def: image_def("", ""),
+        imo_def: sts_image_def_t { img_basename: [0; STS_MAX_IMAGENAME], img_date: [0; STS_MAX_DATE] },
         imo_lsu: sts_lsu_name_t { sln_name: [0; STS_MAX_LSUNAME] },
         imo_server: [0; STS_MAX_STSNAME],
         imo_size: 0,
@@ -459,9 +468,10 @@ impl<'p> Server<'p> {
         self.raw
     }
 
-    /// An `sts_lsu_t` naming LSU `lsu` on this server.
-    pub fn lsu(&self, lsu: &str) -> sts_lsu_t {
-        sts_lsu_t { sl_server_handle: self.raw, sl_lsu_name: fill(lsu) }
+    /// An `sts_lsu_t` naming LSU `lsu` on this server; refused when the
+    /// name does not fit.
+    pub fn lsu(&self, lsu: &str) -> Result<sts_lsu_t, OstError> {
+        Ok(sts_lsu_t { sl_server_handle: self.raw, sl_lsu_name: fill(lsu, "LSU name")? })
     }
 
     /// `stspi_get_server_prop`.
@@ -498,7 +508,7 @@ impl<'p> Server<'p> {
 
     /// `stspi_get_lsu_prop_byname`.
     pub fn lsu_info(&self, lsu: &str) -> Result<LsuInfo, OstError> {
-        let l = self.lsu(lsu);
+        let l = self.lsu(lsu)?;
         let mut i = zeroed_lsu_info();
         // SAFETY: valid struct pointers.
         self.plugin.check(unsafe { (self.plugin.api.stspi_get_lsu_prop_byname)(&l, &mut i) })?;
@@ -514,7 +524,7 @@ impl<'p> Server<'p> {
 
     /// `stspi_label_lsu`.
     pub fn label_lsu(&self, lsu: &str, label: &str) -> Result<(), OstError> {
-        let l = self.lsu(lsu);
+        let l = self.lsu(lsu)?;
         let label = c_string(label)?;
         // SAFETY: valid struct and string.
         self.plugin.check(unsafe { (self.plugin.api.stspi_label_lsu)(&l, label.as_ptr()) })
@@ -522,7 +532,7 @@ impl<'p> Server<'p> {
 
     /// `stspi_create_image`.
     pub fn create_image(&self, lsu: &str, basename: &str, date: &str) -> Result<Image<'p>, OstError> {
-        let (l, d) = (self.lsu(lsu), image_def(basename, date));
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
         let mut h: stsp_image_handle_t = std::ptr::null_mut();
         // SAFETY: valid structs and a writable handle.
         self.plugin.check(unsafe { (self.plugin.api.stspi_create_image)(&l, &d, 0, &mut h) })?;
@@ -531,7 +541,7 @@ impl<'p> Server<'p> {
 
     /// `stspi_open_image` with `STS_O_READ` or `STS_O_WRITE`.
     pub fn open_image(&self, lsu: &str, basename: &str, date: &str, mode: c_int) -> Result<Image<'p>, OstError> {
-        let (l, d) = (self.lsu(lsu), image_def(basename, date));
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
         let mut h: stsp_image_handle_t = std::ptr::null_mut();
         // SAFETY: valid structs and a writable handle.
         self.plugin.check(unsafe { (self.plugin.api.stspi_open_image)(&l, &d, mode, &mut h) })?;
@@ -540,14 +550,14 @@ impl<'p> Server<'p> {
 
     /// `stspi_delete_image`.
     pub fn delete_image(&self, lsu: &str, basename: &str, date: &str) -> Result<(), OstError> {
-        let (l, d) = (self.lsu(lsu), image_def(basename, date));
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
         // SAFETY: valid structs.
         self.plugin.check(unsafe { (self.plugin.api.stspi_delete_image)(&l, &d, 0) })
     }
 
     /// `stspi_get_image_prop_byname`.
     pub fn image_info(&self, lsu: &str, basename: &str, date: &str) -> Result<ImageInfo, OstError> {
-        let (l, d) = (self.lsu(lsu), image_def(basename, date));
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
         let mut i = zeroed_image_info();
         // SAFETY: valid structs.
         self.plugin.check(unsafe { (self.plugin.api.stspi_get_image_prop_byname)(&l, &d, &mut i) })?;
@@ -557,7 +567,7 @@ impl<'p> Server<'p> {
     /// Every image of an LSU, through an image list.
     pub fn images(&self, lsu: &str) -> Result<Vec<ImageInfo>, OstError> {
         let api = &self.plugin.api;
-        let l = self.lsu(lsu);
+        let l = self.lsu(lsu)?;
         let mut list: sts_image_list_handle_t = std::ptr::null_mut();
         // SAFETY: valid struct and a writable handle.
         self.plugin.check(unsafe { (api.stspi_open_image_list)(&l, &mut list) })?;
@@ -583,7 +593,7 @@ impl<'p> Server<'p> {
     /// `name` is its own).
     pub fn open_target(&self, name: &str, cred: Option<(&str, &str)>) -> Result<Server<'p>, OstError> {
         let name = c_string(name)?;
-        let cred = cred.map(|(u, p)| sts_cred_t { cr_type: STS_CRED_CLEAR, cr_user: fill(u), cr_password: fill(p) });
+        let cred = cred.map(credentials).transpose()?;
         let cred_ptr = cred.as_ref().map_or(std::ptr::null(), |c| c as *const sts_cred_t);
         let mut h: sts_server_handle_t = std::ptr::null_mut();
         // SAFETY: a valid string, NULL or valid credentials, a writable handle.
@@ -600,8 +610,8 @@ impl<'p> Server<'p> {
         to: &Server<'_>,
         to_lsu: &str,
         to_image: (&str, &str),
-    ) -> (sts_lsu_t, sts_image_def_t, sts_lsu_t, sts_image_def_t) {
-        (self.lsu(lsu), image_def(image.0, image.1), to.lsu(to_lsu), image_def(to_image.0, to_image.1))
+    ) -> Result<(sts_lsu_t, sts_image_def_t, sts_lsu_t, sts_image_def_t), OstError> {
+        Ok((self.lsu(lsu)?, image_def(image.0, image.1)?, to.lsu(to_lsu)?, image_def(to_image.0, to_image.1)?))
     }
 
     /// `stspi_copy_image` from LSU `lsu` of this server to LSU `to_lsu` of
@@ -614,7 +624,7 @@ impl<'p> Server<'p> {
         to_lsu: &str,
         to_image: (&str, &str),
     ) -> Result<(), OstError> {
-        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image);
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image)?;
         // SAFETY: valid structs.
         self.plugin.check(unsafe { (self.plugin.api.stspi_copy_image)(&fl, &fd, &tl, &td, 0) })
     }
@@ -628,7 +638,7 @@ impl<'p> Server<'p> {
         to_lsu: &str,
         to_image: (&str, &str),
     ) -> Result<u64, OstError> {
-        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image);
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image)?;
         let mut op = 0;
         // SAFETY: valid structs and a writable number.
         self.plugin.check(unsafe { (self.plugin.api.stspi_async_copy_image)(&fl, &fd, &tl, &td, 0, &mut op) })?;
@@ -645,7 +655,7 @@ impl<'p> Server<'p> {
         to_lsu: &str,
         to_image: (&str, &str),
     ) -> Result<(), OstError> {
-        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image);
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image)?;
         let name = c_string(name)?;
         // SAFETY: valid structs and string.
         self.plugin

@@ -47,6 +47,10 @@ pub const STS_II_BUSY_READ: u32 = 0x8;
 pub const STS_II_FILES_PENDING: u32 = 0x10;
 /// Ignored by this plugin.
 pub const STS_II_FILES_CREATED: u32 = 0x20;
+/// Vendor flag of this plugin: the image's commit records are damaged or
+/// lost, so its state and size are unknown (neither pending nor created);
+/// opening it gives `STS_EINTEGRITY` with the reason.
+pub const VASTOST_II_DAMAGED: u32 = 0x8000_0000;
 
 // Open modes of `stspi_open_image`.
 /// Open a complete image for reading.

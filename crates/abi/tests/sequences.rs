@@ -40,7 +40,7 @@ fn random_call_sequences_never_crash_or_leak() {
     let api = plugin.api();
     let before = plugin.stats().unwrap();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let l = server.lsu(lsu);
+    let l = server.lsu(lsu).unwrap();
     let mut images: Vec<stsp_image_handle_t> = Vec::new();
     let mut closed: Vec<stsp_image_handle_t> = Vec::new();
     let mut channels: Vec<sts_evc_handle_t> = Vec::new();
@@ -53,7 +53,7 @@ fn random_call_sequences_never_crash_or_leak() {
     let mut buf = vec![0u8; 256 << 10];
     let mut statuses = std::collections::BTreeMap::<i32, u64>::new();
     for _ in 0..calls {
-        let def = image_def(pick(&mut rng, &NAMES), pick(&mut rng, &["1", "2", ".."]));
+        let def = image_def(pick(&mut rng, &NAMES), pick(&mut rng, &["1", "2", ".."])).unwrap();
         let handle = match rng.u8(..10) {
             0..=5 if !images.is_empty() => images[rng.usize(..images.len())],
             6 | 7 if !closed.is_empty() => closed[rng.usize(..closed.len())],
@@ -110,7 +110,7 @@ fn random_call_sequences_never_crash_or_leak() {
                 14 => (api.stspi_read_image_meta)(handle, buf.as_mut_ptr().cast(), len, offset, &mut n),
                 15 => (api.stspi_copy_extent)(handle, other, offset, offset, len, rng.u32(0..4), &mut n),
                 16 => (api.stspi_include_in_image)(handle, other, offset, offset, len),
-                17 => (api.stspi_copy_image)(&l, &def, &l, &image_def(pick(&mut rng, &NAMES), "9"), 0),
+                17 => (api.stspi_copy_image)(&l, &def, &l, &image_def(pick(&mut rng, &NAMES), "9").unwrap(), 0),
                 18 => {
                     let mut ch = null_mut();
                     let st = (api.stspi_open_evchannel)(server.raw(), rng.u32(0..2), &mut ch);
@@ -132,9 +132,14 @@ fn random_call_sequences_never_crash_or_leak() {
                 _ => {
                     let name = CString::new(format!("op{}", rng.u8(..3))).unwrap();
                     match rng.u8(..3) {
-                        0 => {
-                            (api.stspi_named_async_copy_image)(&l, &def, &l, &image_def("async", "1"), name.as_ptr(), 0)
-                        }
+                        0 => (api.stspi_named_async_copy_image)(
+                            &l,
+                            &def,
+                            &l,
+                            &image_def("async", "1").unwrap(),
+                            name.as_ptr(),
+                            0,
+                        ),
                         1 => (api.stspi_named_async_wait)(server.raw(), name.as_ptr(), 0, &mut n),
                         _ => (api.stspi_named_async_cancel)(server.raw(), name.as_ptr()),
                     }

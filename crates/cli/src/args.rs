@@ -207,8 +207,8 @@ pub struct BackupArgs {
     /// File to back up; - for standard input.
     #[arg(long, default_value = "-")]
     pub input: PathBuf,
-    /// Size of each write_image call.
-    #[arg(long, default_value = "1MiB")]
+    /// Size of each write_image call (512 bytes to 256MiB).
+    #[arg(long, default_value = "1MiB", value_parser = block_size)]
     pub block: ByteSize,
 }
 
@@ -218,12 +218,18 @@ pub struct RestoreArgs {
     /// The image to read.
     #[command(flatten)]
     pub image: ImageArgs,
-    /// File to write; - for standard output.
+    /// File to write; - for standard output. A file is written under a
+    /// temporary name and renamed only when the restore succeeded.
     #[arg(long, default_value = "-")]
     pub output: PathBuf,
-    /// Size of each read_image call.
-    #[arg(long, default_value = "1MiB")]
+    /// Size of each read_image call (512 bytes to 256MiB).
+    #[arg(long, default_value = "1MiB", value_parser = block_size)]
     pub block: ByteSize,
+    /// Restore an image that has no content record (not written by
+    /// vastost, or its record was lost) as stored: all its bytes, padded to
+    /// 512-byte blocks, without a content checksum to prove them.
+    #[arg(long)]
+    pub as_stored: bool,
 }
 
 /// Verify arguments.
@@ -235,6 +241,9 @@ pub struct VerifyArgs {
     /// Also compare every byte with this file.
     #[arg(long)]
     pub against: Option<PathBuf>,
+    /// Verify an image that has no content record as stored (see restore).
+    #[arg(long)]
+    pub as_stored: bool,
 }
 
 /// Demo arguments.
@@ -260,8 +269,8 @@ pub struct BenchArgs {
     /// Directory on the filesystem to measure (default: a temporary one).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Size of each write_image / read_image call.
-    #[arg(long, default_value = "1MiB")]
+    /// Size of each write_image / read_image call (512 bytes to 256MiB).
+    #[arg(long, default_value = "1MiB", value_parser = block_size)]
     pub block: ByteSize,
     /// Plugin fragment size.
     #[arg(long, default_value = "64MiB")]
@@ -340,4 +349,18 @@ pub struct ReclaimArgs {
     /// server's reclaim_grace_secs). 0 only when no copy runs anywhere.
     #[arg(long)]
     pub grace: Option<u64>,
+}
+
+/// Largest `--block`: one write_image or read_image call's buffer. The
+/// plugin gains nothing from calls larger than a fragment (64 MiB by default).
+pub const MAX_BLOCK: u64 = 256 << 20;
+
+/// Parses a `--block` size and bounds it, so that an absurd size is a clear
+/// usage error rather than a failed allocation.
+fn block_size(text: &str) -> Result<ByteSize, String> {
+    let size: ByteSize = text.parse()?;
+    if size.0 < 512 || size.0 > MAX_BLOCK {
+        return Err(format!("{} bytes is outside 512 bytes to {} (256MiB)", size.0, MAX_BLOCK));
+    }
+    Ok(size)
 }

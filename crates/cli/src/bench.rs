@@ -203,7 +203,8 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     let (reference, server, config) = if args.s3 {
         let sim = vastost_sim::Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?)?;
         sim.create_bucket(LSU)?;
-        let creds = crate::demo::write_credentials(&dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+        let creds = dir.join("s3-credentials.toml");
+        crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
         let endpoint = sim.s3_endpoint();
         let config = write_config(
             &dir,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use vastost_abi::loader::{Plugin, Server};
 
 use crate::args::{BackupArgs, Cli, Command, ImageArgs, LsuCommand, RestoreArgs, VerifyArgs};
-use crate::transfer::{self, Compare, progress};
+use crate::transfer::{self, Compare, Proof, progress};
 use crate::{Mismatch, fmt, session};
 
 /// Runs the command line.
@@ -160,34 +160,70 @@ fn backup(plugin: &Plugin, args: &BackupArgs) -> Result<()> {
     Ok(())
 }
 
+fn proof(as_stored: bool) -> Proof {
+    if as_stored { Proof::AsStored } else { Proof::Required }
+}
+
 fn restore(plugin: &Plugin, args: &RestoreArgs) -> Result<()> {
     let server = session::open(plugin, &args.image.lsu.server)?;
     let date = resolve_date(&server, &args.image)?;
-    let mut sink: Box<dyn Write> = if args.output == Path::new("-") {
-        Box::new(io::stdout().lock())
-    } else {
-        let f = File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
-        Box::new(BufWriter::with_capacity(1 << 20, f))
-    };
     let bar = progress(None, "restore");
-    let t = transfer::restore(
-        &server,
-        &args.image.lsu.lsu,
-        &args.image.image,
-        &date,
-        &mut sink,
-        args.block.0 as usize,
-        &bar,
-    )?;
+    let (lsu, image, block) = (&args.image.lsu.lsu, &args.image.image, args.block.0 as usize);
+    let t = if args.output == Path::new("-") {
+        let mut sink = io::stdout().lock();
+        transfer::restore(&server, lsu, image, &date, &mut sink, block, proof(args.as_stored), &bar)?
+    } else {
+        let mut out = PartialFile::create(&args.output)?;
+        let t = transfer::restore(&server, lsu, image, &date, out.writer(), block, proof(args.as_stored), &bar)?;
+        out.finish()?;
+        t
+    };
     bar.finish_and_clear();
-    eprintln!(
-        "restored {} from {}/{} at {}",
-        fmt::size(t.bytes),
-        args.image.image,
-        date,
-        fmt::rate(t.bytes, t.elapsed)
-    );
+    eprintln!("restored {} from {}/{} at {}", fmt::size(t.bytes), image, date, fmt::rate(t.bytes, t.elapsed));
     Ok(())
+}
+
+/// A restore's output file, written under a temporary name beside its
+/// destination and renamed into place only when [`PartialFile::finish`]
+/// is called: a failed restore leaves no file that looks like a result
+/// (and an older file of that name untouched).
+struct PartialFile {
+    temp: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl PartialFile {
+    fn create(dest: &Path) -> Result<Self> {
+        let name = dest.file_name().with_context(|| format!("{} is not a file name", dest.display()))?;
+        let temp = dest.with_file_name(format!(".{}.vastost-partial-{}", name.to_string_lossy(), std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("cannot create {}", temp.display()))?;
+        Ok(PartialFile { temp, dest: dest.to_path_buf(), out: Some(BufWriter::with_capacity(1 << 20, f)) })
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        self.out.as_mut().expect("open until finished")
+    }
+
+    fn finish(mut self) -> Result<()> {
+        let out = self.out.take().expect("open until finished");
+        let f = out.into_inner().map_err(|e| e.into_error()).context("cannot write the restored data")?;
+        f.sync_all().context("cannot write the restored data")?;
+        std::fs::rename(&self.temp, &self.dest)
+            .with_context(|| format!("cannot rename {} to {}", self.temp.display(), self.dest.display()))
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
 }
 
 fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
@@ -195,17 +231,18 @@ fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
     let date = resolve_date(&server, &args.image)?;
     let bar = progress(None, "verify");
     let lsu = &args.image.lsu.lsu;
+    let proof = proof(args.as_stored);
     let t = match &args.against {
         Some(path) => {
             let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let mut cmp = Compare::new(BufReader::with_capacity(1 << 20, f));
-            let t = transfer::restore(&server, lsu, &args.image.image, &date, &mut cmp, 1 << 20, &bar)?;
+            let t = transfer::restore(&server, lsu, &args.image.image, &date, &mut cmp, 1 << 20, proof, &bar)?;
             if let Some(at) = cmp.finish()? {
                 return Err(Mismatch(format!("image differs from {} at byte {at}", path.display())).into());
             }
             t
         }
-        None => transfer::restore(&server, lsu, &args.image.image, &date, &mut io::sink(), 1 << 20, &bar)?,
+        None => transfer::restore(&server, lsu, &args.image.image, &date, &mut io::sink(), 1 << 20, proof, &bar)?,
     };
     bar.finish_and_clear();
     println!(
@@ -226,11 +263,7 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
         sim.create_bucket(bucket).with_context(|| format!("cannot create bucket {bucket}"))?;
     }
     if let Some(path) = &args.credentials_out {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let written = crate::demo::write_credentials(dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
-        if written != *path {
-            std::fs::rename(&written, path)?;
-        }
+        crate::demo::write_credentials(path, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     }
     // Lines a script can read to learn the ports.
     println!("s3 endpoint: {}", sim.s3_endpoint());

@@ -108,6 +108,24 @@ pub fn synth(plugin: &Plugin, args: &SynthArgs) -> Result<()> {
         server.delete_image(lsu, &args.image.image, &date)?;
         return Err(e);
     }
+    // The content record a restore proves the bytes with: the ranges'
+    // bytes are read (not copied) for their checksum.
+    let mut crc = 0u32;
+    let mut buf = vec![0u8; 1 << 20];
+    for (source, r, length) in &mut sources {
+        let mut done = 0u64;
+        while done < *length {
+            let want = ((*length - done) as usize).min(buf.len());
+            let n = source.read(&mut buf[..want], r.offset + done)? as usize;
+            if n == 0 {
+                bail!("{} ended before {}:{}", r.image, r.offset, *length);
+            }
+            crc = crc32c::crc32c_append(crc, &buf[..n]);
+            done += n as u64;
+        }
+    }
+    let mut target = target;
+    crate::transfer::write_content_meta(&mut target, crate::transfer::ContentMeta { content_length: at, crc32c: crc })?;
     target.close(true)?;
     eprintln!("created {}/{date} ({}) from {} range(s), no data copied", args.image.image, fmt::size(at), ranges.len());
     Ok(())

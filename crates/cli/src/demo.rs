@@ -21,20 +21,9 @@ const S3_SERVER: &str = "VastData:demo-s3";
 const LSU: &str = "lsu1";
 const BLOCK: usize = 1 << 20;
 
-/// Writes an S3 credentials file, readable by its owner only.
-pub fn write_credentials(dir: &Path, access_key: &str, secret_key: &str) -> Result<PathBuf> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join("s3-credentials.toml");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(f, "access_key = {access_key:?}\nsecret_key = {secret_key:?}")?;
-    Ok(path)
+/// Writes an S3 credentials file at `path`, readable by its owner only.
+pub fn write_credentials(path: &Path, access_key: &str, secret_key: &str) -> Result<()> {
+    crate::secrets::write(path, &format!("access_key = {access_key:?}\nsecret_key = {secret_key:?}\n"))
 }
 
 /// The S3 server of a demo or bench configuration.
@@ -79,7 +68,7 @@ pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Opt
 fn restore_and_check(server: &Server<'_>, basename: &str, date: &str, pattern: Pattern, len: u64) -> Result<Transfer> {
     let bar = progress(Some(len), "restore");
     let mut cmp = Compare::new(PatternReader::new(pattern, 0, len));
-    let t = transfer::restore(server, LSU, basename, date, &mut cmp, BLOCK, &bar)?;
+    let t = transfer::restore(server, LSU, basename, date, &mut cmp, BLOCK, transfer::Proof::Required, &bar)?;
     bar.finish_and_clear();
     if let Some(at) = cmp.finish()? {
         return Err(
@@ -117,7 +106,8 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&nfs)?;
     let sim = Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?).context("cannot start the simulator")?;
     sim.create_bucket(LSU)?;
-    let creds = write_credentials(&dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+    let creds = dir.join("s3-credentials.toml");
+    write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let (s3_endpoint, vms_endpoint) = (sim.s3_endpoint(), sim.vms_endpoint());
     let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint) };
     let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, Some(s3))?;

@@ -27,6 +27,7 @@ pub fn image_flags(flags: u32) -> String {
         (STS_II_IMAGE_CREATED, "CREATED"),
         (STS_II_BUSY_WRITE, "BUSY_WRITE"),
         (STS_II_BUSY_READ, "BUSY_READ"),
+        (VASTOST_II_DAMAGED, "DAMAGED"),
     ];
     join(flags, &names)
 }

@@ -2,7 +2,8 @@
 //! NetBackup media server does. See `vastost --help`.
 //!
 //! Exit codes: 0 success; 1 the plugin or the system reported an error;
-//! 2 bad usage; 3 verification found data that differs.
+//! 2 bad usage; 3 verification found data that differs, is damaged
+//! (`STS_EINTEGRITY`), or cannot be proven.
 
 mod args;
 mod bench;
@@ -14,6 +15,7 @@ mod data;
 mod demo;
 mod fmt;
 mod scan;
+mod secrets;
 mod session;
 mod setup;
 mod transfer;
@@ -40,7 +42,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vastost: error: {e:#}");
-            if e.downcast_ref::<Mismatch>().is_some() { ExitCode::from(3) } else { ExitCode::from(1) }
+            let damage = e.chain().any(|c| {
+                c.downcast_ref::<Mismatch>().is_some()
+                    || c.downcast_ref::<vastost_abi::loader::OstError>()
+                        .is_some_and(|o| o.code() == Some(vastost_abi::ost::sts_status::STS_EINTEGRITY))
+            });
+            if damage { ExitCode::from(3) } else { ExitCode::from(1) }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `vastost verify-lsu`: every image of an LSU read end to end against its
 //! checksums, every damaged range reported (a read that fails its checksum
-//! is skipped, not the rest of the image).
+//! is skipped, not the rest of the image). Images whose commit records or
+//! metadata are damaged or lost are reported as unreadable.
 
 use anyhow::Result;
 use vastost_abi::loader::{ImageInfo, Plugin, Server};
@@ -26,6 +27,11 @@ fn scan(server: &Server<'_>, lsu: &str, image: &ImageInfo) -> Verdict {
         Err(e) => return Verdict::Unreadable(e.to_string()),
     };
     let mut buf = vec![0u8; STEP];
+    // Metadata holds what a restore needs besides the bytes (NetBackup's
+    // header, vastost's content record): losing it is damage too.
+    if let Err(e) = img.read_meta(&mut buf, 0) {
+        return Verdict::Unreadable(format!("metadata: {e}"));
+    }
     let mut bad: Vec<(u64, u64)> = Vec::new();
     let mut off = 0u64;
     while off < image.size {
@@ -53,7 +59,7 @@ pub fn verify_lsu(plugin: &Plugin, args: &LsuArgs) -> Result<()> {
     let (mut good, mut damaged, mut skipped, mut bytes) = (0, 0, 0, 0u64);
     for image in &images {
         let name = format!("{}/{}", image.basename, image.date);
-        if image.flags & STS_II_IMAGE_CREATED == 0 {
+        if image.flags & STS_II_IMAGE_PENDING != 0 {
             println!("{name:<52} skipped (not complete)");
             skipped += 1;
             continue;

@@ -24,10 +24,7 @@ pub fn plugin(cli: &Cli) -> Result<Plugin> {
 /// The password of `args`, read from its file (empty without one).
 pub fn password(args: &ServerArgs) -> Result<String> {
     Ok(match &args.password_file {
-        Some(f) => std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the password file {}", f.display()))?
-            .trim_end_matches(['\r', '\n'])
-            .to_string(),
+        Some(f) => crate::secrets::read_password(f)?,
         None => String::new(),
     })
 }

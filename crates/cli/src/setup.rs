@@ -16,10 +16,7 @@ struct Keys {
 
 /// Runs the setup.
 pub fn run(args: &SetupArgs) -> Result<()> {
-    let password = std::fs::read_to_string(&args.vms_password_file)
-        .with_context(|| format!("cannot read {}", args.vms_password_file.display()))?
-        .trim_end_matches(['\r', '\n'])
-        .to_string();
+    let password = crate::secrets::read_password(&args.vms_password_file)?;
     let tls = TlsSettings { ca_bundle: args.ca_bundle.clone(), verify: true };
     let http = vastost_storage::http_client(&tls, &args.vms)?;
     let vms = VmsClient::new(VmsConfig::new(&args.vms, Auth::Jwt { user: args.vms_user.clone(), password }), http);
@@ -49,12 +46,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         println!("exists   S3 keys in {}", args.credentials_out.display());
     } else {
         let (access_key, secret_key) = rt.block_on(vms.create_access_key(done.user_id))?;
-        let dir =
-            args.credentials_out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let written = crate::demo::write_credentials(dir, &access_key, &secret_key)?;
-        if written != args.credentials_out {
-            std::fs::rename(&written, &args.credentials_out)?;
-        }
+        crate::demo::write_credentials(&args.credentials_out, &access_key, &secret_key)?;
         println!(
             "created  S3 access key {access_key} for {} (secret in {})",
             args.s3_user,

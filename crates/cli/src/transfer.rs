@@ -115,7 +115,9 @@ pub fn read_content_meta(image: &mut Image<'_>) -> Result<Option<ContentMeta>> {
     Ok(value.get(META_TAG).and_then(|m| serde_json::from_value(m.clone()).ok()))
 }
 
-/// Backs up `src` into a new image and closes it complete.
+/// Backs up `src` into a new image and closes it complete. The source is
+/// read before the image is created, so a source that cannot be read
+/// leaves nothing behind; an image whose backup fails later is deleted.
 pub fn backup(
     server: &Server<'_>,
     lsu: &str,
@@ -126,15 +128,42 @@ pub fn backup(
     bar: &ProgressBar,
 ) -> Result<Transfer> {
     let started = Instant::now();
+    let mut first = [0u8; STS_BLOCK_SIZE as usize];
+    let n = read_full(src, &mut first).context("cannot read the backup source")?;
+    let mut src = io::Read::chain(&first[..n], src);
     let mut image = server.create_image(lsu, basename, date).context("create_image failed")?;
-    let (bytes, crc) = write_stream(&mut image, src, 0, block, 0, bar)?;
-    write_content_meta(&mut image, ContentMeta { content_length: bytes, crc32c: crc })?;
+    let written = write_stream(&mut image, &mut src, 0, block, 0, bar).and_then(|(bytes, crc)| {
+        write_content_meta(&mut image, ContentMeta { content_length: bytes, crc32c: crc })?;
+        Ok(bytes)
+    });
+    let bytes = match written {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            drop(image);
+            if let Err(d) = server.delete_image(lsu, basename, date) {
+                eprintln!("vastost: the failed backup's image {basename}/{date} could not be removed: {d}");
+            }
+            return Err(e);
+        }
+    };
     image.close(true).context("close_image (complete) failed")?;
     Ok(Transfer { bytes, elapsed: started.elapsed() })
 }
 
+/// How a restore treats an image without a content record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The image must carry vastost's content record (length and CRC32C):
+    /// without one, nothing is restored and the restore fails (exit 3).
+    Required,
+    /// Without a record, restore the image's bytes as stored (padded to
+    /// 512-byte blocks), saying so.
+    AsStored,
+}
+
 /// Reads a complete image into `sink`, giving back the content bytes only,
-/// and checks them against the recorded checksum when there is one.
+/// and checks them against the recorded checksum.
+#[allow(clippy::too_many_arguments)]
 pub fn restore(
     server: &Server<'_>,
     lsu: &str,
@@ -142,13 +171,38 @@ pub fn restore(
     date: &str,
     sink: &mut dyn Write,
     block: usize,
+    proof: Proof,
     bar: &ProgressBar,
 ) -> Result<Transfer> {
     let started = Instant::now();
     let mut image = server.open_image(lsu, basename, date, STS_O_READ).context("open_image (read) failed")?;
     let meta = read_content_meta(&mut image)?;
     let size = image.info().context("get_image_prop failed")?.size;
-    let content = meta.map_or(size, |m| m.content_length.min(size));
+    let content = match (meta, proof) {
+        (Some(m), _) if m.content_length <= size => m.content_length,
+        (Some(m), _) => {
+            return Err(Mismatch(format!(
+                "image {basename}/{date}: its content record says {} bytes, but the image holds {size}",
+                m.content_length
+            ))
+            .into());
+        }
+        (None, Proof::AsStored) => {
+            eprintln!(
+                "vastost: warning: image {basename}/{date} has no content record: restoring its {size} bytes as \
+                 stored (padded to 512-byte blocks), without a content checksum"
+            );
+            size
+        }
+        (None, Proof::Required) => {
+            return Err(Mismatch(format!(
+                "image {basename}/{date} has no content record (vastost records the length and CRC32C of what it \
+                 backs up; this one was written by another program or its record is lost), so its content cannot \
+                 be proven; --as-stored gives its {size} bytes as stored"
+            ))
+            .into());
+        }
+    };
     bar.set_length(content);
     let block = block.max(STS_BLOCK_SIZE as usize).next_multiple_of(STS_BLOCK_SIZE as usize);
     let mut buf = vec![0u8; block];

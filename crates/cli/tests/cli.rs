@@ -167,7 +167,7 @@ fn a_corrupted_image_fails_verification() {
     let mut bytes = std::fs::read(&frag).unwrap();
     bytes[100] ^= 0xff;
     std::fs::write(&frag, bytes).unwrap();
-    let err = fails(&vastost(&env, &["verify", "--image", "victim"]), 1);
+    let err = fails(&vastost(&env, &["verify", "--image", "victim"]), 3);
     assert!(err.contains("STS_EINTEGRITY") && err.contains("checksum mismatch"), "{err}");
     // The whole LSU: each damaged range is reported, the good images too.
     std::fs::write(&source, support::bytes(14, 3 << 20)).unwrap();
@@ -262,10 +262,26 @@ fn start_sim(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String
 fn setup_provisions_once_and_the_plugin_uses_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut sim, s3, vms) = start_sim(dir.path(), &[]);
+    use std::os::unix::fs::PermissionsExt;
     let password = dir.path().join("admin.pw");
     std::fs::write(&password, "123456\n").unwrap();
     let config = dir.path().join("vastost.toml");
     let creds = dir.path().join("c1.keys");
+    // Another cluster's keys beside the file setup writes: never touched.
+    let neighbour = dir.path().join("s3-credentials.toml");
+    std::fs::write(&neighbour, "another cluster's keys").unwrap();
+    std::fs::set_permissions(&neighbour, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A password file others can read is refused, as credentials files are.
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["setup", "--server", "c1", "--vms", &vms, "--vms-password-file", path(&password)])
+        .args(["--s3-endpoint", &s3, "--bucket", "nbu-pool"])
+        .args(["--config-out", path(&config), "--credentials-out", path(&creds)])
+        .output()
+        .unwrap();
+    assert!(fails(&out, 1).contains("mode 644"));
+    assert!(!creds.exists() && !config.exists(), "nothing written after the refusal");
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
     let setup = || {
         let out = Command::new(env!("CARGO_BIN_EXE_vastost"))
             .args(["setup", "--server", "c1", "--vms", &vms, "--vms-password-file", path(&password)])
@@ -282,8 +298,9 @@ fn setup_provisions_once_and_the_plugin_uses_it() {
     let second = setup();
     assert!(!second.contains("created"), "a second setup creates nothing:\n{second}");
     assert_eq!(std::fs::read_to_string(&creds).unwrap(), keys, "no key churn");
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&neighbour).unwrap(), "another cluster's keys");
+    assert_eq!(std::fs::metadata(&neighbour).unwrap().permissions().mode() & 0o777, 0o644);
 
     // The plugin, configured by setup, logs in with the server's user and
     // password, signs S3 with the new key, and sees the quota.
@@ -310,6 +327,7 @@ fn setup_provisions_once_and_the_plugin_uses_it() {
     }
     let wrong = env.dir.path().join("wrong.pw");
     std::fs::write(&wrong, "nope").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = vastost(&env, &["check", "--server", "VastData:c1", "--user", "admin", "--password-file", path(&wrong)]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -397,4 +415,119 @@ fn copies_synthetics_events_and_reclaim_with_deletes_from_two_processes() {
     assert!(err.contains("cannot include"), "{err}");
     let images = vastost(&env, &["images"]);
     assert!(String::from_utf8_lossy(&images.stderr).contains("1 image(s)"), "{images:?}");
+}
+
+/// The files and folders directly in `dir`, by name.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn damage_is_reported_with_exit_3_and_never_restored() {
+    let env = env();
+    let source = env.dir.path().join("src.bin");
+    let content = support::bytes(41, 200_000);
+    std::fs::write(&source, &content).unwrap();
+    for name in ["no_record", "no_meta", "no_fragment", "fine"] {
+        ok(&vastost(&env, &["backup", "--image", name, "--date", "1", "--input", path(&source)]));
+    }
+    let image = |name: &str| env.dir.path().join("data/lsu1/images").join(name).join("1");
+    let first_file = |dir: PathBuf| std::fs::read_dir(dir).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(first_file(image("no_record").join("manifest"))).unwrap();
+    std::fs::remove_file(image("no_meta").join("meta")).unwrap();
+    std::fs::remove_file(first_file(image("no_fragment").join("frag"))).unwrap();
+
+    let listing = ok(&vastost(&env, &["images"]));
+    assert!(listing.lines().any(|l| l.starts_with("no_record") && l.contains("DAMAGED")), "{listing}");
+
+    let out_dir = env.dir.path().join("restores");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    for (name, says) in [("no_record", "no commit record"), ("no_meta", "meta"), ("no_fragment", "is missing")] {
+        let out = out_dir.join(name);
+        let err = fails(&vastost(&env, &["restore", "--image", name, "--output", path(&out)]), 3);
+        assert!(err.contains("STS_EINTEGRITY") && err.contains(says), "{name}: {err}");
+        let err = fails(&vastost(&env, &["verify", "--image", name, "--date", "1"]), 3);
+        assert!(err.contains("STS_EINTEGRITY"), "{name}: {err}");
+    }
+    assert!(names_in(&out_dir).is_empty(), "a failed restore leaves no file: {:?}", names_in(&out_dir));
+
+    let out = vastost(&env, &["verify-lsu"]);
+    fails(&out, 3);
+    let report = String::from_utf8_lossy(&out.stdout);
+    for name in ["no_record", "no_meta", "no_fragment"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with(&format!("{name}/1")) && (l.contains("UNREADABLE") || l.contains("DAMAGED"))),
+            "{name}: {report}"
+        );
+    }
+    assert!(report.lines().any(|l| l.starts_with("fine/1") && l.contains(" ok ")), "{report}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 damaged"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_image_without_a_content_record_is_restored_only_as_stored() {
+    let env = env();
+    let plugin = support::load();
+    plugin.init(Some(&env.config)).unwrap();
+    let s = plugin.open_server("VastData:small", None).unwrap();
+    let mut img = s.create_image("lsu1", "foreign", "1").unwrap();
+    img.write(&[5u8; 1024], 0).unwrap();
+    img.close(true).unwrap();
+    drop(s);
+    plugin.terminate().unwrap();
+    let out = env.dir.path().join("foreign.bin");
+    let err = fails(&vastost(&env, &["restore", "--image", "foreign", "--output", path(&out)]), 3);
+    assert!(err.contains("no content record") && err.contains("--as-stored"), "{err}");
+    assert!(!out.exists());
+    let done = vastost(&env, &["restore", "--image", "foreign", "--output", path(&out), "--as-stored"]);
+    ok(&done);
+    assert!(String::from_utf8_lossy(&done.stderr).contains("warning"), "says so");
+    assert_eq!(std::fs::read(&out).unwrap(), vec![5u8; 1024]);
+}
+
+#[test]
+fn failed_commands_leave_no_debris_and_bad_arguments_are_refused() {
+    let env = env();
+    // A source that opens but cannot be read (a folder): no image is left.
+    let err = fails(&vastost(&env, &["backup", "--image", "unreadable", "--input", path(env.dir.path())]), 1);
+    assert!(err.contains("cannot read the backup source"), "{err}");
+    let listing = ok(&vastost(&env, &["images"]));
+    assert!(!listing.contains("unreadable"), "{listing}");
+
+    // A restore that fails keeps an existing file of that name as it was.
+    let out = env.dir.path().join("keep.bin");
+    std::fs::write(&out, b"older restore").unwrap();
+    fails(&vastost(&env, &["restore", "--image", "never", "--date", "1", "--output", path(&out)]), 1);
+    assert_eq!(std::fs::read(&out).unwrap(), b"older restore");
+    assert_eq!(names_in(env.dir.path()).iter().filter(|n| n.contains("partial")).count(), 0);
+
+    // Names that do not fit NetBackup's 256-byte fields are refused whole.
+    let long = "n".repeat(300);
+    let err = fails(&vastost(&env, &["backup", "--image", &long, "--date", "1", "--input", "/dev/null"]), 1);
+    assert!(err.contains("300 bytes"), "{err}");
+    let wide = "é".repeat(128);
+    let err = fails(&vastost(&env, &["backup", "--image", &wide, "--date", "1", "--input", "/dev/null"]), 1);
+    assert!(err.contains("256 bytes") && !err.contains("UTF-8"), "{err}");
+    assert!(!ok(&vastost(&env, &["images"])).contains("nnnn"));
+
+    // Absurd block sizes are usage errors, not aborts.
+    for block in ["64TiB", "100", "1GiB"] {
+        let err = fails(&vastost(&env, &["backup", "--image", "b", "--input", "/dev/null", "--block", block]), 2);
+        assert!(err.contains("outside 512 bytes to"), "{block}: {err}");
+    }
+    let err = fails(&vastost(&env, &["restore", "--image", "b", "--block", "64TiB"]), 2);
+    assert!(err.contains("outside"), "{err}");
+
+    // A password file others can read is refused.
+    use std::os::unix::fs::PermissionsExt;
+    let pw = env.dir.path().join("pw");
+    std::fs::write(&pw, "secret").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = fails(&vastost(&env, &["images", "--user", "u", "--password-file", path(&pw)]), 1);
+    assert!(err.contains("mode 640"), "{err}");
 }

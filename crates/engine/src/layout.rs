@@ -16,7 +16,7 @@
 //! token of the writing session, so a resumed backup never overwrites a
 //! fragment left by a session that crashed.
 
-use crate::names::{ImageDef, key_component};
+use crate::names::{ImageDef, key_component, unescape};
 
 /// The LSU's own record.
 pub const LSU_LABEL: &str = ".vastost/lsu.json";
@@ -42,6 +42,16 @@ impl ImageKeys {
     /// Keys under the folders `images/<basename>/<date>/` as listed.
     pub fn from_components(basename: &str, date: &str) -> Self {
         ImageKeys { prefix: format!("{IMAGES}{basename}/{date}/") }
+    }
+
+    /// The image named by the folder itself, for an image whose commit
+    /// records (which hold the exact names) are lost: exact unless the name
+    /// was shortened to fit a key.
+    pub fn def_from_folder(&self) -> Option<ImageDef> {
+        let mut parts = self.prefix.strip_prefix(IMAGES)?.trim_end_matches('/').splitn(2, '/');
+        let (base, date) = (parts.next()?, parts.next()?);
+        let name = |c: &str| unescape(c).unwrap_or_else(|| c.to_string());
+        ImageDef::new(&name(base), &name(date)).ok()
     }
 
     /// The folder of the image (ends with `/`).

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,7 @@ use crate::budget::MemoryBudget;
 use crate::error::{EngineError, Result, again_if_damaged};
 use crate::events::StoredEvent;
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
-use crate::manifest::{Decoded, ImageState, Manifest};
+use crate::manifest::{ImageState, Manifest};
 use crate::meta::{read_meta, write_meta};
 use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
@@ -105,6 +106,24 @@ pub struct ImageInfo {
     pub updated: u64,
     /// Who has it open in this process.
     pub busy: Busy,
+    /// Why the image cannot be read, when its commit records are damaged
+    /// or lost; `state`, `size` and the times are then unknown (pending, 0).
+    pub damage: Option<String>,
+}
+
+impl ImageInfo {
+    fn damaged(def: ImageDef, lsu: &str, why: String) -> Self {
+        ImageInfo {
+            def,
+            lsu: lsu.to_string(),
+            state: ImageState::Pending,
+            size: 0,
+            created: 0,
+            updated: 0,
+            busy: Busy::default(),
+            damage: Some(why),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -123,12 +142,20 @@ pub struct OpenImage {
     ctx: Arc<LsuCtx>,
     def: ImageDef,
     keys: ImageKeys,
-    _guard: OpenGuard,
+    guard: OpenGuard,
+    /// The image has metadata: its commit says so, or it was written since
+    /// it was opened (a writer records that at its next commit).
+    has_meta: AtomicBool,
 }
 
 impl OpenImage {
-    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard) -> Self {
-        OpenImage { ctx, def, keys, _guard: guard }
+    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard, has_meta: bool) -> Self {
+        OpenImage { ctx, def, keys, guard, has_meta: AtomicBool::new(has_meta) }
+    }
+
+    /// Whether the image has metadata that its next commit must record.
+    pub(crate) fn has_meta(&self) -> bool {
+        self.has_meta.load(Ordering::SeqCst)
     }
 
     pub(crate) fn ctx(&self) -> &Arc<LsuCtx> {
@@ -150,13 +177,20 @@ impl OpenImage {
     }
 
     /// Writes the image's metadata: allowed at any time, in any open mode.
+    /// The first write to a complete image (open for reading: no writer
+    /// will commit again) is recorded in a commit of its own, so that the
+    /// metadata's later loss is seen as damage.
     pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
-        write_meta(&self.ctx, &self.def, data, offset)
+        write_meta(&self.ctx, &self.def, data, offset, self.has_meta())?;
+        if !self.has_meta.swap(true, Ordering::SeqCst) && !self.guard.is_writer() {
+            record_meta(&self.ctx, &self.keys, &self.def)?;
+        }
+        Ok(())
     }
 
     /// Reads the image's metadata.
     pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        read_meta(&self.ctx, &self.def, offset, len)
+        read_meta(&self.ctx, &self.def, offset, len, self.has_meta())
     }
 
     pub(crate) fn info(&self, m: &Manifest, size: u64) -> ImageInfo {
@@ -168,6 +202,7 @@ impl OpenImage {
             created: m.created,
             updated: m.updated,
             busy: self.ctx.open.busy(self.keys.root()),
+            damage: None,
         }
     }
 }
@@ -296,14 +331,23 @@ impl Lsu {
         match self.latest(&keys)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
             Some(tombstone) => manifest.seq = tombstone.seq + 1,
-            None => {}
+            // A folder that lost its records is damage to report, not a
+            // free name to write over.
+            None => {
+                if let Some(found) = orphaned_content(&self.ctx, &keys)? {
+                    return Err(EngineError::Integrity(format!(
+                        "image {def}: no commit record in {} although {found} is stored (the records were lost)",
+                        keys.manifest_dir()
+                    )));
+                }
+            }
         }
         let key = keys.manifest(manifest.seq);
         if !put_record(&self.ctx, &key, manifest.encode())? {
             return Err(EngineError::ImageExists(def.to_string()));
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
-        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
+        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, false), manifest))
     }
 
     /// Reopens a checkpointed (pending) image to append to it.
@@ -317,7 +361,8 @@ impl Lsu {
                 reason: "it is complete and cannot be written",
             });
         }
-        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest))
+        let has_meta = manifest.meta;
+        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, has_meta), manifest))
     }
 
     /// Opens a complete image for reading.
@@ -328,13 +373,21 @@ impl Lsu {
             return Err(EngineError::WrongState { image: def.to_string(), reason: "it is not complete" });
         }
         let guard = self.ctx.open.open_reader(keys.root());
-        ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard), manifest)
+        let has_meta = manifest.meta;
+        ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, has_meta), manifest)
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
         match self.latest(keys)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => Ok(m),
-            _ => Err(EngineError::NoSuchImage(def.to_string())),
+            Some(_) => Err(EngineError::NoSuchImage(def.to_string())),
+            None => match orphaned_content(&self.ctx, keys)? {
+                Some(found) => Err(EngineError::Integrity(format!(
+                    "image {def}: no commit record in {} although {found} is stored (the records were lost)",
+                    keys.manifest_dir()
+                ))),
+                None => Err(EngineError::NoSuchImage(def.to_string())),
+            },
         }
     }
 
@@ -354,27 +407,37 @@ impl Lsu {
             created: m.created,
             updated: m.updated,
             busy: self.ctx.open.busy(keys.root()),
+            damage: None,
         }
     }
 
-    /// Every visible image, sorted by basename then date.
+    /// Every visible image, sorted by basename then date. An image whose
+    /// commit records cannot be read is listed too, with the reason in
+    /// [`ImageInfo::damage`]: damage is reported, never hidden.
     pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
         let mut out = Vec::new();
         for keys in image_folders(&self.ctx)? {
-            let m = match self.latest(&keys) {
-                Ok(Some(m)) if m.state != ImageState::Deleted => m,
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(lsu = self.name(), image = keys.root(), error = %e, "unreadable image skipped");
-                    continue;
-                }
+            let damage = match self.latest(&keys) {
+                Ok(Some(m)) if m.state == ImageState::Deleted => continue,
+                // The names come from the manifest; they must lead back here.
+                Ok(Some(m)) => match ImageDef::new(&m.basename, &m.date) {
+                    Ok(def) if ImageKeys::new(&def).root() == keys.root() => {
+                        out.push(self.info_of(def, &keys, &m));
+                        continue;
+                    }
+                    _ => format!("commit record of {} names another image ({}/{})", keys.root(), m.basename, m.date),
+                },
+                Ok(None) => match orphaned_content(&self.ctx, &keys)? {
+                    Some(found) => format!("no commit record in {} although {found} is stored", keys.manifest_dir()),
+                    None => continue,
+                },
+                Err(EngineError::Integrity(why)) => why,
+                Err(e) => return Err(e),
             };
-            // The names come from the manifest; they must lead back here.
-            match ImageDef::new(&m.basename, &m.date) {
-                Ok(def) if ImageKeys::new(&def).root() == keys.root() => out.push(self.info_of(def, &keys, &m)),
-                _ => {
-                    tracing::warn!(lsu = self.name(), image = keys.root(), "manifest names another image; skipped")
-                }
+            tracing::error!(lsu = self.name(), image = keys.root(), "damaged image listed: {damage}");
+            match keys.def_from_folder() {
+                Some(def) => out.push(ImageInfo::damaged(def, self.name(), damage)),
+                None => tracing::error!(lsu = self.name(), image = keys.root(), "its folder name is not an image name"),
             }
         }
         out.sort_by(|a, b| a.def.cmp(&b.def));
@@ -445,14 +508,20 @@ impl Lsu {
         self.ctx.same_server(&other.ctx)
     }
 
-    /// Writes `data` at `offset` of the image's metadata, growing it as needed.
+    /// Writes `data` at `offset` of the metadata of a complete image,
+    /// growing it as needed, and records in its commit that it has some.
     pub fn write_meta(&self, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
-        write_meta(&self.ctx, def, data, offset)
+        let keys = ImageKeys::new(def);
+        let m = self.visible(&keys, def)?;
+        write_meta(&self.ctx, def, data, offset, m.meta)?;
+        record_meta(&self.ctx, &keys, def)
     }
 
     /// Reads up to `len` bytes of the image's metadata from `offset`.
     pub fn read_meta(&self, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
-        read_meta(&self.ctx, def, offset, len)
+        let keys = ImageKeys::new(def);
+        let m = self.visible(&keys, def)?;
+        read_meta(&self.ctx, def, offset, len, m.meta)
     }
 }
 
@@ -487,6 +556,32 @@ pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool
     }
 }
 
+/// Records in a commit of its own that a complete image has metadata. A
+/// pending image is left alone: its writer records it when it commits.
+fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<()> {
+    for _ in 0..5 {
+        let m = match load_latest(ctx, keys)? {
+            Some(m) if m.state == ImageState::Deleted => return Err(EngineError::NoSuchImage(def.to_string())),
+            None => return Err(EngineError::NoSuchImage(def.to_string())),
+            Some(m) if m.meta || m.state == ImageState::Pending => return Ok(()),
+            Some(m) => m,
+        };
+        let mut next = m.clone();
+        next.seq += 1;
+        next.meta = true;
+        next.updated = now();
+        next.session = crate::manifest::new_session();
+        if put_record(ctx, &keys.manifest(next.seq), next.encode())? {
+            let old = keys.manifest(m.seq);
+            if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
+                tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
+            }
+            return Ok(());
+        }
+    }
+    Err(EngineError::Busy { image: def.to_string(), reason: "it kept changing while its metadata was recorded" })
+}
+
 /// The folders of every image of an LSU, deleted ones included.
 pub(crate) fn image_folders(ctx: &LsuCtx) -> Result<Vec<ImageKeys>> {
     let store = &ctx.store;
@@ -500,34 +595,49 @@ pub(crate) fn image_folders(ctx: &LsuCtx) -> Result<Vec<ImageKeys>> {
     Ok(out)
 }
 
-/// Reads the newest commit record that is whole. A torn record (a crash
-/// while writing it) is skipped for the one before; a damaged one is an
-/// error.
+/// Reads the newest commit record of an image. Records are created whole
+/// (see `manifest`), so one that cannot be read is damage and an error,
+/// never skipped for an older one. A record may vanish between the listing
+/// and the read (a newer commit superseded it, or the reclaimer removed a
+/// deleted image): then the folder is listed again.
 pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manifest>> {
     let store = &ctx.store;
     ctx.block_on(async {
-        let mut seqs: Vec<u64> =
-            store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| parse_manifest_seq(&e.name)).collect();
-        seqs.sort_unstable_by(|a, b| b.cmp(a));
-        for seq in seqs {
+        for _ in 0..5 {
+            let listed = store.list(&keys.manifest_dir()).await?;
+            let Some(seq) = listed.iter().filter_map(|e| parse_manifest_seq(&e.name)).max() else {
+                return Ok(None);
+            };
             let key = keys.manifest(seq);
             let read = || async {
                 match store.get(&key).await {
                     Ok(bytes) => Manifest::decode(&bytes, &key).map(Some),
-                    // Superseded and removed since the listing: an older one.
                     Err(e) if e.kind == StorageKind::NotFound => Ok(None),
                     Err(e) => Err(e.into()),
                 }
             };
-            let Some(decoded) = again_if_damaged(&key, read).await? else { continue };
-            match decoded {
-                Decoded::Valid(m) if m.seq == seq => return Ok(Some(*m)),
-                Decoded::Valid(_) => {
-                    return Err(EngineError::Integrity(format!("manifest {key} holds another sequence number")));
+            match again_if_damaged(&key, read).await? {
+                Some(m) if m.seq == seq => return Ok(Some(m)),
+                Some(_) => {
+                    return Err(EngineError::Integrity(format!("commit record {key} holds another sequence number")));
                 }
-                Decoded::Torn => tracing::warn!(manifest = %key, "torn commit record ignored"),
+                None => continue,
             }
         }
-        Ok(None)
+        Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })
+    })
+}
+
+/// Whether an image folder without commit records still holds what only a
+/// committed image has (fragments, metadata): then its records were lost.
+/// Records are the first thing an image writes and the last thing the
+/// reclaimer removes, so no creation or removal in progress looks like this.
+pub(crate) fn orphaned_content(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<String>> {
+    let store = &ctx.store;
+    ctx.block_on(async {
+        if let Some(f) = store.list(&keys.frag_dir()).await?.into_iter().find(|e| !e.is_dir) {
+            return Ok(Some(format!("{}{}", keys.frag_dir(), f.name)));
+        }
+        Ok(store.size(&keys.meta()).await?.map(|_| keys.meta()))
     })
 }

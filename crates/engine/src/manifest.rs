@@ -7,12 +7,14 @@
 //! itself:
 //!
 //! ```text
-//! magic "VOSTMAN1" | version u32 | payload length u64 | CRC32C u32 | JSON payload
+//! magic "VOSTMAN1" | frame version u32 | payload length u64 | CRC32C u32 | JSON payload
 //! ```
 //!
-//! Decoding is strict: a record shorter than its frame is [`Decoded::Torn`]
-//! (never committed: the previous record stands); a bad magic, version or
-//! checksum is corruption and an error, never skipped.
+//! The CRC32C covers every other byte of the record: magic, version, length
+//! and payload. Both data paths create a record in one atomic step (a
+//! conditional PUT, or a file written aside and linked into place), so a
+//! record is either whole or absent: one that is short, long, or fails its
+//! checksum can only be damage, and is an error, never skipped.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,8 @@ use crate::layout::LAYOUT_VERSION;
 
 const MAGIC: &[u8; 8] = b"VOSTMAN1";
 const HEADER: usize = 8 + 4 + 8 + 4;
+/// Frame version 1 checked the payload only; 2 checks the whole record.
+const FRAME_VERSION: u32 = 2;
 
 /// Where an image is in its life. The OST flags (pending, created) are
 /// derived from it; busy flags come from the open handles of the process.
@@ -93,20 +97,15 @@ pub struct Manifest {
     /// retried write can be told to be ours.
     #[serde(default)]
     pub session: String,
+    /// Whether the image has metadata (`write_image_meta` was called): a
+    /// metadata object that is then missing is damage, not "no metadata".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub meta: bool,
 }
 
 /// A fresh session token.
 pub(crate) fn new_session() -> String {
     format!("{:016x}", fastrand::u64(..))
-}
-
-/// What a stored record turned out to be.
-#[derive(Debug)]
-pub enum Decoded {
-    /// A whole, checked record.
-    Valid(Box<Manifest>),
-    /// A record cut short by a crash while it was written: not committed.
-    Torn,
 }
 
 impl Manifest {
@@ -123,6 +122,7 @@ impl Manifest {
             updated: now,
             extents: Vec::new(),
             session: new_session(),
+            meta: false,
         }
     }
 
@@ -131,47 +131,47 @@ impl Manifest {
         let payload = serde_json::to_vec(self).expect("a manifest always serializes");
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
+        out.extend_from_slice(&FRAME_VERSION.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&out), &payload);
+        out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&payload);
         out
     }
 
-    /// Reads framed bytes back; `what` names the record in errors.
-    pub fn decode(bytes: &[u8], what: &str) -> Result<Decoded> {
-        let corrupt = |why: &str| Err(EngineError::Integrity(format!("manifest {what}: {why}")));
+    /// Reads framed bytes back; `what` names the record in errors. Any
+    /// record that is not whole and intact is [`EngineError::Integrity`].
+    pub fn decode(bytes: &[u8], what: &str) -> Result<Manifest> {
+        let corrupt = |why: String| Err(EngineError::Integrity(format!("commit record {what}: {why}")));
         if bytes.len() < HEADER {
-            return if MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
-                Ok(Decoded::Torn)
-            } else {
-                corrupt("bad magic")
-            };
+            return corrupt(format!("only {} bytes, shorter than a record's header ({HEADER})", bytes.len()));
         }
         if &bytes[..8] != MAGIC {
-            return corrupt("bad magic");
+            return corrupt("bad magic (not a commit record)".into());
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version == 0 || version > LAYOUT_VERSION {
-            return corrupt("unsupported layout version");
-        }
         let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
         let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
         let payload = &bytes[HEADER..];
-        if (payload.len() as u64) < len {
-            return Ok(Decoded::Torn);
+        let computed = match version {
+            1 => crc32c::crc32c(payload),
+            FRAME_VERSION => crc32c::crc32c_append(crc32c::crc32c(&bytes[..20]), payload),
+            _ => return corrupt(format!("unsupported frame version {version}")),
+        };
+        if computed != crc {
+            return corrupt(format!("checksum mismatch ({} bytes stored)", bytes.len()));
         }
-        if payload.len() as u64 > len {
-            return corrupt("trailing bytes after the record");
-        }
-        if crc32c::crc32c(payload) != crc {
-            return corrupt("checksum mismatch");
+        if payload.len() as u64 != len {
+            return corrupt(format!("{} payload bytes where the header says {len}", payload.len()));
         }
         let manifest: Manifest = serde_json::from_slice(payload).map_err(|e| {
-            EngineError::Integrity(format!("manifest {what}: checksum matches but content is unreadable: {e}"))
+            EngineError::Integrity(format!("commit record {what}: checksum matches but content is unreadable: {e}"))
         })?;
+        if manifest.layout == 0 || manifest.layout > LAYOUT_VERSION {
+            return corrupt(format!("unsupported layout version {}", manifest.layout));
+        }
         manifest.check_invariants(what)?;
-        Ok(Decoded::Valid(Box::new(manifest)))
+        Ok(manifest)
     }
 
     fn check_invariants(&self, what: &str) -> Result<()> {
@@ -207,35 +207,45 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let m = sample();
-        match Manifest::decode(&m.encode(), "t").unwrap() {
-            Decoded::Valid(d) => assert_eq!(*d, m),
-            Decoded::Torn => panic!("torn"),
-        }
+        let mut m = sample();
+        assert_eq!(Manifest::decode(&m.encode(), "t").unwrap(), m);
+        m.meta = true;
+        assert_eq!(Manifest::decode(&m.encode(), "t").unwrap(), m);
     }
 
     #[test]
-    fn a_torn_tail_is_not_committed() {
+    fn a_short_or_long_record_is_damage() {
         let bytes = sample().encode();
-        for cut in [0, 3, 8, 23, 24, bytes.len() - 1] {
-            assert!(matches!(Manifest::decode(&bytes[..cut], "t"), Ok(Decoded::Torn)), "cut at {cut}");
+        for cut in [0, 3, 8, 10, 23, 24, bytes.len() - 1] {
+            assert!(matches!(Manifest::decode(&bytes[..cut], "t"), Err(EngineError::Integrity(_))), "cut at {cut}");
         }
+        let mut long = bytes.clone();
+        long.push(b' ');
+        assert!(matches!(Manifest::decode(&long, "t"), Err(EngineError::Integrity(_))));
     }
 
     #[test]
     fn every_flipped_byte_is_an_error() {
         let bytes = sample().encode();
         for at in 0..bytes.len() {
-            let mut b = bytes.clone();
-            b[at] ^= 0x40;
-            match Manifest::decode(&b, "t") {
-                Err(EngineError::Integrity(_)) => {}
-                // A flip in the length field that makes the record look longer
-                // than it is reads as a torn write; any other outcome is a bug.
-                Ok(Decoded::Torn) if (12..20).contains(&at) => {}
-                other => panic!("flip at {at}: {other:?}"),
+            for bit in [0x01, 0x40, 0x80] {
+                let mut b = bytes.clone();
+                b[at] ^= bit;
+                assert!(matches!(Manifest::decode(&b, "t"), Err(EngineError::Integrity(_))), "flip {bit:#x} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn records_of_frame_version_1_are_still_read() {
+        let m = sample();
+        let payload = serde_json::to_vec(&m).unwrap();
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&1u32.to_le_bytes());
+        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        old.extend_from_slice(&payload);
+        assert_eq!(Manifest::decode(&old, "t").unwrap(), m);
     }
 
     #[test]

@@ -39,11 +39,16 @@ fn decode(stored: &[u8], key: &str) -> Result<Vec<u8>> {
 }
 
 /// The whole metadata of an image (empty when it has none). A record that
-/// fails its checksum is read once more before it is reported.
-fn read_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
+/// fails its checksum is read once more before it is reported; one that is
+/// missing although the image's commit says it has metadata (`expected`)
+/// is damage.
+fn read_all(ctx: &LsuCtx, key: &str, expected: bool) -> Result<Vec<u8>> {
     ctx.block_on(again_if_damaged(key, || async {
         match ctx.store.get(key).await {
             Ok(stored) => decode(&stored, key),
+            Err(e) if e.kind == StorageKind::NotFound && expected => Err(EngineError::Integrity(format!(
+                "image metadata {key} is missing, although the image's commit record says it has metadata"
+            ))),
             Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
@@ -51,13 +56,14 @@ fn read_all(ctx: &LsuCtx, key: &str) -> Result<Vec<u8>> {
 }
 
 /// Writes `data` at `offset` of an image's metadata, growing it as needed.
-pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
+/// `expected`: whether the image's commit says it has metadata already.
+pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64, expected: bool) -> Result<()> {
     let end = offset
         .checked_add(data.len() as u64)
         .filter(|e| *e <= MAX_META_SIZE)
         .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
     let key = ImageKeys::new(def).meta();
-    let mut meta = read_all(ctx, &key)?;
+    let mut meta = read_all(ctx, &key, expected)?;
     if (meta.len() as u64) < end {
         meta.resize(end as usize, 0);
     }
@@ -66,9 +72,10 @@ pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64)
     Ok(())
 }
 
-/// Reads up to `len` bytes of an image's metadata from `offset`.
-pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
-    let meta = read_all(ctx, &ImageKeys::new(def).meta())?;
+/// Reads up to `len` bytes of an image's metadata from `offset`;
+/// `expected` as for [`write_meta`].
+pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize, expected: bool) -> Result<Vec<u8>> {
+    let meta = read_all(ctx, &ImageKeys::new(def).meta(), expected)?;
     let start = (offset.min(meta.len() as u64)) as usize;
     let end = start.saturating_add(len).min(meta.len());
     Ok(meta[start..end].to_vec())

@@ -33,6 +33,13 @@ pub(crate) struct OpenGuard {
     writer: bool,
 }
 
+impl OpenGuard {
+    /// Whether it marks a writer.
+    pub(crate) fn is_writer(&self) -> bool {
+        self.writer
+    }
+}
+
 impl OpenImages {
     /// Registers a writer; `None` when one is already there.
     pub(crate) fn open_writer(self: &Arc<Self>, key: &str) -> Option<OpenGuard> {

@@ -229,14 +229,24 @@ impl ImageReader {
         Ok((end - offset) as usize)
     }
 
-    /// A fragment that vanished under an open reader: the image was
-    /// deleted meanwhile (OST lets a caller do that; it gets an error).
+    /// A fragment that vanished under an open reader: if the image was
+    /// deleted meanwhile (OST lets a caller do that), the caller gets "no
+    /// image"; if the image is still there, a fragment its commit maps is
+    /// lost, and that is damage.
     fn explain(&self, e: EngineError) -> EngineError {
-        match &e {
-            EngineError::Storage(s) if s.kind == vastost_storage::ErrorKind::NotFound => EngineError::NoSuchImage(
-                format!("{} (its data is gone: it was deleted while open for reading; {s})", self.image.def()),
-            ),
-            _ => e,
+        let EngineError::Storage(s) = &e else { return e };
+        if s.kind != vastost_storage::ErrorKind::NotFound {
+            return e;
+        }
+        let image = self.image.def();
+        match crate::lsu::load_latest(self.image.ctx(), self.image.keys()) {
+            Ok(Some(m)) if m.state != crate::manifest::ImageState::Deleted => EngineError::Integrity(format!(
+                "image {image}: fragment {} that its commit record {} maps is missing",
+                s.key,
+                self.image.keys().manifest(m.seq)
+            )),
+            Ok(_) => EngineError::NoSuchImage(format!("{image} (deleted while open for reading: {s})")),
+            Err(other) => other,
         }
     }
 

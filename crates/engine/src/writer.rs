@@ -431,6 +431,7 @@ impl ImageWriter {
         next.session = self.token.clone();
         next.state = state;
         next.size = self.size;
+        next.meta |= self.image.has_meta();
         next.updated = now();
         self.extents = crate::extents::compact(&self.extents);
         next.extents = self.extents.clone();

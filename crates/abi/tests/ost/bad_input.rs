@@ -25,8 +25,8 @@ fn expect(st: c_int, want: sts_status) {
 fn null_pointers_are_invalid_arguments() {
     let (s, lsu) = open("small", "nulls");
     let api = fixture().plugin.api();
-    let l = s.lsu(&lsu);
-    let def = image_def("img", "1");
+    let l = s.lsu(&lsu).unwrap();
+    let def = image_def("img", "1").unwrap();
     let mut img = s.create_image(&lsu, "img", "1").unwrap();
     let raw = img.raw();
     let mut n = 0u64;
@@ -47,7 +47,7 @@ fn null_pointers_are_invalid_arguments() {
         expect((api.stspi_label_lsu)(&l, null()), STS_EINVAL);
         expect((api.stspi_create_image)(null(), &def, 0, &mut null_mut()), STS_EINVAL);
         expect((api.stspi_create_image)(&l, null(), 0, &mut null_mut()), STS_EINVAL);
-        expect((api.stspi_create_image)(&l, &image_def("other", "1"), 0, null_mut()), STS_EINVAL);
+        expect((api.stspi_create_image)(&l, &image_def("other", "1").unwrap(), 0, null_mut()), STS_EINVAL);
         expect((api.stspi_open_image)(&l, null(), STS_O_READ, &mut null_mut()), STS_EINVAL);
         expect((api.stspi_write_image)(raw, null(), null(), 512, 0, &mut n), STS_EINVAL);
         expect((api.stspi_write_image)(raw, null(), buf.as_ptr().cast(), 512, 0, null_mut()), STS_EINVAL);
@@ -103,7 +103,7 @@ fn stale_double_closed_foreign_and_wrong_kind_handles() {
         drop(r);
         // A stale server handle inside an sts_lsu_t.
         let other = fixture().plugin.open_server("VastData:small", None).unwrap();
-        let stale = other.lsu(&lsu);
+        let stale = other.lsu(&lsu).unwrap();
         other.close().unwrap();
         expect((api.stspi_get_lsu_prop_byname)(&stale, &mut zeroed_lsu_info()), STS_EBADHANDLE);
         expect((api.stspi_close_server)(stale.sl_server_handle), STS_EBADHANDLE);
@@ -127,9 +127,9 @@ fn bad_lengths_offsets_modes_and_flags() {
             STS_EINVAL,
         );
         expect((api.stspi_close_image)(img.raw(), 7), STS_EINVAL);
-        let l = s.lsu(&lsu);
+        let l = s.lsu(&lsu).unwrap();
         let mut h = null_mut();
-        expect((api.stspi_open_image)(&l, &image_def("sizes", "1"), 0x40, &mut h), STS_EINVAL);
+        expect((api.stspi_open_image)(&l, &image_def("sizes", "1").unwrap(), 0x40, &mut h), STS_EINVAL);
     }
     // Reading from a writer and writing to a reader are refused.
     assert_eq!(crate::status(img.read(&mut [0u8; 512], 0)), STS_EINVAL);
@@ -145,7 +145,7 @@ fn hostile_names_never_escape_the_lsu() {
     let (s, lsu) = open("small", "names");
     // The simulator's S3 server (s3s-fs) names a metadata file after the
     // whole object key, which caps keys near 150 bytes there (VAST: 1024).
-    let long = if crate::S3 { "n".repeat(40) } else { "n".repeat(300) };
+    let long = "n".repeat(300);
     for bad in ["../x", "..", ".", "", "a/b", "a\\b", "tab\there", "nl\nx", "\u{1b}[31m"] {
         assert_eq!(crate::status(s.create_image(&lsu, bad, "1")), STS_EINVAL, "basename {bad:?}");
         assert_eq!(crate::status(s.create_image(&lsu, "ok", bad)), STS_EINVAL, "date {bad:?}");
@@ -157,13 +157,25 @@ fn hostile_names_never_escape_the_lsu() {
     }
     // A name that fills its field without a terminating NUL.
     let api = fixture().plugin.api();
-    let mut def = image_def("x", "1");
+    let mut def = image_def("x", "1").unwrap();
     def.img_basename = [b'z' as c_char; STS_MAX_IMAGENAME];
     let mut h = null_mut();
     // SAFETY: valid pointers; the struct's string is unterminated on purpose.
-    unsafe { expect((api.stspi_create_image)(&s.lsu(&lsu), &def, 0, &mut h), STS_EINVAL) };
-    // Over-long names are cut by the field; the plugin sees 255 bytes (NFS).
-    s.create_image(&lsu, &long, "1").unwrap().close(true).unwrap();
+    unsafe { expect((api.stspi_create_image)(&s.lsu(&lsu).unwrap(), &def, 0, &mut h), STS_EINVAL) };
+    // Names that do not fit their field are refused with their length
+    // before any call, never cut into another name.
+    let err = s.create_image(&lsu, &long, "1").unwrap_err();
+    assert_eq!(err.code(), Some(STS_EINVAL));
+    assert!(err.message.contains(&format!("{} bytes", long.len())), "{err}");
+    let multibyte = "é".repeat(128);
+    let err = s.create_image(&lsu, &multibyte, "1").unwrap_err();
+    assert!(err.message.contains("256 bytes"), "{err}");
+    assert_eq!(crate::status(s.image_info(&lsu, &long, "1")), STS_EINVAL);
+    assert!(s.images(&lsu).unwrap().is_empty(), "nothing was created under a cut name");
+    // A name of exactly 255 bytes fits (on NFS; see above for S3).
+    let fits = if crate::S3 { "y".repeat(40) } else { "y".repeat(255) };
+    s.create_image(&lsu, &fits, "1").unwrap().close(true).unwrap();
+    assert_eq!(s.image_info(&lsu, &fits, "1").unwrap().basename, fits);
     // Nothing was written outside the LSU's folder.
     let parent: Vec<_> = std::fs::read_dir(&fixture().data).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!parent.iter().any(|n| n == "x" || n == "images"), "{parent:?}");
@@ -173,8 +185,8 @@ fn hostile_names_never_escape_the_lsu() {
 fn copy_and_event_calls_refuse_null_and_foreign_handles() {
     let (s, lsu) = open("small", "copy_args");
     let api = fixture().plugin.api();
-    let l = s.lsu(&lsu);
-    let d = image_def("a", "1");
+    let l = s.lsu(&lsu).unwrap();
+    let d = image_def("a", "1").unwrap();
     let mut n = 0u64;
     let mut h = null_mut();
     let mut ev = null_mut();
@@ -192,7 +204,7 @@ fn copy_and_event_calls_refuse_null_and_foreign_handles() {
         expect((api.stspi_copy_extent)(bogus.cast(), s.raw().cast(), 0, 0, 512, 0, &mut n), STS_EBADHANDLE);
         expect((api.stspi_copy_extent)(s.raw().cast(), bogus.cast(), 0, 0, 512, 0, null_mut()), STS_EINVAL);
         expect((api.stspi_copy_image)(null(), &d, &l, &d, 0), STS_EINVAL);
-        expect((api.stspi_copy_image)(&l, &d, &l, &image_def("b", "1"), 0), STS_ENOIMAGE);
+        expect((api.stspi_copy_image)(&l, &d, &l, &image_def("b", "1").unwrap(), 0), STS_ENOIMAGE);
         expect((api.stspi_copy_image)(&l, &d, &l, &d, 7), STS_EINVAL);
         expect((api.stspi_async_copy_image)(&l, &d, &l, &d, 0, null_mut()), STS_EINVAL);
         expect((api.stspi_named_async_copy_image)(&l, &d, &l, &d, null(), 0), STS_EINVAL);

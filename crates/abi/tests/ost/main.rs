@@ -10,6 +10,7 @@ mod bad_input;
 mod c_program;
 mod concurrency;
 mod copies;
+mod damage;
 mod data;
 mod header;
 mod images;

@@ -12,6 +12,8 @@ mod bad_input;
 mod concurrency;
 #[path = "../ost/copies.rs"]
 mod copies;
+#[path = "../ost/damage.rs"]
+mod damage;
 #[path = "../ost/data.rs"]
 mod data;
 #[path = "../ost/images.rs"]
