@@ -10,7 +10,7 @@ use vastost_engine::{Engine, EngineError, ImageDef, Lsu, Server};
 
 use crate::boundary::{Failure, guard, last_error};
 use crate::convert::*;
-use crate::handles::{self, Access, Cursor, ImageHandle, Object};
+use crate::handles::{self, Access, Channel, Cursor, ImageHandle, ImageList, ImageObj, LsuList, Mode, Object};
 use crate::ost::*;
 use crate::state;
 
@@ -25,11 +25,11 @@ fn with_image<R>(
     h: stsp_image_handle_t,
     body: impl FnOnce(&mut ImageHandle) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
-    state::engine()?;
-    let obj = handles::of_kind(h, "image handle", "image")?;
-    let Object::Image(image) = &*obj else { unreachable!("of_kind checked the kind") };
-    let mut image = image.lock().unwrap_or_else(|p| p.into_inner());
-    body(&mut image)
+    let _engine = state::engine()?;
+    handles::with::<Box<ImageObj>, _, _>(h, "image handle", |obj| {
+        let mut image = obj.lock("image handle")?;
+        body(&mut image)
+    })
 }
 
 // ---------------------------------------------------------------- lifecycle
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn stspi_open_server(
         let out = unsafe { out_ptr(handle, "handle") }?;
         // SAFETY: by contract.
         let server = unsafe { open_named(&engine, &name, cred) }?;
-        *out = handles::insert(Object::Server(Arc::new(server)));
+        *out = handles::insert(Object::Server(Arc::new(server)), engine.epoch)?;
         Ok(())
     })
 }
@@ -150,10 +150,7 @@ unsafe fn open_named(engine: &Engine, name: &str, cred: *const sts_cred_t) -> Re
 /// closed.
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_close_server(handle: sts_server_handle_t) -> sts_status_t {
-    guard("stspi_close_server", || {
-        handles::remove(handle, "server handle", "server")?;
-        Ok(())
-    })
+    guard("stspi_close_server", || handles::remove::<Arc<Server>, _>(handle, "server handle"))
 }
 
 /// Properties of an open server.
@@ -166,7 +163,7 @@ pub unsafe extern "C" fn stspi_get_server_prop(
     info: *mut sts_server_info_t,
 ) -> sts_status_t {
     guard("stspi_get_server_prop", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         let server = handles::server(handle, "server handle")?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(info, "info") }?;
@@ -207,12 +204,12 @@ pub unsafe extern "C" fn stspi_open_lsu_list(
     list: *mut sts_lsu_list_handle_t,
 ) -> sts_status_t {
     guard("stspi_open_lsu_list", || {
-        state::engine()?;
+        let engine = state::engine()?;
         let server = handles::server(handle, "server handle")?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(list, "list") }?;
         let names = server.list_lsus()?;
-        *out = handles::insert(Object::LsuList(Mutex::new(Cursor { items: names.into_iter() })));
+        *out = handles::insert(Object::LsuList(Mutex::new(Cursor { items: names.into_iter() })), engine.epoch)?;
         Ok(())
     })
 }
@@ -224,11 +221,11 @@ pub unsafe extern "C" fn stspi_open_lsu_list(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_list_lsu(list: sts_lsu_list_handle_t, lsu: *mut sts_lsu_name_t) -> sts_status_t {
     guard("stspi_list_lsu", || {
-        let obj = handles::of_kind(list, "LSU list handle", "LSU list")?;
-        let Object::LsuList(cursor) = &*obj else { unreachable!("of_kind checked the kind") };
         // SAFETY: by contract.
         let out = unsafe { out_ptr(lsu, "lsu") }?;
-        let next = cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
+        let next = handles::with::<LsuList, _, _>(list, "LSU list handle", |cursor| {
+            Ok(cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next())
+        })?;
         let name = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the LSU list"))?;
         *out = sts_lsu_name_t { sln_name: field(&name) };
         Ok(())
@@ -238,10 +235,7 @@ pub unsafe extern "C" fn stspi_list_lsu(list: sts_lsu_list_handle_t, lsu: *mut s
 /// Closes an LSU list.
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_close_lsu_list(list: sts_lsu_list_handle_t) -> sts_status_t {
-    guard("stspi_close_lsu_list", || {
-        handles::remove(list, "LSU list handle", "LSU list")?;
-        Ok(())
-    })
+    guard("stspi_close_lsu_list", || handles::remove::<LsuList, _>(list, "LSU list handle"))
 }
 
 /// Properties of an LSU: capacity, use, flags, label.
@@ -251,7 +245,7 @@ pub extern "C" fn stspi_close_lsu_list(list: sts_lsu_list_handle_t) -> sts_statu
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_get_lsu_prop_byname(lsu: *const sts_lsu_t, info: *mut sts_lsu_info_t) -> sts_status_t {
     guard("stspi_get_lsu_prop_byname", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         // SAFETY: by contract.
         let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
@@ -268,7 +262,7 @@ pub unsafe extern "C" fn stspi_get_lsu_prop_byname(lsu: *const sts_lsu_t, info: 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_label_lsu(lsu: *const sts_lsu_t, label: *const c_char) -> sts_status_t {
     guard("stspi_label_lsu", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         // SAFETY: by contract.
         let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
@@ -295,7 +289,7 @@ pub unsafe extern "C" fn stspi_create_image(
 ) -> sts_status_t {
     let _ = pendingflag;
     guard("stspi_create_image", || {
-        state::engine()?;
+        let engine = state::engine()?;
         // SAFETY: by contract.
         let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
@@ -303,8 +297,10 @@ pub unsafe extern "C" fn stspi_create_image(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(handle, "handle") }?;
         let writer = lsu.create_image(&def)?;
-        *out =
-            handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle { server, image: Access::Write(writer) }))));
+        *out = handles::insert(
+            Object::Image(Box::new(ImageObj::new(ImageHandle { server, image: Access::Write(writer) }))),
+            engine.epoch,
+        )?;
         Ok(())
     })
 }
@@ -322,7 +318,7 @@ pub unsafe extern "C" fn stspi_open_image(
     handle: *mut stsp_image_handle_t,
 ) -> sts_status_t {
     guard("stspi_open_image", || {
-        state::engine()?;
+        let engine = state::engine()?;
         // SAFETY: by contract.
         let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
@@ -334,7 +330,7 @@ pub unsafe extern "C" fn stspi_open_image(
             STS_O_WRITE => Access::Write(lsu.open_for_write(&def)?),
             other => return Err(Failure::invalid(format!("open mode {other} is neither STS_O_READ nor STS_O_WRITE"))),
         };
-        *out = handles::insert(Object::Image(Box::new(Mutex::new(ImageHandle { server, image }))));
+        *out = handles::insert(Object::Image(Box::new(ImageObj::new(ImageHandle { server, image }))), engine.epoch)?;
         Ok(())
     })
 }
@@ -415,19 +411,17 @@ pub extern "C" fn stspi_flush(handle: stsp_image_handle_t) -> sts_status_t {
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_close_image(handle: stsp_image_handle_t, flags: c_int) -> sts_status_t {
     guard("stspi_close_image", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         if flags != STS_CLOSEF_IH_COMPLETE && flags != STS_CLOSEF_IH_INCOMPLETE {
             return Err(Failure::invalid(format!("close flag {flags} is not STS_CLOSEF_IH_(IN)COMPLETE")));
         }
-        let obj = handles::remove(handle, "image handle", "image")?;
-        let Ok(Object::Image(image)) = Arc::try_unwrap(obj) else {
-            return Err(Failure::new(sts_status::STS_EBUSY, "the image handle is in use by another call"));
-        };
-        match image.into_inner().unwrap_or_else(|p| p.into_inner()).image {
-            Access::Write(w) => w.close(flags == STS_CLOSEF_IH_COMPLETE)?,
-            Access::Read(r) => drop(r),
-        }
-        Ok(())
+        handles::close_image(handle, "image handle", |image| {
+            match image.image {
+                Access::Write(w) => w.close(flags == STS_CLOSEF_IH_COMPLETE)?,
+                Access::Read(r) => drop(r),
+            }
+            Ok(())
+        })
     })
 }
 
@@ -444,7 +438,7 @@ pub unsafe extern "C" fn stspi_delete_image(
     asyncflag: c_int,
 ) -> sts_status_t {
     guard("stspi_delete_image", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         // SAFETY: by contract.
         let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
@@ -494,7 +488,7 @@ pub unsafe extern "C" fn stspi_get_image_prop_byname(
     info: *mut sts_image_info_t,
 ) -> sts_status_t {
     guard("stspi_get_image_prop_byname", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         // SAFETY: by contract.
         let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
@@ -524,16 +518,19 @@ pub unsafe extern "C" fn stspi_open_image_list(
     list: *mut sts_image_list_handle_t,
 ) -> sts_status_t {
     guard("stspi_open_image_list", || {
-        state::engine()?;
+        let engine = state::engine()?;
         // SAFETY: by contract.
         let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(list, "list") }?;
         let images = lsu.list_images()?;
-        *out = handles::insert(Object::ImageList {
-            server: server.name().to_string(),
-            cursor: Mutex::new(Cursor { items: images.into_iter() }),
-        });
+        *out = handles::insert(
+            Object::ImageList(ImageList {
+                server: server.name().to_string(),
+                cursor: Mutex::new(Cursor { items: images.into_iter() }),
+            }),
+            engine.epoch,
+        )?;
         Ok(())
     })
 }
@@ -545,24 +542,21 @@ pub unsafe extern "C" fn stspi_open_image_list(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: *mut sts_image_info_t) -> sts_status_t {
     guard("stspi_list_image", || {
-        let obj = handles::of_kind(list, "image list handle", "image list")?;
-        let Object::ImageList { server, cursor } = &*obj else { unreachable!("of_kind checked the kind") };
         // SAFETY: by contract.
         let out = unsafe { out_ptr(info, "info") }?;
-        let next = cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
-        let image = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the image list"))?;
-        *out = image_info_to_c(&image, server);
-        Ok(())
+        handles::with::<ImageList, _, _>(list, "image list handle", |l| {
+            let next = l.cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
+            let image = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the image list"))?;
+            *out = image_info_to_c(&image, &l.server);
+            Ok(())
+        })
     })
 }
 
 /// Closes an image list.
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_close_image_list(list: sts_image_list_handle_t) -> sts_status_t {
-    guard("stspi_close_image_list", || {
-        handles::remove(list, "image list handle", "image list")?;
-        Ok(())
-    })
+    guard("stspi_close_image_list", || handles::remove::<ImageList, _>(list, "image list handle"))
 }
 
 // ----------------------------------------------------------------- metadata
@@ -647,34 +641,40 @@ pub unsafe extern "C" fn stspi_open_target_server(
             // SAFETY: by contract.
             Arc::new(unsafe { open_named(&engine, &name, cred) }?)
         };
-        *out = handles::insert(Object::Server(server));
+        *out = handles::insert(Object::Server(server), engine.epoch)?;
         Ok(())
     })
 }
 
 /// Runs `body` with the source (open for reading) and the target (open for
-/// writing) of an extent copy.
+/// writing) of an extent copy. The modes are checked before any lock is
+/// taken, and a reader is always locked before a writer: calls with the
+/// arguments swapped fail at once instead of locking in the other order.
 fn with_copy_pair<R>(
     source: stsp_image_handle_t,
     target: stsp_image_handle_t,
     body: impl FnOnce(&mut vastost_engine::ImageReader, &mut vastost_engine::ImageWriter) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
-    state::engine()?;
+    let _engine = state::engine()?;
     if source == target {
         return Err(Failure::invalid("the source and the target are the same image handle"));
     }
-    let src = handles::of_kind(source, "source", "image")?;
-    let dst = handles::of_kind(target, "target", "image")?;
-    let (Object::Image(src), Object::Image(dst)) = (&*src, &*dst) else { unreachable!("of_kind checked the kinds") };
-    // Always source first: a source is open for reading, a target for
-    // writing, so two calls can never lock the same pair in both orders.
-    let mut src = src.lock().unwrap_or_else(|p| p.into_inner());
-    let mut dst = dst.lock().unwrap_or_else(|p| p.into_inner());
-    match (&mut src.image, &mut dst.image) {
-        (Access::Read(r), Access::Write(w)) => body(r, w),
-        (Access::Write(_), _) => Err(Failure::invalid("the source image must be open for reading (STS_O_READ)")),
-        (_, Access::Read(_)) => Err(Failure::invalid("the target image must be open for writing")),
-    }
+    handles::with::<Box<ImageObj>, _, _>(source, "source", |src| {
+        handles::with::<Box<ImageObj>, _, _>(target, "target", |dst| {
+            if src.mode != Mode::Read {
+                return Err(Failure::invalid("the source image must be open for reading (STS_O_READ)"));
+            }
+            if dst.mode != Mode::Write {
+                return Err(Failure::invalid("the target image must be open for writing"));
+            }
+            let mut src = src.lock("source")?;
+            let mut dst = dst.lock("target")?;
+            match (&mut src.image, &mut dst.image) {
+                (Access::Read(r), Access::Write(w)) => body(r, w),
+                _ => Err(Failure::new(sts_status::STS_ESOFTWARE, "an image handle changed its open mode")),
+            }
+        })
+    })
 }
 
 /// Copies `len` bytes of the source image from `from_offset` to the target
@@ -746,7 +746,7 @@ unsafe fn copy_args(
     to_lsu: *const sts_lsu_t,
     to: *const sts_image_def_t,
 ) -> Result<(Arc<Server>, Lsu, ImageDef, Lsu, ImageDef), Failure> {
-    state::engine()?;
+    let _engine = state::engine()?;
     // SAFETY: by contract.
     let (server, src) = lsu_of(unsafe { ref_from(from_lsu, "from_lsu") }?)?;
     // SAFETY: by contract.
@@ -856,7 +856,7 @@ pub unsafe extern "C" fn stspi_named_async_wait(
     done_bytes: *mut u64,
 ) -> sts_status_t {
     guard("stspi_named_async_wait", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         let server = handles::server(server, "server")?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
@@ -888,7 +888,7 @@ pub unsafe extern "C" fn stspi_named_async_wait(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_named_async_cancel(server: sts_server_handle_t, name: *const c_char) -> sts_status_t {
     guard("stspi_named_async_cancel", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         let server = handles::server(server, "server")?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
@@ -910,7 +910,7 @@ pub unsafe extern "C" fn stspi_open_evchannel(
     channel: *mut sts_evc_handle_t,
 ) -> sts_status_t {
     guard("stspi_open_evchannel", || {
-        state::engine()?;
+        let engine = state::engine()?;
         let server = handles::server(server, "server")?;
         // SAFETY: by contract.
         let out = unsafe { out_ptr(channel, "channel") }?;
@@ -918,7 +918,7 @@ pub unsafe extern "C" fn stspi_open_evchannel(
             return Err(Failure::invalid(format!("event channel flags {flags:#x}: none are defined")));
         }
         let chan = handles::EventChannel { server, given: Default::default(), next_seq: 1, resume: String::new() };
-        *out = handles::insert(Object::Events(Mutex::new(chan)));
+        *out = handles::insert(Object::Events(Mutex::new(chan)), engine.epoch)?;
         Ok(())
     })
 }
@@ -927,11 +927,8 @@ fn with_channel<R>(
     channel: sts_evc_handle_t,
     body: impl FnOnce(&mut handles::EventChannel) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
-    state::engine()?;
-    let obj = handles::of_kind(channel, "channel", "event channel")?;
-    let Object::Events(chan) = &*obj else { unreachable!("of_kind checked the kind") };
-    let mut chan = chan.lock().unwrap_or_else(|p| p.into_inner());
-    body(&mut chan)
+    let _engine = state::engine()?;
+    handles::with::<Channel, _, _>(channel, "channel", |chan| body(&mut chan.lock().unwrap_or_else(|p| p.into_inner())))
 }
 
 /// The oldest event this channel has not handed out yet, or
@@ -989,10 +986,7 @@ pub unsafe extern "C" fn stspi_delete_event(channel: sts_evc_handle_t, event: *c
 /// Closes an event channel; its events stay on the storage.
 #[unsafe(no_mangle)]
 pub extern "C" fn stspi_close_evchannel(channel: sts_evc_handle_t) -> sts_status_t {
-    guard("stspi_close_evchannel", || {
-        handles::remove(channel, "channel", "event channel")?;
-        Ok(())
-    })
+    guard("stspi_close_evchannel", || handles::remove::<Channel, _>(channel, "channel"))
 }
 
 // --------------------------------------------------------------- extensions
@@ -1045,7 +1039,7 @@ pub unsafe extern "C" fn vastost_reclaim(
     report: *mut vastost_reclaim_t,
 ) -> sts_status_t {
     guard("vastost_reclaim", || {
-        state::engine()?;
+        let _engine = state::engine()?;
         let server = handles::server(server, "server")?;
         let lsu = if lsu.is_null() {
             None

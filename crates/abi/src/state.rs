@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Once, RwLock};
+use std::time::{Duration, Instant};
 
 use vastost_engine::{Config, Engine};
 
@@ -11,13 +12,36 @@ use crate::ost::sts_status;
 
 static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
 
-/// The engine, or `STS_ENOTINIT` before `init` / after `terminate`.
-pub(crate) fn engine() -> Result<Arc<Engine>, Failure> {
-    ENGINE
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .ok_or_else(|| Failure::new(sts_status::STS_ENOTINIT, "the plugin is not initialized: call stspi_init first"))
+/// How long `terminate` waits for calls in flight before it leaves the
+/// engine to the last of them.
+const TERMINATE_WAIT: Duration = Duration::from_secs(30);
+
+/// The engine, or `STS_ENOTINIT` before `init` / after `terminate`. Every
+/// entry point keeps what this returns for its whole length: a call in
+/// flight pins the engine (and its runtime), so `terminate` can never stop
+/// it under a running write.
+pub(crate) fn engine() -> Result<Pinned, Failure> {
+    let slot = ENGINE.read().unwrap_or_else(|p| p.into_inner());
+    let engine = slot.clone().ok_or_else(|| {
+        Failure::new(sts_status::STS_ENOTINIT, "the plugin is not initialized: call stspi_init first")
+    })?;
+    // Read under the engine's lock: `terminate` ends the engine and the
+    // handles' life in one step.
+    Ok(Pinned { engine, epoch: crate::handles::epoch() })
+}
+
+/// The engine, held for the length of one call, and the life of the
+/// plugin the call belongs to (what it registers must belong to it too).
+pub(crate) struct Pinned {
+    engine: Arc<Engine>,
+    pub epoch: u64,
+}
+
+impl std::ops::Deref for Pinned {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
 }
 
 /// Loads the configuration and starts the engine. A second `init` while
@@ -37,12 +61,23 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Drops every handle and stops the engine.
+/// Drops every handle and stops the engine. New calls fail with
+/// `STS_ENOTINIT` at once; calls in flight finish first (up to
+/// [`TERMINATE_WAIT`]; past that, the last of them stops the engine).
 pub(crate) fn terminate() {
-    crate::handles::clear();
-    let engine = ENGINE.write().unwrap_or_else(|p| p.into_inner()).take();
-    if engine.is_some() {
-        tracing::info!("plugin terminated");
+    let engine = {
+        let mut slot = ENGINE.write().unwrap_or_else(|p| p.into_inner());
+        crate::handles::clear();
+        slot.take()
+    };
+    let Some(engine) = engine else { return };
+    let deadline = Instant::now() + TERMINATE_WAIT;
+    while Arc::strong_count(&engine) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    match Arc::strong_count(&engine) - 1 {
+        0 => tracing::info!("plugin terminated"),
+        n => tracing::warn!(calls = n, "plugin terminated with calls still running: they finish on their own"),
     }
     drop(engine);
 }
