@@ -416,7 +416,8 @@ typedef struct {
 typedef struct {
   // Images looked at.
   uint64_t vr_images_checked;
-  // Deleted images whose every trace is now gone.
+  // Deleted images whose data and metadata are now gone (the
+  // tombstone follows once older than the abandon age).
   uint64_t vr_images_removed;
   // Deleted images kept because live images reference their data.
   uint64_t vr_images_kept;
@@ -428,6 +429,14 @@ typedef struct {
   uint64_t vr_bytes_freed;
   // Events removed after their retention time.
   uint64_t vr_events_expired;
+  // Pending images idle longer than the abandon age: data past their
+  // last checkpoint freed (or the whole image, when it had none).
+  uint64_t vr_images_abandoned;
+  // Image folders with data but no commit record (damage): reported,
+  // left for inspection.
+  uint64_t vr_images_damaged;
+  // Incomplete S3 multipart uploads older than the abandon age, aborted.
+  uint64_t vr_uploads_aborted;
 } vastost_reclaim_t;
 
 // Counters of the plugin's memory budget (`vastost_get_stats`).
@@ -770,12 +779,16 @@ size_t vastost_last_error(char *buf, size_t len);
 // `lsu` of `server` (NULL: every LSU), and expires old events.
 // `grace_secs` below 0 means the configured grace period for references
 // in the making; 0 is only safe when no copy runs anywhere.
+// `older_than_secs` below 0 means the configured abandon age: pending
+// images idle longer than it are abandoned (see the README), multipart
+// uploads older than it are aborted, tombstones older than it removed.
 //
 // # Safety
 // `lsu` is NULL or NUL-terminated; `report` NULL or writable.
 sts_status_t vastost_reclaim(sts_server_handle_t server,
                              const char *lsu,
                              int64_t grace_secs,
+                             int64_t older_than_secs,
                              vastost_reclaim_t *report);
 
 // Counters of the memory budget and of open handles.

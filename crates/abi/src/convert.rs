@@ -247,6 +247,9 @@ pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim
         vr_fragments_freed: r.fragments_freed,
         vr_bytes_freed: r.bytes_freed,
         vr_events_expired: r.events_expired,
+        vr_images_abandoned: r.images_abandoned,
+        vr_images_damaged: r.images_damaged,
+        vr_uploads_aborted: r.uploads_aborted,
     }
 }
 

@@ -1028,6 +1028,9 @@ pub unsafe extern "C" fn vastost_last_error(buf: *mut c_char, len: usize) -> usi
 /// `lsu` of `server` (NULL: every LSU), and expires old events.
 /// `grace_secs` below 0 means the configured grace period for references
 /// in the making; 0 is only safe when no copy runs anywhere.
+/// `older_than_secs` below 0 means the configured abandon age: pending
+/// images idle longer than it are abandoned (see the README), multipart
+/// uploads older than it are aborted, tombstones older than it removed.
 ///
 /// # Safety
 /// `lsu` is NULL or NUL-terminated; `report` NULL or writable.
@@ -1036,6 +1039,7 @@ pub unsafe extern "C" fn vastost_reclaim(
     server: sts_server_handle_t,
     lsu: *const c_char,
     grace_secs: i64,
+    older_than_secs: i64,
     report: *mut vastost_reclaim_t,
 ) -> sts_status_t {
     guard("vastost_reclaim", || {
@@ -1050,7 +1054,8 @@ pub unsafe extern "C" fn vastost_reclaim(
         // SAFETY: by contract.
         let out = unsafe { out_ptr(report, "report") }?;
         let grace = u64::try_from(grace_secs).ok();
-        *out = reclaim_to_c(&server.reclaim(lsu.as_deref(), grace)?);
+        let older_than = u64::try_from(older_than_secs).ok();
+        *out = reclaim_to_c(&server.reclaim(lsu.as_deref(), grace, older_than)?);
         Ok(())
     })
 }

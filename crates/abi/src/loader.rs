@@ -126,7 +126,7 @@ api! {
     vastost_strerror: fn(sts_status_t) -> *const c_char;
     vastost_last_error: fn(*mut c_char, usize) -> usize;
     vastost_get_stats: fn(*mut vastost_stats_t) -> sts_status_t;
-    vastost_reclaim: fn(sts_server_handle_t, *const c_char, i64, *mut vastost_reclaim_t) -> sts_status_t;
+    vastost_reclaim: fn(sts_server_handle_t, *const c_char, i64, i64, *mut vastost_reclaim_t) -> sts_status_t;
 }
 
 /// Reads a fixed-size C string field.
@@ -692,13 +692,20 @@ impl<'p> Server<'p> {
 
     /// `vastost_reclaim` on LSU `lsu` (or every LSU); `grace_secs` `None`
     /// keeps the configured grace period.
-    pub fn reclaim(&self, lsu: Option<&str>, grace_secs: Option<u64>) -> Result<vastost_reclaim_t, OstError> {
+    pub fn reclaim(
+        &self,
+        lsu: Option<&str>,
+        grace_secs: Option<u64>,
+        older_than_secs: Option<u64>,
+    ) -> Result<vastost_reclaim_t, OstError> {
         let lsu = lsu.map(c_string).transpose()?;
         let mut report = vastost_reclaim_t::default();
-        let grace = grace_secs.map_or(-1, |g| i64::try_from(g).unwrap_or(i64::MAX));
+        let secs = |s: Option<u64>| s.map_or(-1, |g| i64::try_from(g).unwrap_or(i64::MAX));
+        let (grace, older) = (secs(grace_secs), secs(older_than_secs));
         let lsu_ptr = lsu.as_ref().map_or(std::ptr::null(), |l| l.as_ptr());
         // SAFETY: NULL or a valid string, and a writable struct.
-        self.plugin.check(unsafe { (self.plugin.api.vastost_reclaim)(self.raw, lsu_ptr, grace, &mut report) })?;
+        let st = unsafe { (self.plugin.api.vastost_reclaim)(self.raw, lsu_ptr, grace, older, &mut report) };
+        self.plugin.check(st)?;
         Ok(report)
     }
 

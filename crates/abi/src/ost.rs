@@ -517,7 +517,8 @@ pub struct sts_event_t {
 pub struct vastost_reclaim_t {
     /// Images looked at.
     pub vr_images_checked: u64,
-    /// Deleted images whose every trace is now gone.
+    /// Deleted images whose data and metadata are now gone (the
+    /// tombstone follows once older than the abandon age).
     pub vr_images_removed: u64,
     /// Deleted images kept because live images reference their data.
     pub vr_images_kept: u64,
@@ -529,6 +530,14 @@ pub struct vastost_reclaim_t {
     pub vr_bytes_freed: u64,
     /// Events removed after their retention time.
     pub vr_events_expired: u64,
+    /// Pending images idle longer than the abandon age: data past their
+    /// last checkpoint freed (or the whole image, when it had none).
+    pub vr_images_abandoned: u64,
+    /// Image folders with data but no commit record (damage): reported,
+    /// left for inspection.
+    pub vr_images_damaged: u64,
+    /// Incomplete S3 multipart uploads older than the abandon age, aborted.
+    pub vr_uploads_aborted: u64,
 }
 
 /// Counters of the plugin's memory budget (`vastost_get_stats`).

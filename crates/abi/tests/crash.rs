@@ -191,7 +191,7 @@ fn backups(plugin: &Plugin, config: &Path, server: &str, lsu_dir: &Path, rng: &m
     }
     // What the killed sessions left is reclaimed: only the fragments the
     // complete images map remain.
-    s.reclaim(Some("crash"), Some(0)).unwrap();
+    s.reclaim(Some("crash"), Some(0), None).unwrap();
     let images = s.images("crash").unwrap();
     let expected: usize = images.iter().filter(|i| i.basename.starts_with("backup")).count() * (IMAGE / FRAG);
     assert_eq!(support::fragment_files(lsu_dir), expected, "{server}: orphans left after reclaim");
@@ -256,7 +256,7 @@ fn copies_and_deletes(plugin: &Plugin, config: &Path, dir: &Path) {
         verified += 1;
         s.delete_image("crash", &name, "1").unwrap();
     }
-    s.reclaim(None, Some(0)).unwrap();
+    s.reclaim(None, Some(0), None).unwrap();
     assert_eq!(support::fragment_files(&dir.join("nfs")), 0, "copies left orphans");
 
     // Deletes are killed at random points: each image is whole or gone,
@@ -282,7 +282,7 @@ fn copies_and_deletes(plugin: &Plugin, config: &Path, dir: &Path) {
             }
             verified += 1;
         }
-        s.reclaim(None, Some(0)).unwrap();
+        s.reclaim(None, Some(0), None).unwrap();
         assert_eq!(support::fragment_files(&dir.join("nfs")), 0, "delete {round}: space leaked");
     }
     eprintln!("copies and deletes killed: {kills}, images verified after: {verified}");

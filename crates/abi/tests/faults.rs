@@ -233,8 +233,9 @@ fn a_background_copy_is_cancelled_mid_way_and_leaves_nothing() {
     assert_eq!(result.unwrap_err().code(), Some(STS_ECANCELED));
     rig.s3.calm();
     assert!(!target.images("faults2").unwrap().iter().any(|i| i.basename == "slow_dst"), "no half copy is left");
-    // Nothing of it stays on the target's storage either.
-    target.reclaim(Some("faults2"), Some(0)).unwrap();
+    // Nothing of it stays on the target's storage either (its tombstone
+    // goes too once older than the abandon age, here 0).
+    target.reclaim(Some("faults2"), Some(0), Some(0)).unwrap();
     fn files(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir)
             .map(|d| d.filter_map(|e| e.ok()).map(|e| if e.path().is_dir() { files(&e.path()) } else { 1 }).sum())

@@ -353,13 +353,15 @@ fn many_threads_sharing_handles_never_hang_crash_or_leak() {
     // One thread at a time restarts the plugin (and keeps the server
     // handle the others use in step with it).
     let lifecycle = Mutex::new(());
+    // The messages of the statuses worth a look (damage, I/O errors).
+    let rare = Mutex::new(Vec::<String>::new());
     let statuses = Mutex::new(std::collections::BTreeMap::<c_int, u64>::new());
     let dog = Watchdog::start("multi-threaded fuzzer", Duration::from_secs(60));
     const NAMES: [&str; 4] = ["a", "b", "c_1588173008_C1_F1", "../x"];
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (pool, server, terminates, statuses, dog, env, lifecycle) =
-                (&pool, &server, &terminates, &statuses, &dog, &env, &lifecycle);
+            let (pool, server, terminates, statuses, dog, env, lifecycle, rare) =
+                (&pool, &server, &terminates, &statuses, &dog, &env, &lifecycle, &rare);
             scope.spawn(move || {
                 let mut rng = fastrand::Rng::with_seed(seed ^ (t as u64) << 32);
                 let mut buf = vec![0u8; 128 << 10];
@@ -500,6 +502,13 @@ fn many_threads_sharing_handles_never_hang_crash_or_leak() {
                     dog.tick();
                     known(st);
                     *statuses.lock().unwrap().entry(st).or_default() += 1;
+                    if [STS_EINTEGRITY as c_int, STS_ESYSCALL as c_int].contains(&st) {
+                        let why = env.plugin.last_error();
+                        let mut seen = rare.lock().unwrap();
+                        if seen.len() < 20 {
+                            seen.push(why);
+                        }
+                    }
                 }
             });
         }
@@ -526,6 +535,9 @@ fn many_threads_sharing_handles_never_hang_crash_or_leak() {
         terminates.load(Ordering::SeqCst),
         statuses.lock().unwrap()
     );
+    for why in rare.lock().unwrap().iter() {
+        eprintln!("  {why}");
+    }
     assert_eq!(stats.vs_open_handles, 0, "no handle left");
     assert_eq!(stats.vs_budget_in_use, 0, "no buffer left");
     env.plugin.terminate().unwrap();

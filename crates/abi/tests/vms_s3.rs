@@ -81,7 +81,7 @@ fn vms_login_discovery_and_capacity() {
     s.delete_image("pool1", "quota_1_C1_F1", "1").unwrap();
     assert!(s.lsu_info("pool1").unwrap().used >= 512 * 1024, "the copy keeps the data");
     s.delete_image("pool1", "quota_1_C2_F1", "1").unwrap();
-    s.reclaim(Some("pool1"), Some(0)).unwrap();
+    s.reclaim(Some("pool1"), Some(0), None).unwrap();
     let freed = s.lsu_info("pool1").unwrap();
     assert!(freed.used < 64 * 1024, "the space is back: {} -> {}", copied.used, freed.used);
 

@@ -171,11 +171,14 @@ pub fn events(plugin: &Plugin, args: &EventsArgs) -> Result<()> {
 pub fn reclaim(plugin: &Plugin, args: &ReclaimArgs) -> Result<()> {
     let server: Server<'_> = session::open(plugin, &args.server)?;
     let start = Instant::now();
-    let r = server.reclaim(args.lsu.as_deref(), args.grace)?;
+    let r = server.reclaim(args.lsu.as_deref(), args.grace, args.older_than)?;
     println!("images checked   {}", r.vr_images_checked);
     println!("images removed   {}", r.vr_images_removed);
     println!("images kept      {} (deleted, still referenced)", r.vr_images_kept);
-    println!("images skipped   {} (being written)", r.vr_images_skipped);
+    println!("images skipped   {} (being written, or pending and younger than the abandon age)", r.vr_images_skipped);
+    println!("images abandoned {} (pending too long: data past the last checkpoint freed)", r.vr_images_abandoned);
+    println!("images damaged   {} (data without a commit record: left for inspection)", r.vr_images_damaged);
+    println!("uploads aborted  {} (incomplete S3 multipart uploads)", r.vr_uploads_aborted);
     println!("fragments freed  {}", r.vr_fragments_freed);
     println!("bytes freed      {} ({} bytes)", fmt::size(r.vr_bytes_freed), r.vr_bytes_freed);
     println!("events expired   {}", r.vr_events_expired);

@@ -82,7 +82,7 @@ pub(crate) fn run(plugin: &Plugin, server: &str, data: &Path, source: &[u8], siz
     space("after deleting the same-LSU copy");
     handle.delete_image(LSU2, "dup_other_lsu", "bench")?;
     let last = space("after deleting the last copy");
-    let r = handle.reclaim(None, Some(0))?;
+    let r = handle.reclaim(None, Some(0), None)?;
     let after = space("after reclaim");
     println!(
         "  reclaim: {} fragments, {} freed; stored {} -> {} -> {}",

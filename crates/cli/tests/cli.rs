@@ -531,3 +531,84 @@ fn failed_commands_leave_no_debris_and_bad_arguments_are_refused() {
     let err = fails(&vastost(&env, &["images", "--user", "u", "--password-file", path(&pw)]), 1);
     assert!(err.contains("mode 640"), "{err}");
 }
+
+#[test]
+fn reclaim_abandons_what_killed_backups_left_once_old_enough() {
+    let env = env();
+    let frags = |name: &str| support::fragment_files(&env.dir.path().join("data/lsu1/images").join(name));
+
+    // A backup killed with SIGKILL in the middle: no checkpoint, data stored.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["backup", "--image", "killed", "--date", "1", "--block", "64KiB"])
+        .env("VASTOST_CONFIG", &env.config)
+        .env("VASTOST_PLUGIN", support::plugin_path())
+        .env("VASTOST_SERVER", "VastData:small")
+        .env("VASTOST_LSU", "lsu1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let chunk = support::bytes(51, 1 << 20);
+    let started = std::time::Instant::now();
+    while frags("killed") < 8 {
+        input.write_all(&chunk).unwrap();
+        assert!(started.elapsed().as_secs() < 60, "the backup stored nothing");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(input);
+    let left = frags("killed");
+
+    // A backup with a checkpoint, then more data, then its media server gone.
+    {
+        let plugin = support::load();
+        plugin.init(Some(&env.config)).unwrap();
+        let s = plugin.open_server("VastData:small", None).unwrap();
+        let mut img = s.create_image("lsu1", "checkpointed", "1").unwrap();
+        img.write(&support::bytes(52, 256 << 10), 0).unwrap();
+        img.flush().unwrap();
+        img.write(&support::bytes(53, 256 << 10), 256 << 10).unwrap();
+        std::mem::forget(img);
+        drop(s);
+        plugin.terminate().unwrap();
+    }
+    assert_eq!(frags("checkpointed"), 8);
+
+    // Young: nothing is touched, whatever the grace.
+    let report = ok(&vastost(&env, &["reclaim", "--grace", "0"]));
+    assert!(report.contains("images abandoned 0"), "{report}");
+    assert_eq!((frags("killed"), frags("checkpointed")), (left, 8));
+
+    // Older than the abandon age: the killed backup goes whole, the
+    // checkpointed one keeps its checkpoint and can be resumed.
+    let report = ok(&vastost(&env, &["reclaim", "--grace", "0", "--older-than", "0s"]));
+    assert!(report.contains("images abandoned 2"), "{report}");
+    assert!(report.contains(&format!("fragments freed  {}", left + 4)), "{report}");
+    assert_eq!((frags("killed"), frags("checkpointed")), (0, 4));
+    let listing = ok(&vastost(&env, &["images"]));
+    assert!(!listing.contains("killed"), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("checkpointed") && l.contains("PENDING")), "{listing}");
+    let info = ok(&vastost(&env, &["image-info", "--image", "checkpointed"]));
+    assert!(info.contains(&format!("({} bytes)", 256 << 10)), "the checkpoint stands: {info}");
+    // The name of the abandoned image is free again.
+    ok(&vastost_stdin(&env, &["backup", "--image", "killed", "--date", "1"], Some(b"again")));
+
+    // A writer still running in another process when its image is
+    // abandoned fails at its next commit: it never maps freed data.
+    let plugin = support::load();
+    plugin.init(Some(&env.config)).unwrap();
+    let s = plugin.open_server("VastData:small", None).unwrap();
+    let mut img = s.create_image("lsu1", "slow", "1").unwrap();
+    img.write(&support::bytes(54, 128 << 10), 0).unwrap();
+    img.flush().unwrap();
+    img.write(&support::bytes(55, 128 << 10), 128 << 10).unwrap();
+    ok(&vastost(&env, &["reclaim", "--grace", "0", "--older-than", "0s"]));
+    let err = img.close(true).unwrap_err();
+    assert_eq!(err.code(), Some(vastost_abi::ost::sts_status::STS_EBUSY), "{err}");
+    let info = s.image_info("lsu1", "slow", "1").unwrap();
+    assert_eq!((info.size, info.flags & vastost_abi::ost::STS_II_IMAGE_PENDING), (128 << 10, 1));
+    drop(s);
+    plugin.terminate().unwrap();
+}

@@ -16,6 +16,7 @@
 //! write_parallelism = 4
 //! read_ahead = "32MiB"
 //! reclaim_grace_secs = 900
+//! abandon_after_hours = 24
 //! event_retention_hours = 72
 //! ```
 
@@ -217,6 +218,13 @@ pub struct ServerConfig {
     /// must agree to well within it.
     #[serde(default = "default_reclaim_grace")]
     pub reclaim_grace_secs: u64,
+    /// Hours after its last commit that a pending image (a backup whose
+    /// media server crashed or was killed) is abandoned by the reclaimer:
+    /// the data written past its last checkpoint is freed, and an image
+    /// with no checkpoint at all goes. It is also how long a deleted
+    /// image's tombstone is kept. Far above any checkpoint interval.
+    #[serde(default = "default_abandon_after")]
+    pub abandon_after_hours: u64,
     /// Hours an event is kept when nobody deletes it.
     #[serde(default = "default_event_retention")]
     pub event_retention_hours: u64,
@@ -257,6 +265,9 @@ fn default_reclaim_grace() -> u64 {
 fn default_event_retention() -> u64 {
     72
 }
+fn default_abandon_after() -> u64 {
+    24
+}
 
 impl ServerConfig {
     /// A server on the NFS data path with the design's defaults.
@@ -287,6 +298,7 @@ impl ServerConfig {
             write_parallelism: default_write_parallelism(),
             read_ahead: default_read_ahead(),
             reclaim_grace_secs: default_reclaim_grace(),
+            abandon_after_hours: default_abandon_after(),
             event_retention_hours: default_event_retention(),
         }
     }

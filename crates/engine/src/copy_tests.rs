@@ -106,13 +106,19 @@ fn same_server_copies_reference_the_source_and_survive_its_deletion() {
     p.delete_image(&def("src")).unwrap();
     assert_eq!(restore(&p, "copy_p"), bytes);
     assert_eq!(restore(&q, "copy_q"), bytes);
-    assert_eq!(server.reclaim(None, Some(0)).unwrap().fragments_freed, 0);
+    assert_eq!(server.reclaim(None, Some(0), None).unwrap().fragments_freed, 0);
     p.delete_image(&def("copy_p")).unwrap();
     assert_eq!(restore(&q, "copy_q"), bytes);
     assert_eq!(fragments(&env.roots[0]), before);
     // The last reference goes: so does the data, at once.
     q.delete_image(&def("copy_q")).unwrap();
     assert_eq!(fragments(&env.roots[0]), 0);
+    // Of the deleted source, only its tombstone stays (until it is older
+    // than the abandon age).
+    let remains: Vec<_> = walk(&env.roots[0].join("p/images/src/1"));
+    assert_eq!(remains.len(), 1, "{remains:?}");
+    assert!(remains[0].parent().unwrap().ends_with("manifest"), "{remains:?}");
+    server.reclaim(None, Some(0), Some(0)).unwrap();
     assert!(!env.roots[0].join("p/images/src/1").exists(), "the deleted source's remains are gone");
     let kinds: Vec<EventKind> = server.events().unwrap().into_iter().map(|e| e.event.kind).collect();
     assert!(kinds.contains(&EventKind::CopyDone));
@@ -166,12 +172,12 @@ fn a_synthetic_image_from_a_full_and_two_incrementals_restores_exactly() {
     // ...and frees at once what it does not use: the full's fragments 1
     // and 2, hidden under inc1.
     assert_eq!(fragments(&env.roots[0]), before - 2);
-    let report = server.reclaim(None, Some(0)).unwrap();
+    let report = server.reclaim(None, Some(0), None).unwrap();
     assert_eq!((report.fragments_freed, report.images_kept), (0, 3), "{report:?}");
     assert_eq!(restore(&p, "synth"), want);
     // Then the synthetic goes, and everything with it.
     p.delete_image(&def("synth")).unwrap();
-    server.reclaim(None, Some(0)).unwrap();
+    server.reclaim(None, Some(0), None).unwrap();
     assert_eq!(fragments(&env.roots[0]), 0);
 }
 
@@ -243,11 +249,11 @@ fn orphans_of_a_crashed_session_are_reclaimed_once_the_image_is_complete() {
     let orphan = env.roots[0].join("p/images/img/1/frag/0000000099-deadbeef");
     std::fs::write(&orphan, vec![7u8; FRAG]).unwrap();
     // While the image is pending, its stray fragments are left alone.
-    assert_eq!(server.reclaim(None, Some(0)).unwrap().fragments_freed, 0);
+    assert_eq!(server.reclaim(None, Some(0), None).unwrap().fragments_freed, 0);
     let mut w = p.open_for_write(&def("img")).unwrap();
     w.write(&bytes[2 * FRAG..], 2 * FRAG as u64).unwrap();
     w.close(true).unwrap();
-    let report = server.reclaim(None, Some(0)).unwrap();
+    let report = server.reclaim(None, Some(0), None).unwrap();
     assert_eq!((report.fragments_freed, report.bytes_freed), (1, FRAG as u64));
     assert!(!orphan.exists());
     assert_eq!(restore(&p, "img"), bytes);
@@ -267,7 +273,7 @@ fn references_in_the_making_hold_the_data_for_the_grace_period() {
     // Another media server deletes the source and reclaims meanwhile: the
     // uncommitted reference is protected by its marker.
     p.delete_image(&def("src")).unwrap();
-    let report = server.reclaim(None, None).unwrap();
+    let report = server.reclaim(None, None, None).unwrap();
     assert_eq!(report.fragments_freed, 0, "{report:?}");
     // The writer's commit comes well inside the grace period: it is valid.
     w.close(true).unwrap();
@@ -285,4 +291,13 @@ fn a_reference_taken_after_the_source_was_deleted_is_refused() {
     let mut w = p.create_image(&def("synth")).unwrap();
     let err = w.include(&reader, 0, 0, FRAG as u64).unwrap_err();
     assert!(matches!(err, EngineError::NoSuchImage(_)), "{err}");
+}
+
+/// The files under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok())
+        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+        .collect()
 }

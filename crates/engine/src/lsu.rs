@@ -15,7 +15,7 @@ use crate::meta::{read_meta, write_meta};
 use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
-use crate::reclaim::{ReclaimReport, reclaim_image, reclaim_lsu};
+use crate::reclaim::{Policy, ReclaimReport, reclaim_image, reclaim_lsu};
 use crate::refs::Owner;
 use crate::server::ServerShared;
 use crate::writer::ImageWriter;
@@ -40,6 +40,8 @@ pub(crate) struct LsuCtx {
     pub server: Weak<ServerShared>,
     /// See `ServerConfig::reclaim_grace_secs`.
     pub grace_secs: u64,
+    /// See `ServerConfig::abandon_after_hours` (in seconds).
+    pub abandon_secs: u64,
 }
 
 impl LsuCtx {
@@ -238,6 +240,7 @@ impl Lsu {
             vms: None,
             server: Weak::new(),
             grace_secs: 0,
+            abandon_secs: 24 * 3600,
         }))
     }
 
@@ -462,9 +465,9 @@ impl Lsu {
         crate::events::post_image(&self.ctx, crate::events::EventKind::ImageDeleted, &m, None);
         // The image is gone whatever happens next: a failure to free its
         // space is logged and left to the reclaimer.
-        let grace = self.ctx.grace_secs;
+        let policy = Policy::of(&self.ctx);
         let mut report = ReclaimReport::default();
-        if let Err(e) = reclaim_image(&self.ctx, &keys, grace, &mut report) {
+        if let Err(e) = reclaim_image(&self.ctx, &keys, policy, &mut report) {
             tracing::warn!(lsu = self.name(), image = %def, error = %e, "space of the deleted image not freed yet");
         }
         // Deleted images whose data this one kept alive may go now.
@@ -478,7 +481,7 @@ impl Lsu {
         for Owner { lsu, keys: owner } in owners {
             let freed = self.ctx.sibling(&lsu).and_then(|ctx| match load_latest(&ctx, &owner)? {
                 Some(o) if o.state != ImageState::Deleted => Ok(()),
-                _ => reclaim_image(&ctx, &owner, grace, &mut report),
+                _ => reclaim_image(&ctx, &owner, policy, &mut report),
             });
             if let Err(e) = freed {
                 tracing::warn!(lsu, image = owner.root(), error = %e, "space of a referenced image not freed yet");
@@ -488,9 +491,13 @@ impl Lsu {
     }
 
     /// Frees what deleted images and crashed sessions left behind (see
-    /// `reclaim`); `grace` overrides the configured grace period.
-    pub fn reclaim(&self, grace: Option<u64>, event_hours: u64) -> Result<ReclaimReport> {
-        reclaim_lsu(&self.ctx, grace.unwrap_or(self.ctx.grace_secs), event_hours)
+    /// `reclaim`); `grace` overrides the configured grace period and
+    /// `abandon_secs` the age at which pending images are abandoned.
+    pub fn reclaim(&self, grace: Option<u64>, abandon_secs: Option<u64>, event_hours: u64) -> Result<ReclaimReport> {
+        let mut policy = Policy::of(&self.ctx);
+        policy.grace_secs = grace.unwrap_or(policy.grace_secs);
+        policy.abandon_secs = abandon_secs.unwrap_or(policy.abandon_secs);
+        reclaim_lsu(&self.ctx, policy, event_hours)
     }
 
     /// The LSU's events, oldest first.

@@ -182,6 +182,11 @@ impl ImageReader {
                 buf.len()
             )));
         }
+        if !offset.is_multiple_of(BLOCK_SIZE) {
+            return Err(EngineError::invalid(format!(
+                "read at offset {offset}: the offset must be a multiple of {BLOCK_SIZE}"
+            )));
+        }
         if offset >= self.head.size {
             return Ok(0);
         }

@@ -1,19 +1,30 @@
 //! Space reclamation: a mark-and-sweep over one image at a time.
 //!
 //! A fragment is garbage when no live image maps it: not its owner (deleted,
-//! or complete without it: the leftovers of a crashed or overwritten
+//! or committed without it: the leftovers of a crashed or overwritten
 //! session) and none of the images whose reference markers sit in the
-//! owner's folder (see `refs`). Images still being written are never swept:
-//! their uncommitted fragments look exactly like garbage. When a deleted
-//! image has nothing left that anybody references, its remains (markers,
-//! metadata, commit records, tombstone last) go too.
+//! owner's folder (see `refs`). When a deleted image has nothing left that
+//! anybody references, its remains (markers, metadata, older commit
+//! records) go too.
+//!
+//! Two ages decide what a run may touch ([`Policy`]):
+//! - a pending image is being written, or was left by a media server that
+//!   crashed: for `abandon_secs` after its last commit it is not touched
+//!   (its uncommitted fragments look exactly like garbage); after that it
+//!   is abandoned: what was written past its last checkpoint is freed, and
+//!   an image without any checkpoint is deleted whole;
+//! - a deleted image's tombstone stays `abandon_secs` too, so that a writer
+//!   or metadata write still racing the delete finds it deleted, and what
+//!   such a straggler stores is recognised as garbage of a deleted image.
+//!   A folder with data but no commit record at all is damage (lost
+//!   records): it is reported and left for inspection, never freed.
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::layout::{ImageKeys, parse_manifest_seq};
-use crate::lsu::{LsuCtx, load_latest};
-use crate::manifest::ImageState;
+use crate::lsu::{LsuCtx, load_latest, now, orphaned_content, put_record};
+use crate::manifest::{ImageState, Manifest};
 use crate::refs;
 
 /// What a reclaim pass did.
@@ -33,6 +44,14 @@ pub struct ReclaimReport {
     pub bytes_freed: u64,
     /// Events removed after their retention time.
     pub events_expired: u64,
+    /// Pending images untouched for longer than the abandon age: their
+    /// data past the last checkpoint freed (or the whole image, when it
+    /// had none).
+    pub images_abandoned: u64,
+    /// Image folders with data but no commit record: damage, left alone.
+    pub images_damaged: u64,
+    /// Incomplete multipart uploads older than the abandon age, aborted.
+    pub uploads_aborted: u64,
 }
 
 impl ReclaimReport {
@@ -45,27 +64,82 @@ impl ReclaimReport {
         self.fragments_freed += o.fragments_freed;
         self.bytes_freed += o.bytes_freed;
         self.events_expired += o.events_expired;
+        self.images_abandoned += o.images_abandoned;
+        self.images_damaged += o.images_damaged;
+        self.uploads_aborted += o.uploads_aborted;
+    }
+}
+
+/// The ages that decide what a reclaim run may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// How long a reference marker of an image being written protects
+    /// everything of its owner (see `refs`).
+    pub grace_secs: u64,
+    /// After how long a pending image is abandoned and a tombstone removed.
+    pub abandon_secs: u64,
+}
+
+impl Policy {
+    /// The LSU's configured ages.
+    pub(crate) fn of(ctx: &LsuCtx) -> Self {
+        Policy { grace_secs: ctx.grace_secs, abandon_secs: ctx.abandon_secs }
+    }
+
+    fn expired(&self, since: u64) -> bool {
+        now() >= since.saturating_add(self.abandon_secs)
     }
 }
 
 /// Reclaims what image `keys` of LSU `ctx` no longer needs.
-pub(crate) fn reclaim_image(ctx: &Arc<LsuCtx>, keys: &ImageKeys, grace: u64, report: &mut ReclaimReport) -> Result<()> {
+pub(crate) fn reclaim_image(
+    ctx: &Arc<LsuCtx>,
+    keys: &ImageKeys,
+    policy: Policy,
+    report: &mut ReclaimReport,
+) -> Result<()> {
     report.images_checked += 1;
     if ctx.open.busy(keys.root()).writing {
         report.images_skipped += 1;
         return Ok(());
     }
-    let latest = load_latest(ctx, keys)?;
-    let tombstone = match &latest {
-        Some(m) if m.state == ImageState::Pending => {
+    let mut latest = load_latest(ctx, keys)?;
+    match &latest {
+        None => {
+            if let Some(found) = orphaned_content(ctx, keys)? {
+                tracing::error!(lsu = %ctx.name, image = keys.root(), %found, "image data without a commit record: left for inspection");
+                report.images_damaged += 1;
+            }
+            return Ok(());
+        }
+        Some(m) if m.state == ImageState::Pending && !policy.expired(m.updated) => {
             report.images_skipped += 1;
             return Ok(());
         }
-        Some(m) if m.state == ImageState::Deleted => Some(m.seq),
-        _ => None,
-    };
-    let live = latest.as_ref().filter(|m| m.state == ImageState::Created);
-    let protection = refs::protection(ctx, keys, grace)?;
+        Some(m) if m.state == ImageState::Pending => {
+            report.images_abandoned += 1;
+            tracing::warn!(
+                target: "audit",
+                lsu = %ctx.name,
+                image = keys.root(),
+                size = m.size,
+                idle_secs = now().saturating_sub(m.updated),
+                "abandoned pending image: {}",
+                if m.extents.is_empty() { "deleted (no checkpoint)" } else { "data past its last checkpoint freed" }
+            );
+            // A new commit first: a writer still running somewhere (a
+            // backup without checkpoints that outlived the abandon age)
+            // then fails at its next commit instead of mapping data freed
+            // here.
+            let state = if m.extents.is_empty() { ImageState::Deleted } else { ImageState::Pending };
+            latest = Some(abandon(ctx, keys, m, state)?);
+        }
+        Some(_) => {}
+    }
+    let latest = latest.expect("matched above");
+    let tombstone = (latest.state == ImageState::Deleted).then_some(latest.seq);
+    let live = (latest.state != ImageState::Deleted).then_some(&latest);
+    let protection = refs::protection(ctx, keys, policy.grace_secs)?;
     if protection.everything {
         report.images_skipped += 1;
         return Ok(());
@@ -96,30 +170,56 @@ pub(crate) fn reclaim_image(ctx: &Arc<LsuCtx>, keys: &ImageKeys, grace: u64, rep
         report.images_kept += 1;
         return Ok(());
     }
-    // Nothing of the deleted image is referenced: remove its remains,
-    // unless the name was taken again meanwhile.
+    // Nothing of the deleted image is referenced: remove its remains. The
+    // tombstone stays until it is old, unless the name was taken again.
     if load_latest(ctx, keys)?.map(|m| m.seq) != tombstone {
         return Ok(());
     }
-    ctx.block_on(async {
+    let old_tombstone = policy.expired(latest.updated);
+    let removed = ctx.block_on(async {
+        let mut removed = store.size(&keys.meta()).await?.is_some();
         store.delete(&keys.meta()).await?;
         let mut seqs: Vec<u64> =
             store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| parse_manifest_seq(&e.name)).collect();
         seqs.sort_unstable();
-        for seq in seqs.into_iter().filter(|s| Some(*s) <= tombstone || tombstone.is_none()) {
+        for seq in seqs.into_iter().filter(|s| Some(*s) < tombstone || (old_tombstone && Some(*s) == tombstone)) {
             store.delete(&keys.manifest(seq)).await?;
+            removed = true;
         }
-        store.delete_all(keys.root()).await
+        if old_tombstone {
+            store.delete_all(keys.root()).await?;
+        }
+        Ok::<_, crate::error::EngineError>(removed)
     })?;
-    report.images_removed += 1;
+    if removed {
+        report.images_removed += 1;
+    }
     Ok(())
 }
 
+/// Commits abandoned pending image `m` again as `state`: pending (its
+/// checkpoint stands) or deleted (it had none). Returns the new commit.
+fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> Result<Manifest> {
+    let mut next = m.clone();
+    next.seq += 1;
+    next.state = state;
+    next.updated = now();
+    next.session = crate::manifest::new_session();
+    if !put_record(ctx, &keys.manifest(next.seq), next.encode())? {
+        return Err(EngineError::Busy { image: keys.root().to_string(), reason: "it changed while being abandoned" });
+    }
+    let old = keys.manifest(m.seq);
+    if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
+        tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
+    }
+    Ok(next)
+}
+
 /// Reclaims every image of LSU `ctx`, and expires its old events.
-pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, grace: u64, event_hours: u64) -> Result<ReclaimReport> {
+pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, policy: Policy, event_hours: u64) -> Result<ReclaimReport> {
     let mut report = ReclaimReport::default();
     for keys in crate::lsu::image_folders(ctx)? {
-        if let Err(e) = reclaim_image(ctx, &keys, grace, &mut report) {
+        if let Err(e) = reclaim_image(ctx, &keys, policy, &mut report) {
             tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "image not reclaimed");
             report.images_skipped += 1;
         }
@@ -131,6 +231,8 @@ pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, grace: u64, event_hours: u64) -> Re
         fragments = report.fragments_freed,
         bytes = report.bytes_freed,
         images_removed = report.images_removed,
+        images_abandoned = report.images_abandoned,
+        images_damaged = report.images_damaged,
         "reclaimed space"
     );
     Ok(report)

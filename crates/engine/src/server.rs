@@ -137,14 +137,19 @@ impl Server {
     /// Frees the space deleted images and crashed sessions left, in LSU
     /// `lsu` or in all of them; `grace` (seconds) overrides the configured
     /// grace period for references in the making.
-    pub fn reclaim(&self, lsu: Option<&str>, grace: Option<u64>) -> Result<crate::ReclaimReport> {
+    pub fn reclaim(
+        &self,
+        lsu: Option<&str>,
+        grace: Option<u64>,
+        abandon_secs: Option<u64>,
+    ) -> Result<crate::ReclaimReport> {
         let lsus = match lsu {
             Some(name) => vec![self.lsu(name)?],
             None => self.known_lsus()?,
         };
         let mut report = crate::ReclaimReport::default();
         for lsu in lsus {
-            report.add(&lsu.reclaim(grace, self.shared.cfg.event_retention_hours)?);
+            report.add(&lsu.reclaim(grace, abandon_secs, self.shared.cfg.event_retention_hours)?);
         }
         Ok(report)
     }
@@ -368,6 +373,7 @@ impl ServerShared {
             vms: self.vms.as_ref().map(|(client, cluster)| (client.clone(), cluster.clone())),
             server: self.me.clone(),
             grace_secs: self.cfg.reclaim_grace_secs,
+            abandon_secs: self.cfg.abandon_after_hours.saturating_mul(3600),
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)

@@ -78,7 +78,9 @@ impl StorageError {
             K::PermissionDenied => ErrorKind::PermissionDenied,
             K::RateLimited => ErrorKind::Temporary,
             K::ConfigInvalid | K::IsADirectory | K::NotADirectory | K::RangeNotSatisfied => ErrorKind::Invalid,
-            _ if err.is_temporary() => ErrorKind::Temporary,
+            // "Persistent" is OpenDAL's word for a temporary failure that
+            // its retries did not get past: still temporary to a caller.
+            _ if err.is_temporary() || err.is_persistent() => ErrorKind::Temporary,
             _ => ErrorKind::Other,
         };
         // OpenDAL reports most filesystem failures as "unexpected" with the
@@ -92,6 +94,14 @@ impl StorageError {
                 && let Some(io) = c.downcast_ref::<std::io::Error>()
             {
                 kind = io_kind(io);
+            }
+            // A connection refused, cut or timed out is temporary by its
+            // cause, whatever status the layers above gave it.
+            if kind == ErrorKind::Other
+                && let Some(http) = c.downcast_ref::<reqwest::Error>()
+                && (http.is_connect() || http.is_timeout())
+            {
+                kind = ErrorKind::Temporary;
             }
             causes.push(c.to_string());
             cause = c.source();
@@ -113,9 +123,14 @@ fn io_kind(err: &std::io::Error) -> ErrorKind {
         K::AlreadyExists => ErrorKind::AlreadyExists,
         K::PermissionDenied | K::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
         K::StorageFull | K::QuotaExceeded | K::FileTooLarge => ErrorKind::NoSpace,
-        K::TimedOut | K::Interrupted | K::ConnectionReset | K::ConnectionAborted | K::StaleNetworkFileHandle => {
-            ErrorKind::Temporary
-        }
+        K::TimedOut
+        | K::Interrupted
+        | K::ConnectionRefused
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::NotConnected
+        | K::BrokenPipe
+        | K::StaleNetworkFileHandle => ErrorKind::Temporary,
         K::InvalidInput | K::InvalidFilename => ErrorKind::Invalid,
         _ => ErrorKind::Other,
     }

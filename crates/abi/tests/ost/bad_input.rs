@@ -226,8 +226,8 @@ fn copy_and_event_calls_refuse_null_and_foreign_handles() {
         expect((api.stspi_delete_event)(ev, &event), STS_EINVAL);
         assert_eq!((api.stspi_close_evchannel)(ev), 0);
         expect((api.stspi_close_evchannel)(ev), STS_EBADHANDLE);
-        expect((api.vastost_reclaim)(bogus, null(), 0, null_mut()), STS_EBADHANDLE);
-        expect((api.vastost_reclaim)(s.raw(), c"no-such".as_ptr(), 0, null_mut()), STS_EINVAL);
+        expect((api.vastost_reclaim)(bogus, null(), 0, -1, null_mut()), STS_EBADHANDLE);
+        expect((api.vastost_reclaim)(s.raw(), c"no-such".as_ptr(), 0, -1, null_mut()), STS_EINVAL);
     }
 }
 

@@ -56,7 +56,7 @@ fn a_copy_within_the_server_moves_no_data_and_outlives_its_source() {
     assert_eq!(restore(&s, &a, "dup2"), data);
     assert_eq!(fragments(&a), before);
     s.delete_image(&a, "dup2", "1").unwrap();
-    let report = s.reclaim(Some(&a), Some(0)).unwrap();
+    let report = s.reclaim(Some(&a), Some(0), None).unwrap();
     assert_eq!(fragments(&a) + fragments(&b), 0, "{report:?}");
 }
 
@@ -140,7 +140,7 @@ fn a_synthetic_full_from_a_full_and_two_incrementals_survives_any_delete_order()
                 assert_eq!(restore(&s, &lsu, "synth"), want, "round {round}, after deleting {name}");
             }
         }
-        s.reclaim(Some(&lsu), Some(0)).unwrap();
+        s.reclaim(Some(&lsu), Some(0), None).unwrap();
         assert_eq!(fragments(&lsu), 0, "round {round}: space leaked");
         assert!(s.images(&lsu).unwrap().is_empty());
     }

@@ -1,0 +1,83 @@
+//! Each documented status code comes from its cause, through the C ABI:
+//! failures that may pass are `STS_EAGAIN` even when every retry failed,
+//! refusals of the storage are `STS_EACCESS`, missing things are their own
+//! codes, unaligned offsets are `STS_EINVAL` as the README's table says.
+
+mod support;
+
+use std::net::TcpListener;
+
+use vastost_abi::loader::OstError;
+use vastost_abi::ost::STS_O_READ;
+use vastost_abi::ost::sts_status::{self, *};
+use vastost_sim::Simulator;
+
+fn code(e: OstError) -> (sts_status, String) {
+    (e.code().unwrap_or_else(|| panic!("unknown status {}", e.status)), e.message)
+}
+
+#[test]
+fn every_cause_maps_to_its_documented_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("pool").unwrap();
+    let good = support::write_sim_credentials(dir.path());
+    let wrong_dir = dir.path().join("wrong");
+    std::fs::create_dir_all(&wrong_dir).unwrap();
+    let wrong = support::write_s3_credentials(&wrong_dir, vastost_sim::ACCESS_KEY, "not-the-secret");
+    // A port nothing listens on, and one that accepts and never answers.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s3 = |name: &str, endpoint: &str, creds: &std::path::Path| {
+        format!(
+            "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
+             lsus = [\"pool\", \"nobucket\"]\nretries = 1\nrequest_timeout_secs = 1\nfragment_size = \"64KiB\"\n\n",
+            creds.display()
+        )
+    };
+    let config = dir.path().join("vastost.toml");
+    let text = format!(
+        "[plugin]\nlog_level = \"debug\"\nlog_file = \"{}\"\n\n{}{}{}{}[server.\"unmounted\"]\ndirectory = \"{}\"\n",
+        dir.path().join("plugin.log").display(),
+        s3("refused", &format!("http://{closed}"), &good),
+        s3("silent", &format!("http://{}", silent.local_addr().unwrap()), &good),
+        s3("wrongkey", &sim.s3_endpoint(), &wrong),
+        s3("good", &sim.s3_endpoint(), &good),
+        dir.path().join("not-mounted").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let plugin = support::load();
+    plugin.init(Some(&config)).unwrap();
+
+    // Connection refused on every retry: temporary, not a system error.
+    let s = plugin.open_server("VastData:refused", None).unwrap();
+    let (st, msg) = code(s.create_image("pool", "img", "1").map(drop).unwrap_err());
+    assert_eq!(st, STS_EAGAIN, "{msg}");
+    // Timed out on every retry: temporary too.
+    let s = plugin.open_server("VastData:silent", None).unwrap();
+    let (st, msg) = code(s.create_image("pool", "img", "1").map(drop).unwrap_err());
+    assert_eq!(st, STS_EAGAIN, "{msg}");
+    // The storage refuses the signature: access denied.
+    let s = plugin.open_server("VastData:wrongkey", None).unwrap();
+    let (st, msg) = code(s.create_image("pool", "img", "1").map(drop).unwrap_err());
+    assert_eq!(st, STS_EACCESS, "{msg}");
+    // A bucket that does not exist is no LSU.
+    let s = plugin.open_server("VastData:good", None).unwrap();
+    let (st, msg) = code(s.create_image("nobucket", "img", "1").map(drop).unwrap_err());
+    assert_eq!(st, STS_ENOLSU, "{msg}");
+    // An unaligned read offset is refused as the README says.
+    support::backup(&s, "pool", "img", &[1u8; 4096], 4096).unwrap();
+    let mut r = s.open_image("pool", "img", "1", STS_O_READ).unwrap();
+    let mut buf = [0u8; 512];
+    assert_eq!(r.read(&mut buf, 512).unwrap(), 512);
+    let (st, msg) = code(r.read(&mut buf, 100).unwrap_err());
+    assert_eq!(st, STS_EINVAL, "{msg}");
+    assert!(msg.contains("offset 100"), "{msg}");
+    drop(r);
+    // An NFS data directory that is not there: a configuration problem.
+    let (st, msg) = code(plugin.open_server("VastData:unmounted", None).map(drop).unwrap_err());
+    assert_eq!(st, STS_ECONFIG, "{msg}");
+    drop(s);
+    plugin.terminate().unwrap();
+    let _ = sts_status::STS_EOK;
+}
