@@ -8,8 +8,15 @@ use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
 use vastost_sim::moto::Moto;
 
+/// The tests take turns: the plugin is one per process.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn image_life_cycle_over_moto() {
+    let _turn = turn();
     let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
     moto.create_bucket("interop").unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -55,6 +62,40 @@ fn image_life_cycle_over_moto() {
     s.delete_image("interop", "moto_1_C1_F1", "1").unwrap();
     assert!(s.images("interop").unwrap().is_empty());
     assert_eq!(s.lsu_info("missing-bucket").unwrap_err().code(), Some(STS_ENOLSU));
+    drop(s);
+    plugin.terminate().unwrap();
+}
+
+#[test]
+fn reclaim_aborts_multipart_uploads_older_than_the_abandon_age() {
+    let _turn = turn();
+    let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
+    moto.create_bucket("mpu-pool").unwrap();
+    // What a writer killed in the middle of a fragment's upload leaves,
+    // and one of another program's, outside the images.
+    moto.start_upload("mpu-pool", "images/killed/1/frag/0000000003-0123456789abcdef").unwrap();
+    moto.start_upload("mpu-pool", "images/killed/1/frag/0000000004-0123456789abcdef").unwrap();
+    moto.start_upload("mpu-pool", "not-ours/video.mp4").unwrap();
+    assert_eq!(moto.uploads("mpu-pool").unwrap(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = support::write_s3_credentials(dir.path(), "AKIAINTEROP", "interop-secret");
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server.\"moto\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"mpu-pool\"]\n",
+            moto.endpoint(),
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let plugin = support::load();
+    plugin.init(Some(&config)).unwrap();
+    let s = plugin.open_server("VastData:moto", None).unwrap();
+    // moto dates every upload 2010-11-10: older than the default 24 hours.
+    let report = s.reclaim(Some("mpu-pool"), Some(0), None).unwrap();
+    assert_eq!(report.vr_uploads_aborted, 2);
+    assert_eq!(moto.uploads("mpu-pool").unwrap(), 1, "only the images' uploads are the plugin's to abort");
     drop(s);
     plugin.terminate().unwrap();
 }

@@ -13,6 +13,7 @@ use vastost_storage::ErrorKind as StorageKind;
 use crate::error::{EngineError, Result, again_if_damaged};
 use crate::layout::ImageKeys;
 use crate::lsu::{LsuCtx, MAX_META_SIZE};
+use crate::manifest::ImageState;
 use crate::names::ImageDef;
 
 const MAGIC: &[u8; 8] = b"VOSTMETA";
@@ -42,17 +43,27 @@ fn decode(stored: &[u8], key: &str) -> Result<Vec<u8>> {
 /// fails its checksum is read once more before it is reported; one that is
 /// missing although the image's commit says it has metadata (`expected`)
 /// is damage.
-fn read_all(ctx: &LsuCtx, key: &str, expected: bool) -> Result<Vec<u8>> {
-    ctx.block_on(again_if_damaged(key, || async {
-        match ctx.store.get(key).await {
-            Ok(stored) => decode(&stored, key),
-            Err(e) if e.kind == StorageKind::NotFound && expected => Err(EngineError::Integrity(format!(
-                "image metadata {key} is missing, although the image's commit record says it has metadata"
-            ))),
-            Err(e) if e.kind == StorageKind::NotFound => Ok(Vec::new()),
+fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: bool) -> Result<Vec<u8>> {
+    let keys = ImageKeys::new(def);
+    let key = keys.meta();
+    let found = ctx.block_on(again_if_damaged(&key, || async {
+        match ctx.store.get(&key).await {
+            Ok(stored) => decode(&stored, &key).map(Some),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }))
+    }))?;
+    match found {
+        Some(meta) => Ok(meta),
+        None if !expected => Ok(Vec::new()),
+        // Deleted meanwhile (OST lets a caller delete an open image), or lost.
+        None => match crate::lsu::load_latest(ctx, &keys)? {
+            Some(m) if m.state != ImageState::Deleted => Err(EngineError::Integrity(format!(
+                "image metadata {key} is missing, although the image's commit record says it has metadata"
+            ))),
+            _ => Err(EngineError::NoSuchImage(format!("{def} (deleted while open)"))),
+        },
+    }
 }
 
 /// Writes `data` at `offset` of an image's metadata, growing it as needed.
@@ -63,7 +74,7 @@ pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64,
         .filter(|e| *e <= MAX_META_SIZE)
         .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
     let key = ImageKeys::new(def).meta();
-    let mut meta = read_all(ctx, &key, expected)?;
+    let mut meta = read_all(ctx, def, expected)?;
     if (meta.len() as u64) < end {
         meta.resize(end as usize, 0);
     }
@@ -75,7 +86,7 @@ pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64,
 /// Reads up to `len` bytes of an image's metadata from `offset`;
 /// `expected` as for [`write_meta`].
 pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize, expected: bool) -> Result<Vec<u8>> {
-    let meta = read_all(ctx, &ImageKeys::new(def).meta(), expected)?;
+    let meta = read_all(ctx, def, expected)?;
     let start = (offset.min(meta.len() as u64)) as usize;
     let end = start.saturating_add(len).min(meta.len());
     Ok(meta[start..end].to_vec())

@@ -89,6 +89,12 @@ impl Policy {
     fn expired(&self, since: u64) -> bool {
         now() >= since.saturating_add(self.abandon_secs)
     }
+
+    /// An upload whose start the server does not tell is never old: it may
+    /// be a writer's, still running.
+    fn upload_is_old(&self, upload: &vastost_storage::Upload) -> bool {
+        upload.initiated > 0 && self.expired(upload.initiated)
+    }
 }
 
 /// Reclaims what image `keys` of LSU `ctx` no longer needs.
@@ -224,6 +230,7 @@ pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, policy: Policy, event_hours: u64) -
             report.images_skipped += 1;
         }
     }
+    report.uploads_aborted = abort_old_uploads(ctx, policy)?;
     report.events_expired = crate::events::expire(ctx, event_hours)?;
     tracing::info!(
         target: "audit",
@@ -236,4 +243,40 @@ pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, policy: Policy, event_hours: u64) -
         "reclaimed space"
     );
     Ok(report)
+}
+
+/// Aborts the incomplete multipart uploads of the LSU's images started
+/// longer ago than the abandon age (a writer killed in the middle of a
+/// fragment leaves one, and its parts hold space until it is aborted).
+fn abort_old_uploads(ctx: &LsuCtx, policy: Policy) -> Result<u64> {
+    let uploads = match ctx.block_on(ctx.store.incomplete_uploads(crate::layout::IMAGES)) {
+        Ok(u) => u,
+        Err(e) if e.kind == vastost_storage::ErrorKind::Unsupported => {
+            tracing::warn!(lsu = %ctx.name, error = %e, "incomplete multipart uploads cannot be listed here");
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut aborted = 0;
+    for upload in uploads.iter().filter(|u| policy.upload_is_old(u)) {
+        ctx.block_on(ctx.store.abort_upload(upload))?;
+        tracing::info!(target: "audit", lsu = %ctx.name, key = %upload.key, "aborted an abandoned multipart upload");
+        aborted += 1;
+    }
+    Ok(aborted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_uploads_known_to_be_old_are_abandoned() {
+        let policy = Policy { grace_secs: 0, abandon_secs: 3600 };
+        let upload = |initiated| vastost_storage::Upload { key: "k".into(), upload_id: "u".into(), initiated };
+        assert!(policy.upload_is_old(&upload(now() - 7200)));
+        assert!(!policy.upload_is_old(&upload(now() - 60)), "young: a writer may still be sending it");
+        assert!(!policy.upload_is_old(&upload(0)), "start unknown");
+        assert!(Policy { abandon_secs: 0, ..policy }.upload_is_old(&upload(now())));
+    }
 }

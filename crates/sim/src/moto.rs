@@ -54,17 +54,41 @@ impl Moto {
         format!("http://{}", self.addr)
     }
 
-    /// Creates a bucket (moto accepts unsigned requests).
-    pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
+    /// Sends an unsigned request (moto accepts them) and returns the body
+    /// of a 200 answer.
+    fn request(&self, method: &str, target: &str) -> std::io::Result<String> {
         let mut s = TcpStream::connect(self.addr)?;
-        write!(s, "PUT /{name} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr)?;
+        write!(
+            s,
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        )?;
         let mut answer = String::new();
         s.read_to_string(&mut answer)?;
         if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
-            Ok(())
+            Ok(answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
         } else {
-            Err(std::io::Error::other(format!("moto refused bucket {name}: {}", answer.lines().next().unwrap_or(""))))
+            Err(std::io::Error::other(format!(
+                "moto refused {method} {target}: {}",
+                answer.lines().next().unwrap_or("")
+            )))
         }
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
+        self.request("PUT", &format!("/{name}")).map(drop)
+    }
+
+    /// Starts a multipart upload of `key` (a plain key, no escapes) and
+    /// leaves it incomplete, as a writer killed mid-upload does.
+    pub fn start_upload(&self, bucket: &str, key: &str) -> std::io::Result<()> {
+        self.request("POST", &format!("/{bucket}/{key}?uploads")).map(drop)
+    }
+
+    /// How many incomplete multipart uploads the bucket has.
+    pub fn uploads(&self, bucket: &str) -> std::io::Result<usize> {
+        Ok(self.request("GET", &format!("/{bucket}?uploads"))?.matches("<UploadId>").count())
     }
 }
 

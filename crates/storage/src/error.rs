@@ -21,6 +21,8 @@ pub enum ErrorKind {
     /// The endpoint's TLS certificate was refused (unknown issuer, wrong
     /// name, expired): not retried.
     Tls,
+    /// The server does not implement the call.
+    Unsupported,
     /// Anything else: an I/O error, an unexpected answer.
     Other,
 }
@@ -35,6 +37,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Temporary => "temporary failure",
             ErrorKind::Invalid => "invalid request",
             ErrorKind::Tls => "TLS certificate refused",
+            ErrorKind::Unsupported => "not implemented by the server",
             ErrorKind::Other => "storage error",
         };
         f.write_str(s)

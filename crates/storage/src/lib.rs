@@ -18,8 +18,10 @@
 pub mod breaker;
 mod error;
 mod fs;
+mod s3_raw;
 mod store;
 
 pub use error::{ErrorKind, Result, StorageError};
 pub use fs::DirectWriter;
+pub use s3_raw::Upload;
 pub use store::{Capacity, ListEntry, ObjectStore, S3Settings, TlsSettings, http_client};

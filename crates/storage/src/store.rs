@@ -11,6 +11,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::fs;
+use crate::s3_raw::{RawS3, Upload};
 
 /// Objects larger than this go to S3 as multipart uploads.
 pub const MULTIPART_THRESHOLD: usize = 32 << 20;
@@ -46,7 +47,7 @@ enum Backend {
     /// Process memory, for tests.
     Memory { create_lock: tokio::sync::Mutex<()> },
     /// A bucket of an S3 endpoint (a VAST S3 view).
-    S3 { endpoint: String, bucket: String },
+    S3 { endpoint: String, bucket: String, raw: Box<RawS3> },
 }
 
 /// Where an S3 bucket is and how to sign for it.
@@ -169,7 +170,9 @@ impl ObjectStore {
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
         // One client (one connection pool) shared by every endpoint.
-        let client = ReqwestTransport::new(http_client(&settings.tls, &settings.endpoint)?);
+        let http = http_client(&settings.tls, &settings.endpoint)?;
+        let raw = Box::new(RawS3::new(settings, http.clone()));
+        let client = ReqwestTransport::new(http);
         let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();
         let breakers: Arc<[Arc<Breaker>]> = endpoints.iter().map(|_| Arc::new(Breaker::default())).collect();
         let operator = |i: usize| -> Result<Operator> {
@@ -207,7 +210,11 @@ impl ObjectStore {
             op: spread[0].0.clone(),
             spread: spread.into(),
             next: Arc::default(),
-            backend: Arc::new(Backend::S3 { endpoint: settings.endpoint.clone(), bucket: settings.bucket.clone() }),
+            backend: Arc::new(Backend::S3 {
+                endpoint: settings.endpoint.clone(),
+                bucket: settings.bucket.clone(),
+                raw,
+            }),
         })
     }
 
@@ -260,6 +267,23 @@ impl ObjectStore {
         result
     }
 
+    /// The incomplete multipart uploads under `prefix` (S3; other stores
+    /// have none).
+    pub async fn incomplete_uploads(&self, prefix: &str) -> Result<Vec<Upload>> {
+        match &*self.backend {
+            Backend::S3 { raw, .. } => raw.uploads(prefix).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Aborts an incomplete multipart upload, freeing its parts.
+    pub async fn abort_upload(&self, upload: &Upload) -> Result<()> {
+        match &*self.backend {
+            Backend::S3 { raw, .. } => raw.abort(upload).await,
+            _ => Ok(()),
+        }
+    }
+
     /// The circuit breakers of the S3 endpoints, in configuration order.
     pub fn breakers(&self) -> Vec<Arc<Breaker>> {
         self.spread.iter().map(|(_, b)| b.clone()).collect()
@@ -298,7 +322,7 @@ impl ObjectStore {
         match &*self.backend {
             Backend::Fs { root } => format!("fs:{}", root.display()),
             Backend::Memory { .. } => "memory".to_string(),
-            Backend::S3 { endpoint, bucket } => format!("s3:{endpoint}/{bucket}"),
+            Backend::S3 { endpoint, bucket, .. } => format!("s3:{endpoint}/{bucket}"),
         }
     }
 
