@@ -137,6 +137,11 @@
 // Deleting an image does not free its space at once.
 #define STS_LSUF_STORAGE_NOT_FREED 8
 
+// Vendor flag of this plugin: the LSU's S3 server ignores conditional
+// writes (`If-None-Match: *`), so commits of concurrent writers are not
+// safe; writes are refused unless `allow_unconditional_writes` is set.
+#define VASTOST_LSUF_UNCONDITIONAL_WRITES 2147483648
+
 // The plugin may be called from many threads at once.
 #define STS_PI_MT 1
 

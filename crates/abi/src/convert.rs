@@ -162,7 +162,10 @@ pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
     sts_lsu_info_t {
         lsu_server: field(server),
         lsu_name: field(&info.name),
-        lsu_flags: STS_LSUF_DISK | STS_LSUF_ACTIVE | STS_LSUF_STORAGE_FREED,
+        lsu_flags: STS_LSUF_DISK
+            | STS_LSUF_ACTIVE
+            | STS_LSUF_STORAGE_FREED
+            | if info.conditional_writes == Some(false) { VASTOST_LSUF_UNCONDITIONAL_WRITES } else { 0 },
         lsu_capacity: info.capacity,
         lsu_used: info.used,
         lsu_used_phys: info.used,

@@ -106,6 +106,10 @@ pub const STS_LSUF_ACTIVE: u32 = 0x2;
 pub const STS_LSUF_STORAGE_FREED: u32 = 0x4;
 /// Deleting an image does not free its space at once.
 pub const STS_LSUF_STORAGE_NOT_FREED: u32 = 0x8;
+/// Vendor flag of this plugin: the LSU's S3 server ignores conditional
+/// writes (`If-None-Match: *`), so commits of concurrent writers are not
+/// safe; writes are refused unless `allow_unconditional_writes` is set.
+pub const VASTOST_LSUF_UNCONDITIONAL_WRITES: u32 = 0x8000_0000;
 
 // Plugin flags (`pi_flags`).
 /// The plugin may be called from many threads at once.

@@ -8,15 +8,9 @@ use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
 use vastost_sim::moto::Moto;
 
-/// The tests take turns: the plugin is one per process.
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[test]
 fn image_life_cycle_over_moto() {
-    let _turn = turn();
+    let _turn = support::turn();
     let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
     moto.create_bucket("interop").unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -68,7 +62,7 @@ fn image_life_cycle_over_moto() {
 
 #[test]
 fn reclaim_aborts_multipart_uploads_older_than_the_abandon_age() {
-    let _turn = turn();
+    let _turn = support::turn();
     let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
     moto.create_bucket("mpu-pool").unwrap();
     // What a writer killed in the middle of a fragment's upload leaves,

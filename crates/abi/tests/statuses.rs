@@ -18,6 +18,7 @@ fn code(e: OstError) -> (sts_status, String) {
 
 #[test]
 fn every_cause_maps_to_its_documented_status() {
+    let _turn = support::turn();
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.create_bucket("pool").unwrap();
@@ -80,4 +81,51 @@ fn every_cause_maps_to_its_documented_status() {
     drop(s);
     plugin.terminate().unwrap();
     let _ = sts_status::STS_EOK;
+}
+
+#[test]
+fn a_server_that_ignores_conditional_writes_gets_no_writes_unless_allowed() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("pool").unwrap();
+    let creds = support::write_sim_credentials(dir.path());
+    let server = |name: &str, extra: &str| {
+        format!(
+            "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"pool\"]\n{extra}\n",
+            sim.s3_endpoint(),
+            creds.display()
+        )
+    };
+    let config = dir.path().join("vastost.toml");
+    let text = server("strict", "") + &server("accepting", "allow_unconditional_writes = true");
+    std::fs::write(&config, text).unwrap();
+    let plugin = support::load();
+    plugin.init(Some(&config)).unwrap();
+
+    // A server that keeps conditional writes: commits as usual.
+    let s = plugin.open_server("VastData:strict", None).unwrap();
+    support::backup(&s, "pool", "before", &[3u8; 4096], 4096).unwrap();
+    assert_eq!(s.lsu_info("pool").unwrap().flags & vastost_abi::ost::VASTOST_LSUF_UNCONDITIONAL_WRITES, 0);
+    drop(s);
+
+    // The same server ignoring them (as some S3 servers do): found at the
+    // LSU's first open, writes refused with the reason, reads still work.
+    sim.ignore_conditional_writes(true);
+    let s = plugin.open_server("VastData:strict", None).unwrap();
+    let flags = s.lsu_info("pool").unwrap().flags;
+    assert_ne!(flags & vastost_abi::ost::VASTOST_LSUF_UNCONDITIONAL_WRITES, 0);
+    let (st, msg) = code(s.create_image("pool", "after", "1").map(drop).unwrap_err());
+    assert_eq!(st, STS_ECONFIG, "{msg}");
+    assert!(msg.contains("If-None-Match") && msg.contains("allow_unconditional_writes"), "{msg}");
+    let (st, _) = code(s.delete_image("pool", "before", "1").unwrap_err());
+    assert_eq!(st, STS_ECONFIG, "a delete commits too");
+    assert_eq!(support::restore(&s, "pool", "before", 4096).unwrap(), vec![3u8; 4096]);
+    drop(s);
+
+    // Accepted by configuration (one writer only): writes go ahead.
+    let s = plugin.open_server("VastData:accepting", None).unwrap();
+    support::backup(&s, "pool", "accepted", &[4u8; 4096], 4096).unwrap();
+    drop(s);
+    plugin.terminate().unwrap();
 }

@@ -15,18 +15,12 @@ use std::ffi::{CString, c_int};
 use std::io::Write;
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, MutexGuard};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use vastost_abi::loader::{Api, Plugin, image_def, zeroed_image_info};
 use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
-
-/// One test at a time: they init and terminate the one plugin instance.
-fn turn() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Ends the whole test program (a failure) when no call has returned for
 /// `limit`: a deadlock must fail the run, not stall it.
@@ -117,7 +111,7 @@ fn known(st: c_int) {
 
 #[test]
 fn swapped_copy_arguments_fail_at_once_instead_of_deadlocking() {
-    let _turn = turn();
+    let _turn = support::turn();
     let env = env("256MiB");
     let s = env.plugin.open_server("VastData:small", None).unwrap();
     support::backup(&s, "lsu1", "src", &support::bytes(1, 256 << 10), 64 << 10).unwrap();
@@ -167,7 +161,7 @@ fn swapped_copy_arguments_fail_at_once_instead_of_deadlocking() {
 
 #[test]
 fn close_waits_for_calls_in_flight_and_commits() {
-    let _turn = turn();
+    let _turn = support::turn();
     let env = env("256MiB");
     let s = env.plugin.open_server("VastData:small", None).unwrap();
     let api: Api = *env.plugin.api();
@@ -225,7 +219,7 @@ fn close_waits_for_calls_in_flight_and_commits() {
 
 #[test]
 fn of_two_closes_of_one_handle_exactly_one_closes() {
-    let _turn = turn();
+    let _turn = support::turn();
     let env = env("256MiB");
     let s = env.plugin.open_server("VastData:small", None).unwrap();
     let api: Api = *env.plugin.api();
@@ -263,7 +257,7 @@ fn of_two_closes_of_one_handle_exactly_one_closes() {
 
 #[test]
 fn terminate_waits_for_calls_in_flight() {
-    let _turn = turn();
+    let _turn = support::turn();
     let env = env("256MiB");
     let api: Api = *env.plugin.api();
     let dog = Watchdog::start("terminate under load", Duration::from_secs(60));
@@ -339,7 +333,7 @@ struct Pool {
 
 #[test]
 fn many_threads_sharing_handles_never_hang_crash_or_leak() {
-    let _turn = turn();
+    let _turn = support::turn();
     let seed = std::env::var("VASTOST_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20261130u64);
     let threads = std::env::var("VASTOST_FUZZ_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(4usize);
     let calls = std::env::var("VASTOST_FUZZ_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500u64);

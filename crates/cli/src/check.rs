@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
 use vastost_abi::loader::Plugin;
-use vastost_abi::ost::STS_O_READ;
+use vastost_abi::ost::{STS_O_READ, VASTOST_LSUF_UNCONDITIONAL_WRITES};
 
 use crate::args::CheckArgs;
 use crate::{fmt, session};
@@ -71,8 +71,21 @@ pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
     };
     report.verdict("LSUs", if lsus.is_empty() { Err(anyhow::anyhow!("none")) } else { Ok(lsus.join(", ")) });
     for lsu in &lsus {
-        let capacity = server.lsu_info(lsu).map(|i| format!("{} of {} used", fmt::size(i.used), fmt::size(i.capacity)));
-        report.verdict(&format!("lsu {lsu}"), capacity.map_err(Into::into));
+        let info = server.lsu_info(lsu);
+        let capacity = info.as_ref().map(|i| format!("{} of {} used", fmt::size(i.used), fmt::size(i.capacity)));
+        report.verdict(&format!("lsu {lsu}"), capacity.map_err(|e| e.clone().into()));
+        if let Ok(i) = &info {
+            let commits = if i.flags & VASTOST_LSUF_UNCONDITIONAL_WRITES != 0 {
+                Err(anyhow::anyhow!(
+                    "the S3 server ignores If-None-Match: * (a second create of a key overwrites the first): two \
+                     media servers could overwrite each other's commits, so the plugin refuses writes unless \
+                     allow_unconditional_writes = true"
+                ))
+            } else {
+                Ok("a second create of a key is refused (If-None-Match: *), commits are safe".to_string())
+            };
+            report.verdict(&format!("lsu {lsu} commits"), commits);
+        }
         let probe = || -> Result<String> {
             let name = format!("vastost-check-{}", std::process::id());
             let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();

@@ -50,6 +50,7 @@ pub fn lsu_flags(flags: u32) -> String {
         (STS_LSUF_ACTIVE, "ACTIVE"),
         (STS_LSUF_STORAGE_FREED, "STORAGE_FREED"),
         (STS_LSUF_STORAGE_NOT_FREED, "STORAGE_NOT_FREED"),
+        (VASTOST_LSUF_UNCONDITIONAL_WRITES, "UNCONDITIONAL_WRITES"),
     ];
     join(flags, &names)
 }

@@ -612,3 +612,31 @@ fn reclaim_abandons_what_killed_backups_left_once_old_enough() {
     drop(s);
     plugin.terminate().unwrap();
 }
+
+#[test]
+fn check_says_when_the_s3_server_ignores_conditional_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = vastost_sim::Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("pool").unwrap();
+    let creds = support::write_sim_credentials(dir.path());
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server.\"sim\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"pool\"]\n",
+            sim.s3_endpoint(),
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let env = Env { dir, config };
+    let check = ok(&vastost(&env, &["check", "--server", "VastData:sim"]));
+    assert!(check.lines().any(|l| l.starts_with("[ ok ]") && l.contains("lsu pool commits")), "{check}");
+    sim.ignore_conditional_writes(true);
+    let out = vastost(&env, &["check", "--server", "VastData:sim"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("[FAIL]") && l.contains("If-None-Match")), "{text}");
+    let info = ok(&vastost(&env, &["lsu", "info", "--server", "VastData:sim", "--lsu", "pool"]));
+    assert!(info.contains("UNCONDITIONAL_WRITES"), "{info}");
+}

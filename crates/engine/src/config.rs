@@ -179,6 +179,13 @@ pub struct ServerConfig {
     /// connection trouble), with exponential backoff and jitter.
     #[serde(default = "default_retries")]
     pub retries: usize,
+    /// S3 data path: the plugin checks, once per LSU and process, that the
+    /// server refuses to create an object that exists (`If-None-Match: *`),
+    /// which keeps two media servers from overwriting each other's commits.
+    /// A server that ignores it gets no writes unless this is true (then
+    /// only one media server may write to an LSU at a time).
+    #[serde(default)]
+    pub allow_unconditional_writes: bool,
     /// S3 data path: time limit of one request, in seconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
@@ -287,6 +294,7 @@ impl ServerConfig {
             vms_tenant: None,
             vip_pool: None,
             retries: default_retries(),
+            allow_unconditional_writes: false,
             request_timeout_secs: default_request_timeout(),
             lsu_path: None,
             endpoints: Vec::new(),

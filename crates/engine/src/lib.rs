@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod budget;
+mod commit_probe;
 pub mod config;
 mod copy;
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
 
 use crate::budget::MemoryBudget;
+use crate::commit_probe::Commits;
 use crate::error::{EngineError, Result, again_if_damaged};
 use crate::events::StoredEvent;
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
@@ -42,6 +43,8 @@ pub(crate) struct LsuCtx {
     pub grace_secs: u64,
     /// See `ServerConfig::abandon_after_hours` (in seconds).
     pub abandon_secs: u64,
+    /// Whether the storage makes commits safe (see `commit_probe`).
+    pub commits: Commits,
 }
 
 impl LsuCtx {
@@ -89,6 +92,10 @@ pub struct LsuInfo {
     pub label: Option<String>,
     /// Where it is, for people.
     pub location: String,
+    /// Whether the storage refuses to create an object that exists, which
+    /// keeps concurrent writers from overwriting each other's commits
+    /// (`None`: it could not be probed).
+    pub conditional_writes: Option<bool>,
 }
 
 /// What an image tells about itself.
@@ -241,6 +248,7 @@ impl Lsu {
             server: Weak::new(),
             grace_secs: 0,
             abandon_secs: 24 * 3600,
+            commits: Commits::Conditional,
         }))
     }
 
@@ -264,6 +272,7 @@ impl Lsu {
             available: cap.available,
             label: record.label,
             location: self.ctx.store.describe(),
+            conditional_writes: self.ctx.commits.conditional(),
         })
     }
 
@@ -547,6 +556,7 @@ fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
 /// ours: an attempt that landed although its answer was lost (and was
 /// retried) is a success, not a conflict.
 pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool> {
+    ctx.commits.check(ctx.name.as_str())?;
     let bytes = Bytes::from(bytes);
     match ctx.block_on(ctx.store.put_new(key, bytes.clone())) {
         Ok(()) => Ok(true),

@@ -361,6 +361,8 @@ impl ServerShared {
                 }
             }
         };
+        let commits =
+            crate::commit_probe::probe(&self.ctx.rt, &store, name.as_str(), self.cfg.allow_unconditional_writes);
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),
             store,
@@ -374,6 +376,7 @@ impl ServerShared {
             server: self.me.clone(),
             grace_secs: self.cfg.reclaim_grace_secs,
             abandon_secs: self.cfg.abandon_after_hours.saturating_mul(3600),
+            commits,
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)

@@ -92,7 +92,7 @@ pub struct Simulator {
     connections: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>>,
     vms_addr: SocketAddr,
     vms: std::sync::Arc<vms::VmsKnobs>,
-    slow_down: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    knobs: std::sync::Arc<s3::Knobs>,
     scheme: &'static str,
     data: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -111,8 +111,8 @@ impl Simulator {
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
-        let slow_down = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs, slow_down.clone()));
+        let s3_knobs = std::sync::Arc::new(s3::Knobs::default());
+        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs, s3_knobs.clone()));
         let keys: s3::Keys = std::sync::Arc::new(std::sync::Mutex::new(
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));
@@ -219,7 +219,7 @@ impl Simulator {
             connections,
             vms_addr,
             vms: knobs,
-            slow_down,
+            knobs: s3_knobs,
             scheme,
             data: data.to_path_buf(),
             stop: Some(stop_tx),
@@ -249,7 +249,13 @@ impl Simulator {
     /// The next `n` S3 requests get 503 SlowDown, as a throttling cluster
     /// answers.
     pub fn s3_slow_down(&self, n: u32) {
-        self.slow_down.store(n, std::sync::atomic::Ordering::SeqCst);
+        self.knobs.slow_down.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Ignore conditional writes (`If-None-Match: *`) from now on, as some
+    /// S3 servers do: a create then overwrites an object that exists.
+    pub fn ignore_conditional_writes(&self, ignore: bool) {
+        self.knobs.ignore_conditions.store(ignore, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// S3 connections accepted so far on each data VIP.

@@ -34,22 +34,35 @@ impl S3Auth for KeyAuth {
     }
 }
 
-/// s3s-fs behind a lock for conditional writes, with a fault knob.
+/// Behaviours of the S3 service that tests switch on.
+#[derive(Debug, Default)]
+pub(crate) struct Knobs {
+    /// The next this-many requests get 503 SlowDown.
+    pub slow_down: std::sync::atomic::AtomicU32,
+    /// Ignore `If-None-Match` / `If-Match` as some S3 servers do (a create
+    /// overwrites what exists).
+    pub ignore_conditions: std::sync::atomic::AtomicBool,
+}
+
+/// s3s-fs behind a lock for conditional writes, with fault knobs.
 pub(crate) struct Buckets {
     fs: FileSystem,
     conditional: Mutex<()>,
-    /// The next this-many requests get 503 SlowDown.
-    slow_down: Arc<std::sync::atomic::AtomicU32>,
+    knobs: Arc<Knobs>,
 }
 
 impl Buckets {
-    pub(crate) fn new(fs: FileSystem, slow_down: Arc<std::sync::atomic::AtomicU32>) -> Self {
-        Buckets { fs, conditional: Mutex::new(()), slow_down }
+    pub(crate) fn new(fs: FileSystem, knobs: Arc<Knobs>) -> Self {
+        Buckets { fs, conditional: Mutex::new(()), knobs }
+    }
+
+    fn ignores_conditions(&self) -> bool {
+        self.knobs.ignore_conditions.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn fault(&self) -> S3Result<()> {
         use std::sync::atomic::Ordering;
-        let taken = self.slow_down.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let taken = self.knobs.slow_down.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         match taken {
             Ok(_) => Err(s3s::s3_error!(SlowDown, "simulated throttling")),
             Err(_) => Ok(()),
@@ -109,6 +122,10 @@ macro_rules! buckets_s3 {
                 async fn $cop(&self, mut req: S3Request<$cinput>) -> S3Result<S3Response<$coutput>> {
                     self.fault()?;
                     req.input.check_body().await?;
+                    if self.ignores_conditions() {
+                        req.input.if_none_match = None;
+                        req.input.if_match = None;
+                    }
                     if req.input.if_none_match.is_some() || req.input.if_match.is_some() {
                         let _only_one = self.conditional.lock().await;
                         self.fs.$cop(req).await

@@ -36,6 +36,13 @@ pub fn plugin_path() -> &'static Path {
     })
 }
 
+/// The plugin is one per process: tests of one program that init and
+/// terminate it with configurations of their own take turns.
+pub fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Loads the plugin library (without initializing it).
 pub fn load() -> Plugin {
     Plugin::load(plugin_path()).expect("the plugin loads")

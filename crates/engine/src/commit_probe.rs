@@ -1,0 +1,85 @@
+//! Whether an LSU's storage makes commits safe. Commit records are
+//! created with "create if absent" (`If-None-Match: *` on S3): of two
+//! writers committing the same sequence number, one is refused. Some S3
+//! servers ignore the condition silently and let the second overwrite the
+//! first, so one media server could lose another's commit. Each LSU is
+//! probed once per process when it is first opened: a key created twice
+//! must be refused the second time.
+
+use bytes::Bytes;
+use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
+
+use crate::error::{EngineError, Result};
+
+/// What the probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commits {
+    /// The storage refuses to create what exists: commits are safe.
+    Conditional,
+    /// The probe could not run (e.g. a read-only user): commits go ahead
+    /// and the storage's answers decide.
+    Unknown,
+    /// The storage ignores the condition. Commits are refused unless the
+    /// configuration accepts the risk (`allow_unconditional_writes`).
+    Unconditional {
+        /// `allow_unconditional_writes`.
+        allowed: bool,
+    },
+}
+
+impl Commits {
+    /// Whether the storage refuses a second create (`None`: not known).
+    pub(crate) fn conditional(self) -> Option<bool> {
+        match self {
+            Commits::Conditional => Some(true),
+            Commits::Unknown => None,
+            Commits::Unconditional { .. } => Some(false),
+        }
+    }
+
+    /// Refuses a commit on storage that would not keep it safe.
+    pub(crate) fn check(self, lsu: &str) -> Result<()> {
+        match self {
+            Commits::Unconditional { allowed: false } => Err(EngineError::Config(format!(
+                "LSU {lsu}: the S3 server ignores conditional writes (If-None-Match: *), so two media servers \
+                 could overwrite each other's commits; writes are refused (set allow_unconditional_writes = true \
+                 if only one media server ever writes to it)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Probes `store` (LSU `lsu`). Filesystems create files exclusively
+/// (`O_EXCL`, which NFS v3 and later honour), so only S3 is probed.
+pub(crate) fn probe(rt: &tokio::runtime::Handle, store: &ObjectStore, lsu: &str, allowed: bool) -> Commits {
+    if store.fs_root().is_some() {
+        return Commits::Conditional;
+    }
+    let key = format!(".vastost/probe-{:016x}", fastrand::u64(..));
+    let found = rt.block_on(async {
+        store.put_new(&key, Bytes::from_static(b"first")).await?;
+        let second = store.put_new(&key, Bytes::from_static(b"second")).await;
+        let _ = store.delete(&key).await;
+        match second {
+            Err(e) if e.kind == StorageKind::AlreadyExists => Ok(Commits::Conditional),
+            Ok(()) => Ok(Commits::Unconditional { allowed }),
+            Err(e) => Err(e),
+        }
+    });
+    match found {
+        Ok(Commits::Unconditional { allowed }) => {
+            tracing::error!(
+                lsu,
+                allowed,
+                "the S3 server ignores conditional writes (If-None-Match: *): concurrent commits are not safe"
+            );
+            Commits::Unconditional { allowed }
+        }
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(lsu, error = %e, "conditional writes could not be probed");
+            Commits::Unknown
+        }
+    }
+}
