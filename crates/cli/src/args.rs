@@ -64,6 +64,16 @@ pub enum Command {
     /// Show (and with --delete, remove) the events of a server.
     Events(EventsArgs),
     /// Free the space that deleted images and crashed backups left.
+    ///
+    /// Removes fragments no live image maps, and the remains of deleted
+    /// images once nothing references them (their tombstones once older
+    /// than the abandon age). Pending images whose last commit is older
+    /// than the abandon age (--older-than, default abandon_after_hours =
+    /// 24h) are abandoned: data past their last checkpoint is freed, and
+    /// an image with no checkpoint is deleted; younger ones are not
+    /// touched. S3 multipart uploads of images older than that age are
+    /// aborted. Folders with data but no commit record are reported as
+    /// damaged and left alone. Expired events are deleted.
     Reclaim(ReclaimArgs),
     /// Provision a cluster for the plugin through VMS (S3 user and keys,
     /// buckets, quotas) and write the plugin's configuration; safe to rerun.
