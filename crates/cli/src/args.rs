@@ -115,9 +115,16 @@ pub struct SetupArgs {
     /// A quota on each bucket.
     #[arg(long)]
     pub quota: Option<ByteSize>,
-    /// S3 user owning the buckets.
+    /// S3 user owning the buckets (a local user, created in the tenant's
+    /// local provider, else in the provider named local).
     #[arg(long, default_value = "vastost")]
     pub s3_user: String,
+    /// Tenant to create (if missing) and provision in.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Print what would be created and what exists, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// PEM CA bundle for the cluster's certificates.
     #[arg(long)]
     pub ca_bundle: Option<PathBuf>,

@@ -26,10 +26,27 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         buckets: args.buckets.clone(),
         quota: args.quota.map(|q| q.0),
         policy: "s3_default_policy".into(),
-        tenant: None,
+        tenant: args.tenant.clone(),
     };
     let cluster = rt.block_on(vms.cluster()).context("cannot reach VMS")?;
     println!("cluster {} ({}, {})", cluster.name, cluster.sw_version, cluster.state);
+    if args.dry_run {
+        let would = rt.block_on(vms.plan(&plan)).context("cannot read the cluster's state")?;
+        for item in &would.create {
+            println!("would create  {item}");
+        }
+        for item in &would.existing {
+            println!("exists        {item}");
+        }
+        let keys = std::fs::metadata(&args.credentials_out).is_ok();
+        println!(
+            "{}  S3 keys in {}",
+            if keys { "exists       " } else { "would create " },
+            args.credentials_out.display()
+        );
+        println!("would write   {}", args.config_out.display());
+        return Ok(());
+    }
     let done = rt.block_on(vms.provision(&plan)).context("provisioning failed")?;
     for item in &done.created {
         println!("created  {item}");

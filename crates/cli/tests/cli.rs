@@ -282,16 +282,25 @@ fn setup_provisions_once_and_the_plugin_uses_it() {
     assert!(fails(&out, 1).contains("mode 644"));
     assert!(!creds.exists() && !config.exists(), "nothing written after the refusal");
     std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let setup = || {
+    let run_setup = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_vastost"))
             .args(["setup", "--server", "c1", "--vms", &vms, "--vms-password-file", path(&password)])
-            .args(["--s3-endpoint", &s3, "--bucket", "nbu-pool", "--quota", "1GiB"])
+            .args(["--s3-endpoint", &s3, "--bucket", "nbu-pool", "--quota", "1GiB", "--tenant", "backup"])
             .args(["--config-out", path(&config), "--credentials-out", path(&creds)])
+            .args(extra)
             .output()
             .unwrap();
         ok(&out)
     };
+    let setup = || run_setup(&[]);
+    // The plan first: nothing is changed.
+    let plan = run_setup(&["--dry-run"]);
+    for item in ["would create  tenant backup", "would create  S3 user vastost", "would create  S3 view /nbu-pool"] {
+        assert!(plan.contains(item), "{item}: {plan}");
+    }
+    assert!(!config.exists() && !creds.exists(), "a dry run writes nothing");
     let first = setup();
+    assert!(first.contains("created  tenant backup"), "{first}");
     assert!(first.contains("created  S3 user vastost") && first.contains("created  S3 view /nbu-pool"), "{first}");
     assert!(first.contains("created  S3 access key"), "{first}");
     let keys = std::fs::read_to_string(&creds).unwrap();

@@ -10,8 +10,10 @@
 
 pub mod faults;
 pub mod moto;
+pub mod openapi;
 mod s3;
 pub mod vms;
+mod vms_store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

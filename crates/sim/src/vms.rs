@@ -24,6 +24,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::vms_store::{self, Db, Refusal};
+
 /// The simulated cluster's usable capacity: 100 TiB.
 pub const CAPACITY: u64 = 100 << 40;
 
@@ -36,6 +38,7 @@ pub struct VmsKnobs {
     token_lifetime_ms: AtomicU64,
     unavailable: AtomicU32,
     requests: AtomicU64,
+    received: Mutex<Vec<(String, String, Value)>>,
 }
 
 impl VmsKnobs {
@@ -48,6 +51,7 @@ impl VmsKnobs {
             token_lifetime_ms: AtomicU64::new(3_600_000),
             unavailable: AtomicU32::new(0),
             requests: AtomicU64::new(0),
+            received: Mutex::new(Vec::new()),
         }
     }
 
@@ -80,6 +84,12 @@ impl VmsKnobs {
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// Every JSON request body received so far, with its method and its
+    /// operation as VAST's OpenAPI file names it (`/views/{id}/`).
+    pub fn received(&self) -> Vec<(String, String, Value)> {
+        lock(&self.received).clone()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -96,12 +106,8 @@ pub(crate) struct VmsState {
     pub knobs: Arc<VmsKnobs>,
     data: PathBuf,
     tokens: Mutex<Tokens>,
-    quotas: Mutex<Vec<Value>>,
-    users: Mutex<Vec<Value>>,
-    tenants: Mutex<Vec<Value>>,
+    db: Mutex<Db>,
     s3_keys: crate::s3::Keys,
-    vips: Vec<std::net::IpAddr>,
-    next_id: AtomicU64,
 }
 
 impl VmsState {
@@ -110,17 +116,9 @@ impl VmsState {
             knobs: Arc::new(VmsKnobs::new()),
             data: data.to_path_buf(),
             tokens: Mutex::new(Tokens::default()),
-            quotas: Mutex::new(Vec::new()),
-            users: Mutex::new(Vec::new()),
-            tenants: Mutex::new(vec![json!({ "id": 1, "name": "default", "vippools": [] })]),
+            db: Mutex::new(Db::new(&vips)),
             s3_keys,
-            vips,
-            next_id: AtomicU64::new(100),
         }
-    }
-
-    fn id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::SeqCst)
     }
 }
 
@@ -190,28 +188,6 @@ fn dir_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Buckets (visible folders of the data folder) as S3 views.
-fn views(state: &VmsState) -> Vec<Value> {
-    let mut names: Vec<String> = std::fs::read_dir(&state.data)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            json!({ "id": i + 1, "name": b, "path": format!("/{b}"), "bucket": b, "protocols": ["S3"],
-                    "policy_id": 1, "bucket_owner": "admin" })
-        })
-        .collect()
-}
-
 fn quota_view(state: &VmsState, q: &Value) -> Value {
     let mut q = q.clone();
     let path = q["path"].as_str().unwrap_or("/").trim_start_matches('/').to_string();
@@ -224,14 +200,29 @@ fn quota_view(state: &VmsState, q: &Value) -> Value {
     q
 }
 
+/// Django-style filters, as VMS takes them: `field=value`, and the
+/// suffixes `__contains`, `__icontains`, `__startswith`, `__in` (comma
+/// separated); `page`, `page_size` and `fields` are not filters.
 fn filtered(items: Vec<Value>, query: &HashMap<String, String>) -> Vec<Value> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
     items
         .into_iter()
         .filter(|item| {
-            query.iter().filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size")).all(|(k, v)| match &item[k] {
-                Value::String(s) => s == v,
-                Value::Number(n) => n.to_string() == *v,
-                _ => false,
+            query.iter().filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size" | "fields")).all(|(k, want)| {
+                let (field, op) = k.split_once("__").unwrap_or((k, "exact"));
+                let Some(have) = text(&item[field]) else { return false };
+                match op {
+                    "contains" => have.contains(want.as_str()),
+                    "icontains" => have.to_lowercase().contains(&want.to_lowercase()),
+                    "startswith" => have.starts_with(want.as_str()),
+                    "in" => want.split(',').any(|w| w == have),
+                    _ => have == *want,
+                }
             })
         })
         .collect()
@@ -282,7 +273,14 @@ pub(crate) async fn handle(
         state.knobs.unavailable.fetch_sub(1, Ordering::SeqCst);
         return detail(StatusCode::SERVICE_UNAVAILABLE, "VMS is not available (failover in progress)");
     }
-    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let json_body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) if body.iter().all(u8::is_ascii_whitespace) => Value::Null,
+        Err(e) => return detail(StatusCode::BAD_REQUEST, &format!("JSON parse error - {e}")),
+    };
+    if !json_body.is_null() {
+        lock(&state.knobs.received).push((method.to_string(), crate::openapi::template(&parts), json_body.clone()));
+    }
     match (method.clone(), parts.as_slice()) {
         (Method::POST, ["token"]) => {
             let user = json_body["username"].as_str().unwrap_or_default();
@@ -315,13 +313,15 @@ pub(crate) async fn handle(
                     json!({ "detail": "You do not have permission to perform this action.", "code": "permission_denied" }),
                 );
             }
-            resource(&state, method, &uri, &headers, &parts, &query, json_body)
+            resource(&state, &user, method, &uri, &headers, &parts, &query, json_body)
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn resource(
     state: &VmsState,
+    caller: &str,
     method: Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -329,126 +329,222 @@ fn resource(
     query: &HashMap<String, String>,
     body: Value,
 ) -> Response {
-    match (method, parts) {
+    let template = crate::openapi::template(parts);
+    if !crate::openapi::has_operation(&template, method.as_str()) {
+        return if crate::openapi::has_path(&template) {
+            detail(StatusCode::METHOD_NOT_ALLOWED, &format!("Method \"{method}\" not allowed."))
+        } else {
+            detail(StatusCode::NOT_FOUND, "Not found.")
+        };
+    }
+    // A body is checked against VAST's schema of the operation.
+    if let Some(schema) = crate::openapi::request_schema(&template, method.as_str()) {
+        let body = if body.is_null() && method != Method::POST { json!({}) } else { body.clone() };
+        if !body.is_object() {
+            return detail(StatusCode::BAD_REQUEST, "the request body must be a JSON object");
+        }
+        let problems = crate::openapi::validate(schema, &body);
+        if !problems.is_empty() {
+            return detail(StatusCode::BAD_REQUEST, &problems.join("; "));
+        }
+    }
+    let mut db = lock(&state.db);
+    db.sync_buckets(&state.data);
+    let id: Option<u64> = parts.get(1).and_then(|p| p.parse().ok());
+    let result: Result<(StatusCode, Value), Refusal> = match (method.clone(), parts) {
         (Method::GET, ["clusters"]) => {
             let used = dir_size(&state.data);
-            let cluster = json!({
-                "id": 1, "name": "vast-sim", "guid": "00000000-5eed-4a57-0000-000000000001",
-                "sw_version": "5.3.0-sim", "state": "ONLINE",
-                "usable_capacity_bytes": CAPACITY, "free_usable_capacity": CAPACITY.saturating_sub(used),
-                "logical_space": CAPACITY, "logical_space_in_use": used,
-                "physical_space": CAPACITY, "physical_space_in_use": used, "drr": 1.0,
-            });
-            list(uri, headers, vec![cluster], query)
+            Ok((
+                StatusCode::OK,
+                json!([{
+                    "id": 1, "name": "vast-sim", "guid": "00000000-5eed-4a57-0000-000000000001",
+                    "sw_version": "5.3.0-sim", "state": "ONLINE",
+                    "usable_capacity_bytes": CAPACITY, "free_usable_capacity": CAPACITY.saturating_sub(used),
+                    "logical_space": CAPACITY, "logical_space_in_use": used,
+                    "physical_space": CAPACITY, "physical_space_in_use": used, "drr": 1.0,
+                }]),
+            ))
         }
         (Method::GET, ["versions"]) => {
-            list(uri, headers, vec![json!({ "sys_version": "5.3.0-sim", "status": "success" })], query)
+            Ok((StatusCode::OK, json!([{ "id": 1, "sys_version": "5.3.0-sim", "status": "success" }])))
         }
-        (Method::GET, ["views"]) => list(uri, headers, views(state), query),
-        (Method::GET, ["vippools"]) => {
-            let range = match (state.vips.first(), state.vips.last()) {
-                (Some(a), Some(b)) => json!([[a.to_string(), b.to_string()]]),
-                _ => json!([]),
-            };
-            let pool = json!({ "id": 1, "name": "protocols", "role": "PROTOCOLS", "enabled": true,
-                               "tenant_id": 1, "ip_ranges": range, "subnet_cidr": 8 });
-            list(uri, headers, vec![pool], query)
+        (Method::GET, [table]) if vms_store::TABLES.contains(table) => {
+            let mut items: Vec<Value> = db.table(table).values().cloned().collect();
+            if *table == "quotas" {
+                items = items.iter().map(|q| quota_view(state, q)).collect();
+            }
+            if *table == "apitokens" {
+                items.iter_mut().for_each(|t| drop(t.as_object_mut().map(|o| o.remove("token"))));
+            }
+            drop(db);
+            return list(uri, headers, items, query);
         }
+        (Method::GET, [table, _]) if vms_store::TABLES.contains(table) => match db.table(table).get(&id.unwrap_or(0)) {
+            Some(r) if *table == "quotas" => Ok((StatusCode::OK, quota_view(state, r))),
+            Some(r) => Ok((StatusCode::OK, r.clone())),
+            None => Err(vms_store::not_found()),
+        },
         (Method::POST, ["views"]) => {
-            let (Some(path), Some(_policy)) = (body["path"].as_str(), body["policy_id"].as_u64()) else {
-                return detail(StatusCode::BAD_REQUEST, "path and policy_id are required");
-            };
-            let name = path.trim_start_matches('/');
-            let bucket = body["bucket"].as_str().unwrap_or(name);
-            if name.is_empty() || name.contains('/') || path.ends_with('/') || bucket != name {
-                return detail(StatusCode::BAD_REQUEST, "the simulator serves views at /<bucket> only");
-            }
-            if state.data.join(bucket).exists() {
-                return answer(
-                    StatusCode::CONFLICT,
-                    json!({ "code": "conflict", "detail": format!("view {path} exists") }),
-                );
-            }
-            if let Err(e) = std::fs::create_dir_all(state.data.join(bucket)) {
-                return detail(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-            }
-            let created = views(state).into_iter().find(|v| v["bucket"] == bucket).unwrap_or(Value::Null);
-            answer(StatusCode::CREATED, created)
+            vms_store::create_view(&mut db, &state.data, body).map(|v| (StatusCode::CREATED, v))
         }
-        (Method::GET, ["viewpolicies"]) => list(
-            uri,
-            headers,
-            vec![
-                json!({ "id": 1, "name": "default", "tenant_id": 1 }),
-                json!({ "id": 2, "name": "s3_default_policy", "tenant_id": 1 }),
-            ],
-            query,
-        ),
-        (Method::GET, ["tenants"]) => list(uri, headers, lock(&state.tenants).clone(), query),
-        (Method::POST, ["tenants"]) => {
-            let Some(name) = body["name"].as_str() else { return detail(StatusCode::BAD_REQUEST, "name is required") };
-            let mut tenants = lock(&state.tenants);
-            if tenants.iter().any(|t| t["name"] == name) {
-                return answer(
-                    StatusCode::CONFLICT,
-                    json!({ "code": "conflict", "detail": format!("tenant {name} exists") }),
-                );
-            }
-            let t = json!({ "id": state.id(), "name": name, "vippools": [] });
-            tenants.push(t.clone());
-            answer(StatusCode::CREATED, t)
-        }
-        (Method::GET, ["users"]) => list(uri, headers, lock(&state.users).clone(), query),
-        (Method::POST, ["users"]) => {
-            let Some(name) = body["name"].as_str() else { return detail(StatusCode::BAD_REQUEST, "name is required") };
-            let mut users = lock(&state.users);
-            if users.iter().any(|u| u["name"] == name) {
-                return answer(
-                    StatusCode::CONFLICT,
-                    json!({ "code": "conflict", "detail": format!("user {name} exists") }),
-                );
-            }
-            let u =
-                json!({ "id": state.id(), "name": name, "uid": body["uid"].as_u64().unwrap_or(0), "access_keys": [] });
-            users.push(u.clone());
-            answer(StatusCode::CREATED, u)
-        }
-        (Method::POST, ["users", id, "access_keys"]) => {
-            let mut users = lock(&state.users);
-            let wanted: Option<u64> = id.parse().ok();
-            let Some(user) = users.iter_mut().find(|u| u["id"].as_u64().is_some() && u["id"].as_u64() == wanted) else {
-                return detail(StatusCode::NOT_FOUND, "Not found.");
-            };
-            let access_key = format!("AK{:018X}", fastrand::u128(..) & 0x00FF_FFFF_FFFF_FFFF_FFFF);
-            let secret_key = format!("{:040x}", fastrand::u128(..));
-            if let Some(keys) = user["access_keys"].as_array_mut() {
-                keys.push(json!({ "key": access_key, "enabled": true }));
-            }
-            lock(&state.s3_keys).insert(access_key.clone(), secret_key.clone());
-            answer(StatusCode::OK, json!({ "access_key": access_key, "secret_key": secret_key }))
-        }
-        (Method::GET, ["quotas"]) => {
-            let quotas: Vec<Value> = lock(&state.quotas).iter().map(|q| quota_view(state, q)).collect();
-            list(uri, headers, quotas, query)
-        }
+        (Method::DELETE, ["views", _]) => vms_store::delete_view(&mut db, &state.data, id.unwrap_or(0))
+            .map(|()| (StatusCode::NO_CONTENT, Value::Null)),
         (Method::POST, ["quotas"]) => {
-            let (Some(name), Some(path)) = (body["name"].as_str(), body["path"].as_str()) else {
-                return detail(StatusCode::BAD_REQUEST, "name and path are required");
-            };
-            let mut quotas = lock(&state.quotas);
-            if quotas.iter().any(|q| q["path"] == path) {
-                return answer(
-                    StatusCode::CONFLICT,
-                    json!({ "code": "conflict", "detail": format!("a quota exists on {path}") }),
-                );
+            let path = body["path"].as_str().unwrap_or_default().to_string();
+            match vms_store::check_path(&path) {
+                Err(e) => Err(e),
+                Ok(()) if db.table("quotas").values().any(|q| q["path"] == path.as_str()) => {
+                    Err((StatusCode::CONFLICT, format!("a quota exists on {path}")))
+                }
+                Ok(()) => {
+                    let mut q = body.clone();
+                    for k in ["hard_limit", "soft_limit"] {
+                        if q.get(k).is_none() {
+                            q[k] = json!(0);
+                        }
+                    }
+                    let q = db.insert("quotas", q);
+                    Ok((StatusCode::CREATED, quota_view(state, &q)))
+                }
             }
-            let q = json!({ "id": state.next_id.fetch_add(1, Ordering::SeqCst), "name": name, "path": path,
-                            "hard_limit": body["hard_limit"].as_u64().unwrap_or(0),
-                            "soft_limit": body["soft_limit"].as_u64().unwrap_or(0) });
-            quotas.push(q.clone());
-            drop(quotas);
-            answer(StatusCode::CREATED, quota_view(state, &q))
         }
-        _ => detail(StatusCode::NOT_FOUND, "Not found."),
+        (Method::POST, ["tenants"]) => {
+            let name = body["name"].as_str().unwrap_or_default();
+            if name.is_empty() || db.table("tenants").values().any(|t| t["name"] == name) {
+                Err((StatusCode::CONFLICT, format!("tenant {name:?} exists or is empty")))
+            } else {
+                let mut t = body.clone();
+                t["vippools"] = json!([]);
+                if t.get("local_provider_id").is_none() {
+                    t["local_provider_id"] = json!(1);
+                }
+                Ok((StatusCode::CREATED, db.insert("tenants", t)))
+            }
+        }
+        (Method::POST, ["localproviders"]) => {
+            let name = body["name"].as_str().unwrap_or_default();
+            if name.is_empty() || db.table("localproviders").values().any(|p| p["name"] == name) {
+                Err((StatusCode::CONFLICT, format!("local provider {name:?} exists or is empty")))
+            } else {
+                Ok((StatusCode::CREATED, db.insert("localproviders", body.clone())))
+            }
+        }
+        (Method::POST, ["users"]) => match vms_store::user_record(&db, body.clone()) {
+            Ok(u) => Ok((StatusCode::CREATED, db.insert("users", u))),
+            Err(e) => Err(e),
+        },
+        (Method::POST, ["users", _, "access_keys"]) => {
+            let keys = &state.s3_keys;
+            match db.table_mut("users").get_mut(&id.unwrap_or(0)) {
+                None => Err(vms_store::not_found()),
+                Some(user) => {
+                    let (access_key, secret_key) = new_key_pair();
+                    if let Some(list) = user["access_keys"].as_array_mut() {
+                        list.push(json!({ "access_key": access_key, "enabled": true, "tenant_id": 1,
+                                          "creation_time": "2026-01-01T00:00:00Z" }));
+                    }
+                    lock(keys).insert(access_key.clone(), secret_key.clone());
+                    Ok((StatusCode::OK, json!({ "access_key": access_key, "secret_key": secret_key })))
+                }
+            }
+        }
+        (Method::DELETE | Method::PATCH, ["users", _, "access_keys"]) => {
+            let key = body["access_key"].as_str().unwrap_or_default().to_string();
+            let enable = method == Method::PATCH && body["enabled"].as_bool().unwrap_or(true);
+            match db.table_mut("users").get_mut(&id.unwrap_or(0)) {
+                None => Err(vms_store::not_found()),
+                Some(user) => match user["access_keys"].as_array_mut() {
+                    Some(list) if list.iter().any(|k| k["access_key"] == key.as_str()) => {
+                        if method == Method::DELETE {
+                            list.retain(|k| k["access_key"] != key.as_str());
+                        } else {
+                            list.iter_mut()
+                                .filter(|k| k["access_key"] == key.as_str())
+                                .for_each(|k| k["enabled"] = json!(enable));
+                        }
+                        toggle_key(state, &key, method == Method::PATCH && enable);
+                        Ok((StatusCode::NO_CONTENT, Value::Null))
+                    }
+                    _ => Err((StatusCode::NOT_FOUND, format!("user {} has no access key {key}", id.unwrap_or(0)))),
+                },
+            }
+        }
+        (Method::POST, ["s3keys"]) => {
+            let (access_key, secret_key) = new_key_pair();
+            lock(&state.s3_keys).insert(access_key.clone(), secret_key.clone());
+            Ok((StatusCode::CREATED, json!({ "access_key": access_key, "secret_key": secret_key })))
+        }
+        (Method::GET, ["s3keys"]) => Ok((StatusCode::OK, json!({}))),
+        (Method::POST, ["apitokens"]) => {
+            let token = format!("{:032x}", fastrand::u128(..));
+            state.knobs.add_api_token(&token);
+            let owner = body["owner"].as_str().unwrap_or(caller).to_string();
+            let name = body["name"].as_str().map_or_else(|| format!("{owner}_api_token"), str::to_string);
+            let record = db.insert(
+                "apitokens",
+                json!({ "name": name, "owner": owner, "revoked": false,
+                                                         "created": "2026-01-01T00:00:00Z", "token": token }),
+            );
+            Ok((StatusCode::CREATED, json!({ "id": record["id"].to_string(), "token": token })))
+        }
+        (Method::PATCH | Method::PUT, [table, _]) if vms_store::TABLES.contains(table) => {
+            match db.table_mut(table).get_mut(&id.unwrap_or(0)) {
+                None => Err(vms_store::not_found()),
+                Some(record) => {
+                    if *table == "views" && body.get("bucket").is_some_and(|b| *b != record["bucket"]) {
+                        Err((StatusCode::BAD_REQUEST, "the bucket of a view cannot change".into()))
+                    } else if body
+                        .get("path")
+                        .and_then(Value::as_str)
+                        .is_some_and(|p| vms_store::check_path(p).is_err())
+                    {
+                        Err((StatusCode::BAD_REQUEST, "invalid path".into()))
+                    } else {
+                        vms_store::patch(record, body.as_object().expect("checked an object"));
+                        let r = record.clone();
+                        Ok((StatusCode::OK, if *table == "quotas" { quota_view(state, &r) } else { r }))
+                    }
+                }
+            }
+        }
+        (Method::DELETE, [table, _]) if vms_store::TABLES.contains(table) => {
+            let id = id.unwrap_or(0);
+            match db.table_mut(table).remove(&id) {
+                None => Err(vms_store::not_found()),
+                Some(removed) => {
+                    if *table == "users" {
+                        for k in removed["access_keys"].as_array().into_iter().flatten() {
+                            toggle_key(state, k["access_key"].as_str().unwrap_or_default(), false);
+                        }
+                    }
+                    Ok((StatusCode::NO_CONTENT, Value::Null))
+                }
+            }
+        }
+        _ => Err((StatusCode::METHOD_NOT_ALLOWED, format!("Method \"{method}\" not allowed."))),
+    };
+    match result {
+        Ok((StatusCode::NO_CONTENT, _)) => StatusCode::NO_CONTENT.into_response(),
+        Ok((status, value)) => answer(status, value),
+        Err((status, text)) => detail(status, &text),
+    }
+}
+
+fn new_key_pair() -> (String, String) {
+    let access_key = format!("AK{:018X}", fastrand::u128(..) & 0x00FF_FFFF_FFFF_FFFF_FFFF);
+    (access_key, format!("{:040x}", fastrand::u128(..)))
+}
+
+/// Disabled or deleted keys no longer sign S3 requests; enabled ones do
+/// again (their secret is kept aside while disabled).
+fn toggle_key(state: &VmsState, key: &str, enable: bool) {
+    let mut keys = lock(&state.s3_keys);
+    let parked = format!("disabled:{key}");
+    if enable {
+        if let Some(secret) = keys.remove(&parked) {
+            keys.insert(key.to_string(), secret);
+        }
+    } else if let Some(secret) = keys.remove(key) {
+        keys.insert(parked, secret);
     }
 }

@@ -21,4 +21,4 @@ mod provision;
 pub use client::{Auth, VmsClient, VmsConfig};
 pub use error::{VmsError, VmsErrorKind};
 pub use model::{Cluster, Quota, View, VipPool};
-pub use provision::{ProvisionPlan, Provisioned};
+pub use provision::{Plan, ProvisionPlan, Provisioned};

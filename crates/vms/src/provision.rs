@@ -1,6 +1,8 @@
-//! Idempotent provisioning of what the plugin needs on a cluster: an S3
-//! user, an S3 view (bucket) per LSU owned by it, and optionally a quota
-//! per view. Running it again creates nothing that exists.
+//! Idempotent provisioning of what the plugin needs on a cluster: a tenant
+//! if asked for, an S3 user (a local user of the tenant's local provider,
+//! as VMS requires), an S3 view (bucket) per LSU owned by it, and
+//! optionally a quota per view. Running it again creates nothing that
+//! exists; [`VmsClient::plan`] says what a run would do without doing it.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -40,18 +42,44 @@ struct Named {
     name: String,
 }
 
+#[derive(Debug, Deserialize)]
+struct TenantRecord {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    local_provider_id: Option<u64>,
+}
+
+/// What a provisioning run would find and do.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// What it would create, in order.
+    pub create: Vec<String>,
+    /// What is there already.
+    pub existing: Vec<String>,
+}
+
 impl VmsClient {
     /// Creates what `plan` needs and is missing.
     pub async fn provision(&self, plan: &ProvisionPlan) -> Result<Provisioned, VmsError> {
         let mut done = Provisioned::default();
+        let (mut tenant_provider, mut tenant_id) = (None, None);
         if let Some(tenant) = &plan.tenant {
-            let tenants: Vec<Named> = self.list("tenants", &[("name", tenant)]).await?;
-            if tenants.iter().any(|t| t.name == *tenant) {
-                done.existing.push(format!("tenant {tenant}"));
-            } else {
-                self.post("tenants", &json!({ "name": tenant })).await?;
-                done.created.push(format!("tenant {tenant}"));
-            }
+            let tenants: Vec<TenantRecord> = self.list("tenants", &[("name", tenant)]).await?;
+            let record = match tenants.into_iter().find(|t| t.name == *tenant) {
+                Some(t) => {
+                    done.existing.push(format!("tenant {tenant}"));
+                    t
+                }
+                None => {
+                    let created = self.post("tenants", &json!({ "name": tenant })).await?;
+                    done.created.push(format!("tenant {tenant}"));
+                    serde_json::from_value(created)
+                        .map_err(|e| VmsError::new(VmsErrorKind::Other, "POST", "tenants/", e.to_string()))?
+                }
+            };
+            tenant_provider = record.local_provider_id;
+            tenant_id = Some(record.id);
         }
         let users: Vec<Named> = self.list("users", &[("name", &plan.s3_user)]).await?;
         done.user_id = match users.into_iter().find(|u| u.name == plan.s3_user) {
@@ -60,7 +88,13 @@ impl VmsClient {
                 u.id
             }
             None => {
-                let u: Named = serde_json::from_value(self.post("users", &json!({ "name": plan.s3_user })).await?)
+                // VMS creates users in a local provider, which must be named.
+                let provider = match tenant_provider {
+                    Some(id) => id,
+                    None => self.local_provider().await?,
+                };
+                let body = json!({ "name": plan.s3_user, "local_provider_id": provider });
+                let u: Named = serde_json::from_value(self.post("users", &body).await?)
                     .map_err(|e| VmsError::new(VmsErrorKind::Other, "POST", "users/", e.to_string()))?;
                 done.created.push(format!("S3 user {}", plan.s3_user));
                 u.id
@@ -75,15 +109,21 @@ impl VmsClient {
             if self.bucket_view(bucket).await?.is_some() {
                 done.existing.push(format!("S3 view {path} (bucket {bucket})"));
             } else {
-                let body = json!({ "path": path, "policy_id": policy.id, "protocols": ["S3"], "bucket": bucket,
-                                   "bucket_owner": plan.s3_user, "create_dir": true, "name": bucket });
+                let mut body = json!({ "path": path, "policy_id": policy.id, "protocols": ["S3"], "bucket": bucket,
+                                       "bucket_owner": plan.s3_user, "create_dir": true, "name": bucket });
+                if let Some(id) = tenant_id {
+                    body["tenant_id"] = json!(id);
+                }
                 self.post("views", &body).await?;
                 done.created.push(format!("S3 view {path} (bucket {bucket})"));
             }
             if let Some(limit) = plan.quota {
                 if self.quotas(&path).await?.is_empty() {
-                    let body =
+                    let mut body =
                         json!({ "name": bucket, "path": path, "hard_limit": limit, "soft_limit": limit / 10 * 9 });
+                    if let Some(id) = tenant_id {
+                        body["tenant_id"] = json!(id);
+                    }
                     self.post("quotas", &body).await?;
                     done.created.push(format!("quota of {limit} bytes on {path}"));
                 } else {
@@ -92,6 +132,48 @@ impl VmsClient {
             }
         }
         Ok(done)
+    }
+
+    /// The local provider users are created in: the one named `local`,
+    /// else the only one.
+    async fn local_provider(&self) -> Result<u64, VmsError> {
+        let providers: Vec<Named> = self.list("localproviders", &[]).await?;
+        match providers.iter().find(|p| p.name == "local") {
+            Some(p) => Ok(p.id),
+            None if providers.len() == 1 => Ok(providers[0].id),
+            None => Err(VmsError::new(
+                VmsErrorKind::NotFound,
+                "GET",
+                "localproviders/",
+                format!("no local provider named local among {} (set a tenant whose provider to use)", providers.len()),
+            )),
+        }
+    }
+
+    /// What [`VmsClient::provision`] would create and what exists, without
+    /// changing anything.
+    pub async fn plan(&self, plan: &ProvisionPlan) -> Result<Plan, VmsError> {
+        let mut out = Plan::default();
+        let mut note =
+            |exists: bool, what: String| if exists { out.existing.push(what) } else { out.create.push(what) };
+        if let Some(tenant) = &plan.tenant {
+            let tenants: Vec<Named> = self.list("tenants", &[("name", tenant)]).await?;
+            note(tenants.iter().any(|t| t.name == *tenant), format!("tenant {tenant}"));
+        }
+        let users: Vec<Named> = self.list("users", &[("name", &plan.s3_user)]).await?;
+        note(users.iter().any(|u| u.name == plan.s3_user), format!("S3 user {}", plan.s3_user));
+        for bucket in &plan.buckets {
+            let path = format!("/{bucket}");
+            note(self.bucket_view(bucket).await?.is_some(), format!("S3 view {path} (bucket {bucket})"));
+            if let Some(limit) = plan.quota {
+                let exists = !self.quotas(&path).await?.is_empty();
+                note(
+                    exists,
+                    if exists { format!("quota on {path}") } else { format!("quota of {limit} bytes on {path}") },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Creates an S3 access key for user `user_id`; the secret is only in

@@ -151,6 +151,20 @@ fn provisioning_twice_is_a_no_op_the_second_time() {
     let (ak, sk) = env.rt.block_on(c.create_access_key(first.user_id)).unwrap();
     assert!(!ak.is_empty() && sk.len() >= 32);
     // That the key signs S3 requests is shown by `vastost setup`'s test.
+    // The user was made in a local provider, as VMS requires.
+    let users: Vec<serde_json::Value> = env.rt.block_on(c.list("users", &[("name", "vastost")])).unwrap();
+    assert!(users[0]["local_provider_id"].as_u64().is_some(), "{users:?}");
+
+    // Contract: every body the client sent is what VAST's OpenAPI file
+    // says the operation takes.
+    let sent = env.sim.vms().received();
+    assert!(sent.len() >= 8, "{sent:?}");
+    for (method, op, body) in &sent {
+        let schema = vastost_sim::openapi::request_schema(op, method)
+            .unwrap_or_else(|| panic!("{method} {op} takes no body in VAST's API"));
+        let problems = vastost_sim::openapi::validate(schema, body);
+        assert!(problems.is_empty(), "{method} {op} {body}: {problems:?}");
+    }
 }
 
 #[test]

@@ -1,0 +1,239 @@
+//! What the simulated VMS keeps: views, quotas, users and their S3 keys,
+//! tenants, local providers, view policies and API tokens, each with a
+//! stable id, every field given stored and returned. S3 views are the
+//! bucket folders of the data folder: a view created with `S3` in its
+//! protocols makes its folder, and a folder made otherwise (the S3
+//! `CreateBucket`, a test) shows up as a view.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+/// A refusal: status and `detail`.
+pub(crate) type Refusal = (StatusCode, String);
+
+fn bad(detail: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, detail.into())
+}
+
+/// The simulated cluster's records.
+#[derive(Debug)]
+pub(crate) struct Db {
+    /// Each resource numbers its records on its own, from 1, as VMS does;
+    /// an id is never used twice.
+    next_id: BTreeMap<&'static str, u64>,
+    pub tables: BTreeMap<&'static str, BTreeMap<u64, Value>>,
+}
+
+/// The resources kept as tables, by their path segment.
+pub(crate) const TABLES: [&str; 8] =
+    ["views", "quotas", "users", "tenants", "localproviders", "viewpolicies", "vippools", "apitokens"];
+
+impl Db {
+    pub(crate) fn new(vips: &[std::net::IpAddr]) -> Self {
+        let mut db = Db {
+            next_id: TABLES.iter().map(|t| (*t, 1)).collect(),
+            tables: TABLES.iter().map(|t| (*t, BTreeMap::new())).collect(),
+        };
+        db.insert("tenants", json!({ "name": "default", "vippools": [], "local_provider_id": 1 }));
+        db.insert(
+            "localproviders",
+            json!({ "name": "local", "description": "Local users", "managed_by": ["SUPER_ADMIN"] }),
+        );
+        db.insert("viewpolicies", json!({ "name": "default", "tenant_id": 1, "flavor": "NFS" }));
+        db.insert(
+            "viewpolicies",
+            json!({ "name": "s3_default_policy", "tenant_id": 1, "flavor": "S3_NATIVE", "is_s3_default_policy": true }),
+        );
+        let range = match (vips.first(), vips.last()) {
+            (Some(a), Some(b)) => json!([[a.to_string(), b.to_string()]]),
+            _ => json!([]),
+        };
+        db.insert(
+            "vippools",
+            json!({ "name": "protocols", "role": "PROTOCOLS", "enabled": true, "tenant_id": 1,
+                    "ip_ranges": range, "subnet_cidr": 8 }),
+        );
+        db
+    }
+
+    /// Stores `record` with a new id and returns it as stored.
+    pub(crate) fn insert(&mut self, table: &str, mut record: Value) -> Value {
+        let next = self.next_id.get_mut(table).expect("known table");
+        let id = *next;
+        *next += 1;
+        record["id"] = json!(id);
+        self.tables.get_mut(table).expect("known table").insert(id, record.clone());
+        record
+    }
+
+    pub(crate) fn table(&self, table: &str) -> &BTreeMap<u64, Value> {
+        &self.tables[table]
+    }
+
+    pub(crate) fn table_mut(&mut self, table: &str) -> &mut BTreeMap<u64, Value> {
+        self.tables.get_mut(table).expect("known table")
+    }
+
+    /// Makes the S3 views match the bucket folders of `data`.
+    pub(crate) fn sync_buckets(&mut self, data: &Path) {
+        let folders: Vec<String> = std::fs::read_dir(data)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.table_mut("views").retain(|_, v| v["bucket"].as_str().is_none_or(|b| folders.iter().any(|f| f == b)));
+        for bucket in folders {
+            if !self.table("views").values().any(|v| v["bucket"] == bucket.as_str()) {
+                self.insert(
+                    "views",
+                    view_record(json!({ "path": format!("/{bucket}"), "policy_id": 2,
+                    "protocols": ["S3"], "bucket": bucket, "bucket_owner": "admin", "name": bucket })),
+                );
+            }
+        }
+    }
+}
+
+/// A view as VMS returns it: what was given, with VMS's defaults.
+fn view_record(mut v: Value) -> Value {
+    let path = v["path"].as_str().unwrap_or("/").to_string();
+    let defaults = [
+        ("name", json!(path.trim_start_matches('/').replace('/', "_"))),
+        ("protocols", json!(["NFS"])),
+        ("tenant_id", json!(1)),
+        ("alias", json!("")),
+        ("created", json!("2026-01-01T00:00:00Z")),
+    ];
+    for (k, d) in defaults {
+        if v.get(k).is_none_or(Value::is_null) {
+            v[k] = d;
+        }
+    }
+    v
+}
+
+/// VMS's rules for an Element Store path: absolute, no trailing slash, no
+/// empty, `.` or `..` component, no NUL, components of at most 255 bytes.
+pub(crate) fn check_path(path: &str) -> Result<(), Refusal> {
+    if !path.starts_with('/') {
+        return Err(bad(format!("path {path:?} must be absolute")));
+    }
+    if path.len() > 1 && path.ends_with('/') {
+        return Err(bad(format!("path {path:?} must not end with '/'")));
+    }
+    if path.contains('\0') {
+        return Err(bad("path must not contain a NUL character"));
+    }
+    if path.len() > 4096 {
+        return Err(bad("path is longer than 4096 bytes"));
+    }
+    for part in path.split('/').skip(1) {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(bad(format!("path {path:?} has an empty, '.' or '..' component")));
+        }
+        if part.len() > 255 {
+            return Err(bad(format!("a component of path {path:?} is longer than 255 bytes")));
+        }
+    }
+    Ok(())
+}
+
+/// S3's bucket naming rules.
+fn check_bucket(bucket: &str) -> Result<(), Refusal> {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && bucket.starts_with(alnum)
+        && bucket.ends_with(alnum);
+    if ok { Ok(()) } else { Err(bad(format!("bucket name {bucket:?} is not a valid S3 bucket name"))) }
+}
+
+/// Creates a view (`POST /views/`), its bucket folder for S3.
+pub(crate) fn create_view(db: &mut Db, data: &Path, body: Value) -> Result<Value, Refusal> {
+    let path = body["path"].as_str().unwrap_or_default().to_string();
+    check_path(&path)?;
+    let policy = body["policy_id"].as_u64().unwrap_or(0);
+    if !db.table("viewpolicies").contains_key(&policy) {
+        return Err(bad(format!("view policy {policy} does not exist")));
+    }
+    let s3 = body["protocols"].as_array().is_some_and(|p| p.iter().any(|x| x == "S3"));
+    let bucket = body["bucket"].as_str().map(str::to_string);
+    if db.table("views").values().any(|v| v["path"] == path.as_str()) {
+        return Err((StatusCode::CONFLICT, format!("a view of path {path} exists")));
+    }
+    if s3 {
+        let Some(bucket) = &bucket else { return Err(bad("an S3 view needs a bucket")) };
+        check_bucket(bucket)?;
+        if body["bucket_owner"].as_str().is_none_or(str::is_empty) {
+            return Err(bad("an S3 view needs a bucket_owner"));
+        }
+        if path != format!("/{bucket}") {
+            return Err(bad(format!("the simulator serves bucket {bucket} at path /{bucket} only")));
+        }
+        if db.table("views").values().any(|v| v["bucket"] == bucket.as_str()) || data.join(bucket).exists() {
+            return Err((StatusCode::CONFLICT, format!("bucket {bucket} exists")));
+        }
+        std::fs::create_dir_all(data.join(bucket)).map_err(|e| bad(format!("cannot create bucket: {e}")))?;
+    } else if bucket.is_some() {
+        return Err(bad("a bucket needs S3 in protocols"));
+    }
+    Ok(db.insert("views", view_record(body)))
+}
+
+/// Deletes a view; a bucket view only when its bucket is empty.
+pub(crate) fn delete_view(db: &mut Db, data: &Path, id: u64) -> Result<(), Refusal> {
+    let Some(view) = db.table("views").get(&id).cloned() else { return Err(not_found()) };
+    if let Some(bucket) = view["bucket"].as_str() {
+        let dir = data.join(bucket);
+        if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            return Err((StatusCode::CONFLICT, format!("bucket {bucket} is not empty")));
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    db.table_mut("views").remove(&id);
+    Ok(())
+}
+
+pub(crate) fn not_found() -> Refusal {
+    (StatusCode::NOT_FOUND, "Not found.".into())
+}
+
+/// Merges the fields of a PATCH into a record (the id stays).
+pub(crate) fn patch(record: &mut Value, body: &Map<String, Value>) {
+    for (k, v) in body {
+        if k != "id" {
+            record[k] = v.clone();
+        }
+    }
+}
+
+/// A user as VMS returns it.
+pub(crate) fn user_record(db: &Db, mut body: Value) -> Result<Value, Refusal> {
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control() || c == '/') {
+        return Err(bad(format!("user name {name:?} is not valid")));
+    }
+    let provider = body["local_provider_id"].as_u64().unwrap_or(0);
+    let Some(p) = db.table("localproviders").get(&provider) else {
+        return Err(bad(format!("local provider {provider} does not exist")));
+    };
+    if db.table("users").values().any(|u| u["name"] == name.as_str() && u["local_provider_id"] == provider) {
+        return Err((StatusCode::CONFLICT, format!("user {name} exists")));
+    }
+    body["local_provider"] = json!({ "id": provider, "name": p["name"] });
+    body["local"] = json!(true);
+    body["access_keys"] = json!([]);
+    if body.get("uid").is_none() {
+        body["uid"] = json!(db.next_id["users"] + 10_000);
+    }
+    body.as_object_mut().expect("an object").remove("password");
+    body["password_is_set"] = json!(true);
+    Ok(body)
+}
