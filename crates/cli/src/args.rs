@@ -156,6 +156,12 @@ pub struct SimArgs {
     /// exercise token renewal).
     #[arg(long, default_value_t = 3600)]
     pub token_lifetime: u64,
+    /// Serve S3 and VMS over HTTPS, as a cluster does, with a self-signed
+    /// certificate for localhost and the loopback VIPs (its PEM, the CA
+    /// bundle to trust, is written into the data folder and its path
+    /// printed as `ca bundle: …`).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// LSU commands.

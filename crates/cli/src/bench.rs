@@ -211,7 +211,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
             &data,
             args.fragment_size.0,
             args.memory_budget.0,
-            Some(S3Demo { endpoint: &endpoint, credentials: &creds, vms: None }),
+            Some(S3Demo { endpoint: &endpoint, credentials: &creds, vms: None, ca_bundle: None }),
         )?;
         (Reference::AwsCli { endpoint, _sim: Box::new(sim) }, "VastData:demo-s3", config)
     } else {

@@ -257,7 +257,17 @@ fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
 }
 
 fn sim(args: &crate::args::SimArgs) -> Result<()> {
-    let sim = vastost_sim::Simulator::start(&args.data, args.listen)?;
+    let tls = args.tls.then(vastost_sim::SimTls::self_signed).transpose()?;
+    let ca = match &tls {
+        Some(t) => {
+            std::fs::create_dir_all(&args.data)?;
+            let path = std::path::absolute(args.data.join(".vastost-sim-ca.pem"))?;
+            std::fs::write(&path, &t.cert_pem).with_context(|| format!("cannot write {}", path.display()))?;
+            Some(path)
+        }
+        None => None,
+    };
+    let sim = vastost_sim::Simulator::start_with(&args.data, args.listen, tls)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
     for bucket in &args.buckets {
         sim.create_bucket(bucket).with_context(|| format!("cannot create bucket {bucket}"))?;
@@ -268,6 +278,9 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
     // Lines a script can read to learn the ports.
     println!("s3 endpoint: {}", sim.s3_endpoint());
     println!("vms endpoint: {}", sim.vms_endpoint());
+    if let Some(ca) = &ca {
+        println!("ca bundle: {}", ca.display());
+    }
     eprintln!(
         "VAST simulator: buckets in {}, S3 access key {}, VMS user admin; stop with Ctrl-C",
         sim.data().display(),

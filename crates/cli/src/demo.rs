@@ -34,6 +34,8 @@ pub struct S3Demo<'a> {
     pub credentials: &'a Path,
     /// The VMS endpoint, if the server should log in to VMS.
     pub vms: Option<&'a str>,
+    /// CA certificates to trust for `https://` endpoints.
+    pub ca_bundle: Option<&'a Path>,
 }
 
 /// The simulator's VMS account the demo logs in with.
@@ -50,7 +52,7 @@ pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Opt
         log = dir.join("logs").join("vastost.log").display().to_string(),
         data = data.display().to_string(),
     );
-    if let Some(S3Demo { endpoint, credentials, vms }) = s3 {
+    if let Some(S3Demo { endpoint, credentials, vms, ca_bundle }) = s3 {
         text += &format!(
             "\n[server.\"demo-s3\"]\ndata_path = \"s3\"\nendpoint = {endpoint:?}\ncredentials_file = {creds:?}\n\
              lsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
@@ -58,6 +60,9 @@ pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Opt
         );
         if let Some(vms) = vms {
             text += &format!("vms_endpoint = {vms:?}\n");
+        }
+        if let Some(ca) = ca_bundle {
+            text += &format!("ca_bundle = {:?}\n", ca.display().to_string());
         }
     }
     std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
@@ -104,12 +109,18 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     };
     let nfs = dir.join("vast-nfs");
     std::fs::create_dir_all(&nfs)?;
-    let sim = Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?).context("cannot start the simulator")?;
+    // HTTPS for S3 and VMS, as on a cluster, with the simulator's own
+    // certificate as the CA the plugin trusts.
+    let tls = vastost_sim::SimTls::self_signed()?;
+    let ca = dir.join("vast-sim-ca.pem");
+    std::fs::write(&ca, &tls.cert_pem).with_context(|| format!("cannot write {}", ca.display()))?;
+    let sim = Simulator::start_with(&dir.join("vast-sim"), "127.0.0.1:0".parse()?, Some(tls))
+        .context("cannot start the simulator")?;
     sim.create_bucket(LSU)?;
     let creds = dir.join("s3-credentials.toml");
     write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let (s3_endpoint, vms_endpoint) = (sim.s3_endpoint(), sim.vms_endpoint());
-    let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint) };
+    let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint), ca_bundle: Some(&ca) };
     let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, Some(s3))?;
     let plugin = session::load(plugin_path, Some(&config))?;
     println!("vastost demo: plugin {} (version {})", plugin.path().display(), plugin.version());

@@ -649,3 +649,47 @@ fn check_says_when_the_s3_server_ignores_conditional_writes() {
     let info = ok(&vastost(&env, &["lsu", "info", "--server", "VastData:sim", "--lsu", "pool"]));
     assert!(info.contains("UNCONDITIONAL_WRITES"), "{info}");
 }
+
+#[test]
+fn the_simulator_serves_vms_and_s3_over_https_with_tls() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["sim", "--tls", "--bucket", "secure", "--data", path(&dir.path().join("sim"))])
+        .args(["--credentials-out", path(&dir.path().join("keys.toml"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(sim.stdout.take().unwrap()).lines();
+    let mut next = |prefix: &str| {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line}")).to_string()
+    };
+    let (s3, vms, ca) = (next("s3 endpoint: "), next("vms endpoint: "), next("ca bundle: "));
+    assert!(s3.starts_with("https://localhost:") && vms.starts_with("https://localhost:"), "{s3} {vms}");
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server.\"tls\"]\ndata_path = \"s3\"\nendpoint = \"{s3}\"\ncredentials_file = \"{}\"\n\
+             vms_endpoint = \"{vms}\"\nca_bundle = \"{ca}\"\n",
+            dir.path().join("keys.toml").display()
+        ),
+    )
+    .unwrap();
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "123456").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let env = Env { dir, config };
+    let check = ok(&vastost(
+        &env,
+        &["check", "--server", "VastData:tls", "--user", "admin", "--password-file", path(&password)],
+    ));
+    for step in ["login and TLS", "lsu secure access"] {
+        assert!(check.lines().any(|l| l.starts_with("[ ok ]") && l.contains(step)), "{step}:\n{check}");
+    }
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}

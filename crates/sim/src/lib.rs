@@ -62,6 +62,18 @@ pub struct SimTls {
     pub key_pem: Vec<u8>,
 }
 
+impl SimTls {
+    /// A self-signed certificate for `localhost`, `127.0.0.1` and the data
+    /// VIPs (`127.0.0.2`, `127.0.0.3`): its `cert_pem` is also the CA bundle
+    /// a client must trust.
+    pub fn self_signed() -> Result<Self, SimError> {
+        let names = ["localhost", "127.0.0.1", "127.0.0.2", "127.0.0.3"].map(String::from).to_vec();
+        let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| SimError::Data { path: PathBuf::from("<certificate>"), message: e.to_string() })?;
+        Ok(SimTls { cert_pem: cert.pem().into_bytes(), key_pem: signing_key.serialize_pem().into_bytes() })
+    }
+}
+
 impl std::fmt::Debug for SimTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SimTls { .. }")
@@ -166,11 +178,34 @@ impl Simulator {
                     .expect("the simulator runtime starts");
                 rt.block_on(async move {
                     let vms_listener = tokio::net::TcpListener::from_std(vms_listener).expect("a listening socket");
-                    tokio::spawn(async move {
-                        if let Err(e) = axum::serve(vms_listener, vms_app).await {
-                            tracing::warn!("simulator: VMS server stopped: {e}");
+                    match acceptor.clone() {
+                        // HTTPS, as a real VMS serves it, with the same certificate.
+                        Some(acceptor) => {
+                            let http = ConnBuilder::new(TokioExecutor::new());
+                            tokio::spawn(async move {
+                                loop {
+                                    let Ok((socket, _)) = vms_listener.accept().await else { continue };
+                                    let (acceptor, http) = (acceptor.clone(), http.clone());
+                                    let service = hyper_util::service::TowerToHyperService::new(vms_app.clone());
+                                    tokio::spawn(async move {
+                                        match acceptor.accept(socket).await {
+                                            Ok(tls) => {
+                                                let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                                            }
+                                            Err(e) => tracing::debug!("simulator: VMS TLS handshake failed: {e}"),
+                                        }
+                                    });
+                                }
+                            });
                         }
-                    });
+                        None => {
+                            tokio::spawn(async move {
+                                if let Err(e) = axum::serve(vms_listener, vms_app).await {
+                                    tracing::warn!("simulator: VMS server stopped: {e}");
+                                }
+                            });
+                        }
+                    }
                     let (tx, mut sockets) = tokio::sync::mpsc::channel::<tokio::net::TcpStream>(64);
                     for (i, listener) in listeners.into_iter().enumerate() {
                         let listener = tokio::net::TcpListener::from_std(listener).expect("a listening socket");
@@ -238,9 +273,13 @@ impl Simulator {
         }
     }
 
-    /// The VMS REST endpoint, `http://127.0.0.1:<port>` (paths under `/api/`).
+    /// The VMS REST endpoint, `http://127.0.0.1:<port>` (paths under
+    /// `/api/`); `https://localhost:<port>` with TLS, like the S3 endpoint.
     pub fn vms_endpoint(&self) -> String {
-        format!("http://{}", self.vms_addr)
+        match self.scheme {
+            "https" => format!("https://localhost:{}", self.vms_addr.port()),
+            _ => format!("http://{}", self.vms_addr),
+        }
     }
 
     /// The simulated VMS's accounts and fault knobs.

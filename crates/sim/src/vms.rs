@@ -337,9 +337,10 @@ fn resource(
             detail(StatusCode::NOT_FOUND, "Not found.")
         };
     }
-    // A body is checked against VAST's schema of the operation.
+    // A body is checked against VAST's schema of the operation. No body is
+    // an empty one: refused only when fields are required.
+    let body = if body.is_null() { json!({}) } else { body };
     if let Some(schema) = crate::openapi::request_schema(&template, method.as_str()) {
-        let body = if body.is_null() && method != Method::POST { json!({}) } else { body.clone() };
         if !body.is_object() {
             return detail(StatusCode::BAD_REQUEST, "the request body must be a JSON object");
         }
@@ -500,7 +501,7 @@ fn resource(
                     {
                         Err((StatusCode::BAD_REQUEST, "invalid path".into()))
                     } else {
-                        vms_store::patch(record, body.as_object().expect("checked an object"));
+                        vms_store::patch(record, body.as_object().unwrap_or(&serde_json::Map::new()));
                         let r = record.clone();
                         Ok((StatusCode::OK, if *table == "quotas" { quota_view(state, &r) } else { r }))
                     }
