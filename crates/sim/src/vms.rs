@@ -236,7 +236,7 @@ fn list(uri: &Uri, headers: &HeaderMap, items: Vec<Value>, query: &HashMap<Strin
     };
     let page = query.get("page").and_then(|s| s.parse::<usize>().ok()).unwrap_or(1).max(1);
     let count = items.len();
-    let results: Vec<Value> = items.into_iter().skip((page - 1) * size).take(size).collect();
+    let results: Vec<Value> = items.into_iter().skip((page - 1).saturating_mul(size)).take(size).collect();
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let link = |p: usize| {
         let mut pairs: Vec<(String, String)> =
@@ -245,7 +245,7 @@ fn list(uri: &Uri, headers: &HeaderMap, items: Vec<Value>, query: &HashMap<Strin
         let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("http://{host}{}?{}", uri.path(), q.join("&"))
     };
-    let next = (page * size < count).then(|| link(page + 1));
+    let next = (page.saturating_mul(size) < count).then(|| link(page + 1));
     let previous = (page > 1).then(|| link(page - 1));
     answer(StatusCode::OK, json!({ "count": count, "next": next, "previous": previous, "results": results }))
 }
@@ -375,7 +375,13 @@ fn resource(
                 items = items.iter().map(|q| quota_view(state, q)).collect();
             }
             if *table == "apitokens" {
-                items.iter_mut().for_each(|t| drop(t.as_object_mut().map(|o| o.remove("token"))));
+                // VMS names API tokens by string ids, and never shows them again.
+                for t in &mut items {
+                    t["id"] = json!(t["id"].to_string());
+                    if let Some(o) = t.as_object_mut() {
+                        o.remove("token");
+                    }
+                }
             }
             drop(db);
             return list(uri, headers, items, query);
