@@ -335,9 +335,6 @@ impl ServerConfig {
         if self.provision && (self.vms_endpoint.is_none() || self.lsus.is_empty()) {
             return bad("provision needs a vms_endpoint and the lsus to create".into());
         }
-        if self.vms_auth == VmsAuthMode::ApiToken && self.vms_api_token_file.is_none() {
-            return bad("vms_auth api_token needs a vms_api_token_file".into());
-        }
         for lsu in &self.lsus {
             LsuName::new(lsu)?;
         }

@@ -220,22 +220,39 @@ impl ServerShared {
                 "storage server '{name}' logs in to VMS with the user and password given to tpconfig; none were given"
             ))
         };
-        let auth = match cfg.vms_auth {
-            VmsAuthMode::ApiToken => {
-                let file = cfg.vms_api_token_file.as_deref().ok_or_else(needs)?;
-                Auth::ApiToken(read_secret_file(file, "VMS API token file")?.trim().to_string())
-            }
-            VmsAuthMode::Basic => {
-                let c = creds.ok_or_else(needs)?;
-                Auth::Basic { user: c.user.clone(), password: c.password.clone() }
-            }
-            VmsAuthMode::Jwt => {
-                let c = creds.ok_or_else(needs)?;
-                Auth::Jwt { user: c.user.clone(), password: c.password.clone() }
+        // The password given to tpconfig may name another way to log in:
+        // `cert:<PEM file>` a TLS client certificate (with its key),
+        // `token:<token>` an API token.
+        let password = creds.map(|c| c.password.as_str()).unwrap_or_default();
+        let mut identity = None;
+        let auth = if let Some(path) = password.strip_prefix("cert:") {
+            identity = Some(read_secret_file(std::path::Path::new(path), "VMS client certificate (cert:)")?);
+            Auth::ClientCertificate
+        } else if let Some(token) = password.strip_prefix("token:") {
+            Auth::ApiToken(token.to_string())
+        } else {
+            match cfg.vms_auth {
+                VmsAuthMode::ApiToken => match (&cfg.vms_api_token_file, creds) {
+                    (Some(file), _) => Auth::ApiToken(read_secret_file(file, "VMS API token file")?.trim().to_string()),
+                    // Without a token file, the password given to tpconfig is the token.
+                    (None, Some(c)) if !c.password.is_empty() => Auth::ApiToken(c.password.clone()),
+                    (None, _) => return Err(needs()),
+                },
+                VmsAuthMode::Basic => {
+                    let c = creds.ok_or_else(needs)?;
+                    Auth::Basic { user: c.user.clone(), password: c.password.clone() }
+                }
+                VmsAuthMode::Jwt => {
+                    let c = creds.ok_or_else(needs)?;
+                    Auth::Jwt { user: c.user.clone(), password: c.password.clone() }
+                }
             }
         };
         let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
-        let http = vastost_storage::http_client(&tls, endpoint)?;
+        let http = match &identity {
+            Some(pem) => vastost_storage::http_client_with_identity(&tls, endpoint, pem)?,
+            None => vastost_storage::http_client(&tls, endpoint)?,
+        };
         let mut vcfg = VmsConfig::new(endpoint, auth);
         vcfg.version = cfg.vms_version.clone();
         vcfg.tenant = cfg.vms_tenant.clone();

@@ -60,6 +60,11 @@ pub struct SimTls {
     pub cert_pem: Vec<u8>,
     /// The certificate's private key.
     pub key_pem: Vec<u8>,
+    /// CA certificates (PEM) of TLS client certificates to accept (and
+    /// verify): VMS then also logs in a client by its certificate (see
+    /// [`vms::VmsKnobs::trust_client_certificate`]). Without it no client
+    /// certificate is asked for.
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 impl SimTls {
@@ -70,7 +75,11 @@ impl SimTls {
         let names = ["localhost", "127.0.0.1", "127.0.0.2", "127.0.0.3"].map(String::from).to_vec();
         let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)
             .map_err(|e| SimError::Data { path: PathBuf::from("<certificate>"), message: e.to_string() })?;
-        Ok(SimTls { cert_pem: cert.pem().into_bytes(), key_pem: signing_key.serialize_pem().into_bytes() })
+        Ok(SimTls {
+            cert_pem: cert.pem().into_bytes(),
+            key_pem: signing_key.serialize_pem().into_bytes(),
+            client_ca_pem: None,
+        })
     }
 }
 
@@ -89,12 +98,27 @@ fn tls_acceptor(tls: &SimTls) -> Result<tokio_rustls::TlsAcceptor, String> {
         .map_err(|e| format!("certificate PEM: {e}"))?;
     let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|e| format!("key PEM: {e}"))?;
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(|e| e.to_string())?;
+    let builder = match &tls.client_ca_pem {
+        // Client certificates are asked for, verified when given, and
+        // optional (S3 clients and password logins present none).
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                roots.add(cert.map_err(|e| format!("client CA PEM: {e}"))?).map_err(|e| e.to_string())?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(std::sync::Arc::new(roots), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(certs, key).map_err(|e| e.to_string())?;
     Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
@@ -165,6 +189,7 @@ impl Simulator {
         let vms_addr = vms_listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
         let vms_state = std::sync::Arc::new(vms::VmsState::new(data, keys, vips.clone()));
         let knobs = vms_state.knobs.clone();
+        let vms_knobs = knobs.clone();
         let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -185,11 +210,17 @@ impl Simulator {
                             tokio::spawn(async move {
                                 loop {
                                     let Ok((socket, _)) = vms_listener.accept().await else { continue };
-                                    let (acceptor, http) = (acceptor.clone(), http.clone());
-                                    let service = hyper_util::service::TowerToHyperService::new(vms_app.clone());
+                                    let (acceptor, http, app) = (acceptor.clone(), http.clone(), vms_app.clone());
+                                    let knobs = vms_knobs.clone();
                                     tokio::spawn(async move {
                                         match acceptor.accept(socket).await {
                                             Ok(tls) => {
+                                                // Who the client certificate says the caller is.
+                                                let peer = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                                                let who =
+                                                    vms::ClientIdentity(peer.and_then(|c| knobs.certificate_user(c)));
+                                                let app = app.layer(axum::Extension(who));
+                                                let service = hyper_util::service::TowerToHyperService::new(app);
                                                 let _ = http.serve_connection(TokioIo::new(tls), service).await;
                                             }
                                             Err(e) => tracing::debug!("simulator: VMS TLS handshake failed: {e}"),

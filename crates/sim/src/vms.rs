@@ -39,7 +39,13 @@ pub struct VmsKnobs {
     unavailable: AtomicU32,
     requests: AtomicU64,
     received: Mutex<Vec<(String, String, Value)>>,
+    /// Client certificates (DER) trusted to log in, and as whom.
+    client_certs: Mutex<HashMap<Vec<u8>, String>>,
 }
+
+/// The user a connection's verified client certificate logs in, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientIdentity(pub Option<String>);
 
 impl VmsKnobs {
     fn new() -> Self {
@@ -52,6 +58,7 @@ impl VmsKnobs {
             unavailable: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             received: Mutex::new(Vec::new()),
+            client_certs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -63,6 +70,20 @@ impl VmsKnobs {
     /// Makes every call of `user` (but logging in) a `permission_denied`.
     pub fn deny(&self, user: &str) {
         lock(&self.denied).push(user.to_string());
+    }
+
+    /// Logs in as `user` a client presenting certificate `cert_pem` (over
+    /// HTTPS with a client CA, see `SimTls::client_ca_pem`).
+    pub fn trust_client_certificate(&self, cert_pem: &[u8], user: &str) {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        for cert in CertificateDer::pem_slice_iter(cert_pem).flatten() {
+            lock(&self.client_certs).insert(cert.to_vec(), user.to_string());
+        }
+    }
+
+    pub(crate) fn certificate_user(&self, der: &[u8]) -> Option<String> {
+        lock(&self.client_certs).get(der).cloned()
     }
 
     /// Accepts `Authorization: Api-Token <token>`.
@@ -141,10 +162,14 @@ fn issue_tokens(state: &VmsState, user: &str) -> Value {
 }
 
 /// Who is calling, or the answer refusing them.
-fn authenticate(state: &VmsState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+fn authenticate(state: &VmsState, headers: &HeaderMap, who: Option<&str>) -> Result<String, Box<Response>> {
     use base64::Engine;
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err(Box::new(detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided.")));
+        // No header: a verified client certificate logs the caller in.
+        return match who {
+            Some(user) => Ok(user.to_string()),
+            None => Err(Box::new(detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))),
+        };
     };
     if let Some(b64) = value.strip_prefix("Basic ") {
         let decoded = base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
@@ -255,10 +280,12 @@ pub(crate) async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    identity: Option<axum::Extension<ClientIdentity>>,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
     state.knobs.requests.fetch_add(1, Ordering::SeqCst);
+    let who = identity.and_then(|axum::Extension(ClientIdentity(who))| who);
     let Some(rest) = uri.path().strip_prefix("/api/") else {
         return detail(StatusCode::NOT_FOUND, "Not found.");
     };
@@ -303,7 +330,7 @@ pub(crate) async fn handle(
             }
         }
         _ => {
-            let user = match authenticate(&state, &headers) {
+            let user = match authenticate(&state, &headers, who.as_deref()) {
                 Ok(u) => u,
                 Err(refusal) => return *refusal,
             };

@@ -98,6 +98,23 @@ impl Default for TlsSettings {
 /// An HTTP client with the TLS rules of `tls`, for the S3 endpoint or for
 /// VMS at `what` (named in errors and logs).
 pub fn http_client(tls: &TlsSettings, what: &str) -> Result<reqwest::Client> {
+    client_builder(tls, what)?
+        .build()
+        .map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("HTTP client: {e}")))
+}
+
+/// Like [`http_client`], presenting the client certificate of
+/// `identity_pem` (a PEM holding the certificate and its private key).
+pub fn http_client_with_identity(tls: &TlsSettings, what: &str, identity_pem: &str) -> Result<reqwest::Client> {
+    let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
+        .map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("client certificate (cert:): {e}")))?;
+    client_builder(tls, what)?
+        .identity(identity)
+        .build()
+        .map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("HTTP client: {e}")))
+}
+
+fn client_builder(tls: &TlsSettings, what: &str) -> Result<reqwest::ClientBuilder> {
     let mut builder =
         reqwest::Client::builder().min_tls_version(reqwest::tls::Version::TLS_1_2).pool_max_idle_per_host(10);
     if let Some(path) = &tls.ca_bundle {
@@ -122,7 +139,7 @@ pub fn http_client(tls: &TlsSettings, what: &str) -> Result<reqwest::Client> {
         tracing::warn!(endpoint = %what, "TLS certificate verification is OFF for this endpoint (tls_verify = false)");
         builder = builder.danger_accept_invalid_certs(true);
     }
-    builder.build().map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("HTTP client: {e}")))
+    Ok(builder)
 }
 
 impl std::fmt::Debug for S3Settings {

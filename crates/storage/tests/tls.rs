@@ -27,7 +27,7 @@ impl Pki {
             params.not_after = date_time_ymd(2002, 1, 1);
         }
         let cert = if self_signed { params.self_signed(&key) } else { params.signed_by(&key, &self.ca) }.unwrap();
-        SimTls { cert_pem: cert.pem().into_bytes(), key_pem: key.serialize_pem().into_bytes() }
+        SimTls { cert_pem: cert.pem().into_bytes(), key_pem: key.serialize_pem().into_bytes(), client_ca_pem: None }
     }
 }
 

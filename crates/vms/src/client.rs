@@ -26,6 +26,9 @@ pub enum Auth {
     },
     /// `Api-Token <token>` (VAST 5.3+).
     ApiToken(String),
+    /// A TLS client certificate, presented by the HTTP client itself: no
+    /// header is sent.
+    ClientCertificate,
 }
 
 impl std::fmt::Debug for Auth {
@@ -34,6 +37,7 @@ impl std::fmt::Debug for Auth {
             Auth::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
             Auth::Jwt { user, .. } => write!(f, "Jwt({user}, <redacted>)"),
             Auth::ApiToken(_) => f.write_str("ApiToken(<redacted>)"),
+            Auth::ClientCertificate => f.write_str("ClientCertificate"),
         }
     }
 }
@@ -177,6 +181,7 @@ impl VmsClient {
             req = match &self.cfg.auth {
                 Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
                 Auth::ApiToken(token) => req.header("Authorization", format!("Api-Token {token}")),
+                Auth::ClientCertificate => req,
                 Auth::Jwt { .. } => {
                     if self.tokens.lock().await.is_none() {
                         self.renew().await?;
