@@ -8,11 +8,8 @@ use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
 use vastost_sim::moto::Moto;
 
-#[test]
-fn image_life_cycle_over_moto() {
-    let _turn = support::turn();
-    let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
-    moto.create_bucket("interop").unwrap();
+/// The plugin, initialized with server `VastData:moto` on `moto`, LSU `lsu`.
+fn plugin_on(moto: &Moto, lsu: &str) -> (tempfile::TempDir, vastost_abi::loader::Plugin) {
     let dir = tempfile::tempdir().unwrap();
     let creds = support::write_s3_credentials(dir.path(), "AKIAINTEROP", "interop-secret");
     let config = dir.path().join("vastost.toml");
@@ -20,7 +17,7 @@ fn image_life_cycle_over_moto() {
         &config,
         format!(
             "[server.\"moto\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\n\
-             lsus = [\"interop\"]\nfragment_size = \"64KiB\"\n",
+             lsus = [\"{lsu}\"]\nfragment_size = \"64KiB\"\n",
             moto.endpoint(),
             creds.display()
         ),
@@ -28,6 +25,15 @@ fn image_life_cycle_over_moto() {
     .unwrap();
     let plugin = support::load();
     plugin.init(Some(&config)).unwrap();
+    (dir, plugin)
+}
+
+#[test]
+fn image_life_cycle_over_moto() {
+    let _turn = support::turn();
+    let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
+    moto.create_bucket("interop").unwrap();
+    let (_dir, plugin) = plugin_on(&moto, "interop");
     let s = plugin.open_server("VastData:moto", None).unwrap();
     assert_eq!(s.lsus().unwrap(), ["interop"]);
 
@@ -71,20 +77,7 @@ fn reclaim_aborts_multipart_uploads_older_than_the_abandon_age() {
     moto.start_upload("mpu-pool", "images/killed/1/frag/0000000004-0123456789abcdef").unwrap();
     moto.start_upload("mpu-pool", "not-ours/video.mp4").unwrap();
     assert_eq!(moto.uploads("mpu-pool").unwrap(), 3);
-    let dir = tempfile::tempdir().unwrap();
-    let creds = support::write_s3_credentials(dir.path(), "AKIAINTEROP", "interop-secret");
-    let config = dir.path().join("vastost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server.\"moto\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"mpu-pool\"]\n",
-            moto.endpoint(),
-            creds.display()
-        ),
-    )
-    .unwrap();
-    let plugin = support::load();
-    plugin.init(Some(&config)).unwrap();
+    let (_dir, plugin) = plugin_on(&moto, "mpu-pool");
     let s = plugin.open_server("VastData:moto", None).unwrap();
     // moto dates every upload 2010-11-10: older than the default 24 hours.
     let report = s.reclaim(Some("mpu-pool"), Some(0), None).unwrap();

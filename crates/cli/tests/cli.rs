@@ -237,7 +237,14 @@ fn the_simulator_serves_backups_over_s3() {
 }
 
 /// Starts `vastost sim` and returns it with its S3 and VMS endpoints.
+/// Starts `vastost sim` over `dir/sim` and reads the endpoints it prints
+/// (and, with `--tls`, the CA bundle).
 fn start_sim(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String) {
+    let (child, s3, vms, _) = start_sim_with_ca(dir, extra);
+    (child, s3, vms)
+}
+
+fn start_sim_with_ca(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String, Option<String>) {
     use std::io::BufRead;
     let data = dir.join("sim");
     let mut args = vec!["sim", "--data", path(&data)];
@@ -255,7 +262,8 @@ fn start_sim(dir: &Path, extra: &[&str]) -> (std::process::Child, String, String
     };
     let s3 = next("s3 endpoint: ");
     let vms = next("vms endpoint: ");
-    (sim, s3, vms)
+    let ca = extra.contains(&"--tls").then(|| next("ca bundle: "));
+    (sim, s3, vms, ca)
 }
 
 #[test]
@@ -652,21 +660,11 @@ fn check_says_when_the_s3_server_ignores_conditional_writes() {
 
 #[test]
 fn the_simulator_serves_vms_and_s3_over_https_with_tls() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_vastost"))
-        .args(["sim", "--tls", "--bucket", "secure", "--data", path(&dir.path().join("sim"))])
-        .args(["--credentials-out", path(&dir.path().join("keys.toml"))])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(sim.stdout.take().unwrap()).lines();
-    let mut next = |prefix: &str| {
-        let line = lines.next().unwrap().unwrap();
-        line.strip_prefix(prefix).unwrap_or_else(|| panic!("{line}")).to_string()
-    };
-    let (s3, vms, ca) = (next("s3 endpoint: "), next("vms endpoint: "), next("ca bundle: "));
+    let keys = dir.path().join("keys.toml");
+    let (mut sim, s3, vms, ca) =
+        start_sim_with_ca(dir.path(), &["--tls", "--bucket", "secure", "--credentials-out", path(&keys)]);
+    let ca = ca.unwrap();
     assert!(s3.starts_with("https://localhost:") && vms.starts_with("https://localhost:"), "{s3} {vms}");
     let config = dir.path().join("vastost.toml");
     std::fs::write(
