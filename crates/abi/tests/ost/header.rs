@@ -24,3 +24,49 @@ fn header_is_up_to_date() {
         "include/stspi_vastdata.h is out of date: run VASTOST_BLESS=1 cargo test -p vastost-abi --test ost header"
     );
 }
+
+/// Runs a binutils tool on a built library.
+fn binutils(tool: &str, args: &[&str], lib: &Path) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(lib)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (binutils) runs: {e}"));
+    assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn both_libraries_export_every_entry_point_of_the_header_and_carry_their_soname() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(crate_dir.join("../../include/stspi_vastdata.h")).unwrap();
+    // Every identifier directly followed by `(` outside comments.
+    let declared: std::collections::BTreeSet<String> = header
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .flat_map(|l| {
+            l.split('(')
+                .rev()
+                .skip(1)
+                .filter_map(|before| before.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next_back())
+        })
+        .filter(|w| w.starts_with("stspi_") || w.starts_with("vastost_"))
+        .map(str::to_string)
+        .collect();
+    assert!(declared.len() >= 40, "{declared:?}");
+    let mt = crate::support::plugin_path().to_path_buf();
+    for lib in [mt.clone(), mt.with_file_name("libstspiVastData.so")] {
+        let name = lib.file_name().unwrap().to_str().unwrap().to_string();
+        let exported: std::collections::BTreeSet<String> = binutils("nm", &["-D", "--defined-only"], &lib)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .filter(|s| s.starts_with("stspi_") || s.starts_with("vastost_"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(exported, declared, "{name}: exported entry points and the header differ");
+        let dynamic = binutils("readelf", &["-d"], &lib);
+        assert!(dynamic.contains(&format!("Library soname: [{name}]")), "{name}: {dynamic}");
+        assert!(dynamic.contains("BIND_NOW"), "{name}: {dynamic}");
+        assert!(binutils("readelf", &["-lW"], &lib).contains("GNU_RELRO"), "{name}: no RELRO segment");
+    }
+}
