@@ -5,7 +5,8 @@
 //! the test program when no call returns for a while), crash, or drop a
 //! commit. The last test is a multi-threaded version of the seeded call
 //! fuzzer of `sequences.rs`; `VASTOST_FUZZ_SEED`, `VASTOST_FUZZ_THREADS`
-//! and `VASTOST_FUZZ_CALLS` (per thread) lengthen it into a soak.
+//! and `VASTOST_FUZZ_CALLS` (per thread) lengthen it into a soak, and
+//! `VASTOST_FUZZ_STRICT=1` fails it on any damage or I/O error reported.
 //!
 //! `terminate` is process-wide, so the tests of this program take turns.
 
@@ -347,7 +348,7 @@ fn many_threads_sharing_handles_never_hang_crash_or_leak() {
     // One thread at a time restarts the plugin (and keeps the server
     // handle the others use in step with it).
     let lifecycle = Mutex::new(());
-    // The messages of the statuses worth a look (damage, I/O errors).
+    // The messages of the statuses that must not occur (damage, I/O errors).
     let rare = Mutex::new(Vec::<String>::new());
     let statuses = Mutex::new(std::collections::BTreeMap::<c_int, u64>::new());
     let dog = Watchdog::start("multi-threaded fuzzer", Duration::from_secs(60));
@@ -529,8 +530,34 @@ fn many_threads_sharing_handles_never_hang_crash_or_leak() {
         terminates.load(Ordering::SeqCst),
         statuses.lock().unwrap()
     );
-    for why in rare.lock().unwrap().iter() {
+    // Nothing here damages the storage: damage or I/O errors reported are
+    // races of the plugin's own (found so far: a reclaim sweeping a new
+    // image of a reused name, metadata of a deleted image).
+    let rare = rare.into_inner().unwrap();
+    for why in &rare {
         eprintln!("  {why}");
+    }
+    if !rare.is_empty() {
+        // What is on the storage, to see the race.
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), out);
+                } else {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&env._dir.path().join("data/lsu1/images"), &mut files);
+        files.sort();
+        eprintln!("{}", files.join("\n"));
+    }
+    // One race is known to remain (about one run in 40 here: metadata found
+    // in an image folder without commit records, seen by open_image), so a
+    // CI run only reports; VASTOST_FUZZ_STRICT=1 fails on any of them.
+    if std::env::var_os("VASTOST_FUZZ_STRICT").is_some() {
+        assert!(rare.is_empty(), "damage reported where there is none: {rare:#?}");
     }
     assert_eq!(stats.vs_open_handles, 0, "no handle left");
     assert_eq!(stats.vs_budget_in_use, 0, "no buffer left");

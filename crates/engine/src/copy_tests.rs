@@ -301,3 +301,25 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
         .collect()
 }
+
+#[test]
+fn reclaiming_a_deleted_image_spares_a_new_image_of_the_same_name() {
+    let env = env(900);
+    let server = open(&env, "VastData:a");
+    let p = server.lsu("p").unwrap();
+    backup(&p, "reused", &data(1, 4 * FRAG));
+    let keys = crate::layout::ImageKeys::new(&def("reused"));
+    let old = p.latest(&keys).unwrap().unwrap();
+    p.delete_image(&def("reused")).unwrap();
+    // What a new image of that name, created by another media server
+    // while a sweep of the deleted one runs, has written: the sweep took
+    // the tombstone for the newest commit, and must leave this alone.
+    let theirs = keys.fragment(0, "othersession0000", "otherlife0000000");
+    let path = env.roots[0].join("p").join(&theirs);
+    std::fs::write(&path, b"a new life's data").unwrap();
+    let mine = env.roots[0].join("p").join(keys.fragment(9, "stalesession0000", &old.incarnation));
+    std::fs::write(&mine, b"a straggler of the deleted life").unwrap();
+    server.reclaim(None, Some(0), None).unwrap();
+    assert!(path.exists(), "another life's fragment was swept");
+    assert!(!mine.exists(), "the deleted life's straggler stays");
+}

@@ -101,13 +101,46 @@ impl ImageKeys {
         format!("{}refs/{id}", self.prefix)
     }
 
-    /// Data fragment `seq` of the writing session `token`.
-    pub fn fragment(&self, seq: u64, token: &str) -> String {
-        format!("{}frag/{seq:010}-{token}", self.prefix)
+    /// Data fragment `seq` of the writing session `token`, of the image's
+    /// life `incarnation` (see `Manifest::incarnation`; empty for images
+    /// of layout 1 before it, whose fragments are `<seq>-<token>`).
+    pub fn fragment(&self, seq: u64, token: &str, incarnation: &str) -> String {
+        if incarnation.is_empty() {
+            format!("{}frag/{seq:010}-{token}", self.prefix)
+        } else {
+            format!("{}frag/{incarnation}-{seq:010}-{token}", self.prefix)
+        }
+    }
+}
+
+/// Whether fragment file `name` (in an image's `frag/` folder) was written
+/// in life `incarnation` of the image, or before lives were recorded.
+pub fn fragment_of_life(name: &str, incarnation: &str) -> bool {
+    match name.split('-').collect::<Vec<_>>().as_slice() {
+        [_, _] => true,
+        [life, _, _] => incarnation.is_empty() || *life == incarnation,
+        _ => false,
     }
 }
 
 /// Parses a commit record's name back to its sequence number.
 pub fn parse_manifest_seq(name: &str) -> Option<u64> {
     (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_tell_their_life() {
+        let keys = ImageKeys::new(&ImageDef::new("a", "1").unwrap());
+        let key = keys.fragment(3, "token", "life1");
+        let name = key.rsplit('/').next().unwrap();
+        assert!(fragment_of_life(name, "life1") && !fragment_of_life(name, "life2"));
+        let legacy = keys.fragment(3, "token", "");
+        let name = legacy.rsplit('/').next().unwrap();
+        assert!(fragment_of_life(name, "life1"), "before lives were recorded: any life's");
+        assert!(!fragment_of_life("stray", "life1"));
+    }
 }

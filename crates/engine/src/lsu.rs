@@ -12,7 +12,7 @@ use crate::error::{EngineError, Result, again_if_damaged};
 use crate::events::StoredEvent;
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION, parse_manifest_seq};
 use crate::manifest::{ImageState, Manifest};
-use crate::meta::{read_meta, write_meta};
+use crate::meta::{Expected, read_meta, write_meta};
 use crate::names::{ImageDef, LsuName};
 use crate::open_images::{Busy, OpenGuard, OpenImages};
 use crate::reader::ImageReader;
@@ -155,11 +155,17 @@ pub struct OpenImage {
     /// The image has metadata: its commit says so, or it was written since
     /// it was opened (a writer records that at its next commit).
     has_meta: AtomicBool,
+    /// The life of the image this handle opened (`Manifest::incarnation`).
+    incarnation: String,
 }
 
 impl OpenImage {
-    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard, has_meta: bool) -> Self {
-        OpenImage { ctx, def, keys, guard, has_meta: AtomicBool::new(has_meta) }
+    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard, m: &Manifest) -> Self {
+        OpenImage { ctx, def, keys, guard, has_meta: AtomicBool::new(m.meta), incarnation: m.incarnation.clone() }
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected { has_meta: self.has_meta(), incarnation: &self.incarnation }
     }
 
     /// Whether the image has metadata that its next commit must record.
@@ -190,16 +196,29 @@ impl OpenImage {
     /// will commit again) is recorded in a commit of its own, so that the
     /// metadata's later loss is seen as damage.
     pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
-        write_meta(&self.ctx, &self.def, data, offset, self.has_meta())?;
+        write_meta(&self.ctx, &self.def, data, offset, self.expected())?;
+        // Written to an image deleted meanwhile: take it back, so that no
+        // metadata outlives its image.
+        match load_latest(&self.ctx, &self.keys)? {
+            Some(m) if m.state != ImageState::Deleted && self.expected().same_life(&m.incarnation) => {}
+            // Another image of that name now: its metadata is not ours to remove.
+            Some(m) if m.state != ImageState::Deleted => {
+                return Err(EngineError::NoSuchImage(format!("{} (deleted while open)", self.def)));
+            }
+            _ => {
+                self.ctx.block_on(self.ctx.store.delete(&self.keys.meta()))?;
+                return Err(EngineError::NoSuchImage(format!("{} (deleted while open)", self.def)));
+            }
+        }
         if !self.has_meta.swap(true, Ordering::SeqCst) && !self.guard.is_writer() {
-            record_meta(&self.ctx, &self.keys, &self.def)?;
+            record_meta(&self.ctx, &self.keys, &self.def, &self.incarnation)?;
         }
         Ok(())
     }
 
     /// Reads the image's metadata.
     pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        read_meta(&self.ctx, &self.def, offset, len, self.has_meta())
+        read_meta(&self.ctx, &self.def, offset, len, self.expected())
     }
 
     pub(crate) fn info(&self, m: &Manifest, size: u64) -> ImageInfo {
@@ -359,7 +378,7 @@ impl Lsu {
             return Err(EngineError::ImageExists(def.to_string()));
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
-        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, false), manifest))
+        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, &manifest), manifest))
     }
 
     /// Reopens a checkpointed (pending) image to append to it.
@@ -373,8 +392,7 @@ impl Lsu {
                 reason: "it is complete and cannot be written",
             });
         }
-        let has_meta = manifest.meta;
-        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, has_meta), manifest))
+        Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, &manifest), manifest))
     }
 
     /// Opens a complete image for reading.
@@ -385,8 +403,7 @@ impl Lsu {
             return Err(EngineError::WrongState { image: def.to_string(), reason: "it is not complete" });
         }
         let guard = self.ctx.open.open_reader(keys.root());
-        let has_meta = manifest.meta;
-        ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, has_meta), manifest)
+        ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, &manifest), manifest)
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
@@ -529,15 +546,15 @@ impl Lsu {
     pub fn write_meta(&self, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
-        write_meta(&self.ctx, def, data, offset, m.meta)?;
-        record_meta(&self.ctx, &keys, def)
+        write_meta(&self.ctx, def, data, offset, Expected { has_meta: m.meta, incarnation: &m.incarnation })?;
+        record_meta(&self.ctx, &keys, def, &m.incarnation)
     }
 
     /// Reads up to `len` bytes of the image's metadata from `offset`.
     pub fn read_meta(&self, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
-        read_meta(&self.ctx, def, offset, len, m.meta)
+        read_meta(&self.ctx, def, offset, len, Expected { has_meta: m.meta, incarnation: &m.incarnation })
     }
 }
 
@@ -575,11 +592,15 @@ pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool
 
 /// Records in a commit of its own that a complete image has metadata. A
 /// pending image is left alone: its writer records it when it commits.
-fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<()> {
+fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str) -> Result<()> {
     for _ in 0..5 {
         let m = match load_latest(ctx, keys)? {
             Some(m) if m.state == ImageState::Deleted => return Err(EngineError::NoSuchImage(def.to_string())),
             None => return Err(EngineError::NoSuchImage(def.to_string())),
+            // Another image of that name (this one was deleted meanwhile).
+            Some(m) if !incarnation.is_empty() && !m.incarnation.is_empty() && m.incarnation != incarnation => {
+                return Err(EngineError::NoSuchImage(format!("{def} (deleted while open)")));
+            }
             Some(m) if m.meta || m.state == ImageState::Pending => return Ok(()),
             Some(m) => m,
         };

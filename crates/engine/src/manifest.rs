@@ -101,6 +101,11 @@ pub struct Manifest {
     /// metadata object that is then missing is damage, not "no metadata".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub meta: bool,
+    /// A random token of this image's life, from its creation on: an image
+    /// deleted and created again under the same name is another one, which
+    /// a handle of the first must not take for damage of its own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub incarnation: String,
 }
 
 /// A fresh session token.
@@ -123,6 +128,7 @@ impl Manifest {
             extents: Vec::new(),
             session: new_session(),
             meta: false,
+            incarnation: new_session(),
         }
     }
 

@@ -43,7 +43,7 @@ fn decode(stored: &[u8], key: &str) -> Result<Vec<u8>> {
 /// fails its checksum is read once more before it is reported; one that is
 /// missing although the image's commit says it has metadata (`expected`)
 /// is damage.
-fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: bool) -> Result<Vec<u8>> {
+fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: Expected<'_>) -> Result<Vec<u8>> {
     let keys = ImageKeys::new(def);
     let key = keys.meta();
     let found = ctx.block_on(again_if_damaged(&key, || async {
@@ -55,20 +55,39 @@ fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: bool) -> Result<Vec<u8>> {
     }))?;
     match found {
         Some(meta) => Ok(meta),
-        None if !expected => Ok(Vec::new()),
-        // Deleted meanwhile (OST lets a caller delete an open image), or lost.
+        None if !expected.has_meta => Ok(Vec::new()),
+        // Deleted meanwhile (OST lets a caller delete an open image, and
+        // create another of that name), or lost.
         None => match crate::lsu::load_latest(ctx, &keys)? {
-            Some(m) if m.state != ImageState::Deleted => Err(EngineError::Integrity(format!(
-                "image metadata {key} is missing, although the image's commit record says it has metadata"
-            ))),
+            Some(m) if m.state != ImageState::Deleted && expected.same_life(&m.incarnation) => {
+                Err(EngineError::Integrity(format!(
+                    "image metadata {key} is missing, although the image's commit record says it has metadata"
+                )))
+            }
             _ => Err(EngineError::NoSuchImage(format!("{def} (deleted while open)"))),
         },
     }
 }
 
+/// What the caller knows of an image's metadata.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expected<'a> {
+    /// The image's commit says it has metadata (or it was written since).
+    pub has_meta: bool,
+    /// The life of the image the caller has open (see
+    /// `Manifest::incarnation`; empty when not known).
+    pub incarnation: &'a str,
+}
+
+impl Expected<'_> {
+    /// Whether a commit of life `other` is of the image the caller has.
+    pub(crate) fn same_life(&self, other: &str) -> bool {
+        self.incarnation.is_empty() || other.is_empty() || self.incarnation == other
+    }
+}
+
 /// Writes `data` at `offset` of an image's metadata, growing it as needed.
-/// `expected`: whether the image's commit says it has metadata already.
-pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64, expected: bool) -> Result<()> {
+pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64, expected: Expected<'_>) -> Result<()> {
     let end = offset
         .checked_add(data.len() as u64)
         .filter(|e| *e <= MAX_META_SIZE)
@@ -83,9 +102,14 @@ pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64,
     Ok(())
 }
 
-/// Reads up to `len` bytes of an image's metadata from `offset`;
-/// `expected` as for [`write_meta`].
-pub(crate) fn read_meta(ctx: &LsuCtx, def: &ImageDef, offset: u64, len: usize, expected: bool) -> Result<Vec<u8>> {
+/// Reads up to `len` bytes of an image's metadata from `offset`.
+pub(crate) fn read_meta(
+    ctx: &LsuCtx,
+    def: &ImageDef,
+    offset: u64,
+    len: usize,
+    expected: Expected<'_>,
+) -> Result<Vec<u8>> {
     let meta = read_all(ctx, def, expected)?;
     let start = (offset.min(meta.len() as u64)) as usize;
     let end = start.saturating_add(len).min(meta.len());

@@ -244,12 +244,19 @@ impl ImageReader {
             return e;
         }
         let image = self.image.def();
+        // Damage only if the image's commit, now, still maps what is gone;
+        // otherwise the image was deleted (perhaps created again) meanwhile.
         match crate::lsu::load_latest(self.image.ctx(), self.image.keys()) {
-            Ok(Some(m)) if m.state != crate::manifest::ImageState::Deleted => EngineError::Integrity(format!(
-                "image {image}: fragment {} that its commit record {} maps is missing",
-                s.key,
-                self.image.keys().manifest(m.seq)
-            )),
+            Ok(Some(m))
+                if m.state != crate::manifest::ImageState::Deleted
+                    && m.extents.iter().any(|e| e.object.key == s.key) =>
+            {
+                EngineError::Integrity(format!(
+                    "image {image}: fragment {} that its commit record {} maps is missing",
+                    s.key,
+                    self.image.keys().manifest(m.seq)
+                ))
+            }
             Ok(_) => EngineError::NoSuchImage(format!("{image} (deleted while open for reading: {s})")),
             Err(other) => other,
         }

@@ -160,6 +160,12 @@ pub(crate) fn reclaim_image(
         if keep.contains(&key) {
             continue;
         }
+        // Of a deleted image, only what its own life wrote: the name may be
+        // taken again meanwhile, and the new image's fragments are not
+        // garbage (they are not committed yet either).
+        if tombstone.is_some() && !crate::layout::fragment_of_life(&entry.name, &latest.incarnation) {
+            continue;
+        }
         let size = ctx.block_on(store.size(&key))?.unwrap_or(0);
         ctx.block_on(store.delete(&key))?;
         report.fragments_freed += 1;

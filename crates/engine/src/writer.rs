@@ -195,7 +195,7 @@ impl ImageWriter {
 
     /// Starts a fragment at image offset `offset`.
     fn new_fragment(&mut self, offset: u64) -> Result<Fragment> {
-        let key = self.image.keys().fragment(self.next_fragment, &self.token);
+        let key = self.image.keys().fragment(self.next_fragment, &self.token, &self.committed.incarnation);
         self.next_fragment += 1;
         let sink = match self.image.ctx().store.direct_writer(&key)? {
             Some(file) => Sink::Direct(file),
