@@ -1,5 +1,5 @@
 //! The exported entry points, `stspi_<operation>`, plus a few `vastost_`
-//! extensions. Each body runs inside [`guard`]: checks its pointers, calls
+//! extensions. Each body runs inside `guard` (the panic boundary): checks its pointers, calls
 //! the engine, and writes outputs only on success.
 
 use std::ffi::{c_char, c_int, c_void};

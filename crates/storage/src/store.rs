@@ -352,8 +352,8 @@ impl ObjectStore {
     }
 
     /// Writes a whole object, replacing any; durable when it returns.
-    /// On S3, an object over [`MULTIPART_THRESHOLD`] goes up as a multipart
-    /// upload, [`MULTIPART_PARALLEL`] parts of [`MULTIPART_PART`] at once.
+    /// On S3, an object over `MULTIPART_THRESHOLD` goes up as a multipart
+    /// upload, `MULTIPART_PARALLEL` parts of `MULTIPART_PART` at once.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         if let Backend::Fs { root } = &*self.backend {
             return fs::put(root, key, data).await;
