@@ -585,9 +585,9 @@ sts_status_t stspi_flush(stsp_image_handle_t handle);
 // The handle is invalid afterwards, whatever the status.
 sts_status_t stspi_close_image(stsp_image_handle_t handle, int flags);
 
-// Deletes an image and frees its space. With `asyncflag` the caller does
-// not wait for the status of the deletion (it still runs to completion
-// before the call returns in this version).
+// Deletes an image and frees its space. The image is gone when the call
+// returns; with `asyncflag` its space is freed in the background (what the
+// plugin's stop interrupts is left to the reclaimer).
 //
 // # Safety
 // `lsu` and `def` are valid.

@@ -425,9 +425,9 @@ pub extern "C" fn stspi_close_image(handle: stsp_image_handle_t, flags: c_int) -
     })
 }
 
-/// Deletes an image and frees its space. With `asyncflag` the caller does
-/// not wait for the status of the deletion (it still runs to completion
-/// before the call returns in this version).
+/// Deletes an image and frees its space. The image is gone when the call
+/// returns; with `asyncflag` its space is freed in the background (what the
+/// plugin's stop interrupts is left to the reclaimer).
 ///
 /// # Safety
 /// `lsu` and `def` are valid.
@@ -443,13 +443,7 @@ pub unsafe extern "C" fn stspi_delete_image(
         let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
         // SAFETY: by contract.
         let def = image_def(unsafe { ref_from(def, "def") }?)?;
-        match lsu.delete_image(&def) {
-            Err(e) if asyncflag != 0 && !matches!(e, EngineError::NoSuchImage(_)) => {
-                tracing::warn!(image = %def, error = %e, "asynchronous delete failed");
-                Ok(())
-            }
-            other => Ok(other?),
-        }
+        if asyncflag != 0 { Ok(lsu.delete_image_in_background(&def)?) } else { Ok(lsu.delete_image(&def)?) }
     })
 }
 

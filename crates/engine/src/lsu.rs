@@ -477,6 +477,26 @@ impl Lsu {
     /// data goes now if no other image references it, else when the last
     /// one that does is deleted (see `reclaim`).
     pub fn delete_image(&self, def: &ImageDef) -> Result<()> {
+        let (keys, m) = self.tombstone(def)?;
+        self.free_deleted(def, &keys, &m);
+        Ok(())
+    }
+
+    /// Deletes an image as [`Lsu::delete_image`] does, but frees its space
+    /// in the background: the image is gone when this returns (and errors
+    /// that keep it from going are returned); what is not freed when the
+    /// plugin stops is left to the reclaimer.
+    pub fn delete_image_in_background(&self, def: &ImageDef) -> Result<()> {
+        let (keys, m) = self.tombstone(def)?;
+        let (lsu, def) = (self.clone(), def.clone());
+        // A blocking task: freeing waits on the runtime, which a task of
+        // its own must not do.
+        drop(self.ctx.rt.spawn_blocking(move || lsu.free_deleted(&def, &keys, &m)));
+        Ok(())
+    }
+
+    /// Writes the tombstone of a visible image: it vanishes at once.
+    fn tombstone(&self, def: &ImageDef) -> Result<(ImageKeys, Manifest)> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
         let mut tombstone = m.clone();
@@ -489,8 +509,14 @@ impl Lsu {
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, size = m.size, "deleted image");
         crate::events::post_image(&self.ctx, crate::events::EventKind::ImageDeleted, &m, None);
-        // The image is gone whatever happens next: a failure to free its
-        // space is logged and left to the reclaimer.
+        Ok((keys, m))
+    }
+
+    /// Frees the space of deleted image `m`, and of the deleted images
+    /// whose data it kept alive. The image is gone whatever happens here: a
+    /// failure is logged and left to the reclaimer.
+    fn free_deleted(&self, def: &ImageDef, keys: &ImageKeys, m: &Manifest) {
+        let keys = keys.clone();
         let policy = Policy::of(&self.ctx);
         let mut report = ReclaimReport::default();
         if let Err(e) = reclaim_image(&self.ctx, &keys, policy, &mut report) {
@@ -513,7 +539,6 @@ impl Lsu {
                 tracing::warn!(lsu, image = owner.root(), error = %e, "space of a referenced image not freed yet");
             }
         }
-        Ok(())
     }
 
     /// Frees what deleted images and crashed sessions left behind (see

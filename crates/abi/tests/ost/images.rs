@@ -175,3 +175,28 @@ fn a_damaged_fragment_is_an_error_not_data() {
     let err = r.read(&mut buf, 128 * 1024).unwrap_err();
     assert_eq!(err.code(), Some(STS_EINTEGRITY), "{}", err.message);
 }
+
+#[test]
+fn an_asynchronous_delete_is_done_at_once_and_frees_the_space_behind() {
+    let (s, lsu) = open("small", "async_delete");
+    let data = bytes(21, 40 * 64 * 1024);
+    crate::support::backup(&s, &lsu, "bulky", &data, 256 * 1024).unwrap();
+    let folder = crate::fixture().data.join(&lsu).join("images/bulky");
+    assert_eq!(crate::support::fragment_files(&folder), 40);
+    let api = crate::fixture().plugin.api();
+    let (l, d) = (s.lsu(&lsu).unwrap(), vastost_abi::loader::image_def("bulky", "1").unwrap());
+    // SAFETY: valid structs.
+    assert_eq!(unsafe { (api.stspi_delete_image)(&l, &d, 1) }, 0);
+    // Gone for everyone at once...
+    assert!(s.images(&lsu).unwrap().is_empty());
+    assert_eq!(status(s.open_image(&lsu, "bulky", "1", STS_O_READ)), STS_ENOIMAGE);
+    // ... and its space freed behind.
+    let started = std::time::Instant::now();
+    while crate::support::fragment_files(&folder) > 0 {
+        assert!(started.elapsed().as_secs() < 30, "fragments left: {}", crate::support::fragment_files(&folder));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // What cannot be deleted is still said at once.
+    // SAFETY: valid structs.
+    assert_eq!(unsafe { (api.stspi_delete_image)(&l, &d, 1) }, STS_ENOIMAGE as i32);
+}
