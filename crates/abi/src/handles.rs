@@ -134,18 +134,6 @@ pub(crate) enum Object {
     Image(Box<ImageObj>),
 }
 
-impl Object {
-    fn kind(&self) -> &'static str {
-        match self {
-            Object::Server(_) => Arc::<Server>::NAME,
-            Object::LsuList(_) => LsuList::NAME,
-            Object::ImageList(_) => ImageList::NAME,
-            Object::Image(_) => Box::<ImageObj>::NAME,
-            Object::Events(_) => Channel::NAME,
-        }
-    }
-}
-
 /// A kind of object a handle can stand for: lookups name the kind they
 /// expect and get that object, or `STS_EBADHANDLE`.
 pub(crate) trait Kind {
@@ -166,7 +154,17 @@ macro_rules! kinds {
                 }
             }
         }
-    )*};
+    )*
+
+        impl Object {
+            /// Which kind of object it is, for messages.
+            fn kind(&self) -> &'static str {
+                match self {
+                    $(Object::$variant(_) => <$ty as Kind>::NAME,)*
+                }
+            }
+        }
+    };
 }
 
 kinds! {

@@ -364,14 +364,7 @@ impl Lsu {
             Some(tombstone) => manifest.seq = tombstone.seq + 1,
             // A folder that lost its records is damage to report, not a
             // free name to write over.
-            None => {
-                if let Some(found) = orphaned_content(&self.ctx, &keys)? {
-                    return Err(EngineError::Integrity(format!(
-                        "image {def}: no commit record in {} although {found} is stored (the records were lost)",
-                        keys.manifest_dir()
-                    )));
-                }
-            }
+            None => no_lost_records(&self.ctx, &keys, def)?,
         }
         let key = keys.manifest(manifest.seq);
         if !put_record(&self.ctx, &key, manifest.encode())? {
@@ -410,13 +403,10 @@ impl Lsu {
         match self.latest(keys)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => Ok(m),
             Some(_) => Err(EngineError::NoSuchImage(def.to_string())),
-            None => match orphaned_content(&self.ctx, keys)? {
-                Some(found) => Err(EngineError::Integrity(format!(
-                    "image {def}: no commit record in {} although {found} is stored (the records were lost)",
-                    keys.manifest_dir()
-                ))),
-                None => Err(EngineError::NoSuchImage(def.to_string())),
-            },
+            None => {
+                no_lost_records(&self.ctx, keys, def)?;
+                Err(EngineError::NoSuchImage(def.to_string()))
+            }
         }
     }
 
@@ -499,11 +489,8 @@ impl Lsu {
     fn tombstone(&self, def: &ImageDef) -> Result<(ImageKeys, Manifest)> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
-        let mut tombstone = m.clone();
-        tombstone.seq += 1;
+        let mut tombstone = next_commit(&m);
         tombstone.state = ImageState::Deleted;
-        tombstone.updated = now();
-        tombstone.session = crate::manifest::new_session();
         if !put_record(&self.ctx, &keys.manifest(tombstone.seq), tombstone.encode())? {
             return Err(EngineError::Busy { image: def.to_string(), reason: "it changed while being deleted" });
         }
@@ -615,6 +602,26 @@ pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool
     }
 }
 
+/// The commit that follows `m`: the next sequence number, made now by a
+/// new session; what else changes is the caller's to set.
+pub(crate) fn next_commit(m: &Manifest) -> Manifest {
+    let mut next = m.clone();
+    next.seq += 1;
+    next.updated = now();
+    next.session = crate::manifest::new_session();
+    next
+}
+
+/// Removes commit record `seq` of an image, superseded by a newer one. A
+/// failure leaves only an older record behind, which is never read (the
+/// newest wins): it is logged, not returned.
+pub(crate) fn remove_superseded(ctx: &LsuCtx, keys: &ImageKeys, seq: u64) {
+    let old = keys.manifest(seq);
+    if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
+        tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
+    }
+}
+
 /// Records in a commit of its own that a complete image has metadata. A
 /// pending image is left alone: its writer records it when it commits.
 fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str) -> Result<()> {
@@ -629,16 +636,10 @@ fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str
             Some(m) if m.meta || m.state == ImageState::Pending => return Ok(()),
             Some(m) => m,
         };
-        let mut next = m.clone();
-        next.seq += 1;
+        let mut next = next_commit(&m);
         next.meta = true;
-        next.updated = now();
-        next.session = crate::manifest::new_session();
         if put_record(ctx, &keys.manifest(next.seq), next.encode())? {
-            let old = keys.manifest(m.seq);
-            if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
-                tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
-            }
+            remove_superseded(ctx, keys, m.seq);
             return Ok(());
         }
     }
@@ -689,6 +690,18 @@ pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manif
         }
         Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })
     })
+}
+
+/// `STS_EINTEGRITY` when image `def`, which has no commit record, still
+/// has data or metadata stored (see [`orphaned_content`]).
+fn no_lost_records(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<()> {
+    match orphaned_content(ctx, keys)? {
+        Some(found) => Err(EngineError::Integrity(format!(
+            "image {def}: no commit record in {} although {found} is stored (the records were lost)",
+            keys.manifest_dir()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Whether an image folder without commit records still holds what only a

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::error::{EngineError, Result};
 use crate::layout::{ImageKeys, parse_manifest_seq};
-use crate::lsu::{LsuCtx, load_latest, now, orphaned_content, put_record};
+use crate::lsu::{LsuCtx, load_latest, next_commit, now, orphaned_content, put_record, remove_superseded};
 use crate::manifest::{ImageState, Manifest};
 use crate::refs;
 
@@ -212,18 +212,12 @@ pub(crate) fn reclaim_image(
 /// Commits abandoned pending image `m` again as `state`: pending (its
 /// checkpoint stands) or deleted (it had none). Returns the new commit.
 fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> Result<Manifest> {
-    let mut next = m.clone();
-    next.seq += 1;
+    let mut next = next_commit(m);
     next.state = state;
-    next.updated = now();
-    next.session = crate::manifest::new_session();
     if !put_record(ctx, &keys.manifest(next.seq), next.encode())? {
         return Err(EngineError::Busy { image: keys.root().to_string(), reason: "it changed while being abandoned" });
     }
-    let old = keys.manifest(m.seq);
-    if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
-        tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
-    }
+    remove_superseded(ctx, keys, m.seq);
     Ok(next)
 }
 

@@ -24,7 +24,7 @@ use vastost_storage::DirectWriter;
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
-use crate::lsu::{ImageInfo, OpenImage, now};
+use crate::lsu::{ImageInfo, OpenImage};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
 use crate::reader::ImageReader;
 use crate::refs::{Owner, SourceUse};
@@ -426,27 +426,21 @@ impl ImageWriter {
         for source in &mut self.sources {
             source.renew_if_old(grace, lsu.as_str(), self.image.def())?;
         }
-        let mut next = self.committed.clone();
-        next.seq += 1;
+        let mut next = crate::lsu::next_commit(&self.committed);
         next.session = self.token.clone();
         next.state = state;
         next.size = self.size;
         next.meta |= self.image.has_meta();
-        next.updated = now();
         self.extents = crate::extents::compact(&self.extents);
         next.extents = self.extents.clone();
         let key = self.image.keys().manifest(next.seq);
-        let store = &self.image.ctx().store;
         if !crate::lsu::put_record(self.image.ctx(), &key, next.encode())? {
             return Err(EngineError::Busy {
                 image: self.image.def().to_string(),
                 reason: "another writer or a delete changed it since it was opened",
             });
         }
-        let old = self.image.keys().manifest(self.committed.seq);
-        if let Err(e) = self.image.ctx().block_on(store.delete(&old)) {
-            tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
-        }
+        crate::lsu::remove_superseded(self.image.ctx(), self.image.keys(), self.committed.seq);
         self.committed = next;
         Ok(())
     }

@@ -62,7 +62,8 @@ impl Buckets {
     /// says AccessDenied).
     fn known_upload(&self, id: Option<&str>) -> S3Result<()> {
         let Some(id) = id else { return Ok(()) };
-        let known = id.parse::<uuid_like::Id>().is_ok_and(|_| self.root.join(format!(".upload-{id}.json")).is_file());
+        // s3s-fs makes UUIDs: no other string is turned into a path.
+        let known = uuid::Uuid::parse_str(id).is_ok_and(|u| self.root.join(format!(".upload-{u}.json")).is_file());
         if known { Ok(()) } else { Err(s3s::s3_error!(NoSuchUpload, "the specified upload does not exist")) }
     }
 
@@ -76,21 +77,6 @@ impl Buckets {
         match taken {
             Ok(_) => Err(s3s::s3_error!(SlowDown, "simulated throttling")),
             Err(_) => Ok(()),
-        }
-    }
-}
-
-/// The shape of an upload id s3s-fs makes (a UUID), so that no other
-/// string is turned into a path.
-mod uuid_like {
-    pub(super) struct Id;
-    impl std::str::FromStr for Id {
-        type Err = ();
-        fn from_str(s: &str) -> Result<Self, ()> {
-            let groups: Vec<&str> = s.split('-').collect();
-            let ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-                && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
-            if ok { Ok(Id) } else { Err(()) }
         }
     }
 }

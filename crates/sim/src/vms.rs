@@ -443,30 +443,19 @@ fn resource(
             }
         }
         (Method::POST, ["tenants"]) => {
-            let name = body["name"].as_str().unwrap_or_default();
-            if name.is_empty() || db.table("tenants").values().any(|t| t["name"] == name) {
-                Err((StatusCode::CONFLICT, format!("tenant {name:?} exists or is empty")))
-            } else {
-                let mut t = body.clone();
-                t["vippools"] = json!([]);
-                if t.get("local_provider_id").is_none() {
-                    t["local_provider_id"] = json!(1);
-                }
-                Ok((StatusCode::CREATED, db.insert("tenants", t)))
+            let mut t = body.clone();
+            t["vippools"] = json!([]);
+            if t.get("local_provider_id").is_none() {
+                t["local_provider_id"] = json!(1);
             }
+            db.insert_named("tenants", t).map(|t| (StatusCode::CREATED, t))
         }
         (Method::POST, ["localproviders"]) => {
-            let name = body["name"].as_str().unwrap_or_default();
-            if name.is_empty() || db.table("localproviders").values().any(|p| p["name"] == name) {
-                Err((StatusCode::CONFLICT, format!("local provider {name:?} exists or is empty")))
-            } else {
-                Ok((StatusCode::CREATED, db.insert("localproviders", body.clone())))
-            }
+            db.insert_named("localproviders", body.clone()).map(|p| (StatusCode::CREATED, p))
         }
-        (Method::POST, ["users"]) => match vms_store::user_record(&db, body.clone()) {
-            Ok(u) => Ok((StatusCode::CREATED, db.insert("users", u))),
-            Err(e) => Err(e),
-        },
+        (Method::POST, ["users"]) => {
+            vms_store::user_record(&db, body.clone()).map(|u| (StatusCode::CREATED, db.insert("users", u)))
+        }
         (Method::POST, ["users", _, "access_keys"]) => {
             let keys = &state.s3_keys;
             match db.table_mut("users").get_mut(&id.unwrap_or(0)) {

@@ -69,6 +69,16 @@ impl Db {
         record
     }
 
+    /// Stores `record`, whose `name` must be given and not taken in
+    /// `table` (409 otherwise, as VMS answers).
+    pub(crate) fn insert_named(&mut self, table: &str, record: Value) -> Result<Value, Refusal> {
+        let name = record["name"].as_str().unwrap_or_default();
+        if name.is_empty() || self.table(table).values().any(|r| r["name"] == name) {
+            return Err((StatusCode::CONFLICT, format!("{table}: {name:?} exists or is empty")));
+        }
+        Ok(self.insert(table, record))
+    }
+
     pub(crate) fn table(&self, table: &str) -> &BTreeMap<u64, Value> {
         &self.tables[table]
     }
