@@ -154,7 +154,14 @@ struct Tally {
     resumed: usize,
 }
 
-fn backups(plugin: &Plugin, config: &Path, server: &str, lsu_dir: &Path, rng: &mut fastrand::Rng, t: &mut Tally) {
+fn backups(
+    plugin: &Plugin,
+    config: &Path,
+    server: &str,
+    stored: &support::Stored<'_>,
+    rng: &mut fastrand::Rng,
+    t: &mut Tally,
+) {
     let s = plugin.open_server(&format!("VastData:{server}"), None).unwrap();
     let data = support::bytes(1, IMAGE);
     for round in 0..8 {
@@ -194,11 +201,11 @@ fn backups(plugin: &Plugin, config: &Path, server: &str, lsu_dir: &Path, rng: &m
     s.reclaim(Some("crash"), Some(0), None).unwrap();
     let images = s.images("crash").unwrap();
     let expected: usize = images.iter().filter(|i| i.basename.starts_with("backup")).count() * (IMAGE / FRAG);
-    assert_eq!(support::fragment_files(lsu_dir), expected, "{server}: orphans left after reclaim");
+    assert_eq!(stored.fragments("crash", ""), expected, "{server}: orphans left after reclaim");
     for i in images {
         s.delete_image("crash", &i.basename, &i.date).unwrap();
     }
-    assert_eq!(support::fragment_files(lsu_dir), 0);
+    assert_eq!(stored.fragments("crash", ""), 0);
 }
 
 /// One test: a plugin instance serves the whole process (a second `init`
@@ -215,8 +222,8 @@ fn killed_sessions_leave_whole_images_or_none_and_nothing_behind() {
     plugin.init(Some(&config)).unwrap();
     let mut rng = fastrand::Rng::with_seed(5);
     let mut t = Tally { kills: 0, verified: 0, resumed: 0 };
-    backups(&plugin, &config, "nfs", &dir.path().join("nfs/crash"), &mut rng, &mut t);
-    backups(&plugin, &config, "s3", &dir.path().join("s3/crash"), &mut rng, &mut t);
+    backups(&plugin, &config, "nfs", &support::Stored::Folders(&dir.path().join("nfs")), &mut rng, &mut t);
+    backups(&plugin, &config, "s3", &support::Stored::Buckets(&sim), &mut rng, &mut t);
     eprintln!(
         "backups killed: {}, images verified after: {}, resumed from a checkpoint: {}",
         t.kills, t.verified, t.resumed

@@ -162,6 +162,11 @@ pub struct SimArgs {
     /// printed as `ca bundle: …`).
     #[arg(long)]
     pub tls: bool,
+    /// Keep object bodies in memory instead of on disk (lost when it
+    /// stops): shows what clients can do when the server's disk is not the
+    /// limit.
+    #[arg(long)]
+    pub in_memory: bool,
 }
 
 /// LSU commands.

@@ -267,7 +267,8 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
         }
         None => None,
     };
-    let sim = vastost_sim::Simulator::start_with(&args.data, args.listen, tls)?;
+    let options = vastost_sim::SimOptions { tls, in_memory: args.in_memory };
+    let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
     for bucket in &args.buckets {
         sim.create_bucket(bucket).with_context(|| format!("cannot create bucket {bucket}"))?;

@@ -126,7 +126,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     println!("vastost demo: plugin {} (version {})", plugin.path().display(), plugin.version());
 
     println!(
-        "S3 data path: VAST cluster simulator, S3 at {s3_endpoint}, VMS at {vms_endpoint} (s3s-fs over {})",
+        "S3 data path: VAST cluster simulator, S3 at {s3_endpoint}, VMS at {vms_endpoint} (buckets in {})",
         sim.data().display()
     );
     let s3 = scenario(&plugin, S3_SERVER, Some(VMS_LOGIN), size)?;

@@ -749,3 +749,60 @@ fn rclone_and_the_aws_cli_work_against_the_simulator_with_their_defaults() {
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
+
+#[test]
+fn the_simulator_takes_long_keys_refuses_bad_digests_and_keeps_objects_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &["--bucket", "pool1"]);
+    let aws = |s3: &str, args: &[&str]| {
+        let mut all = vec!["--endpoint-url", s3];
+        all.extend(args);
+        s3_client("aws", &all, s3)
+    };
+    let text = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, support::bytes(5, 100_000)).unwrap();
+
+    // S3's longest key (1,024 bytes, one segment of 1,019), by both clients.
+    let long = format!("long/{}", "k".repeat(1019));
+    let up = aws(&s3, &["s3api", "put-object", "--bucket", "pool1", "--key", &long, "--body", path(&small)]);
+    assert!(up.status.success(), "aws: {}", text(&up));
+    let rclone_long = format!("sim:pool1/rc/{}", "r".repeat(1021));
+    let up = s3_client("rclone", &["copyto", path(&small), &rclone_long], &s3);
+    assert!(up.status.success(), "rclone: {}", text(&up));
+    let listed = aws(&s3, &["s3api", "list-objects-v2", "--bucket", "pool1", "--prefix", "long/"]);
+    assert!(text(&listed).contains(&long), "{}", text(&listed));
+    let too_long = format!("{long}x");
+    let refused = aws(&s3, &["s3api", "put-object", "--bucket", "pool1", "--key", &too_long, "--body", path(&small)]);
+    assert!(!refused.status.success() && text(&refused).contains("KeyTooLong"), "{}", text(&refused));
+
+    // A body that is not what its Content-MD5 says is refused, and nothing
+    // is stored; an announced SHA-256 is checked and kept.
+    let wrong_md5 = "AAAAAAAAAAAAAAAAAAAAAA==";
+    let put = ["s3api", "put-object", "--bucket", "pool1", "--key", "digest", "--body", path(&small)];
+    let bad = aws(&s3, &[&put[..], &["--content-md5", wrong_md5]].concat());
+    assert!(!bad.status.success() && text(&bad).contains("BadDigest"), "{}", text(&bad));
+    let head = aws(&s3, &["s3api", "head-object", "--bucket", "pool1", "--key", "digest"]);
+    assert!(!head.status.success(), "a refused upload left an object: {}", text(&head));
+    let sha = aws(&s3, &[&put[..], &["--checksum-algorithm", "SHA256"]].concat());
+    assert!(sha.status.success() && text(&sha).contains("ChecksumSHA256"), "{}", text(&sha));
+
+    // Uploads in progress are listed, as reclaim needs.
+    let started = aws(&s3, &["s3api", "create-multipart-upload", "--bucket", "pool1", "--key", "parts/x"]);
+    assert!(started.status.success(), "{}", text(&started));
+    let uploads = aws(&s3, &["s3api", "list-multipart-uploads", "--bucket", "pool1"]);
+    assert!(text(&uploads).contains("parts/x"), "{}", text(&uploads));
+
+    // A restart keeps every object.
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &[]);
+    let back = dir.path().join("back.bin");
+    let down = aws(&s3, &["s3api", "get-object", "--bucket", "pool1", "--key", &long, path(&back)]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&small).unwrap());
+    let all = aws(&s3, &["s3", "ls", "--recursive", "s3://pool1/"]);
+    assert_eq!(text(&all).lines().count(), 3, "{}", text(&all));
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}

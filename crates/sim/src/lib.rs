@@ -1,7 +1,8 @@
 //! A VAST cluster simulator, so that the plugin runs and is tested on one
-//! machine: an S3 endpoint served by s3s-fs (a third-party S3 server over a
-//! folder: each subfolder is a bucket), on loopback, with conditional
-//! writes made atomic as on a real cluster (see `s3.rs`).
+//! machine: an S3 endpoint on loopback (the s3s crate speaks the protocol;
+//! the buckets behind it are folders of a data folder, see `s3/`), with
+//! the checks a cluster makes before it stores anything and conditional
+//! writes decided atomically.
 //!
 //! Beside it, on a port of its own, the subset of VAST's VMS REST API the
 //! plugin uses (see `vms.rs`).
@@ -122,6 +123,17 @@ fn tls_acceptor(tls: &SimTls) -> Result<tokio_rustls::TlsAcceptor, String> {
     Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
+/// How a simulator serves.
+#[derive(Debug, Default)]
+pub struct SimOptions {
+    /// Serve `https://` with this certificate.
+    pub tls: Option<SimTls>,
+    /// Keep object bodies in memory rather than on disk (a restart loses
+    /// them): what the S3 clients can do when the server's disk is not
+    /// the limit.
+    pub in_memory: bool,
+}
+
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
 pub struct Simulator {
@@ -133,6 +145,7 @@ pub struct Simulator {
     knobs: std::sync::Arc<s3::Knobs>,
     scheme: &'static str,
     data: PathBuf,
+    objects: std::sync::Arc<s3::objects::Objects>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -146,11 +159,17 @@ impl Simulator {
 
     /// Like [`Simulator::start`], serving `https://` with `tls` when given.
     pub fn start_with(data: &Path, listen: SocketAddr, tls: Option<SimTls>) -> Result<Self, SimError> {
+        Self::start_with_options(data, listen, SimOptions { tls, ..SimOptions::default() })
+    }
+
+    /// Like [`Simulator::start`], with [`SimOptions`].
+    pub fn start_with_options(data: &Path, listen: SocketAddr, options: SimOptions) -> Result<Self, SimError> {
+        let SimOptions { tls, in_memory } = options;
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
-        let fs = s3s_fs::FileSystem::new(data).map_err(|e| data_err(&format!("{e:?}")))?;
+        let objects = std::sync::Arc::new(s3::objects::Objects::open(data, in_memory).map_err(|e| data_err(&e))?);
         let s3_knobs = std::sync::Arc::new(s3::Knobs::default());
-        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(fs, data, s3_knobs.clone()));
+        let mut builder = S3ServiceBuilder::new(s3::Buckets::new(objects.clone(), s3_knobs.clone()));
         let keys: s3::Keys = std::sync::Arc::new(std::sync::Mutex::new(
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));
@@ -187,7 +206,7 @@ impl Simulator {
             .map_err(|source| SimError::Listen { addr: listen, source })?;
         vms_listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
         let vms_addr = vms_listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
-        let vms_state = std::sync::Arc::new(vms::VmsState::new(data, keys, vips.clone()));
+        let vms_state = std::sync::Arc::new(vms::VmsState::new(objects.clone(), keys, vips.clone()));
         let knobs = vms_state.knobs.clone();
         let vms_knobs = knobs.clone();
         let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
@@ -290,6 +309,7 @@ impl Simulator {
             knobs: s3_knobs,
             scheme,
             data: data.to_path_buf(),
+            objects,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -349,9 +369,37 @@ impl Simulator {
         &self.data
     }
 
-    /// Creates a bucket (what a VAST S3 view is).
+    /// Creates a bucket (what a VAST S3 view is); nothing if it exists.
     pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
-        std::fs::create_dir_all(self.data.join(name))
+        if !s3::valid_bucket_name(name) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{name:?} is not a bucket name"),
+            ));
+        }
+        self.objects.create_bucket(name).map(|_| ())
+    }
+
+    /// Stores an object directly, as if a client had put it (for tests
+    /// that need data in place without an S3 client).
+    pub fn put_object(&self, bucket: &str, key: &str, data: &[u8]) -> Result<(), SimError> {
+        let err = |e: &dyn std::fmt::Display| SimError::Data { path: self.data.join(bucket), message: e.to_string() };
+        self.objects.put(bucket, key, data).map_err(|e| err(&e))
+    }
+
+    /// The bytes stored under `key` in `bucket`, as a client would get them.
+    pub fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        self.objects.read(bucket, key)
+    }
+
+    /// Deletes an object directly; `false` if there was none.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> bool {
+        self.objects.bucket(bucket).is_ok_and(|b| b.remove(key))
+    }
+
+    /// The keys of `bucket` under `prefix`, in order.
+    pub fn object_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.objects.keys(bucket, prefix)
     }
 }
 

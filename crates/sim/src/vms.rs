@@ -13,7 +13,7 @@
 //!   a number of 503 answers to give (failover).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::s3::objects::Objects;
 use crate::vms_store::{self, Db, Refusal};
 
 /// The simulated cluster's usable capacity: 100 TiB.
@@ -125,17 +126,17 @@ struct Tokens {
 
 pub(crate) struct VmsState {
     pub knobs: Arc<VmsKnobs>,
-    data: PathBuf,
+    objects: Arc<Objects>,
     tokens: Mutex<Tokens>,
     db: Mutex<Db>,
     s3_keys: crate::s3::Keys,
 }
 
 impl VmsState {
-    pub(crate) fn new(data: &Path, s3_keys: crate::s3::Keys, vips: Vec<std::net::IpAddr>) -> Self {
+    pub(crate) fn new(objects: Arc<Objects>, s3_keys: crate::s3::Keys, vips: Vec<std::net::IpAddr>) -> Self {
         VmsState {
             knobs: Arc::new(VmsKnobs::new()),
-            data: data.to_path_buf(),
+            objects,
             tokens: Mutex::new(Tokens::default()),
             db: Mutex::new(Db::new(&vips)),
             s3_keys,
@@ -198,25 +199,12 @@ fn authenticate(state: &VmsState, headers: &HeaderMap, who: Option<&str>) -> Res
     Err(Box::new(detail(StatusCode::UNAUTHORIZED, "Invalid authorization header.")))
 }
 
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => dir_size(&e.path()),
-                    Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn quota_view(state: &VmsState, q: &Value) -> Value {
     let mut q = q.clone();
+    // What the bucket at the quota's path holds (the simulator keeps no
+    // data for other paths).
     let path = q["path"].as_str().unwrap_or("/").trim_start_matches('/').to_string();
-    let used = dir_size(&state.data.join(path));
+    let used = if path.contains('/') { 0 } else { state.objects.usage(&path) };
     let hard = q["hard_limit"].as_u64().unwrap_or(0);
     q["used_capacity"] = json!(used);
     q["used_effective_capacity"] = json!(used);
@@ -377,11 +365,11 @@ fn resource(
         }
     }
     let mut db = lock(&state.db);
-    db.sync_buckets(&state.data);
+    db.sync_buckets(&state.objects);
     let id: Option<u64> = parts.get(1).and_then(|p| p.parse().ok());
     let result: Result<(StatusCode, Value), Refusal> = match (method.clone(), parts) {
         (Method::GET, ["clusters"]) => {
-            let used = dir_size(&state.data);
+            let used = state.objects.total_usage();
             Ok((
                 StatusCode::OK,
                 json!([{
@@ -419,9 +407,9 @@ fn resource(
             None => Err(vms_store::not_found()),
         },
         (Method::POST, ["views"]) => {
-            vms_store::create_view(&mut db, &state.data, body).map(|v| (StatusCode::CREATED, v))
+            vms_store::create_view(&mut db, &state.objects, body).map(|v| (StatusCode::CREATED, v))
         }
-        (Method::DELETE, ["views", _]) => vms_store::delete_view(&mut db, &state.data, id.unwrap_or(0))
+        (Method::DELETE, ["views", _]) => vms_store::delete_view(&mut db, &state.objects, id.unwrap_or(0))
             .map(|()| (StatusCode::NO_CONTENT, Value::Null)),
         (Method::POST, ["quotas"]) => {
             let path = body["path"].as_str().unwrap_or_default().to_string();

@@ -5,8 +5,8 @@
 //! protocols makes its folder, and a folder made otherwise (the S3
 //! `CreateBucket`, a test) shows up as a view.
 
+use crate::s3::objects::Objects;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -87,17 +87,9 @@ impl Db {
         self.tables.get_mut(table).expect("known table")
     }
 
-    /// Makes the S3 views match the bucket folders of `data`.
-    pub(crate) fn sync_buckets(&mut self, data: &Path) {
-        let folders: Vec<String> = std::fs::read_dir(data)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| !n.starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Makes the S3 views match the buckets.
+    pub(crate) fn sync_buckets(&mut self, objects: &Objects) {
+        let folders: Vec<String> = objects.bucket_names().into_iter().map(|(n, _)| n).collect();
         self.table_mut("views").retain(|_, v| v["bucket"].as_str().is_none_or(|b| folders.iter().any(|f| f == b)));
         for bucket in folders {
             if !self.table("views").values().any(|v| v["bucket"] == bucket.as_str()) {
@@ -157,16 +149,15 @@ pub(crate) fn check_path(path: &str) -> Result<(), Refusal> {
 
 /// S3's bucket naming rules.
 fn check_bucket(bucket: &str) -> Result<(), Refusal> {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let ok = (3..=63).contains(&bucket.len())
-        && bucket.chars().all(|c| alnum(c) || c == '-' || c == '.')
-        && bucket.starts_with(alnum)
-        && bucket.ends_with(alnum);
-    if ok { Ok(()) } else { Err(bad(format!("bucket name {bucket:?} is not a valid S3 bucket name"))) }
+    if crate::s3::valid_bucket_name(bucket) {
+        Ok(())
+    } else {
+        Err(bad(format!("bucket name {bucket:?} is not a valid S3 bucket name")))
+    }
 }
 
 /// Creates a view (`POST /views/`), its bucket folder for S3.
-pub(crate) fn create_view(db: &mut Db, data: &Path, body: Value) -> Result<Value, Refusal> {
+pub(crate) fn create_view(db: &mut Db, objects: &Objects, body: Value) -> Result<Value, Refusal> {
     let path = body["path"].as_str().unwrap_or_default().to_string();
     check_path(&path)?;
     let policy = body["policy_id"].as_u64().unwrap_or(0);
@@ -187,10 +178,10 @@ pub(crate) fn create_view(db: &mut Db, data: &Path, body: Value) -> Result<Value
         if path != format!("/{bucket}") {
             return Err(bad(format!("the simulator serves bucket {bucket} at path /{bucket} only")));
         }
-        if db.table("views").values().any(|v| v["bucket"] == bucket.as_str()) || data.join(bucket).exists() {
+        let taken = db.table("views").values().any(|v| v["bucket"] == bucket.as_str());
+        if taken || !objects.create_bucket(bucket).map_err(|e| bad(format!("cannot create bucket: {e}")))? {
             return Err((StatusCode::CONFLICT, format!("bucket {bucket} exists")));
         }
-        std::fs::create_dir_all(data.join(bucket)).map_err(|e| bad(format!("cannot create bucket: {e}")))?;
     } else if bucket.is_some() {
         return Err(bad("a bucket needs S3 in protocols"));
     }
@@ -198,14 +189,17 @@ pub(crate) fn create_view(db: &mut Db, data: &Path, body: Value) -> Result<Value
 }
 
 /// Deletes a view; a bucket view only when its bucket is empty.
-pub(crate) fn delete_view(db: &mut Db, data: &Path, id: u64) -> Result<(), Refusal> {
+pub(crate) fn delete_view(db: &mut Db, objects: &Objects, id: u64) -> Result<(), Refusal> {
     let Some(view) = db.table("views").get(&id).cloned() else { return Err(not_found()) };
     if let Some(bucket) = view["bucket"].as_str() {
-        let dir = data.join(bucket);
-        if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-            return Err((StatusCode::CONFLICT, format!("bucket {bucket} is not empty")));
+        match objects.delete_bucket(bucket) {
+            Ok(()) => {}
+            Err(e) if e.code() == &s3s::S3ErrorCode::BucketNotEmpty => {
+                return Err((StatusCode::CONFLICT, format!("bucket {bucket} is not empty")));
+            }
+            // Already gone.
+            Err(_) => {}
         }
-        let _ = std::fs::remove_dir(dir);
     }
     db.table_mut("views").remove(&id);
     Ok(())

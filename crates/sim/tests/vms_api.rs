@@ -105,7 +105,7 @@ fn views_users_quotas_and_keys_are_kept_as_vms_keeps_them() {
     }
     let (st, _) = api.call(Method::POST, "views/", Some(json!({ "path": "/zbucket", "policy_id": 1 })));
     assert_eq!(st, 409, "a path is one view");
-    std::fs::write(sim.data().join("zbucket/object"), b"x").unwrap();
+    sim.put_object("zbucket", "object", b"x").unwrap();
     assert_eq!(api.call(Method::DELETE, &format!("views/{}/", z["id"]), None).0, 409, "a bucket with objects stays");
 
     // Users live in a local provider; keys come and go.

@@ -32,7 +32,7 @@ fn s3_store(endpoint: String, bucket: &str) -> ObjectStore {
 }
 
 /// The same behaviour is asked of memory, a filesystem, S3 on the
-/// simulator's s3s-fs endpoint, and S3 on moto, an independent server.
+/// simulator's S3 endpoint, and S3 on moto, an independent server.
 fn stores() -> Vec<(ObjectStore, Keep)> {
     let dir = tempfile::tempdir().unwrap();
     let sim_dir = tempfile::tempdir().unwrap();

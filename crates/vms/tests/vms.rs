@@ -119,7 +119,7 @@ fn pages_are_followed_and_versions_accepted() {
 fn buckets_are_views_and_quotas_count_what_they_hold() {
     let env = env();
     env.sim.create_bucket("pool1").unwrap();
-    std::fs::write(env.sim.data().join("pool1").join("obj"), vec![0u8; 1000]).unwrap();
+    env.sim.put_object("pool1", "obj", &[0u8; 1000]).unwrap();
     let c = client(&env, basic("admin", "123456"));
     let views = env.rt.block_on(c.s3_views()).unwrap();
     assert_eq!(views.iter().map(|v| v.bucket.clone().unwrap()).collect::<Vec<_>>(), ["pool1"]);

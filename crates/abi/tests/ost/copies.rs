@@ -20,10 +20,9 @@ fn restore(s: &Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
     crate::support::restore(s, lsu, name, 40 << 10).unwrap()
 }
 
-/// Stored data fragments of `lsu` (on NFS, and on the simulator's S3,
-/// whose buckets are folders).
+/// Stored data fragments of `lsu`.
 fn fragments(lsu: &str) -> usize {
-    crate::support::fragment_files(&fixture().data.join(lsu))
+    fixture().stored().fragments(lsu, "")
 }
 
 fn reader<'p>(s: &Server<'p>, lsu: &str, name: &str) -> Image<'p> {

@@ -1,9 +1,7 @@
 //! Damage made by hand on the storage (as a failing disk, a careless
 //! administrator or ransomware would) is reported, never hidden and never
 //! served: damaged or lost commit records, lost metadata, lost fragments.
-//! The objects are files under `Fixture::data` on both data paths.
-
-use std::path::PathBuf;
+//! The objects are reached below the plugin through `Fixture::stored`.
 
 use vastost_abi::ost::sts_status::*;
 use vastost_abi::ost::*;
@@ -11,20 +9,9 @@ use vastost_abi::ost::*;
 use crate::support::bytes;
 use crate::{open, status};
 
-/// The folder of image `name` (date "1") on LSU `lsu`.
-fn image_dir(lsu: &str, name: &str) -> PathBuf {
-    crate::fixture().data.join(lsu).join("images").join(name).join("1")
-}
-
-/// The files of a folder of the image, sorted.
-fn files(dir: PathBuf) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    out.sort();
-    out
+/// The folder of image `name` (date "1"), relative to its LSU.
+fn image_dir(name: &str) -> String {
+    format!("images/{name}/1")
 }
 
 fn backup_with_meta(s: &vastost_abi::loader::Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
@@ -39,33 +26,35 @@ fn backup_with_meta(s: &vastost_abi::loader::Server<'_>, lsu: &str, name: &str) 
 #[test]
 fn a_damaged_cut_or_lost_commit_record_is_listed_as_damaged_and_refused() {
     let (s, lsu) = open("small", "damaged_records");
-    type Damage = fn(&std::path::Path);
+    // What each damage leaves of the record (`None`: nothing).
+    type Damage = fn(Vec<u8>) -> Option<Vec<u8>>;
     let kinds: [(&str, Damage); 5] = [
-        ("flip", |p| {
-            let mut b = std::fs::read(p).unwrap();
+        ("flip", |mut b| {
             let at = b.len() / 2;
             b[at] ^= 0x01;
-            std::fs::write(p, b).unwrap();
+            Some(b)
         }),
-        ("length", |p| {
+        ("length", |mut b| {
             // The length field alone (no longer outside the checksum).
-            let mut b = std::fs::read(p).unwrap();
             b[12] ^= 0x01;
-            std::fs::write(p, b).unwrap();
+            Some(b)
         }),
-        ("empty", |p| std::fs::write(p, b"").unwrap()),
-        ("cut10", |p| {
-            let b = std::fs::read(p).unwrap();
-            std::fs::write(p, &b[..10]).unwrap();
-        }),
-        ("gone", |p| std::fs::remove_file(p).unwrap()),
+        ("empty", |_| Some(Vec::new())),
+        ("cut10", |b| Some(b[..10].to_vec())),
+        ("gone", |_| None),
     ];
+    let stored = crate::fixture().stored();
     for (kind, damage) in kinds {
         let name = format!("rec_{kind}");
         backup_with_meta(&s, &lsu, &name);
-        let records = files(image_dir(&lsu, &name).join("manifest"));
+        let folder = format!("{}/manifest", image_dir(&name));
+        let records = stored.names(&lsu, &folder);
         assert_eq!(records.len(), 1, "{kind}: one commit record");
-        damage(&records[0]);
+        let record = format!("{folder}/{}", records[0]);
+        match damage(stored.read(&lsu, &record)) {
+            Some(left) => stored.write(&lsu, &record, &left),
+            None => stored.remove(&lsu, &record),
+        }
 
         let listed = s.images(&lsu).unwrap();
         let entry = listed.iter().find(|i| i.basename == name).unwrap_or_else(|| panic!("{kind}: not listed"));
@@ -86,7 +75,7 @@ fn a_damaged_cut_or_lost_commit_record_is_listed_as_damaged_and_refused() {
 fn lost_metadata_is_damage_not_an_empty_record() {
     let (s, lsu) = open("small", "lost_meta");
     backup_with_meta(&s, &lsu, "with_meta");
-    std::fs::remove_file(image_dir(&lsu, "with_meta").join("meta")).unwrap();
+    crate::fixture().stored().remove(&lsu, &format!("{}/meta", image_dir("with_meta")));
     let mut r = s.open_image(&lsu, "with_meta", "1", STS_O_READ).unwrap();
     let err = r.read_meta(&mut [0u8; 512], 0).unwrap_err();
     assert_eq!(err.code(), Some(STS_EINTEGRITY), "{}", err.message);
@@ -102,7 +91,7 @@ fn lost_metadata_is_damage_not_an_empty_record() {
     assert_eq!(r.read_meta(&mut [0u8; 512], 0).unwrap(), 0, "no metadata yet: empty, not an error");
     r.write_meta(b"added later", 0).unwrap();
     r.close(false).unwrap();
-    std::fs::remove_file(image_dir(&lsu, "late_meta").join("meta")).unwrap();
+    crate::fixture().stored().remove(&lsu, &format!("{}/meta", image_dir("late_meta")));
     let mut r = s.open_image(&lsu, "late_meta", "1", STS_O_READ).unwrap();
     assert_eq!(status(r.read_meta(&mut [0u8; 512], 0)), STS_EINTEGRITY);
 
@@ -111,7 +100,7 @@ fn lost_metadata_is_damage_not_an_empty_record() {
     w.write(&[1u8; 4096], 0).unwrap();
     w.write_meta(b"header", 0).unwrap();
     w.close(false).unwrap();
-    std::fs::remove_file(image_dir(&lsu, "ckpt_meta").join("meta")).unwrap();
+    crate::fixture().stored().remove(&lsu, &format!("{}/meta", image_dir("ckpt_meta")));
     let mut w = s.open_image(&lsu, "ckpt_meta", "1", STS_O_WRITE).unwrap();
     assert_eq!(status(w.read_meta(&mut [0u8; 512], 0)), STS_EINTEGRITY);
     assert_eq!(status(w.write_meta(b"x", 100)), STS_EINTEGRITY, "a partial rewrite would hide the loss");
@@ -121,10 +110,11 @@ fn lost_metadata_is_damage_not_an_empty_record() {
 fn a_lost_fragment_is_damage_naming_it_not_a_deleted_image() {
     let (s, lsu) = open("small", "lost_fragment");
     let data = backup_with_meta(&s, &lsu, "holed");
-    let frags = files(image_dir(&lsu, "holed").join("frag"));
+    let folder = format!("{}/frag", image_dir("holed"));
+    let frags = crate::fixture().stored().names(&lsu, &folder);
     assert_eq!(frags.len(), 4, "200 KiB in 64 KiB fragments");
-    std::fs::remove_file(&frags[2]).unwrap();
-    let lost = frags[2].file_name().unwrap().to_string_lossy().into_owned();
+    crate::fixture().stored().remove(&lsu, &format!("{folder}/{}", frags[2]));
+    let lost = frags[2].clone();
 
     let mut r = s.open_image(&lsu, "holed", "1", STS_O_READ).unwrap();
     let mut buf = vec![0u8; 64 * 1024];

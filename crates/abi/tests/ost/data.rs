@@ -129,7 +129,7 @@ fn a_gib_scale_image_with_default_fragments() {
         img.write(&chunk(i % 7), i * block as u64).unwrap();
     }
     img.close(true).unwrap();
-    let frags = std::fs::read_dir(fixture().data.join(&lsu).join("images/big_image/1/frag")).unwrap().count();
+    let frags = fixture().stored().names(&lsu, "images/big_image/1/frag").len();
     assert_eq!(frags as u64, size.div_ceil(64 << 20));
     let mut r = s.open_image(&lsu, "big_image", "1", STS_O_READ).unwrap();
     let mut buf = vec![0u8; block];

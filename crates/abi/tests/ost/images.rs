@@ -98,9 +98,8 @@ fn flushed_data_survives_an_abandoned_writer() {
 #[test]
 fn image_lists_show_complete_and_pending_images() {
     let (s, lsu) = open("small", "lists");
-    // 255 bytes is the longest name; over S3 the simulator's server caps keys
-    // near 150 bytes (see bad_input.rs), so a shorter long name is used there.
-    let long: &str = "x".repeat(if crate::S3 { 40 } else { 255 }).leak();
+    // 255 bytes is the longest name.
+    let long: &str = "x".repeat(255).leak();
     let names = ["a_1_C1_F1", "b 2%C1:F1", "ünïcödé", ".dot", long];
     for (i, n) in names.iter().enumerate() {
         let mut img = s.create_image(&lsu, n, "20240101").unwrap();
@@ -155,13 +154,13 @@ fn a_damaged_fragment_is_an_error_not_data() {
     let mut img = s.create_image(&lsu, "fragile", "1").unwrap();
     img.write(&data, 0).unwrap();
     img.close(true).unwrap();
-    let frag_dir = crate::fixture().data.join(&lsu).join("images/fragile/1/frag");
-    let mut frags: Vec<_> = std::fs::read_dir(&frag_dir).unwrap().map(|e| e.unwrap().path()).collect();
-    frags.sort();
+    let stored = crate::fixture().stored();
+    let frags: Vec<String> =
+        stored.names(&lsu, "images/fragile/1/frag").iter().map(|n| format!("images/fragile/1/frag/{n}")).collect();
     assert_eq!(frags.len(), 4, "200 KiB in 64 KiB fragments");
-    let mut bytes_on_disk = std::fs::read(&frags[1]).unwrap();
+    let mut bytes_on_disk = stored.read(&lsu, &frags[1]);
     bytes_on_disk[1234] ^= 0x01;
-    std::fs::write(&frags[1], bytes_on_disk).unwrap();
+    stored.write(&lsu, &frags[1], &bytes_on_disk);
 
     let mut r = s.open_image(&lsu, "fragile", "1", STS_O_READ).unwrap();
     let mut buf = vec![0u8; 64 * 1024];
@@ -171,7 +170,7 @@ fn a_damaged_fragment_is_an_error_not_data() {
     assert_eq!(err.code(), Some(STS_EINTEGRITY), "{}", err.message);
     assert!(err.message.contains("checksum"), "{}", err.message);
     // A truncated fragment is caught too.
-    std::fs::write(&frags[2], b"short").unwrap();
+    stored.write(&lsu, &frags[2], b"short");
     let err = r.read(&mut buf, 128 * 1024).unwrap_err();
     assert_eq!(err.code(), Some(STS_EINTEGRITY), "{}", err.message);
 }
@@ -181,8 +180,8 @@ fn an_asynchronous_delete_is_done_at_once_and_frees_the_space_behind() {
     let (s, lsu) = open("small", "async_delete");
     let data = bytes(21, 40 * 64 * 1024);
     crate::support::backup(&s, &lsu, "bulky", &data, 256 * 1024).unwrap();
-    let folder = crate::fixture().data.join(&lsu).join("images/bulky");
-    assert_eq!(crate::support::fragment_files(&folder), 40);
+    let stored = crate::fixture().stored();
+    assert_eq!(stored.fragments(&lsu, "images/bulky"), 40);
     let api = crate::fixture().plugin.api();
     let (l, d) = (s.lsu(&lsu).unwrap(), vastost_abi::loader::image_def("bulky", "1").unwrap());
     // SAFETY: valid structs.
@@ -192,8 +191,8 @@ fn an_asynchronous_delete_is_done_at_once_and_frees_the_space_behind() {
     assert_eq!(status(s.open_image(&lsu, "bulky", "1", STS_O_READ)), STS_ENOIMAGE);
     // ... and its space freed behind.
     let started = std::time::Instant::now();
-    while crate::support::fragment_files(&folder) > 0 {
-        assert!(started.elapsed().as_secs() < 30, "fragments left: {}", crate::support::fragment_files(&folder));
+    while stored.fragments(&lsu, "images/bulky") > 0 {
+        assert!(started.elapsed().as_secs() < 30, "fragments left: {}", stored.fragments(&lsu, "images/bulky"));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // What cannot be deleted is still said at once.

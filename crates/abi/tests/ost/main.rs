@@ -32,6 +32,13 @@ pub struct Fixture {
     _root: tempfile::TempDir,
 }
 
+impl Fixture {
+    /// What the LSUs hold, below the plugin: folders of `data`.
+    pub fn stored(&self) -> support::Stored<'_> {
+        support::Stored::Folders(&self.data)
+    }
+}
+
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {

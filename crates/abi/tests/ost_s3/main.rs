@@ -1,7 +1,7 @@
 //! The ABI suite of `tests/ost` over the S3 data path: the same tests, the
 //! plugin configured with `data_path = "s3"` against the simulator's S3
-//! endpoint (s3s-fs), whose buckets are folders of `Fixture::data`, so the
-//! tests that damage stored objects on purpose find them at the same paths.
+//! endpoint; the tests that damage stored objects on purpose reach them
+//! through `Fixture::stored`, as they reach an NFS LSU's files.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -40,6 +40,13 @@ pub struct Fixture {
     pub remote: Simulator,
     pub remote_data: PathBuf,
     _root: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// What the LSUs hold, below the plugin: the simulator's buckets.
+    pub fn stored(&self) -> support::Stored<'_> {
+        support::Stored::Buckets(&self.sim)
+    }
 }
 
 pub fn fixture() -> &'static Fixture {

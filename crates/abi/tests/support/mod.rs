@@ -99,8 +99,7 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     v
 }
 
-/// Data fragment files under `dir`, recursively (files in `frag` folders,
-/// hidden ones aside: s3s-fs keeps its own records beside the objects).
+/// Data fragment files under `dir`, recursively (files in `frag` folders).
 #[allow(dead_code)]
 pub fn fragment_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
@@ -116,6 +115,82 @@ pub fn fragment_files(dir: &Path) -> usize {
             }
         })
         .sum()
+}
+
+/// What an LSU holds, seen from below the plugin, as a failing disk or a
+/// careless administrator sees it: the files of an NFS LSU's folder, or
+/// the objects of the simulator's bucket. Paths are relative to the LSU,
+/// `/`-separated.
+#[allow(dead_code)]
+pub enum Stored<'a> {
+    /// LSUs are folders of this folder.
+    Folders(&'a Path),
+    /// LSUs are buckets of this simulator.
+    Buckets(&'a vastost_sim::Simulator),
+}
+
+#[allow(dead_code)]
+impl Stored<'_> {
+    /// The names of what `folder` holds directly (no sub-folders), sorted.
+    pub fn names(&self, lsu: &str, folder: &str) -> Vec<String> {
+        let mut out: Vec<String> = match self {
+            Stored::Folders(root) => std::fs::read_dir(root.join(lsu).join(folder))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| !n.starts_with('.'))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Stored::Buckets(sim) => {
+                let prefix = format!("{}/", folder.trim_end_matches('/'));
+                sim.object_keys(lsu, &prefix)
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+                    .filter(|n| !n.contains('/'))
+                    .collect()
+            }
+        };
+        out.sort();
+        out
+    }
+
+    /// The bytes of `path`.
+    pub fn read(&self, lsu: &str, path: &str) -> Vec<u8> {
+        match self {
+            Stored::Folders(root) => std::fs::read(root.join(lsu).join(path)).unwrap(),
+            Stored::Buckets(sim) => sim.object(lsu, path).unwrap_or_else(|| panic!("no object {lsu}/{path}")),
+        }
+    }
+
+    /// Replaces the bytes of `path`.
+    pub fn write(&self, lsu: &str, path: &str, data: &[u8]) {
+        match self {
+            Stored::Folders(root) => std::fs::write(root.join(lsu).join(path), data).unwrap(),
+            Stored::Buckets(sim) => sim.put_object(lsu, path, data).unwrap(),
+        }
+    }
+
+    /// Removes `path`.
+    pub fn remove(&self, lsu: &str, path: &str) {
+        match self {
+            Stored::Folders(root) => std::fs::remove_file(root.join(lsu).join(path)).unwrap(),
+            Stored::Buckets(sim) => assert!(sim.delete_object(lsu, path), "no object {lsu}/{path}"),
+        }
+    }
+
+    /// Data fragments under `folder` (`""`: the whole LSU).
+    pub fn fragments(&self, lsu: &str, folder: &str) -> usize {
+        match self {
+            Stored::Folders(root) => fragment_files(&root.join(lsu).join(folder)),
+            Stored::Buckets(sim) => {
+                let prefix =
+                    if folder.is_empty() { String::new() } else { format!("{}/", folder.trim_end_matches('/')) };
+                sim.object_keys(lsu, &prefix).iter().filter(|k| k.rsplit('/').nth(1) == Some("frag")).count()
+            }
+        }
+    }
 }
 
 /// Backs up `data` into a new image, complete, in `write_image` calls of

@@ -1,0 +1,690 @@
+//! Where the simulator keeps its objects.
+//!
+//! A bucket is a folder of the data folder (so VMS views and `vastost sim
+//! --bucket` make buckets by making folders). Each bucket has a sorted
+//! index in memory, so a listing is a range scan and never a folder walk.
+//! A body lives in a file named by a unique id, with its key and
+//! attributes in a sidecar beside it: keys up to S3's 1,024 bytes fit any
+//! file system, and a restart rebuilds the index from the sidecars. In
+//! memory mode bodies stay in memory (nothing but the bucket folders
+//! touches the disk), which shows what a client can do when the server's
+//! disk is not the limit.
+//!
+//! A write stages its body first and only then, under the bucket's lock,
+//! checks its condition and swaps the index entry: conditional writes are
+//! atomic, as on a real cluster, and a refused write leaves nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use s3s::crypto::Checksum as _;
+use s3s::{S3Error, S3Result, s3_error};
+
+/// S3's longest key, in bytes.
+pub(crate) const MAX_KEY: usize = 1024;
+
+/// Staged bodies and multipart parts, under the data folder (not a bucket
+/// name: bucket names never start with a dot).
+const STAGING: &str = ".staging";
+
+pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
+    tracing::error!("simulator: {what}: {e}");
+    s3_error!(InternalError, "{what}: {e}")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a client set on an object besides its bytes.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Attrs {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub user: Option<HashMap<String, String>>,
+}
+
+/// The additional checksums an object was uploaded with (base64, as S3
+/// returns them).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Sums {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub crc64nvme: Option<String>,
+}
+
+/// Where a body's bytes are.
+#[derive(Clone, Debug)]
+enum Body {
+    File(PathBuf),
+    Memory(Bytes),
+}
+
+impl Body {
+    /// `len` bytes from `offset`: a file opened (so a later unlink does not
+    /// cut the read short) or a slice of memory.
+    fn open(&self, offset: u64, len: u64) -> std::io::Result<Reader> {
+        match self {
+            Body::File(path) => {
+                let mut file = std::fs::File::open(path)?;
+                file.seek(SeekFrom::Start(offset))?;
+                Ok(Reader::File(file.take(len)))
+            }
+            Body::Memory(bytes) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                let end = usize::try_from(offset + len).unwrap_or(usize::MAX).min(bytes.len());
+                Ok(Reader::Memory(Some(bytes.slice(start..end))))
+            }
+        }
+    }
+
+    fn remove(&self) {
+        if let Body::File(path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// An open body being read.
+pub(crate) enum Reader {
+    File(std::io::Take<std::fs::File>),
+    Memory(Option<Bytes>),
+}
+
+impl Reader {
+    /// The next chunk, `None` at the end.
+    pub(crate) fn next_chunk(&mut self) -> std::io::Result<Option<Bytes>> {
+        match self {
+            Reader::Memory(b) => Ok(b.take().filter(|b| !b.is_empty())),
+            Reader::File(f) => {
+                let mut buf = vec![0u8; 1 << 20];
+                let n = f.read(&mut buf)?;
+                buf.truncate(n);
+                Ok((n > 0).then(|| Bytes::from(buf)))
+            }
+        }
+    }
+}
+
+/// One stored object (the current version of its key).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Object {
+    pub key: String,
+    /// Orders versions of a key across restarts: the newest wins.
+    seq: u64,
+    pub size: u64,
+    /// The ETag's value, without quotes.
+    pub etag: String,
+    pub modified: SystemTime,
+    pub attrs: Attrs,
+    pub sums: Sums,
+    #[serde(skip)]
+    body: Option<Body>,
+}
+
+impl Object {
+    /// `len` bytes of the body from `offset`.
+    pub(crate) fn open(&self, offset: u64, len: u64) -> std::io::Result<Reader> {
+        match &self.body {
+            Some(body) => body.open(offset, len),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no body")),
+        }
+    }
+}
+
+/// A body being received: hashed as it arrives (MD5 for the ETag, and
+/// the checksums the client announced), kept in a staging file or memory.
+pub(crate) struct Sink {
+    target: SinkTarget,
+    pub size: u64,
+    md5: s3s::crypto::Md5,
+    pub sums: s3s::checksum::ChecksumHasher,
+}
+
+enum SinkTarget {
+    File { path: PathBuf, file: std::io::BufWriter<std::fs::File> },
+    Memory(Vec<u8>),
+}
+
+impl Sink {
+    /// Appends `data`.
+    pub(crate) fn push(&mut self, data: &[u8]) -> S3Result<()> {
+        self.md5.update(data);
+        self.sums.update(data);
+        self.size += data.len() as u64;
+        match &mut self.target {
+            SinkTarget::File { file, .. } => file.write_all(data).map_err(|e| internal("staging a body", e)),
+            SinkTarget::Memory(v) => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// The received body, with its MD5 and checksums.
+    pub(crate) fn finish(self) -> S3Result<Staged> {
+        let body = match self.target {
+            SinkTarget::File { path, file } => {
+                file.into_inner().map_err(|e| internal("staging a body", e.error()))?;
+                Body::File(path)
+            }
+            SinkTarget::Memory(v) => Body::Memory(Bytes::from(v)),
+        };
+        let sums = self.sums.finalize();
+        let sums = Sums {
+            crc32: sums.checksum_crc32,
+            crc32c: sums.checksum_crc32c,
+            sha1: sums.checksum_sha1,
+            sha256: sums.checksum_sha256,
+            crc64nvme: sums.checksum_crc64nvme,
+        };
+        Ok(Staged { body: Some(body), size: self.size, md5: self.md5.finalize(), sums })
+    }
+}
+
+/// A received body not yet stored; removed when dropped unless stored.
+pub(crate) struct Staged {
+    body: Option<Body>,
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub sums: Sums,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(b) = self.body.take() {
+            b.remove();
+        }
+    }
+}
+
+/// A multipart part.
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub modified: SystemTime,
+    body: Body,
+}
+
+/// A multipart upload in progress (kept in memory: a simulator restart
+/// forgets them, as if the cluster had expired them).
+#[derive(Debug)]
+pub(crate) struct Upload {
+    pub bucket: String,
+    pub key: String,
+    pub attrs: Attrs,
+    pub initiated: SystemTime,
+    pub parts: BTreeMap<i32, Part>,
+}
+
+/// One bucket's index.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    dir: PathBuf,
+    index: RwLock<BTreeMap<String, Arc<Object>>>,
+}
+
+impl Bucket {
+    /// The object stored under `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<Object>> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    /// Runs `f` over the sorted index (for listings).
+    pub(crate) fn with_index<R>(&self, f: impl FnOnce(&BTreeMap<String, Arc<Object>>) -> R) -> R {
+        f(&self.index.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Removes `key`; `false` if there was nothing.
+    pub(crate) fn remove(&self, key: &str) -> bool {
+        let gone = self.index.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+        match gone {
+            Some(o) => {
+                self.forget(&o);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a replaced or removed version's files: the sidecar first, so
+    /// that a crash in between leaves a body without a sidecar, which the
+    /// next load removes.
+    fn forget(&self, o: &Object) {
+        if let Some(Body::File(path)) = &o.body {
+            let _ = std::fs::remove_file(path.with_extension("meta"));
+        }
+        if let Some(b) = &o.body {
+            b.remove();
+        }
+    }
+
+    /// Bytes held.
+    pub(crate) fn usage(&self) -> u64 {
+        self.with_index(|i| i.values().map(|o| o.size).sum())
+    }
+
+    /// Reads the index back from the sidecars, removing what a crash left.
+    fn load(dir: &Path) -> std::io::Result<BTreeMap<String, Arc<Object>>> {
+        let mut index: BTreeMap<String, Arc<Object>> = BTreeMap::new();
+        let mut losers = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let Some(ext) = path.extension().and_then(|e| e.to_str()) else { continue };
+            match ext {
+                "meta" => {}
+                // A sidecar of a write that was never decided.
+                "pending" => {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                // A body whose sidecar never came (or already went).
+                "obj" if !path.with_extension("meta").exists() => {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                _ => continue,
+            }
+            let body = path.with_extension("obj");
+            let Ok(mut o) = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Object>(&b).map_err(|e| e.to_string()))
+            else {
+                tracing::warn!(path = %path.display(), "simulator: unreadable object sidecar left aside");
+                continue;
+            };
+            o.body = Some(Body::File(body));
+            let o = Arc::new(o);
+            match index.get(&o.key) {
+                Some(old) if old.seq > o.seq => losers.push(o),
+                _ => {
+                    if let Some(old) = index.insert(o.key.clone(), o) {
+                        losers.push(old);
+                    }
+                }
+            }
+        }
+        for o in losers {
+            if let Some(Body::File(p)) = &o.body {
+                let _ = std::fs::remove_file(p.with_extension("meta"));
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Ok(index)
+    }
+}
+
+/// All buckets and uploads.
+#[derive(Debug)]
+pub(crate) struct Objects {
+    root: PathBuf,
+    memory: bool,
+    buckets: Mutex<HashMap<String, Arc<Bucket>>>,
+    uploads: Mutex<BTreeMap<String, Upload>>,
+    seq: AtomicU64,
+}
+
+impl Objects {
+    /// Objects under `root`; bodies in memory when `memory`.
+    pub(crate) fn open(root: &Path, memory: bool) -> std::io::Result<Self> {
+        let staging = root.join(STAGING);
+        // Staged bodies and parts of a previous run are abandoned.
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging)?;
+        let start = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        Ok(Objects {
+            root: root.to_path_buf(),
+            memory,
+            buckets: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(BTreeMap::new()),
+            seq: AtomicU64::new(start),
+        })
+    }
+
+    /// A bucket, if its folder exists (read from its sidecars the first
+    /// time it is used).
+    pub(crate) fn bucket(&self, name: &str) -> S3Result<Arc<Bucket>> {
+        let dir = self.root.join(name);
+        if !crate::s3::valid_bucket_name(name) || !dir.is_dir() {
+            return Err(s3_error!(NoSuchBucket, "the specified bucket does not exist"));
+        }
+        let mut buckets = lock(&self.buckets);
+        if let Some(b) = buckets.get(name) {
+            return Ok(b.clone());
+        }
+        let index = if self.memory {
+            BTreeMap::new()
+        } else {
+            Bucket::load(&dir).map_err(|e| internal("loading a bucket", e))?
+        };
+        let b = Arc::new(Bucket { dir, index: RwLock::new(index) });
+        buckets.insert(name.to_string(), b.clone());
+        Ok(b)
+    }
+
+    /// Creates a bucket; `false` if it exists.
+    pub(crate) fn create_bucket(&self, name: &str) -> std::io::Result<bool> {
+        let dir = self.root.join(name);
+        if dir.is_dir() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&dir)?;
+        lock(&self.buckets).remove(name);
+        Ok(true)
+    }
+
+    /// Deletes an empty bucket.
+    pub(crate) fn delete_bucket(&self, name: &str) -> S3Result<()> {
+        let b = self.bucket(name)?;
+        let mut buckets = lock(&self.buckets);
+        if b.with_index(|i| !i.is_empty()) {
+            return Err(s3_error!(BucketNotEmpty, "the bucket you tried to delete is not empty"));
+        }
+        buckets.remove(name);
+        std::fs::remove_dir_all(&b.dir).map_err(|e| internal("deleting a bucket", e))
+    }
+
+    /// The buckets, by name, with their creation times.
+    pub(crate) fn bucket_names(&self) -> Vec<(String, SystemTime)> {
+        let mut names: Vec<(String, SystemTime)> = std::fs::read_dir(&self.root)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| {
+                        let created = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+                        e.file_name().into_string().ok().map(|n| (n, created))
+                    })
+                    .filter(|(n, _)| crate::s3::valid_bucket_name(n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Bytes held by a bucket (0 for none).
+    pub(crate) fn usage(&self, bucket: &str) -> u64 {
+        self.bucket(bucket).map(|b| b.usage()).unwrap_or(0)
+    }
+
+    /// Bytes held by all buckets.
+    pub(crate) fn total_usage(&self) -> u64 {
+        self.bucket_names().iter().map(|(n, _)| self.usage(n)).sum()
+    }
+
+    fn next_id(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Somewhere to receive a body; `announced` are the checksums to
+    /// compute as it arrives.
+    pub(crate) fn sink(&self, announced: s3s::checksum::ChecksumHasher) -> S3Result<Sink> {
+        let target = if self.memory {
+            SinkTarget::Memory(Vec::new())
+        } else {
+            let path = self.root.join(STAGING).join(format!("{:x}", self.next_id()));
+            let file = std::fs::File::create(&path).map_err(|e| internal("staging a body", e))?;
+            SinkTarget::File { path, file: std::io::BufWriter::with_capacity(1 << 20, file) }
+        };
+        Ok(Sink { target, size: 0, md5: s3s::crypto::Md5::new(), sums: announced })
+    }
+
+    /// Stores a staged body under `key` once `check` accepts what is there
+    /// now; check and store are one step for every writer of the bucket.
+    pub(crate) fn store(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        mut staged: Staged,
+        etag: String,
+        attrs: Attrs,
+        check: impl FnOnce(Option<&Object>) -> S3Result<()>,
+    ) -> S3Result<Arc<Object>> {
+        let seq = self.next_id();
+        let mut object = Object {
+            key: key.to_string(),
+            seq,
+            size: staged.size,
+            etag,
+            modified: SystemTime::now(),
+            attrs,
+            sums: std::mem::take(&mut staged.sums),
+            body: None,
+        };
+        // The sidecar is written beside the body under a name the loader
+        // ignores, and takes its real name only once the write is decided.
+        let placed = match staged.body.take() {
+            Some(Body::File(staging)) => {
+                let body = bucket.dir.join(format!("{seq:x}.obj"));
+                let pending = body.with_extension("pending");
+                let json = serde_json::to_vec(&object).map_err(|e| internal("writing a sidecar", e))?;
+                let placed = std::fs::rename(&staging, &body).and_then(|()| std::fs::write(&pending, json));
+                if let Err(e) = placed {
+                    let _ = std::fs::remove_file(&staging);
+                    let _ = std::fs::remove_file(&body);
+                    let _ = std::fs::remove_file(&pending);
+                    return Err(internal("storing an object", e));
+                }
+                staged.body = Some(Body::File(body.clone()));
+                Some((body, pending))
+            }
+            Some(b @ Body::Memory(_)) => {
+                object.body = Some(b);
+                None
+            }
+            None => return Err(internal("storing an object", "its body was already stored")),
+        };
+        let mut index = bucket.index.write().unwrap_or_else(|p| p.into_inner());
+        let decided = check(index.get(key).map(|o| &**o)).and_then(|()| match &placed {
+            Some((body, pending)) => std::fs::rename(pending, body.with_extension("meta"))
+                .map(|()| object.body = staged.body.take())
+                .map_err(|e| internal("storing an object", e)),
+            None => Ok(()),
+        });
+        if let Err(e) = decided {
+            drop(index);
+            if let Some((_, pending)) = &placed {
+                let _ = std::fs::remove_file(pending);
+            }
+            return Err(e);
+        }
+        let object = Arc::new(object);
+        let old = index.insert(key.to_string(), object.clone());
+        drop(index);
+        if let Some(old) = old {
+            bucket.forget(&old);
+        }
+        Ok(object)
+    }
+
+    /// Starts a multipart upload; its id.
+    pub(crate) fn create_upload(&self, bucket: &str, key: &str, attrs: Attrs) -> String {
+        let id = format!("{:032x}", fastrand::u128(..));
+        let upload = Upload {
+            bucket: bucket.into(),
+            key: key.into(),
+            attrs,
+            initiated: SystemTime::now(),
+            parts: BTreeMap::new(),
+        };
+        lock(&self.uploads).insert(id.clone(), upload);
+        id
+    }
+
+    /// Runs `f` on the upload `id` of `bucket`/`key`.
+    pub(crate) fn with_upload<R>(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+        f: impl FnOnce(&mut Upload) -> S3Result<R>,
+    ) -> S3Result<R> {
+        let mut uploads = lock(&self.uploads);
+        match uploads.get_mut(id) {
+            Some(u) if u.bucket == bucket && u.key == key => f(u),
+            _ => Err(s3_error!(NoSuchUpload, "the specified upload does not exist")),
+        }
+    }
+
+    /// Stores a part (replacing one of the same number).
+    pub(crate) fn put_part(&self, id: &str, bucket: &str, key: &str, number: i32, mut staged: Staged) -> S3Result<()> {
+        let mut uploads = lock(&self.uploads);
+        match uploads.get_mut(id) {
+            Some(u) if u.bucket == bucket && u.key == key => {
+                let body = staged.body.take().ok_or_else(|| internal("storing a part", "no body"))?;
+                let part = Part { size: staged.size, md5: staged.md5, modified: SystemTime::now(), body };
+                if let Some(old) = u.parts.insert(number, part) {
+                    old.body.remove();
+                }
+                Ok(())
+            }
+            // The staged body goes with `staged`.
+            _ => Err(s3_error!(NoSuchUpload, "the specified upload does not exist")),
+        }
+    }
+
+    /// Ends an upload, handing back its parts (whose files the caller
+    /// removes with [`Objects::discard_parts`] once assembled).
+    pub(crate) fn take_upload(&self, id: &str, bucket: &str, key: &str) -> S3Result<Upload> {
+        self.with_upload(id, bucket, key, |_| Ok(()))?;
+        lock(&self.uploads).remove(id).ok_or_else(|| s3_error!(NoSuchUpload, "the specified upload does not exist"))
+    }
+
+    /// Puts an upload back (a completion that was refused).
+    pub(crate) fn restore_upload(&self, id: &str, upload: Upload) {
+        lock(&self.uploads).insert(id.to_string(), upload);
+    }
+
+    /// Removes the files of an upload's parts.
+    pub(crate) fn discard_parts(upload: &Upload) {
+        for p in upload.parts.values() {
+            p.body.remove();
+        }
+    }
+
+    /// Uploads in progress in `bucket`, by key then start time.
+    pub(crate) fn uploads(&self, bucket: &str) -> Vec<(String, String, SystemTime)> {
+        let mut all: Vec<(String, String, SystemTime)> = lock(&self.uploads)
+            .iter()
+            .filter(|(_, u)| u.bucket == bucket)
+            .map(|(id, u)| (u.key.clone(), id.clone(), u.initiated))
+            .collect();
+        all.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
+        all
+    }
+
+    /// Copies `len` bytes from `offset` of `object` into a new sink.
+    pub(crate) fn copy_into(&self, sink: &mut Sink, object: &Object, offset: u64, len: u64) -> S3Result<()> {
+        let mut reader = object.open(offset, len).map_err(|_| s3_error!(NoSuchKey, "the source object is gone"))?;
+        while let Some(chunk) = reader.next_chunk().map_err(|e| internal("copying", e))? {
+            sink.push(&chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Copies a part's bytes into `sink`.
+    pub(crate) fn append_part(&self, sink: &mut Sink, part: &Part) -> S3Result<()> {
+        let mut reader = part.body.open(0, part.size).map_err(|e| internal("reading a part", e))?;
+        while let Some(chunk) = reader.next_chunk().map_err(|e| internal("reading a part", e))? {
+            sink.push(&chunk)?;
+        }
+        Ok(())
+    }
+}
+
+/// Direct access, for tests that look at or damage what is stored the way
+/// a failing disk would, without an S3 client.
+impl Objects {
+    /// Stores `data` under `key`, replacing what is there.
+    pub(crate) fn put(&self, bucket: &str, key: &str, data: &[u8]) -> S3Result<()> {
+        let b = self.bucket(bucket)?;
+        let mut sink = self.sink(Default::default())?;
+        sink.push(data)?;
+        let staged = sink.finish()?;
+        let etag = staged.md5.iter().map(|x| format!("{x:02x}")).collect();
+        self.store(&b, key, staged, etag, Attrs::default(), |_| Ok(())).map(|_| ())
+    }
+
+    /// The bytes stored under `key`.
+    pub(crate) fn read(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let o = self.bucket(bucket).ok()?.get(key)?;
+        let mut reader = o.open(0, o.size).ok()?;
+        let mut out = Vec::new();
+        while let Some(chunk) = reader.next_chunk().ok()? {
+            out.extend_from_slice(&chunk);
+        }
+        Some(out)
+    }
+
+    /// The keys under `prefix`, in order.
+    pub(crate) fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let Ok(b) = self.bucket(bucket) else { return Vec::new() };
+        b.with_index(|i| {
+            i.range(prefix.to_string()..).map(|(k, _)| k).take_while(|k| k.starts_with(prefix)).cloned().collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_finds_every_object_and_drops_what_a_crash_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "k/".repeat(400) + "end";
+        {
+            let objects = Objects::open(dir.path(), false).unwrap();
+            objects.create_bucket("pool").unwrap();
+            objects.put("pool", &long, b"first").unwrap();
+            objects.put("pool", &long, b"second").unwrap();
+            objects.put("pool", "short", b"x").unwrap();
+            assert!(objects.bucket("pool").unwrap().remove("short"));
+            // What a crash leaves: a body without a sidecar, an undecided write.
+            std::fs::write(dir.path().join("pool/ffff.obj"), b"orphan").unwrap();
+            std::fs::write(dir.path().join("pool/eeee.obj"), b"undecided").unwrap();
+            std::fs::write(dir.path().join("pool/eeee.pending"), b"{}").unwrap();
+        }
+        let objects = Objects::open(dir.path(), false).unwrap();
+        assert_eq!(objects.read("pool", &long).as_deref(), Some(&b"second"[..]));
+        assert_eq!(objects.keys("pool", ""), [long]);
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path().join("pool")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "one body and its sidecar: {left:?}");
+    }
+
+    #[test]
+    fn a_refused_condition_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for memory in [false, true] {
+            let objects = Objects::open(&dir.path().join(memory.to_string()), memory).unwrap();
+            objects.create_bucket("pool").unwrap();
+            objects.put("pool", "k", b"kept").unwrap();
+            let b = objects.bucket("pool").unwrap();
+            let mut sink = objects.sink(Default::default()).unwrap();
+            sink.push(b"new").unwrap();
+            let refused = objects.store(&b, "k", sink.finish().unwrap(), "e".into(), Attrs::default(), |existing| {
+                assert!(existing.is_some());
+                Err(s3_error!(PreconditionFailed))
+            });
+            assert!(refused.is_err());
+            assert_eq!(objects.read("pool", "k").as_deref(), Some(&b"kept"[..]), "memory: {memory}");
+            if !memory {
+                let files = std::fs::read_dir(dir.path().join("false/pool")).unwrap().count();
+                assert_eq!(files, 2, "only the kept object's body and sidecar");
+                assert_eq!(std::fs::read_dir(dir.path().join("false").join(STAGING)).unwrap().count(), 0);
+            }
+        }
+    }
+}
