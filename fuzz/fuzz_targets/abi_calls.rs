@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use vastost_abi::exports::*;
-use vastost_abi::loader::{image_def, zeroed_image_info};
+use vastost_loader::{image_def, zeroed_image_info};
 use vastost_abi::ost::*;
 
 struct Env {

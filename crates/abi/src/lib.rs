@@ -1,23 +1,20 @@
-//! The OpenStorage C ABI of the VAST Data plugin, and a safe loader for it.
+//! The OpenStorage C ABI of the VAST Data plugin.
 //!
 //! NetBackup loads `libstspiVastDataMT.so` (or `libstspiVastData.so`) and
 //! calls its `stspi_<operation>` functions from many threads. This crate
-//! holds those functions ([`exports`]), every OST type they exchange
-//! ([`ost`], from which `include/stspi_vastdata.h` is generated), and every
-//! line of `unsafe` in the project. The two plugin libraries are thin
-//! `cdylib` crates that re-export it.
-//!
-//! [`loader`] is the other side of the same ABI: it loads a plugin file with
-//! `dlopen` and drives it the way a media server does. The `vastost` tool
-//! and the test suites use it, so that they exercise the real library.
+//! holds those functions ([`exports`]) and every line of `unsafe` on the
+//! plugin's side; the OST types they exchange are the `vastost-ost` crate
+//! (re-exported as [`ost`]; `include/stspi_vastdata.h` is generated from
+//! both). The two plugin libraries are thin `cdylib` crates that re-export
+//! it. The other side of the same ABI, the `dlopen` client that `vastost`
+//! and the test suites use, is the `vastost-loader` crate.
 #![deny(missing_docs)]
 
 mod boundary;
 mod convert;
 pub mod exports;
 mod handles;
-pub mod loader;
-pub mod ost;
+pub use vastost_ost as ost;
 mod state;
 
 /// The plugin's version.

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vastost_abi::loader::{Plugin, Server};
-use vastost_abi::ost::*;
+use vastost_loader::{Plugin, Server};
+use vastost_ost::*;
 
 const FRAG: usize = 64 << 10;
 const IMAGE: usize = 4 << 20;

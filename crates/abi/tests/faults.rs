@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use vastost_abi::loader::{OstError, Plugin, Server};
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_loader::{OstError, Plugin, Server};
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 use vastost_sim::Simulator;
 use vastost_sim::faults::{Fault, FaultProxy};
 

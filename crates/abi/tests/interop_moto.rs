@@ -4,12 +4,12 @@
 
 mod support;
 
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 use vastost_sim::moto::Moto;
 
 /// The plugin, initialized with server `VastData:moto` on `moto`, LSU `lsu`.
-fn plugin_on(moto: &Moto, lsu: &str) -> (tempfile::TempDir, vastost_abi::loader::Plugin) {
+fn plugin_on(moto: &Moto, lsu: &str) -> (tempfile::TempDir, vastost_loader::Plugin) {
     let dir = tempfile::tempdir().unwrap();
     let creds = support::write_s3_credentials(dir.path(), "AKIAINTEROP", "interop-secret");
     let config = dir.path().join("vastost.toml");

@@ -5,11 +5,11 @@ mod support;
 
 use std::path::Path;
 
-use vastost_abi::loader::Plugin;
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_loader::Plugin;
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
-fn status<T: std::fmt::Debug>(r: Result<T, vastost_abi::loader::OstError>) -> sts_status {
+fn status<T: std::fmt::Debug>(r: Result<T, vastost_loader::OstError>) -> sts_status {
     r.expect_err("the call should fail").code().expect("a known status")
 }
 

@@ -11,8 +11,8 @@ mod support;
 use std::ffi::{CString, c_int};
 use std::ptr::{null, null_mut};
 
-use vastost_abi::loader::{image_def, zeroed_image_info, zeroed_lsu_info};
-use vastost_abi::ost::*;
+use vastost_loader::{image_def, zeroed_image_info, zeroed_lsu_info};
+use vastost_ost::*;
 
 const NAMES: [&str; 6] = ["a", "b", "c_1588173008_C1_F1", "../escape", "x/y", "\u{7f}ctl"];
 

@@ -7,9 +7,9 @@ mod support;
 
 use std::net::TcpListener;
 
-use vastost_abi::loader::OstError;
-use vastost_abi::ost::STS_O_READ;
-use vastost_abi::ost::sts_status::{self, *};
+use vastost_loader::OstError;
+use vastost_ost::STS_O_READ;
+use vastost_ost::sts_status::{self, *};
 use vastost_sim::Simulator;
 
 fn code(e: OstError) -> (sts_status, String) {
@@ -106,7 +106,7 @@ fn a_server_that_ignores_conditional_writes_gets_no_writes_unless_allowed() {
     // A server that keeps conditional writes: commits as usual.
     let s = plugin.open_server("VastData:strict", None).unwrap();
     support::backup(&s, "pool", "before", &[3u8; 4096], 4096).unwrap();
-    assert_eq!(s.lsu_info("pool").unwrap().flags & vastost_abi::ost::VASTOST_LSUF_UNCONDITIONAL_WRITES, 0);
+    assert_eq!(s.lsu_info("pool").unwrap().flags & vastost_ost::VASTOST_LSUF_UNCONDITIONAL_WRITES, 0);
     drop(s);
 
     // The same server ignoring them (as some S3 servers do): found at the
@@ -114,7 +114,7 @@ fn a_server_that_ignores_conditional_writes_gets_no_writes_unless_allowed() {
     sim.ignore_conditional_writes(true);
     let s = plugin.open_server("VastData:strict", None).unwrap();
     let flags = s.lsu_info("pool").unwrap().flags;
-    assert_ne!(flags & vastost_abi::ost::VASTOST_LSUF_UNCONDITIONAL_WRITES, 0);
+    assert_ne!(flags & vastost_ost::VASTOST_LSUF_UNCONDITIONAL_WRITES, 0);
     let (st, msg) = code(s.create_image("pool", "after", "1").map(drop).unwrap_err());
     assert_eq!(st, STS_ECONFIG, "{msg}");
     assert!(msg.contains("If-None-Match") && msg.contains("allow_unconditional_writes"), "{msg}");

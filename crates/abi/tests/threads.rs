@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use vastost_abi::loader::{Api, Plugin, image_def, zeroed_image_info};
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_loader::{Api, Plugin, image_def, zeroed_image_info};
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 /// Ends the whole test program (a failure) when no call has returned for
 /// `limit`: a deadlock must fail the run, not stall it.

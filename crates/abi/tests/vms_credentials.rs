@@ -6,7 +6,7 @@
 mod support;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use vastost_abi::ost::sts_status::*;
+use vastost_ost::sts_status::*;
 use vastost_sim::{SimTls, Simulator};
 
 /// A client certificate signed by `ca`, as one PEM with its key.

@@ -4,7 +4,7 @@
 
 mod support;
 
-use vastost_abi::ost::sts_status::*;
+use vastost_ost::sts_status::*;
 use vastost_sim::Simulator;
 
 #[test]

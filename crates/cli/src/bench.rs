@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vastost_abi::loader::Plugin;
-use vastost_abi::ost::STS_O_READ;
+use vastost_loader::Plugin;
+use vastost_ost::STS_O_READ;
 
 use crate::args::BenchArgs;
 use crate::data::Pattern;

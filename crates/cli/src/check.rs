@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
-use vastost_abi::loader::Plugin;
-use vastost_abi::ost::{STS_O_READ, VASTOST_LSUF_UNCONDITIONAL_WRITES};
+use vastost_loader::Plugin;
+use vastost_ost::{STS_O_READ, VASTOST_LSUF_UNCONDITIONAL_WRITES};
 
 use crate::args::CheckArgs;
 use crate::{fmt, session};

@@ -5,7 +5,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use vastost_abi::loader::{Plugin, Server};
+use vastost_loader::{Plugin, Server};
 
 use crate::args::{BackupArgs, Cli, Command, ImageArgs, LsuCommand, RestoreArgs, VerifyArgs};
 use crate::transfer::{self, Compare, Proof, progress};

@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use vastost_abi::loader::{Plugin, Server};
-use vastost_abi::ost::*;
+use vastost_loader::{Plugin, Server};
+use vastost_ost::*;
 
 use crate::args::{CopyArgs, EventsArgs, ReclaimArgs, SynthArgs};
 use crate::commands::{newest_date, now_date, resolve_date};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use vastost_abi::loader::Plugin;
+use vastost_loader::Plugin;
 
 use crate::bench::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::fmt;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use vastost_abi::loader::Server;
-use vastost_abi::ost::{STS_II_IMAGE_CREATED, STS_II_IMAGE_PENDING, STS_O_WRITE};
+use vastost_loader::Server;
+use vastost_ost::{STS_II_IMAGE_CREATED, STS_II_IMAGE_PENDING, STS_O_WRITE};
 
 use vastost_sim::Simulator;
 
@@ -150,7 +150,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
 
 /// Backup, list, restore, checkpoint/restart, copy and delete on one server.
 fn scenario(
-    plugin: &vastost_abi::loader::Plugin,
+    plugin: &vastost_loader::Plugin,
     server_name: &str,
     login: Option<(&str, &str)>,
     size: u64,

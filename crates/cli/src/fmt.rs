@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytesize::ByteSize;
-use vastost_abi::ost::*;
+use vastost_ost::*;
 
 /// `1.0 GiB`.
 pub fn size(bytes: u64) -> String {

@@ -48,8 +48,8 @@ fn main() -> ExitCode {
             eprintln!("vastost: error: {e:#}");
             let damage = e.chain().any(|c| {
                 c.downcast_ref::<Mismatch>().is_some()
-                    || c.downcast_ref::<vastost_abi::loader::OstError>()
-                        .is_some_and(|o| o.code() == Some(vastost_abi::ost::sts_status::STS_EINTEGRITY))
+                    || c.downcast_ref::<vastost_loader::OstError>()
+                        .is_some_and(|o| o.code() == Some(vastost_ost::sts_status::STS_EINTEGRITY))
             });
             if damage { ExitCode::from(3) } else { ExitCode::from(1) }
         }

@@ -4,9 +4,9 @@
 //! metadata are damaged or lost are reported as unreadable.
 
 use anyhow::Result;
-use vastost_abi::loader::{ImageInfo, Plugin, Server};
-use vastost_abi::ost::sts_status::STS_EINTEGRITY;
-use vastost_abi::ost::*;
+use vastost_loader::{ImageInfo, Plugin, Server};
+use vastost_ost::sts_status::STS_EINTEGRITY;
+use vastost_ost::*;
 
 use crate::args::LsuArgs;
 use crate::{Mismatch, fmt, session};

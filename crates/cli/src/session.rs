@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use vastost_abi::loader::{Plugin, Server};
+use vastost_loader::{Plugin, Server};
 
 use crate::args::{Cli, ServerArgs};
 

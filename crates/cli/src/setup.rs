@@ -3,7 +3,7 @@
 //! keeps the keys it wrote before (no key churn).
 
 use anyhow::{Context, Result};
-use vastost_storage::TlsSettings;
+use vastost_tls::TlsSettings;
 use vastost_vms::{Auth, ProvisionPlan, VmsClient, VmsConfig};
 
 use crate::args::SetupArgs;
@@ -18,7 +18,7 @@ struct Keys {
 pub fn run(args: &SetupArgs) -> Result<()> {
     let password = crate::secrets::read_password(&args.vms_password_file)?;
     let tls = TlsSettings { ca_bundle: args.ca_bundle.clone(), verify: true };
-    let http = vastost_storage::http_client(&tls, &args.vms)?;
+    let http = vastost_tls::http_client(&tls, &args.vms)?;
     let vms = VmsClient::new(VmsConfig::new(&args.vms, Auth::Jwt { user: args.vms_user.clone(), password }), http);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let plan = ProvisionPlan {

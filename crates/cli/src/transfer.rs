@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use vastost_abi::loader::{Image, Server};
-use vastost_abi::ost::{STS_BLOCK_SIZE, STS_O_READ};
+use vastost_loader::{Image, Server};
+use vastost_ost::{STS_BLOCK_SIZE, STS_O_READ};
 
 use crate::Mismatch;
 use crate::data::Pattern;

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::ctx::MAX_META_SIZE;
 use crate::error::{EngineError, Result};
 use crate::events::{self, EventKind};
-use crate::lsu::{Lsu, MAX_META_SIZE};
+use crate::lsu::Lsu;
 use crate::names::ImageDef;
 use crate::reader::ImageReader;
 use crate::writer::ImageWriter;
@@ -99,7 +100,7 @@ impl Lsu {
         let (kind, source) = if same_server {
             (EventKind::CopyDone, format!("{}/{}", self.name(), def))
         } else {
-            let server = self.ctx.server.upgrade().map(|s| s.name().to_string()).unwrap_or_default();
+            let server = self.ctx.server.upgrade().map(|s| s.server_name().to_string()).unwrap_or_default();
             (EventKind::Replicated, format!("{server}/{}", self.name()))
         };
         events::post_image(&target.ctx, kind, &m, Some(source));

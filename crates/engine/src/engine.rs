@@ -5,15 +5,9 @@ use tokio::runtime::Runtime;
 
 use crate::budget::{BudgetStats, MemoryBudget};
 use crate::config::{Config, Credentials, ServerConfig, strip_server_prefix};
+use crate::ctx::EngineCtx;
 use crate::error::{EngineError, Result};
 use crate::server::{Server, ServerInfo};
-
-/// What every server, LSU and image of the process shares.
-#[derive(Debug, Clone)]
-pub(crate) struct EngineCtx {
-    pub rt: tokio::runtime::Handle,
-    pub budget: MemoryBudget,
-}
 
 /// The plugin's engine: one per process, made at `init`, dropped at
 /// `terminate`. It owns the async runtime on which every transfer runs; its

@@ -15,9 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::{LsuCtx, now};
 use crate::error::Result;
 use crate::layout::EVENTS;
-use crate::lsu::{LsuCtx, now};
 use crate::manifest::Manifest;
 
 /// What an event tells.

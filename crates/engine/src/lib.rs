@@ -19,15 +19,18 @@
 #![forbid(unsafe_code)]
 
 mod budget;
+mod commit;
 mod commit_probe;
 pub mod config;
 mod copy;
 #[cfg(test)]
 mod copy_tests;
+mod ctx;
 mod engine;
 mod error;
 pub mod events;
 mod extents;
+mod image;
 pub mod layout;
 mod lsu;
 pub mod manifest;
@@ -45,10 +48,12 @@ mod writer;
 pub use budget::BudgetStats;
 pub use config::{Config, Credentials, DataPath, PluginConfig, ServerConfig, VmsAuthMode};
 pub use copy::{AsyncCopies, CopyWait, Progress};
+pub use ctx::MAX_META_SIZE;
 pub use engine::Engine;
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::{Event, EventKind, StoredEvent};
-pub use lsu::{ImageInfo, Lsu, LsuInfo, OpenImage};
+pub use image::{ImageInfo, OpenImage};
+pub use lsu::{Lsu, LsuInfo};
 pub use manifest::ImageState;
 pub use names::{ImageDef, LsuName};
 pub use open_images::Busy;

@@ -10,9 +10,9 @@
 use bytes::Bytes;
 use vastost_storage::ErrorKind as StorageKind;
 
+use crate::ctx::{LsuCtx, MAX_META_SIZE};
 use crate::error::{EngineError, Result, again_if_damaged};
 use crate::layout::ImageKeys;
-use crate::lsu::{LsuCtx, MAX_META_SIZE};
 use crate::manifest::ImageState;
 use crate::names::ImageDef;
 
@@ -58,7 +58,7 @@ fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: Expected<'_>) -> Result<Vec<
         None if !expected.has_meta => Ok(Vec::new()),
         // Deleted meanwhile (OST lets a caller delete an open image, and
         // create another of that name), or lost.
-        None => match crate::lsu::load_latest(ctx, &keys)? {
+        None => match crate::commit::load_latest(ctx, &keys)? {
             Some(m) if m.state != ImageState::Deleted && expected.same_life(&m.incarnation) => {
                 Err(EngineError::Integrity(format!(
                     "image metadata {key} is missing, although the image's commit record says it has metadata"

@@ -16,7 +16,7 @@ use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result, again_if_damaged};
 use crate::extents::{Piece, resolve};
-use crate::lsu::{ImageInfo, OpenImage};
+use crate::image::{ImageInfo, OpenImage};
 use crate::manifest::{Manifest, ObjectRef};
 
 /// Bytes fetched (and verified) at once from one object.
@@ -246,7 +246,7 @@ impl ImageReader {
         let image = self.image.def();
         // Damage only if the image's commit, now, still maps what is gone;
         // otherwise the image was deleted (perhaps created again) meanwhile.
-        match crate::lsu::load_latest(self.image.ctx(), self.image.keys()) {
+        match crate::commit::load_latest(self.image.ctx(), self.image.keys()) {
             Ok(Some(m))
                 if m.state != crate::manifest::ImageState::Deleted
                     && m.extents.iter().any(|e| e.object.key == s.key) =>

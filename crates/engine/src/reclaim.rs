@@ -21,9 +21,10 @@
 
 use std::sync::Arc;
 
+use crate::commit::{load_latest, next_commit, orphaned_content, put_record, remove_superseded};
+use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::{ImageKeys, parse_manifest_seq};
-use crate::lsu::{LsuCtx, load_latest, next_commit, now, orphaned_content, put_record, remove_superseded};
 use crate::manifest::{ImageState, Manifest};
 use crate::refs;
 
@@ -224,7 +225,7 @@ fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> R
 /// Reclaims every image of LSU `ctx`, and expires its old events.
 pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, policy: Policy, event_hours: u64) -> Result<ReclaimReport> {
     let mut report = ReclaimReport::default();
-    for keys in crate::lsu::image_folders(ctx)? {
+    for keys in crate::commit::image_folders(ctx)? {
         if let Err(e) = reclaim_image(ctx, &keys, policy, &mut report) {
             tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "image not reclaimed");
             report.images_skipped += 1;

@@ -27,9 +27,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::commit::load_latest;
+use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
-use crate::lsu::{LsuCtx, load_latest, now};
 use crate::manifest::{ImageState, Manifest, ObjectRef};
 use crate::names::{ImageDef, checksum64};
 

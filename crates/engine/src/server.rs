@@ -6,9 +6,9 @@ use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSett
 use vastost_vms::{Auth, Cluster, VmsClient, VmsConfig};
 
 use crate::config::{Credentials, DataPath, S3Keys, ServerConfig, VmsAuthMode, read_secret_file};
-use crate::engine::EngineCtx;
+use crate::ctx::{EngineCtx, LsuCtx, Siblings};
 use crate::error::{EngineError, Result};
-use crate::lsu::{Lsu, LsuCtx};
+use crate::lsu::Lsu;
 use crate::names::LsuName;
 use crate::open_images::OpenImages;
 
@@ -206,6 +206,16 @@ impl Server {
     }
 }
 
+impl Siblings for ServerShared {
+    fn server_name(&self) -> &str {
+        &self.name
+    }
+
+    fn sibling(&self, name: &str) -> Result<Arc<LsuCtx>> {
+        Ok(self.lsu(name)?.ctx.clone())
+    }
+}
+
 impl ServerShared {
     /// Logs in to VMS and reads the cluster's identity and state.
     fn connect_vms(
@@ -249,10 +259,7 @@ impl ServerShared {
             }
         };
         let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
-        let http = match &identity {
-            Some(pem) => vastost_storage::http_client_with_identity(&tls, endpoint, pem)?,
-            None => vastost_storage::http_client(&tls, endpoint)?,
-        };
+        let http = vastost_storage::http_client(&tls, endpoint, identity.as_deref())?;
         let mut vcfg = VmsConfig::new(endpoint, auth);
         vcfg.version = cfg.vms_version.clone();
         vcfg.tenant = cfg.vms_tenant.clone();
@@ -290,10 +297,6 @@ impl ServerShared {
         }
         tracing::info!(server = name, directory = %root.display(), "opened storage server (NFS data path)");
         Ok(root)
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
     }
 
     pub(crate) fn info(&self) -> ServerInfo {

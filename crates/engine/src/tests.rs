@@ -23,7 +23,10 @@ fn env(budget: u64) -> Env {
     let budget = MemoryBudget::new(budget);
     let dir = tempfile::tempdir().unwrap();
     let stores = [ObjectStore::memory().unwrap(), ObjectStore::fs(dir.path()).unwrap()];
-    let lsus = stores.into_iter().map(|s| Lsu::on_store(s, rt.handle().clone(), budget.clone(), FRAG)).collect();
+    let lsus = stores
+        .into_iter()
+        .map(|s| Lsu::new(crate::ctx::LsuCtx::on_store(s, rt.handle().clone(), budget.clone(), FRAG)))
+        .collect();
     Env { rt, budget, _dir: dir, lsus }
 }
 
@@ -148,10 +151,10 @@ fn a_commit_record_found_in_place_after_a_retry_is_ours_only_if_identical() {
     let env = env(1 << 20);
     for lsu in &env.lsus {
         let ctx = &lsu.ctx;
-        assert!(crate::lsu::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
+        assert!(crate::commit::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
         // The answer was lost and the write retried: the same bytes are there.
-        assert!(crate::lsu::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
+        assert!(crate::commit::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
         // Another writer's record is a conflict.
-        assert!(!crate::lsu::put_record(ctx, "r/1", b"theirs".to_vec()).unwrap());
+        assert!(!crate::commit::put_record(ctx, "r/1", b"theirs".to_vec()).unwrap());
     }
 }

@@ -24,7 +24,7 @@ use vastost_storage::DirectWriter;
 use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
-use crate::lsu::{ImageInfo, OpenImage};
+use crate::image::{ImageInfo, OpenImage};
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
 use crate::reader::ImageReader;
 use crate::refs::{Owner, SourceUse};
@@ -426,7 +426,7 @@ impl ImageWriter {
         for source in &mut self.sources {
             source.renew_if_old(grace, lsu.as_str(), self.image.def())?;
         }
-        let mut next = crate::lsu::next_commit(&self.committed);
+        let mut next = crate::commit::next_commit(&self.committed);
         next.session = self.token.clone();
         next.state = state;
         next.size = self.size;
@@ -434,13 +434,13 @@ impl ImageWriter {
         self.extents = crate::extents::compact(&self.extents);
         next.extents = self.extents.clone();
         let key = self.image.keys().manifest(next.seq);
-        if !crate::lsu::put_record(self.image.ctx(), &key, next.encode())? {
+        if !crate::commit::put_record(self.image.ctx(), &key, next.encode())? {
             return Err(EngineError::Busy {
                 image: self.image.def().to_string(),
                 reason: "another writer or a delete changed it since it was opened",
             });
         }
-        crate::lsu::remove_superseded(self.image.ctx(), self.image.keys(), self.committed.seq);
+        crate::commit::remove_superseded(self.image.ctx(), self.image.keys(), self.committed.seq);
         self.committed = next;
         Ok(())
     }

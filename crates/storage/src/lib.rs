@@ -24,4 +24,5 @@ mod store;
 pub use error::{ErrorKind, Result, StorageError};
 pub use fs::DirectWriter;
 pub use s3_raw::Upload;
-pub use store::{Capacity, ListEntry, ObjectStore, S3Settings, TlsSettings, http_client, http_client_with_identity};
+pub use store::{Capacity, ListEntry, ObjectStore, S3Settings, http_client};
+pub use vastost_tls::TlsSettings;

@@ -1,6 +1,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use vastost_tls::TlsSettings;
 
 use bytes::Bytes;
 use opendal::layers::{RetryLayer, TimeoutLayer};
@@ -76,70 +77,15 @@ pub struct S3Settings {
     pub timeout: std::time::Duration,
 }
 
-/// TLS of an S3 endpoint: verification is on unless switched off here, the
-/// system's roots are trusted plus those of `ca_bundle`, and TLS 1.2 is the
-/// oldest version spoken.
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    /// PEM file of extra CA certificates (VAST clusters often present a
-    /// private-CA certificate).
-    pub ca_bundle: Option<PathBuf>,
-    /// Check the server's certificate and name. Switching it off is logged
-    /// as a warning on every open.
-    pub verify: bool,
-}
-
-impl Default for TlsSettings {
-    fn default() -> Self {
-        TlsSettings { ca_bundle: None, verify: true }
-    }
-}
-
-/// An HTTP client with the TLS rules of `tls`, for the S3 endpoint or for
-/// VMS at `what` (named in errors and logs).
-pub fn http_client(tls: &TlsSettings, what: &str) -> Result<reqwest::Client> {
-    client_builder(tls, what)?
-        .build()
-        .map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("HTTP client: {e}")))
-}
-
-/// Like [`http_client`], presenting the client certificate of
-/// `identity_pem` (a PEM holding the certificate and its private key).
-pub fn http_client_with_identity(tls: &TlsSettings, what: &str, identity_pem: &str) -> Result<reqwest::Client> {
-    let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
-        .map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("client certificate (cert:): {e}")))?;
-    client_builder(tls, what)?
-        .identity(identity)
-        .build()
-        .map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, format!("HTTP client: {e}")))
-}
-
-fn client_builder(tls: &TlsSettings, what: &str) -> Result<reqwest::ClientBuilder> {
-    let mut builder =
-        reqwest::Client::builder().min_tls_version(reqwest::tls::Version::TLS_1_2).pool_max_idle_per_host(10);
-    if let Some(path) = &tls.ca_bundle {
-        let pem = std::fs::read(path).map_err(|e| {
-            StorageError::new(
-                ErrorKind::Invalid,
-                "open",
-                what,
-                format!("cannot read CA bundle {}: {e}", path.display()),
-            )
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            StorageError::new(ErrorKind::Invalid, "open", what, format!("CA bundle {}: {e}", path.display()))
-        })?;
-        if certs.is_empty() {
-            let message = format!("CA bundle {} holds no PEM certificate", path.display());
-            return Err(StorageError::new(ErrorKind::Invalid, "open", what, message));
-        }
-        builder = builder.tls_certs_merge(certs);
-    }
-    if !tls.verify {
-        tracing::warn!(endpoint = %what, "TLS certificate verification is OFF for this endpoint (tls_verify = false)");
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    Ok(builder)
+/// An HTTP client with the TLS rules of `tls` for the endpoint `what`
+/// (named in errors and logs), presenting `identity_pem` (a client
+/// certificate with its key) when given.
+pub fn http_client(tls: &TlsSettings, what: &str, identity_pem: Option<&str>) -> Result<reqwest::Client> {
+    let client = match identity_pem {
+        Some(pem) => vastost_tls::http_client_with_identity(tls, what, pem),
+        None => vastost_tls::http_client(tls, what),
+    };
+    client.map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, e.to_string()))
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -187,7 +133,7 @@ impl ObjectStore {
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
         // One client (one connection pool) shared by every endpoint.
-        let http = http_client(&settings.tls, &settings.endpoint)?;
+        let http = http_client(&settings.tls, &settings.endpoint, None)?;
         let raw = Box::new(RawS3::new(settings, http.clone()));
         let client = ReqwestTransport::new(http);
         let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();

@@ -5,9 +5,9 @@
 use std::ffi::{c_char, c_int};
 use std::ptr::{null, null_mut};
 
-use vastost_abi::loader::{image_def, zeroed_image_info, zeroed_lsu_info, zeroed_server_info};
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_loader::{image_def, zeroed_image_info, zeroed_lsu_info, zeroed_server_info};
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 use crate::{fixture, open};
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use vastost_abi::ost::STS_O_READ;
+use vastost_ost::STS_O_READ;
 
 use crate::support::bytes;
 use crate::{fixture, open};

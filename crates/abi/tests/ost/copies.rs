@@ -1,9 +1,9 @@
 //! Optimized duplication, virtual images, background copies, events and
 //! space reclamation, through the C ABI.
 
-use vastost_abi::loader::{Image, Server};
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_loader::{Image, Server};
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 use crate::support::bytes;
 use crate::{fixture, open, status};
@@ -254,6 +254,6 @@ fn events_arrive_in_order_once_per_channel_and_go_when_deleted() {
         assert_ne!(e.image.lsu, lsu, "deleted events are gone");
     }
     // Deleting an event this channel never handed out is refused.
-    let bogus = vastost_abi::loader::Event { seq: 9999, ..mine[0].clone() };
+    let bogus = vastost_loader::Event { seq: 9999, ..mine[0].clone() };
     assert_eq!(status(third.delete(&bogus)), STS_EINVAL);
 }

@@ -3,8 +3,8 @@
 //! served: damaged or lost commit records, lost metadata, lost fragments.
 //! The objects are reached below the plugin through `Fixture::stored`.
 
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 use crate::support::bytes;
 use crate::{open, status};
@@ -14,7 +14,7 @@ fn image_dir(name: &str) -> String {
     format!("images/{name}/1")
 }
 
-fn backup_with_meta(s: &vastost_abi::loader::Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
+fn backup_with_meta(s: &vastost_loader::Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
     let data = bytes(11, 200 * 1024);
     let mut img = s.create_image(lsu, name, "1").unwrap();
     img.write(&data, 0).unwrap();

@@ -1,9 +1,9 @@
 //! Data written through the ABI comes back exactly: sizes around fragment
 //! boundaries, random-offset writes, reads past the end, a GiB-scale image.
 
-use vastost_abi::loader::Server;
-use vastost_abi::ost::STS_O_READ;
-use vastost_abi::ost::sts_status::*;
+use vastost_loader::Server;
+use vastost_ost::STS_O_READ;
+use vastost_ost::sts_status::*;
 
 use crate::support::bytes;
 use crate::{fixture, open, status};
@@ -64,7 +64,7 @@ fn random_offset_writes_and_overwrites() {
         if round == 100 {
             // A checkpoint in the middle: the extent map must survive it.
             img.close(false).unwrap();
-            img = s.open_image(&lsu, "random", "1", vastost_abi::ost::STS_O_WRITE).unwrap();
+            img = s.open_image(&lsu, "random", "1", vastost_ost::STS_O_WRITE).unwrap();
         }
     }
     let written = img.info().unwrap().size as usize;

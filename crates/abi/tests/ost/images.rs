@@ -1,8 +1,8 @@
 //! The image life cycle and its OST state flags, checkpoint/restart, lists
 //! and metadata.
 
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 use crate::support::bytes;
 use crate::{open, status};
@@ -183,7 +183,7 @@ fn an_asynchronous_delete_is_done_at_once_and_frees_the_space_behind() {
     let stored = crate::fixture().stored();
     assert_eq!(stored.fragments(&lsu, "images/bulky"), 40);
     let api = crate::fixture().plugin.api();
-    let (l, d) = (s.lsu(&lsu).unwrap(), vastost_abi::loader::image_def("bulky", "1").unwrap());
+    let (l, d) = (s.lsu(&lsu).unwrap(), vastost_loader::image_def("bulky", "1").unwrap());
     // SAFETY: valid structs.
     assert_eq!(unsafe { (api.stspi_delete_image)(&l, &d, 1) }, 0);
     // Gone for everyone at once...

@@ -1,7 +1,7 @@
 //! Servers and LSUs.
 
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 use crate::{fixture, open, status};
 

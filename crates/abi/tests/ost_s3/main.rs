@@ -25,7 +25,7 @@ mod server;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use vastost_abi::loader::{Plugin, Server};
+use vastost_loader::{Plugin, Server};
 use vastost_sim::Simulator;
 
 /// This suite runs the S3 data path.
@@ -92,7 +92,7 @@ pub fn open(server: &str, lsu: &str) -> (Server<'static>, String) {
 }
 
 /// The status of a failed call.
-pub fn status<T: std::fmt::Debug>(r: Result<T, vastost_abi::loader::OstError>) -> vastost_abi::ost::sts_status {
+pub fn status<T: std::fmt::Debug>(r: Result<T, vastost_loader::OstError>) -> vastost_ost::sts_status {
     let e = r.expect_err("the call should fail");
     e.code().unwrap_or_else(|| panic!("unknown status {} ({})", e.status, e.message))
 }

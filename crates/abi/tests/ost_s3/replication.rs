@@ -3,8 +3,8 @@
 //! leaves an "import this image" event on the target cluster, where a
 //! media server of another domain finds it.
 
-use vastost_abi::ost::sts_status::*;
-use vastost_abi::ost::*;
+use vastost_ost::sts_status::*;
+use vastost_ost::*;
 
 use crate::support::bytes;
 use crate::{fixture, open, status};

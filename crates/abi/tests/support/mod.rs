@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use vastost_abi::loader::Plugin;
+use vastost_loader::Plugin;
 
 /// The folder of the build profile the tests run in (`target/debug`).
 pub fn profile_dir() -> PathBuf {
@@ -197,12 +197,12 @@ impl Stored<'_> {
 /// `step` bytes (a multiple of 512).
 #[allow(dead_code)]
 pub fn backup(
-    s: &vastost_abi::loader::Server<'_>,
+    s: &vastost_loader::Server<'_>,
     lsu: &str,
     name: &str,
     data: &[u8],
     step: usize,
-) -> Result<(), vastost_abi::loader::OstError> {
+) -> Result<(), vastost_loader::OstError> {
     let mut img = s.create_image(lsu, name, "1")?;
     for (i, chunk) in data.chunks(step).enumerate() {
         img.write(chunk, (i * step) as u64)?;
@@ -214,12 +214,12 @@ pub fn backup(
 /// multiple of 512).
 #[allow(dead_code)]
 pub fn restore(
-    s: &vastost_abi::loader::Server<'_>,
+    s: &vastost_loader::Server<'_>,
     lsu: &str,
     name: &str,
     step: usize,
-) -> Result<Vec<u8>, vastost_abi::loader::OstError> {
-    let mut img = s.open_image(lsu, name, "1", vastost_abi::ost::STS_O_READ)?;
+) -> Result<Vec<u8>, vastost_loader::OstError> {
+    let mut img = s.open_image(lsu, name, "1", vastost_ost::STS_O_READ)?;
     let size = img.info()?.size as usize;
     let mut out = vec![0u8; size];
     let mut off = 0;

@@ -6,6 +6,11 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use s3s::dto::{CommonPrefix, ETag, ObjectStorageClass, Owner, Timestamp};
+use s3s::{S3Result, s3_error};
+
+use super::objects::{Object, Objects};
+
 /// What a page holds: keys (with their values) and common prefixes, in
 /// order.
 #[derive(Debug)]
@@ -97,6 +102,72 @@ pub(crate) fn page<'a, V>(
             None => return Page { items, truncated: false },
         }
     }
+}
+
+/// A listing's page as S3 answers it.
+pub(super) struct Listed {
+    pub contents: Vec<s3s::dto::Object>,
+    pub prefixes: Vec<CommonPrefix>,
+    pub last: Option<String>,
+    pub truncated: bool,
+}
+
+/// The owner S3 names in listings: the simulator's one user.
+pub(super) fn owner() -> Owner {
+    Owner { display_name: Some(crate::ACCESS_KEY.into()), id: Some(crate::ACCESS_KEY.into()) }
+}
+
+pub(super) fn listed(key: &str, o: &Object, with_owner: bool) -> s3s::dto::Object {
+    s3s::dto::Object {
+        key: Some(key.to_string()),
+        size: Some(o.size as i64),
+        e_tag: Some(ETag::Strong(o.etag.clone())),
+        last_modified: Some(Timestamp::from(o.modified)),
+        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        owner: with_owner.then(owner),
+        ..Default::default()
+    }
+}
+
+pub(super) fn list(
+    objects: &Objects,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: Option<&str>,
+    max_keys: Option<i32>,
+    with_owner: bool,
+) -> S3Result<Listed> {
+    let max = usize::try_from(max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let b = objects.bucket(bucket)?;
+    Ok(b.with_index(|index| {
+        let page = page(index, prefix, delimiter, after, max);
+        let last = page.items.last().map(|i| i.marker().to_string());
+        let mut contents = Vec::new();
+        let mut prefixes = Vec::new();
+        for item in page.items {
+            match item {
+                Item::Key(k, o) => contents.push(listed(k, o, with_owner)),
+                Item::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(p) }),
+            }
+        }
+        Listed { contents, prefixes, last, truncated: page.truncated }
+    }))
+}
+
+/// A continuation token: the marker, base64 (opaque to clients as S3's).
+pub(super) fn token(marker: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(marker)
+}
+
+pub(super) fn untoken(token: &str) -> S3Result<String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "the continuation token provided is incorrect"))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! condition of a conditional write (atomically), part sizes and ETags on
 //! completion, key lengths.
 
+mod checks;
 mod listing;
+mod multipart;
 pub(crate) mod objects;
 
 use std::collections::HashMap;
@@ -15,10 +17,11 @@ use std::sync::atomic::Ordering;
 
 use futures_util::StreamExt;
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::crypto::Checksum as _;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+use checks::{Announced, check_key, hex, read_condition, write_condition};
+use listing::{list, owner, token, untoken};
 use objects::{Attrs, Object, Objects, Staged, Sums};
 
 /// The S3 users' keys, shared with the simulated VMS, which creates them.
@@ -105,142 +108,6 @@ impl Buckets {
     }
 }
 
-fn check_key(key: &str) -> S3Result<()> {
-    if key.is_empty() || key.len() > objects::MAX_KEY {
-        return Err(s3_error!(KeyTooLongError, "keys are 1 to {} bytes long", objects::MAX_KEY));
-    }
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The checksums a request announced for its body.
-#[derive(Default)]
-struct Announced {
-    algorithm: Option<ChecksumAlgorithm>,
-    md5: Option<String>,
-    sums: Sums,
-}
-
-impl Announced {
-    /// Hashers for every checksum announced in headers, algorithm or
-    /// `x-amz-trailer`.
-    fn hasher(&self, headers: &http::HeaderMap) -> S3Result<s3s::checksum::ChecksumHasher> {
-        let mut h = s3s::checksum::ChecksumHasher::default();
-        let trailer = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-        let algorithm = self.algorithm.as_ref().map(|a| a.as_str().to_ascii_lowercase()).unwrap_or_default();
-        let wants = |name: &str, given: &Option<String>| {
-            given.is_some() || algorithm == name || trailer == format!("x-amz-checksum-{name}")
-        };
-        if wants("crc32", &self.sums.crc32) {
-            h.crc32 = Some(s3s::crypto::Crc32::new());
-        }
-        if wants("crc32c", &self.sums.crc32c) {
-            h.crc32c = Some(s3s::crypto::Crc32c::new());
-        }
-        if wants("sha1", &self.sums.sha1) {
-            h.sha1 = Some(s3s::crypto::Sha1::new());
-        }
-        if wants("sha256", &self.sums.sha256) {
-            h.sha256 = Some(s3s::crypto::Sha256::new());
-        }
-        if wants("crc64nvme", &self.sums.crc64nvme) {
-            h.crc64nvme = Some(s3s::crypto::Crc64Nvme::new());
-        }
-        if !algorithm.is_empty() && !["crc32", "crc32c", "sha1", "sha256", "crc64nvme"].contains(&algorithm.as_str()) {
-            return Err(s3_error!(InvalidRequest, "unsupported checksum algorithm {algorithm}"));
-        }
-        Ok(h)
-    }
-
-    /// Refuses (BadDigest) a body that is not what was announced.
-    fn check(mut self, staged: &Staged, trailers: Option<s3s::TrailingHeaders>) -> S3Result<()> {
-        if let Some(md5) = &self.md5 {
-            use base64::Engine as _;
-            let want = base64::engine::general_purpose::STANDARD
-                .decode(md5)
-                .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not base64"))?;
-            if want != staged.md5 {
-                return Err(s3_error!(BadDigest, "the Content-MD5 you specified did not match what we received"));
-            }
-        }
-        if let Some(t) = trailers.and_then(|t| t.take()) {
-            let get = |name: &str| t.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-            let s = &mut self.sums;
-            for (field, name) in [
-                (&mut s.crc32, "x-amz-checksum-crc32"),
-                (&mut s.crc32c, "x-amz-checksum-crc32c"),
-                (&mut s.sha1, "x-amz-checksum-sha1"),
-                (&mut s.sha256, "x-amz-checksum-sha256"),
-                (&mut s.crc64nvme, "x-amz-checksum-crc64nvme"),
-            ] {
-                if let Some(v) = get(name) {
-                    *field = Some(v);
-                }
-            }
-        }
-        let got = &staged.sums;
-        for (name, want, got) in [
-            ("crc32", &self.sums.crc32, &got.crc32),
-            ("crc32c", &self.sums.crc32c, &got.crc32c),
-            ("sha1", &self.sums.sha1, &got.sha1),
-            ("sha256", &self.sums.sha256, &got.sha256),
-            ("crc64nvme", &self.sums.crc64nvme, &got.crc64nvme),
-        ] {
-            if let Some(want) = want
-                && Some(want) != got.as_ref()
-            {
-                return Err(s3_error!(
-                    BadDigest,
-                    "checksum_{name} mismatch: expected `{want}`, got `{}`",
-                    got.clone().unwrap_or_default()
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Checks `If-Match` / `If-None-Match` of a write against what exists.
-fn write_condition(
-    existing: Option<&Object>,
-    if_match: &Option<ETagCondition>,
-    if_none_match: &Option<ETagCondition>,
-) -> S3Result<()> {
-    let failed = || s3_error!(PreconditionFailed, "at least one of the preconditions you specified did not hold");
-    if let Some(cond) = if_none_match {
-        match (cond, existing) {
-            (ETagCondition::Any, Some(_)) => return Err(failed()),
-            (ETagCondition::ETag(e), Some(o)) if e.value() == o.etag => return Err(failed()),
-            _ => {}
-        }
-    }
-    if let Some(cond) = if_match {
-        match (cond, existing) {
-            (_, None) => return Err(s3_error!(NoSuchKey, "the specified key does not exist")),
-            (ETagCondition::ETag(e), Some(o)) if e.value() != o.etag => return Err(failed()),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Checks `If-Match` / `If-None-Match` of a read.
-fn read_condition(o: &Object, if_match: &Option<ETagCondition>, if_none_match: &Option<ETagCondition>) -> S3Result<()> {
-    if let Some(ETagCondition::ETag(e)) = if_match
-        && e.value() != o.etag
-    {
-        return Err(s3_error!(PreconditionFailed, "the ETag does not match"));
-    }
-    match if_none_match {
-        Some(ETagCondition::Any) => Err(s3_error!(NotModified)),
-        Some(ETagCondition::ETag(e)) if e.value() == o.etag => Err(s3_error!(NotModified)),
-        _ => Ok(()),
-    }
-}
-
 fn attrs_of(
     content_type: Option<String>,
     content_encoding: Option<String>,
@@ -258,71 +125,6 @@ fn copy_source(objects: &Objects, source: &CopySource) -> S3Result<Arc<Object>> 
         return Err(s3_error!(NotImplemented, "copies from access points are not simulated"));
     };
     objects.bucket(bucket)?.get(key).ok_or_else(|| s3_error!(NoSuchKey, "the copy source does not exist"))
-}
-
-fn owner() -> Owner {
-    Owner { display_name: Some(crate::ACCESS_KEY.into()), id: Some(crate::ACCESS_KEY.into()) }
-}
-
-fn listed(key: &str, o: &Object, with_owner: bool) -> s3s::dto::Object {
-    s3s::dto::Object {
-        key: Some(key.to_string()),
-        size: Some(o.size as i64),
-        e_tag: Some(ETag::Strong(o.etag.clone())),
-        last_modified: Some(Timestamp::from(o.modified)),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-        owner: with_owner.then(owner),
-        ..Default::default()
-    }
-}
-
-/// What a listing's page hands back.
-struct Listed {
-    contents: Vec<s3s::dto::Object>,
-    prefixes: Vec<CommonPrefix>,
-    last: Option<String>,
-    truncated: bool,
-}
-
-fn list(
-    objects: &Objects,
-    bucket: &str,
-    prefix: &str,
-    delimiter: Option<&str>,
-    after: Option<&str>,
-    max_keys: Option<i32>,
-    with_owner: bool,
-) -> S3Result<Listed> {
-    let max = usize::try_from(max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-    let b = objects.bucket(bucket)?;
-    Ok(b.with_index(|index| {
-        let page = listing::page(index, prefix, delimiter, after, max);
-        let last = page.items.last().map(|i| i.marker().to_string());
-        let mut contents = Vec::new();
-        let mut prefixes = Vec::new();
-        for item in page.items {
-            match item {
-                listing::Item::Key(k, o) => contents.push(listed(k, o, with_owner)),
-                listing::Item::Prefix(p) => prefixes.push(CommonPrefix { prefix: Some(p) }),
-            }
-        }
-        Listed { contents, prefixes, last, truncated: page.truncated }
-    }))
-}
-
-/// A continuation token: the marker, base64 (opaque to clients as S3's).
-fn token(marker: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(marker)
-}
-
-fn untoken(token: &str) -> S3Result<String> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| s3_error!(InvalidArgument, "the continuation token provided is incorrect"))
 }
 
 /// A body stream over an open object.
@@ -627,57 +429,12 @@ impl S3 for Buckets {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.fault()?;
-        let i = req.input;
-        check_key(&i.key)?;
-        self.objects.bucket(&i.bucket)?;
-        let attrs = attrs_of(
-            i.content_type.map(|c| c.to_string()),
-            i.content_encoding,
-            i.content_disposition,
-            i.content_language,
-            i.cache_control,
-            i.metadata,
-        );
-        let id = self.objects.create_upload(&i.bucket, &i.key, attrs);
-        Ok(S3Response::new(CreateMultipartUploadOutput {
-            bucket: Some(i.bucket),
-            key: Some(i.key),
-            upload_id: Some(id),
-            ..Default::default()
-        }))
+        multipart::create(self, req.input)
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         self.fault()?;
-        let S3Request { input: i, headers, trailing_headers, .. } = req;
-        if !(1..=10_000).contains(&i.part_number) {
-            return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10,000"));
-        }
-        self.objects.with_upload(&i.upload_id, &i.bucket, &i.key, |_| Ok(()))?;
-        let announced = Announced {
-            algorithm: i.checksum_algorithm,
-            md5: i.content_md5,
-            sums: Sums {
-                crc32: i.checksum_crc32,
-                crc32c: i.checksum_crc32c,
-                sha1: i.checksum_sha1,
-                sha256: i.checksum_sha256,
-                crc64nvme: i.checksum_crc64nvme,
-            },
-        };
-        let staged = self.receive(i.body, announced, &headers, trailing_headers).await?;
-        let etag = hex(&staged.md5);
-        let sums = staged.sums.clone();
-        self.objects.put_part(&i.upload_id, &i.bucket, &i.key, i.part_number, staged)?;
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(ETag::Strong(etag)),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
-            checksum_crc64nvme: sums.crc64nvme,
-            ..Default::default()
-        }))
+        multipart::upload_part(self, req).await
     }
 
     async fn upload_part_copy(
@@ -685,71 +442,12 @@ impl S3 for Buckets {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         self.fault()?;
-        let i = req.input;
-        if !(1..=10_000).contains(&i.part_number) {
-            return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10,000"));
-        }
-        self.objects.with_upload(&i.upload_id, &i.bucket, &i.key, |_| Ok(()))?;
-        let source = copy_source(&self.objects, &i.copy_source)?;
-        let (offset, len) = match &i.copy_source_range {
-            None => (0, source.size),
-            Some(r) => {
-                let range = r
-                    .strip_prefix("bytes=")
-                    .and_then(|r| r.split_once('-'))
-                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-                    .filter(|(a, b)| a <= b && *b < source.size)
-                    .ok_or_else(|| s3_error!(InvalidArgument, "the copy source range {r} is not valid"))?;
-                (range.0, range.1 - range.0 + 1)
-            }
-        };
-        let mut sink = self.objects.sink(Default::default())?;
-        self.objects.copy_into(&mut sink, &source, offset, len)?;
-        let staged = sink.finish()?;
-        let etag = hex(&staged.md5);
-        self.objects.put_part(&i.upload_id, &i.bucket, &i.key, i.part_number, staged)?;
-        Ok(S3Response::new(UploadPartCopyOutput {
-            copy_part_result: Some(CopyPartResult {
-                e_tag: Some(ETag::Strong(etag)),
-                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        multipart::upload_part_copy(self, req.input)
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         self.fault()?;
-        let i = req.input;
-        let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-        let after = i.part_number_marker.unwrap_or(0);
-        let (parts, truncated) = self.objects.with_upload(&i.upload_id, &i.bucket, &i.key, |u| {
-            let mut parts: Vec<Part> = u
-                .parts
-                .range(after + 1..)
-                .map(|(n, p)| Part {
-                    part_number: Some(*n),
-                    size: Some(p.size as i64),
-                    e_tag: Some(ETag::Strong(hex(&p.md5))),
-                    last_modified: Some(Timestamp::from(p.modified)),
-                    ..Default::default()
-                })
-                .collect();
-            let truncated = parts.len() > max;
-            parts.truncate(max);
-            Ok((parts, truncated))
-        })?;
-        Ok(S3Response::new(ListPartsOutput {
-            bucket: Some(i.bucket),
-            key: Some(i.key),
-            upload_id: Some(i.upload_id),
-            part_number_marker: i.part_number_marker,
-            next_part_number_marker: parts.last().and_then(|p| p.part_number).filter(|_| truncated),
-            max_parts: Some(max as i32),
-            is_truncated: Some(truncated),
-            parts: Some(parts),
-            ..Default::default()
-        }))
+        multipart::list_parts(self, req.input)
     }
 
     async fn list_multipart_uploads(
@@ -757,52 +455,7 @@ impl S3 for Buckets {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.fault()?;
-        let i = req.input;
-        self.objects.bucket(&i.bucket)?;
-        let prefix = i.prefix.clone().unwrap_or_default();
-        let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-        let key_marker = i.key_marker.clone().unwrap_or_default();
-        let id_marker = i.upload_id_marker.clone();
-        let mut uploads = Vec::new();
-        let mut truncated = false;
-        for (key, id, initiated) in self.objects.uploads(&i.bucket) {
-            let past_marker = match &id_marker {
-                Some(m) if key == key_marker => id.as_str() > m.as_str(),
-                _ => key.as_str() > key_marker.as_str(),
-            };
-            if !key.starts_with(&prefix) || !past_marker {
-                continue;
-            }
-            if uploads.len() == max {
-                truncated = true;
-                break;
-            }
-            uploads.push(MultipartUpload {
-                key: Some(key),
-                upload_id: Some(id),
-                initiated: Some(Timestamp::from(initiated)),
-                owner: Some(owner()),
-                initiator: Some(Initiator {
-                    display_name: Some(crate::ACCESS_KEY.into()),
-                    id: Some(crate::ACCESS_KEY.into()),
-                }),
-                storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-                ..Default::default()
-            });
-        }
-        let last = uploads.last().map(|u| (u.key.clone(), u.upload_id.clone()));
-        Ok(S3Response::new(ListMultipartUploadsOutput {
-            bucket: Some(i.bucket),
-            prefix: Some(prefix),
-            key_marker: i.key_marker,
-            upload_id_marker: i.upload_id_marker,
-            max_uploads: Some(max as i32),
-            is_truncated: Some(truncated),
-            next_key_marker: last.clone().and_then(|l| l.0).filter(|_| truncated),
-            next_upload_id_marker: last.and_then(|l| l.1).filter(|_| truncated),
-            uploads: Some(uploads),
-            ..Default::default()
-        }))
+        multipart::list_uploads(self, req.input)
     }
 
     async fn abort_multipart_upload(
@@ -810,10 +463,7 @@ impl S3 for Buckets {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.fault()?;
-        let i = req.input;
-        let upload = self.objects.take_upload(&i.upload_id, &i.bucket, &i.key)?;
-        Objects::discard_parts(&upload);
-        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+        multipart::abort(self, req.input)
     }
 
     async fn complete_multipart_upload(
@@ -821,66 +471,6 @@ impl S3 for Buckets {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.fault()?;
-        let i = req.input;
-        let bucket = self.objects.bucket(&i.bucket)?;
-        let upload = self.objects.take_upload(&i.upload_id, &i.bucket, &i.key)?;
-        let assembled = (|| {
-            let chosen = i.multipart_upload.as_ref().and_then(|m| m.parts.as_ref()).filter(|p| !p.is_empty());
-            let Some(chosen) = chosen else {
-                return Err(s3_error!(MalformedXML, "you must specify at least one part"));
-            };
-            let mut sink = self.objects.sink(Default::default())?;
-            let mut md5s = Vec::new();
-            let mut previous = 0;
-            for (n, c) in chosen.iter().enumerate() {
-                let number = c.part_number.unwrap_or(0);
-                if number <= previous {
-                    return Err(s3_error!(InvalidPartOrder, "the list of parts was not in ascending order"));
-                }
-                previous = number;
-                let part = upload
-                    .parts
-                    .get(&number)
-                    .ok_or_else(|| s3_error!(InvalidPart, "part {number} was not uploaded"))?;
-                if c.e_tag.as_ref().is_some_and(|e| e.value() != hex(&part.md5)) {
-                    return Err(s3_error!(InvalidPart, "part {number}'s ETag does not match"));
-                }
-                if n + 1 < chosen.len() && part.size < MIN_PART {
-                    return Err(s3_error!(EntityTooSmall, "part {number} is smaller than 5 MiB"));
-                }
-                self.objects.append_part(&mut sink, part)?;
-                md5s.extend_from_slice(&part.md5);
-            }
-            let etag = format!("{}-{}", hex(&s3s::crypto::Md5::checksum(&md5s)), chosen.len());
-            Ok((sink.finish()?, etag))
-        })();
-        let (staged, etag) = match assembled {
-            Ok(done) => done,
-            Err(e) => {
-                self.objects.restore_upload(&i.upload_id, upload);
-                return Err(e);
-            }
-        };
-        let (if_match, if_none_match) =
-            if self.ignores_conditions() { (None, None) } else { (i.if_match.clone(), i.if_none_match.clone()) };
-        let stored = self.objects.store(&bucket, &i.key, staged, etag, upload.attrs.clone(), |existing| {
-            write_condition(existing, &if_match, &if_none_match)
-        });
-        match stored {
-            Ok(stored) => {
-                Objects::discard_parts(&upload);
-                Ok(S3Response::new(CompleteMultipartUploadOutput {
-                    bucket: Some(i.bucket),
-                    key: Some(i.key),
-                    e_tag: Some(ETag::Strong(stored.etag.clone())),
-                    ..Default::default()
-                }))
-            }
-            Err(e) => {
-                // The parts stay: the client may complete again or abort.
-                self.objects.restore_upload(&i.upload_id, upload);
-                Err(e)
-            }
-        }
+        multipart::complete(self, req.input)
     }
 }

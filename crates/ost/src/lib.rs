@@ -3,9 +3,13 @@
 //! Veritas does not publish the OST SDK header, so these definitions are
 //! ours; every struct, constant and status code the plugin exchanges with
 //! NetBackup is defined here and only here, and `include/stspi_vastdata.h`
-//! is generated from this file. A build against the official header would
-//! change this file and `convert.rs`, nothing else.
+//! is generated from this crate and the ABI crate's entry points. A build
+//! against the official header would change this crate and the ABI crate's
+//! `convert.rs`, nothing else. Both sides of the ABI use it: the plugin
+//! (`vastost-abi`) and the `dlopen` client (`vastost-loader`).
 #![allow(non_camel_case_types)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::ffi::{c_char, c_int};
 

@@ -1,0 +1,98 @@
+//! `vastost_` extensions: version, messages, statistics, reclaim.
+
+use std::ffi::c_char;
+
+use super::*;
+use crate::boundary::{guard, last_error};
+use crate::handles::{self};
+use crate::state;
+
+/// The plugin's version, a static NUL-terminated string.
+#[unsafe(no_mangle)]
+pub extern "C" fn vastost_version() -> *const c_char {
+    crate::VERSION_C.as_ptr().cast()
+}
+
+/// A static NUL-terminated description of a status code.
+#[unsafe(no_mangle)]
+pub extern "C" fn vastost_strerror(status: sts_status_t) -> *const c_char {
+    match sts_status::from_code(status) {
+        Some(s) => s.message().as_ptr().cast(),
+        None => c"unknown status".as_ptr(),
+    }
+}
+
+/// Copies the calling thread's last error message (empty after a success)
+/// into `buf` (NUL-terminated, truncated to `len`); returns its full length.
+///
+/// # Safety
+/// `buf` is NULL or valid for `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_last_error(buf: *mut c_char, len: usize) -> usize {
+    let message = last_error();
+    if !buf.is_null() && len > 0 {
+        let n = message.len().min(len - 1);
+        // SAFETY: `buf` holds `len` bytes by contract; we write `n + 1 <= len`.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        dst[..n].copy_from_slice(&message.as_bytes()[..n]);
+        dst[n] = 0;
+    }
+    message.len()
+}
+
+/// Frees the space that deleted images and crashed sessions left in LSU
+/// `lsu` of `server` (NULL: every LSU), and expires old events.
+/// `grace_secs` below 0 means the configured grace period for references
+/// in the making; 0 is only safe when no copy runs anywhere.
+/// `older_than_secs` below 0 means the configured abandon age: pending
+/// images idle longer than it are abandoned (see the README), multipart
+/// uploads older than it are aborted, tombstones older than it removed.
+///
+/// # Safety
+/// `lsu` is NULL or NUL-terminated; `report` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_reclaim(
+    server: sts_server_handle_t,
+    lsu: *const c_char,
+    grace_secs: i64,
+    older_than_secs: i64,
+    report: *mut vastost_reclaim_t,
+) -> sts_status_t {
+    guard("vastost_reclaim", || {
+        let _engine = state::engine()?;
+        let server = handles::server(server, "server")?;
+        let lsu = if lsu.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and NUL-terminated by contract.
+            Some(unsafe { str_arg(lsu, "lsu", STS_MAX_LSUNAME) }?)
+        };
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(report, "report") }?;
+        let grace = u64::try_from(grace_secs).ok();
+        let older_than = u64::try_from(older_than_secs).ok();
+        *out = reclaim_to_c(&server.reclaim(lsu.as_deref(), grace, older_than)?);
+        Ok(())
+    })
+}
+
+/// Counters of the memory budget and of open handles.
+///
+/// # Safety
+/// `stats` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_get_stats(stats: *mut vastost_stats_t) -> sts_status_t {
+    guard("vastost_get_stats", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(stats, "stats") }?;
+        let b = engine.budget_stats();
+        *out = vastost_stats_t {
+            vs_budget_total: b.total,
+            vs_budget_in_use: b.in_use,
+            vs_budget_peak: b.peak,
+            vs_open_handles: handles::count() as u64,
+        };
+        Ok(())
+    })
+}

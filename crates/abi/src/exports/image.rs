@@ -1,0 +1,290 @@
+//! Images: create, open, write, read, flush, close, delete, properties, lists.
+
+use std::ffi::{c_int, c_void};
+use std::sync::Mutex;
+
+use vastost_engine::EngineError;
+
+use super::*;
+use crate::boundary::{Failure, guard};
+use crate::handles::{self, Access, Cursor, ImageHandle, ImageList, ImageObj, Object};
+use crate::state;
+
+/// Creates an image, open for writing; its flags become
+/// `STS_II_IMAGE_PENDING | STS_II_BUSY_WRITE`. `pendingflag` (another image
+/// will follow) is a hint and is not needed by this plugin.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `handle` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_create_image(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    pendingflag: c_int,
+    handle: *mut stsp_image_handle_t,
+) -> sts_status_t {
+    let _ = pendingflag;
+    guard("stspi_create_image", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(handle, "handle") }?;
+        let writer = lsu.create_image(&def)?;
+        *out = handles::insert(
+            Object::Image(Box::new(ImageObj::new(ImageHandle { server, image: Access::Write(writer) }))),
+            engine.epoch,
+        )?;
+        Ok(())
+    })
+}
+
+/// Opens an image: `STS_O_READ` for a complete image, `STS_O_WRITE` to
+/// append to a checkpointed one.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `handle` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_image(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    mode: c_int,
+    handle: *mut stsp_image_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_image", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(handle, "handle") }?;
+        let image = match mode {
+            STS_O_READ => Access::Read(lsu.open_for_read(&def)?),
+            STS_O_WRITE => Access::Write(lsu.open_for_write(&def)?),
+            other => return Err(Failure::invalid(format!("open mode {other} is neither STS_O_READ nor STS_O_WRITE"))),
+        };
+        *out = handles::insert(Object::Image(Box::new(ImageObj::new(ImageHandle { server, image }))), engine.epoch)?;
+        Ok(())
+    })
+}
+
+/// Writes `len` bytes at `offset` (both multiples of `STS_BLOCK_SIZE`). The
+/// data may be buffered: a later storage error is returned by the next
+/// `write_image`, `flush` or `close_image`. `stat` may be NULL.
+///
+/// # Safety
+/// `buf` is valid for `len` bytes; `written` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_write_image(
+    handle: stsp_image_handle_t,
+    stat: *const sts_stat_t,
+    buf: *const c_void,
+    len: u64,
+    offset: u64,
+    written: *mut u64,
+) -> sts_status_t {
+    let _ = stat;
+    guard("stspi_write_image", || {
+        // SAFETY: by contract.
+        let data = unsafe { bytes_in(buf, len, "buf") }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(written, "written") }?;
+        with_image(handle, |h| match &mut h.image {
+            Access::Write(w) => {
+                *out = w.write(data, offset)?;
+                Ok(())
+            }
+            Access::Read(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for reading")),
+        })
+    })
+}
+
+/// Reads up to `len` bytes (a multiple of `STS_BLOCK_SIZE`) at `offset`;
+/// `*read` is shorter at the end of the image and 0 past it.
+///
+/// # Safety
+/// `buf` is valid for `len` writable bytes; `read` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_read_image(
+    handle: stsp_image_handle_t,
+    buf: *mut c_void,
+    len: u64,
+    offset: u64,
+    read: *mut u64,
+) -> sts_status_t {
+    guard("stspi_read_image", || {
+        // SAFETY: by contract.
+        let dst = unsafe { bytes_out(buf, len, "buf") }?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(read, "read") }?;
+        with_image(handle, |h| match &mut h.image {
+            Access::Read(r) => {
+                *out = r.read(dst, offset)? as u64;
+                Ok(())
+            }
+            Access::Write(_) => Err(Failure::new(sts_status::STS_EINVAL, "the image is open for writing")),
+        })
+    })
+}
+
+/// Pushes buffered data to storage and records it as a checkpoint.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_flush(handle: stsp_image_handle_t) -> sts_status_t {
+    guard("stspi_flush", || {
+        with_image(handle, |h| match &mut h.image {
+            Access::Write(w) => Ok(w.flush()?),
+            Access::Read(_) => Ok(()),
+        })
+    })
+}
+
+/// Closes an image handle. After writing: `STS_CLOSEF_IH_COMPLETE` makes
+/// the image created (complete), `STS_CLOSEF_IH_INCOMPLETE` checkpoints it.
+/// The handle is invalid afterwards, whatever the status.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_image(handle: stsp_image_handle_t, flags: c_int) -> sts_status_t {
+    guard("stspi_close_image", || {
+        let _engine = state::engine()?;
+        if flags != STS_CLOSEF_IH_COMPLETE && flags != STS_CLOSEF_IH_INCOMPLETE {
+            return Err(Failure::invalid(format!("close flag {flags} is not STS_CLOSEF_IH_(IN)COMPLETE")));
+        }
+        handles::close_image(handle, "image handle", |image| {
+            match image.image {
+                Access::Write(w) => w.close(flags == STS_CLOSEF_IH_COMPLETE)?,
+                Access::Read(r) => drop(r),
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Deletes an image and frees its space. The image is gone when the call
+/// returns; with `asyncflag` its space is freed in the background (what the
+/// plugin's stop interrupts is left to the reclaimer).
+///
+/// # Safety
+/// `lsu` and `def` are valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_delete_image(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    asyncflag: c_int,
+) -> sts_status_t {
+    guard("stspi_delete_image", || {
+        let _engine = state::engine()?;
+        // SAFETY: by contract.
+        let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        if asyncflag != 0 { Ok(lsu.delete_image_in_background(&def)?) } else { Ok(lsu.delete_image(&def)?) }
+    })
+}
+
+/// Properties of an open image (a writer sees its size grow as it writes).
+///
+/// # Safety
+/// `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_image_prop(
+    handle: stsp_image_handle_t,
+    info: *mut sts_image_info_t,
+) -> sts_status_t {
+    guard("stspi_get_image_prop", || {
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        with_image(handle, |h| {
+            let i = match &h.image {
+                Access::Write(w) => w.info(),
+                Access::Read(r) => r.info(),
+            };
+            *out = image_info_to_c(&i, h.server.name());
+            Ok(())
+        })
+    })
+}
+
+/// Properties of an image by name; a missing image gives `STS_ENOMORE`, as
+/// NetBackup expects.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_image_prop_byname(
+    lsu: *const sts_lsu_t,
+    def: *const sts_image_def_t,
+    info: *mut sts_image_info_t,
+) -> sts_status_t {
+    guard("stspi_get_image_prop_byname", || {
+        let _engine = state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        match lsu.image_info(&def) {
+            Ok(i) => {
+                *out = image_info_to_c(&i, server.name());
+                Ok(())
+            }
+            Err(EngineError::NoSuchImage(what)) => {
+                Err(Failure::new(sts_status::STS_ENOMORE, format!("image {what} does not exist")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Opens the list of an LSU's images (complete and pending).
+///
+/// # Safety
+/// `lsu` is valid; `list` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_image_list(
+    lsu: *const sts_lsu_t,
+    list: *mut sts_image_list_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_image_list", || {
+        let engine = state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(list, "list") }?;
+        let images = lsu.list_images()?;
+        *out = handles::insert(
+            Object::ImageList(ImageList {
+                server: server.name().to_string(),
+                cursor: Mutex::new(Cursor { items: images.into_iter() }),
+            }),
+            engine.epoch,
+        )?;
+        Ok(())
+    })
+}
+
+/// The next image of a list, or `STS_ENOMORE` at the end.
+///
+/// # Safety
+/// `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: *mut sts_image_info_t) -> sts_status_t {
+    guard("stspi_list_image", || {
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        handles::with::<ImageList, _, _>(list, "image list handle", |l| {
+            let next = l.cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
+            let image = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the image list"))?;
+            *out = image_info_to_c(&image, &l.server);
+            Ok(())
+        })
+    })
+}
+
+/// Closes an image list.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_image_list(list: sts_image_list_handle_t) -> sts_status_t {
+    guard("stspi_close_image_list", || handles::remove::<ImageList, _>(list, "image list handle"))
+}

@@ -1,0 +1,87 @@
+//! LSUs: lists, properties, labels.
+
+use std::ffi::c_char;
+use std::sync::Mutex;
+
+use super::*;
+use crate::boundary::{Failure, guard};
+use crate::handles::{self, Cursor, LsuList, Object};
+use crate::state;
+
+/// Opens the list of a server's LSUs.
+///
+/// # Safety
+/// `list` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_open_lsu_list(
+    handle: sts_server_handle_t,
+    list: *mut sts_lsu_list_handle_t,
+) -> sts_status_t {
+    guard("stspi_open_lsu_list", || {
+        let engine = state::engine()?;
+        let server = handles::server(handle, "server handle")?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(list, "list") }?;
+        let names = server.list_lsus()?;
+        *out = handles::insert(Object::LsuList(Mutex::new(Cursor { items: names.into_iter() })), engine.epoch)?;
+        Ok(())
+    })
+}
+
+/// The next LSU of a list, or `STS_ENOMORE` at the end.
+///
+/// # Safety
+/// `lsu` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_list_lsu(list: sts_lsu_list_handle_t, lsu: *mut sts_lsu_name_t) -> sts_status_t {
+    guard("stspi_list_lsu", || {
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(lsu, "lsu") }?;
+        let next = handles::with::<LsuList, _, _>(list, "LSU list handle", |cursor| {
+            Ok(cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next())
+        })?;
+        let name = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the LSU list"))?;
+        *out = sts_lsu_name_t { sln_name: field(&name) };
+        Ok(())
+    })
+}
+
+/// Closes an LSU list.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_close_lsu_list(list: sts_lsu_list_handle_t) -> sts_status_t {
+    guard("stspi_close_lsu_list", || handles::remove::<LsuList, _>(list, "LSU list handle"))
+}
+
+/// Properties of an LSU: capacity, use, flags, label.
+///
+/// # Safety
+/// `lsu` is valid; `info` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_get_lsu_prop_byname(lsu: *const sts_lsu_t, info: *mut sts_lsu_info_t) -> sts_status_t {
+    guard("stspi_get_lsu_prop_byname", || {
+        let _engine = state::engine()?;
+        // SAFETY: by contract.
+        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let out = unsafe { out_ptr(info, "info") }?;
+        *out = lsu_info_to_c(&lsu.info()?, server.name());
+        Ok(())
+    })
+}
+
+/// Sets an LSU's label.
+///
+/// # Safety
+/// `lsu` is valid; `label` is NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn stspi_label_lsu(lsu: *const sts_lsu_t, label: *const c_char) -> sts_status_t {
+    guard("stspi_label_lsu", || {
+        let _engine = state::engine()?;
+        // SAFETY: by contract.
+        let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        // SAFETY: by contract.
+        let label = unsafe { str_arg(label, "label", STS_MAX_LABEL) }?;
+        lsu.label(&label)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,162 @@
+//! The commit log of an image: commit records created only if absent
+//! (never rewritten), the newest one wins; a successor record for each
+//! change; superseded records removed last; folder walks; and the checks
+//! that tell a lost record from a free name. Everything above it commits
+//! through here; it knows nothing of readers, writers or the facade.
+
+use bytes::Bytes;
+use vastost_storage::ErrorKind as StorageKind;
+
+use crate::ctx::{LsuCtx, now};
+use crate::error::{EngineError, Result, again_if_damaged};
+use crate::layout::{self, ImageKeys, parse_manifest_seq};
+use crate::manifest::{ImageState, Manifest};
+use crate::names::ImageDef;
+
+/// Checks that a manifest found under an image's keys is that image's: two
+/// long names whose shortened keys collide must not see each other.
+pub(crate) fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
+    if m.basename == def.basename() && m.date == def.date() {
+        Ok(m)
+    } else {
+        Err(EngineError::ImageExists(format!("{def} (its storage key is taken by {}/{})", m.basename, m.date)))
+    }
+}
+
+/// Creates commit record `key` unless it exists; `false` when another
+/// writer's record is there. A record found with exactly our bytes is
+/// ours: an attempt that landed although its answer was lost (and was
+/// retried) is a success, not a conflict.
+pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool> {
+    ctx.commits.check(ctx.name.as_str())?;
+    let bytes = Bytes::from(bytes);
+    match ctx.block_on(ctx.store.put_new(key, bytes.clone())) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind == StorageKind::AlreadyExists => match ctx.block_on(ctx.store.get(key)) {
+            Ok(found) if found == bytes => {
+                tracing::info!(record = key, "commit record found in place after a retry: it is ours");
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The commit that follows `m`: the next sequence number, made now by a
+/// new session; what else changes is the caller's to set.
+pub(crate) fn next_commit(m: &Manifest) -> Manifest {
+    let mut next = m.clone();
+    next.seq += 1;
+    next.updated = now();
+    next.session = crate::manifest::new_session();
+    next
+}
+
+/// Removes commit record `seq` of an image, superseded by a newer one. A
+/// failure leaves only an older record behind, which is never read (the
+/// newest wins): it is logged, not returned.
+pub(crate) fn remove_superseded(ctx: &LsuCtx, keys: &ImageKeys, seq: u64) {
+    let old = keys.manifest(seq);
+    if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
+        tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
+    }
+}
+
+/// Records in a commit of its own that a complete image has metadata. A
+/// pending image is left alone: its writer records it when it commits.
+pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str) -> Result<()> {
+    for _ in 0..5 {
+        let m = match load_latest(ctx, keys)? {
+            Some(m) if m.state == ImageState::Deleted => return Err(EngineError::NoSuchImage(def.to_string())),
+            None => return Err(EngineError::NoSuchImage(def.to_string())),
+            // Another image of that name (this one was deleted meanwhile).
+            Some(m) if !incarnation.is_empty() && !m.incarnation.is_empty() && m.incarnation != incarnation => {
+                return Err(EngineError::NoSuchImage(format!("{def} (deleted while open)")));
+            }
+            Some(m) if m.meta || m.state == ImageState::Pending => return Ok(()),
+            Some(m) => m,
+        };
+        let mut next = next_commit(&m);
+        next.meta = true;
+        if put_record(ctx, &keys.manifest(next.seq), next.encode())? {
+            remove_superseded(ctx, keys, m.seq);
+            return Ok(());
+        }
+    }
+    Err(EngineError::Busy { image: def.to_string(), reason: "it kept changing while its metadata was recorded" })
+}
+
+/// The folders of every image of an LSU, deleted ones included.
+pub(crate) fn image_folders(ctx: &LsuCtx) -> Result<Vec<ImageKeys>> {
+    let store = &ctx.store;
+    let mut out = Vec::new();
+    for base in ctx.block_on(store.list(layout::IMAGES))?.into_iter().filter(|e| e.is_dir) {
+        let dir = format!("{}{}/", layout::IMAGES, base.name);
+        for date in ctx.block_on(store.list(&dir))?.into_iter().filter(|e| e.is_dir) {
+            out.push(ImageKeys::from_components(&base.name, &date.name));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the newest commit record of an image. Records are created whole
+/// (see `manifest`), so one that cannot be read is damage and an error,
+/// never skipped for an older one. A record may vanish between the listing
+/// and the read (a newer commit superseded it, or the reclaimer removed a
+/// deleted image): then the folder is listed again.
+pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manifest>> {
+    let store = &ctx.store;
+    ctx.block_on(async {
+        for _ in 0..5 {
+            let listed = store.list(&keys.manifest_dir()).await?;
+            let Some(seq) = listed.iter().filter_map(|e| parse_manifest_seq(&e.name)).max() else {
+                return Ok(None);
+            };
+            let key = keys.manifest(seq);
+            let read = || async {
+                match store.get(&key).await {
+                    Ok(bytes) => Manifest::decode(&bytes, &key).map(Some),
+                    Err(e) if e.kind == StorageKind::NotFound => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            };
+            match again_if_damaged(&key, read).await? {
+                Some(m) if m.seq == seq => return Ok(Some(m)),
+                Some(_) => {
+                    return Err(EngineError::Integrity(format!("commit record {key} holds another sequence number")));
+                }
+                None => continue,
+            }
+        }
+        Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })
+    })
+}
+
+/// `STS_EINTEGRITY` when image `def`, which has no commit record, still
+/// has data or metadata stored (see [`orphaned_content`]).
+pub(crate) fn no_lost_records(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<()> {
+    match orphaned_content(ctx, keys)? {
+        Some(found) => Err(EngineError::Integrity(format!(
+            "image {def}: no commit record in {} although {found} is stored (the records were lost)",
+            keys.manifest_dir()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether an image folder without commit records still holds what only a
+/// committed image has (fragments, metadata): then its records were lost.
+/// Records are the first thing an image writes and the last thing the
+/// reclaimer removes, so no creation or removal in progress looks like this.
+pub(crate) fn orphaned_content(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<String>> {
+    let store = &ctx.store;
+    ctx.block_on(async {
+        if let Some(f) = store.list(&keys.frag_dir()).await?.into_iter().find(|e| !e.is_dir) {
+            return Ok(Some(format!("{}{}", keys.frag_dir(), f.name)));
+        }
+        Ok(store.size(&keys.meta()).await?.map(|_| keys.meta()))
+    })
+}

@@ -1,0 +1,144 @@
+//! What is shared below the LSU facade: the engine's runtime and memory
+//! budget ([`EngineCtx`]), and what every image of one LSU shares
+//! ([`LsuCtx`]): its store, its tuning, the images open in this process,
+//! and a way to reach the sibling LSUs of its server (the [`Siblings`]
+//! trait the server implements, so nothing here knows the server type).
+//! This module must not call the commit log, readers or writers.
+
+use std::sync::{Arc, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use vastost_storage::ObjectStore;
+
+use crate::budget::MemoryBudget;
+use crate::commit_probe::Commits;
+use crate::error::{EngineError, Result};
+use crate::names::LsuName;
+use crate::open_images::OpenImages;
+
+/// What every server, LSU and image of the process shares.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineCtx {
+    pub rt: tokio::runtime::Handle,
+    pub budget: MemoryBudget,
+}
+
+/// The LSUs of one server, as its images see them: an image may reference
+/// data of a sibling LSU (copies and synthetics by reference).
+pub(crate) trait Siblings: std::fmt::Debug + Send + Sync {
+    /// The server's name (named in events).
+    fn server_name(&self) -> &str;
+    /// The context of LSU `name` of this server.
+    fn sibling(&self, name: &str) -> Result<Arc<LsuCtx>>;
+}
+
+/// The "server" of an LSU opened on its own (a store given directly, in
+/// tests): it has no siblings, and a `Weak` to it never upgrades.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct Alone;
+
+#[cfg(test)]
+impl Siblings for Alone {
+    fn server_name(&self) -> &str {
+        ""
+    }
+
+    fn sibling(&self, name: &str) -> Result<Arc<LsuCtx>> {
+        Err(EngineError::Internal(format!("LSU {name}: no server to find it on")))
+    }
+}
+
+impl LsuCtx {
+    /// The context of an LSU on any store, for tests of the pipelines.
+    #[cfg(test)]
+    pub(crate) fn on_store(
+        store: ObjectStore,
+        rt: tokio::runtime::Handle,
+        budget: MemoryBudget,
+        fragment_size: u64,
+    ) -> Arc<Self> {
+        Arc::new(LsuCtx {
+            name: LsuName::new("test").expect("valid"),
+            store,
+            rt,
+            budget,
+            fragment_size,
+            write_parallelism: 3,
+            read_ahead: 4 * fragment_size,
+            open: Arc::new(OpenImages::default()),
+            vms: None,
+            server: LsuCtx::no_server(),
+            grace_secs: 0,
+            abandon_secs: 24 * 3600,
+            commits: Commits::Conditional,
+        })
+    }
+
+    /// No server: for an LSU opened on its own.
+    #[cfg(test)]
+    pub(crate) fn no_server() -> Weak<dyn Siblings> {
+        Weak::<Alone>::new()
+    }
+}
+
+/// Largest image metadata accepted, in bytes.
+pub const MAX_META_SIZE: u64 = 16 << 20;
+
+/// What every image of one LSU shares.
+#[derive(Debug)]
+pub(crate) struct LsuCtx {
+    pub name: LsuName,
+    pub store: ObjectStore,
+    pub rt: tokio::runtime::Handle,
+    pub budget: MemoryBudget,
+    pub fragment_size: u64,
+    pub write_parallelism: usize,
+    pub read_ahead: u64,
+    pub open: Arc<OpenImages>,
+    /// The cluster's VMS, which knows the bucket's quota (S3 data path).
+    pub vms: Option<(Arc<vastost_vms::VmsClient>, vastost_vms::Cluster)>,
+    /// The server, to reach the other LSUs that images reference.
+    pub server: Weak<dyn Siblings>,
+    /// See `ServerConfig::reclaim_grace_secs`.
+    pub grace_secs: u64,
+    /// See `ServerConfig::abandon_after_hours` (in seconds).
+    pub abandon_secs: u64,
+    /// Whether the storage makes commits safe (see `commit_probe`).
+    pub commits: Commits,
+}
+
+impl LsuCtx {
+    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// LSU `name` of the same server (this one included).
+    pub(crate) fn sibling(self: &Arc<Self>, name: &str) -> Result<Arc<LsuCtx>> {
+        if name == self.name.as_str() {
+            return Ok(self.clone());
+        }
+        let server =
+            self.server.upgrade().ok_or_else(|| EngineError::Internal(format!("LSU {name}: its server was closed")))?;
+        server.sibling(name)
+    }
+
+    /// Whether both LSUs belong to one open server (an LSU is always on
+    /// its own): then images of one may reference data of the other.
+    pub(crate) fn same_server(self: &Arc<Self>, other: &Arc<LsuCtx>) -> bool {
+        Arc::ptr_eq(self, other) || (self.server.strong_count() > 0 && Weak::ptr_eq(&self.server, &other.server))
+    }
+
+    /// The store holding `obj`, an object referenced from this LSU.
+    pub(crate) fn store_of(self: &Arc<Self>, obj: &crate::manifest::ObjectRef) -> Result<ObjectStore> {
+        match &obj.lsu {
+            None => Ok(self.store.clone()),
+            Some(lsu) => Ok(self.sibling(lsu)?.store.clone()),
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

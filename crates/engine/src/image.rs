@@ -1,0 +1,143 @@
+//! An image as this process sees it: what it tells about itself
+//! ([`ImageInfo`]) and what its writer and reader share while it is open
+//! ([`OpenImage`]: its LSU, keys, open guard and metadata). Below the
+//! reader and writer; must not call them or the LSU facade.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::commit::{load_latest, record_meta};
+use crate::ctx::LsuCtx;
+use crate::error::{EngineError, Result};
+use crate::layout::ImageKeys;
+use crate::manifest::{ImageState, Manifest};
+use crate::meta::{Expected, read_meta, write_meta};
+use crate::names::ImageDef;
+use crate::open_images::{Busy, OpenGuard};
+
+/// What an image tells about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Its identity.
+    pub def: ImageDef,
+    /// The LSU holding it.
+    pub lsu: String,
+    /// Its life-cycle state (never `Deleted` here).
+    pub state: ImageState,
+    /// Logical size in bytes.
+    pub size: u64,
+    /// Seconds since the epoch when it was created.
+    pub created: u64,
+    /// Seconds since the epoch of its last commit.
+    pub updated: u64,
+    /// Who has it open in this process.
+    pub busy: Busy,
+    /// Why the image cannot be read, when its commit records are damaged
+    /// or lost; `state`, `size` and the times are then unknown (pending, 0).
+    pub damage: Option<String>,
+}
+
+impl ImageInfo {
+    pub(crate) fn damaged(def: ImageDef, lsu: &str, why: String) -> Self {
+        ImageInfo {
+            def,
+            lsu: lsu.to_string(),
+            state: ImageState::Pending,
+            size: 0,
+            created: 0,
+            updated: 0,
+            busy: Busy::default(),
+            damage: Some(why),
+        }
+    }
+}
+
+/// An image open in this process: what its writer and reader share.
+#[derive(Debug)]
+pub struct OpenImage {
+    ctx: Arc<LsuCtx>,
+    def: ImageDef,
+    keys: ImageKeys,
+    guard: OpenGuard,
+    /// The image has metadata: its commit says so, or it was written since
+    /// it was opened (a writer records that at its next commit).
+    has_meta: AtomicBool,
+    /// The life of the image this handle opened (`Manifest::incarnation`).
+    incarnation: String,
+}
+
+impl OpenImage {
+    pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard, m: &Manifest) -> Self {
+        OpenImage { ctx, def, keys, guard, has_meta: AtomicBool::new(m.meta), incarnation: m.incarnation.clone() }
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected { has_meta: self.has_meta(), incarnation: &self.incarnation }
+    }
+
+    /// Whether the image has metadata that its next commit must record.
+    pub(crate) fn has_meta(&self) -> bool {
+        self.has_meta.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn ctx(&self) -> &Arc<LsuCtx> {
+        &self.ctx
+    }
+
+    pub(crate) fn keys(&self) -> &ImageKeys {
+        &self.keys
+    }
+
+    /// The image.
+    pub fn def(&self) -> &ImageDef {
+        &self.def
+    }
+
+    /// The LSU holding it.
+    pub fn lsu(&self) -> &str {
+        self.ctx.name.as_str()
+    }
+
+    /// Writes the image's metadata: allowed at any time, in any open mode.
+    /// The first write to a complete image (open for reading: no writer
+    /// will commit again) is recorded in a commit of its own, so that the
+    /// metadata's later loss is seen as damage.
+    pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
+        write_meta(&self.ctx, &self.def, data, offset, self.expected())?;
+        // Written to an image deleted meanwhile: take it back, so that no
+        // metadata outlives its image.
+        match load_latest(&self.ctx, &self.keys)? {
+            Some(m) if m.state != ImageState::Deleted && self.expected().same_life(&m.incarnation) => {}
+            // Another image of that name now: its metadata is not ours to remove.
+            Some(m) if m.state != ImageState::Deleted => {
+                return Err(EngineError::NoSuchImage(format!("{} (deleted while open)", self.def)));
+            }
+            _ => {
+                self.ctx.block_on(self.ctx.store.delete(&self.keys.meta()))?;
+                return Err(EngineError::NoSuchImage(format!("{} (deleted while open)", self.def)));
+            }
+        }
+        if !self.has_meta.swap(true, Ordering::SeqCst) && !self.guard.is_writer() {
+            record_meta(&self.ctx, &self.keys, &self.def, &self.incarnation)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the image's metadata.
+    pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        read_meta(&self.ctx, &self.def, offset, len, self.expected())
+    }
+
+    pub(crate) fn info(&self, m: &Manifest, size: u64) -> ImageInfo {
+        ImageInfo {
+            def: self.def.clone(),
+            lsu: self.lsu().to_string(),
+            state: m.state,
+            size,
+            created: m.created,
+            updated: m.updated,
+            busy: self.ctx.open.busy(self.keys.root()),
+            damage: None,
+        }
+    }
+}

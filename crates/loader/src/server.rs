@@ -1,0 +1,281 @@
+//! An open storage server: LSUs, images, copies, events, reclaim.
+
+use std::ffi::c_int;
+
+use vastost_ost::*;
+
+use crate::fields::{c_string, credentials};
+use crate::info::decode_server_info;
+use crate::*;
+
+/// An open storage server; closed on drop.
+#[derive(Debug)]
+pub struct Server<'p> {
+    pub(crate) plugin: &'p Plugin,
+    pub(crate) raw: sts_server_handle_t,
+    pub(crate) closed: bool,
+}
+
+impl<'p> Server<'p> {
+    /// The raw handle.
+    pub fn raw(&self) -> sts_server_handle_t {
+        self.raw
+    }
+
+    /// An `sts_lsu_t` naming LSU `lsu` on this server; refused when the
+    /// name does not fit.
+    pub fn lsu(&self, lsu: &str) -> Result<sts_lsu_t, OstError> {
+        Ok(sts_lsu_t { sl_server_handle: self.raw, sl_lsu_name: fill(lsu, "LSU name")? })
+    }
+
+    /// `stspi_get_server_prop`.
+    pub fn info(&self) -> Result<ServerInfo, OstError> {
+        let mut info = zeroed_server_info();
+        // SAFETY: a writable struct.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_get_server_prop)(self.raw, &mut info) })?;
+        Ok(decode_server_info(&info))
+    }
+
+    /// The LSU names, through an LSU list.
+    pub fn lsus(&self) -> Result<Vec<String>, OstError> {
+        let api = &self.plugin.api;
+        let mut list: sts_lsu_list_handle_t = std::ptr::null_mut();
+        // SAFETY: a writable handle.
+        self.plugin.check(unsafe { (api.stspi_open_lsu_list)(self.raw, &mut list) })?;
+        let mut out = Vec::new();
+        let result = loop {
+            let mut name = sts_lsu_name_t { sln_name: [0; STS_MAX_LSUNAME] };
+            // SAFETY: a writable struct.
+            let st = unsafe { (api.stspi_list_lsu)(list, &mut name) };
+            if st == sts_status::STS_ENOMORE as c_int {
+                break Ok(());
+            }
+            if let Err(e) = self.plugin.check(st) {
+                break Err(e);
+            }
+            out.push(cstr(&name.sln_name));
+        };
+        // SAFETY: the list handle from above.
+        let closed = self.plugin.check(unsafe { (api.stspi_close_lsu_list)(list) });
+        result.and(closed).map(|()| out)
+    }
+
+    /// `stspi_get_lsu_prop_byname`.
+    pub fn lsu_info(&self, lsu: &str) -> Result<LsuInfo, OstError> {
+        let l = self.lsu(lsu)?;
+        let mut i = zeroed_lsu_info();
+        // SAFETY: valid struct pointers.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_get_lsu_prop_byname)(&l, &mut i) })?;
+        Ok(LsuInfo {
+            name: cstr(&i.lsu_name),
+            flags: i.lsu_flags,
+            capacity: i.lsu_capacity,
+            used: i.lsu_used,
+            available: i.lsu_avail,
+            label: cstr(&i.lsu_label),
+        })
+    }
+
+    /// `stspi_label_lsu`.
+    pub fn label_lsu(&self, lsu: &str, label: &str) -> Result<(), OstError> {
+        let l = self.lsu(lsu)?;
+        let label = c_string(label)?;
+        // SAFETY: valid struct and string.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_label_lsu)(&l, label.as_ptr()) })
+    }
+
+    /// `stspi_create_image`.
+    pub fn create_image(&self, lsu: &str, basename: &str, date: &str) -> Result<Image<'p>, OstError> {
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
+        let mut h: stsp_image_handle_t = std::ptr::null_mut();
+        // SAFETY: valid structs and a writable handle.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_create_image)(&l, &d, 0, &mut h) })?;
+        Ok(Image { plugin: self.plugin, raw: h, closed: false })
+    }
+
+    /// `stspi_open_image` with `STS_O_READ` or `STS_O_WRITE`.
+    pub fn open_image(&self, lsu: &str, basename: &str, date: &str, mode: c_int) -> Result<Image<'p>, OstError> {
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
+        let mut h: stsp_image_handle_t = std::ptr::null_mut();
+        // SAFETY: valid structs and a writable handle.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_open_image)(&l, &d, mode, &mut h) })?;
+        Ok(Image { plugin: self.plugin, raw: h, closed: false })
+    }
+
+    /// `stspi_delete_image`.
+    pub fn delete_image(&self, lsu: &str, basename: &str, date: &str) -> Result<(), OstError> {
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
+        // SAFETY: valid structs.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_delete_image)(&l, &d, 0) })
+    }
+
+    /// `stspi_get_image_prop_byname`.
+    pub fn image_info(&self, lsu: &str, basename: &str, date: &str) -> Result<ImageInfo, OstError> {
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
+        let mut i = zeroed_image_info();
+        // SAFETY: valid structs.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_get_image_prop_byname)(&l, &d, &mut i) })?;
+        Ok(ImageInfo::from(&i))
+    }
+
+    /// Every image of an LSU, through an image list.
+    pub fn images(&self, lsu: &str) -> Result<Vec<ImageInfo>, OstError> {
+        let api = &self.plugin.api;
+        let l = self.lsu(lsu)?;
+        let mut list: sts_image_list_handle_t = std::ptr::null_mut();
+        // SAFETY: valid struct and a writable handle.
+        self.plugin.check(unsafe { (api.stspi_open_image_list)(&l, &mut list) })?;
+        let mut out = Vec::new();
+        let result = loop {
+            let mut i = zeroed_image_info();
+            // SAFETY: a writable struct.
+            let st = unsafe { (api.stspi_list_image)(list, &mut i) };
+            if st == sts_status::STS_ENOMORE as c_int {
+                break Ok(());
+            }
+            if let Err(e) = self.plugin.check(st) {
+                break Err(e);
+            }
+            out.push(ImageInfo::from(&i));
+        };
+        // SAFETY: the list handle from above.
+        let closed = self.plugin.check(unsafe { (api.stspi_close_image_list)(list) });
+        result.and(closed).map(|()| out)
+    }
+
+    /// `stspi_open_target_server`: a server to copy to (this one again when
+    /// `name` is its own).
+    pub fn open_target(&self, name: &str, cred: Option<(&str, &str)>) -> Result<Server<'p>, OstError> {
+        let name = c_string(name)?;
+        let cred = cred.map(credentials).transpose()?;
+        let cred_ptr = cred.as_ref().map_or(std::ptr::null(), |c| c as *const sts_cred_t);
+        let mut h: sts_server_handle_t = std::ptr::null_mut();
+        // SAFETY: a valid string, NULL or valid credentials, a writable handle.
+        let st = unsafe { (self.plugin.api.stspi_open_target_server)(self.raw, name.as_ptr(), cred_ptr, &mut h) };
+        self.plugin.check(st)?;
+        Ok(Server { plugin: self.plugin, raw: h, closed: false })
+    }
+
+    /// The C structs naming a copy's source and target.
+    fn copy_ends(
+        &self,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<(sts_lsu_t, sts_image_def_t, sts_lsu_t, sts_image_def_t), OstError> {
+        Ok((self.lsu(lsu)?, image_def(image.0, image.1)?, to.lsu(to_lsu)?, image_def(to_image.0, to_image.1)?))
+    }
+
+    /// `stspi_copy_image` from LSU `lsu` of this server to LSU `to_lsu` of
+    /// `to` (this server or a target server).
+    pub fn copy_image(
+        &self,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<(), OstError> {
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image)?;
+        // SAFETY: valid structs.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_copy_image)(&fl, &fd, &tl, &td, 0) })
+    }
+
+    /// `stspi_async_copy_image`: returns the operation number.
+    pub fn async_copy_image(
+        &self,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<u64, OstError> {
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image)?;
+        let mut op = 0;
+        // SAFETY: valid structs and a writable number.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_async_copy_image)(&fl, &fd, &tl, &td, 0, &mut op) })?;
+        Ok(op)
+    }
+
+    /// `stspi_named_async_copy_image`.
+    pub fn named_async_copy(
+        &self,
+        name: &str,
+        lsu: &str,
+        image: (&str, &str),
+        to: &Server<'_>,
+        to_lsu: &str,
+        to_image: (&str, &str),
+    ) -> Result<(), OstError> {
+        let (fl, fd, tl, td) = self.copy_ends(lsu, image, to, to_lsu, to_image)?;
+        let name = c_string(name)?;
+        // SAFETY: valid structs and string.
+        self.plugin
+            .check(unsafe { (self.plugin.api.stspi_named_async_copy_image)(&fl, &fd, &tl, &td, name.as_ptr(), 0) })
+    }
+
+    /// `stspi_named_async_wait`: the bytes copied so far, with the status
+    /// (`STS_EINPROGRESS` while the copy runs).
+    pub fn named_async_wait(&self, name: &str, timeout_secs: u32) -> (u64, Result<(), OstError>) {
+        let name = match c_string(name) {
+            Ok(n) => n,
+            Err(e) => return (0, Err(e)),
+        };
+        let mut done = 0;
+        // SAFETY: a valid string and a writable number.
+        let st = unsafe { (self.plugin.api.stspi_named_async_wait)(self.raw, name.as_ptr(), timeout_secs, &mut done) };
+        (done, self.plugin.check(st))
+    }
+
+    /// `stspi_named_async_cancel`.
+    pub fn named_async_cancel(&self, name: &str) -> Result<(), OstError> {
+        let name = c_string(name)?;
+        // SAFETY: a valid string.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_named_async_cancel)(self.raw, name.as_ptr()) })
+    }
+
+    /// `stspi_open_evchannel`.
+    pub fn events(&self) -> Result<EventChannel<'p>, OstError> {
+        let mut h: sts_evc_handle_t = std::ptr::null_mut();
+        // SAFETY: a writable handle.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_open_evchannel)(self.raw, 0, &mut h) })?;
+        Ok(EventChannel { plugin: self.plugin, raw: h })
+    }
+
+    /// `vastost_reclaim` on LSU `lsu` (or every LSU); `grace_secs` `None`
+    /// keeps the configured grace period.
+    pub fn reclaim(
+        &self,
+        lsu: Option<&str>,
+        grace_secs: Option<u64>,
+        older_than_secs: Option<u64>,
+    ) -> Result<vastost_reclaim_t, OstError> {
+        let lsu = lsu.map(c_string).transpose()?;
+        let mut report = vastost_reclaim_t::default();
+        let secs = |s: Option<u64>| s.map_or(-1, |g| i64::try_from(g).unwrap_or(i64::MAX));
+        let (grace, older) = (secs(grace_secs), secs(older_than_secs));
+        let lsu_ptr = lsu.as_ref().map_or(std::ptr::null(), |l| l.as_ptr());
+        // SAFETY: NULL or a valid string, and a writable struct.
+        let st = unsafe { (self.plugin.api.vastost_reclaim)(self.raw, lsu_ptr, grace, older, &mut report) };
+        self.plugin.check(st)?;
+        Ok(report)
+    }
+
+    /// `stspi_close_server`.
+    pub fn close(mut self) -> Result<(), OstError> {
+        self.closed = true;
+        // SAFETY: our handle.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_close_server)(self.raw) })
+    }
+}
+
+impl Drop for Server<'_> {
+    fn drop(&mut self) {
+        if !self.closed {
+            // SAFETY: our handle; a failure here has nobody to report to.
+            let _ = unsafe { (self.plugin.api.stspi_close_server)(self.raw) };
+        }
+    }
+}

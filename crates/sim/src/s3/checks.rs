@@ -1,0 +1,148 @@
+//! What the service checks before it stores or serves anything: key
+//! lengths, announced digests and checksums, write and read conditions.
+
+use s3s::crypto::Checksum as _;
+use s3s::dto::*;
+use s3s::{S3Result, s3_error};
+
+use super::objects::{self, Object, Staged, Sums};
+
+pub(super) fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() || key.len() > objects::MAX_KEY {
+        return Err(s3_error!(KeyTooLongError, "keys are 1 to {} bytes long", objects::MAX_KEY));
+    }
+    Ok(())
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The checksums a request announced for its body.
+#[derive(Default)]
+pub(super) struct Announced {
+    pub algorithm: Option<ChecksumAlgorithm>,
+    pub md5: Option<String>,
+    pub sums: Sums,
+}
+
+impl Announced {
+    /// Hashers for every checksum announced in headers, algorithm or
+    /// `x-amz-trailer`.
+    pub(super) fn hasher(&self, headers: &http::HeaderMap) -> S3Result<s3s::checksum::ChecksumHasher> {
+        let mut h = s3s::checksum::ChecksumHasher::default();
+        let trailer = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let algorithm = self.algorithm.as_ref().map(|a| a.as_str().to_ascii_lowercase()).unwrap_or_default();
+        let wants = |name: &str, given: &Option<String>| {
+            given.is_some() || algorithm == name || trailer == format!("x-amz-checksum-{name}")
+        };
+        if wants("crc32", &self.sums.crc32) {
+            h.crc32 = Some(s3s::crypto::Crc32::new());
+        }
+        if wants("crc32c", &self.sums.crc32c) {
+            h.crc32c = Some(s3s::crypto::Crc32c::new());
+        }
+        if wants("sha1", &self.sums.sha1) {
+            h.sha1 = Some(s3s::crypto::Sha1::new());
+        }
+        if wants("sha256", &self.sums.sha256) {
+            h.sha256 = Some(s3s::crypto::Sha256::new());
+        }
+        if wants("crc64nvme", &self.sums.crc64nvme) {
+            h.crc64nvme = Some(s3s::crypto::Crc64Nvme::new());
+        }
+        if !algorithm.is_empty() && !["crc32", "crc32c", "sha1", "sha256", "crc64nvme"].contains(&algorithm.as_str()) {
+            return Err(s3_error!(InvalidRequest, "unsupported checksum algorithm {algorithm}"));
+        }
+        Ok(h)
+    }
+
+    /// Refuses (BadDigest) a body that is not what was announced.
+    pub(super) fn check(mut self, staged: &Staged, trailers: Option<s3s::TrailingHeaders>) -> S3Result<()> {
+        if let Some(md5) = &self.md5 {
+            use base64::Engine as _;
+            let want = base64::engine::general_purpose::STANDARD
+                .decode(md5)
+                .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not base64"))?;
+            if want != staged.md5 {
+                return Err(s3_error!(BadDigest, "the Content-MD5 you specified did not match what we received"));
+            }
+        }
+        if let Some(t) = trailers.and_then(|t| t.take()) {
+            let get = |name: &str| t.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let s = &mut self.sums;
+            for (field, name) in [
+                (&mut s.crc32, "x-amz-checksum-crc32"),
+                (&mut s.crc32c, "x-amz-checksum-crc32c"),
+                (&mut s.sha1, "x-amz-checksum-sha1"),
+                (&mut s.sha256, "x-amz-checksum-sha256"),
+                (&mut s.crc64nvme, "x-amz-checksum-crc64nvme"),
+            ] {
+                if let Some(v) = get(name) {
+                    *field = Some(v);
+                }
+            }
+        }
+        let got = &staged.sums;
+        for (name, want, got) in [
+            ("crc32", &self.sums.crc32, &got.crc32),
+            ("crc32c", &self.sums.crc32c, &got.crc32c),
+            ("sha1", &self.sums.sha1, &got.sha1),
+            ("sha256", &self.sums.sha256, &got.sha256),
+            ("crc64nvme", &self.sums.crc64nvme, &got.crc64nvme),
+        ] {
+            if let Some(want) = want
+                && Some(want) != got.as_ref()
+            {
+                return Err(s3_error!(
+                    BadDigest,
+                    "checksum_{name} mismatch: expected `{want}`, got `{}`",
+                    got.clone().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks `If-Match` / `If-None-Match` of a write against what exists.
+pub(super) fn write_condition(
+    existing: Option<&Object>,
+    if_match: &Option<ETagCondition>,
+    if_none_match: &Option<ETagCondition>,
+) -> S3Result<()> {
+    let failed = || s3_error!(PreconditionFailed, "at least one of the preconditions you specified did not hold");
+    if let Some(cond) = if_none_match {
+        match (cond, existing) {
+            (ETagCondition::Any, Some(_)) => return Err(failed()),
+            (ETagCondition::ETag(e), Some(o)) if e.value() == o.etag => return Err(failed()),
+            _ => {}
+        }
+    }
+    if let Some(cond) = if_match {
+        match (cond, existing) {
+            (_, None) => return Err(s3_error!(NoSuchKey, "the specified key does not exist")),
+            (ETagCondition::ETag(e), Some(o)) if e.value() != o.etag => return Err(failed()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks `If-Match` / `If-None-Match` of a read.
+pub(super) fn read_condition(
+    o: &Object,
+    if_match: &Option<ETagCondition>,
+    if_none_match: &Option<ETagCondition>,
+) -> S3Result<()> {
+    if let Some(ETagCondition::ETag(e)) = if_match
+        && e.value() != o.etag
+    {
+        return Err(s3_error!(PreconditionFailed, "the ETag does not match"));
+    }
+    match if_none_match {
+        Some(ETagCondition::Any) => Err(s3_error!(NotModified)),
+        Some(ETagCondition::ETag(e)) if e.value() == o.etag => Err(s3_error!(NotModified)),
+        _ => Ok(()),
+    }
+}
