@@ -6,37 +6,8 @@
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use vastost_engine::EngineError;
-
-use crate::convert::status_of;
+use crate::failure::Failure;
 use crate::ost::{sts_status, sts_status_t};
-
-/// A failed call: the status to return and what to tell the administrator.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub status: sts_status,
-    pub message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(status: sts_status, message: impl Into<String>) -> Self {
-        Failure { status, message: message.into() }
-    }
-
-    pub(crate) fn null(what: &str) -> Self {
-        Failure::new(sts_status::STS_EINVAL, format!("{what} is NULL"))
-    }
-
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Failure::new(sts_status::STS_EINVAL, message)
-    }
-}
-
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Self {
-        Failure { status: status_of(&e), message: e.to_string() }
-    }
-}
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };

@@ -4,9 +4,9 @@
 
 use std::ffi::{c_char, c_void};
 
-use vastost_engine::{Credentials, EngineError, ErrorKind, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo};
+use vastost_engine::{Credentials, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo};
 
-use crate::boundary::Failure;
+use crate::failure::Failure;
 use crate::ost::*;
 
 /// Borrows the struct behind a pointer given by the caller.
@@ -207,8 +207,10 @@ pub(crate) fn server_info_to_c(info: &ServerInfo) -> sts_server_info_t {
         srv_maxconn: 0,
         srv_block_size: STS_BLOCK_SIZE,
         srv_version: field(&match &info.cluster {
-            Some(cluster) => format!("vastost {} ({} data path), cluster {cluster}", crate::VERSION, info.data_path),
-            None => format!("vastost {} ({} data path)", crate::VERSION, info.data_path),
+            Some(cluster) => {
+                format!("vastost {} ({} data path), cluster {cluster}", crate::version::VERSION, info.data_path)
+            }
+            None => format!("vastost {} ({} data path)", crate::version::VERSION, info.data_path),
         }),
         srv_location: field(&info.location),
     }
@@ -253,30 +255,5 @@ pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim
         vr_images_abandoned: r.images_abandoned,
         vr_images_damaged: r.images_damaged,
         vr_uploads_aborted: r.uploads_aborted,
-    }
-}
-
-/// The one table from engine errors to OST status codes.
-pub(crate) fn status_of(err: &EngineError) -> sts_status {
-    use sts_status::*;
-    match err.kind() {
-        ErrorKind::InvalidArgument => STS_EINVAL,
-        ErrorKind::Config => STS_ECONFIG,
-        ErrorKind::NoSuchServer => STS_ENOSERVER,
-        ErrorKind::NoSuchLsu => STS_ENOLSU,
-        ErrorKind::NoSuchImage => STS_ENOIMAGE,
-        ErrorKind::Exists => STS_EEXIST,
-        ErrorKind::WrongState => STS_ESTATE,
-        ErrorKind::Busy => STS_EBUSY,
-        ErrorKind::Integrity => STS_EINTEGRITY,
-        ErrorKind::NoSpace => STS_ENOSPC,
-        ErrorKind::PermissionDenied => STS_EACCESS,
-        ErrorKind::Temporary => STS_EAGAIN,
-        ErrorKind::Connect => STS_ECONNECT,
-        ErrorKind::Auth => STS_EAUTH,
-        ErrorKind::Io => STS_ESYSCALL,
-        ErrorKind::Cancelled => STS_ECANCELED,
-        ErrorKind::NoSuchCopy => STS_ENOCOPY,
-        _ => STS_ESOFTWARE,
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use vastost_engine::{ImageInfo, ImageReader, ImageWriter, Server};
 
-use crate::boundary::Failure;
+use crate::failure::Failure;
 use crate::ost::sts_status;
 
 /// A list being walked by `list_lsu` / `list_image`.

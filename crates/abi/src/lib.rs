@@ -13,10 +13,10 @@
 mod boundary;
 mod convert;
 pub mod exports;
+mod failure;
 mod handles;
 pub use vastost_ost as ost;
 mod state;
+mod version;
 
-/// The plugin's version.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-const VERSION_C: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+pub use version::VERSION;

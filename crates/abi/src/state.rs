@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use vastost_engine::{Config, Engine};
 
-use crate::boundary::Failure;
+use crate::failure::Failure;
 use crate::ost::sts_status;
 
 static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
@@ -56,7 +56,7 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
     let config = Config::load(&path)?;
     start_logging(&config);
     let engine = Engine::new(config)?;
-    tracing::info!(version = crate::VERSION, config = %path.display(), "plugin initialized");
+    tracing::info!(version = crate::version::VERSION, config = %path.display(), "plugin initialized");
     *slot = Some(Arc::new(engine));
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! what the killed session left. Over NFS and over S3 (the simulator lives
 //! in this process, the killed one only talks to it).
 
-mod support;
+use vastost_testkit as support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! schedule and at random with a seed. What the plugin acknowledged comes
 //! back bit for bit; what it could not store or read, it says so.
 
-mod support;
+use vastost_testkit as support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

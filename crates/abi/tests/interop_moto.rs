@@ -2,7 +2,7 @@
 //! independent of the simulator's: a whole image life cycle through the
 //! plugin's C ABI.
 
-mod support;
+use vastost_testkit as support;
 
 use vastost_ost::sts_status::*;
 use vastost_ost::*;

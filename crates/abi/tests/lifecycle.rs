@@ -1,7 +1,7 @@
 //! init, terminate and what a dropped connection leaves, in a process of
 //! their own (the plugin is one per process).
 
-mod support;
+use vastost_testkit as support;
 
 use std::path::Path;
 

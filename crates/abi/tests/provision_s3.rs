@@ -1,7 +1,7 @@
 //! `provision = true`: the first `open_server` creates the tenant, the
 //! buckets and their quotas through VMS; the next ones create nothing.
 
-mod support;
+use vastost_testkit as support;
 
 use vastost_sim::Simulator;
 

@@ -6,7 +6,7 @@
 //! and no buffer stays behind. `VASTOST_FUZZ_SEED` and
 //! `VASTOST_FUZZ_CALLS` change the run (the defaults run in CI).
 
-mod support;
+use vastost_testkit as support;
 
 use std::ffi::{CString, c_int};
 use std::ptr::{null, null_mut};

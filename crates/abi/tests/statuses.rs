@@ -3,7 +3,7 @@
 //! refusals of the storage are `STS_EACCESS`, missing things are their own
 //! codes, unaligned offsets are `STS_EINVAL` as the README's table says.
 
-mod support;
+use vastost_testkit as support;
 
 use std::net::TcpListener;
 

@@ -10,7 +10,7 @@
 //!
 //! `terminate` is process-wide, so the tests of this program take turns.
 
-mod support;
+use vastost_testkit as support;
 
 use std::ffi::{CString, c_int};
 use std::io::Write;

@@ -5,7 +5,7 @@
 //! up and restores through the bucket with the keys vastpy created, logged
 //! in to the same VMS over TLS.
 
-mod support;
+use vastost_testkit as support;
 
 use std::process::Command;
 

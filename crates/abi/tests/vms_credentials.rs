@@ -3,7 +3,7 @@
 //! its key) that VMS verifies; `token:<token>`, or any password when
 //! `vms_auth = "api_token"` names no token file, is an API token.
 
-mod support;
+use vastost_testkit as support;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use vastost_ost::sts_status::*;

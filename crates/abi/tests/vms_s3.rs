@@ -2,7 +2,7 @@
 //! NetBackup gives `open_server`, reads the cluster, discovers buckets and
 //! reports LSU capacity from quotas. Against the simulator's VMS and S3.
 
-mod support;
+use vastost_testkit as support;
 
 use vastost_ost::sts_status::*;
 use vastost_sim::Simulator;

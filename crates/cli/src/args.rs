@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// Drive the VAST Data OpenStorage plugin as a NetBackup media server does.
 #[derive(Debug, Parser)]
-#[command(name = "vastost", version, propagate_version = true)]
+#[command(name = "vastost", version = env!("VASTOST_VERSION"), propagate_version = true)]
 pub struct Cli {
     /// Plugin configuration file.
     #[arg(long, global = true, env = "VASTOST_CONFIG")]

@@ -9,35 +9,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vastost_loader::Plugin;
-use vastost_ost::STS_O_READ;
 
 use crate::args::BenchArgs;
+use crate::bench_steps::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::data::Pattern;
 use crate::demo::{S3Demo, write_config};
 use crate::{fmt, session};
 
 const SOURCE_LEN: usize = 64 << 20;
-
-/// Drops the page cache of every file under `path`, so reads hit storage.
-pub(crate) fn evict(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            evict(&entry?.path())?;
-        }
-    } else if path.is_file() {
-        let f = File::open(path)?;
-        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)?;
-    }
-    Ok(())
-}
-
-/// Lets the disk settle: what earlier phases left dirty is written out
-/// before the next phase is timed, so no phase pays for another's writeback.
-pub(crate) fn quiesce() {
-    rustix::fs::sync();
-    std::thread::sleep(Duration::from_millis(200));
-}
 
 /// Peak resident memory of the process since the last reset, in bytes.
 fn peak_rss() -> Option<u64> {
@@ -86,43 +65,6 @@ fn plain_read(path: &Path, block: usize) -> Result<u64> {
         }
         total += n as u64;
     }
-}
-
-pub(crate) fn plugin_backup(
-    plugin: &Plugin,
-    server: &str,
-    name: &str,
-    source: &[u8],
-    len: u64,
-    block: usize,
-) -> Result<()> {
-    let server = plugin.open_server(server, None)?;
-    let mut image = server.create_image(LSU, name, "bench")?;
-    let mut off = 0u64;
-    while off < len {
-        let at = (off as usize) % source.len();
-        let n = block.min((len - off) as usize).min(source.len() - at);
-        image.write(&source[at..at + n], off)?;
-        off += n as u64;
-    }
-    image.close(true)?;
-    Ok(())
-}
-
-pub(crate) fn plugin_restore(plugin: &Plugin, server: &str, name: &str, block: usize) -> Result<u64> {
-    let server = plugin.open_server(server, None)?;
-    let mut image = server.open_image(LSU, name, "bench", STS_O_READ)?;
-    let mut buf = vec![0u8; block];
-    let mut off = 0u64;
-    loop {
-        let n = image.read(&mut buf, off)?;
-        if n == 0 {
-            break;
-        }
-        off += n;
-    }
-    image.close(false)?;
-    Ok(off)
 }
 
 /// What the plugin is measured against.
@@ -183,8 +125,6 @@ impl Reference {
         }
     }
 }
-
-pub(crate) const LSU: &str = "lsu1";
 
 /// Runs the benchmark.
 pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {

@@ -4,12 +4,14 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use vastost_loader::{Plugin, Server};
 
-use crate::args::{BackupArgs, Cli, Command, ImageArgs, LsuCommand, RestoreArgs, VerifyArgs};
+use crate::args::{BackupArgs, Cli, Command, LsuCommand, RestoreArgs, VerifyArgs};
+use crate::dates::{now_date, resolve_date};
+use crate::exit::Mismatch;
 use crate::transfer::{self, Compare, Proof, progress};
-use crate::{Mismatch, fmt, session};
+use crate::{fmt, session};
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -104,29 +106,6 @@ fn server_info(server: &Server<'_>) -> Result<()> {
         println!("  {:<20} {}", name, if i.has(bit) { "supported" } else { "not supported" });
     }
     Ok(())
-}
-
-/// The date given, or the newest image of that basename.
-pub(crate) fn resolve_date(server: &Server<'_>, args: &ImageArgs) -> Result<String> {
-    match &args.date {
-        Some(d) => Ok(d.clone()),
-        None => newest_date(server, &args.lsu.lsu, &args.image),
-    }
-}
-
-/// The date of the newest image named `basename` on `lsu`.
-pub(crate) fn newest_date(server: &Server<'_>, lsu: &str, basename: &str) -> Result<String> {
-    server
-        .images(lsu)?
-        .into_iter()
-        .filter(|i| i.basename == basename)
-        .max_by(|a, b| (a.created, &a.date).cmp(&(b.created, &b.date)))
-        .map(|i| i.date)
-        .ok_or_else(|| anyhow!("no image named {basename} on LSU {lsu}"))
-}
-
-pub(crate) fn now_date() -> String {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
 }
 
 fn backup(plugin: &Plugin, args: &BackupArgs) -> Result<()> {

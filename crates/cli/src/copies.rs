@@ -7,7 +7,7 @@ use vastost_loader::{Plugin, Server};
 use vastost_ost::*;
 
 use crate::args::{CopyArgs, EventsArgs, ReclaimArgs, SynthArgs};
-use crate::commands::{newest_date, now_date, resolve_date};
+use crate::dates::{newest_date, now_date, resolve_date};
 use crate::{fmt, session};
 
 /// `vastost copy`.

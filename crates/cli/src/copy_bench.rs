@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use vastost_loader::Plugin;
 
-use crate::bench::{LSU, evict, plugin_backup, plugin_restore, quiesce};
+use crate::bench_steps::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::fmt;
 
 /// The second LSU copies go to.

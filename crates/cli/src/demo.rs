@@ -13,8 +13,9 @@ use vastost_sim::Simulator;
 
 use crate::args::DemoArgs;
 use crate::data::Pattern;
+use crate::exit::Mismatch;
 use crate::transfer::{self, Compare, ContentMeta, PatternReader, Transfer, progress};
-use crate::{Mismatch, fmt, session};
+use crate::{fmt, session};
 
 const SERVER: &str = "VastData:demo";
 const S3_SERVER: &str = "VastData:demo-s3";

@@ -11,12 +11,15 @@
 
 mod args;
 mod bench;
+mod bench_steps;
 mod check;
 mod commands;
 mod copies;
 mod copy_bench;
 mod data;
+mod dates;
 mod demo;
+mod exit;
 mod fmt;
 mod scan;
 mod secrets;
@@ -28,30 +31,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Verification found different data (exit code 3).
-#[derive(Debug)]
-pub struct Mismatch(pub String);
-
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Mismatch {}
-
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vastost: error: {e:#}");
-            let damage = e.chain().any(|c| {
-                c.downcast_ref::<Mismatch>().is_some()
-                    || c.downcast_ref::<vastost_loader::OstError>()
-                        .is_some_and(|o| o.code() == Some(vastost_ost::sts_status::STS_EINTEGRITY))
-            });
-            if damage { ExitCode::from(3) } else { ExitCode::from(1) }
+            exit::code_of(&e)
         }
     }
 }

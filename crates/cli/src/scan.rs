@@ -9,7 +9,8 @@ use vastost_ost::sts_status::STS_EINTEGRITY;
 use vastost_ost::*;
 
 use crate::args::LsuArgs;
-use crate::{Mismatch, fmt, session};
+use crate::exit::Mismatch;
+use crate::{fmt, session};
 
 /// Bytes checked per read.
 const STEP: usize = 1 << 20;

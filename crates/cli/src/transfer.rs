@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use vastost_loader::{Image, Server};
 use vastost_ost::{STS_BLOCK_SIZE, STS_O_READ};
 
-use crate::Mismatch;
 use crate::data::Pattern;
+use crate::exit::Mismatch;
 
 /// What `vastost` records in the metadata of each image it writes, so that
 /// a restore gives back exactly the bytes of the source (the image itself

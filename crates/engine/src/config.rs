@@ -314,7 +314,7 @@ impl ServerConfig {
     fn validate(&self, name: &str, budget: u64) -> Result<()> {
         let bad = |msg: String| Err(EngineError::Config(format!("server '{name}': {msg}")));
         let frag = self.fragment_size.as_u64();
-        if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::BLOCK_SIZE) {
+        if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::layout::BLOCK_SIZE) {
             return bad(format!("fragment_size {frag} must be a multiple of 512 between 4KiB and 1GiB"));
         }
         if frag > budget {

@@ -119,7 +119,7 @@ pub(crate) fn copy_bytes(
     len: u64,
     progress: &Progress,
 ) -> Result<u32> {
-    let mut buf = vec![0u8; STEP.min(len as usize).max(crate::BLOCK_SIZE as usize)];
+    let mut buf = vec![0u8; STEP.min(len as usize).max(crate::layout::BLOCK_SIZE as usize)];
     let (mut done, mut crc) = (0u64, 0u32);
     while done < len {
         progress.check()?;
@@ -248,10 +248,10 @@ impl ImageWriter {
         if self.image().ctx().same_server(source.image().ctx()) {
             return self.include(source, from, to, len);
         }
-        if ![from, to, len].iter().all(|v| v.is_multiple_of(crate::BLOCK_SIZE)) {
+        if ![from, to, len].iter().all(|v| v.is_multiple_of(crate::layout::BLOCK_SIZE)) {
             return Err(EngineError::invalid(format!(
                 "copy of {len} bytes from {from} to {to}: offsets and length must be multiples of {}",
-                crate::BLOCK_SIZE
+                crate::layout::BLOCK_SIZE
             )));
         }
         if from.checked_add(len).is_none_or(|end| end > source.size()) {

@@ -140,7 +140,7 @@ pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
 /// Deletes event `key` of LSU `ctx` (deleting a deleted event succeeds).
 pub(crate) fn delete(ctx: &LsuCtx, key: &str) -> Result<()> {
     if !key.starts_with(EVENTS) || key[EVENTS.len()..].contains('/') {
-        return Err(crate::EngineError::invalid(format!("{key:?} is not an event")));
+        return Err(crate::error::EngineError::invalid(format!("{key:?} is not an event")));
     }
     ctx.block_on(ctx.store.delete(key))?;
     Ok(())

@@ -18,6 +18,9 @@
 
 use crate::names::{ImageDef, key_component, unescape};
 
+/// OST's block: every data length and offset is a multiple of it.
+pub const BLOCK_SIZE: u64 = 512;
+
 /// The LSU's own record.
 pub const LSU_LABEL: &str = ".vastost/lsu.json";
 /// The folder holding every image.

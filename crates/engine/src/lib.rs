@@ -53,6 +53,7 @@ pub use engine::Engine;
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::{Event, EventKind, StoredEvent};
 pub use image::{ImageInfo, OpenImage};
+pub use layout::BLOCK_SIZE;
 pub use lsu::{Lsu, LsuInfo};
 pub use manifest::ImageState;
 pub use names::{ImageDef, LsuName};
@@ -61,6 +62,3 @@ pub use reader::ImageReader;
 pub use reclaim::ReclaimReport;
 pub use server::{Server, ServerInfo};
 pub use writer::ImageWriter;
-
-/// OST's block: every data length and offset is a multiple of it.
-pub const BLOCK_SIZE: u64 = 512;

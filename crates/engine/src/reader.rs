@@ -12,11 +12,11 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use vastost_storage::ObjectStore;
 
-use crate::BLOCK_SIZE;
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result, again_if_damaged};
 use crate::extents::{Piece, resolve};
 use crate::image::{ImageInfo, OpenImage};
+use crate::layout::BLOCK_SIZE;
 use crate::manifest::{Manifest, ObjectRef};
 
 /// Bytes fetched (and verified) at once from one object.

@@ -142,12 +142,12 @@ impl Server {
         lsu: Option<&str>,
         grace: Option<u64>,
         abandon_secs: Option<u64>,
-    ) -> Result<crate::ReclaimReport> {
+    ) -> Result<crate::reclaim::ReclaimReport> {
         let lsus = match lsu {
             Some(name) => vec![self.lsu(name)?],
             None => self.known_lsus()?,
         };
-        let mut report = crate::ReclaimReport::default();
+        let mut report = crate::reclaim::ReclaimReport::default();
         for lsu in lsus {
             report.add(&lsu.reclaim(grace, abandon_secs, self.shared.cfg.event_retention_hours)?);
         }
@@ -179,7 +179,7 @@ impl Server {
         &self,
         skip: &std::collections::HashSet<(String, String)>,
         after: &str,
-    ) -> Result<Option<crate::StoredEvent>> {
+    ) -> Result<Option<crate::events::StoredEvent>> {
         let mut all: Vec<(String, String)> = Vec::new();
         for lsu in self.known_lsus()? {
             all.extend(crate::events::keys(&lsu.ctx, after)?.into_iter().map(|k| (lsu.name().to_string(), k)));
@@ -195,7 +195,7 @@ impl Server {
     }
 
     /// The events of every LSU, oldest first.
-    pub fn events(&self) -> Result<Vec<crate::StoredEvent>> {
+    pub fn events(&self) -> Result<Vec<crate::events::StoredEvent>> {
         let mut all = Vec::new();
         for lsu in self.known_lsus()? {
             all.extend(lsu.events()?);

@@ -21,10 +21,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use vastost_storage::DirectWriter;
 
-use crate::BLOCK_SIZE;
 use crate::budget::Buffer;
 use crate::error::{EngineError, Result};
 use crate::image::{ImageInfo, OpenImage};
+use crate::layout::BLOCK_SIZE;
 use crate::manifest::{Extent, ImageState, Manifest, ObjectRef};
 use crate::reader::ImageReader;
 use crate::refs::{Owner, SourceUse};

@@ -49,10 +49,7 @@ pub enum SimError {
 /// addresses, one port).
 const VIPS: u32 = 3;
 
-/// Access key of the simulated cluster's S3 user.
-pub const ACCESS_KEY: &str = "VASTSIMACCESSKEY";
-/// Secret key of the simulated cluster's S3 user (a test value).
-pub const SECRET_KEY: &str = "vast-simulator-secret-key-for-tests";
+pub use s3::auth::{ACCESS_KEY, SECRET_KEY};
 
 /// The certificate the simulator presents on `https://` (PEM).
 #[derive(Clone)]
@@ -170,10 +167,10 @@ impl Simulator {
         let objects = std::sync::Arc::new(s3::objects::Objects::open(data, in_memory).map_err(|e| data_err(&e))?);
         let s3_knobs = std::sync::Arc::new(s3::Knobs::default());
         let mut builder = S3ServiceBuilder::new(s3::Buckets::new(objects.clone(), s3_knobs.clone()));
-        let keys: s3::Keys = std::sync::Arc::new(std::sync::Mutex::new(
+        let keys: s3::auth::Keys = std::sync::Arc::new(std::sync::Mutex::new(
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));
-        builder.set_auth(s3::KeyAuth(keys.clone()));
+        builder.set_auth(s3::auth::KeyAuth(keys.clone()));
         let service = builder.build();
         let acceptor = tls.as_ref().map(tls_acceptor).transpose().map_err(|e| data_err(&format!("TLS: {e}")))?;
         let scheme = if acceptor.is_some() { "https" } else { "http" };
@@ -371,7 +368,7 @@ impl Simulator {
 
     /// Creates a bucket (what a VAST S3 view is); nothing if it exists.
     pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
-        if !s3::valid_bucket_name(name) {
+        if !s3::objects::valid_bucket_name(name) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("{name:?} is not a bucket name"),

@@ -129,11 +129,11 @@ pub(crate) struct VmsState {
     objects: Arc<Objects>,
     tokens: Mutex<Tokens>,
     db: Mutex<Db>,
-    s3_keys: crate::s3::Keys,
+    s3_keys: crate::s3::auth::Keys,
 }
 
 impl VmsState {
-    pub(crate) fn new(objects: Arc<Objects>, s3_keys: crate::s3::Keys, vips: Vec<std::net::IpAddr>) -> Self {
+    pub(crate) fn new(objects: Arc<Objects>, s3_keys: crate::s3::auth::Keys, vips: Vec<std::net::IpAddr>) -> Self {
         VmsState {
             knobs: Arc::new(VmsKnobs::new()),
             objects,

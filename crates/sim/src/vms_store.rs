@@ -149,7 +149,7 @@ pub(crate) fn check_path(path: &str) -> Result<(), Refusal> {
 
 /// S3's bucket naming rules.
 fn check_bucket(bucket: &str) -> Result<(), Refusal> {
-    if crate::s3::valid_bucket_name(bucket) {
+    if crate::s3::objects::valid_bucket_name(bucket) {
         Ok(())
     } else {
         Err(bad(format!("bucket name {bucket:?} is not a valid S3 bucket name")))

@@ -6,8 +6,31 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use opendal::{Operator, services};
+
 use crate::error::{Result, StorageError};
-use crate::store::Capacity;
+use crate::types::Capacity;
+
+/// A directory (on a real site, a VAST NFS mount): OpenDAL's fs service
+/// for reads, listings and deletes, and the functions of this module for
+/// what it leaves out.
+#[derive(Debug)]
+pub(crate) struct FsStore {
+    pub root: PathBuf,
+    pub op: Operator,
+}
+
+impl FsStore {
+    /// The directory `root`, created if missing.
+    pub(crate) fn open(root: &Path) -> Result<Self> {
+        let key = root.display().to_string();
+        std::fs::create_dir_all(root).map_err(|e| StorageError::from_io("open", &key, e))?;
+        let root = root.canonicalize().map_err(|e| StorageError::from_io("open", &key, e))?;
+        let builder = services::Fs::default().root(&root.to_string_lossy());
+        let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &key, e))?;
+        Ok(FsStore { root, op })
+    }
+}
 
 /// Temporary files live here, inside the store, so that the final
 /// `link` never crosses a filesystem.
@@ -25,7 +48,7 @@ async fn blocking<T: Send + 'static>(
     let owned = key.to_string();
     match tokio::task::spawn_blocking(f).await {
         Ok(res) => res.map_err(|e| StorageError::from_io(op, &owned, e)),
-        Err(join) => Err(StorageError::new(crate::ErrorKind::Other, op, &owned, join.to_string())),
+        Err(join) => Err(StorageError::new(crate::error::ErrorKind::Other, op, &owned, join.to_string())),
     }
 }
 

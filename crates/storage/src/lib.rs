@@ -18,11 +18,17 @@
 pub mod breaker;
 mod error;
 mod fs;
+mod memory;
+mod resend;
+mod s3;
 mod s3_raw;
 mod store;
+mod types;
 
 pub use error::{ErrorKind, Result, StorageError};
 pub use fs::DirectWriter;
+pub use s3::http_client;
 pub use s3_raw::Upload;
-pub use store::{Capacity, ListEntry, ObjectStore, S3Settings, http_client};
+pub use store::ObjectStore;
+pub use types::{Capacity, ListEntry, S3Settings};
 pub use vastost_tls::TlsSettings;

@@ -11,7 +11,7 @@ use reqsign_core::{Context, SignRequest};
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::store::S3Settings;
+use crate::types::S3Settings;
 
 /// An incomplete multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,240 +1,76 @@
+//! [`ObjectStore`]: the one interface the engine stores through, over three
+//! backends (one module each: `fs`, `s3`, `memory`). What every backend
+//! does alike (reads, sizes, listings, deletes) is OpenDAL's; where they
+//! differ (durable writes and atomic create on a filesystem, multipart
+//! uploads and VIP spread on S3, an atomic create in memory) this facade
+//! hands the call to the backend. It must not hold backend state itself.
+
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use vastost_tls::TlsSettings;
 
 use bytes::Bytes;
-use opendal::layers::{RetryLayer, TimeoutLayer};
-use opendal::{HttpTransporter, Operator, services};
+use opendal::Operator;
 
-use crate::breaker::{Breaker, BreakerTransport};
-use opendal_http_transport_reqwest::ReqwestTransport;
-
+use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::fs;
-use crate::s3_raw::{RawS3, Upload};
+use crate::fs::{self, FsStore};
+use crate::memory::MemoryStore;
+use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
+use crate::s3_raw::Upload;
+use crate::types::{Capacity, ListEntry, S3Settings};
 
-/// Objects larger than this go to S3 as multipart uploads.
-pub const MULTIPART_THRESHOLD: usize = 32 << 20;
-/// Part size of multipart uploads.
-pub const MULTIPART_PART: usize = 16 << 20;
-/// Parts of one object uploaded at once.
-pub const MULTIPART_PARALLEL: usize = 4;
-
-/// Space figures of the storage behind a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacity {
-    /// Bytes the storage can hold in all.
-    pub total: u64,
-    /// Bytes in use (by anyone).
-    pub used: u64,
-    /// Bytes still free for this user.
-    pub available: u64,
-}
-
-/// One child of a listed folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListEntry {
-    /// The child's own name, without the folder and without a trailing `/`.
-    pub name: String,
-    /// Whether the child is a folder (a common prefix on S3).
-    pub is_dir: bool,
+/// A place that holds objects under `/`-separated keys, rooted at one LSU.
+/// Cheap to clone; every method is async and must run on a Tokio runtime.
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    backend: Arc<Backend>,
 }
 
 #[derive(Debug)]
 enum Backend {
-    /// A directory: on a real site, a VAST NFS mount.
-    Fs { root: PathBuf },
-    /// Process memory, for tests.
-    Memory { create_lock: tokio::sync::Mutex<()> },
-    /// A bucket of an S3 endpoint (a VAST S3 view).
-    S3 { endpoint: String, bucket: String, raw: Box<RawS3> },
-}
-
-/// Where an S3 bucket is and how to sign for it.
-#[derive(Clone)]
-pub struct S3Settings {
-    /// `http(s)://host[:port]` of the S3 endpoint (path-style addressing).
-    pub endpoint: String,
-    /// The bucket.
-    pub bucket: String,
-    /// Region used in signatures (VAST accepts any; `us-east-1` by default).
-    pub region: String,
-    /// More endpoints serving the same buckets (a cluster's data VIPs):
-    /// requests are spread over `endpoint` and these, round robin.
-    pub more_endpoints: Vec<String>,
-    /// Access key id.
-    pub access_key: String,
-    /// Secret access key.
-    pub secret_key: String,
-    /// How the endpoint's certificate is checked (for `https://`).
-    pub tls: TlsSettings,
-    /// Retries of a temporary failure (503 SlowDown, 5xx, connection
-    /// trouble), with exponential backoff and jitter; never of a permanent
-    /// one (denied, not found, no space).
-    pub retries: usize,
-    /// Time limit of one request, retried as a temporary failure.
-    pub timeout: std::time::Duration,
-}
-
-/// An HTTP client with the TLS rules of `tls` for the endpoint `what`
-/// (named in errors and logs), presenting `identity_pem` (a client
-/// certificate with its key) when given.
-pub fn http_client(tls: &TlsSettings, what: &str, identity_pem: Option<&str>) -> Result<reqwest::Client> {
-    let client = match identity_pem {
-        Some(pem) => vastost_tls::http_client_with_identity(tls, what, pem),
-        None => vastost_tls::http_client(tls, what),
-    };
-    client.map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, e.to_string()))
-}
-
-impl std::fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
-            .field("more_endpoints", &self.more_endpoints)
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"<redacted>")
-            .finish()
-    }
-}
-
-/// A place that holds objects under `/`-separated keys, rooted at one LSU.
-///
-/// Times an upload refused for a checksum mismatch is sent again.
-const DAMAGED_UPLOAD_RETRIES: usize = 3;
-
-/// Cheap to clone; every method is async and must run on a Tokio runtime.
-#[derive(Debug, Clone)]
-pub struct ObjectStore {
-    op: Operator,
-    /// For S3 with several endpoints: one operator each, used in turn,
-    /// with the circuit breaker of each.
-    spread: Arc<[(Operator, Arc<Breaker>)]>,
-    next: Arc<std::sync::atomic::AtomicUsize>,
-    backend: Arc<Backend>,
+    Fs(FsStore),
+    Memory(MemoryStore),
+    S3(S3Store),
 }
 
 impl ObjectStore {
     /// A store on a local or NFS-mounted directory, created if missing.
     pub fn fs(root: &Path) -> Result<Self> {
-        let key = root.display().to_string();
-        std::fs::create_dir_all(root).map_err(|e| StorageError::from_io("open", &key, e))?;
-        let root = root.canonicalize().map_err(|e| StorageError::from_io("open", &key, e))?;
-        let builder = services::Fs::default().root(&root.to_string_lossy());
-        let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &key, e))?;
-        Ok(ObjectStore { spread: Arc::new([]), next: Arc::default(), op, backend: Arc::new(Backend::Fs { root }) })
+        Ok(ObjectStore { backend: Arc::new(Backend::Fs(FsStore::open(root)?)) })
     }
 
     /// A bucket of an S3 endpoint, with AWS Signature V4 and path-style
     /// addressing. Nothing is read from the environment or instance
     /// metadata: the settings are all there is.
     pub fn s3(settings: &S3Settings) -> Result<Self> {
-        // One client (one connection pool) shared by every endpoint.
-        let http = http_client(&settings.tls, &settings.endpoint, None)?;
-        let raw = Box::new(RawS3::new(settings, http.clone()));
-        let client = ReqwestTransport::new(http);
-        let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();
-        let breakers: Arc<[Arc<Breaker>]> = endpoints.iter().map(|_| Arc::new(Breaker::default())).collect();
-        let operator = |i: usize| -> Result<Operator> {
-            let builder = services::S3::default()
-                .endpoint(endpoints[i])
-                .bucket(&settings.bucket)
-                .region(&settings.region)
-                .access_key_id(&settings.access_key)
-                .secret_access_key(&settings.secret_key)
-                // Every upload carries the CRC32C of its bytes, which the
-                // server checks: bytes damaged on the way are refused
-                // (BadDigest), never stored.
-                .checksum_algorithm("crc32c")
-                .disable_config_load();
-            let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
-            let transport = HttpTransporter::new(BreakerTransport {
-                inner: client.clone(),
-                breaker: breakers[i].clone(),
-                all: breakers.clone(),
-                endpoint: endpoints[i].clone(),
-            });
-            let op = op.clone().with_context(op.context().with_http_transport(transport));
-            // The timeout sits inside the retry, so a request cut short is
-            // retried like any temporary failure.
-            Ok(op.layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout)).layer(
-                RetryLayer::new()
-                    .with_max_times(settings.retries)
-                    .with_jitter()
-                    .with_min_delay(std::time::Duration::from_millis(100)),
-            ))
-        };
-        let spread =
-            (0..endpoints.len()).map(|i| Ok((operator(i)?, breakers[i].clone()))).collect::<Result<Vec<_>>>()?;
-        Ok(ObjectStore {
-            op: spread[0].0.clone(),
-            spread: spread.into(),
-            next: Arc::default(),
-            backend: Arc::new(Backend::S3 {
-                endpoint: settings.endpoint.clone(),
-                bucket: settings.bucket.clone(),
-                raw,
-            }),
-        })
+        Ok(ObjectStore { backend: Arc::new(Backend::S3(S3Store::open(settings)?)) })
     }
 
-    /// The operator for the next request: endpoints in turn, skipping
-    /// those whose circuit is open (unless all are).
-    fn op(&self) -> &Operator {
-        if self.spread.len() < 2 {
-            return &self.op;
-        }
-        let n = self.spread.len();
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let pick = (0..n).map(|k| (start + k) % n).find(|i| !self.spread[*i].1.is_open()).unwrap_or(start % n);
-        &self.spread[pick].0
+    /// A store in process memory (tests).
+    pub fn memory() -> Result<Self> {
+        Ok(ObjectStore { backend: Arc::new(Backend::Memory(MemoryStore::open()?)) })
     }
 
-    /// Runs `f` on the next endpoint; when it fails for a reason of the
-    /// endpoint (not an answer about the object) after its retries, and
-    /// other endpoints are healthy, once more on each of them, so a dead
-    /// VIP costs a request no more than one round of retries.
+    /// Runs an OpenDAL operation on the backend (on S3: on the next
+    /// endpoint, and on the others if that one is failing).
     async fn run<T, F, Fut>(&self, f: F) -> std::result::Result<T, opendal::Error>
     where
         F: Fn(Operator) -> Fut,
         Fut: Future<Output = std::result::Result<T, opendal::Error>>,
     {
-        let mut result = f(self.op().clone()).await;
-        // An upload the server refused because its bytes did not match
-        // their checksum was damaged on the way: send it again (OpenDAL
-        // sees a 400 and would not). S3 names it only in the error text.
-        for _ in 0..DAMAGED_UPLOAD_RETRIES {
-            match &result {
-                Err(e) if e.to_string().contains("BadDigest") => {
-                    tracing::warn!(error = %e, "upload damaged on the way: sending it again");
-                    result = f(self.op().clone()).await;
-                }
-                _ => break,
-            }
+        match &*self.backend {
+            Backend::Fs(s) => f(s.op.clone()).await,
+            Backend::Memory(s) => f(s.op.clone()).await,
+            Backend::S3(s) => s.run(f).await,
         }
-        for _ in 1..self.spread.len() {
-            match &result {
-                Err(e)
-                    if matches!(e.kind(), opendal::ErrorKind::Unexpected | opendal::ErrorKind::RateLimited)
-                        && self.spread.iter().any(|(_, b)| !b.is_open()) =>
-                {
-                    tracing::debug!(error = %e, "trying another endpoint");
-                    result = f(self.op().clone()).await;
-                }
-                _ => break,
-            }
-        }
-        result
     }
 
     /// The incomplete multipart uploads under `prefix` (S3; other stores
     /// have none).
     pub async fn incomplete_uploads(&self, prefix: &str) -> Result<Vec<Upload>> {
         match &*self.backend {
-            Backend::S3 { raw, .. } => raw.uploads(prefix).await,
+            Backend::S3(s) => s.incomplete_uploads(prefix).await,
             _ => Ok(Vec::new()),
         }
     }
@@ -242,14 +78,17 @@ impl ObjectStore {
     /// Aborts an incomplete multipart upload, freeing its parts.
     pub async fn abort_upload(&self, upload: &Upload) -> Result<()> {
         match &*self.backend {
-            Backend::S3 { raw, .. } => raw.abort(upload).await,
+            Backend::S3(s) => s.abort_upload(upload).await,
             _ => Ok(()),
         }
     }
 
     /// The circuit breakers of the S3 endpoints, in configuration order.
     pub fn breakers(&self) -> Vec<Arc<Breaker>> {
-        self.spread.iter().map(|(_, b)| b.clone()).collect()
+        match &*self.backend {
+            Backend::S3(s) => s.breakers(),
+            _ => Vec::new(),
+        }
     }
 
     /// Checks that the store answers (for S3: that the bucket exists and
@@ -268,31 +107,19 @@ impl ObjectStore {
         })
     }
 
-    /// A store in process memory (tests).
-    pub fn memory() -> Result<Self> {
-        let op =
-            Operator::new(services::Memory::default()).map_err(|e| StorageError::from_opendal("open", "memory", e))?;
-        Ok(ObjectStore {
-            spread: Arc::new([]),
-            next: Arc::default(),
-            op,
-            backend: Arc::new(Backend::Memory { create_lock: tokio::sync::Mutex::new(()) }),
-        })
-    }
-
     /// Where the store is, for messages and logs (never holds a secret).
     pub fn describe(&self) -> String {
         match &*self.backend {
-            Backend::Fs { root } => format!("fs:{}", root.display()),
-            Backend::Memory { .. } => "memory".to_string(),
-            Backend::S3 { endpoint, bucket, .. } => format!("s3:{endpoint}/{bucket}"),
+            Backend::Fs(s) => format!("fs:{}", s.root.display()),
+            Backend::Memory(_) => "memory".to_string(),
+            Backend::S3(s) => s.describe(),
         }
     }
 
     /// The root directory when the store is a filesystem.
     pub fn fs_root(&self) -> Option<&Path> {
         match &*self.backend {
-            Backend::Fs { root } => Some(root),
+            Backend::Fs(s) => Some(&s.root),
             _ => None,
         }
     }
@@ -301,68 +128,54 @@ impl ObjectStore {
     /// On S3, an object over `MULTIPART_THRESHOLD` goes up as a multipart
     /// upload, `MULTIPART_PARALLEL` parts of `MULTIPART_PART` at once.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
-        if let Backend::Fs { root } = &*self.backend {
-            return fs::put(root, key, data).await;
-        }
-        let err = |e| StorageError::from_opendal("put", key, e);
-        if matches!(&*self.backend, Backend::S3 { .. }) && data.len() > MULTIPART_THRESHOLD {
-            self.run(|op| {
+        let multipart = match &*self.backend {
+            Backend::Fs(s) => return fs::put(&s.root, key, data).await,
+            Backend::S3(_) => data.len() > MULTIPART_THRESHOLD,
+            Backend::Memory(_) => false,
+        };
+        let written = self
+            .run(|op| {
                 let data = data.clone();
                 async move {
-                    let mut w = op.writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await?;
-                    w.write(data).await?;
-                    w.close().await.map(|_| ())
+                    if multipart {
+                        let mut w = op.writer_with(key).chunk(MULTIPART_PART).concurrent(MULTIPART_PARALLEL).await?;
+                        w.write(data).await?;
+                        w.close().await.map(|_| ())
+                    } else {
+                        op.write(key, data).await.map(|_| ())
+                    }
                 }
             })
-            .await
-            .map_err(err)?;
-            return Ok(());
-        }
-        self.run(|op| {
-            let data = data.clone();
-            async move { op.write(key, data).await.map(|_| ()) }
-        })
-        .await
-        .map_err(err)?;
-        Ok(())
+            .await;
+        written.map_err(|e| StorageError::from_opendal("put", key, e))
     }
 
     /// Copies an object inside the store without moving its bytes through
     /// us (S3 CopyObject; a file copy on a filesystem).
     pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
-        if let Backend::Memory { .. } = &*self.backend {
+        if let Backend::Memory(_) = &*self.backend {
             // The memory service has no copy; its bytes are ours anyway.
             let data = self.get(from).await?;
             return self.put(to, data).await;
         }
-        self.run(|op| async move { op.copy(from, to).await })
+        self.run(|op| async move { op.copy(from, to).await.map(|_| ()) })
             .await
-            .map_err(|e| StorageError::from_opendal("copy", from, e))?;
-        Ok(())
+            .map_err(|e| StorageError::from_opendal("copy", from, e))
     }
 
     /// Writes an object only if no object has that key: an atomic
     /// create-if-absent. Fails with [`ErrorKind::AlreadyExists`] otherwise.
     pub async fn put_new(&self, key: &str, data: Bytes) -> Result<()> {
         match &*self.backend {
-            Backend::Fs { root } => fs::put_new(root, key, data).await,
-            Backend::S3 { .. } => {
-                self.run(|op| {
+            Backend::Fs(s) => fs::put_new(&s.root, key, data).await,
+            Backend::Memory(s) => s.put_new(key, data).await,
+            Backend::S3(s) => s
+                .run(|op| {
                     let data = data.clone();
                     async move { op.write_with(key, data).if_not_exists(true).await.map(|_| ()) }
                 })
                 .await
-                .map_err(|e| StorageError::from_opendal("put_new", key, e))?;
-                Ok(())
-            }
-            Backend::Memory { create_lock } => {
-                let _guard = create_lock.lock().await;
-                if self.size(key).await?.is_some() {
-                    return Err(StorageError::new(ErrorKind::AlreadyExists, "put_new", key, "object exists"));
-                }
-                self.op().write(key, data).await.map_err(|e| StorageError::from_opendal("put_new", key, e))?;
-                Ok(())
-            }
+                .map_err(|e| StorageError::from_opendal("put_new", key, e)),
         }
     }
 
@@ -371,8 +184,8 @@ impl ObjectStore {
     /// objects (memory, and S3 where the upload needs the bytes at hand).
     pub fn direct_writer(&self, key: &str) -> Result<Option<fs::DirectWriter>> {
         match &*self.backend {
-            Backend::Fs { root } => fs::DirectWriter::create(root, key).map(Some),
-            Backend::Memory { .. } | Backend::S3 { .. } => Ok(None),
+            Backend::Fs(s) => fs::DirectWriter::create(&s.root, key).map(Some),
+            Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
     }
 
@@ -388,8 +201,8 @@ impl ObjectStore {
     /// Reads `range` of an object; the answer is shorter only when the
     /// object ends inside the range.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
-        if let Backend::Fs { root } = &*self.backend {
-            return fs::get_range(root, key, range).await;
+        if let Backend::Fs(s) = &*self.backend {
+            return fs::get_range(&s.root, key, range).await;
         }
         let read = |range: Range<u64>| {
             self.run(move |op| {
@@ -437,7 +250,7 @@ impl ObjectStore {
     pub async fn list_after(&self, dir: &str, after: &str) -> Result<Vec<ListEntry>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
         let from = format!("{dir}{after}");
-        let server_side = !after.is_empty() && matches!(&*self.backend, Backend::S3 { .. });
+        let server_side = !after.is_empty() && matches!(&*self.backend, Backend::S3(_));
         let listed = self
             .run(|op| {
                 let from = from.clone();
@@ -482,8 +295,8 @@ impl ObjectStore {
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
             Err(e) => return Err(StorageError::from_opendal("delete_all", dir, e)),
         }
-        if let Backend::Fs { root } = &*self.backend {
-            fs::remove_empty_dirs(root, dir).await?;
+        if let Backend::Fs(s) = &*self.backend {
+            fs::remove_empty_dirs(&s.root, dir).await?;
         }
         Ok(())
     }
@@ -492,8 +305,8 @@ impl ObjectStore {
     /// a bucket cannot, VMS quotas answer for it).
     pub fn capacity(&self) -> Result<Option<Capacity>> {
         match &*self.backend {
-            Backend::Fs { root } => fs::capacity(root).map(Some),
-            Backend::Memory { .. } | Backend::S3 { .. } => Ok(None),
+            Backend::Fs(s) => fs::capacity(&s.root).map(Some),
+            Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
     }
 }

@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use vastost_engine::{ImageDef, Lsu, Server};
 
+use super::args::*;
 use super::server::open_named;
-use super::*;
-use crate::boundary::{Failure, guard};
+use crate::boundary::guard;
+use crate::convert::*;
+use crate::failure::Failure;
 use crate::handles::{self, Access, ImageObj, Mode, Object};
+use crate::ost::*;
 use crate::state;
 
 /// Opens `target_name` as the target of optimized duplications from the

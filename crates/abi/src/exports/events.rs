@@ -2,9 +2,11 @@
 
 use std::sync::Mutex;
 
-use super::*;
-use crate::boundary::{Failure, guard};
+use crate::boundary::guard;
+use crate::convert::*;
+use crate::failure::Failure;
 use crate::handles::{self, Channel, Object};
+use crate::ost::*;
 use crate::state;
 
 /// Opens a channel on the events of every LSU of `server` (kept on the

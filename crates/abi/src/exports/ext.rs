@@ -2,15 +2,16 @@
 
 use std::ffi::c_char;
 
-use super::*;
 use crate::boundary::{guard, last_error};
+use crate::convert::*;
 use crate::handles::{self};
+use crate::ost::*;
 use crate::state;
 
 /// The plugin's version, a static NUL-terminated string.
 #[unsafe(no_mangle)]
 pub extern "C" fn vastost_version() -> *const c_char {
-    crate::VERSION_C.as_ptr().cast()
+    crate::version::VERSION_C.as_ptr().cast()
 }
 
 /// A static NUL-terminated description of a status code.

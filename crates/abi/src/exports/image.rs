@@ -5,9 +5,12 @@ use std::sync::Mutex;
 
 use vastost_engine::EngineError;
 
-use super::*;
-use crate::boundary::{Failure, guard};
+use super::args::*;
+use crate::boundary::guard;
+use crate::convert::*;
+use crate::failure::Failure;
 use crate::handles::{self, Access, Cursor, ImageHandle, ImageList, ImageObj, Object};
+use crate::ost::*;
 use crate::state;
 
 /// Creates an image, open for writing; its flags become

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use vastost_engine::Engine;
 
-use super::*;
-use crate::boundary::{Failure, guard};
+use crate::boundary::guard;
+use crate::convert::*;
+use crate::failure::Failure;
+use crate::ost::*;
 use crate::state;
 
 /// Starts the plugin: reads the configuration from `config_path`, or from
@@ -42,7 +44,7 @@ pub unsafe extern "C" fn stspi_init(
                 pi_api_version: STS_API_VERSION,
                 pi_flags: STS_PI_MT,
                 pi_vendor: field("VAST Data"),
-                pi_version: field(crate::VERSION),
+                pi_version: field(crate::version::VERSION),
                 pi_stype: field("VastData"),
             };
         }

@@ -3,9 +3,12 @@
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use super::*;
-use crate::boundary::{Failure, guard};
+use super::args::*;
+use crate::boundary::guard;
+use crate::convert::*;
+use crate::failure::Failure;
 use crate::handles::{self, Cursor, LsuList, Object};
+use crate::ost::*;
 use crate::state;
 
 /// Opens the list of a server's LSUs.

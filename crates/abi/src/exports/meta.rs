@@ -2,8 +2,10 @@
 
 use std::ffi::c_void;
 
-use super::*;
+use super::args::*;
 use crate::boundary::guard;
+use crate::convert::*;
+use crate::ost::*;
 
 /// Writes image metadata at `offset` (any time, any open mode; up to 16 MiB).
 ///

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use vastost_engine::{Engine, Server};
 
-use super::*;
-use crate::boundary::{Failure, guard};
+use crate::boundary::guard;
+use crate::convert::*;
+use crate::failure::Failure;
 use crate::handles::{self, Object};
+use crate::ost::*;
 use crate::state;
 
 /// Opens storage server `server_name` with the credentials of

@@ -15,8 +15,13 @@ fn header_is_up_to_date() {
     for area in areas {
         builder = builder.with_src(crate_dir.join(format!("src/exports/{area}.rs")));
     }
-    let exports = std::fs::read_dir(crate_dir.join("src/exports")).unwrap().count();
-    assert_eq!(exports, areas.len() + 1, "every file of src/exports (and mod.rs) is listed here");
+    // Every file holding an entry point is one of them.
+    for file in std::fs::read_dir(crate_dir.join("src/exports")).unwrap() {
+        let path = file.unwrap().path();
+        let area = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let exports = std::fs::read_to_string(&path).unwrap().contains("extern \"C\" fn");
+        assert!(!exports || areas.contains(&area.as_str()), "{} holds entry points: list it here", path.display());
+    }
     builder.generate().expect("cbindgen generates the header").write(&mut generated);
     if std::env::var_os("VASTOST_BLESS").is_some() {
         std::fs::write(&committed, &generated).unwrap();

@@ -3,8 +3,7 @@
 //! serves every test of this program (as in a media server process); each
 //! test works in an LSU of its own.
 
-#[path = "../support/mod.rs"]
-mod support;
+use vastost_testkit as support;
 
 mod bad_input;
 mod c_program;

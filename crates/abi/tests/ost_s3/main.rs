@@ -3,8 +3,7 @@
 //! endpoint; the tests that damage stored objects on purpose reach them
 //! through `Fixture::stored`, as they reach an NFS LSU's files.
 
-#[path = "../support/mod.rs"]
-mod support;
+use vastost_testkit as support;
 
 #[path = "../ost/bad_input.rs"]
 mod bad_input;

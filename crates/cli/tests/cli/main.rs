@@ -1,7 +1,6 @@
 //! The real `vastost` binary against the real plugin library.
 
-#[path = "../../../abi/tests/support/mod.rs"]
-mod support;
+use vastost_testkit as support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

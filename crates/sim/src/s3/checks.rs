@@ -1,11 +1,16 @@
-//! What the service checks before it stores or serves anything: key
-//! lengths, announced digests and checksums, write and read conditions.
+//! Reading a request before anything is stored or served: its key, its
+//! body received and checked against the announced digests and checksums,
+//! its write or read conditions, the attributes it sets, its copy source.
 
 use s3s::crypto::Checksum as _;
 use s3s::dto::*;
 use s3s::{S3Result, s3_error};
 
-use super::objects::{self, Object, Staged, Sums};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::objects::{self, Attrs, Object, Objects, Staged, Sums};
 
 pub(super) fn check_key(key: &str) -> S3Result<()> {
     if key.is_empty() || key.len() > objects::MAX_KEY {
@@ -145,4 +150,44 @@ pub(super) fn read_condition(
         Some(ETagCondition::ETag(e)) if e.value() == o.etag => Err(s3_error!(NotModified)),
         _ => Ok(()),
     }
+}
+
+/// Receives a body into a sink, then checks it against what the request
+/// announced (headers or trailers) before anything is stored.
+pub(super) async fn receive(
+    objects: &Objects,
+    body: Option<StreamingBlob>,
+    announced: Announced,
+    headers: &http::HeaderMap,
+    trailers: Option<s3s::TrailingHeaders>,
+) -> S3Result<Staged> {
+    let Some(mut body) = body else { return Err(s3_error!(IncompleteBody, "the request has no body")) };
+    let mut sink = objects.sink(announced.hasher(headers)?)?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| s3_error!(IncompleteBody, "body cut short: {e}"))?;
+        sink.push(&chunk)?;
+    }
+    let staged = sink.finish()?;
+    announced.check(&staged, trailers)?;
+    Ok(staged)
+}
+
+/// What a client set on an object besides its bytes.
+pub(super) fn attrs_of(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    user: Option<Metadata>,
+) -> Attrs {
+    Attrs { content_type, content_encoding, content_disposition, content_language, cache_control, user }
+}
+
+/// The object a copy reads: bucket, key and object.
+pub(super) fn copy_source(objects: &Objects, source: &CopySource) -> S3Result<Arc<Object>> {
+    let CopySource::Bucket { bucket, key, .. } = source else {
+        return Err(s3_error!(NotImplemented, "copies from access points are not simulated"));
+    };
+    objects.bucket(bucket)?.get(key).ok_or_else(|| s3_error!(NoSuchKey, "the copy source does not exist"))
 }

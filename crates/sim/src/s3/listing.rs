@@ -9,6 +9,7 @@ use std::ops::Bound;
 use s3s::dto::{CommonPrefix, ETag, ObjectStorageClass, Owner, Timestamp};
 use s3s::{S3Result, s3_error};
 
+use super::auth::ACCESS_KEY;
 use super::objects::{Object, Objects};
 
 /// What a page holds: keys (with their values) and common prefixes, in
@@ -114,7 +115,7 @@ pub(super) struct Listed {
 
 /// The owner S3 names in listings: the simulator's one user.
 pub(super) fn owner() -> Owner {
-    Owner { display_name: Some(crate::ACCESS_KEY.into()), id: Some(crate::ACCESS_KEY.into()) }
+    Owner { display_name: Some(ACCESS_KEY.into()), id: Some(ACCESS_KEY.into()) }
 }
 
 pub(super) fn listed(key: &str, o: &Object, with_owner: bool) -> s3s::dto::Object {

@@ -6,40 +6,21 @@
 //! condition of a conditional write (atomically), part sizes and ETags on
 //! completion, key lengths.
 
+pub(crate) mod auth;
 mod checks;
 mod listing;
 mod multipart;
 pub(crate) mod objects;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures_util::StreamExt;
-use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use checks::{Announced, check_key, hex, read_condition, write_condition};
+use checks::{Announced, attrs_of, check_key, copy_source, hex, read_condition, receive, write_condition};
 use listing::{list, owner, token, untoken};
-use objects::{Attrs, Object, Objects, Staged, Sums};
-
-/// The S3 users' keys, shared with the simulated VMS, which creates them.
-pub(crate) type Keys = Arc<std::sync::Mutex<HashMap<String, String>>>;
-
-/// Signature checking against the shared keys.
-pub(crate) struct KeyAuth(pub Keys);
-
-#[async_trait::async_trait]
-impl S3Auth for KeyAuth {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        let keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match keys.get(access_key) {
-            Some(secret) => Ok(SecretKey::from(secret.as_str())),
-            None => Err(s3_error!(InvalidAccessKeyId, "no such access key")),
-        }
-    }
-}
+use objects::{Objects, Sums};
 
 /// Behaviours of the S3 service that tests switch on.
 #[derive(Debug, Default)]
@@ -50,19 +31,6 @@ pub(crate) struct Knobs {
     /// overwrites what exists).
     pub ignore_conditions: std::sync::atomic::AtomicBool,
 }
-
-/// S3's bucket naming rules (3-63 lowercase letters, digits, hyphens and
-/// dots, starting and ending with a letter or digit).
-pub(crate) fn valid_bucket_name(name: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    (3..=63).contains(&name.len())
-        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
-        && name.starts_with(alnum)
-        && name.ends_with(alnum)
-}
-
-/// S3's smallest part, except the last.
-const MIN_PART: u64 = 5 << 20;
 
 /// The S3 service over [`Objects`].
 pub(crate) struct Buckets {
@@ -86,45 +54,6 @@ impl Buckets {
     fn ignores_conditions(&self) -> bool {
         self.knobs.ignore_conditions.load(Ordering::SeqCst)
     }
-
-    /// Receives a body into a sink, then checks it against what the request
-    /// announced (headers or trailers) before anything is stored.
-    async fn receive(
-        &self,
-        body: Option<StreamingBlob>,
-        announced: Announced,
-        headers: &http::HeaderMap,
-        trailers: Option<s3s::TrailingHeaders>,
-    ) -> S3Result<Staged> {
-        let Some(mut body) = body else { return Err(s3_error!(IncompleteBody, "the request has no body")) };
-        let mut sink = self.objects.sink(announced.hasher(headers)?)?;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| s3_error!(IncompleteBody, "body cut short: {e}"))?;
-            sink.push(&chunk)?;
-        }
-        let staged = sink.finish()?;
-        announced.check(&staged, trailers)?;
-        Ok(staged)
-    }
-}
-
-fn attrs_of(
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    content_disposition: Option<String>,
-    content_language: Option<String>,
-    cache_control: Option<String>,
-    user: Option<Metadata>,
-) -> Attrs {
-    Attrs { content_type, content_encoding, content_disposition, content_language, cache_control, user }
-}
-
-/// The object a copy reads: bucket, key and object.
-fn copy_source(objects: &Objects, source: &CopySource) -> S3Result<Arc<Object>> {
-    let CopySource::Bucket { bucket, key, .. } = source else {
-        return Err(s3_error!(NotImplemented, "copies from access points are not simulated"));
-    };
-    objects.bucket(bucket)?.get(key).ok_or_else(|| s3_error!(NoSuchKey, "the copy source does not exist"))
 }
 
 /// A body stream over an open object.
@@ -144,7 +73,7 @@ impl S3 for Buckets {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         self.fault()?;
         let name = &req.input.bucket;
-        if !valid_bucket_name(name) {
+        if !objects::valid_bucket_name(name) {
             return Err(s3_error!(InvalidBucketName, "the specified bucket is not valid"));
         }
         match self.objects.create_bucket(name) {
@@ -206,7 +135,7 @@ impl S3 for Buckets {
                 crc64nvme: input.checksum_crc64nvme,
             },
         };
-        let staged = self.receive(input.body, announced, &headers, trailing_headers).await?;
+        let staged = receive(&self.objects, input.body, announced, &headers, trailing_headers).await?;
         let etag = hex(&staged.md5);
         let attrs = attrs_of(
             input.content_type.map(|c| c.to_string()),
@@ -429,12 +358,12 @@ impl S3 for Buckets {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.fault()?;
-        multipart::create(self, req.input)
+        multipart::create(&self.objects, req.input)
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         self.fault()?;
-        multipart::upload_part(self, req).await
+        multipart::upload_part(&self.objects, req).await
     }
 
     async fn upload_part_copy(
@@ -442,12 +371,12 @@ impl S3 for Buckets {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         self.fault()?;
-        multipart::upload_part_copy(self, req.input)
+        multipart::upload_part_copy(&self.objects, req.input)
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         self.fault()?;
-        multipart::list_parts(self, req.input)
+        multipart::list_parts(&self.objects, req.input)
     }
 
     async fn list_multipart_uploads(
@@ -455,7 +384,7 @@ impl S3 for Buckets {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.fault()?;
-        multipart::list_uploads(self, req.input)
+        multipart::list_uploads(&self.objects, req.input)
     }
 
     async fn abort_multipart_upload(
@@ -463,7 +392,7 @@ impl S3 for Buckets {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.fault()?;
-        multipart::abort(self, req.input)
+        multipart::abort(&self.objects, req.input)
     }
 
     async fn complete_multipart_upload(
@@ -471,6 +400,6 @@ impl S3 for Buckets {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.fault()?;
-        multipart::complete(self, req.input)
+        multipart::complete(&self.objects, self.ignores_conditions(), req.input)
     }
 }

@@ -5,15 +5,21 @@ use s3s::crypto::Checksum as _;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::checks::{Announced, check_key, hex, write_condition};
+use super::auth::ACCESS_KEY;
+use super::checks::{Announced, attrs_of, check_key, copy_source, hex, receive, write_condition};
 use super::listing::owner;
-use super::objects::{Objects, Sums};
-use super::{Buckets, MIN_PART, attrs_of, copy_source};
+use super::objects::{Objects, Sums, Uploads};
+
+/// S3's smallest part, except the last.
+const MIN_PART: u64 = 5 << 20;
 
 /// Starts an upload.
-pub(super) fn create(b: &Buckets, i: CreateMultipartUploadInput) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+pub(super) fn create(
+    objects: &Objects,
+    i: CreateMultipartUploadInput,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     check_key(&i.key)?;
-    b.objects.bucket(&i.bucket)?;
+    objects.bucket(&i.bucket)?;
     let attrs = attrs_of(
         i.content_type.map(|c| c.to_string()),
         i.content_encoding,
@@ -22,7 +28,7 @@ pub(super) fn create(b: &Buckets, i: CreateMultipartUploadInput) -> S3Result<S3R
         i.cache_control,
         i.metadata,
     );
-    let id = b.objects.create_upload(&i.bucket, &i.key, attrs);
+    let id = objects.uploads.create(&i.bucket, &i.key, attrs);
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
@@ -33,14 +39,14 @@ pub(super) fn create(b: &Buckets, i: CreateMultipartUploadInput) -> S3Result<S3R
 
 /// Receives a part, checked like a PUT's body.
 pub(super) async fn upload_part(
-    b: &Buckets,
+    objects: &Objects,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request { input: i, headers, trailing_headers, .. } = req;
     if !(1..=10_000).contains(&i.part_number) {
         return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10,000"));
     }
-    b.objects.with_upload(&i.upload_id, &i.bucket, &i.key, |_| Ok(()))?;
+    objects.uploads.with(&i.upload_id, &i.bucket, &i.key, |_| Ok(()))?;
     let announced = Announced {
         algorithm: i.checksum_algorithm,
         md5: i.content_md5,
@@ -52,10 +58,10 @@ pub(super) async fn upload_part(
             crc64nvme: i.checksum_crc64nvme,
         },
     };
-    let staged = b.receive(i.body, announced, &headers, trailing_headers).await?;
+    let staged = receive(objects, i.body, announced, &headers, trailing_headers).await?;
     let etag = hex(&staged.md5);
     let sums = staged.sums.clone();
-    b.objects.put_part(&i.upload_id, &i.bucket, &i.key, i.part_number, staged)?;
+    objects.uploads.put_part(&i.upload_id, &i.bucket, &i.key, i.part_number, staged)?;
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(ETag::Strong(etag)),
         checksum_crc32: sums.crc32,
@@ -68,12 +74,15 @@ pub(super) async fn upload_part(
 }
 
 /// Makes a part of (a range of) an existing object.
-pub(super) fn upload_part_copy(b: &Buckets, i: UploadPartCopyInput) -> S3Result<S3Response<UploadPartCopyOutput>> {
+pub(super) fn upload_part_copy(
+    objects: &Objects,
+    i: UploadPartCopyInput,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
     if !(1..=10_000).contains(&i.part_number) {
         return Err(s3_error!(InvalidArgument, "part numbers are 1 to 10,000"));
     }
-    b.objects.with_upload(&i.upload_id, &i.bucket, &i.key, |_| Ok(()))?;
-    let source = copy_source(&b.objects, &i.copy_source)?;
+    objects.uploads.with(&i.upload_id, &i.bucket, &i.key, |_| Ok(()))?;
+    let source = copy_source(objects, &i.copy_source)?;
     let (offset, len) = match &i.copy_source_range {
         None => (0, source.size),
         Some(r) => {
@@ -86,11 +95,11 @@ pub(super) fn upload_part_copy(b: &Buckets, i: UploadPartCopyInput) -> S3Result<
             (range.0, range.1 - range.0 + 1)
         }
     };
-    let mut sink = b.objects.sink(Default::default())?;
-    b.objects.copy_into(&mut sink, &source, offset, len)?;
+    let mut sink = objects.sink(Default::default())?;
+    objects.copy_into(&mut sink, &source, offset, len)?;
     let staged = sink.finish()?;
     let etag = hex(&staged.md5);
-    b.objects.put_part(&i.upload_id, &i.bucket, &i.key, i.part_number, staged)?;
+    objects.uploads.put_part(&i.upload_id, &i.bucket, &i.key, i.part_number, staged)?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(ETag::Strong(etag)),
@@ -102,10 +111,10 @@ pub(super) fn upload_part_copy(b: &Buckets, i: UploadPartCopyInput) -> S3Result<
 }
 
 /// The parts of an upload, a page at a time.
-pub(super) fn list_parts(b: &Buckets, i: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
+pub(super) fn list_parts(objects: &Objects, i: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
     let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let after = i.part_number_marker.unwrap_or(0);
-    let (parts, truncated) = b.objects.with_upload(&i.upload_id, &i.bucket, &i.key, |u| {
+    let (parts, truncated) = objects.uploads.with(&i.upload_id, &i.bucket, &i.key, |u| {
         let mut parts: Vec<Part> = u
             .parts
             .range(after + 1..)
@@ -136,17 +145,17 @@ pub(super) fn list_parts(b: &Buckets, i: ListPartsInput) -> S3Result<S3Response<
 
 /// The uploads in progress of a bucket, by key.
 pub(super) fn list_uploads(
-    b: &Buckets,
+    objects: &Objects,
     i: ListMultipartUploadsInput,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-    b.objects.bucket(&i.bucket)?;
+    objects.bucket(&i.bucket)?;
     let prefix = i.prefix.clone().unwrap_or_default();
     let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let key_marker = i.key_marker.clone().unwrap_or_default();
     let id_marker = i.upload_id_marker.clone();
     let mut uploads = Vec::new();
     let mut truncated = false;
-    for (key, id, initiated) in b.objects.uploads(&i.bucket) {
+    for (key, id, initiated) in objects.uploads.list(&i.bucket) {
         let past_marker = match &id_marker {
             Some(m) if key == key_marker => id.as_str() > m.as_str(),
             _ => key.as_str() > key_marker.as_str(),
@@ -163,10 +172,7 @@ pub(super) fn list_uploads(
             upload_id: Some(id),
             initiated: Some(Timestamp::from(initiated)),
             owner: Some(owner()),
-            initiator: Some(Initiator {
-                display_name: Some(crate::ACCESS_KEY.into()),
-                id: Some(crate::ACCESS_KEY.into()),
-            }),
+            initiator: Some(Initiator { display_name: Some(ACCESS_KEY.into()), id: Some(ACCESS_KEY.into()) }),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..Default::default()
         });
@@ -187,25 +193,29 @@ pub(super) fn list_uploads(
 }
 
 /// Ends an upload and frees its parts.
-pub(super) fn abort(b: &Buckets, i: AbortMultipartUploadInput) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-    let upload = b.objects.take_upload(&i.upload_id, &i.bucket, &i.key)?;
-    Objects::discard_parts(&upload);
+pub(super) fn abort(
+    objects: &Objects,
+    i: AbortMultipartUploadInput,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let upload = objects.uploads.take(&i.upload_id, &i.bucket, &i.key)?;
+    Uploads::discard_parts(&upload);
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 
 /// Assembles the chosen parts into the object, under its write condition.
 pub(super) fn complete(
-    b: &Buckets,
+    objects: &Objects,
+    ignore_conditions: bool,
     i: CompleteMultipartUploadInput,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let bucket = b.objects.bucket(&i.bucket)?;
-    let upload = b.objects.take_upload(&i.upload_id, &i.bucket, &i.key)?;
+    let bucket = objects.bucket(&i.bucket)?;
+    let upload = objects.uploads.take(&i.upload_id, &i.bucket, &i.key)?;
     let assembled = (|| {
         let chosen = i.multipart_upload.as_ref().and_then(|m| m.parts.as_ref()).filter(|p| !p.is_empty());
         let Some(chosen) = chosen else {
             return Err(s3_error!(MalformedXML, "you must specify at least one part"));
         };
-        let mut sink = b.objects.sink(Default::default())?;
+        let mut sink = objects.sink(Default::default())?;
         let mut md5s = Vec::new();
         let mut previous = 0;
         for (n, c) in chosen.iter().enumerate() {
@@ -222,7 +232,7 @@ pub(super) fn complete(
             if n + 1 < chosen.len() && part.size < MIN_PART {
                 return Err(s3_error!(EntityTooSmall, "part {number} is smaller than 5 MiB"));
             }
-            b.objects.append_part(&mut sink, part)?;
+            Uploads::append_part(&mut sink, part)?;
             md5s.extend_from_slice(&part.md5);
         }
         let etag = format!("{}-{}", hex(&s3s::crypto::Md5::checksum(&md5s)), chosen.len());
@@ -231,18 +241,18 @@ pub(super) fn complete(
     let (staged, etag) = match assembled {
         Ok(done) => done,
         Err(e) => {
-            b.objects.restore_upload(&i.upload_id, upload);
+            objects.uploads.restore(&i.upload_id, upload);
             return Err(e);
         }
     };
     let (if_match, if_none_match) =
-        if b.ignores_conditions() { (None, None) } else { (i.if_match.clone(), i.if_none_match.clone()) };
-    let stored = b.objects.store(&bucket, &i.key, staged, etag, upload.attrs.clone(), |existing| {
+        if ignore_conditions { (None, None) } else { (i.if_match.clone(), i.if_none_match.clone()) };
+    let stored = objects.store(&bucket, &i.key, staged, etag, upload.attrs.clone(), |existing| {
         write_condition(existing, &if_match, &if_none_match)
     });
     match stored {
         Ok(stored) => {
-            Objects::discard_parts(&upload);
+            Uploads::discard_parts(&upload);
             Ok(S3Response::new(CompleteMultipartUploadOutput {
                 bucket: Some(i.bucket),
                 key: Some(i.key),
@@ -252,7 +262,7 @@ pub(super) fn complete(
         }
         Err(e) => {
             // The parts stay: the client may complete again or abort.
-            b.objects.restore_upload(&i.upload_id, upload);
+            objects.uploads.restore(&i.upload_id, upload);
             Err(e)
         }
     }

@@ -15,15 +15,13 @@
 //! atomic, as on a real cluster, and a refused write leaves nothing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use s3s::crypto::Checksum as _;
-use s3s::{S3Error, S3Result, s3_error};
+use s3s::{S3Result, s3_error};
 
 /// S3's longest key, in bytes.
 pub(crate) const MAX_KEY: usize = 1024;
@@ -32,88 +30,14 @@ pub(crate) const MAX_KEY: usize = 1024;
 /// name: bucket names never start with a dot).
 const STAGING: &str = ".staging";
 
-pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> S3Error {
-    tracing::error!("simulator: {what}: {e}");
-    s3_error!(InternalError, "{what}: {e}")
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// What a client set on an object besides its bytes.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Attrs {
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_disposition: Option<String>,
-    pub content_language: Option<String>,
-    pub cache_control: Option<String>,
-    pub user: Option<HashMap<String, String>>,
-}
-
-/// The additional checksums an object was uploaded with (base64, as S3
-/// returns them).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Sums {
-    pub crc32: Option<String>,
-    pub crc32c: Option<String>,
-    pub sha1: Option<String>,
-    pub sha256: Option<String>,
-    pub crc64nvme: Option<String>,
-}
-
-/// Where a body's bytes are.
-#[derive(Clone, Debug)]
-enum Body {
-    File(PathBuf),
-    Memory(Bytes),
-}
-
-impl Body {
-    /// `len` bytes from `offset`: a file opened (so a later unlink does not
-    /// cut the read short) or a slice of memory.
-    fn open(&self, offset: u64, len: u64) -> std::io::Result<Reader> {
-        match self {
-            Body::File(path) => {
-                let mut file = std::fs::File::open(path)?;
-                file.seek(SeekFrom::Start(offset))?;
-                Ok(Reader::File(file.take(len)))
-            }
-            Body::Memory(bytes) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-                let end = usize::try_from(offset + len).unwrap_or(usize::MAX).min(bytes.len());
-                Ok(Reader::Memory(Some(bytes.slice(start..end))))
-            }
-        }
-    }
-
-    fn remove(&self) {
-        if let Body::File(path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// An open body being read.
-pub(crate) enum Reader {
-    File(std::io::Take<std::fs::File>),
-    Memory(Option<Bytes>),
-}
-
-impl Reader {
-    /// The next chunk, `None` at the end.
-    pub(crate) fn next_chunk(&mut self) -> std::io::Result<Option<Bytes>> {
-        match self {
-            Reader::Memory(b) => Ok(b.take().filter(|b| !b.is_empty())),
-            Reader::File(f) => {
-                let mut buf = vec![0u8; 1 << 20];
-                let n = f.read(&mut buf)?;
-                buf.truncate(n);
-                Ok((n > 0).then(|| Bytes::from(buf)))
-            }
-        }
-    }
+/// S3's bucket naming rules (3-63 lowercase letters, digits, hyphens and
+/// dots, starting and ending with a letter or digit).
+pub(crate) fn valid_bucket_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (3..=63).contains(&name.len())
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && name.starts_with(alnum)
+        && name.ends_with(alnum)
 }
 
 /// One stored object (the current version of its key).
@@ -138,72 +62,6 @@ impl Object {
         match &self.body {
             Some(body) => body.open(offset, len),
             None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no body")),
-        }
-    }
-}
-
-/// A body being received: hashed as it arrives (MD5 for the ETag, and
-/// the checksums the client announced), kept in a staging file or memory.
-pub(crate) struct Sink {
-    target: SinkTarget,
-    pub size: u64,
-    md5: s3s::crypto::Md5,
-    pub sums: s3s::checksum::ChecksumHasher,
-}
-
-enum SinkTarget {
-    File { path: PathBuf, file: std::io::BufWriter<std::fs::File> },
-    Memory(Vec<u8>),
-}
-
-impl Sink {
-    /// Appends `data`.
-    pub(crate) fn push(&mut self, data: &[u8]) -> S3Result<()> {
-        self.md5.update(data);
-        self.sums.update(data);
-        self.size += data.len() as u64;
-        match &mut self.target {
-            SinkTarget::File { file, .. } => file.write_all(data).map_err(|e| internal("staging a body", e)),
-            SinkTarget::Memory(v) => {
-                v.extend_from_slice(data);
-                Ok(())
-            }
-        }
-    }
-
-    /// The received body, with its MD5 and checksums.
-    pub(crate) fn finish(self) -> S3Result<Staged> {
-        let body = match self.target {
-            SinkTarget::File { path, file } => {
-                file.into_inner().map_err(|e| internal("staging a body", e.error()))?;
-                Body::File(path)
-            }
-            SinkTarget::Memory(v) => Body::Memory(Bytes::from(v)),
-        };
-        let sums = self.sums.finalize();
-        let sums = Sums {
-            crc32: sums.checksum_crc32,
-            crc32c: sums.checksum_crc32c,
-            sha1: sums.checksum_sha1,
-            sha256: sums.checksum_sha256,
-            crc64nvme: sums.checksum_crc64nvme,
-        };
-        Ok(Staged { body: Some(body), size: self.size, md5: self.md5.finalize(), sums })
-    }
-}
-
-/// A received body not yet stored; removed when dropped unless stored.
-pub(crate) struct Staged {
-    body: Option<Body>,
-    pub size: u64,
-    pub md5: [u8; 16],
-    pub sums: Sums,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if let Some(b) = self.body.take() {
-            b.remove();
         }
     }
 }
@@ -311,7 +169,8 @@ pub(crate) struct Objects {
     root: PathBuf,
     memory: bool,
     buckets: Mutex<HashMap<String, Arc<Bucket>>>,
-    uploads: Mutex<BTreeMap<String, Upload>>,
+    /// Multipart uploads in progress.
+    pub uploads: Uploads,
     seq: AtomicU64,
 }
 
@@ -327,7 +186,7 @@ impl Objects {
             root: root.to_path_buf(),
             memory,
             buckets: Mutex::new(HashMap::new()),
-            uploads: Mutex::new(BTreeMap::new()),
+            uploads: Uploads::default(),
             seq: AtomicU64::new(start),
         })
     }
@@ -336,7 +195,7 @@ impl Objects {
     /// time it is used).
     pub(crate) fn bucket(&self, name: &str) -> S3Result<Arc<Bucket>> {
         let dir = self.root.join(name);
-        if !crate::s3::valid_bucket_name(name) || !dir.is_dir() {
+        if !valid_bucket_name(name) || !dir.is_dir() {
             return Err(s3_error!(NoSuchBucket, "the specified bucket does not exist"));
         }
         let mut buckets = lock(&self.buckets);
@@ -385,7 +244,7 @@ impl Objects {
                         let created = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
                         e.file_name().into_string().ok().map(|n| (n, created))
                     })
-                    .filter(|(n, _)| crate::s3::valid_bucket_name(n))
+                    .filter(|(n, _)| valid_bucket_name(n))
                     .collect()
             })
             .unwrap_or_default();
@@ -531,9 +390,12 @@ impl Objects {
     }
 }
 
+mod body;
 mod uploads;
 
-pub(crate) use uploads::Upload;
+pub(crate) use body::{Attrs, Reader, Sink, Staged, Sums, internal};
+use body::{Body, SinkTarget, lock};
+pub(crate) use uploads::Uploads;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,9 @@ use std::time::SystemTime;
 
 use s3s::{S3Result, s3_error};
 
-use super::{Attrs, Body, Objects, Sink, Staged, internal, lock};
+use std::sync::Mutex;
+
+use super::body::{Attrs, Body, Sink, Staged, internal, lock};
 
 /// A multipart part.
 #[derive(Debug)]
@@ -28,9 +30,13 @@ pub(crate) struct Upload {
     pub parts: BTreeMap<i32, Part>,
 }
 
-impl Objects {
+/// The uploads in progress, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Uploads(Mutex<BTreeMap<String, Upload>>);
+
+impl Uploads {
     /// Starts a multipart upload; its id.
-    pub(crate) fn create_upload(&self, bucket: &str, key: &str, attrs: Attrs) -> String {
+    pub(crate) fn create(&self, bucket: &str, key: &str, attrs: Attrs) -> String {
         let id = format!("{:032x}", fastrand::u128(..));
         let upload = Upload {
             bucket: bucket.into(),
@@ -39,19 +45,19 @@ impl Objects {
             initiated: SystemTime::now(),
             parts: BTreeMap::new(),
         };
-        lock(&self.uploads).insert(id.clone(), upload);
+        lock(&self.0).insert(id.clone(), upload);
         id
     }
 
     /// Runs `f` on the upload `id` of `bucket`/`key`.
-    pub(crate) fn with_upload<R>(
+    pub(crate) fn with<R>(
         &self,
         id: &str,
         bucket: &str,
         key: &str,
         f: impl FnOnce(&mut Upload) -> S3Result<R>,
     ) -> S3Result<R> {
-        let mut uploads = lock(&self.uploads);
+        let mut uploads = lock(&self.0);
         match uploads.get_mut(id) {
             Some(u) if u.bucket == bucket && u.key == key => f(u),
             _ => Err(s3_error!(NoSuchUpload, "the specified upload does not exist")),
@@ -60,7 +66,7 @@ impl Objects {
 
     /// Stores a part (replacing one of the same number).
     pub(crate) fn put_part(&self, id: &str, bucket: &str, key: &str, number: i32, mut staged: Staged) -> S3Result<()> {
-        let mut uploads = lock(&self.uploads);
+        let mut uploads = lock(&self.0);
         match uploads.get_mut(id) {
             Some(u) if u.bucket == bucket && u.key == key => {
                 let body = staged.body.take().ok_or_else(|| internal("storing a part", "no body"))?;
@@ -76,15 +82,15 @@ impl Objects {
     }
 
     /// Ends an upload, handing back its parts (whose files the caller
-    /// removes with [`Objects::discard_parts`] once assembled).
-    pub(crate) fn take_upload(&self, id: &str, bucket: &str, key: &str) -> S3Result<Upload> {
-        self.with_upload(id, bucket, key, |_| Ok(()))?;
-        lock(&self.uploads).remove(id).ok_or_else(|| s3_error!(NoSuchUpload, "the specified upload does not exist"))
+    /// removes with [`Uploads::discard_parts`] once assembled).
+    pub(crate) fn take(&self, id: &str, bucket: &str, key: &str) -> S3Result<Upload> {
+        self.with(id, bucket, key, |_| Ok(()))?;
+        lock(&self.0).remove(id).ok_or_else(|| s3_error!(NoSuchUpload, "the specified upload does not exist"))
     }
 
     /// Puts an upload back (a completion that was refused).
-    pub(crate) fn restore_upload(&self, id: &str, upload: Upload) {
-        lock(&self.uploads).insert(id.to_string(), upload);
+    pub(crate) fn restore(&self, id: &str, upload: Upload) {
+        lock(&self.0).insert(id.to_string(), upload);
     }
 
     /// Removes the files of an upload's parts.
@@ -95,8 +101,8 @@ impl Objects {
     }
 
     /// Uploads in progress in `bucket`, by key then start time.
-    pub(crate) fn uploads(&self, bucket: &str) -> Vec<(String, String, SystemTime)> {
-        let mut all: Vec<(String, String, SystemTime)> = lock(&self.uploads)
+    pub(crate) fn list(&self, bucket: &str) -> Vec<(String, String, SystemTime)> {
+        let mut all: Vec<(String, String, SystemTime)> = lock(&self.0)
             .iter()
             .filter(|(_, u)| u.bucket == bucket)
             .map(|(id, u)| (u.key.clone(), id.clone(), u.initiated))
@@ -106,7 +112,7 @@ impl Objects {
     }
 
     /// Copies a part's bytes into `sink`.
-    pub(crate) fn append_part(&self, sink: &mut Sink, part: &Part) -> S3Result<()> {
+    pub(crate) fn append_part(sink: &mut Sink, part: &Part) -> S3Result<()> {
         let mut reader = part.body.open(0, part.size).map_err(|e| internal("reading a part", e))?;
         while let Some(chunk) = reader.next_chunk().map_err(|e| internal("reading a part", e))? {
             sink.push(&chunk)?;

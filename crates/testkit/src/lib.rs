@@ -1,6 +1,8 @@
-//! Shared by the ABI test programs: builds the plugin libraries, loads one
-//! with dlopen, and prepares data folders and configurations.
-#![allow(dead_code)]
+//! What the test suites share: builds the plugin libraries, loads one with
+//! dlopen, prepares data folders, configurations and credentials, makes
+//! test data, backs up and restores through the loader, and shows what an
+//! LSU holds below the plugin ([`Stored`]).
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,7 +102,6 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// Data fragment files under `dir`, recursively (files in `frag` folders).
-#[allow(dead_code)]
 pub fn fragment_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
@@ -121,7 +122,6 @@ pub fn fragment_files(dir: &Path) -> usize {
 /// careless administrator sees it: the files of an NFS LSU's folder, or
 /// the objects of the simulator's bucket. Paths are relative to the LSU,
 /// `/`-separated.
-#[allow(dead_code)]
 pub enum Stored<'a> {
     /// LSUs are folders of this folder.
     Folders(&'a Path),
@@ -129,7 +129,6 @@ pub enum Stored<'a> {
     Buckets(&'a vastost_sim::Simulator),
 }
 
-#[allow(dead_code)]
 impl Stored<'_> {
     /// The names of what `folder` holds directly (no sub-folders), sorted.
     pub fn names(&self, lsu: &str, folder: &str) -> Vec<String> {
@@ -195,7 +194,6 @@ impl Stored<'_> {
 
 /// Backs up `data` into a new image, complete, in `write_image` calls of
 /// `step` bytes (a multiple of 512).
-#[allow(dead_code)]
 pub fn backup(
     s: &vastost_loader::Server<'_>,
     lsu: &str,
@@ -212,7 +210,6 @@ pub fn backup(
 
 /// Reads a whole image back in `read_image` calls of `step` bytes (a
 /// multiple of 512).
-#[allow(dead_code)]
 pub fn restore(
     s: &vastost_loader::Server<'_>,
     lsu: &str,

@@ -1,0 +1,26 @@
+//! What the exit code says: 0 done, 1 failed, 3 the data is damaged or
+//! differs (a verification mismatch, or the plugin's `STS_EINTEGRITY`).
+
+use std::process::ExitCode;
+
+/// Verification found different data (exit code 3).
+#[derive(Debug)]
+pub struct Mismatch(pub String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+/// The exit code of a failed command.
+pub(crate) fn code_of(e: &anyhow::Error) -> ExitCode {
+    let damage = e.chain().any(|c| {
+        c.downcast_ref::<Mismatch>().is_some()
+            || c.downcast_ref::<vastost_loader::OstError>()
+                .is_some_and(|o| o.code() == Some(vastost_ost::sts_status::STS_EINTEGRITY))
+    });
+    if damage { ExitCode::from(3) } else { ExitCode::from(1) }
+}

@@ -1,0 +1,158 @@
+//! A bucket of an S3 endpoint (a VAST S3 view): OpenDAL's S3 service with
+//! AWS Signature V4, every upload carrying its CRC32C, one operator per
+//! data VIP (requests spread round robin, a circuit breaker each), and
+//! under OpenDAL's timeout and retry layers the transports that re-send
+//! damaged uploads and watch each endpoint's health.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use opendal::layers::{RetryLayer, TimeoutLayer};
+use opendal::{HttpTransporter, Operator, services};
+use opendal_http_transport_reqwest::ReqwestTransport;
+use vastost_tls::TlsSettings;
+
+use crate::breaker::{Breaker, BreakerTransport};
+use crate::error::{ErrorKind, Result, StorageError};
+use crate::resend::ResendDamaged;
+use crate::s3_raw::{RawS3, Upload};
+use crate::types::S3Settings;
+
+/// Objects larger than this go to S3 as multipart uploads.
+pub(crate) const MULTIPART_THRESHOLD: usize = 32 << 20;
+/// Part size of multipart uploads.
+pub(crate) const MULTIPART_PART: usize = 16 << 20;
+/// Parts of one object uploaded at once.
+pub(crate) const MULTIPART_PARALLEL: usize = 4;
+
+/// An HTTP client with the TLS rules of `tls` for the endpoint `what`
+/// (named in errors and logs), presenting `identity_pem` (a client
+/// certificate with its key) when given.
+pub fn http_client(tls: &TlsSettings, what: &str, identity_pem: Option<&str>) -> Result<reqwest::Client> {
+    let client = match identity_pem {
+        Some(pem) => vastost_tls::http_client_with_identity(tls, what, pem),
+        None => vastost_tls::http_client(tls, what),
+    };
+    client.map_err(|e| StorageError::new(ErrorKind::Invalid, "open", what, e.to_string()))
+}
+
+/// A bucket, through one operator per endpoint.
+#[derive(Debug)]
+pub(crate) struct S3Store {
+    /// One operator per endpoint, used in turn, with its circuit breaker.
+    spread: Vec<(Operator, Arc<Breaker>)>,
+    next: AtomicUsize,
+    endpoint: String,
+    bucket: String,
+    /// What OpenDAL does not do: list and abort multipart uploads.
+    raw: RawS3,
+}
+
+impl S3Store {
+    /// Nothing is read from the environment or instance metadata: the
+    /// settings are all there is.
+    pub(crate) fn open(settings: &S3Settings) -> Result<Self> {
+        // One client (one connection pool) shared by every endpoint.
+        let http = http_client(&settings.tls, &settings.endpoint, None)?;
+        let raw = RawS3::new(settings, http.clone());
+        let client = ReqwestTransport::new(http);
+        let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();
+        let breakers: Arc<[Arc<Breaker>]> = endpoints.iter().map(|_| Arc::new(Breaker::default())).collect();
+        let operator = |i: usize| -> Result<Operator> {
+            let builder = services::S3::default()
+                .endpoint(endpoints[i])
+                .bucket(&settings.bucket)
+                .region(&settings.region)
+                .access_key_id(&settings.access_key)
+                .secret_access_key(&settings.secret_key)
+                // Every upload carries the CRC32C of its bytes, which the
+                // server checks: bytes damaged on the way are refused
+                // (BadDigest), never stored.
+                .checksum_algorithm("crc32c")
+                .disable_config_load();
+            let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
+            let transport = HttpTransporter::new(ResendDamaged {
+                inner: BreakerTransport {
+                    inner: client.clone(),
+                    breaker: breakers[i].clone(),
+                    all: breakers.clone(),
+                    endpoint: endpoints[i].clone(),
+                },
+            });
+            let op = op.clone().with_context(op.context().with_http_transport(transport));
+            // The timeout sits inside the retry, so a request cut short is
+            // retried like any temporary failure.
+            Ok(op.layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout)).layer(
+                RetryLayer::new()
+                    .with_max_times(settings.retries)
+                    .with_jitter()
+                    .with_min_delay(std::time::Duration::from_millis(100)),
+            ))
+        };
+        let spread = (0..endpoints.len()).map(|i| Ok((operator(i)?, breakers[i].clone()))).collect::<Result<_>>()?;
+        Ok(S3Store {
+            spread,
+            next: AtomicUsize::new(0),
+            endpoint: settings.endpoint.clone(),
+            bucket: settings.bucket.clone(),
+            raw,
+        })
+    }
+
+    /// The operator for the next request: endpoints in turn, skipping
+    /// those whose circuit is open (unless all are).
+    fn op(&self) -> &Operator {
+        let n = self.spread.len();
+        if n < 2 {
+            return &self.spread[0].0;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let pick = (0..n).map(|k| (start + k) % n).find(|i| !self.spread[*i].1.is_open()).unwrap_or(start % n);
+        &self.spread[pick].0
+    }
+
+    /// Runs `f` on the next endpoint; when it fails for a reason of the
+    /// endpoint (not an answer about the object) after its retries, and
+    /// other endpoints are healthy, once more on each of them, so a dead
+    /// VIP costs a request no more than one round of retries.
+    pub(crate) async fn run<T, F, Fut>(&self, f: F) -> std::result::Result<T, opendal::Error>
+    where
+        F: Fn(Operator) -> Fut,
+        Fut: Future<Output = std::result::Result<T, opendal::Error>>,
+    {
+        let mut result = f(self.op().clone()).await;
+        for _ in 1..self.spread.len() {
+            match &result {
+                Err(e)
+                    if matches!(e.kind(), opendal::ErrorKind::Unexpected | opendal::ErrorKind::RateLimited)
+                        && self.spread.iter().any(|(_, b)| !b.is_open()) =>
+                {
+                    tracing::debug!(error = %e, "trying another endpoint");
+                    result = f(self.op().clone()).await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
+    /// The incomplete multipart uploads under `prefix`.
+    pub(crate) async fn incomplete_uploads(&self, prefix: &str) -> Result<Vec<Upload>> {
+        self.raw.uploads(prefix).await
+    }
+
+    /// Aborts an incomplete multipart upload, freeing its parts.
+    pub(crate) async fn abort_upload(&self, upload: &Upload) -> Result<()> {
+        self.raw.abort(upload).await
+    }
+
+    /// The circuit breakers of the endpoints, in configuration order.
+    pub(crate) fn breakers(&self) -> Vec<Arc<Breaker>> {
+        self.spread.iter().map(|(_, b)| b.clone()).collect()
+    }
+
+    /// `s3:<endpoint>/<bucket>`.
+    pub(crate) fn describe(&self) -> String {
+        format!("s3:{}/{}", self.endpoint, self.bucket)
+    }
+}
