@@ -6,7 +6,7 @@ use std::path::Path;
 use libloading::Library;
 use vastost_ost::*;
 
-use crate::*;
+use crate::error::LoadError;
 
 macro_rules! api {
     ($($name:ident: fn($($arg:ty),*) -> $ret:ty;)*) => {

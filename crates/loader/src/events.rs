@@ -4,7 +4,10 @@ use std::ffi::c_int;
 
 use vastost_ost::*;
 
-use crate::*;
+use crate::error::OstError;
+use crate::fields::*;
+use crate::info::ImageInfo;
+use crate::plugin::Plugin;
 
 /// An event, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

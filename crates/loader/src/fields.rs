@@ -4,7 +4,7 @@ use std::ffi::{CString, c_char, c_int};
 
 use vastost_ost::*;
 
-use crate::*;
+use crate::error::OstError;
 
 /// Reads a fixed-size C string field.
 pub fn cstr(field: &[c_char]) -> String {

@@ -2,7 +2,10 @@
 
 use vastost_ost::*;
 
-use crate::*;
+use crate::error::OstError;
+use crate::fields::zeroed_image_info;
+use crate::info::ImageInfo;
+use crate::plugin::Plugin;
 
 /// An open image; dropped without `close`, it is closed incomplete (a
 /// checkpoint), as a media server whose job stopped would leave it.

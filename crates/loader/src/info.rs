@@ -2,7 +2,7 @@
 
 use vastost_ost::*;
 
-use crate::*;
+use crate::fields::cstr;
 
 /// Image properties, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

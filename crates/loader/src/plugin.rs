@@ -6,9 +6,20 @@ use std::path::{Path, PathBuf};
 use libloading::Library;
 use vastost_ost::*;
 
-use crate::fields::{c_string, credentials, zeroed_plugin_info};
+use crate::api::Api;
+use crate::error::{LoadError, OstError};
+use crate::fields::zeroed_server_info;
+use crate::fields::*;
+use crate::fields::{c_string, zeroed_plugin_info};
 use crate::info::decode_server_info;
-use crate::*;
+use crate::info::{PluginInfo, ServerInfo};
+
+/// File name of the multithreaded plugin.
+pub const PLUGIN_FILE: &str = "libstspiVastDataMT.so";
+/// Where NetBackup keeps OST plugins.
+pub const NETBACKUP_PLUGIN_DIR: &str = "/usr/openv/lib/ost-plugins";
+/// Environment variable naming the plugin file to load.
+pub const PLUGIN_ENV: &str = "VASTOST_PLUGIN";
 
 /// A loaded plugin library.
 #[derive(Debug)]
@@ -132,19 +143,6 @@ impl Plugin {
         // SAFETY: valid string and writable struct.
         self.check(unsafe { (self.api.stspi_get_server_prop_byname)(name.as_ptr(), &mut info) })?;
         Ok(decode_server_info(&info))
-    }
-
-    /// `stspi_open_server`, with user and password when given.
-    pub fn open_server(&self, server: &str, cred: Option<(&str, &str)>) -> Result<Server<'_>, OstError> {
-        let name = c_string(server)?;
-        let cred = cred.map(credentials).transpose()?;
-        let mut handle: sts_server_handle_t = std::ptr::null_mut();
-        // SAFETY: valid string, NULL or valid credentials, writable handle.
-        let st = unsafe {
-            (self.api.stspi_open_server)(name.as_ptr(), cred.as_ref().map_or(std::ptr::null(), |c| c), &mut handle)
-        };
-        self.check(st)?;
-        Ok(Server { plugin: self, raw: handle, closed: false })
     }
 
     /// `vastost_get_stats`.

@@ -4,9 +4,15 @@ use std::ffi::c_int;
 
 use vastost_ost::*;
 
+use crate::error::OstError;
+use crate::events::EventChannel;
+use crate::fields::*;
 use crate::fields::{c_string, credentials};
+use crate::fields::{fill, image_def, zeroed_image_info, zeroed_lsu_info};
+use crate::image::Image;
 use crate::info::decode_server_info;
-use crate::*;
+use crate::info::{ImageInfo, LsuInfo, ServerInfo};
+use crate::plugin::Plugin;
 
 /// An open storage server; closed on drop.
 #[derive(Debug)]
@@ -277,5 +283,21 @@ impl Drop for Server<'_> {
             // SAFETY: our handle; a failure here has nobody to report to.
             let _ = unsafe { (self.plugin.api.stspi_close_server)(self.raw) };
         }
+    }
+}
+
+/// Opening servers is the plugin's, written here beside what a server is.
+impl Plugin {
+    /// `stspi_open_server`, with user and password when given.
+    pub fn open_server(&self, server: &str, cred: Option<(&str, &str)>) -> Result<Server<'_>, OstError> {
+        let name = c_string(server)?;
+        let cred = cred.map(credentials).transpose()?;
+        let mut handle: sts_server_handle_t = std::ptr::null_mut();
+        // SAFETY: valid string, NULL or valid credentials, writable handle.
+        let st = unsafe {
+            (self.api.stspi_open_server)(name.as_ptr(), cred.as_ref().map_or(std::ptr::null(), |c| c), &mut handle)
+        };
+        self.check(st)?;
+        Ok(Server { plugin: self, raw: handle, closed: false })
     }
 }
