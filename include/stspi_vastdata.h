@@ -495,7 +495,7 @@ sts_status_t stspi_close_server(sts_server_handle_t handle);
 
 // Properties of an open server.
 //
-// # Safety
+// # Pointers
 // `info` is NULL or writable.
 sts_status_t stspi_get_server_prop(sts_server_handle_t handle, sts_server_info_t *info);
 
@@ -507,13 +507,13 @@ sts_status_t stspi_get_server_prop_byname(const char *server_name, sts_server_in
 
 // Opens the list of a server's LSUs.
 //
-// # Safety
+// # Pointers
 // `list` is NULL or writable.
 sts_status_t stspi_open_lsu_list(sts_server_handle_t handle, sts_lsu_list_handle_t *list);
 
 // The next LSU of a list, or `STS_ENOMORE` at the end.
 //
-// # Safety
+// # Pointers
 // `lsu` is NULL or writable.
 sts_status_t stspi_list_lsu(sts_lsu_list_handle_t list, sts_lsu_name_t *lsu);
 
@@ -522,7 +522,7 @@ sts_status_t stspi_close_lsu_list(sts_lsu_list_handle_t list);
 
 // Properties of an LSU: capacity, use, flags, label.
 //
-// # Safety
+// # Pointers
 // `lsu` is valid; `info` is NULL or writable.
 sts_status_t stspi_get_lsu_prop_byname(const sts_lsu_t *lsu, sts_lsu_info_t *info);
 
@@ -536,7 +536,7 @@ sts_status_t stspi_label_lsu(const sts_lsu_t *lsu, const char *label);
 // `STS_II_IMAGE_PENDING | STS_II_BUSY_WRITE`. `pendingflag` (another image
 // will follow) is a hint and is not needed by this plugin.
 //
-// # Safety
+// # Pointers
 // `lsu` and `def` are valid; `handle` is NULL or writable.
 sts_status_t stspi_create_image(const sts_lsu_t *lsu,
                                 const sts_image_def_t *def,
@@ -546,7 +546,7 @@ sts_status_t stspi_create_image(const sts_lsu_t *lsu,
 // Opens an image: `STS_O_READ` for a complete image, `STS_O_WRITE` to
 // append to a checkpointed one.
 //
-// # Safety
+// # Pointers
 // `lsu` and `def` are valid; `handle` is NULL or writable.
 sts_status_t stspi_open_image(const sts_lsu_t *lsu,
                               const sts_image_def_t *def,
@@ -589,20 +589,20 @@ sts_status_t stspi_close_image(stsp_image_handle_t handle, int flags);
 // returns; with `asyncflag` its space is freed in the background (what the
 // plugin's stop interrupts is left to the reclaimer).
 //
-// # Safety
+// # Pointers
 // `lsu` and `def` are valid.
 sts_status_t stspi_delete_image(const sts_lsu_t *lsu, const sts_image_def_t *def, int asyncflag);
 
 // Properties of an open image (a writer sees its size grow as it writes).
 //
-// # Safety
+// # Pointers
 // `info` is NULL or writable.
 sts_status_t stspi_get_image_prop(stsp_image_handle_t handle, sts_image_info_t *info);
 
 // Properties of an image by name; a missing image gives `STS_ENOMORE`, as
 // NetBackup expects.
 //
-// # Safety
+// # Pointers
 // `lsu` and `def` are valid; `info` is NULL or writable.
 sts_status_t stspi_get_image_prop_byname(const sts_lsu_t *lsu,
                                          const sts_image_def_t *def,
@@ -610,13 +610,13 @@ sts_status_t stspi_get_image_prop_byname(const sts_lsu_t *lsu,
 
 // Opens the list of an LSU's images (complete and pending).
 //
-// # Safety
+// # Pointers
 // `lsu` is valid; `list` is NULL or writable.
 sts_status_t stspi_open_image_list(const sts_lsu_t *lsu, sts_image_list_handle_t *list);
 
 // The next image of a list, or `STS_ENOMORE` at the end.
 //
-// # Safety
+// # Pointers
 // `info` is NULL or writable.
 sts_status_t stspi_list_image(sts_image_list_handle_t list, sts_image_info_t *info);
 
@@ -661,7 +661,7 @@ sts_status_t stspi_open_target_server(sts_server_handle_t source,
 // copies all of the source from `from_offset` (`len` ignored). Between
 // LSUs of one server no data moves: the target references the source's.
 //
-// # Safety
+// # Pointers
 // `copied` is NULL or writable.
 sts_status_t stspi_copy_extent(stsp_image_handle_t source,
                                stsp_image_handle_t target,
@@ -686,7 +686,7 @@ sts_status_t stspi_include_in_image(stsp_image_handle_t source,
 // `stspi_open_target_server` (streamed, verified). `flags` must be 0. A
 // failed copy leaves no target image.
 //
-// # Safety
+// # Pointers
 // The four pointers are valid.
 sts_status_t stspi_copy_image(const sts_lsu_t *from_lsu,
                               const sts_image_def_t *from,
@@ -698,7 +698,7 @@ sts_status_t stspi_copy_image(const sts_lsu_t *from_lsu,
 // end is announced by an event (`STS_EVT_COPY_DONE` or
 // `STS_EVT_REPLICATION` on success); a failed copy leaves no image.
 //
-// # Safety
+// # Pointers
 // The four pointers are valid; `op_id` writable.
 sts_status_t stspi_async_copy_image(const sts_lsu_t *from_lsu,
                                     const sts_image_def_t *from,
@@ -743,7 +743,7 @@ sts_status_t stspi_named_async_cancel(sts_server_handle_t server, const char *na
 // storage: they survive restarts and are seen by every media server).
 // `flags` must be 0.
 //
-// # Safety
+// # Pointers
 // `channel` is writable.
 sts_status_t stspi_open_evchannel(sts_server_handle_t server,
                                   uint32_t flags,
@@ -753,14 +753,14 @@ sts_status_t stspi_open_evchannel(sts_server_handle_t server,
 // `STS_ENOMORE`. An event stays on the storage until `stspi_delete_event`
 // (or its retention time ends).
 //
-// # Safety
+// # Pointers
 // `event` is writable.
 sts_status_t stspi_get_event(sts_evc_handle_t channel, sts_event_t *event);
 
 // Deletes an event handed out by this channel (by its `ev_seq`), for
 // every poller.
 //
-// # Safety
+// # Pointers
 // `event` is valid.
 sts_status_t stspi_delete_event(sts_evc_handle_t channel, const sts_event_t *event);
 
@@ -798,7 +798,7 @@ sts_status_t vastost_reclaim(sts_server_handle_t server,
 
 // Counters of the memory budget and of open handles.
 //
-// # Safety
+// # Pointers
 // `stats` is NULL or writable.
 sts_status_t vastost_get_stats(vastost_stats_t *stats);
 

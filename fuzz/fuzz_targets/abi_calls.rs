@@ -7,7 +7,7 @@
 #![no_main]
 
 use std::ffi::c_int;
-use std::ptr::{null, null_mut};
+use std::ptr::null_mut;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -39,8 +39,8 @@ fn env() -> &'static Env {
         let mut server = null_mut();
         // SAFETY: valid strings and out-pointers.
         unsafe {
-            assert_eq!(stspi_init(0, path.as_ptr(), null_mut()), 0);
-            assert_eq!(stspi_open_server(c"VastData:f".as_ptr(), null(), &mut server), 0);
+            assert_eq!(stspi_init(0, path.as_ptr(), None), 0);
+            assert_eq!(stspi_open_server(c"VastData:f".as_ptr(), None, Some(&mut server)), 0);
         }
         Env { _dir: dir, server: server as usize }
     })
@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
             match op % 12 {
                 0 => {
                     let mut h = null_mut();
-                    let st = stspi_create_image(&lsu, &def, 0, &mut h);
+                    let st = stspi_create_image(Some(&lsu), Some(&def), 0, Some(&mut h));
                     if st == 0 {
                         images.push(h);
                     }
@@ -98,26 +98,26 @@ fuzz_target!(|data: &[u8]| {
                 }
                 1 => {
                     let mut h = null_mut();
-                    let st = stspi_open_image(&lsu, &def, (input.byte() % 4) as c_int, &mut h);
+                    let st = stspi_open_image(Some(&lsu), Some(&def), (input.byte() % 4) as c_int, Some(&mut h));
                     if st == 0 {
                         images.push(h);
                     }
                     st
                 }
-                2 | 3 => stspi_write_image(handle, null(), buf.as_ptr().cast(), len, offset, &mut n),
-                4 => stspi_read_image(handle, buf.as_mut_ptr().cast(), len, offset, &mut n),
+                2 | 3 => stspi_write_image(handle, None, buf.as_ptr().cast(), len, offset, Some(&mut n)),
+                4 => stspi_read_image(handle, buf.as_mut_ptr().cast(), len, offset, Some(&mut n)),
                 5 => stspi_flush(handle),
                 6 => {
                     let st = stspi_close_image(handle, (input.byte() % 3) as c_int);
                     images.retain(|h| *h != handle);
                     st
                 }
-                7 => stspi_delete_image(&lsu, &def, 0),
-                8 => stspi_get_image_prop(handle, &mut info),
-                9 => stspi_write_image_meta(handle, buf.as_ptr().cast(), len.min(4096), offset, &mut n),
+                7 => stspi_delete_image(Some(&lsu), Some(&def), 0),
+                8 => stspi_get_image_prop(handle, Some(&mut info)),
+                9 => stspi_write_image_meta(handle, buf.as_ptr().cast(), len.min(4096), offset, Some(&mut n)),
                 10 => {
                     let other = images.first().copied().unwrap_or(null_mut());
-                    stspi_copy_extent(handle, other, offset, offset, len, input.byte() as u32 % 4, &mut n)
+                    stspi_copy_extent(handle, other, offset, offset, len, input.byte() as u32 % 4, Some(&mut n))
                 }
                 _ => {
                     let other = images.last().copied().unwrap_or(null_mut());

@@ -13,18 +13,14 @@ use crate::ost::*;
 ///
 /// # Safety
 /// `p` is NULL or points to a valid, initialised `T` for the call's duration.
-pub(crate) unsafe fn ref_from<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, Failure> {
-    // SAFETY: NULL is checked here; validity otherwise is the caller's contract.
-    unsafe { p.as_ref() }.ok_or_else(|| Failure::null(what))
+/// The struct a caller passed, refused when NULL.
+pub(crate) fn given<'a, T>(p: Option<&'a T>, what: &'static str) -> Result<&'a T, Failure> {
+    p.ok_or_else(|| Failure::null(what))
 }
 
-/// Checks an output pointer; the value is written only on success.
-///
-/// # Safety
-/// `p` is NULL or points to writable memory for a `T`.
-pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Result<&'a mut T, Failure> {
-    // SAFETY: NULL is checked here; validity otherwise is the caller's contract.
-    unsafe { p.as_mut() }.ok_or_else(|| Failure::null(what))
+/// Where a caller wants an output written, refused when NULL.
+pub(crate) fn given_mut<'a, T>(p: Option<&'a mut T>, what: &'static str) -> Result<&'a mut T, Failure> {
+    p.ok_or_else(|| Failure::null(what))
 }
 
 /// Borrows `len` bytes of input at `p`.

@@ -221,119 +221,68 @@ pub enum sts_status {
     STS_EINPROGRESS = 2060219,
 }
 
-/// Every status, for tables and tests.
-pub const ALL_STATUSES: [sts_status; 29] = {
-    use sts_status::*;
-    [
-        STS_EOK,
-        STS_EBUSY,
-        STS_ENOMORE,
-        STS_ESYSCALL,
-        STS_ESOFTWARE,
-        STS_EACCESS,
-        STS_EPLUGIN,
-        STS_EWORM_MIN,
-        STS_EWORM_MAX,
-        STS_EWORM_LOCKED,
-        STS_EINVAL,
-        STS_EAUTH,
-        STS_ECONNECT,
-        STS_ENOSERVER,
-        STS_ENOLSU,
-        STS_ENOIMAGE,
-        STS_EEXIST,
-        STS_ENOSPC,
-        STS_ENOTSUP,
-        STS_EAGAIN,
-        STS_ECLAIM,
-        STS_EBADHANDLE,
-        STS_EINTEGRITY,
-        STS_ENOTINIT,
-        STS_ESTATE,
-        STS_ECONFIG,
-        STS_ECANCELED,
-        STS_ENOCOPY,
-        STS_EINPROGRESS,
-    ]
-};
+/// Generates, from one table of each status's message, the list of all
+/// statuses and their names and messages. The enum itself stays written
+/// out above (cbindgen reads it to write the header); a status missing
+/// from the table, or one the enum lacks, does not compile.
+macro_rules! status_table {
+    ($($name:ident => $message:literal,)*) => {
+        /// Every status code.
+        pub const ALL_STATUSES: [sts_status; [$(stringify!($name)),*].len()] = [$(sts_status::$name),*];
 
-impl sts_status {
-    /// The status with numeric value `code`, if there is one.
-    pub fn from_code(code: c_int) -> Option<Self> {
-        ALL_STATUSES.iter().copied().find(|s| *s as c_int == code)
-    }
+        impl sts_status {
+            /// The status with numeric value `code`, if there is one.
+            pub fn from_code(code: c_int) -> Option<Self> {
+                ALL_STATUSES.iter().copied().find(|s| *s as c_int == code)
+            }
 
-    /// The symbolic name, `STS_E…`.
-    pub fn name(self) -> &'static str {
-        use sts_status::*;
-        match self {
-            STS_EOK => "STS_EOK",
-            STS_EBUSY => "STS_EBUSY",
-            STS_ENOMORE => "STS_ENOMORE",
-            STS_ESYSCALL => "STS_ESYSCALL",
-            STS_ESOFTWARE => "STS_ESOFTWARE",
-            STS_EACCESS => "STS_EACCESS",
-            STS_EPLUGIN => "STS_EPLUGIN",
-            STS_EWORM_MIN => "STS_EWORM_MIN",
-            STS_EWORM_MAX => "STS_EWORM_MAX",
-            STS_EWORM_LOCKED => "STS_EWORM_LOCKED",
-            STS_EINVAL => "STS_EINVAL",
-            STS_EAUTH => "STS_EAUTH",
-            STS_ECONNECT => "STS_ECONNECT",
-            STS_ENOSERVER => "STS_ENOSERVER",
-            STS_ENOLSU => "STS_ENOLSU",
-            STS_ENOIMAGE => "STS_ENOIMAGE",
-            STS_EEXIST => "STS_EEXIST",
-            STS_ENOSPC => "STS_ENOSPC",
-            STS_ENOTSUP => "STS_ENOTSUP",
-            STS_EAGAIN => "STS_EAGAIN",
-            STS_ECLAIM => "STS_ECLAIM",
-            STS_EBADHANDLE => "STS_EBADHANDLE",
-            STS_EINTEGRITY => "STS_EINTEGRITY",
-            STS_ENOTINIT => "STS_ENOTINIT",
-            STS_ESTATE => "STS_ESTATE",
-            STS_ECONFIG => "STS_ECONFIG",
-            STS_ECANCELED => "STS_ECANCELED",
-            STS_ENOCOPY => "STS_ENOCOPY",
-            STS_EINPROGRESS => "STS_EINPROGRESS",
+            /// The symbolic name, `STS_E…`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(sts_status::$name => stringify!($name),)*
+                }
+            }
+
+            /// A short description, NUL-terminated for C.
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(sts_status::$name => concat!($message, "\0"),)*
+                }
+            }
         }
-    }
+    };
+}
 
-    /// A short description, NUL-terminated for C.
-    pub fn message(self) -> &'static str {
-        use sts_status::*;
-        match self {
-            STS_EOK => "success\0",
-            STS_EBUSY => "object is busy\0",
-            STS_ENOMORE => "no more entries\0",
-            STS_ESYSCALL => "system call failed\0",
-            STS_ESOFTWARE => "software error\0",
-            STS_EACCESS => "access not allowed\0",
-            STS_EPLUGIN => "plugin error\0",
-            STS_EWORM_MIN => "invalid WORM minimum retention\0",
-            STS_EWORM_MAX => "invalid WORM maximum retention\0",
-            STS_EWORM_LOCKED => "cannot delete: WORM lock not expired\0",
-            STS_EINVAL => "invalid argument\0",
-            STS_EAUTH => "authentication failed\0",
-            STS_ECONNECT => "cannot connect to the storage server\0",
-            STS_ENOSERVER => "no such storage server\0",
-            STS_ENOLSU => "no such LSU\0",
-            STS_ENOIMAGE => "no such image\0",
-            STS_EEXIST => "image already exists\0",
-            STS_ENOSPC => "no space left on the LSU\0",
-            STS_ENOTSUP => "operation not supported\0",
-            STS_EAGAIN => "temporary failure, retry later\0",
-            STS_ECLAIM => "storage server not served by this plugin\0",
-            STS_EBADHANDLE => "invalid, stale or closed handle\0",
-            STS_EINTEGRITY => "stored data failed its checksum\0",
-            STS_ENOTINIT => "plugin not initialized\0",
-            STS_ESTATE => "image state does not allow this operation\0",
-            STS_ECONFIG => "plugin configuration missing or invalid\0",
-            STS_ECANCELED => "operation cancelled\0",
-            STS_ENOCOPY => "no such background copy\0",
-            STS_EINPROGRESS => "background copy still running\0",
-        }
-    }
+status_table! {
+    STS_EOK => "success",
+    STS_EBUSY => "object is busy",
+    STS_ENOMORE => "no more entries",
+    STS_ESYSCALL => "system call failed",
+    STS_ESOFTWARE => "software error",
+    STS_EACCESS => "access not allowed",
+    STS_EPLUGIN => "plugin error",
+    STS_EWORM_MIN => "invalid WORM minimum retention",
+    STS_EWORM_MAX => "invalid WORM maximum retention",
+    STS_EWORM_LOCKED => "cannot delete: WORM lock not expired",
+    STS_EINVAL => "invalid argument",
+    STS_EAUTH => "authentication failed",
+    STS_ECONNECT => "cannot connect to the storage server",
+    STS_ENOSERVER => "no such storage server",
+    STS_ENOLSU => "no such LSU",
+    STS_ENOIMAGE => "no such image",
+    STS_EEXIST => "image already exists",
+    STS_ENOSPC => "no space left on the LSU",
+    STS_ENOTSUP => "operation not supported",
+    STS_EAGAIN => "temporary failure, retry later",
+    STS_ECLAIM => "storage server not served by this plugin",
+    STS_EBADHANDLE => "invalid, stale or closed handle",
+    STS_EINTEGRITY => "stored data failed its checksum",
+    STS_ENOTINIT => "plugin not initialized",
+    STS_ESTATE => "image state does not allow this operation",
+    STS_ECONFIG => "plugin configuration missing or invalid",
+    STS_ECANCELED => "operation cancelled",
+    STS_ENOCOPY => "no such background copy",
+    STS_EINPROGRESS => "background copy still running",
 }
 
 /// What every entry point returns: an `sts_status` value.

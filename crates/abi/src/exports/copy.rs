@@ -25,22 +25,16 @@ use crate::state;
 pub unsafe extern "C" fn stspi_open_target_server(
     source: sts_server_handle_t,
     target_name: *const c_char,
-    cred: *const sts_cred_t,
-    handle: *mut sts_server_handle_t,
+    cred: Option<&sts_cred_t>,
+    handle: Option<&mut sts_server_handle_t>,
 ) -> sts_status_t {
     guard("stspi_open_target_server", || {
         let engine = state::engine()?;
         let source = handles::server(source, "source")?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(target_name, "target_name", STS_MAX_STSNAME) }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(handle, "handle") }?;
-        let server = if name == source.name() {
-            source
-        } else {
-            // SAFETY: by contract.
-            Arc::new(unsafe { open_named(&engine, &name, cred) }?)
-        };
+        let out = given_mut(handle, "handle")?;
+        let server = if name == source.name() { source } else { Arc::new(open_named(&engine, &name, cred)?) };
         *out = handles::insert(Object::Server(server), engine.epoch)?;
         Ok(())
     })
@@ -83,21 +77,20 @@ fn with_copy_pair<R>(
 /// copies all of the source from `from_offset` (`len` ignored). Between
 /// LSUs of one server no data moves: the target references the source's.
 ///
-/// # Safety
+/// # Pointers
 /// `copied` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_copy_extent(
+pub extern "C" fn stspi_copy_extent(
     source: stsp_image_handle_t,
     target: stsp_image_handle_t,
     from_offset: u64,
     to_offset: u64,
     len: u64,
     flags: u32,
-    copied: *mut u64,
+    copied: Option<&mut u64>,
 ) -> sts_status_t {
     guard("stspi_copy_extent", || {
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(copied, "copied") }?;
+        let out = given_mut(copied, "copied")?;
         if flags & !(STS_CX_APPEND | STS_CX_REMAINDER) != 0 {
             return Err(Failure::invalid(format!("unknown copy_extent flags {flags:#x}")));
         }
@@ -140,21 +133,17 @@ pub extern "C" fn stspi_include_in_image(
 ///
 /// # Safety
 /// The four pointers are NULL or valid.
-unsafe fn copy_args(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
+fn copy_args(
+    from_lsu: Option<&sts_lsu_t>,
+    from: Option<&sts_image_def_t>,
+    to_lsu: Option<&sts_lsu_t>,
+    to: Option<&sts_image_def_t>,
 ) -> Result<(Arc<Server>, Lsu, ImageDef, Lsu, ImageDef), Failure> {
     let _engine = state::engine()?;
-    // SAFETY: by contract.
-    let (server, src) = lsu_of(unsafe { ref_from(from_lsu, "from_lsu") }?)?;
-    // SAFETY: by contract.
-    let def = image_def(unsafe { ref_from(from, "from") }?)?;
-    // SAFETY: by contract.
-    let (_, dst) = lsu_of(unsafe { ref_from(to_lsu, "to_lsu") }?)?;
-    // SAFETY: by contract.
-    let to_def = image_def(unsafe { ref_from(to, "to") }?)?;
+    let (server, src) = lsu_of(given(from_lsu, "from_lsu")?)?;
+    let def = image_def(given(from, "from")?)?;
+    let (_, dst) = lsu_of(given(to_lsu, "to_lsu")?)?;
+    let to_def = image_def(given(to, "to")?)?;
     Ok((server, src, def, dst, to_def))
 }
 
@@ -163,20 +152,19 @@ unsafe fn copy_args(
 /// `stspi_open_target_server` (streamed, verified). `flags` must be 0. A
 /// failed copy leaves no target image.
 ///
-/// # Safety
+/// # Pointers
 /// The four pointers are valid.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_copy_image(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
+pub extern "C" fn stspi_copy_image(
+    from_lsu: Option<&sts_lsu_t>,
+    from: Option<&sts_image_def_t>,
+    to_lsu: Option<&sts_lsu_t>,
+    to: Option<&sts_image_def_t>,
     flags: u32,
 ) -> sts_status_t {
     guard("stspi_copy_image", || {
         check_copy_flags(flags)?;
-        // SAFETY: by contract.
-        let (_, src, def, dst, to_def) = unsafe { copy_args(from_lsu, from, to_lsu, to) }?;
+        let (_, src, def, dst, to_def) = copy_args(from_lsu, from, to_lsu, to)?;
         src.copy_image(&def, &dst, &to_def, &vastost_engine::Progress::default())?;
         Ok(())
     })
@@ -193,23 +181,21 @@ fn check_copy_flags(flags: u32) -> Result<(), Failure> {
 /// end is announced by an event (`STS_EVT_COPY_DONE` or
 /// `STS_EVT_REPLICATION` on success); a failed copy leaves no image.
 ///
-/// # Safety
+/// # Pointers
 /// The four pointers are valid; `op_id` writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_async_copy_image(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
+pub extern "C" fn stspi_async_copy_image(
+    from_lsu: Option<&sts_lsu_t>,
+    from: Option<&sts_image_def_t>,
+    to_lsu: Option<&sts_lsu_t>,
+    to: Option<&sts_image_def_t>,
     flags: u32,
-    op_id: *mut u64,
+    op_id: Option<&mut u64>,
 ) -> sts_status_t {
     guard("stspi_async_copy_image", || {
         check_copy_flags(flags)?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(op_id, "op_id") }?;
-        // SAFETY: by contract.
-        let (server, src, def, dst, to_def) = unsafe { copy_args(from_lsu, from, to_lsu, to) }?;
+        let out = given_mut(op_id, "op_id")?;
+        let (server, src, def, dst, to_def) = copy_args(from_lsu, from, to_lsu, to)?;
         let name = server.copies().start(None, src, def, dst, to_def)?;
         *out = name.trim_start_matches('#').parse().unwrap_or(0);
         Ok(())
@@ -223,10 +209,10 @@ pub unsafe extern "C" fn stspi_async_copy_image(
 /// The four pointers are valid; `name` is NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_named_async_copy_image(
-    from_lsu: *const sts_lsu_t,
-    from: *const sts_image_def_t,
-    to_lsu: *const sts_lsu_t,
-    to: *const sts_image_def_t,
+    from_lsu: Option<&sts_lsu_t>,
+    from: Option<&sts_image_def_t>,
+    to_lsu: Option<&sts_lsu_t>,
+    to: Option<&sts_image_def_t>,
     name: *const c_char,
     flags: u32,
 ) -> sts_status_t {
@@ -234,8 +220,7 @@ pub unsafe extern "C" fn stspi_named_async_copy_image(
         check_copy_flags(flags)?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
-        // SAFETY: by contract.
-        let (server, src, def, dst, to_def) = unsafe { copy_args(from_lsu, from, to_lsu, to) }?;
+        let (server, src, def, dst, to_def) = copy_args(from_lsu, from, to_lsu, to)?;
         server.copies().start(Some(&name), src, def, dst, to_def)?;
         Ok(())
     })
@@ -253,15 +238,14 @@ pub unsafe extern "C" fn stspi_named_async_wait(
     server: sts_server_handle_t,
     name: *const c_char,
     timeout_secs: u32,
-    done_bytes: *mut u64,
+    done_bytes: Option<&mut u64>,
 ) -> sts_status_t {
     guard("stspi_named_async_wait", || {
         let _engine = state::engine()?;
         let server = handles::server(server, "server")?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(name, "name", STS_MAX_IMAGENAME) }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(done_bytes, "done_bytes") }?;
+        let out = given_mut(done_bytes, "done_bytes")?;
         let timeout = std::time::Duration::from_secs(timeout_secs.into());
         match server.copies().wait(&name, timeout)? {
             vastost_engine::CopyWait::Done(result) => {

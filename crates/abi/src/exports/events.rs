@@ -13,19 +13,18 @@ use crate::state;
 /// storage: they survive restarts and are seen by every media server).
 /// `flags` must be 0.
 ///
-/// # Safety
+/// # Pointers
 /// `channel` is writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_open_evchannel(
+pub extern "C" fn stspi_open_evchannel(
     server: sts_server_handle_t,
     flags: u32,
-    channel: *mut sts_evc_handle_t,
+    channel: Option<&mut sts_evc_handle_t>,
 ) -> sts_status_t {
     guard("stspi_open_evchannel", || {
         let engine = state::engine()?;
         let server = handles::server(server, "server")?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(channel, "channel") }?;
+        let out = given_mut(channel, "channel")?;
         if flags != 0 {
             return Err(Failure::invalid(format!("event channel flags {flags:#x}: none are defined")));
         }
@@ -47,13 +46,12 @@ fn with_channel<R>(
 /// `STS_ENOMORE`. An event stays on the storage until `stspi_delete_event`
 /// (or its retention time ends).
 ///
-/// # Safety
+/// # Pointers
 /// `event` is writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: *mut sts_event_t) -> sts_status_t {
+pub extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: Option<&mut sts_event_t>) -> sts_status_t {
     guard("stspi_get_event", || {
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(event, "event") }?;
+        let out = given_mut(event, "event")?;
         with_channel(channel, |chan| {
             let given: std::collections::HashSet<(String, String)> = chan.given.values().cloned().collect();
             let next = chan.server.next_event(&given, &chan.resume)?;
@@ -77,13 +75,12 @@ pub unsafe extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: *mut 
 /// Deletes an event handed out by this channel (by its `ev_seq`), for
 /// every poller.
 ///
-/// # Safety
+/// # Pointers
 /// `event` is valid.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_delete_event(channel: sts_evc_handle_t, event: *const sts_event_t) -> sts_status_t {
+pub extern "C" fn stspi_delete_event(channel: sts_evc_handle_t, event: Option<&sts_event_t>) -> sts_status_t {
     guard("stspi_delete_event", || {
-        // SAFETY: by contract.
-        let event = unsafe { ref_from(event, "event") }?;
+        let event = given(event, "event")?;
         with_channel(channel, |chan| {
             let Some((lsu, key)) = chan.given.get(&event.ev_seq).cloned() else {
                 return Err(Failure::invalid(format!("event {} was not handed out by this channel", event.ev_seq)));

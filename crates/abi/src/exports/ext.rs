@@ -57,7 +57,7 @@ pub unsafe extern "C" fn vastost_reclaim(
     lsu: *const c_char,
     grace_secs: i64,
     older_than_secs: i64,
-    report: *mut vastost_reclaim_t,
+    report: Option<&mut vastost_reclaim_t>,
 ) -> sts_status_t {
     guard("vastost_reclaim", || {
         let _engine = state::engine()?;
@@ -68,8 +68,7 @@ pub unsafe extern "C" fn vastost_reclaim(
             // SAFETY: non-NULL and NUL-terminated by contract.
             Some(unsafe { str_arg(lsu, "lsu", STS_MAX_LSUNAME) }?)
         };
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(report, "report") }?;
+        let out = given_mut(report, "report")?;
         let grace = u64::try_from(grace_secs).ok();
         let older_than = u64::try_from(older_than_secs).ok();
         *out = reclaim_to_c(&server.reclaim(lsu.as_deref(), grace, older_than)?);
@@ -79,14 +78,13 @@ pub unsafe extern "C" fn vastost_reclaim(
 
 /// Counters of the memory budget and of open handles.
 ///
-/// # Safety
+/// # Pointers
 /// `stats` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn vastost_get_stats(stats: *mut vastost_stats_t) -> sts_status_t {
+pub extern "C" fn vastost_get_stats(stats: Option<&mut vastost_stats_t>) -> sts_status_t {
     guard("vastost_get_stats", || {
         let engine = state::engine()?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(stats, "stats") }?;
+        let out = given_mut(stats, "stats")?;
         let b = engine.budget_stats();
         *out = vastost_stats_t {
             vs_budget_total: b.total,

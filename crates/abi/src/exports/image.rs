@@ -17,24 +17,21 @@ use crate::state;
 /// `STS_II_IMAGE_PENDING | STS_II_BUSY_WRITE`. `pendingflag` (another image
 /// will follow) is a hint and is not needed by this plugin.
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` and `def` are valid; `handle` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_create_image(
-    lsu: *const sts_lsu_t,
-    def: *const sts_image_def_t,
+pub extern "C" fn stspi_create_image(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
     pendingflag: c_int,
-    handle: *mut stsp_image_handle_t,
+    handle: Option<&mut stsp_image_handle_t>,
 ) -> sts_status_t {
     let _ = pendingflag;
     guard("stspi_create_image", || {
         let engine = state::engine()?;
-        // SAFETY: by contract.
-        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
-        // SAFETY: by contract.
-        let def = image_def(unsafe { ref_from(def, "def") }?)?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(handle, "handle") }?;
+        let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
+        let out = given_mut(handle, "handle")?;
         let writer = lsu.create_image(&def)?;
         *out = handles::insert(
             Object::Image(Box::new(ImageObj::new(ImageHandle { server, image: Access::Write(writer) }))),
@@ -47,23 +44,20 @@ pub unsafe extern "C" fn stspi_create_image(
 /// Opens an image: `STS_O_READ` for a complete image, `STS_O_WRITE` to
 /// append to a checkpointed one.
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` and `def` are valid; `handle` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_open_image(
-    lsu: *const sts_lsu_t,
-    def: *const sts_image_def_t,
+pub extern "C" fn stspi_open_image(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
     mode: c_int,
-    handle: *mut stsp_image_handle_t,
+    handle: Option<&mut stsp_image_handle_t>,
 ) -> sts_status_t {
     guard("stspi_open_image", || {
         let engine = state::engine()?;
-        // SAFETY: by contract.
-        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
-        // SAFETY: by contract.
-        let def = image_def(unsafe { ref_from(def, "def") }?)?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(handle, "handle") }?;
+        let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
+        let out = given_mut(handle, "handle")?;
         let image = match mode {
             STS_O_READ => Access::Read(lsu.open_for_read(&def)?),
             STS_O_WRITE => Access::Write(lsu.open_for_write(&def)?),
@@ -83,18 +77,17 @@ pub unsafe extern "C" fn stspi_open_image(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_write_image(
     handle: stsp_image_handle_t,
-    stat: *const sts_stat_t,
+    stat: Option<&sts_stat_t>,
     buf: *const c_void,
     len: u64,
     offset: u64,
-    written: *mut u64,
+    written: Option<&mut u64>,
 ) -> sts_status_t {
     let _ = stat;
     guard("stspi_write_image", || {
         // SAFETY: by contract.
         let data = unsafe { bytes_in(buf, len, "buf") }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(written, "written") }?;
+        let out = given_mut(written, "written")?;
         with_image(handle, |h| match &mut h.image {
             Access::Write(w) => {
                 *out = w.write(data, offset)?;
@@ -116,13 +109,12 @@ pub unsafe extern "C" fn stspi_read_image(
     buf: *mut c_void,
     len: u64,
     offset: u64,
-    read: *mut u64,
+    read: Option<&mut u64>,
 ) -> sts_status_t {
     guard("stspi_read_image", || {
         // SAFETY: by contract.
         let dst = unsafe { bytes_out(buf, len, "buf") }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(read, "read") }?;
+        let out = given_mut(read, "read")?;
         with_image(handle, |h| match &mut h.image {
             Access::Read(r) => {
                 *out = r.read(dst, offset)? as u64;
@@ -168,36 +160,33 @@ pub extern "C" fn stspi_close_image(handle: stsp_image_handle_t, flags: c_int) -
 /// returns; with `asyncflag` its space is freed in the background (what the
 /// plugin's stop interrupts is left to the reclaimer).
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` and `def` are valid.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_delete_image(
-    lsu: *const sts_lsu_t,
-    def: *const sts_image_def_t,
+pub extern "C" fn stspi_delete_image(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
     asyncflag: c_int,
 ) -> sts_status_t {
     guard("stspi_delete_image", || {
         let _engine = state::engine()?;
-        // SAFETY: by contract.
-        let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
-        // SAFETY: by contract.
-        let def = image_def(unsafe { ref_from(def, "def") }?)?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
         if asyncflag != 0 { Ok(lsu.delete_image_in_background(&def)?) } else { Ok(lsu.delete_image(&def)?) }
     })
 }
 
 /// Properties of an open image (a writer sees its size grow as it writes).
 ///
-/// # Safety
+/// # Pointers
 /// `info` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_get_image_prop(
+pub extern "C" fn stspi_get_image_prop(
     handle: stsp_image_handle_t,
-    info: *mut sts_image_info_t,
+    info: Option<&mut sts_image_info_t>,
 ) -> sts_status_t {
     guard("stspi_get_image_prop", || {
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(info, "info") }?;
+        let out = given_mut(info, "info")?;
         with_image(handle, |h| {
             let i = match &h.image {
                 Access::Write(w) => w.info(),
@@ -212,22 +201,19 @@ pub unsafe extern "C" fn stspi_get_image_prop(
 /// Properties of an image by name; a missing image gives `STS_ENOMORE`, as
 /// NetBackup expects.
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` and `def` are valid; `info` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_get_image_prop_byname(
-    lsu: *const sts_lsu_t,
-    def: *const sts_image_def_t,
-    info: *mut sts_image_info_t,
+pub extern "C" fn stspi_get_image_prop_byname(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
+    info: Option<&mut sts_image_info_t>,
 ) -> sts_status_t {
     guard("stspi_get_image_prop_byname", || {
         let _engine = state::engine()?;
-        // SAFETY: by contract.
-        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
-        // SAFETY: by contract.
-        let def = image_def(unsafe { ref_from(def, "def") }?)?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(info, "info") }?;
+        let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
+        let out = given_mut(info, "info")?;
         match lsu.image_info(&def) {
             Ok(i) => {
                 *out = image_info_to_c(&i, server.name());
@@ -243,19 +229,17 @@ pub unsafe extern "C" fn stspi_get_image_prop_byname(
 
 /// Opens the list of an LSU's images (complete and pending).
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` is valid; `list` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_open_image_list(
-    lsu: *const sts_lsu_t,
-    list: *mut sts_image_list_handle_t,
+pub extern "C" fn stspi_open_image_list(
+    lsu: Option<&sts_lsu_t>,
+    list: Option<&mut sts_image_list_handle_t>,
 ) -> sts_status_t {
     guard("stspi_open_image_list", || {
         let engine = state::engine()?;
-        // SAFETY: by contract.
-        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(list, "list") }?;
+        let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let out = given_mut(list, "list")?;
         let images = lsu.list_images()?;
         *out = handles::insert(
             Object::ImageList(ImageList {
@@ -270,13 +254,12 @@ pub unsafe extern "C" fn stspi_open_image_list(
 
 /// The next image of a list, or `STS_ENOMORE` at the end.
 ///
-/// # Safety
+/// # Pointers
 /// `info` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: *mut sts_image_info_t) -> sts_status_t {
+pub extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: Option<&mut sts_image_info_t>) -> sts_status_t {
     guard("stspi_list_image", || {
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(info, "info") }?;
+        let out = given_mut(info, "info")?;
         handles::with::<ImageList, _, _>(list, "image list handle", |l| {
             let next = l.cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
             let image = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the image list"))?;

@@ -22,7 +22,7 @@ use crate::state;
 pub unsafe extern "C" fn stspi_init(
     api_version: u64,
     config_path: *const c_char,
-    info: *mut sts_plugin_info_t,
+    info: Option<&mut sts_plugin_info_t>,
 ) -> sts_status_t {
     guard("stspi_init", || {
         if api_version != 0 && api_version < STS_API_VERSION {
@@ -37,9 +37,7 @@ pub unsafe extern "C" fn stspi_init(
             Some(PathBuf::from(unsafe { str_arg(config_path, "config_path", 4096) }?))
         };
         state::init(path.as_deref())?;
-        if !info.is_null() {
-            // SAFETY: non-NULL and writable by contract.
-            let out = unsafe { out_ptr(info, "info") }?;
+        if let Some(out) = info {
             *out = sts_plugin_info_t {
                 pi_api_version: STS_API_VERSION,
                 pi_flags: STS_PI_MT,

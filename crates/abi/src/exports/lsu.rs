@@ -13,18 +13,17 @@ use crate::state;
 
 /// Opens the list of a server's LSUs.
 ///
-/// # Safety
+/// # Pointers
 /// `list` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_open_lsu_list(
+pub extern "C" fn stspi_open_lsu_list(
     handle: sts_server_handle_t,
-    list: *mut sts_lsu_list_handle_t,
+    list: Option<&mut sts_lsu_list_handle_t>,
 ) -> sts_status_t {
     guard("stspi_open_lsu_list", || {
         let engine = state::engine()?;
         let server = handles::server(handle, "server handle")?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(list, "list") }?;
+        let out = given_mut(list, "list")?;
         let names = server.list_lsus()?;
         *out = handles::insert(Object::LsuList(Mutex::new(Cursor { items: names.into_iter() })), engine.epoch)?;
         Ok(())
@@ -33,13 +32,12 @@ pub unsafe extern "C" fn stspi_open_lsu_list(
 
 /// The next LSU of a list, or `STS_ENOMORE` at the end.
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_list_lsu(list: sts_lsu_list_handle_t, lsu: *mut sts_lsu_name_t) -> sts_status_t {
+pub extern "C" fn stspi_list_lsu(list: sts_lsu_list_handle_t, lsu: Option<&mut sts_lsu_name_t>) -> sts_status_t {
     guard("stspi_list_lsu", || {
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(lsu, "lsu") }?;
+        let out = given_mut(lsu, "lsu")?;
         let next = handles::with::<LsuList, _, _>(list, "LSU list handle", |cursor| {
             Ok(cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next())
         })?;
@@ -57,16 +55,17 @@ pub extern "C" fn stspi_close_lsu_list(list: sts_lsu_list_handle_t) -> sts_statu
 
 /// Properties of an LSU: capacity, use, flags, label.
 ///
-/// # Safety
+/// # Pointers
 /// `lsu` is valid; `info` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_get_lsu_prop_byname(lsu: *const sts_lsu_t, info: *mut sts_lsu_info_t) -> sts_status_t {
+pub extern "C" fn stspi_get_lsu_prop_byname(
+    lsu: Option<&sts_lsu_t>,
+    info: Option<&mut sts_lsu_info_t>,
+) -> sts_status_t {
     guard("stspi_get_lsu_prop_byname", || {
         let _engine = state::engine()?;
-        // SAFETY: by contract.
-        let (server, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(info, "info") }?;
+        let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let out = given_mut(info, "info")?;
         *out = lsu_info_to_c(&lsu.info()?, server.name());
         Ok(())
     })
@@ -77,11 +76,10 @@ pub unsafe extern "C" fn stspi_get_lsu_prop_byname(lsu: *const sts_lsu_t, info: 
 /// # Safety
 /// `lsu` is valid; `label` is NUL-terminated.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_label_lsu(lsu: *const sts_lsu_t, label: *const c_char) -> sts_status_t {
+pub unsafe extern "C" fn stspi_label_lsu(lsu: Option<&sts_lsu_t>, label: *const c_char) -> sts_status_t {
     guard("stspi_label_lsu", || {
         let _engine = state::engine()?;
-        // SAFETY: by contract.
-        let (_, lsu) = lsu_of(unsafe { ref_from(lsu, "lsu") }?)?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
         // SAFETY: by contract.
         let label = unsafe { str_arg(label, "label", STS_MAX_LABEL) }?;
         lsu.label(&label)?;

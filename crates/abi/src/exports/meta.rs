@@ -17,13 +17,12 @@ pub unsafe extern "C" fn stspi_write_image_meta(
     buf: *const c_void,
     len: u64,
     offset: u64,
-    written: *mut u64,
+    written: Option<&mut u64>,
 ) -> sts_status_t {
     guard("stspi_write_image_meta", || {
         // SAFETY: by contract.
         let data = unsafe { bytes_in(buf, len, "buf") }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(written, "written") }?;
+        let out = given_mut(written, "written")?;
         with_image(handle, |h| {
             h.image.image().write_meta(data, offset)?;
             *out = len;
@@ -42,13 +41,12 @@ pub unsafe extern "C" fn stspi_read_image_meta(
     buf: *mut c_void,
     len: u64,
     offset: u64,
-    read: *mut u64,
+    read: Option<&mut u64>,
 ) -> sts_status_t {
     guard("stspi_read_image_meta", || {
         // SAFETY: by contract.
         let dst = unsafe { bytes_out(buf, len, "buf") }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(read, "read") }?;
+        let out = given_mut(read, "read")?;
         with_image(handle, |h| {
             let data = h.image.image().read_meta(offset, dst.len())?;
             dst[..data.len()].copy_from_slice(&data);

@@ -21,32 +21,25 @@ use crate::state;
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_open_server(
     server_name: *const c_char,
-    cred: *const sts_cred_t,
-    handle: *mut sts_server_handle_t,
+    cred: Option<&sts_cred_t>,
+    handle: Option<&mut sts_server_handle_t>,
 ) -> sts_status_t {
     guard("stspi_open_server", || {
         let engine = state::engine()?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(handle, "handle") }?;
-        // SAFETY: by contract.
-        let server = unsafe { open_named(&engine, &name, cred) }?;
+        let out = given_mut(handle, "handle")?;
+        let server = open_named(&engine, &name, cred)?;
         *out = handles::insert(Object::Server(Arc::new(server)), engine.epoch)?;
         Ok(())
     })
 }
 
 /// Opens server `name` with the credentials at `cred` (NULL: none).
-///
-/// # Safety
-/// `cred` is NULL or valid.
-pub(super) unsafe fn open_named(engine: &Engine, name: &str, cred: *const sts_cred_t) -> Result<Server, Failure> {
-    let creds = if cred.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL and valid by contract.
-        credentials(unsafe { ref_from(cred, "cred") }?)?
+pub(super) fn open_named(engine: &Engine, name: &str, cred: Option<&sts_cred_t>) -> Result<Server, Failure> {
+    let creds = match cred {
+        None => None,
+        Some(c) => credentials(c)?,
     };
     if !Engine::claims(name) {
         return Err(Failure::new(sts_status::STS_ECLAIM, format!("'{name}' is not a VastData storage server")));
@@ -63,18 +56,17 @@ pub extern "C" fn stspi_close_server(handle: sts_server_handle_t) -> sts_status_
 
 /// Properties of an open server.
 ///
-/// # Safety
+/// # Pointers
 /// `info` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn stspi_get_server_prop(
+pub extern "C" fn stspi_get_server_prop(
     handle: sts_server_handle_t,
-    info: *mut sts_server_info_t,
+    info: Option<&mut sts_server_info_t>,
 ) -> sts_status_t {
     guard("stspi_get_server_prop", || {
         let _engine = state::engine()?;
         let server = handles::server(handle, "server handle")?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(info, "info") }?;
+        let out = given_mut(info, "info")?;
         *out = server_info_to_c(&server.info());
         Ok(())
     })
@@ -87,14 +79,13 @@ pub unsafe extern "C" fn stspi_get_server_prop(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn stspi_get_server_prop_byname(
     server_name: *const c_char,
-    info: *mut sts_server_info_t,
+    info: Option<&mut sts_server_info_t>,
 ) -> sts_status_t {
     guard("stspi_get_server_prop_byname", || {
         let engine = state::engine()?;
         // SAFETY: by contract.
         let name = unsafe { str_arg(server_name, "server_name", STS_MAX_STSNAME) }?;
-        // SAFETY: by contract.
-        let out = unsafe { out_ptr(info, "info") }?;
+        let out = given_mut(info, "info")?;
         *out = server_info_to_c(&engine.server_info(&name)?);
         Ok(())
     })
