@@ -54,8 +54,8 @@ pub struct PluginConfig {
     /// Bytes of data buffers the plugin may hold at once, all streams
     /// together; writers wait (backpressure) when it is spent.
     pub memory_budget: ByteSize,
-    /// `error`, `warn`, `info`, `debug` or `trace`.
-    pub log_level: String,
+    /// How much the plugin logs.
+    pub log_level: LogLevel,
     /// Log file; without one the plugin logs nothing.
     pub log_file: Option<PathBuf>,
     /// Worker threads of the plugin's runtime (default: one per core, at
@@ -65,7 +65,43 @@ pub struct PluginConfig {
 
 impl Default for PluginConfig {
     fn default() -> Self {
-        PluginConfig { memory_budget: ByteSize::gib(1), log_level: "info".into(), log_file: None, worker_threads: None }
+        PluginConfig {
+            memory_budget: ByteSize::gib(1),
+            log_level: LogLevel::Info,
+            log_file: None,
+            worker_threads: None,
+        }
+    }
+}
+
+/// How much the plugin logs: a misspelt level is a configuration error,
+/// not silently `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Failures and what may become one.
+    Warn,
+    /// What an administrator follows: opens, images created and deleted.
+    #[default]
+    Info,
+    /// Every call and request, for support.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level as `tracing` filters name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
     }
 }
 
@@ -134,19 +170,18 @@ pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<String> {
         .map_err(|e| EngineError::Config(format!("cannot read {what} {}: {e}", path.display())))
 }
 
-/// Settings of one storage server.
+/// Settings of one storage server; what a section leaves out is
+/// [`ServerConfig::default`] (the one place defaults are written).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// How data travels.
-    #[serde(default)]
     pub data_path: DataPath,
     /// NFS data path: the directory whose subdirectories are the LSUs.
     pub directory: Option<PathBuf>,
     /// S3 data path: the endpoint, `http(s)://host[:port]` (path-style).
     pub endpoint: Option<String>,
     /// S3 data path: the region used in signatures.
-    #[serde(default = "default_region")]
     pub region: String,
     /// S3 data path: the file holding the S3 keys (`access_key`,
     /// `secret_key`), readable by root only.
@@ -156,7 +191,6 @@ pub struct ServerConfig {
     pub ca_bundle: Option<PathBuf>,
     /// S3 data path: check the endpoint's TLS certificate (on unless set
     /// to false; switching it off is logged). Applies to VMS too.
-    #[serde(default = "default_true")]
     pub tls_verify: bool,
     /// The cluster's VMS, `https://<vms-host>[:port]`: identity, capacity
     /// from quotas, bucket discovery. Without it, LSUs are `lsus` only.
@@ -164,7 +198,6 @@ pub struct ServerConfig {
     /// How to log in to VMS with the storage server's user and password
     /// (`tpconfig -sts_user_id … -password …`): `jwt` (default) or `basic`;
     /// or `api_token` with `vms_api_token_file`.
-    #[serde(default)]
     pub vms_auth: VmsAuthMode,
     /// File holding a VMS API token (mode 600), for `vms_auth = "api_token"`.
     pub vms_api_token_file: Option<PathBuf>,
@@ -177,113 +210,60 @@ pub struct ServerConfig {
     pub vip_pool: Option<String>,
     /// S3 data path: retries of a temporary failure (503 SlowDown, 5xx,
     /// connection trouble), with exponential backoff and jitter.
-    #[serde(default = "default_retries")]
     pub retries: usize,
     /// S3 data path: the plugin checks, once per LSU and process, that the
     /// server refuses to create an object that exists (`If-None-Match: *`),
     /// which keeps two media servers from overwriting each other's commits.
     /// A server that ignores it gets no writes unless this is true (then
     /// only one media server may write to an LSU at a time).
-    #[serde(default)]
     pub allow_unconditional_writes: bool,
     /// S3 data path: time limit of one request, in seconds.
-    #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
     /// S3 data path with VMS and no `lsus`: only S3 views whose path starts
     /// with this are LSUs (default: every S3 view).
     pub lsu_path: Option<String>,
     /// S3 data path: more endpoints (data VIPs) to spread requests over,
     /// besides `endpoint`, when they are not discovered through `vip_pool`.
-    #[serde(default)]
     pub endpoints: Vec<String>,
     /// S3 data path with VMS: create what is missing at `open_server`
     /// (the tenant, an S3 view per LSU owned by `s3_user`, quotas);
     /// idempotent.
-    #[serde(default)]
     pub provision: bool,
     /// The S3 user owning provisioned buckets (its keys are in
     /// `credentials_file`).
-    #[serde(default = "default_s3_user")]
     pub s3_user: String,
     /// A quota put on each provisioned bucket.
     pub quota: Option<ByteSize>,
     /// LSUs created at first use when they are missing.
-    #[serde(default)]
     pub lsus: Vec<String>,
     /// Size of a data fragment, the unit of upload and of write buffering.
-    #[serde(default = "default_fragment_size")]
     pub fragment_size: ByteSize,
     /// Fragments of one image uploaded at once.
-    #[serde(default = "default_write_parallelism")]
     pub write_parallelism: usize,
     /// Bytes fetched ahead of a sequential reader.
-    #[serde(default = "default_read_ahead")]
     pub read_ahead: ByteSize,
     /// Seconds a reference in the making protects data from the reclaimer.
     /// Copies and virtual images commit within this time of taking their
     /// references (they renew them otherwise); clocks of the media servers
     /// must agree to well within it.
-    #[serde(default = "default_reclaim_grace")]
     pub reclaim_grace_secs: u64,
     /// Hours after its last commit that a pending image (a backup whose
     /// media server crashed or was killed) is abandoned by the reclaimer:
     /// the data written past its last checkpoint is freed, and an image
     /// with no checkpoint at all goes. It is also how long a deleted
     /// image's tombstone is kept. Far above any checkpoint interval.
-    #[serde(default = "default_abandon_after")]
     pub abandon_after_hours: u64,
     /// Hours an event is kept when nobody deletes it.
-    #[serde(default = "default_event_retention")]
     pub event_retention_hours: u64,
 }
 
-fn default_retries() -> usize {
-    3
-}
-
-fn default_request_timeout() -> u64 {
-    120
-}
-
-fn default_s3_user() -> String {
-    "vastost".into()
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_region() -> String {
-    "us-east-1".into()
-}
-
-fn default_fragment_size() -> ByteSize {
-    ByteSize::mib(64)
-}
-fn default_write_parallelism() -> usize {
-    4
-}
-fn default_read_ahead() -> ByteSize {
-    ByteSize::mib(32)
-}
-fn default_reclaim_grace() -> u64 {
-    900
-}
-fn default_event_retention() -> u64 {
-    72
-}
-fn default_abandon_after() -> u64 {
-    24
-}
-
-impl ServerConfig {
-    /// A server on the NFS data path with the design's defaults.
-    pub fn nfs(directory: impl Into<PathBuf>) -> Self {
+impl Default for ServerConfig {
+    fn default() -> Self {
         ServerConfig {
             data_path: DataPath::Nfs,
-            directory: Some(directory.into()),
+            directory: None,
             endpoint: None,
-            region: default_region(),
+            region: "us-east-1".into(),
             credentials_file: None,
             ca_bundle: None,
             tls_verify: true,
@@ -293,22 +273,29 @@ impl ServerConfig {
             vms_version: None,
             vms_tenant: None,
             vip_pool: None,
-            retries: default_retries(),
+            retries: 3,
             allow_unconditional_writes: false,
-            request_timeout_secs: default_request_timeout(),
+            request_timeout_secs: 120,
             lsu_path: None,
             endpoints: Vec::new(),
             provision: false,
-            s3_user: default_s3_user(),
+            s3_user: "vastost".into(),
             quota: None,
             lsus: Vec::new(),
-            fragment_size: default_fragment_size(),
-            write_parallelism: default_write_parallelism(),
-            read_ahead: default_read_ahead(),
-            reclaim_grace_secs: default_reclaim_grace(),
-            abandon_after_hours: default_abandon_after(),
-            event_retention_hours: default_event_retention(),
+            fragment_size: ByteSize::mib(64),
+            write_parallelism: 4,
+            read_ahead: ByteSize::mib(32),
+            reclaim_grace_secs: 900,
+            abandon_after_hours: 24,
+            event_retention_hours: 72,
         }
+    }
+}
+
+impl ServerConfig {
+    /// A server on the NFS data path with the design's defaults.
+    pub fn nfs(directory: impl Into<PathBuf>) -> Self {
+        ServerConfig { data_path: DataPath::Nfs, directory: Some(directory.into()), ..ServerConfig::default() }
     }
 
     fn validate(&self, name: &str, budget: u64) -> Result<()> {
@@ -494,8 +481,22 @@ mod tests {
             "[server.a]\ndata_path = \"s3\"\ncredentials_file = \"/c\"\n",
             "[server.a]\ndata_path = \"s3\"\nendpoint = \"ftp://x\"\ncredentials_file = \"/c\"\n",
             "[server.a]\ndata_path = \"s3\"\nendpoint = \"http://x\"\n",
+            // Misspelt values are errors, as misspelt keys are.
+            "[plugin]\nlog_level = \"verbose\"\n",
+            "[server.a]\ndirectory = \"/x\"\ndata_path = \"nfs4\"\n",
+            "[server.a]\ndirectory = \"/x\"\nvms_auth = \"token\"\n",
         ] {
             assert!(Config::from_toml(text).is_err(), "accepted: {text}");
         }
+    }
+
+    #[test]
+    fn what_a_section_leaves_out_is_the_one_default() {
+        let c = Config::from_toml("[plugin]\nlog_level = \"warn\"\n[server.a]\ndirectory = \"/x\"\n").unwrap();
+        assert_eq!(c.plugin.log_level, LogLevel::Warn);
+        let a = &c.servers["a"];
+        let d = ServerConfig::nfs("/x");
+        assert_eq!(format!("{a:?}"), format!("{d:?}"));
+        assert_eq!((a.fragment_size.as_u64(), a.retries, a.tls_verify), (64 << 20, 3, true));
     }
 }

@@ -1,3 +1,7 @@
+//! The process-wide engine: one per `init`, dropped at `terminate`. It owns
+//! the async runtime, the memory budget and the configuration, and opens
+//! servers; it must not know about LSUs or images.
+
 use std::sync::Arc;
 use std::time::Duration;
 

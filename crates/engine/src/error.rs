@@ -1,3 +1,8 @@
+//! The engine's one error type: an enum a caller can act on
+//! ([`ErrorKind`]) with the context of what failed. Every lower error
+//! (storage, VMS, I/O) is translated here, once; the ABI maps kinds to OST
+//! status codes in its own table and nowhere else.
+
 use std::sync::Arc;
 
 use vastost_storage::StorageError;

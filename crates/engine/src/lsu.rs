@@ -1,3 +1,10 @@
+//! The LSU facade: what NetBackup does to an LSU (create, open, list and
+//! delete images; properties and label; reclaim; events), each a few lines
+//! over the commit log (`commit`), the pipelines (`reader`, `writer`),
+//! metadata, references and the reclaimer. It owns no state beyond its
+//! [`LsuCtx`](crate::ctx::LsuCtx); it must not reach the server or other
+//! LSUs except through that context.
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -1,3 +1,9 @@
+//! A storage server: its place (a directory or an S3 endpoint and its
+//! VIPs), its VMS connection, the LSUs it serves (opened once, shared), and
+//! the named background copies in flight. It implements
+//! [`Siblings`](crate::ctx::Siblings) so that images of one LSU can reach
+//! data of another; it must not open images itself (the LSU facade does).
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
