@@ -1,11 +1,12 @@
 //! Build script of the two plugin libraries (`vastost-plugin-mt`,
 //! `vastost-plugin-st`): link flags of a well-behaved shared library: a
 //! SONAME (the library's file name), full RELRO and immediate binding
-//! (`-z relro -z now`).
+//! (`-z relro -z now`), and a build id.
 //!
-//! Not done here: hiding the `#[no_mangle]` functions of dependencies
-//! (crc-fast's `crc_fast_*`), which rustc lists as exports itself; a
-//! version script of ours cannot take them back.
+//! A dependency's `#[no_mangle]` functions would be exported too (rustc
+//! lists them in its own version script, which no flag here can take
+//! back): that is why the workspace patches `crc-fast` (whose C API
+//! OpenDAL's S3 service pulls in) with `crates/crc-fast`, which has none.
 
 fn main() {
     let soname = match std::env::var("CARGO_PKG_NAME").as_deref() {
@@ -15,4 +16,6 @@ fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,relro");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,now");
+    // A build id names the separate debug file of a stripped library.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--build-id");
 }

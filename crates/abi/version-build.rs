@@ -1,6 +1,7 @@
 //! Build script of `vastost-abi` and `vastost`: the version they report
 //! carries the git commit it was built from (`0.1.0+git.<12 hex>`, or
-//! `0.1.0+git.unknown` outside a git checkout), as `VASTOST_VERSION`.
+//! `0.1.0+git.unknown` outside a git checkout), as `VASTOST_VERSION`; and
+//! `vastost` gets a build id.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +17,10 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     println!("cargo:rustc-env=VASTOST_VERSION={version}+git.{commit}");
+    // A build id names the separate debug file of the stripped binary.
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("vastost") {
+        println!("cargo:rustc-link-arg-bins=-Wl,--build-id");
+    }
     // Rebuilt when the checked-out commit changes (only paths that exist:
     // a missing one would rebuild every time).
     let git = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.git");

@@ -55,7 +55,7 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
     let path = Config::locate(config_path);
     let config = Config::load(&path)?;
     start_logging(&config);
-    let engine = Engine::new(config)?;
+    let engine = Engine::new(config)?.reread_limits_from(&path);
     tracing::info!(version = crate::version::VERSION, config = %path.display(), "plugin initialized");
     *slot = Some(Arc::new(engine));
     Ok(())

@@ -78,6 +78,22 @@ pub enum Command {
     /// Provision a cluster for the plugin through VMS (S3 user and keys,
     /// buckets, quotas) and write the plugin's configuration; safe to rerun.
     Setup(SetupArgs),
+    /// Collect what support asks for into one archive: the configuration
+    /// with secrets removed, versions, the plugin log's last lines and
+    /// `check` of every configured server. Works when the configuration
+    /// does not.
+    SupportBundle(SupportArgs),
+}
+
+/// Support bundle arguments.
+#[derive(Debug, Args)]
+pub struct SupportArgs {
+    /// The archive to write (`.tar.gz`).
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Lines of the plugin's log to include.
+    #[arg(long, default_value_t = 2000)]
+    pub log_lines: usize,
 }
 
 /// Check arguments.

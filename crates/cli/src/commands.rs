@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => return crate::bench::run(cli.plugin.as_deref(), args),
         Command::Sim(args) => return sim(args),
         Command::Setup(args) => return crate::setup::run(args),
+        Command::SupportBundle(args) => return crate::support::run(&cli, args),
         _ => {}
     }
     let plugin = session::plugin(&cli)?;
@@ -90,7 +91,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Synth(args) => crate::copies::synth(plugin, args),
         Command::Events(args) => crate::copies::events(plugin, args),
         Command::Reclaim(args) => crate::copies::reclaim(plugin, args),
-        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) | Command::Setup(_) => {
+        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) | Command::Setup(_) | Command::SupportBundle(_) => {
             unreachable!("handled before loading the plugin")
         }
     }

@@ -25,6 +25,7 @@ mod scan;
 mod secrets;
 mod session;
 mod setup;
+mod support;
 mod transfer;
 
 use std::process::ExitCode;

@@ -255,6 +255,12 @@ pub struct ServerConfig {
     pub abandon_after_hours: u64,
     /// Hours an event is kept when nobody deletes it.
     pub event_retention_hours: u64,
+    /// Bytes per second that all backups of the process to this server
+    /// may write together (`write_image`); none by default. Reread at each
+    /// `open_server`: a change applies without a restart.
+    pub max_write_bandwidth: Option<ByteSize>,
+    /// The same for restores (`read_image`).
+    pub max_read_bandwidth: Option<ByteSize>,
 }
 
 impl Default for ServerConfig {
@@ -288,6 +294,8 @@ impl Default for ServerConfig {
             reclaim_grace_secs: 900,
             abandon_after_hours: 24,
             event_retention_hours: 72,
+            max_write_bandwidth: None,
+            max_read_bandwidth: None,
         }
     }
 }
@@ -448,6 +456,13 @@ mod tests {
         let c = Config::from_toml(&readme[start..end]).expect("the README's example parses");
         assert_eq!(c.server("VastData:cluster1").unwrap().data_path, DataPath::S3);
         assert_eq!(c.server("vast://cluster2").unwrap().data_path, DataPath::Nfs);
+    }
+
+    #[test]
+    fn the_packaged_example_is_valid() {
+        let example = include_str!("../../../packaging/vastost.toml.example");
+        let c = Config::from_toml(example).expect("packaging/vastost.toml.example parses");
+        assert!(!c.servers.is_empty());
     }
 
     #[test]

@@ -15,12 +15,15 @@ use crate::commit_probe::Commits;
 use crate::error::{EngineError, Result};
 use crate::names::LsuName;
 use crate::open_images::OpenImages;
+use crate::throttle::{Bandwidth, Limits};
 
 /// What every server, LSU and image of the process shares.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineCtx {
     pub rt: tokio::runtime::Handle,
     pub budget: MemoryBudget,
+    /// Bandwidth limits by server name, shared by all its streams.
+    pub bandwidth: Arc<Bandwidth>,
 }
 
 /// The LSUs of one server, as its images see them: an image may reference
@@ -72,6 +75,7 @@ impl LsuCtx {
             grace_secs: 0,
             abandon_secs: 24 * 3600,
             commits: Commits::Conditional,
+            limits: Bandwidth::default().of("test", &crate::config::ServerConfig::default()),
         })
     }
 
@@ -106,6 +110,8 @@ pub(crate) struct LsuCtx {
     pub abandon_secs: u64,
     /// Whether the storage makes commits safe (see `commit_probe`).
     pub commits: Commits,
+    /// The server's bandwidth limits.
+    pub limits: Arc<Limits>,
 }
 
 impl LsuCtx {

@@ -22,6 +22,8 @@ pub struct Engine {
     runtime: Option<Runtime>,
     ctx: EngineCtx,
     config: Arc<Config>,
+    /// The configuration file, reread for bandwidth limits.
+    file: Option<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -38,9 +40,37 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| EngineError::Internal(format!("cannot start the I/O runtime: {e}")))?;
-        let ctx =
-            EngineCtx { rt: runtime.handle().clone(), budget: MemoryBudget::new(config.plugin.memory_budget.as_u64()) };
-        Ok(Engine { runtime: Some(runtime), ctx, config: Arc::new(config) })
+        let ctx = EngineCtx {
+            rt: runtime.handle().clone(),
+            budget: MemoryBudget::new(config.plugin.memory_budget.as_u64()),
+            bandwidth: Arc::default(),
+        };
+        Ok(Engine { runtime: Some(runtime), ctx, config: Arc::new(config), file: None })
+    }
+
+    /// Rereads the bandwidth limits from `path` (the configuration file the
+    /// engine was started from) at each `open_server`.
+    pub fn reread_limits_from(mut self, path: &std::path::Path) -> Self {
+        self.file = Some(path.to_path_buf());
+        self
+    }
+
+    /// The server section in force for `name`: the file's current one for
+    /// the bandwidth limits (a file that does not read or parse now keeps
+    /// the limits in force, with a warning), the rest as started.
+    fn current(&self, name: &str) -> Result<ServerConfig> {
+        let mut cfg = self.server_config(name)?.clone();
+        if let Some(path) = &self.file {
+            match Config::load(path).map(|c| c.server(name).cloned()) {
+                Ok(Some(now)) => {
+                    cfg.max_write_bandwidth = now.max_write_bandwidth;
+                    cfg.max_read_bandwidth = now.max_read_bandwidth;
+                }
+                Ok(None) => tracing::warn!(server = name, "no longer in the configuration; limits kept"),
+                Err(e) => tracing::warn!(server = name, error = %e, "configuration not reread; limits kept"),
+            }
+        }
+        Ok(cfg)
     }
 
     /// The configuration in force.
@@ -57,7 +87,7 @@ impl Engine {
     /// Opens storage server `name` as configured, logging in to its VMS
     /// with `creds` when it has one.
     pub fn open_server(&self, name: &str, creds: Option<&Credentials>) -> Result<Server> {
-        Server::open(name, self.server_config(name)?.clone(), self.ctx.clone(), creds, true)
+        Server::open(name, self.current(name)?, self.ctx.clone(), creds, true)
     }
 
     /// What server `name` tells about itself, without logging in anywhere

@@ -43,6 +43,7 @@ mod refs;
 mod server;
 #[cfg(test)]
 mod tests;
+mod throttle;
 mod writer;
 
 pub use budget::BudgetStats;

@@ -191,6 +191,7 @@ impl ImageReader {
             return Ok(0);
         }
         let end = self.head.size.min(offset.saturating_add(buf.len() as u64));
+        self.image.ctx().limits.read.take(end - offset);
         let sequential = self.last_end == Some(offset) || (offset == 0 && self.last_end.is_none());
         let window = if sequential { self.plan(offset, end + self.image.ctx().read_ahead) } else { Vec::new() };
         // Drop what the reader has moved past, then start what comes next.

@@ -403,6 +403,7 @@ impl ServerShared {
             grace_secs: self.cfg.reclaim_grace_secs,
             abandon_secs: self.cfg.abandon_after_hours.saturating_mul(3600),
             commits,
+            limits: self.ctx.bandwidth.of(&self.name, &self.cfg),
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)

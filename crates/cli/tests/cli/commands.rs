@@ -136,3 +136,26 @@ fn failed_commands_leave_no_debris_and_bad_arguments_are_refused() {
     let err = fails(&vastost(&env, &["images", "--user", "u", "--password-file", path(&pw)]), 1);
     assert!(err.contains("mode 640"), "{err}");
 }
+
+#[test]
+fn a_support_bundle_holds_config_versions_log_and_checks_without_secrets() {
+    let env = env();
+    // A backup first, so that the plugin has logged something.
+    let source = env.dir.path().join("src.bin");
+    std::fs::write(&source, support::bytes(3, 100_000)).unwrap();
+    ok(&vastost(&env, &["backup", "--image", "logged", "--input", path(&source)]));
+    let bundle = env.dir.path().join("bundle.tar.gz");
+    let out = ok(&vastost(&env, &["support-bundle", "--output", path(&bundle)]));
+    assert!(out.contains("checks of 2 server(s)"), "{out}");
+    let unpacked = env.dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&unpacked).status().unwrap();
+    assert!(tar.success());
+    let read = |name: &str| std::fs::read_to_string(unpacked.join("vastost-support").join(name)).unwrap();
+    assert!(read("config.toml").contains("[server.small]"), "{}", read("config.toml"));
+    let versions = read("versions.txt");
+    assert!(versions.contains("vastost 0.1.0+git.") && versions.contains("plugin "), "{versions}");
+    assert!(read("plugin-log-tail.txt").contains("plugin initialized"), "{}", read("plugin-log-tail.txt"));
+    let checks = read("check.txt");
+    assert!(checks.contains("VastData:small") && checks.contains("VastData:big"), "{checks}");
+}
