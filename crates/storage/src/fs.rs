@@ -137,6 +137,29 @@ pub(crate) async fn put_new(root: &Path, key: &str, data: Bytes) -> Result<()> {
 
 /// Removes the folders left empty under `dir` once its objects are gone,
 /// and `dir` itself.
+/// Unlinks that run at once in [`remove_many`].
+const PARALLEL_UNLINKS: usize = 16;
+
+/// Deletes files, missing ones included, several at once.
+pub(crate) async fn remove_many(root: &Path, keys: Vec<String>) -> Result<()> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(keys)
+        .map(|key| {
+            let path = abs(root, &key);
+            async move {
+                blocking("delete", &key, move || match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    other => other,
+                })
+                .await
+            }
+        })
+        .buffer_unordered(PARALLEL_UNLINKS)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
 pub(crate) async fn remove_empty_dirs(root: &Path, dir: &str) -> Result<()> {
     let path = abs(root, dir);
     blocking("delete_all", dir, move || match std::fs::remove_dir_all(&path) {

@@ -251,6 +251,8 @@ impl ObjectStore {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
         let from = format!("{dir}{after}");
         let server_side = !after.is_empty() && matches!(&*self.backend, Backend::S3(_));
+        // A filesystem listing does not stat its entries.
+        let fs = matches!(&*self.backend, Backend::Fs(_));
         let listed = self
             .run(|op| {
                 let from = from.clone();
@@ -269,8 +271,13 @@ impl ObjectStore {
                 let rest = e.path().strip_prefix(dir)?;
                 let is_dir = rest.ends_with('/');
                 let name = rest.trim_end_matches('/');
-                (!name.is_empty() && !name.contains('/') && name > after)
-                    .then(|| ListEntry { name: name.to_string(), is_dir })
+                let listed = e.metadata().content_length();
+                let size = (!is_dir && !fs && listed > 0).then_some(listed);
+                (!name.is_empty() && !name.contains('/') && name > after).then(|| ListEntry {
+                    name: name.to_string(),
+                    is_dir,
+                    size,
+                })
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -284,6 +291,25 @@ impl ObjectStore {
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StorageError::from_opendal("delete", key, e)),
         }
+    }
+
+    /// Deletes objects, missing ones included: on S3 in batches of up to
+    /// 1,000 keys per request (`DeleteObjects`), on a filesystem with
+    /// several unlinks in flight (each is a round trip on NFS).
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if let Backend::Fs(s) = &*self.backend {
+            return fs::remove_many(&s.root, keys).await;
+        }
+        let first = keys[0].clone();
+        self.run(|op| {
+            let keys = keys.clone();
+            async move { op.delete_iter(keys).await }
+        })
+        .await
+        .map_err(|e| StorageError::from_opendal("delete", &first, e))
     }
 
     /// Deletes every object under folder `dir` (ending with `/`), and on a

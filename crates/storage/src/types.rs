@@ -20,6 +20,9 @@ pub struct ListEntry {
     pub name: String,
     /// Whether the child is a folder (a common prefix on S3).
     pub is_dir: bool,
+    /// The object's size when the listing tells it without another
+    /// request (S3 and memory listings do; a filesystem's does not).
+    pub size: Option<u64>,
 }
 
 /// Where an S3 bucket is and how to sign for it.

@@ -225,3 +225,34 @@ fn a_dead_endpoint_is_taken_out_of_the_rotation() {
     // Once out, it costs nothing: 80 requests in far less than 80 rounds of retries.
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
 }
+
+#[test]
+fn many_objects_are_deleted_in_batches_and_listings_tell_sizes() {
+    use futures_util::{StreamExt, TryStreamExt};
+    let rt = rt();
+    for (s, _keep) in stores() {
+        rt.block_on(async {
+            // Over one DeleteObjects batch (1,000 keys).
+            let keys: Vec<String> = (0..1_050).map(|i| format!("many/{i:05}")).collect();
+            futures_util::stream::iter(keys.clone())
+                .map(|k| {
+                    let s = s.clone();
+                    async move { s.put(&k, Bytes::from_static(b"12345")).await }
+                })
+                .buffer_unordered(16)
+                .try_collect::<Vec<()>>()
+                .await
+                .unwrap();
+            let listed = s.list("many/").await.unwrap();
+            assert_eq!(listed.len(), 1_050, "{}", s.describe());
+            if s.fs_root().is_none() {
+                assert!(listed.iter().all(|e| e.size == Some(5)), "{}: {:?}", s.describe(), listed[0]);
+            }
+            let mut doomed = keys.clone();
+            doomed.push("many/never-there".into());
+            s.delete_many(doomed).await.unwrap();
+            assert!(s.list("many/").await.unwrap().is_empty(), "{}", s.describe());
+            s.delete_many(Vec::new()).await.unwrap();
+        });
+    }
+}
