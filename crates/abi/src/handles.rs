@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
-use vastost_engine::{ImageInfo, ImageReader, ImageWriter, Server};
+use vastost_engine::{ImageInfo, ImagePager, ImageReader, ImageWriter, Server};
 
 use crate::failure::Failure;
 use crate::ost::sts_status;
@@ -117,7 +117,24 @@ pub(crate) struct EventChannel {
 #[derive(Debug)]
 pub(crate) struct ImageList {
     pub server: String,
-    pub cursor: Mutex<Cursor<ImageInfo>>,
+    pub pager: Mutex<Pager>,
+}
+
+/// An image list's walk, with the entry `open_image_list` read ahead.
+#[derive(Debug)]
+pub(crate) struct Pager {
+    pub first: Option<ImageInfo>,
+    pub pager: ImagePager,
+}
+
+impl Pager {
+    /// The next image, `None` at the end.
+    pub(crate) fn next(&mut self) -> Result<Option<ImageInfo>, Failure> {
+        match self.first.take() {
+            Some(info) => Ok(Some(info)),
+            None => Ok(self.pager.next_image()?),
+        }
+    }
 }
 
 /// An LSU list being walked.

@@ -231,31 +231,42 @@ impl Lsu {
     pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
         let mut out = Vec::new();
         for keys in image_folders(&self.ctx)? {
-            let damage = match self.latest(&keys) {
-                Ok(Some(m)) if m.state == ImageState::Deleted => continue,
-                // The names come from the manifest; they must lead back here.
-                Ok(Some(m)) => match ImageDef::new(&m.basename, &m.date) {
-                    Ok(def) if ImageKeys::new(&def).root() == keys.root() => {
-                        out.push(self.info_of(def, &keys, &m));
-                        continue;
-                    }
-                    _ => format!("commit record of {} names another image ({}/{})", keys.root(), m.basename, m.date),
-                },
-                Ok(None) => match orphaned_content(&self.ctx, &keys)? {
-                    Some(found) => format!("no commit record in {} although {found} is stored", keys.manifest_dir()),
-                    None => continue,
-                },
-                Err(EngineError::Integrity(why)) => why,
-                Err(e) => return Err(e),
-            };
-            tracing::error!(lsu = self.name(), image = keys.root(), "damaged image listed: {damage}");
-            match keys.def_from_folder() {
-                Some(def) => out.push(ImageInfo::damaged(def, self.name(), damage)),
-                None => tracing::error!(lsu = self.name(), image = keys.root(), "its folder name is not an image name"),
-            }
+            out.extend(self.listed(&keys)?);
         }
         out.sort_by(|a, b| a.def.cmp(&b.def));
         Ok(out)
+    }
+
+    /// What a listing shows of the image folder `keys`: the image, the
+    /// image marked damaged, or nothing (deleted, or gone meanwhile).
+    pub(crate) fn listed(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
+        let damage = match self.latest(keys) {
+            Ok(Some(m)) if m.state == ImageState::Deleted => return Ok(None),
+            // The names come from the manifest; they must lead back here.
+            Ok(Some(m)) => match ImageDef::new(&m.basename, &m.date) {
+                Ok(def) if ImageKeys::new(&def).root() == keys.root() => return Ok(Some(self.info_of(def, keys, &m))),
+                _ => format!("commit record of {} names another image ({}/{})", keys.root(), m.basename, m.date),
+            },
+            Ok(None) => match orphaned_content(&self.ctx, keys)? {
+                Some(found) => format!("no commit record in {} although {found} is stored", keys.manifest_dir()),
+                None => return Ok(None),
+            },
+            Err(EngineError::Integrity(why)) => why,
+            Err(e) => return Err(e),
+        };
+        tracing::error!(lsu = self.name(), image = keys.root(), "damaged image listed: {damage}");
+        match keys.def_from_folder() {
+            Some(def) => Ok(Some(ImageInfo::damaged(def, self.name(), damage))),
+            None => {
+                tracing::error!(lsu = self.name(), image = keys.root(), "its folder name is not an image name");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The LSU's context (for the modules above the facade).
+    pub(crate) fn ctx(&self) -> &Arc<LsuCtx> {
+        &self.ctx
     }
 
     /// Deletes an image. It vanishes at once (a tombstone commit); its

@@ -284,6 +284,60 @@ impl ObjectStore {
         Ok(out)
     }
 
+    /// Up to `limit` children of folder `dir` whose names sort after
+    /// `after`, in order: one listing request on S3 for up to 1,000.
+    pub async fn list_page(&self, dir: &str, after: &str, limit: usize) -> Result<Vec<ListEntry>> {
+        debug_assert!(dir.is_empty() || dir.ends_with('/'));
+        if !matches!(&*self.backend, Backend::S3(_)) {
+            let mut all = self.list_after(dir, after).await?;
+            all.truncate(limit);
+            return Ok(all);
+        }
+        let from = format!("{dir}{after}");
+        let listed = self
+            .run(|op| {
+                let from = from.clone();
+                async move {
+                    use futures_util::TryStreamExt;
+                    let mut lister = op.lister_with(dir);
+                    if !after.is_empty() {
+                        lister = lister.start_after(&from);
+                    }
+                    let mut lister = lister.await?;
+                    let mut out = Vec::new();
+                    while out.len() < limit + 1 {
+                        match lister.try_next().await? {
+                            Some(entry) => out.push(entry),
+                            None => break,
+                        }
+                    }
+                    Ok(out)
+                }
+            })
+            .await;
+        let entries = match listed {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
+        };
+        let mut out: Vec<ListEntry> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let rest = e.path().strip_prefix(dir)?;
+                let is_dir = rest.ends_with('/');
+                let name = rest.trim_end_matches('/');
+                (!name.is_empty() && !name.contains('/') && name > after).then(|| ListEntry {
+                    name: name.to_string(),
+                    is_dir,
+                    size: None,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<()> {
         match self.run(|op| async move { op.delete(key).await }).await {

@@ -3,13 +3,13 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
 
-use vastost_engine::EngineError;
+use vastost_engine::{EngineError, ImagePager};
 
 use super::args::*;
 use crate::boundary::guard;
 use crate::convert::*;
 use crate::failure::Failure;
-use crate::handles::{self, Access, Cursor, ImageHandle, ImageList, ImageObj, Object};
+use crate::handles::{self, Access, ImageHandle, ImageList, ImageObj, Object, Pager};
 use crate::ost::*;
 use crate::state;
 
@@ -240,11 +240,14 @@ pub extern "C" fn stspi_open_image_list(
         let engine = state::engine()?;
         let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
         let out = given_mut(list, "list")?;
-        let images = lsu.list_images()?;
+        // The first page is fetched at once, so that an LSU that cannot be
+        // listed fails here; the rest comes with `list_image`.
+        let mut pager = ImagePager::new(lsu);
+        let first = pager.next_image()?;
         *out = handles::insert(
             Object::ImageList(ImageList {
                 server: server.name().to_string(),
-                cursor: Mutex::new(Cursor { items: images.into_iter() }),
+                pager: Mutex::new(Pager { first, pager }),
             }),
             engine.epoch,
         )?;
@@ -260,8 +263,9 @@ pub extern "C" fn stspi_open_image_list(
 pub extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: Option<&mut sts_image_info_t>) -> sts_status_t {
     guard("stspi_list_image", || {
         let out = given_mut(info, "info")?;
+        let _engine = state::engine()?;
         handles::with::<ImageList, _, _>(list, "image list handle", |l| {
-            let next = l.cursor.lock().unwrap_or_else(|p| p.into_inner()).items.next();
+            let next = l.pager.lock().unwrap_or_else(|p| p.into_inner()).next()?;
             let image = next.ok_or_else(|| Failure::new(sts_status::STS_ENOMORE, "end of the image list"))?;
             *out = image_info_to_c(&image, &l.server);
             Ok(())

@@ -1,0 +1,110 @@
+//! An LSU's images, a page at a time: `open_image_list` returns after the
+//! first page of image folders, and `list_image` goes on page by page, so
+//! the first entry comes as fast on an LSU of a million images as on one of
+//! ten, and memory stays bounded. Images are listed in the order of their
+//! folder names; each is read when it is reached, so one created or
+//! deleted meanwhile is listed or not, never as damage.
+
+use std::collections::VecDeque;
+
+use crate::error::Result;
+use crate::image::ImageInfo;
+use crate::layout::{self, ImageKeys};
+use crate::lsu::Lsu;
+
+/// Image folders (basenames) fetched per listing request.
+const PAGE: usize = 1000;
+
+/// Walks an LSU's images.
+#[derive(Debug)]
+pub struct ImagePager {
+    lsu: Lsu,
+    /// Basenames per listing request.
+    page: usize,
+    /// The last basename fetched; `None` before the first page.
+    after: Option<String>,
+    /// No basename after `after`.
+    exhausted: bool,
+    bases: VecDeque<String>,
+    folders: VecDeque<ImageKeys>,
+}
+
+impl ImagePager {
+    /// A walk over `lsu`'s images, from the first.
+    pub fn new(lsu: Lsu) -> Self {
+        Self::with_page(lsu, PAGE)
+    }
+
+    fn with_page(lsu: Lsu, page: usize) -> Self {
+        ImagePager { lsu, page, after: None, exhausted: false, bases: VecDeque::new(), folders: VecDeque::new() }
+    }
+
+    /// The next image, `None` at the end.
+    pub fn next_image(&mut self) -> Result<Option<ImageInfo>> {
+        loop {
+            if let Some(keys) = self.folders.pop_front() {
+                match self.lsu.listed(&keys)? {
+                    Some(info) => return Ok(Some(info)),
+                    None => continue,
+                }
+            }
+            let ctx = self.lsu.ctx().clone();
+            if let Some(base) = self.bases.pop_front() {
+                let dir = format!("{}{base}/", layout::IMAGES);
+                let dates = ctx.block_on(ctx.store.list(&dir))?;
+                self.folders =
+                    dates.iter().filter(|e| e.is_dir).map(|d| ImageKeys::from_components(&base, &d.name)).collect();
+                continue;
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            let after = self.after.clone().unwrap_or_default();
+            let page = ctx.block_on(ctx.store.list_page(layout::IMAGES, &after, self.page))?;
+            self.exhausted = page.len() < self.page;
+            if let Some(last) = page.last() {
+                self.after = Some(last.name.clone());
+            }
+            self.bases = page.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::ImageDef;
+
+    #[test]
+    fn pages_neither_repeat_nor_skip_and_deletes_meanwhile_are_no_errors() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let budget = crate::budget::MemoryBudget::new(64 << 20);
+        for store in
+            [vastost_storage::ObjectStore::memory().unwrap(), vastost_storage::ObjectStore::fs(dir.path()).unwrap()]
+        {
+            let lsu = Lsu::new(crate::ctx::LsuCtx::on_store(store, rt.handle().clone(), budget.clone(), 8192));
+            let names: Vec<String> = (0..23).map(|i| format!("client{i:02}")).collect();
+            for (i, n) in names.iter().enumerate() {
+                let mut w = lsu.create_image(&ImageDef::new(n, "1").unwrap()).unwrap();
+                w.write(&[i as u8; 512], 0).unwrap();
+                w.close(true).unwrap();
+            }
+            let mut pager = ImagePager::with_page(lsu.clone(), 5);
+            let mut seen = Vec::new();
+            while let Some(info) = pager.next_image().unwrap() {
+                // Images ahead of the walk go away meanwhile.
+                if seen.len() == 7 {
+                    for gone in &names[15..18] {
+                        lsu.delete_image(&ImageDef::new(gone, "1").unwrap()).unwrap();
+                    }
+                }
+                assert!(info.damage.is_none(), "{info:?}");
+                seen.push(info.def.basename().to_string());
+            }
+            let expected: Vec<String> =
+                names.iter().enumerate().filter(|(i, _)| !(15..18).contains(i)).map(|(_, n)| n.clone()).collect();
+            assert_eq!(seen, expected);
+        }
+    }
+}
