@@ -259,29 +259,7 @@ impl ObjectStore {
                 async move { if server_side { op.list_with(dir).start_after(&from).await } else { op.list(dir).await } }
             })
             .await;
-        let entries = match listed {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
-        };
-        let mut out: Vec<ListEntry> = entries
-            .into_iter()
-            .filter(|e| e.path() != dir && e.path() != "/")
-            .filter_map(|e| {
-                let rest = e.path().strip_prefix(dir)?;
-                let is_dir = rest.ends_with('/');
-                let name = rest.trim_end_matches('/');
-                let listed = e.metadata().content_length();
-                let size = (!is_dir && !fs && listed > 0).then_some(listed);
-                (!name.is_empty() && !name.contains('/') && name > after).then(|| ListEntry {
-                    name: name.to_string(),
-                    is_dir,
-                    size,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        children(listed, dir, after, !fs)
     }
 
     /// Up to `limit` children of folder `dir` whose names sort after
@@ -304,10 +282,18 @@ impl ObjectStore {
                         lister = lister.start_after(&from);
                     }
                     let mut lister = lister.await?;
+                    // Only children past `after` count: the folder itself,
+                    // and the folder `after` again (S3 rolls its keys up into
+                    // it once more), may come first.
                     let mut out = Vec::new();
-                    while out.len() < limit + 1 {
+                    while out.len() < limit {
                         match lister.try_next().await? {
-                            Some(entry) => out.push(entry),
+                            Some(entry) => {
+                                let child = entry.path().strip_prefix(dir).map(|r| r.trim_end_matches('/'));
+                                if child.is_some_and(|n| !n.is_empty() && !n.contains('/') && n > after) {
+                                    out.push(entry);
+                                }
+                            }
                             None => break,
                         }
                     }
@@ -315,27 +301,7 @@ impl ObjectStore {
                 }
             })
             .await;
-        let entries = match listed {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
-        };
-        let mut out: Vec<ListEntry> = entries
-            .into_iter()
-            .filter_map(|e| {
-                let rest = e.path().strip_prefix(dir)?;
-                let is_dir = rest.ends_with('/');
-                let name = rest.trim_end_matches('/');
-                (!name.is_empty() && !name.contains('/') && name > after).then(|| ListEntry {
-                    name: name.to_string(),
-                    is_dir,
-                    size: None,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.truncate(limit);
-        Ok(out)
+        children(listed, dir, after, false)
     }
 
     /// Deletes an object; deleting a missing object succeeds.
@@ -389,4 +355,37 @@ impl ObjectStore {
             Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
     }
+}
+
+/// The children of folder `dir` sorting after `after`, from what OpenDAL
+/// listed (a missing folder lists as empty); with `sizes`, the object sizes
+/// the listing gave.
+fn children(
+    listed: std::result::Result<Vec<opendal::Entry>, opendal::Error>,
+    dir: &str,
+    after: &str,
+    sizes: bool,
+) -> Result<Vec<ListEntry>> {
+    let entries = match listed {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
+    };
+    let mut out: Vec<ListEntry> = entries
+        .into_iter()
+        .filter_map(|e| {
+            let rest = e.path().strip_prefix(dir)?;
+            let is_dir = rest.ends_with('/');
+            let name = rest.trim_end_matches('/');
+            let listed = e.metadata().content_length();
+            let size = (sizes && !is_dir && listed > 0).then_some(listed);
+            (!name.is_empty() && !name.contains('/') && name > after).then(|| ListEntry {
+                name: name.to_string(),
+                is_dir,
+                size,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }

@@ -256,3 +256,29 @@ fn many_objects_are_deleted_in_batches_and_listings_tell_sizes() {
         });
     }
 }
+
+#[test]
+fn folders_are_listed_a_page_at_a_time() {
+    let rt = rt();
+    for (s, _keep) in stores() {
+        rt.block_on(async {
+            for i in 0..12 {
+                s.put(&format!("pages/f{i:02}/obj"), Bytes::from_static(b"x")).await.unwrap();
+            }
+            let mut seen = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = s.list_page("pages/", &after, 5).await.unwrap();
+                assert!(page.iter().all(|e| e.is_dir), "{}", s.describe());
+                seen.extend(page.iter().map(|e| e.name.clone()));
+                if page.len() < 5 {
+                    break;
+                }
+                after = page.last().unwrap().name.clone();
+            }
+            let want: Vec<String> = (0..12).map(|i| format!("f{i:02}")).collect();
+            assert_eq!(seen, want, "{}", s.describe());
+            assert!(s.list_page("nothing/", "", 5).await.unwrap().is_empty());
+        });
+    }
+}
