@@ -12,8 +12,6 @@ use anyhow::{Context, Result, bail};
 
 use crate::args::{Cli, SupportArgs};
 
-/// Where the plugin looks for its configuration when nothing names it.
-const DEFAULT_CONFIG: &str = "/usr/openv/lib/ost-plugins/vastost.toml";
 /// How long one server's check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -113,7 +111,9 @@ fn output_of(cmd: &mut Command, limit: Duration) -> String {
 
 /// Writes the bundle.
 pub fn run(cli: &Cli, args: &SupportArgs) -> Result<()> {
-    let config_path = cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    // Where the plugin looks when nothing names its configuration.
+    let config_path =
+        cli.config.clone().unwrap_or_else(|| Path::new(vastost_loader::NETBACKUP_PLUGIN_DIR).join("vastost.toml"));
     let work = tempfile::tempdir()?;
     let dir = work.path().join("vastost-support");
     std::fs::create_dir_all(&dir)?;

@@ -48,7 +48,7 @@ impl ImagePager {
                     None => continue,
                 }
             }
-            let ctx = self.lsu.ctx().clone();
+            let ctx = self.lsu.ctx.clone();
             if let Some(base) = self.bases.pop_front() {
                 let dir = format!("{}{base}/", layout::IMAGES);
                 let dates = ctx.block_on(ctx.store.list(&dir))?;

@@ -264,11 +264,6 @@ impl Lsu {
         }
     }
 
-    /// The LSU's context (for the modules above the facade).
-    pub(crate) fn ctx(&self) -> &Arc<LsuCtx> {
-        &self.ctx
-    }
-
     /// Deletes an image. It vanishes at once (a tombstone commit); its
     /// data goes now if no other image references it, else when the last
     /// one that does is deleted (see `reclaim`).

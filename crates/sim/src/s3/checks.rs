@@ -19,10 +19,6 @@ pub(super) fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The checksums a request announced for its body.
 #[derive(Default)]
 pub(super) struct Announced {

@@ -18,9 +18,9 @@ use std::sync::atomic::Ordering;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use checks::{Announced, attrs_of, check_key, copy_source, hex, read_condition, receive, write_condition};
+use checks::{Announced, attrs_of, check_key, copy_source, read_condition, receive, write_condition};
 use listing::{list, owner, token, untoken};
-use objects::{Objects, Sums};
+use objects::{Objects, Sums, hex};
 
 /// Behaviours of the S3 service that tests switch on.
 #[derive(Debug, Default)]

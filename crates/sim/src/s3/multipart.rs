@@ -6,9 +6,9 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::auth::ACCESS_KEY;
-use super::checks::{Announced, attrs_of, check_key, copy_source, hex, receive, write_condition};
+use super::checks::{Announced, attrs_of, check_key, copy_source, receive, write_condition};
 use super::listing::owner;
-use super::objects::{Objects, Sums, Uploads};
+use super::objects::{Objects, Sums, Uploads, hex};
 
 /// S3's smallest part, except the last.
 const MIN_PART: u64 = 5 << 20;

@@ -126,6 +126,14 @@ impl Sink {
         }
     }
 
+    /// Appends everything `reader` gives (`what` names the read in errors).
+    pub(crate) fn push_all(&mut self, mut reader: Reader, what: &str) -> S3Result<()> {
+        while let Some(chunk) = reader.next_chunk().map_err(|e| internal(what, e))? {
+            self.push(&chunk)?;
+        }
+        Ok(())
+    }
+
     /// The received body, with its MD5 and checksums.
     pub(crate) fn finish(self) -> S3Result<Staged> {
         let body = match self.target {
@@ -161,4 +169,9 @@ impl Drop for Staged {
             b.remove();
         }
     }
+}
+
+/// Bytes as lowercase hexadecimal (ETags are the hex of an MD5).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

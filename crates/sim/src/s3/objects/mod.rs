@@ -349,11 +349,8 @@ impl Objects {
 
     /// Copies `len` bytes from `offset` of `object` into a new sink.
     pub(crate) fn copy_into(&self, sink: &mut Sink, object: &Object, offset: u64, len: u64) -> S3Result<()> {
-        let mut reader = object.open(offset, len).map_err(|_| s3_error!(NoSuchKey, "the source object is gone"))?;
-        while let Some(chunk) = reader.next_chunk().map_err(|e| internal("copying", e))? {
-            sink.push(&chunk)?;
-        }
-        Ok(())
+        let reader = object.open(offset, len).map_err(|_| s3_error!(NoSuchKey, "the source object is gone"))?;
+        sink.push_all(reader, "copying")
     }
 }
 
@@ -366,7 +363,7 @@ impl Objects {
         let mut sink = self.sink(Default::default())?;
         sink.push(data)?;
         let staged = sink.finish()?;
-        let etag = staged.md5.iter().map(|x| format!("{x:02x}")).collect();
+        let etag = hex(&staged.md5);
         self.store(&b, key, staged, etag, Attrs::default(), |_| Ok(())).map(|_| ())
     }
 
@@ -393,7 +390,7 @@ impl Objects {
 mod body;
 mod uploads;
 
-pub(crate) use body::{Attrs, Reader, Sink, Staged, Sums, internal};
+pub(crate) use body::{Attrs, Reader, Sink, Staged, Sums, hex, internal};
 use body::{Body, SinkTarget, lock};
 pub(crate) use uploads::Uploads;
 

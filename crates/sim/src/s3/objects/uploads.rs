@@ -113,10 +113,7 @@ impl Uploads {
 
     /// Copies a part's bytes into `sink`.
     pub(crate) fn append_part(sink: &mut Sink, part: &Part) -> S3Result<()> {
-        let mut reader = part.body.open(0, part.size).map_err(|e| internal("reading a part", e))?;
-        while let Some(chunk) = reader.next_chunk().map_err(|e| internal("reading a part", e))? {
-            sink.push(&chunk)?;
-        }
-        Ok(())
+        let reader = part.body.open(0, part.size).map_err(|e| internal("reading a part", e))?;
+        sink.push_all(reader, "reading a part")
     }
 }
