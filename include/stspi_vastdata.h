@@ -442,6 +442,9 @@ typedef struct {
   uint64_t vr_images_damaged;
   // Incomplete S3 multipart uploads older than the abandon age, aborted.
   uint64_t vr_uploads_aborted;
+  // 1 when the run stopped at `reclaim_max_images` before the pass was
+  // complete (the next run goes on from there), else 0.
+  uint64_t vr_more;
 } vastost_reclaim_t;
 
 // Counters of the plugin's memory budget (`vastost_get_stats`).

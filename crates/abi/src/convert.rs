@@ -251,5 +251,6 @@ pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim
         vr_images_abandoned: r.images_abandoned,
         vr_images_damaged: r.images_damaged,
         vr_uploads_aborted: r.uploads_aborted,
+        vr_more: u64::from(r.more),
     }
 }

@@ -6,12 +6,10 @@
 //! what the killed session left. Over NFS and over S3 (the simulator lives
 //! in this process, the killed one only talks to it).
 
+use support::child::{KillAt, say};
 use vastost_testkit as support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use vastost_loader::{Plugin, Server};
 use vastost_ost::*;
@@ -37,13 +35,6 @@ fn config(dir: &Path, s3: Option<(&str, &Path)>) -> PathBuf {
     let path = dir.join("vastost.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn say(what: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "CRASH:{what}").unwrap();
-    out.flush().unwrap();
 }
 
 /// The child: runs one scenario until done or killed.
@@ -91,57 +82,13 @@ fn child() {
     }
 }
 
-/// When to kill the child: after it printed `lines` progress lines, plus
-/// `delay` (so kills land between the points it reports, too).
-#[derive(Debug, Clone, Copy)]
-struct KillAt {
-    lines: usize,
-    delay: Duration,
-}
-
-impl KillAt {
-    fn random(rng: &mut fastrand::Rng, max_lines: usize, max_delay_ms: u64) -> Self {
-        KillAt { lines: rng.usize(0..=max_lines), delay: Duration::from_millis(rng.u64(0..=max_delay_ms)) }
-    }
-}
-
-/// Runs a scenario in a child process and kills it (SIGKILL: no
-/// destructor, no flush, no close) at `at`. Returns the lines it printed.
+/// Runs a scenario in a child process (this test program's `child` test)
+/// and kills it at `at`. Returns the lines it printed.
 fn run_and_kill(config: &Path, scenario: &str, server: &str, image: &str, at: KillAt) -> Vec<String> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads", "1"])
-        .env("CRASH_SCENARIO", scenario)
-        .env("CRASH_CONFIG", config)
-        .env("CRASH_SERVER", server)
-        .env("CRASH_IMAGE", image)
-        .env("VASTOST_PLUGIN", support::plugin_path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(l) = line.strip_prefix("CRASH:")
-                && tx.send(l.to_string()).is_err()
-            {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    while lines.len() < at.lines {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) => lines.push(l),
-            Err(_) => break,
-        }
-    }
-    std::thread::sleep(at.delay);
-    let _ = child.kill();
-    let _ = child.wait();
-    lines.extend(rx.try_iter());
-    lines
+    let config = config.display().to_string();
+    let env =
+        [("CRASH_SCENARIO", scenario), ("CRASH_CONFIG", &config), ("CRASH_SERVER", server), ("CRASH_IMAGE", image)];
+    support::child::run_and_kill("child", &env, at)
 }
 
 fn restore(s: &Server<'_>, lsu: &str, name: &str) -> Vec<u8> {
@@ -170,13 +117,23 @@ fn backups(
         t.kills += 1;
         let last_checkpoint =
             lines.iter().filter_map(|l| l.strip_prefix("checkpoint ")?.parse::<u64>().ok()).max().unwrap_or(0);
+        // The listing agrees with the lookup: same state and size, never
+        // damage, whatever point of a commit the kill hit.
+        let listed: Vec<_> = s.images("crash").unwrap().into_iter().filter(|i| i.basename == name).collect();
+        assert!(listed.iter().all(|i| i.flags & VASTOST_II_DAMAGED == 0), "{server} round {round}: {listed:?}");
         let info = match s.image_info("crash", &name, "1") {
             Ok(info) => info,
             Err(_) => {
                 assert!(!lines.iter().any(|l| l == "created"), "{server} round {round}: created, then lost");
+                assert!(listed.is_empty(), "{server} round {round}: listed but not found: {listed:?}");
                 continue;
             }
         };
+        assert_eq!(
+            listed.iter().map(|i| (i.flags, i.size)).collect::<Vec<_>>(),
+            [(info.flags, info.size)],
+            "{server} round {round}: the listing and the lookup disagree"
+        );
         if info.flags & STS_II_IMAGE_CREATED != 0 {
             // Complete: every byte is there.
             assert_eq!(info.size, IMAGE as u64);

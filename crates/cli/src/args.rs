@@ -334,6 +334,12 @@ pub struct BenchArgs {
     /// stored before and after deletes and reclaim.
     #[arg(long)]
     pub copies: bool,
+    /// Measure LSUs of many small images instead (e.g. 1000,10000): the
+    /// cost of creating, listing (first entry and all), looking up,
+    /// deleting and reclaiming them, per image, with the S3 requests each
+    /// step sends when --s3 is given.
+    #[arg(long, value_delimiter = ',')]
+    pub images: Vec<usize>,
 }
 
 /// Copy arguments.

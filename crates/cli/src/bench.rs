@@ -159,6 +159,16 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         (Reference::Files, "VastData:demo", config)
     };
     let plugin = session::load(plugin_path, Some(&config))?;
+    if !args.images.is_empty() {
+        let sim = match &reference {
+            Reference::AwsCli { _sim, .. } => Some(&**_sim),
+            Reference::Files => None,
+        };
+        let path = if args.s3 { "S3 (simulator)" } else { "NFS (local directory)" };
+        crate::scale_bench::run(&plugin, server, path, &args.images, crate::scale_bench::Requests(sim))?;
+        plugin.terminate()?;
+        return Ok(());
+    }
     let mut source = vec![0u8; SOURCE_LEN];
     Pattern::new(42).fill(0, &mut source);
     if args.copies {

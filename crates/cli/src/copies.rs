@@ -182,6 +182,9 @@ pub fn reclaim(plugin: &Plugin, args: &ReclaimArgs) -> Result<()> {
     println!("fragments freed  {}", r.vr_fragments_freed);
     println!("bytes freed      {} ({} bytes)", fmt::size(r.vr_bytes_freed), r.vr_bytes_freed);
     println!("events expired   {}", r.vr_events_expired);
+    if r.vr_more != 0 {
+        println!("pass incomplete  (reclaim_max_images reached: the next run goes on from there)");
+    }
     eprintln!("reclaimed in {:.3} s", start.elapsed().as_secs_f64());
     Ok(())
 }

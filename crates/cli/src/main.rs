@@ -21,6 +21,7 @@ mod dates;
 mod demo;
 mod exit;
 mod fmt;
+mod scale_bench;
 mod scan;
 mod secrets;
 mod session;

@@ -5,7 +5,7 @@
 //! through here; it knows nothing of readers, writers or the facade.
 
 use bytes::Bytes;
-use vastost_storage::ErrorKind as StorageKind;
+use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
 
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result, again_if_damaged};
@@ -108,55 +108,92 @@ pub(crate) fn image_folders(ctx: &LsuCtx) -> Result<Vec<ImageKeys>> {
 /// and the read (a newer commit superseded it, or the reclaimer removed a
 /// deleted image): then the folder is listed again.
 pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manifest>> {
-    let store = &ctx.store;
-    ctx.block_on(async {
-        for _ in 0..5 {
-            let listed = store.list(&keys.manifest_dir()).await?;
-            let Some(seq) = listed.iter().filter_map(|e| parse_manifest_seq(&e.name)).max() else {
-                return Ok(None);
-            };
-            let key = keys.manifest(seq);
-            let read = || async {
-                match store.get(&key).await {
-                    Ok(bytes) => Manifest::decode(&bytes, &key).map(Some),
-                    Err(e) if e.kind == StorageKind::NotFound => Ok(None),
-                    Err(e) => Err(e.into()),
-                }
-            };
-            match again_if_damaged(&key, read).await? {
-                Some(m) if m.seq == seq => return Ok(Some(m)),
-                Some(_) => {
-                    return Err(EngineError::Integrity(format!("commit record {key} holds another sequence number")));
-                }
-                None => continue,
-            }
-        }
-        Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })
-    })
+    ctx.block_on(latest_record(&ctx.store, keys))
 }
 
-/// `STS_EINTEGRITY` when image `def`, which has no commit record, still
-/// has data or metadata stored (see [`orphaned_content`]).
-pub(crate) fn no_lost_records(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<()> {
-    match orphaned_content(ctx, keys)? {
-        Some(found) => Err(EngineError::Integrity(format!(
-            "image {def}: no commit record in {} although {found} is stored (the records were lost)",
-            keys.manifest_dir()
-        ))),
-        None => Ok(()),
+/// [`load_latest`] for callers already on the runtime (listings read many
+/// images at once).
+pub(crate) async fn latest_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<Manifest>> {
+    for _ in 0..5 {
+        let listed = store.list(&keys.manifest_dir()).await?;
+        let Some(seq) = listed.iter().filter_map(|e| parse_manifest_seq(&e.name)).max() else {
+            return Ok(None);
+        };
+        let key = keys.manifest(seq);
+        let read = || async {
+            match store.get(&key).await {
+                Ok(bytes) => Manifest::decode(&bytes, &key).map(Some),
+                Err(e) if e.kind == StorageKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        match again_if_damaged(&key, read).await? {
+            Some(m) if m.seq == seq => return Ok(Some(m)),
+            Some(_) => {
+                return Err(EngineError::Integrity(format!("commit record {key} holds another sequence number")));
+            }
+            None => continue,
+        }
+    }
+    Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })
+}
+
+/// What an image folder holds, as far as commits go.
+#[derive(Debug)]
+pub(crate) enum Latest {
+    /// Its newest commit record.
+    Record(Manifest),
+    /// No record and nothing else: a free name.
+    Nothing,
+    /// Data or metadata without any record: the records were lost. Names
+    /// what was found.
+    Lost(String),
+}
+
+impl Latest {
+    /// The record, `None` for a free name, `STS_EINTEGRITY` for lost
+    /// records (image `def`).
+    pub(crate) fn record(self, keys: &ImageKeys, def: &ImageDef) -> Result<Option<Manifest>> {
+        match self {
+            Latest::Record(m) => Ok(Some(m)),
+            Latest::Nothing => Ok(None),
+            Latest::Lost(found) => Err(EngineError::Integrity(format!(
+                "image {def}: no commit record in {} although {found} is stored (the records were lost)",
+                keys.manifest_dir()
+            ))),
+        }
     }
 }
 
-/// Whether an image folder without commit records still holds what only a
-/// committed image has (fragments, metadata): then its records were lost.
-/// Records are the first thing an image writes and the last thing the
-/// reclaimer removes, so no creation or removal in progress looks like this.
-pub(crate) fn orphaned_content(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<String>> {
-    let store = &ctx.store;
-    ctx.block_on(async {
-        if let Some(f) = store.list(&keys.frag_dir()).await?.into_iter().find(|e| !e.is_dir) {
-            return Ok(Some(format!("{}{}", keys.frag_dir(), f.name)));
-        }
-        Ok(store.size(&keys.meta()).await?.map(|_| keys.meta()))
+/// [`find_latest`] from outside the runtime.
+pub(crate) fn latest_or_lost(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Latest> {
+    ctx.block_on(find_latest(&ctx.store, keys))
+}
+
+/// Reads an image folder's newest commit record and, when there is none,
+/// tells a free name from lost records: only a committed image has
+/// fragments or metadata. Records are the first thing an image writes and
+/// the last thing the reclaimer removes, so content found without a record
+/// is damage, unless the image was created between the two looks: the
+/// records are read once more after the content is found, and an image
+/// created meanwhile has one by then.
+pub(crate) async fn find_latest(store: &ObjectStore, keys: &ImageKeys) -> Result<Latest> {
+    if let Some(m) = latest_record(store, keys).await? {
+        return Ok(Latest::Record(m));
+    }
+    let Some(found) = orphaned(store, keys).await? else {
+        return Ok(Latest::Nothing);
+    };
+    Ok(match latest_record(store, keys).await? {
+        Some(m) => Latest::Record(m),
+        None => Latest::Lost(found),
     })
+}
+
+/// The first fragment or metadata object stored in an image folder, if any.
+async fn orphaned(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<String>> {
+    if let Some(f) = store.list(&keys.frag_dir()).await?.into_iter().find(|e| !e.is_dir) {
+        return Ok(Some(format!("{}{}", keys.frag_dir(), f.name)));
+    }
+    Ok(store.size(&keys.meta()).await?.map(|_| keys.meta()))
 }

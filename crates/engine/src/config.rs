@@ -253,6 +253,10 @@ pub struct ServerConfig {
     /// with no checkpoint at all goes. It is also how long a deleted
     /// image's tombstone is kept. Far above any checkpoint interval.
     pub abandon_after_hours: u64,
+    /// Image folders one reclaim run visits at most (`vastost reclaim`,
+    /// `vastost_reclaim`); the next run goes on where it stopped (a cursor
+    /// kept in the LSU). None by default: each run makes a whole pass.
+    pub reclaim_max_images: Option<u64>,
     /// Hours an event is kept when nobody deletes it.
     pub event_retention_hours: u64,
     /// Bytes per second that all backups of the process to this server
@@ -293,6 +297,7 @@ impl Default for ServerConfig {
             read_ahead: ByteSize::mib(32),
             reclaim_grace_secs: 900,
             abandon_after_hours: 24,
+            reclaim_max_images: None,
             event_retention_hours: 72,
             max_write_bandwidth: None,
             max_read_bandwidth: None,

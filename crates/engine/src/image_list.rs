@@ -2,10 +2,15 @@
 //! first page of image folders, and `list_image` goes on page by page, so
 //! the first entry comes as fast on an LSU of a million images as on one of
 //! ten, and memory stays bounded. Images are listed in the order of their
-//! folder names; each is read when it is reached, so one created or
-//! deleted meanwhile is listed or not, never as damage.
+//! folder names; each is read when the walk comes near it (several at once,
+//! so that a listing costs round trips per batch, not per image), so one
+//! created or deleted meanwhile is listed or not, never as damage. Every
+//! image's commit record is read: a listing reports damage, it never shows
+//! a damaged image as a good one.
 
 use std::collections::VecDeque;
+
+use futures_util::{StreamExt, stream};
 
 use crate::error::Result;
 use crate::image::ImageInfo;
@@ -14,6 +19,12 @@ use crate::lsu::Lsu;
 
 /// Image folders (basenames) fetched per listing request.
 const PAGE: usize = 1000;
+/// Basenames read at once: each costs two or three round trips (its
+/// dates, its commit records, the newest record), so a listing's wall time
+/// is about a 32nd of its requests' latency.
+const IN_FLIGHT: usize = 32;
+/// Basenames read per batch before `list_image` returns the first of them.
+const BATCH: usize = 2 * IN_FLIGHT;
 
 /// Walks an LSU's images.
 #[derive(Debug)]
@@ -26,7 +37,8 @@ pub struct ImagePager {
     /// No basename after `after`.
     exhausted: bool,
     bases: VecDeque<String>,
-    folders: VecDeque<ImageKeys>,
+    /// Images read and not yet returned, in order; an error in its place.
+    ready: VecDeque<Result<ImageInfo>>,
 }
 
 impl ImagePager {
@@ -36,29 +48,23 @@ impl ImagePager {
     }
 
     fn with_page(lsu: Lsu, page: usize) -> Self {
-        ImagePager { lsu, page, after: None, exhausted: false, bases: VecDeque::new(), folders: VecDeque::new() }
+        ImagePager { lsu, page, after: None, exhausted: false, bases: VecDeque::new(), ready: VecDeque::new() }
     }
 
     /// The next image, `None` at the end.
     pub fn next_image(&mut self) -> Result<Option<ImageInfo>> {
         loop {
-            if let Some(keys) = self.folders.pop_front() {
-                match self.lsu.listed(&keys)? {
-                    Some(info) => return Ok(Some(info)),
-                    None => continue,
-                }
+            if let Some(next) = self.ready.pop_front() {
+                return next.map(Some);
             }
-            let ctx = self.lsu.ctx.clone();
-            if let Some(base) = self.bases.pop_front() {
-                let dir = format!("{}{base}/", layout::IMAGES);
-                let dates = ctx.block_on(ctx.store.list(&dir))?;
-                self.folders =
-                    dates.iter().filter(|e| e.is_dir).map(|d| ImageKeys::from_components(&base, &d.name)).collect();
+            if !self.bases.is_empty() {
+                self.read_batch();
                 continue;
             }
             if self.exhausted {
                 return Ok(None);
             }
+            let ctx = self.lsu.ctx.clone();
             let after = self.after.clone().unwrap_or_default();
             let page = ctx.block_on(ctx.store.list_page(layout::IMAGES, &after, self.page))?;
             self.exhausted = page.len() < self.page;
@@ -68,6 +74,31 @@ impl ImagePager {
             self.bases = page.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
         }
     }
+
+    /// Reads the images of the next basenames, several at once, in order.
+    fn read_batch(&mut self) {
+        let batch: Vec<String> = self.bases.drain(..self.bases.len().min(BATCH)).collect();
+        let lsu = &self.lsu;
+        let read: Vec<Result<Vec<ImageInfo>>> = lsu
+            .ctx
+            .block_on(stream::iter(batch).map(|base| images_of(lsu, base)).buffered(IN_FLIGHT).collect::<Vec<_>>());
+        for images in read {
+            match images {
+                Ok(images) => self.ready.extend(images.into_iter().map(Ok)),
+                Err(e) => self.ready.push_back(Err(e)),
+            }
+        }
+    }
+}
+
+/// The images (dates) of basename folder `base`, in order.
+async fn images_of(lsu: &Lsu, base: String) -> Result<Vec<ImageInfo>> {
+    let dir = format!("{}{base}/", layout::IMAGES);
+    let mut out = Vec::new();
+    for date in lsu.ctx.store.list(&dir).await?.into_iter().filter(|e| e.is_dir) {
+        out.extend(lsu.listed_async(&ImageKeys::from_components(&base, &date.name)).await?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! images/<basename>/<date>/refs/<id>         markers of images referencing
 //!                                            these fragments (see `refs`)
 //! .vastost/events/<time>-<tok>               events (see `events`)
+//! .vastost/reclaim-cursor                    where a reclaim pass stopped
 //! ```
 //!
 //! Each commit is a new manifest object created with create-if-absent,
@@ -25,6 +26,8 @@ pub const BLOCK_SIZE: u64 = 512;
 pub const LSU_LABEL: &str = ".vastost/lsu.json";
 /// The folder holding every image.
 pub const IMAGES: &str = "images/";
+/// Where an unfinished reclaim pass stopped (see `reclaim`).
+pub const RECLAIM_CURSOR: &str = ".vastost/reclaim-cursor";
 /// The folder of the LSU's events.
 pub const EVENTS: &str = ".vastost/events/";
 /// Version of this layout, written in the LSU record and every manifest.

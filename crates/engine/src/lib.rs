@@ -62,6 +62,6 @@ pub use manifest::ImageState;
 pub use names::{ImageDef, LsuName};
 pub use open_images::Busy;
 pub use reader::ImageReader;
-pub use reclaim::ReclaimReport;
+pub use reclaim::{PassBound, ReclaimReport};
 pub use server::{Server, ServerInfo};
 pub use writer::ImageWriter;

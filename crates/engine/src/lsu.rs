@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use vastost_storage::ErrorKind as StorageKind;
 
 use crate::commit::{
-    image_folders, load_latest, next_commit, no_lost_records, orphaned_content, put_record, record_meta, same_image,
+    Latest, find_latest, image_folders, latest_or_lost, load_latest, next_commit, put_record, record_meta, same_image,
 };
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
@@ -24,7 +24,7 @@ use crate::meta::{Expected, read_meta, write_meta};
 use crate::names::ImageDef;
 use crate::open_images::OpenGuard;
 use crate::reader::ImageReader;
-use crate::reclaim::{Policy, ReclaimReport, reclaim_image, reclaim_lsu};
+use crate::reclaim::{PassBound, Policy, ReclaimReport, reclaim_image, reclaim_lsu};
 use crate::refs::Owner;
 use crate::writer::ImageWriter;
 
@@ -137,11 +137,6 @@ impl Lsu {
         Ok(())
     }
 
-    /// The newest committed manifest of an image, if any.
-    pub(crate) fn latest(&self, keys: &ImageKeys) -> Result<Option<Manifest>> {
-        load_latest(&self.ctx, keys)
-    }
-
     fn open_writer(&self, def: &ImageDef, keys: &ImageKeys) -> Result<OpenGuard> {
         self.ctx.open.open_writer(keys.root()).ok_or_else(|| EngineError::Busy {
             image: def.to_string(),
@@ -154,12 +149,12 @@ impl Lsu {
         let keys = ImageKeys::new(def);
         let guard = self.open_writer(def, &keys)?;
         let mut manifest = Manifest::new(def.basename(), def.date(), now());
-        match self.latest(&keys)?.map(|m| same_image(m, def)).transpose()? {
+        // A folder that lost its records is damage to report, not a free
+        // name to write over.
+        match latest_or_lost(&self.ctx, &keys)?.record(&keys, def)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
             Some(tombstone) => manifest.seq = tombstone.seq + 1,
-            // A folder that lost its records is damage to report, not a
-            // free name to write over.
-            None => no_lost_records(&self.ctx, &keys, def)?,
+            None => {}
         }
         let key = keys.manifest(manifest.seq);
         if !put_record(&self.ctx, &key, manifest.encode())? {
@@ -195,13 +190,9 @@ impl Lsu {
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
-        match self.latest(keys)?.map(|m| same_image(m, def)).transpose()? {
+        match latest_or_lost(&self.ctx, keys)?.record(keys, def)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => Ok(m),
-            Some(_) => Err(EngineError::NoSuchImage(def.to_string())),
-            None => {
-                no_lost_records(&self.ctx, keys, def)?;
-                Err(EngineError::NoSuchImage(def.to_string()))
-            }
+            _ => Err(EngineError::NoSuchImage(def.to_string())),
         }
     }
 
@@ -240,17 +231,22 @@ impl Lsu {
     /// What a listing shows of the image folder `keys`: the image, the
     /// image marked damaged, or nothing (deleted, or gone meanwhile).
     pub(crate) fn listed(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
-        let damage = match self.latest(keys) {
-            Ok(Some(m)) if m.state == ImageState::Deleted => return Ok(None),
+        self.ctx.block_on(self.listed_async(keys))
+    }
+
+    /// [`Lsu::listed`] on the runtime: listings read many images at once.
+    pub(crate) async fn listed_async(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
+        let damage = match find_latest(&self.ctx.store, keys).await {
+            Ok(Latest::Record(m)) if m.state == ImageState::Deleted => return Ok(None),
             // The names come from the manifest; they must lead back here.
-            Ok(Some(m)) => match ImageDef::new(&m.basename, &m.date) {
+            Ok(Latest::Record(m)) => match ImageDef::new(&m.basename, &m.date) {
                 Ok(def) if ImageKeys::new(&def).root() == keys.root() => return Ok(Some(self.info_of(def, keys, &m))),
                 _ => format!("commit record of {} names another image ({}/{})", keys.root(), m.basename, m.date),
             },
-            Ok(None) => match orphaned_content(&self.ctx, keys)? {
-                Some(found) => format!("no commit record in {} although {found} is stored", keys.manifest_dir()),
-                None => return Ok(None),
-            },
+            Ok(Latest::Nothing) => return Ok(None),
+            Ok(Latest::Lost(found)) => {
+                format!("no commit record in {} although {found} is stored", keys.manifest_dir())
+            }
             Err(EngineError::Integrity(why)) => why,
             Err(e) => return Err(e),
         };
@@ -330,13 +326,20 @@ impl Lsu {
     }
 
     /// Frees what deleted images and crashed sessions left behind (see
-    /// `reclaim`); `grace` overrides the configured grace period and
-    /// `abandon_secs` the age at which pending images are abandoned.
-    pub fn reclaim(&self, grace: Option<u64>, abandon_secs: Option<u64>, event_hours: u64) -> Result<ReclaimReport> {
+    /// `reclaim`), going on where the last run stopped, up to `bound`;
+    /// `grace` overrides the configured grace period and `abandon_secs` the
+    /// age at which pending images are abandoned.
+    pub fn reclaim(
+        &self,
+        grace: Option<u64>,
+        abandon_secs: Option<u64>,
+        event_hours: u64,
+        bound: PassBound,
+    ) -> Result<ReclaimReport> {
         let mut policy = Policy::of(&self.ctx);
         policy.grace_secs = grace.unwrap_or(policy.grace_secs);
         policy.abandon_secs = abandon_secs.unwrap_or(policy.abandon_secs);
-        reclaim_lsu(&self.ctx, policy, event_hours)
+        reclaim_lsu(&self.ctx, policy, event_hours, bound)
     }
 
     /// The LSU's events, oldest first.

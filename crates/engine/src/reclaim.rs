@@ -21,10 +21,10 @@
 
 use std::sync::Arc;
 
-use crate::commit::{load_latest, next_commit, orphaned_content, put_record, remove_superseded};
+use crate::commit::{Latest, latest_or_lost, load_latest, next_commit, put_record, remove_superseded};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
-use crate::layout::{ImageKeys, parse_manifest_seq};
+use crate::layout::{self, ImageKeys, parse_manifest_seq};
 use crate::manifest::{ImageState, Manifest};
 use crate::refs;
 
@@ -53,6 +53,9 @@ pub struct ReclaimReport {
     pub images_damaged: u64,
     /// Incomplete multipart uploads older than the abandon age, aborted.
     pub uploads_aborted: u64,
+    /// The run stopped at its bound before the pass was complete: the next
+    /// one goes on from there.
+    pub more: bool,
 }
 
 impl ReclaimReport {
@@ -68,6 +71,7 @@ impl ReclaimReport {
         self.images_abandoned += o.images_abandoned;
         self.images_damaged += o.images_damaged;
         self.uploads_aborted += o.uploads_aborted;
+        self.more |= o.more;
     }
 }
 
@@ -110,15 +114,17 @@ pub(crate) fn reclaim_image(
         report.images_skipped += 1;
         return Ok(());
     }
-    let mut latest = load_latest(ctx, keys)?;
-    match &latest {
-        None => {
-            if let Some(found) = orphaned_content(ctx, keys)? {
-                tracing::error!(lsu = %ctx.name, image = keys.root(), %found, "image data without a commit record: left for inspection");
-                report.images_damaged += 1;
-            }
-            return Ok(());
+    let mut latest = match latest_or_lost(ctx, keys)? {
+        Latest::Record(m) => Some(m),
+        Latest::Nothing => None,
+        Latest::Lost(found) => {
+            tracing::error!(lsu = %ctx.name, image = keys.root(), %found, "image data without a commit record: left for inspection");
+            report.images_damaged += 1;
+            None
         }
+    };
+    match &latest {
+        None => return Ok(()),
         Some(m) if m.state == ImageState::Pending && !policy.expired(m.updated) => {
             report.images_skipped += 1;
             return Ok(());
@@ -227,17 +233,71 @@ fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> R
     Ok(next)
 }
 
-/// Reclaims every image of LSU `ctx`, and expires its old events.
-pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, policy: Policy, event_hours: u64) -> Result<ReclaimReport> {
+/// Basename folders listed per request during a pass.
+const PAGE: usize = 1000;
+/// Basename folders reclaimed at once: each is a handful of round trips.
+const IN_FLIGHT: usize = 8;
+
+/// How much of the LSU one run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PassBound {
+    /// Basename folders (images, nearly always one each) this run may
+    /// visit; `None`: the whole LSU.
+    pub max_images: Option<u64>,
+}
+
+/// Reclaims LSU `ctx` from where the last run stopped (the cursor kept in
+/// the LSU), page by page, several images at once, up to `bound`; when the
+/// pass has been all the way round, aborts old uploads and expires events.
+/// A run killed midway loses at most a page of progress.
+pub(crate) fn reclaim_lsu(
+    ctx: &Arc<LsuCtx>,
+    policy: Policy,
+    event_hours: u64,
+    bound: PassBound,
+) -> Result<ReclaimReport> {
     let mut report = ReclaimReport::default();
-    for keys in crate::commit::image_folders(ctx)? {
-        if let Err(e) = reclaim_image(ctx, &keys, policy, &mut report) {
-            tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "image not reclaimed");
-            report.images_skipped += 1;
+    let start = cursor::load(ctx)?;
+    let mut left = bound.max_images.unwrap_or(u64::MAX);
+    // From the cursor to the end, then from the beginning up to the cursor.
+    let (mut after, mut wrapped) = (start.clone(), start.is_empty());
+    let complete = loop {
+        if left == 0 {
+            break false;
         }
+        let page = ctx.block_on(ctx.store.list_page(layout::IMAGES, &after, PAGE))?;
+        let at_end = page.len() < PAGE;
+        let mut bases: Vec<String> = page.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
+        let mut reached_start = false;
+        if wrapped && !start.is_empty() && bases.last().is_some_and(|b| *b >= start) {
+            bases.retain(|b| *b < start);
+            reached_start = true;
+        }
+        let cut = bases.len() > usize::try_from(left).unwrap_or(usize::MAX);
+        bases.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+        left -= bases.len() as u64;
+        reclaim_bases(ctx, &bases, policy, &mut report);
+        if let Some(last) = bases.last() {
+            after = last.clone();
+        }
+        tracing::info!(lsu = %ctx.name, images = report.images_checked, cursor = %after, "reclaim in progress");
+        if reached_start || (at_end && !cut && wrapped) {
+            break true;
+        }
+        if at_end && !cut {
+            // The end: go on from the beginning up to where this run began.
+            (after, wrapped) = (String::new(), true);
+        }
+        cursor::save(ctx, &after)?;
+    };
+    if complete {
+        cursor::clear(ctx)?;
+        report.uploads_aborted = abort_old_uploads(ctx, policy)?;
+        report.events_expired = crate::events::expire(ctx, event_hours)?;
+    } else {
+        cursor::save(ctx, &after)?;
+        report.more = true;
     }
-    report.uploads_aborted = abort_old_uploads(ctx, policy)?;
-    report.events_expired = crate::events::expire(ctx, event_hours)?;
     tracing::info!(
         target: "audit",
         lsu = %ctx.name,
@@ -246,9 +306,81 @@ pub(crate) fn reclaim_lsu(ctx: &Arc<LsuCtx>, policy: Policy, event_hours: u64) -
         images_removed = report.images_removed,
         images_abandoned = report.images_abandoned,
         images_damaged = report.images_damaged,
+        complete,
         "reclaimed space"
     );
     Ok(report)
+}
+
+/// Reclaims the images of basename folders `bases`, [`IN_FLIGHT`] at once.
+/// An image that cannot be reclaimed now is logged and counted as skipped.
+fn reclaim_bases(ctx: &Arc<LsuCtx>, bases: &[String], policy: Policy, report: &mut ReclaimReport) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let reports: Vec<ReclaimReport> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..IN_FLIGHT.min(bases.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = ReclaimReport::default();
+                    while let Some(base) = bases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        reclaim_base(ctx, base, policy, &mut mine);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    reports.iter().for_each(|r| report.add(r));
+}
+
+fn reclaim_base(ctx: &Arc<LsuCtx>, base: &str, policy: Policy, report: &mut ReclaimReport) {
+    let dir = format!("{}{base}/", layout::IMAGES);
+    let dates = match ctx.block_on(ctx.store.list(&dir)) {
+        Ok(dates) => dates,
+        Err(e) => {
+            tracing::warn!(lsu = %ctx.name, folder = %dir, error = %e, "images not reclaimed");
+            report.images_skipped += 1;
+            return;
+        }
+    };
+    for date in dates.into_iter().filter(|e| e.is_dir) {
+        let keys = ImageKeys::from_components(base, &date.name);
+        if let Err(e) = reclaim_image(ctx, &keys, policy, report) {
+            tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "image not reclaimed");
+            report.images_skipped += 1;
+        }
+    }
+}
+
+/// Where an unfinished pass stopped: the last basename folder done, kept
+/// in the LSU so that the next run, from any media server, goes on there.
+/// Two runs at once may move it back and forth; each image they visit is
+/// reclaimed safely either way, so it only decides where the next starts.
+mod cursor {
+    use bytes::Bytes;
+    use vastost_storage::ErrorKind as StorageKind;
+
+    use crate::ctx::LsuCtx;
+    use crate::error::Result;
+    use crate::layout::RECLAIM_CURSOR;
+
+    pub(super) fn load(ctx: &LsuCtx) -> Result<String> {
+        match ctx.block_on(ctx.store.get(RECLAIM_CURSOR)) {
+            // A cursor that is not a folder name is ignored: the pass
+            // starts over, which is always safe.
+            Ok(bytes) => Ok(String::from_utf8(bytes.to_vec()).ok().filter(|c| !c.contains('/')).unwrap_or_default()),
+            Err(e) if e.kind == StorageKind::NotFound => Ok(String::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) fn save(ctx: &LsuCtx, after: &str) -> Result<()> {
+        Ok(ctx.block_on(ctx.store.put(RECLAIM_CURSOR, Bytes::from(after.to_string())))?)
+    }
+
+    pub(super) fn clear(ctx: &LsuCtx) -> Result<()> {
+        Ok(ctx.block_on(ctx.store.delete(RECLAIM_CURSOR))?)
+    }
 }
 
 /// Aborts the incomplete multipart uploads of the LSU's images started
@@ -284,5 +416,55 @@ mod tests {
         assert!(!policy.upload_is_old(&upload(now() - 60)), "young: a writer may still be sending it");
         assert!(!policy.upload_is_old(&upload(0)), "start unknown");
         assert!(Policy { abandon_secs: 0, ..policy }.upload_is_old(&upload(now())));
+    }
+
+    #[test]
+    fn bounded_runs_go_on_where_the_last_stopped_and_a_whole_run_goes_all_the_way_round() {
+        use crate::lsu::Lsu;
+        use crate::names::ImageDef;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let budget = crate::budget::MemoryBudget::new(64 << 20);
+        for store in
+            [vastost_storage::ObjectStore::memory().unwrap(), vastost_storage::ObjectStore::fs(dir.path()).unwrap()]
+        {
+            let lsu = Lsu::new(crate::ctx::LsuCtx::on_store(store, rt.handle().clone(), budget.clone(), 8192));
+            let def = |i: usize| ImageDef::new(&format!("client{i:02}"), "1").unwrap();
+            for i in 0..23 {
+                let mut w = lsu.create_image(&def(i)).unwrap();
+                w.write(&[i as u8; 512], 0).unwrap();
+                w.close(true).unwrap();
+                lsu.delete_image(&def(i)).unwrap();
+            }
+            // Image folders with anything left in them (a store may keep
+            // empty folders).
+            let left = || {
+                let bases = rt.block_on(lsu.ctx.store.list(layout::IMAGES)).unwrap();
+                bases
+                    .iter()
+                    .filter(|b| !rt.block_on(lsu.ctx.store.list(&format!("images/{}/", b.name))).unwrap().is_empty())
+                    .count()
+            };
+            let bound = PassBound { max_images: Some(5) };
+            // Five runs of at most five folders each: 5, 5, 5, 5, 3.
+            for run in 0..5 {
+                let r = lsu.reclaim(Some(0), Some(0), 72, bound).unwrap();
+                assert_eq!(r.images_removed, if run < 4 { 5 } else { 3 }, "run {run}");
+                assert_eq!(r.more, run < 4, "run {run}");
+                assert_eq!(left(), 23 - (5 * run + 5).min(23), "run {run}");
+            }
+            // A killed pass left its cursor in the middle: a whole run starts
+            // there, wraps round and covers everything once.
+            for i in 0..23 {
+                let w = lsu.create_image(&def(i)).unwrap();
+                w.close(true).unwrap();
+                lsu.delete_image(&def(i)).unwrap();
+            }
+            cursor::save(&lsu.ctx, "client11").unwrap();
+            let r = lsu.reclaim(Some(0), Some(0), 72, PassBound::default()).unwrap();
+            assert_eq!((r.images_checked, r.images_removed, r.more), (22, 22, false), "{r:?}");
+            assert_eq!(left(), 1, "client11 was done by the run that saved the cursor");
+            assert_eq!(cursor::load(&lsu.ctx).unwrap(), "", "a complete pass clears the cursor");
+        }
     }
 }

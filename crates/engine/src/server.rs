@@ -155,7 +155,8 @@ impl Server {
         };
         let mut report = crate::reclaim::ReclaimReport::default();
         for lsu in lsus {
-            report.add(&lsu.reclaim(grace, abandon_secs, self.shared.cfg.event_retention_hours)?);
+            let bound = crate::reclaim::PassBound { max_images: self.shared.cfg.reclaim_max_images };
+            report.add(&lsu.reclaim(grace, abandon_secs, self.shared.cfg.event_retention_hours, bound)?);
         }
         Ok(report)
     }

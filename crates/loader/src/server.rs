@@ -126,6 +126,12 @@ impl<'p> Server<'p> {
 
     /// Every image of an LSU, through an image list.
     pub fn images(&self, lsu: &str) -> Result<Vec<ImageInfo>, OstError> {
+        self.first_images(lsu, usize::MAX)
+    }
+
+    /// The first `max` images of an LSU's image list (the list is closed
+    /// after them).
+    pub fn first_images(&self, lsu: &str, max: usize) -> Result<Vec<ImageInfo>, OstError> {
         let api = &self.plugin.api;
         let l = self.lsu(lsu)?;
         let mut list: sts_image_list_handle_t = std::ptr::null_mut();
@@ -133,6 +139,9 @@ impl<'p> Server<'p> {
         self.plugin.check(unsafe { (api.stspi_open_image_list)(&l, &mut list) })?;
         let mut out = Vec::new();
         let result = loop {
+            if out.len() >= max {
+                break Ok(());
+            }
             let mut i = zeroed_image_info();
             // SAFETY: a writable struct.
             let st = unsafe { (api.stspi_list_image)(list, &mut i) };

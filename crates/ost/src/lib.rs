@@ -495,6 +495,9 @@ pub struct vastost_reclaim_t {
     pub vr_images_damaged: u64,
     /// Incomplete S3 multipart uploads older than the abandon age, aborted.
     pub vr_uploads_aborted: u64,
+    /// 1 when the run stopped at `reclaim_max_images` before the pass was
+    /// complete (the next run goes on from there), else 0.
+    pub vr_more: u64,
 }
 
 /// Counters of the plugin's memory budget (`vastost_get_stats`).

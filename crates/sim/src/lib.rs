@@ -347,6 +347,11 @@ impl Simulator {
         self.knobs.ignore_conditions.store(ignore, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// S3 requests answered so far (authenticated ones, errors included).
+    pub fn s3_requests(&self) -> u64 {
+        self.knobs.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// S3 connections accepted so far on each data VIP.
     pub fn s3_connections(&self) -> Vec<(std::net::IpAddr, u64)> {
         self.vips

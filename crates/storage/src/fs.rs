@@ -9,7 +9,7 @@ use bytes::Bytes;
 use opendal::{Operator, services};
 
 use crate::error::{Result, StorageError};
-use crate::types::Capacity;
+use crate::types::{Capacity, ListEntry};
 
 /// A directory (on a real site, a VAST NFS mount): OpenDAL's fs service
 /// for reads, listings and deletes, and the functions of this module for
@@ -83,6 +83,14 @@ pub(crate) async fn put(root: &Path, key: &str, data: Bytes) -> Result<()> {
         sync_dir(&parent)
     })
     .await
+}
+
+/// Reads a whole object: one `read` of its size (OpenDAL's reader zeroes
+/// a buffer of its chunk size first, which costs more than a commit record
+/// itself).
+pub(crate) async fn get(root: &Path, key: &str) -> Result<Bytes> {
+    let path = abs(root, key);
+    blocking("get", key, move || std::fs::read(&path).map(Bytes::from)).await
 }
 
 /// Reads `range` of an object with one positioned read.
@@ -168,6 +176,44 @@ pub(crate) async fn remove_empty_dirs(root: &Path, dir: &str) -> Result<()> {
             Some(parent) => sync_dir(parent).or(Ok(())),
             None => Ok(()),
         },
+    })
+    .await
+}
+
+/// The children of folder `dir` whose names sort after `after`, the first
+/// `limit` of them in order. One pass of `readdir` (the entry type comes
+/// with it, no stat) keeping only the smallest names: a page of a folder
+/// of a million entries costs one pass and `limit` entries of memory,
+/// where OpenDAL's lister builds every entry with its metadata.
+pub(crate) async fn list(root: &Path, dir: &str, after: &str, limit: usize) -> Result<Vec<ListEntry>> {
+    let path = abs(root, dir);
+    let after = after.to_string();
+    blocking("list", dir, move || {
+        let entries = match std::fs::read_dir(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other?,
+        };
+        // The `limit` smallest names so far, the largest on top.
+        let mut best: std::collections::BinaryHeap<(String, bool)> = std::collections::BinaryHeap::new();
+        for entry in entries {
+            let entry = entry?;
+            // Keys are UTF-8; anything else was not written by a store.
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if name <= after || (best.len() >= limit && best.peek().is_some_and(|(top, _)| name >= *top)) {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                Ok(t) => t.is_dir(),
+                // Removed since the directory was read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            best.push((name, is_dir));
+            if best.len() > limit {
+                best.pop();
+            }
+        }
+        Ok(best.into_sorted_vec().into_iter().map(|(name, is_dir)| ListEntry { name, is_dir, size: None }).collect())
     })
     .await
 }

@@ -191,6 +191,9 @@ impl ObjectStore {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
+        if let Backend::Fs(s) = &*self.backend {
+            return fs::get(&s.root, key).await;
+        }
         let buf = self
             .run(|op| async move { op.read(key).await })
             .await
@@ -249,23 +252,27 @@ impl ObjectStore {
     /// them for ""): S3 starts the listing there, other stores filter.
     pub async fn list_after(&self, dir: &str, after: &str) -> Result<Vec<ListEntry>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
+        if let Backend::Fs(s) = &*self.backend {
+            return fs::list(&s.root, dir, after, usize::MAX).await;
+        }
         let from = format!("{dir}{after}");
         let server_side = !after.is_empty() && matches!(&*self.backend, Backend::S3(_));
-        // A filesystem listing does not stat its entries.
-        let fs = matches!(&*self.backend, Backend::Fs(_));
         let listed = self
             .run(|op| {
                 let from = from.clone();
                 async move { if server_side { op.list_with(dir).start_after(&from).await } else { op.list(dir).await } }
             })
             .await;
-        children(listed, dir, after, !fs)
+        children(listed, dir, after, true)
     }
 
     /// Up to `limit` children of folder `dir` whose names sort after
     /// `after`, in order: one listing request on S3 for up to 1,000.
     pub async fn list_page(&self, dir: &str, after: &str, limit: usize) -> Result<Vec<ListEntry>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
+        if let Backend::Fs(s) = &*self.backend {
+            return fs::list(&s.root, dir, after, limit).await;
+        }
         if !matches!(&*self.backend, Backend::S3(_)) {
             let mut all = self.list_after(dir, after).await?;
             all.truncate(limit);

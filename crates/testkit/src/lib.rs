@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 
 use vastost_loader::Plugin;
 
+pub mod child;
+
 /// The folder of the build profile the tests run in (`target/debug`).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -30,6 +30,8 @@ pub(crate) struct Knobs {
     /// Ignore `If-None-Match` / `If-Match` as some S3 servers do (a create
     /// overwrites what exists).
     pub ignore_conditions: std::sync::atomic::AtomicBool,
+    /// S3 requests served (benches count what an operation costs).
+    pub requests: std::sync::atomic::AtomicU64,
 }
 
 /// The S3 service over [`Objects`].
@@ -43,7 +45,9 @@ impl Buckets {
         Buckets { objects, knobs }
     }
 
+    /// Counts a request, and refuses it when a fault is due.
     fn fault(&self) -> S3Result<()> {
+        self.knobs.requests.fetch_add(1, Ordering::Relaxed);
         let taken = self.knobs.slow_down.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         match taken {
             Ok(_) => Err(s3_error!(SlowDown, "simulated throttling")),

@@ -1,0 +1,123 @@
+//! Polling a server's events as NetBackup does, one at a time, at a cost
+//! that does not grow with the number of events kept: the poller lists a
+//! page of events past the newest one it handed out (one request per LSU
+//! for up to 1,000 events) and hands them out from memory. Events are
+//! named after the clock of the media server that wrote them, so one with
+//! a clock behind may write an event that sorts before what was already
+//! handed out: when nothing is ahead, the poller looks back over the last
+//! [`REWIND`](crate::events::REWIND) before its newest event for any it
+//! has not handed out yet.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::events::{self, StoredEvent};
+use crate::server::Server;
+
+/// Event names listed per request.
+const PAGE: usize = 1000;
+
+/// One poller's place in a server's events (an OST event channel).
+#[derive(Debug)]
+pub struct EventPoller {
+    server: Arc<Server>,
+    /// Events handed out, as (LSU, name); those older than the look-back
+    /// window are dropped, as no listing reaches them again.
+    given: HashSet<(String, String)>,
+    /// The name of the newest event handed out ("" before the first).
+    newest: String,
+    /// Events listed past `newest` and not handed out yet, oldest first.
+    ahead: VecDeque<(String, String)>,
+}
+
+impl EventPoller {
+    /// A poller of `server`'s events, from the oldest kept.
+    pub fn new(server: Arc<Server>) -> Self {
+        EventPoller { server, given: HashSet::new(), newest: String::new(), ahead: VecDeque::new() }
+    }
+
+    /// The oldest event not handed out yet, `None` when there is none now.
+    pub fn next_event(&mut self) -> Result<Option<StoredEvent>> {
+        loop {
+            while let Some((lsu, name)) = self.ahead.pop_front() {
+                if let Some(e) = self.take(&lsu, &name)? {
+                    self.newest = self.newest.clone().max(name);
+                    return Ok(Some(e));
+                }
+            }
+            if !self.list_ahead()? {
+                return self.late();
+            }
+        }
+    }
+
+    /// Lists the next page of events past `newest` of every LSU, merged in
+    /// order; `false` when there are none.
+    fn list_ahead(&mut self) -> Result<bool> {
+        let mut all = Vec::new();
+        // Past the end of the shortest full page, another LSU's next page
+        // may hold earlier events: those wait for the next listing.
+        let mut bound: Option<String> = None;
+        for lsu in self.server.known_lsus()? {
+            let page = events::names_after(&lsu.ctx, &self.newest, PAGE)?;
+            if page.len() == PAGE {
+                let last = page.last().cloned().unwrap_or_default();
+                bound = Some(bound.map_or(last.clone(), |b| b.min(last)));
+            }
+            all.extend(page.into_iter().map(|n| (lsu.name().to_string(), n)));
+        }
+        if let Some(bound) = &bound {
+            all.retain(|(_, n)| n <= bound);
+        }
+        all.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        self.ahead = all.into();
+        Ok(!self.ahead.is_empty())
+    }
+
+    /// An event written late (by a media server whose clock is behind)
+    /// within the look-back window before `newest`, not handed out yet.
+    fn late(&mut self) -> Result<Option<StoredEvent>> {
+        let Some(from) = events::rewind(&self.newest) else { return Ok(None) };
+        self.given.retain(|(_, n)| *n > from);
+        let mut found = Vec::new();
+        for lsu in self.server.known_lsus()? {
+            let mut after = from.clone();
+            loop {
+                let page = events::names_after(&lsu.ctx, &after, PAGE)?;
+                let last_page = page.len() < PAGE || page.last().is_some_and(|n| *n >= self.newest);
+                for name in page.iter().filter(|n| **n <= self.newest) {
+                    let id = (lsu.name().to_string(), name.clone());
+                    if !self.given.contains(&id) {
+                        found.push(id);
+                    }
+                }
+                match page.last() {
+                    Some(last) if !last_page => after = last.clone(),
+                    _ => break,
+                }
+            }
+        }
+        found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        for (lsu, name) in found {
+            if let Some(e) = self.take(&lsu, &name)? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads event `name` of `lsu` unless it was handed out already, and
+    /// marks it handed out; `None` when it is gone or unreadable.
+    fn take(&mut self, lsu: &str, name: &str) -> Result<Option<StoredEvent>> {
+        let id = (lsu.to_string(), name.to_string());
+        if self.given.contains(&id) {
+            return Ok(None);
+        }
+        let event = events::read(&self.server.lsu(lsu)?.ctx, &format!("{}{name}", crate::layout::EVENTS))?;
+        if event.is_some() {
+            self.given.insert(id);
+        }
+        Ok(event)
+    }
+}
