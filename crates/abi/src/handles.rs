@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
-use vastost_engine::{ImageInfo, ImagePager, ImageReader, ImageWriter, Server};
+use vastost_engine::{EventPoller, ImageInfo, ImagePager, ImageReader, ImageWriter, Server};
 
 use crate::failure::Failure;
 use crate::ost::sts_status;
@@ -105,12 +105,11 @@ impl std::ops::DerefMut for MappedImage<'_> {
 #[derive(Debug)]
 pub(crate) struct EventChannel {
     pub server: Arc<Server>,
+    /// Where the channel stands in the server's events.
+    pub poller: EventPoller,
     /// Events handed out: (LSU, key), by their number in this channel.
     pub given: HashMap<u64, (String, String)>,
     pub next_seq: u64,
-    /// Where the next listing starts (a little before the newest event
-    /// handed out), so a poll does not list every event ever kept.
-    pub resume: String,
 }
 
 /// An image list being walked, and the server name its entries carry.

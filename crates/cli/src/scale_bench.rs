@@ -163,6 +163,22 @@ pub(crate) fn run(
         if r.vr_images_removed < doomed as u64 {
             bail!("reclaim removed {} of {doomed} deleted images", r.vr_images_removed);
         }
+        // NetBackup polls events and deletes each it has handled: every
+        // create and delete above left one.
+        let before = requests.now();
+        let started = Instant::now();
+        let mut channel = handle.events()?;
+        let mut events = 0;
+        while let Some(e) = channel.next_event()? {
+            channel.delete(&e)?;
+            events += 1;
+        }
+        let took = started.elapsed();
+        let requests_used = requests.now().zip(before).map(|(a, b)| a - b);
+        Step { what: "events: get + delete", count: events, took, requests: requests_used }.print();
+        if events < n + doomed {
+            bail!("{events} events handed out, at least {} expected", n + doomed);
+        }
         // Leave the LSU empty for the next count.
         in_parallel(plugin, server, n - doomed, |h, i| Ok(h.delete_image(LSU, &name(run, 2 * i + 1), "1")?))?;
         handle.reclaim(Some(LSU), Some(0), Some(0))?;

@@ -121,3 +121,64 @@ impl EventPoller {
         Ok(event)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Event, EventKind, REWIND};
+
+    /// Stores an event at `nanos` in LSU `lsu` of `server`, as a media
+    /// server with that clock would.
+    fn post_at(server: &Server, lsu: &str, nanos: u128, tag: u32) -> String {
+        let name = format!("{nanos:020}-{tag:08x}");
+        let event = Event {
+            kind: EventKind::ImageCreated,
+            lsu: lsu.to_string(),
+            basename: format!("image{tag}"),
+            date: "1".into(),
+            size: 0,
+            time: (nanos / 1_000_000_000) as u64,
+            source: None,
+        };
+        let ctx = server.lsu(lsu).unwrap().ctx;
+        let key = format!("{}{name}", crate::layout::EVENTS);
+        ctx.block_on(ctx.store.put(&key, serde_json::to_vec(&event).unwrap().into())).unwrap();
+        name
+    }
+
+    #[test]
+    fn every_event_once_in_order_over_pages_and_lsus_and_late_ones_within_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[plugin]\nmemory_budget = \"16MiB\"\n[server.\"VastData:a\"]\ndata_path = \"nfs\"\ndirectory = \"{}\"\nlsus = [\"p\", \"q\"]\nfragment_size = \"1MiB\"\n",
+            dir.path().display()
+        );
+        let engine = crate::Engine::new(crate::Config::from_toml(&text).unwrap()).unwrap();
+        let server = Arc::new(engine.open_server("VastData:a", None).unwrap());
+        let base: u128 = 1_900_000_000 * 1_000_000_000;
+        // 2,500 events, more than two pages, spread unevenly over two LSUs.
+        let mut expected: Vec<String> = (0..2500u32)
+            .map(|i| post_at(&server, if i % 3 == 0 { "q" } else { "p" }, base + u128::from(i) * 1000, i))
+            .collect();
+        expected.sort();
+        let mut poller = EventPoller::new(server.clone());
+        let mut got = Vec::new();
+        while let Some(e) = poller.next_event().unwrap() {
+            got.push(e.key.rsplit('/').next().unwrap().to_string());
+        }
+        assert_eq!(got, expected, "every event once, oldest first");
+        // A media server whose clock is a minute behind writes one now: it
+        // sorts before what was handed out, and is handed out all the same.
+        let newest = base + 2499 * 1000;
+        let late = post_at(&server, "q", newest - 60_000_000_000, 9001);
+        // One further back than the window is not looked for.
+        post_at(&server, "p", newest - REWIND.as_nanos() - 1, 9002);
+        let e = poller.next_event().unwrap().expect("the late event");
+        assert!(e.key.ends_with(&late), "{}", e.key);
+        assert!(poller.next_event().unwrap().is_none());
+        // A new event after all that comes next.
+        let fresh = post_at(&server, "p", newest + 1, 9003);
+        assert!(poller.next_event().unwrap().unwrap().key.ends_with(&fresh));
+        assert!(poller.next_event().unwrap().is_none());
+    }
+}

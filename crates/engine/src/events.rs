@@ -97,18 +97,22 @@ pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, sourc
 /// and one with a slower clock may write an event that sorts before.
 pub const REWIND: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Where a poller that handed out the event `key` lists from next time
-/// (`REWIND` before it), as a key prefix.
-pub fn resume_point(key: &str) -> Option<String> {
-    let nanos: u128 = key.strip_prefix(EVENTS)?.split('-').next()?.parse().ok()?;
-    Some(format!("{:020}", nanos.saturating_sub(REWIND.as_nanos())))
+/// The time an event's name (under [`EVENTS`]) tells, in nanoseconds.
+fn name_nanos(name: &str) -> Option<u128> {
+    name.split('-').next()?.parse().ok()
 }
 
-/// The keys of the events of LSU `ctx` whose names sort after `after`
-/// ("" for all), oldest first.
-pub(crate) fn keys(ctx: &LsuCtx, after: &str) -> Result<Vec<String>> {
-    let entries = ctx.block_on(ctx.store.list_after(EVENTS, after))?;
-    Ok(entries.into_iter().filter(|e| !e.is_dir).map(|e| format!("{EVENTS}{}", e.name)).collect())
+/// Where a poller that handed out the event named `name` looks back from
+/// ([`REWIND`] before it), as a name prefix; `None` before any event.
+pub(crate) fn rewind(name: &str) -> Option<String> {
+    Some(format!("{:020}", name_nanos(name)?.saturating_sub(REWIND.as_nanos())))
+}
+
+/// Up to `limit` names of events of LSU `ctx` that sort after `after`
+/// ("" for the oldest), oldest first: one listing request on S3.
+pub(crate) fn names_after(ctx: &LsuCtx, after: &str, limit: usize) -> Result<Vec<String>> {
+    let entries = ctx.block_on(ctx.store.list_page(EVENTS, after, limit))?;
+    Ok(entries.into_iter().filter(|e| !e.is_dir).map(|e| e.name).collect())
 }
 
 /// Reads event `key` of LSU `ctx`: `None` when it was deleted meanwhile
@@ -131,10 +135,17 @@ pub(crate) fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
 /// The events of LSU `ctx`, oldest first.
 pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
     let mut out = Vec::new();
-    for key in keys(ctx, "")? {
-        out.extend(read(ctx, &key)?);
+    let mut after = String::new();
+    loop {
+        let names = names_after(ctx, &after, 1000)?;
+        for name in &names {
+            out.extend(read(ctx, &format!("{EVENTS}{name}"))?);
+        }
+        match names.last() {
+            Some(last) if names.len() == 1000 => after = last.clone(),
+            _ => return Ok(out),
+        }
     }
-    Ok(out)
 }
 
 /// Deletes event `key` of LSU `ctx` (deleting a deleted event succeeds).
@@ -146,15 +157,28 @@ pub(crate) fn delete(ctx: &LsuCtx, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the events older than `hours`; returns how many.
+/// Deletes the events older than `hours`; returns how many. Their names
+/// tell their age, so none is read: a page of names per request, and one
+/// batch delete per page.
 pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
-    let cutoff = now().saturating_sub(hours.saturating_mul(3600));
-    let mut n = 0;
-    for e in list(ctx)?.into_iter().filter(|e| e.event.time < cutoff) {
-        delete(ctx, &e.key)?;
-        n += 1;
+    let cutoff = u128::from(now().saturating_sub(hours.saturating_mul(3600))) * 1_000_000_000;
+    let (mut n, mut after) = (0, String::new());
+    loop {
+        let names = names_after(ctx, &after, 1000)?;
+        let full = names.len() == 1000;
+        let old: Vec<String> = names
+            .iter()
+            .take_while(|name| name_nanos(name).is_some_and(|t| t < cutoff))
+            .map(|name| format!("{EVENTS}{name}"))
+            .collect();
+        let reached_new = old.len() < names.len();
+        n += old.len() as u64;
+        ctx.block_on(ctx.store.delete_many(old))?;
+        match names.last() {
+            Some(last) if full && !reached_new => after = last.clone(),
+            _ => return Ok(n),
+        }
     }
-    Ok(n)
 }
 
 #[cfg(test)]
@@ -162,14 +186,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_poller_resumes_a_little_before_what_it_saw() {
-        let key = format!("{EVENTS}{:020}-0000abcd", 1_000_000_000_000_000_000u128);
-        let resume = resume_point(&key).unwrap();
-        assert_eq!(resume, format!("{:020}", 1_000_000_000_000_000_000u128 - REWIND.as_nanos()));
+    fn a_poller_looks_back_a_little_before_what_it_saw() {
+        let name = format!("{:020}-0000abcd", 1_000_000_000_000_000_000u128);
+        let from = rewind(&name).unwrap();
+        assert_eq!(from, format!("{:020}", 1_000_000_000_000_000_000u128 - REWIND.as_nanos()));
         // Every event written within the rewind window sorts after it.
         let just_before = format!("{:020}-ffffffff", 1_000_000_000_000_000_000u128 - REWIND.as_nanos() + 1);
-        assert!(just_before.as_str() > resume.as_str());
-        assert_eq!(resume_point(&format!("{EVENTS}{:020}-1", 5)).unwrap(), format!("{:020}", 0));
-        assert!(resume_point("images/x").is_none());
+        assert!(just_before.as_str() > from.as_str());
+        assert_eq!(rewind(&format!("{:020}-1", 5)).unwrap(), format!("{:020}", 0));
+        assert!(rewind("").is_none(), "nothing handed out yet");
     }
 }

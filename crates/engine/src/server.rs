@@ -164,7 +164,7 @@ impl Server {
     /// The LSUs listed that exist, and those opened in this process (on S3
     /// without VMS, buckets not in the configuration are known only once
     /// opened).
-    fn known_lsus(&self) -> Result<Vec<Lsu>> {
+    pub(crate) fn known_lsus(&self) -> Result<Vec<Lsu>> {
         let mut names = self.list_lsus()?;
         names.extend(self.shared.lsus.lock().unwrap_or_else(|p| p.into_inner()).keys().map(|n| n.to_string()));
         names.sort();
@@ -178,27 +178,6 @@ impl Server {
             }
         }
         Ok(out)
-    }
-
-    /// The oldest event of any LSU that `skip` (LSU, key) does not hold,
-    /// among those named after `after` (a resume point, "" for all).
-    pub fn next_event(
-        &self,
-        skip: &std::collections::HashSet<(String, String)>,
-        after: &str,
-    ) -> Result<Option<crate::events::StoredEvent>> {
-        let mut all: Vec<(String, String)> = Vec::new();
-        for lsu in self.known_lsus()? {
-            all.extend(crate::events::keys(&lsu.ctx, after)?.into_iter().map(|k| (lsu.name().to_string(), k)));
-        }
-        // Keys start with the time: this is the order they happened in.
-        all.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        for (lsu, key) in all.into_iter().filter(|id| !skip.contains(id)) {
-            if let Some(e) = crate::events::read(&self.lsu(&lsu)?.ctx, &key)? {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
     }
 
     /// The events of every LSU, oldest first.

@@ -28,7 +28,8 @@ pub extern "C" fn stspi_open_evchannel(
         if flags != 0 {
             return Err(Failure::invalid(format!("event channel flags {flags:#x}: none are defined")));
         }
-        let chan = handles::EventChannel { server, given: Default::default(), next_seq: 1, resume: String::new() };
+        let poller = vastost_engine::EventPoller::new(server.clone());
+        let chan = handles::EventChannel { server, poller, given: Default::default(), next_seq: 1 };
         *out = handles::insert(Object::Events(Mutex::new(chan)), engine.epoch)?;
         Ok(())
     })
@@ -53,19 +54,12 @@ pub extern "C" fn stspi_get_event(channel: sts_evc_handle_t, event: Option<&mut 
     guard("stspi_get_event", || {
         let out = given_mut(event, "event")?;
         with_channel(channel, |chan| {
-            let given: std::collections::HashSet<(String, String)> = chan.given.values().cloned().collect();
-            let next = chan.server.next_event(&given, &chan.resume)?;
-            let Some(next) = next else {
+            let Some(next) = chan.poller.next_event()? else {
                 return Err(Failure::new(sts_status::STS_ENOMORE, "no more events"));
             };
             let seq = chan.next_seq;
             chan.next_seq += 1;
             *out = event_to_c(&next.event, seq, chan.server.name());
-            if let Some(resume) = vastost_engine::events::resume_point(&next.key)
-                && resume > chan.resume
-            {
-                chan.resume = resume;
-            }
             chan.given.insert(seq, (next.lsu, next.key));
             Ok(())
         })
