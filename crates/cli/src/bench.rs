@@ -1,19 +1,24 @@
 //! `vastost bench`: backup and restore through the plugin, side by side
-//! with plain sequential file I/O on the same filesystem, made durable the
-//! same way (fsync before a file counts as written) and read back cold
-//! (page cache dropped for the files concerned).
+//! with the best reference clients on the same storage, in the same run:
+//! plain sequential file I/O on the NFS path (made durable the same way:
+//! `fsync` before a file counts as written), the AWS CLI and rclone
+//! (defaults, and tuned) against the same S3 endpoint. Every client's
+//! wall time (median and spread of the runs) and CPU seconds per GiB are
+//! printed, and the peers' exact command lines. By default nothing is
+//! evicted between runs (the steady state a media server has: page cache
+//! full, writeback going on); `--cold` syncs and drops the cache of the
+//! files concerned before each phase.
 
-use std::fs::File;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::args::BenchArgs;
 use crate::bench_steps::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::data::Pattern;
 use crate::demo::{S3Demo, write_config};
+use crate::peers::{Peer, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, run as run_peer, scratch, shown};
 use crate::{fmt, session};
 
 const SOURCE_LEN: usize = 64 << 20;
@@ -29,98 +34,120 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Runs `n` streams of `job` at once and returns the wall time.
-fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<Duration> {
+/// One timed phase: wall time and CPU seconds (this process's and its
+/// children's that ended meanwhile).
+#[derive(Debug, Clone, Copy)]
+struct Took {
+    wall: Duration,
+    cpu: f64,
+}
+
+/// Runs `n` streams of `job` at once.
+fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<Took> {
+    let (self0, child0) = cpu_seconds();
     let started = Instant::now();
     std::thread::scope(|s| {
         let job = &job;
         let handles: Vec<_> = (0..n).map(|i| s.spawn(move || job(i))).collect();
         handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| bail!("a stream panicked")))
     })?;
-    Ok(started.elapsed())
+    let wall = started.elapsed();
+    let (self1, child1) = cpu_seconds();
+    Ok(Took { wall, cpu: (self1 - self0) + (child1 - child0) })
 }
 
-fn plain_write(path: &Path, source: &[u8], len: u64, block: usize) -> Result<()> {
-    let mut f = File::create(path)?;
-    let mut off = 0u64;
-    while off < len {
-        let at = (off as usize) % source.len();
-        let n = block.min((len - off) as usize).min(source.len() - at);
-        f.write_all(&source[at..at + n])?;
-        off += n as u64;
-    }
-    f.sync_all()?;
-    File::open(path.parent().context("a parent folder")?)?.sync_all()?;
-    Ok(())
+/// Who is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Plugin,
+    Peer(Peer),
 }
 
-fn plain_read(path: &Path, block: usize) -> Result<u64> {
-    let mut f = File::open(path)?;
-    let mut buf = vec![0u8; block];
-    let mut total = 0;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(total);
-        }
-        total += n as u64;
-    }
-}
-
-/// What the plugin is measured against.
-enum Reference {
-    /// Plain sequential file I/O on the same filesystem (NFS data path).
-    Files,
-    /// The AWS CLI against the same S3 endpoint (S3 data path).
-    AwsCli { endpoint: String, _sim: Box<vastost_sim::Simulator> },
-}
-
-impl Reference {
-    fn label(&self) -> &'static str {
+impl Client {
+    fn label(self) -> &'static str {
         match self {
-            Reference::Files => "plain",
-            Reference::AwsCli { .. } => "aws-cli",
+            Client::Plugin => "plugin",
+            Client::Peer(p) => p.label(),
         }
     }
+}
 
-    fn aws(endpoint: &str) -> std::process::Command {
-        let mut cmd = std::process::Command::new("aws");
-        cmd.args(["--endpoint-url", endpoint, "--region", "us-east-1"])
-            .env("AWS_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", vastost_sim::SECRET_KEY)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(std::process::Stdio::null());
-        cmd
+/// What a stream count's runs share.
+struct Run<'a> {
+    plugin: &'a vastost_loader::Plugin,
+    server: &'a str,
+    target: Option<&'a S3Target>,
+    data: &'a Path,
+    plain_dir: &'a Path,
+    source: &'a [u8],
+    block: usize,
+    cold: bool,
+    n: usize,
+    per: u64,
+}
+
+impl Run<'_> {
+    fn file(&self, i: usize) -> std::path::PathBuf {
+        self.plain_dir.join(format!("stream{i}"))
     }
 
-    fn run(cmd: &mut std::process::Command, what: &str) -> Result<()> {
-        let status = cmd.status().with_context(|| format!("cannot run the AWS CLI for {what} (pip install awscli)"))?;
-        if !status.success() {
-            bail!("the AWS CLI failed ({status}) for {what}");
+    fn name(&self, i: usize) -> String {
+        format!("bench_{}_{i}", self.n)
+    }
+
+    /// Before a phase: in cold mode, what earlier phases left dirty is
+    /// written out and the page cache of `dir` dropped.
+    fn settle(&self, dir: &Path) -> Result<()> {
+        if self.cold {
+            quiesce();
+            evict(dir)?;
         }
         Ok(())
     }
 
-    /// Stores `len` bytes from `file` (written first when it is the file
-    /// itself that is measured).
-    fn write(&self, file: &Path, key: &str, source: &[u8], len: u64, block: usize) -> Result<()> {
-        match self {
-            Reference::Files => plain_write(file, source, len, block),
-            Reference::AwsCli { endpoint, .. } => {
-                let target = format!("s3://{LSU}/reference/{key}");
-                Self::run(Self::aws(endpoint).args(["s3", "cp", "--quiet"]).arg(file).arg(&target), "an upload")
+    /// Backs up and restores with `client`; returns both phases.
+    fn measure(&self, client: Client, peak: &mut u64) -> Result<(Took, Took)> {
+        let (n, per) = (self.n, self.per);
+        match client {
+            Client::Plugin => {
+                reset_peak_rss();
+                self.settle(self.data)?;
+                let backup = parallel(n, |i| {
+                    plugin_backup(self.plugin, self.server, &self.name(i), self.source, per, self.block)
+                })?;
+                self.settle(self.data)?;
+                let restore =
+                    parallel(n, |i| match plugin_restore(self.plugin, self.server, &self.name(i), self.block)? {
+                        got if got == per => Ok(()),
+                        got => bail!("restore gave {got} bytes, {per} expected"),
+                    })?;
+                *peak = (*peak).max(peak_rss().unwrap_or(0));
+                let handle = self.plugin.open_server(self.server, None)?;
+                for i in 0..n {
+                    handle.delete_image(LSU, &self.name(i), "bench")?;
+                }
+                Ok((backup, restore))
             }
-        }
-    }
-
-    /// Reads back what `write` stored; returns the bytes read when known.
-    fn read(&self, file: &Path, key: &str, block: usize) -> Result<Option<u64>> {
-        match self {
-            Reference::Files => plain_read(file, block).map(Some),
-            Reference::AwsCli { endpoint, .. } => {
-                let source = format!("s3://{LSU}/reference/{key}");
-                Self::run(Self::aws(endpoint).args(["s3", "cp", "--quiet", &source, "-"]), "a download")?;
-                Ok(None)
+            Client::Peer(Peer::Plain) => {
+                self.settle(self.plain_dir)?;
+                let backup = parallel(n, |i| plain_write(&self.file(i), self.source, per, self.block))?;
+                self.settle(self.plain_dir)?;
+                let restore = parallel(n, |i| match plain_read(&self.file(i), self.block)? {
+                    got if got == per => Ok(()),
+                    got => bail!("plain read gave {got} bytes, {per} expected"),
+                })?;
+                Ok((backup, restore))
+            }
+            Client::Peer(peer) => {
+                let target = self.target.expect("S3 peers run against an endpoint");
+                self.settle(self.plain_dir)?;
+                let backup = parallel(n, |i| run_peer(target.upload(peer, &self.file(i), &self.name(i))))?;
+                let restore =
+                    parallel(n, |i| run_peer(target.download(peer, &self.name(i), &scratch(self.plain_dir, i))))?;
+                for i in 0..n {
+                    let _ = std::fs::remove_file(scratch(self.plain_dir, i));
+                }
+                Ok((backup, restore))
             }
         }
     }
@@ -137,143 +164,159 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
             _tmp.path().to_path_buf()
         }
     };
-    let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
-    std::fs::create_dir_all(&data)?;
-    std::fs::create_dir_all(&plain_dir)?;
-    let (reference, server, config) = if args.s3 {
+    std::fs::create_dir_all(dir.join("vast-nfs"))?;
+    if args.images.is_empty() && !args.copies {
+        return throughput(plugin_path, args, &dir, block);
+    }
+    // The scale and copy measures count requests and space on a
+    // simulator in this process.
+    let data = dir.join("vast-nfs");
+    let sim = if args.s3 {
         let sim = vastost_sim::Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?)?;
         sim.create_bucket(LSU)?;
-        let creds = dir.join("s3-credentials.toml");
-        crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
-        let endpoint = sim.s3_endpoint();
-        let config = write_config(
-            &dir,
-            &data,
-            args.fragment_size.0,
-            args.memory_budget.0,
-            Some(S3Demo { endpoint: &endpoint, credentials: &creds, vms: None, ca_bundle: None }),
-        )?;
-        (Reference::AwsCli { endpoint, _sim: Box::new(sim) }, "VastData:demo-s3", config)
+        Some(sim)
     } else {
-        let config = write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;
-        (Reference::Files, "VastData:demo", config)
+        None
+    };
+    let (server, config) = match &sim {
+        Some(sim) => {
+            let creds = dir.join("s3-credentials.toml");
+            crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+            let endpoint = sim.s3_endpoint();
+            let s3 = S3Demo { endpoint: &endpoint, credentials: &creds, vms: None, ca_bundle: None };
+            ("VastData:demo-s3", write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, Some(s3))?)
+        }
+        None => ("VastData:demo", write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?),
     };
     let plugin = session::load(plugin_path, Some(&config))?;
     if !args.images.is_empty() {
-        let sim = match &reference {
-            Reference::AwsCli { _sim, .. } => Some(&**_sim),
-            Reference::Files => None,
-        };
         let path = if args.s3 { "S3 (simulator)" } else { "NFS (local directory)" };
-        crate::scale_bench::run(&plugin, server, path, &args.images, crate::scale_bench::Requests(sim))?;
-        plugin.terminate()?;
-        return Ok(());
-    }
-    let mut source = vec![0u8; SOURCE_LEN];
-    Pattern::new(42).fill(0, &mut source);
-    if args.copies {
-        let second = match &reference {
-            Reference::Files => {
-                std::fs::create_dir_all(data.join(crate::copy_bench::LSU2))?;
-                None
-            }
-            Reference::AwsCli { _sim, .. } => Some(&**_sim),
-        };
-        if let Some(sim) = second {
-            sim.create_bucket(crate::copy_bench::LSU2)?;
+        crate::scale_bench::run(&plugin, server, path, &args.images, crate::scale_bench::Requests(sim.as_ref()))?;
+    } else {
+        let mut source = vec![0u8; SOURCE_LEN];
+        Pattern::new(42).fill(0, &mut source);
+        match &sim {
+            Some(sim) => sim.create_bucket(crate::copy_bench::LSU2)?,
+            None => std::fs::create_dir_all(data.join(crate::copy_bench::LSU2))?,
         }
         // Where the LSUs' objects are, to measure the space they take.
         let stored_in = if args.s3 { dir.join("vast-sim") } else { data.clone() };
         crate::copy_bench::run(&plugin, server, &stored_in, &source, args.size.0, block)?;
-        plugin.terminate()?;
-        return Ok(());
     }
+    plugin.terminate()?;
+    Ok(())
+}
 
+/// The default measure: backups and restores of `--size` bytes in each
+/// stream count, by the plugin and by the peers.
+fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: usize) -> Result<()> {
+    let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
+    let sim = if args.s3 { Some(SimProcess::start(&dir.join("vast-sim-process"), args.in_memory)?) } else { None };
+    let target = sim.as_ref().map(|s| S3Target { endpoint: s.endpoint.clone() });
+    let (server, config) = match &target {
+        Some(t) => {
+            let creds = dir.join("s3-credentials.toml");
+            crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+            let s3 = S3Demo { endpoint: &t.endpoint, credentials: &creds, vms: None, ca_bundle: None };
+            ("VastData:demo-s3", write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, Some(s3))?)
+        }
+        None => ("VastData:demo", write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, None)?),
+    };
+    let plugin = session::load(plugin_path, Some(&config))?;
+    let mut source = vec![0u8; SOURCE_LEN];
+    Pattern::new(42).fill(0, &mut source);
+    let mut clients = vec![Client::Plugin];
+    match &target {
+        Some(_) => clients.extend(Peer::S3.map(Client::Peer)),
+        None => clients.push(Client::Peer(Peer::Plain)),
+    }
+    let data_path = match (&target, args.in_memory) {
+        (Some(_), true) => "S3, simulator in its own process keeping objects in memory (the plugin's ceiling)",
+        (Some(_), false) => "S3, simulator in its own process over the disk",
+        (None, _) => "NFS (a directory)",
+    };
     println!(
-        "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, median of {} runs, on {}",
+        "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, {} runs each, {}, on {}",
         fmt::size(args.size.0),
         fmt::size(block as u64),
         args.fragment_size.display().iec(),
         args.memory_budget.display().iec(),
         args.repeat.max(1),
+        if args.cold { "cold (synced, page cache dropped before each phase)" } else { "warm (nothing evicted)" },
         dir.display()
     );
-    let (data_path, ref_label) = if args.s3 { ("S3 (simulator)", "aws-cli MiB/s") } else { ("NFS", "plain MiB/s") };
-    println!("data path: {data_path}; reference: {}", reference.label());
-    println!("{:<8} {:>7} {:>14} {:>14} {:>7}", "", "streams", ref_label, "plugin MiB/s", "ratio");
-    let mut peak_rss_plugin = 0;
+    println!("data path: {data_path}");
+    println!(
+        "{:>7} {:<8} {:<15} {:>10} {:>19} {:>10} {:>11}",
+        "streams", "", "client", "MiB/s", "spread MiB/s", "CPU s/GiB", "plugin/peer"
+    );
+    let mut peak = 0;
     for &n in &args.streams {
         if n == 0 {
             bail!("a stream count must be at least 1");
         }
         let per = (args.size.0 / n as u64).next_multiple_of(block as u64);
-        let total = per * n as u64;
-        let plain_file = |i: usize| plain_dir.join(format!("stream{i}"));
-        let name = |i: usize| format!("bench_{n}_{i}");
-
-        // Each measure is taken `repeat` times, alternating plain and plugin
-        // runs so that drifts of a shared disk hit both alike.
-        let mut times: [Vec<Duration>; 4] = Default::default();
-        // Plain and plugin runs alternate which goes first: on a virtual
-        // machine, whoever first touches memory the host has reclaimed pays
-        // for it, and that must not always be the same side.
-        for round in 0..args.repeat.max(1) {
-            let plain_run = |times: &mut [Vec<Duration>; 4]| -> Result<()> {
-                if args.s3 {
-                    // The AWS CLI uploads from a file: write it untimed.
-                    for i in 0..n {
-                        plain_write(&plain_file(i), &source, per, block)?;
-                    }
-                }
-                quiesce();
-                times[0].push(parallel(n, |i| reference.write(&plain_file(i), &name(i), &source, per, block))?);
-                evict(&plain_dir)?;
-                quiesce();
-                times[1].push(parallel(n, |i| match reference.read(&plain_file(i), &name(i), block)? {
-                    Some(got) if got != per => bail!("plain read gave {got} bytes, {per} expected"),
-                    _ => Ok(()),
-                })?);
-                for i in 0..n {
-                    std::fs::remove_file(plain_file(i))?;
-                }
-                Ok(())
-            };
-            let plugin_run = |times: &mut [Vec<Duration>; 4], peak: &mut u64| -> Result<()> {
-                reset_peak_rss();
-                quiesce();
-                times[2].push(parallel(n, |i| plugin_backup(&plugin, server, &name(i), &source, per, block))?);
-                evict(&data)?;
-                quiesce();
-                times[3].push(parallel(n, |i| {
-                    let got = plugin_restore(&plugin, server, &name(i), block)?;
-                    if got != per {
-                        bail!("restore gave {got} bytes, {per} expected");
-                    }
-                    Ok(())
-                })?);
-                *peak = (*peak).max(peak_rss().unwrap_or(0));
-                let handle = plugin.open_server(server, None)?;
-                for i in 0..n {
-                    handle.delete_image(LSU, &name(i), "bench")?;
-                }
-                Ok(())
-            };
-            if round % 2 == 0 {
-                plain_run(&mut times)?;
-                plugin_run(&mut times, &mut peak_rss_plugin)?;
-            } else {
-                plugin_run(&mut times, &mut peak_rss_plugin)?;
-                plain_run(&mut times)?;
+        let run = Run {
+            plugin: &plugin,
+            server,
+            target: target.as_ref(),
+            data: &data,
+            plain_dir: &plain_dir,
+            source: &source,
+            block,
+            cold: args.cold,
+            n,
+            per,
+        };
+        std::fs::create_dir_all(&plain_dir)?;
+        if target.is_some() {
+            // The S3 peers upload from files: written once, untimed.
+            for i in 0..n {
+                plain_write(&run.file(i), &source, per, block)?;
             }
         }
-        let median = |v: &mut Vec<Duration>| {
-            v.sort();
-            v[v.len() / 2]
-        };
-        let [pw, pr, gw, gr] = &mut times;
-        for (what, plain, plug) in [("backup", median(pw), median(gw)), ("restore", median(pr), median(gr))] {
-            let (p, q) = (fmt::mib_per_s(total, plain), fmt::mib_per_s(total, plug));
-            println!("{what:<8} {n:>7} {p:>14.1} {q:>14.1} {:>7.2}", q / p);
+        // Each client `repeat` times; the order turns each round so that
+        // drifts (and who first touches memory the host reclaimed) hit
+        // every client alike.
+        let mut took: Vec<(Vec<Took>, Vec<Took>)> = vec![Default::default(); clients.len()];
+        for round in 0..args.repeat.max(1) {
+            for k in 0..clients.len() {
+                let c = (k + round) % clients.len();
+                let (backup, restore) = run.measure(clients[c], &mut peak)?;
+                took[c].0.push(backup);
+                took[c].1.push(restore);
+            }
+        }
+        for i in 0..n {
+            let _ = std::fs::remove_file(run.file(i));
+        }
+        let total = per * n as u64;
+        for (phase, pick) in [("backup", 0), ("restore", 1)] {
+            let median_wall = |t: &(Vec<Took>, Vec<Took>)| {
+                let mut v: Vec<Duration> = (if pick == 0 { &t.0 } else { &t.1 }).iter().map(|x| x.wall).collect();
+                v.sort();
+                v[v.len() / 2]
+            };
+            let plugin_wall = median_wall(&took[0]);
+            for (c, client) in clients.iter().enumerate() {
+                let runs = if pick == 0 { &took[c].0 } else { &took[c].1 };
+                let wall = median_wall(&took[c]);
+                let speeds: Vec<f64> = runs.iter().map(|t| fmt::mib_per_s(total, t.wall)).collect();
+                let (lo, hi) = speeds.iter().fold((f64::MAX, 0f64), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+                let mut cpus: Vec<f64> = runs.iter().map(|t| t.cpu).collect();
+                cpus.sort_by(f64::total_cmp);
+                let cpu_per_gib = cpus[cpus.len() / 2] / (total as f64 / (1u64 << 30) as f64);
+                let ratio = match client {
+                    Client::Plugin => String::new(),
+                    Client::Peer(_) => format!("{:.2}", plugin_wall.as_secs_f64() / wall.as_secs_f64()),
+                };
+                println!(
+                    "{n:>7} {phase:<8} {:<15} {:>10.1} {:>19} {cpu_per_gib:>10.2} {ratio:>11}",
+                    client.label(),
+                    fmt::mib_per_s(total, wall),
+                    format!("{lo:.1}-{hi:.1}"),
+                );
+            }
         }
     }
     let stats = plugin.stats()?;
@@ -281,9 +324,33 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         "plugin memory: budget peak {} of {} configured; process peak RSS during plugin runs {} (includes the {} source buffer)",
         fmt::size(stats.vs_budget_peak),
         fmt::size(stats.vs_budget_total),
-        fmt::size(peak_rss_plugin),
+        fmt::size(peak),
         fmt::size(SOURCE_LEN as u64)
     );
+    println!("plugin/peer: the plugin's median time over the peer's (below 1: the plugin is faster)");
+    if let Some(t) = &target {
+        println!("peer commands (stream 0 of the last run; objects in bucket {LSU}):");
+        let (file, key, out) = (plain_dir.join("stream0"), "bench_N_0", scratch(&plain_dir, 0));
+        for peer in Peer::S3 {
+            println!("  {} upload:   {}", peer.label(), shown(&t.upload(peer, &file, key)));
+            println!(
+                "  {} download: {}{}",
+                peer.label(),
+                shown(&t.download(peer, key, &out)),
+                match peer {
+                    Peer::RcloneTuned => "",
+                    _ => " > /dev/null",
+                }
+            );
+        }
+    } else {
+        println!(
+            "plain file I/O: write() of {} blocks then fsync of the file and its folder, like dd bs={} conv=fsync; read() of the same blocks",
+            fmt::size(block as u64),
+            fmt::size(block as u64)
+        );
+    }
     plugin.terminate()?;
+    drop(sim);
     Ok(())
 }

@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(args) => return sim(args),
         Command::Setup(args) => return crate::setup::run(args),
         Command::SupportBundle(args) => return crate::support::run(&cli, args),
+        Command::Stats(args) => return crate::stats::run(&cli, args),
         _ => {}
     }
     let plugin = session::plugin(&cli)?;
@@ -91,7 +92,12 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Synth(args) => crate::copies::synth(plugin, args),
         Command::Events(args) => crate::copies::events(plugin, args),
         Command::Reclaim(args) => crate::copies::reclaim(plugin, args),
-        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) | Command::Setup(_) | Command::SupportBundle(_) => {
+        Command::Demo(_)
+        | Command::Bench(_)
+        | Command::Sim(_)
+        | Command::Setup(_)
+        | Command::SupportBundle(_)
+        | Command::Stats(_) => {
             unreachable!("handled before loading the plugin")
         }
     }

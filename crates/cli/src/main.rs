@@ -21,11 +21,13 @@ mod dates;
 mod demo;
 mod exit;
 mod fmt;
+mod peers;
 mod scale_bench;
 mod scan;
 mod secrets;
 mod session;
 mod setup;
+mod stats;
 mod support;
 mod transfer;
 

@@ -61,6 +61,12 @@ pub struct PluginConfig {
     /// Worker threads of the plugin's runtime (default: one per core, at
     /// least 2).
     pub worker_threads: Option<usize>,
+    /// Folder where each plugin process writes its metrics in Prometheus'
+    /// text format (`vastost-<pid>.prom`), for node_exporter's textfile
+    /// collector and `vastost stats`; nothing is written without one.
+    pub metrics_dir: Option<PathBuf>,
+    /// Seconds between two writes of the metrics file.
+    pub metrics_interval_secs: u64,
 }
 
 impl Default for PluginConfig {
@@ -70,6 +76,8 @@ impl Default for PluginConfig {
             log_level: LogLevel::Info,
             log_file: None,
             worker_threads: None,
+            metrics_dir: None,
+            metrics_interval_secs: 10,
         }
     }
 }

@@ -119,6 +119,14 @@ impl LsuCtx {
         self.rt.block_on(f)
     }
 
+    /// Counts a `write_image` or `read_image` call of `bytes` in the
+    /// process's metrics, under this LSU and its server.
+    pub(crate) fn count_transfer(&self, direction: vastost_metrics::Direction, bytes: u64) {
+        let server = self.server.upgrade();
+        let name = server.as_ref().map_or("", |s| s.server_name());
+        vastost_metrics::global().transfer(name, self.name.as_str(), direction, bytes);
+    }
+
     /// LSU `name` of the same server (this one included).
     pub(crate) fn sibling(self: &Arc<Self>, name: &str) -> Result<Arc<LsuCtx>> {
         if name == self.name.as_str() {

@@ -232,6 +232,7 @@ impl ImageReader {
         if !sequential {
             self.cache.retain(|id, _| self.reserve_user == Some(*id));
         }
+        self.image.ctx().count_transfer(vastost_metrics::Direction::Read, end - offset);
         Ok((end - offset) as usize)
     }
 

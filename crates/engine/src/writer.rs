@@ -163,6 +163,7 @@ impl ImageWriter {
         // that were accepted but not stored: it can never be committed again.
         self.store_bytes(data, offset).inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
         self.size = self.size.max(end);
+        self.image.ctx().count_transfer(vastost_metrics::Direction::Write, len);
         Ok(len)
     }
 

@@ -84,11 +84,18 @@ impl HttpTransport for BreakerTransport {
         // cut) is worth another try, here or on another endpoint: S3
         // requests are idempotent, and OpenDAL would otherwise give up on
         // writes at once.
+        let op = s3_operation(&req);
+        let started = std::time::Instant::now();
         let result = self.inner.fetch(req).await.map_err(|e| if e.is_temporary() { e } else { e.set_temporary() });
-        let failed = match &result {
-            Ok(resp) => resp.status().is_server_error(),
-            Err(_) => true,
+        let outcome = match &result {
+            Ok(resp) if resp.status().is_success() => "2xx",
+            Ok(resp) if resp.status().is_server_error() => "5xx",
+            Ok(resp) if resp.status().is_client_error() => "4xx",
+            Ok(_) => "other",
+            Err(_) => "error",
         };
+        vastost_metrics::global().request(vastost_metrics::Service::S3, op, started.elapsed(), outcome);
+        let failed = matches!(outcome, "5xx" | "error");
         if !failed {
             self.breaker.success();
         } else if self.breaker.failure() {
@@ -99,5 +106,61 @@ impl HttpTransport for BreakerTransport {
             );
         }
         result
+    }
+}
+
+/// The S3 operation a request is, by its method, query and headers (for
+/// the request metrics).
+pub(crate) fn s3_operation<B>(req: &Request<B>) -> &'static str {
+    let query = req.uri().query().unwrap_or("");
+    let has = |key: &str| query.split('&').any(|p| p.split('=').next() == Some(key));
+    let copy = req.headers().contains_key("x-amz-copy-source");
+    // Path-style: /<bucket>/<key>; a key makes it an object operation.
+    let object = req.uri().path().trim_start_matches('/').contains('/');
+    match *req.method() {
+        http::Method::GET if has("list-type") => "ListObjectsV2",
+        http::Method::GET if has("uploads") => "ListMultipartUploads",
+        http::Method::GET if has("uploadId") => "ListParts",
+        http::Method::GET if object => "GetObject",
+        http::Method::GET => "ListObjects",
+        http::Method::HEAD if object => "HeadObject",
+        http::Method::HEAD => "HeadBucket",
+        http::Method::PUT if has("partNumber") && copy => "UploadPartCopy",
+        http::Method::PUT if has("partNumber") => "UploadPart",
+        http::Method::PUT if copy => "CopyObject",
+        http::Method::PUT if object => "PutObject",
+        http::Method::PUT => "CreateBucket",
+        http::Method::POST if has("uploads") => "CreateMultipartUpload",
+        http::Method::POST if has("uploadId") => "CompleteMultipartUpload",
+        http::Method::POST if has("delete") => "DeleteObjects",
+        http::Method::DELETE if has("uploadId") => "AbortMultipartUpload",
+        http::Method::DELETE if object => "DeleteObject",
+        http::Method::DELETE => "DeleteBucket",
+        _ => "Other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_named_by_their_s3_operation() {
+        let req = |method: &str, uri: &str, copy: bool| {
+            let mut r = Request::builder().method(method).uri(uri);
+            if copy {
+                r = r.header("x-amz-copy-source", "/b/src");
+            }
+            s3_operation(&r.body(()).unwrap())
+        };
+        assert_eq!(req("GET", "http://h/b?list-type=2&prefix=x", false), "ListObjectsV2");
+        assert_eq!(req("GET", "http://h/b/k", false), "GetObject");
+        assert_eq!(req("PUT", "http://h/b/k?partNumber=1&uploadId=u", false), "UploadPart");
+        assert_eq!(req("PUT", "http://h/b/k?partNumber=1&uploadId=u", true), "UploadPartCopy");
+        assert_eq!(req("PUT", "http://h/b/k", true), "CopyObject");
+        assert_eq!(req("POST", "http://h/b/k?uploads", false), "CreateMultipartUpload");
+        assert_eq!(req("POST", "http://h/b?delete", false), "DeleteObjects");
+        assert_eq!(req("DELETE", "http://h/b/k?uploadId=u", false), "AbortMultipartUpload");
+        assert_eq!(req("HEAD", "http://h/b", false), "HeadBucket");
     }
 }

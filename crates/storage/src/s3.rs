@@ -25,6 +25,42 @@ pub(crate) const MULTIPART_PART: usize = 16 << 20;
 /// Parts of one object uploaded at once.
 pub(crate) const MULTIPART_PARALLEL: usize = 4;
 
+/// Counts a retry of OpenDAL's retry layer by its cause.
+fn count_retry(event: opendal::layers::RetryEvent<'_>) {
+    let cause = match event.err.kind() {
+        opendal::ErrorKind::RateLimited => "throttled",
+        opendal::ErrorKind::Unexpected if event.err.to_string().contains("out of the rotation") => "endpoint_down",
+        _ if event.err.to_string().contains("timeout") => "timeout",
+        opendal::ErrorKind::Unexpected => "unexpected",
+        _ => "other",
+    };
+    vastost_metrics::global().retry(vastost_metrics::Service::S3, cause);
+}
+
+/// Shows the state of `breaker` (of `endpoint`, for `bucket`) in the
+/// metrics for as long as the store lives.
+fn watch_breaker(endpoint: &str, bucket: &str, breaker: &Arc<Breaker>) {
+    let (weak, endpoint, bucket) = (Arc::downgrade(breaker), endpoint.to_string(), bucket.to_string());
+    vastost_metrics::global().probe(move || {
+        let b = weak.upgrade()?;
+        let labels = vec![("endpoint", endpoint.clone()), ("bucket", bucket.clone())];
+        Some(vec![
+            vastost_metrics::Gauge {
+                name: "vastost_breaker_open",
+                help: "1 while an S3 endpoint (VIP) is out of the rotation after repeated failures.",
+                labels: labels.clone(),
+                value: f64::from(u8::from(b.is_open())),
+            },
+            vastost_metrics::Gauge {
+                name: "vastost_breaker_trips",
+                help: "Times an S3 endpoint's circuit opened since the plugin started.",
+                labels,
+                value: b.trips() as f64,
+            },
+        ])
+    });
+}
+
 /// An HTTP client with the TLS rules of `tls` for the endpoint `what`
 /// (named in errors and logs), presenting `identity_pem` (a client
 /// certificate with its key) when given.
@@ -58,6 +94,9 @@ impl S3Store {
         let client = ReqwestTransport::new(http);
         let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();
         let breakers: Arc<[Arc<Breaker>]> = endpoints.iter().map(|_| Arc::new(Breaker::default())).collect();
+        for (endpoint, breaker) in endpoints.iter().zip(breakers.iter()) {
+            watch_breaker(endpoint, &settings.bucket, breaker);
+        }
         let operator = |i: usize| -> Result<Operator> {
             let builder = services::S3::default()
                 .endpoint(endpoints[i])
@@ -86,7 +125,8 @@ impl S3Store {
                 RetryLayer::new()
                     .with_max_times(settings.retries)
                     .with_jitter()
-                    .with_min_delay(std::time::Duration::from_millis(100)),
+                    .with_min_delay(std::time::Duration::from_millis(100))
+                    .with_notify(count_retry),
             ))
         };
         let spread = (0..endpoints.len()).map(|i| Ok((operator(i)?, breakers[i].clone()))).collect::<Result<_>>()?;

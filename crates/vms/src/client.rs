@@ -190,7 +190,10 @@ impl VmsClient {
                     req.bearer_auth(access)
                 }
             };
-            let resp = match req.send().await {
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            count_request(name, path, started.elapsed(), &sent);
+            let resp = match sent {
                 Ok(r) => r,
                 // A connection refused or timed out never reached VMS; one
                 // cut mid-way (a VMS failing over) may have, so only reads
@@ -200,6 +203,7 @@ impl VmsClient {
                         && (e.is_connect() || e.is_timeout() || (method == Method::GET && e.is_request())) =>
                 {
                     tracing::warn!(path, error = %e, attempt, "VMS unreachable, retrying");
+                    vastost_metrics::global().retry(vastost_metrics::Service::Vms, "unreachable");
                     self.pause(attempt).await;
                     attempt += 1;
                     continue;
@@ -227,6 +231,7 @@ impl VmsClient {
                     if !renewed && matches!(self.cfg.auth, Auth::Jwt { .. }) =>
                 {
                     tracing::info!(path, "VMS token refused, renewing");
+                    vastost_metrics::global().retry(vastost_metrics::Service::Vms, "token_renewed");
                     renewed = true;
                     self.renew().await?;
                 }
@@ -236,6 +241,7 @@ impl VmsClient {
                     if attempt < self.cfg.retries =>
                 {
                     tracing::warn!(path, status = status.as_u16(), attempt, "VMS unavailable, retrying");
+                    vastost_metrics::global().retry(vastost_metrics::Service::Vms, "unavailable");
                     self.pause(attempt).await;
                     attempt += 1;
                 }
@@ -338,4 +344,23 @@ fn method_name(m: &Method) -> &'static str {
         Method::DELETE => "DELETE",
         _ => "REQUEST",
     }
+}
+
+/// Counts a VMS request in the metrics as `<METHOD> <resource>/`, ids
+/// left out (`GET views/:id/`), so that one name covers every object.
+fn count_request(method: &str, path: &str, took: std::time::Duration, sent: &reqwest::Result<reqwest::Response>) {
+    let resource: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .map(|part| if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) { ":id" } else { part })
+        .collect();
+    let outcome = match sent {
+        Ok(r) if r.status().is_success() => "2xx",
+        Ok(r) if r.status().is_client_error() => "4xx",
+        Ok(r) if r.status().is_server_error() => "5xx",
+        Ok(_) => "other",
+        Err(_) => "error",
+    };
+    let op = format!("{method} {}/", resource.join("/"));
+    vastost_metrics::global().request(vastost_metrics::Service::Vms, &op, took, outcome);
 }

@@ -100,8 +100,10 @@ fn names_in(dir: &Path) -> Vec<String> {
     v
 }
 
+mod bench;
 mod commands;
 mod damage;
 mod provisioning;
 mod simulator;
 mod space;
+mod stats;
