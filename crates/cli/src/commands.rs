@@ -172,15 +172,28 @@ fn restore(plugin: &Plugin, args: &RestoreArgs) -> Result<()> {
 /// A restore's output file, written under a temporary name beside its
 /// destination and renamed into place only when [`PartialFile::finish`]
 /// is called: a failed restore leaves no file that looks like a result
-/// (and an older file of that name untouched).
+/// (and an older file of that name untouched). A destination that exists
+/// and is not a regular file (`/dev/null`, a pipe, a tape device) is
+/// written in place: renaming over it would replace the device with a file.
 struct PartialFile {
-    temp: std::path::PathBuf,
+    /// The temporary file to rename to the destination; `None` when the
+    /// destination is written in place.
+    temp: Option<std::path::PathBuf>,
     dest: std::path::PathBuf,
     out: Option<BufWriter<File>>,
 }
 
 impl PartialFile {
     fn create(dest: &Path) -> Result<Self> {
+        let special = std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .with_context(|| format!("cannot open {}", dest.display()))?;
+            let out = Some(BufWriter::with_capacity(1 << 20, f));
+            return Ok(PartialFile { temp: None, dest: dest.to_path_buf(), out });
+        }
         let name = dest.file_name().with_context(|| format!("{} is not a file name", dest.display()))?;
         let temp = dest.with_file_name(format!(".{}.vastost-partial-{}", name.to_string_lossy(), std::process::id()));
         let f = std::fs::OpenOptions::new()
@@ -188,7 +201,7 @@ impl PartialFile {
             .create_new(true)
             .open(&temp)
             .with_context(|| format!("cannot create {}", temp.display()))?;
-        Ok(PartialFile { temp, dest: dest.to_path_buf(), out: Some(BufWriter::with_capacity(1 << 20, f)) })
+        Ok(PartialFile { temp: Some(temp), dest: dest.to_path_buf(), out: Some(BufWriter::with_capacity(1 << 20, f)) })
     }
 
     fn writer(&mut self) -> &mut dyn Write {
@@ -198,16 +211,17 @@ impl PartialFile {
     fn finish(mut self) -> Result<()> {
         let out = self.out.take().expect("open until finished");
         let f = out.into_inner().map_err(|e| e.into_error()).context("cannot write the restored data")?;
+        let Some(temp) = &self.temp else { return Ok(()) };
         f.sync_all().context("cannot write the restored data")?;
-        std::fs::rename(&self.temp, &self.dest)
-            .with_context(|| format!("cannot rename {} to {}", self.temp.display(), self.dest.display()))
+        std::fs::rename(temp, &self.dest)
+            .with_context(|| format!("cannot rename {} to {}", temp.display(), self.dest.display()))
     }
 }
 
 impl Drop for PartialFile {
     fn drop(&mut self) {
-        if self.out.is_some() {
-            let _ = std::fs::remove_file(&self.temp);
+        if let (Some(_), Some(temp)) = (&self.out, &self.temp) {
+            let _ = std::fs::remove_file(temp);
         }
     }
 }

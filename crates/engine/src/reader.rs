@@ -8,9 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::task::JoinHandle;
-use vastost_storage::ObjectStore;
+use vastost_storage::{ObjectStore, Segments};
 
 use crate::budget::BudgetPermit;
 use crate::error::{EngineError, Result, again_if_damaged};
@@ -27,8 +26,8 @@ type UnitId = (usize, u64);
 
 #[derive(Debug)]
 enum Fetch {
-    Running(JoinHandle<Result<Bytes>>),
-    Ready(Bytes),
+    Running(JoinHandle<Result<Segments>>),
+    Ready(Segments),
 }
 
 #[derive(Debug)]
@@ -70,11 +69,11 @@ fn unit_range(obj: &ObjectRef, unit: u64) -> (u64, u64) {
 /// Fetches and verifies a unit. A unit that fails its checksum is fetched
 /// once more before it is reported: bytes damaged on the wire pass, bytes
 /// damaged on the storage stay damaged and are an error.
-async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Result<Bytes> {
+async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Result<Segments> {
     again_if_damaged(&obj.key, || fetch_unit_once(&store, &obj, unit)).await
 }
 
-async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Result<Bytes> {
+async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Result<Segments> {
     let (start, end) = unit_range(obj, unit);
     let data = store.get_range(&obj.key, start..end).await?;
     if data.len() as u64 != end - start {
@@ -85,15 +84,19 @@ async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Res
             end - start
         )));
     }
+    // Each checksum chunk over the pieces the bytes came in (a chunk may
+    // span several).
     let first = (start / obj.chunk_size) as usize;
-    for (i, chunk) in data.chunks(obj.chunk_size as usize).enumerate() {
-        let want = obj.crcs.get(first + i).copied();
-        if want != Some(crc32c::crc32c(chunk)) {
-            let at = start + i as u64 * obj.chunk_size;
+    let chunk = obj.chunk_size as usize;
+    for (i, from) in (0..data.len()).step_by(chunk).enumerate() {
+        let to = (from + chunk).min(data.len());
+        let crc = data.slices(from..to).fold(0, crc32c::crc32c_append);
+        if obj.crcs.get(first + i).copied() != Some(crc) {
+            let at = start + from as u64;
             return Err(EngineError::Integrity(format!(
                 "object {} bytes {at}..{}: checksum mismatch",
                 obj.key,
-                at + chunk.len() as u64
+                start + to as u64
             )));
         }
     }
@@ -220,7 +223,7 @@ impl ImageReader {
                 let from = (at - ustart) as usize;
                 let n = ((stop - pos) as usize).min(data.len() - from);
                 let dst = (pos - offset) as usize;
-                buf[dst..dst + n].copy_from_slice(&data[from..from + n]);
+                data.copy_to(from, &mut buf[dst..dst + n]);
                 pos += n as u64;
                 at += n as u64;
             }
@@ -296,7 +299,7 @@ impl ImageReader {
     }
 
     /// A verified unit: from the read-ahead, or fetched now on the reserve.
-    fn unit(&mut self, id: UnitId) -> Result<Bytes> {
+    fn unit(&mut self, id: UnitId) -> Result<Segments> {
         if let Some(slot) = self.cache.get_mut(&id) {
             if let Fetch::Running(handle) = &mut slot.fetch {
                 let data = match self.image.ctx().block_on(handle) {

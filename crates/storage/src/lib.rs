@@ -30,5 +30,5 @@ pub use fs::DirectWriter;
 pub use s3::http_client;
 pub use s3_raw::Upload;
 pub use store::ObjectStore;
-pub use types::{Capacity, ListEntry, S3Settings};
+pub use types::{Capacity, ListEntry, S3Settings, Segments};
 pub use vastost_tls::TlsSettings;

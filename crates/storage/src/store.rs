@@ -18,7 +18,7 @@ use crate::fs::{self, FsStore};
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
-use crate::types::{Capacity, ListEntry, S3Settings};
+use crate::types::{Capacity, ListEntry, S3Settings, Segments};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
@@ -201,11 +201,11 @@ impl ObjectStore {
         Ok(buf.to_bytes())
     }
 
-    /// Reads `range` of an object; the answer is shorter only when the
-    /// object ends inside the range.
-    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+    /// Reads `range` of an object, in the pieces it arrived in; the answer
+    /// is shorter only when the object ends inside the range.
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Segments> {
         if let Backend::Fs(s) = &*self.backend {
-            return fs::get_range(&s.root, key, range).await;
+            return Ok(Segments::new(vec![fs::get_range(&s.root, key, range).await?]));
         }
         let read = |range: Range<u64>| {
             self.run(move |op| {
@@ -222,7 +222,7 @@ impl ObjectStore {
             Err(e) => match self.size(key).await? {
                 Some(size) if size < range.end => {
                     if range.start >= size {
-                        return Ok(Bytes::new());
+                        return Ok(Segments::default());
                     }
                     let clamped = range.start..size;
                     read(clamped).await.map_err(|e| StorageError::from_opendal("get_range", key, e))?
@@ -230,7 +230,8 @@ impl ObjectStore {
                 _ => return Err(StorageError::from_opendal("get_range", key, e)),
             },
         };
-        Ok(buf.to_bytes())
+        // The pieces as they came: no copy into one buffer.
+        Ok(Segments::new(buf.collect()))
     }
 
     /// The size of an object, or `None` when it does not exist.

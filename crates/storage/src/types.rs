@@ -63,3 +63,79 @@ impl std::fmt::Debug for S3Settings {
             .finish()
     }
 }
+
+/// Bytes read from an object in the pieces they arrived in: an HTTP body
+/// comes in many, and joining them would copy every byte once more (and
+/// fault in a fresh buffer for each read) before the reader copies it out.
+#[derive(Debug, Clone, Default)]
+pub struct Segments {
+    parts: Vec<bytes::Bytes>,
+    len: usize,
+}
+
+impl Segments {
+    /// The pieces, in order.
+    pub fn new(parts: Vec<bytes::Bytes>) -> Self {
+        let len = parts.iter().map(|p| p.len()).sum();
+        Segments { parts, len }
+    }
+
+    /// Bytes in all.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes of `range` as slices of the pieces, in order.
+    pub fn slices(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &[u8]> {
+        let mut at = 0;
+        self.parts.iter().filter_map(move |p| {
+            let (start, end) = (at, at + p.len());
+            at = end;
+            let (from, to) = (range.start.max(start), range.end.min(end));
+            (from < to).then(|| &p[from - start..to - start])
+        })
+    }
+
+    /// All the bytes in one vector (a copy: for small reads and tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len];
+        self.copy_to(0, &mut out);
+        out
+    }
+
+    /// Copies the bytes from `offset` into all of `dst`.
+    ///
+    /// # Panics
+    /// When fewer than `dst.len()` bytes follow `offset`.
+    pub fn copy_to(&self, offset: usize, dst: &mut [u8]) {
+        let mut done = 0;
+        for s in self.slices(offset..offset + dst.len()) {
+            dst[done..done + s.len()].copy_from_slice(s);
+            done += s.len();
+        }
+        assert_eq!(done, dst.len(), "copy past the end of the bytes read");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cut_and_copy_across_pieces() {
+        let parts = vec![bytes::Bytes::from_static(b"abc"), bytes::Bytes::new(), bytes::Bytes::from_static(b"defgh")];
+        let s = Segments::new(parts);
+        assert_eq!(s.len(), 8);
+        let cut: Vec<&[u8]> = s.slices(2..5).collect();
+        assert_eq!(cut, [&b"c"[..], &b"de"[..]]);
+        let mut dst = [0u8; 4];
+        s.copy_to(1, &mut dst);
+        assert_eq!(&dst, b"bcde");
+        assert_eq!(s.slices(8..8).count(), 0);
+    }
+}

@@ -65,6 +65,26 @@ fn backup_from_standard_input() {
 }
 
 #[test]
+fn a_restore_into_a_pipe_or_device_writes_it_in_place_and_leaves_it_one() {
+    let env = env();
+    let content = support::bytes(13, 300_000);
+    ok(&vastost_stdin(&env, &["backup", "--image", "tofifo", "--date", "1"], Some(&content)));
+    // As /dev/null would be: a restore must not rename a file over it.
+    let fifo = env.dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    ok(&vastost(&env, &["restore", "--image", "tofifo", "--date", "1", "--output", path(&fifo)]));
+    // Checked first: had a file replaced the pipe, its reader would wait
+    // for a writer forever.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "still a pipe, not a file");
+    assert!(reader.join().unwrap() == content, "the pipe's reader got the image");
+}
+
+#[test]
 fn server_and_lsu_commands() {
     let env = env();
     let info = ok(&vastost(&env, &["server-info"]));
