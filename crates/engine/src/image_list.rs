@@ -108,13 +108,8 @@ mod tests {
 
     #[test]
     fn pages_neither_repeat_nor_skip_and_deletes_meanwhile_are_no_errors() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let budget = crate::budget::MemoryBudget::new(64 << 20);
-        for store in
-            [vastost_storage::ObjectStore::memory().unwrap(), vastost_storage::ObjectStore::fs(dir.path()).unwrap()]
-        {
-            let lsu = Lsu::new(crate::ctx::LsuCtx::on_store(store, rt.handle().clone(), budget.clone(), 8192));
+        let env = crate::tests::env(64 << 20);
+        for lsu in &env.lsus {
             let names: Vec<String> = (0..23).map(|i| format!("client{i:02}")).collect();
             for (i, n) in names.iter().enumerate() {
                 let mut w = lsu.create_image(&ImageDef::new(n, "1").unwrap()).unwrap();

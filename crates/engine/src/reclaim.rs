@@ -420,15 +420,10 @@ mod tests {
 
     #[test]
     fn bounded_runs_go_on_where_the_last_stopped_and_a_whole_run_goes_all_the_way_round() {
-        use crate::lsu::Lsu;
         use crate::names::ImageDef;
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let budget = crate::budget::MemoryBudget::new(64 << 20);
-        for store in
-            [vastost_storage::ObjectStore::memory().unwrap(), vastost_storage::ObjectStore::fs(dir.path()).unwrap()]
-        {
-            let lsu = Lsu::new(crate::ctx::LsuCtx::on_store(store, rt.handle().clone(), budget.clone(), 8192));
+        let env = crate::tests::env(64 << 20);
+        let rt = &env.rt;
+        for lsu in &env.lsus {
             let def = |i: usize| ImageDef::new(&format!("client{i:02}"), "1").unwrap();
             for i in 0..23 {
                 let mut w = lsu.create_image(&def(i)).unwrap();

@@ -11,14 +11,16 @@ use crate::names::ImageDef;
 
 const FRAG: u64 = 8192;
 
-struct Env {
-    rt: tokio::runtime::Runtime,
-    budget: MemoryBudget,
+/// An LSU on each kind of store (memory, as S3 buffers; a directory, as
+/// NFS), with 8 KiB fragments, sharing a runtime and a memory budget.
+pub(crate) struct Env {
+    pub rt: tokio::runtime::Runtime,
+    pub budget: MemoryBudget,
     _dir: tempfile::TempDir,
-    lsus: Vec<Lsu>,
+    pub lsus: Vec<Lsu>,
 }
 
-fn env(budget: u64) -> Env {
+pub(crate) fn env(budget: u64) -> Env {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let budget = MemoryBudget::new(budget);
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,22 @@ fn vastost_stdin(env: &Env, args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Starts `vastost backup --image <image> --date 1` reading the image from
+/// a pipe the test writes to (its stdin), as a backup in progress.
+fn piped_backup(env: &Env, image: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["backup", "--image", image, "--date", "1", "--block", "64KiB"])
+        .env("VASTOST_CONFIG", &env.config)
+        .env("VASTOST_PLUGIN", support::plugin_path())
+        .env("VASTOST_SERVER", "VastData:small")
+        .env("VASTOST_LSU", "lsu1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vastost runs")
+}
+
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),

@@ -89,17 +89,7 @@ fn reclaim_abandons_what_killed_backups_left_once_old_enough() {
     let frags = |name: &str| support::fragment_files(&env.dir.path().join("data/lsu1/images").join(name));
 
     // A backup killed with SIGKILL in the middle: no checkpoint, data stored.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vastost"))
-        .args(["backup", "--image", "killed", "--date", "1", "--block", "64KiB"])
-        .env("VASTOST_CONFIG", &env.config)
-        .env("VASTOST_PLUGIN", support::plugin_path())
-        .env("VASTOST_SERVER", "VastData:small")
-        .env("VASTOST_LSU", "lsu1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::piped_backup(&env, "killed");
     let mut input = child.stdin.take().unwrap();
     let chunk = support::bytes(51, 1 << 20);
     let started = std::time::Instant::now();

@@ -2,10 +2,9 @@
 //! reading it.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{env, ok, path, support, vastost};
+use crate::{env, ok, path, vastost};
 
 #[test]
 fn a_running_backup_shows_in_its_metrics_file_and_in_vastost_stats() {
@@ -23,17 +22,7 @@ fn a_running_backup_shows_in_its_metrics_file_and_in_vastost_stats() {
     let stale = metrics.join("vastost-999999999.prom");
     std::fs::write(&stale, "vastost_transfer_bytes_total{pid=\"999999999\"} 1\n").unwrap();
 
-    let mut backup = Command::new(env!("CARGO_BIN_EXE_vastost"))
-        .args(["backup", "--image", "live", "--date", "1", "--block", "64KiB"])
-        .env("VASTOST_CONFIG", &env.config)
-        .env("VASTOST_PLUGIN", support::plugin_path())
-        .env("VASTOST_SERVER", "VastData:small")
-        .env("VASTOST_LSU", "lsu1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut backup = crate::piped_backup(&env, "live");
     let mut input = backup.stdin.take().unwrap();
     input.write_all(&vec![7u8; 4 << 20]).unwrap();
     input.flush().unwrap();
