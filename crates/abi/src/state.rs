@@ -74,7 +74,8 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
 /// `STS_ENOTINIT` at once; calls in flight finish first (up to
 /// [`TERMINATE_WAIT`]; past that, the last of them stops the engine).
 pub(crate) fn terminate() {
-    // Its last write still sees the engine; then its file goes.
+    // Stopped first: a write in progress still finds the engine; then its
+    // file goes.
     drop(METRICS.lock().unwrap_or_else(|p| p.into_inner()).take());
     let engine = {
         let mut slot = ENGINE.write().unwrap_or_else(|p| p.into_inner());

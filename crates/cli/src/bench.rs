@@ -18,7 +18,9 @@ use crate::args::BenchArgs;
 use crate::bench_steps::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::data::Pattern;
 use crate::demo::{S3Demo, write_config};
-use crate::peers::{Peer, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, run as run_peer, scratch, shown};
+use crate::peers::{
+    S3Client, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, run as run_peer, scratch, shown,
+};
 use crate::{fmt, session};
 
 const SOURCE_LEN: usize = 64 << 20;
@@ -60,14 +62,16 @@ fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<Took> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Client {
     Plugin,
-    Peer(Peer),
+    Plain,
+    S3(S3Client),
 }
 
 impl Client {
     fn label(self) -> &'static str {
         match self {
             Client::Plugin => "plugin",
-            Client::Peer(p) => p.label(),
+            Client::Plain => "plain file I/O",
+            Client::S3(c) => c.label(),
         }
     }
 }
@@ -128,7 +132,7 @@ impl Run<'_> {
                 }
                 Ok((backup, restore))
             }
-            Client::Peer(Peer::Plain) => {
+            Client::Plain => {
                 self.settle(self.plain_dir)?;
                 let backup = parallel(n, |i| plain_write(&self.file(i), self.source, per, self.block))?;
                 self.settle(self.plain_dir)?;
@@ -138,7 +142,7 @@ impl Run<'_> {
                 })?;
                 Ok((backup, restore))
             }
-            Client::Peer(peer) => {
+            Client::S3(peer) => {
                 let target = self.target.expect("S3 peers run against an endpoint");
                 self.settle(self.plain_dir)?;
                 let backup = parallel(n, |i| run_peer(target.upload(peer, &self.file(i), &self.name(i))))?;
@@ -227,8 +231,8 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
     Pattern::new(42).fill(0, &mut source);
     let mut clients = vec![Client::Plugin];
     match &target {
-        Some(_) => clients.extend(Peer::S3.map(Client::Peer)),
-        None => clients.push(Client::Peer(Peer::Plain)),
+        Some(_) => clients.extend(S3Client::ALL.map(Client::S3)),
+        None => clients.push(Client::Plain),
     }
     let data_path = match (&target, args.in_memory) {
         (Some(_), true) => "S3, simulator in its own process keeping objects in memory (the plugin's ceiling)",
@@ -308,7 +312,7 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
                 let cpu_per_gib = cpus[cpus.len() / 2] / (total as f64 / (1u64 << 30) as f64);
                 let ratio = match client {
                     Client::Plugin => String::new(),
-                    Client::Peer(_) => format!("{:.2}", plugin_wall.as_secs_f64() / wall.as_secs_f64()),
+                    Client::Plain | Client::S3(_) => format!("{:.2}", plugin_wall.as_secs_f64() / wall.as_secs_f64()),
                 };
                 println!(
                     "{n:>7} {phase:<8} {:<15} {:>10.1} {:>19} {cpu_per_gib:>10.2} {ratio:>11}",
@@ -331,14 +335,14 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
     if let Some(t) = &target {
         println!("peer commands (stream 0 of the last run; objects in bucket {LSU}):");
         let (file, key, out) = (plain_dir.join("stream0"), "bench_N_0", scratch(&plain_dir, 0));
-        for peer in Peer::S3 {
+        for peer in S3Client::ALL {
             println!("  {} upload:   {}", peer.label(), shown(&t.upload(peer, &file, key)));
             println!(
                 "  {} download: {}{}",
                 peer.label(),
                 shown(&t.download(peer, key, &out)),
                 match peer {
-                    Peer::RcloneTuned => "",
+                    S3Client::RcloneTuned => "",
                     _ => " > /dev/null",
                 }
             );

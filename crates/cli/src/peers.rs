@@ -13,12 +13,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_steps::LSU;
 
-/// A reference client.
+/// An S3 reference client (on the NFS path the reference is plain file
+/// I/O, [`plain_write`] and [`plain_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Peer {
-    /// Sequential `write` + `fsync` and `read` of a file in the same
-    /// filesystem (what `dd bs=1M conv=fsync` does).
-    Plain,
+pub(crate) enum S3Client {
     /// `aws s3 cp` (the AWS CLI's defaults).
     AwsCli,
     /// `rclone copyto` / `rclone cat` with rclone's defaults.
@@ -29,19 +27,18 @@ pub(crate) enum Peer {
     RcloneTuned,
 }
 
-impl Peer {
+impl S3Client {
     /// The name in the tables.
     pub(crate) fn label(self) -> &'static str {
         match self {
-            Peer::Plain => "plain file I/O",
-            Peer::AwsCli => "aws-cli",
-            Peer::Rclone => "rclone",
-            Peer::RcloneTuned => "rclone tuned",
+            S3Client::AwsCli => "aws-cli",
+            S3Client::Rclone => "rclone",
+            S3Client::RcloneTuned => "rclone tuned",
         }
     }
 
-    /// The S3 clients.
-    pub(crate) const S3: [Peer; 3] = [Peer::AwsCli, Peer::Rclone, Peer::RcloneTuned];
+    /// Every one.
+    pub(crate) const ALL: [S3Client; 3] = [S3Client::AwsCli, S3Client::Rclone, S3Client::RcloneTuned];
 }
 
 /// Where the S3 peers send their requests.
@@ -74,21 +71,21 @@ impl S3Target {
     }
 
     /// The command that uploads `file` as `key`.
-    pub(crate) fn upload(&self, peer: Peer, file: &Path, key: &str) -> Command {
+    pub(crate) fn upload(&self, peer: S3Client, file: &Path, key: &str) -> Command {
         let target = format!("{LSU}/reference/{key}");
         match peer {
-            Peer::AwsCli | Peer::Plain => {
+            S3Client::AwsCli => {
                 let mut cmd = self.aws();
                 cmd.args(["s3", "cp", "--quiet"]).arg(file).arg(format!("s3://{target}"));
                 cmd
             }
-            Peer::Rclone => {
+            S3Client::Rclone => {
                 let mut cmd = self.rclone();
                 // Always send: rclone skips a file the remote has already.
                 cmd.args(["copyto", "--ignore-times"]).arg(file).arg(format!("vast:{target}"));
                 cmd
             }
-            Peer::RcloneTuned => {
+            S3Client::RcloneTuned => {
                 let mut cmd = self.rclone();
                 cmd.args(["copyto", "--ignore-times", "--s3-chunk-size", "64M", "--s3-upload-concurrency", "8"])
                     .arg(file)
@@ -100,20 +97,20 @@ impl S3Target {
 
     /// The command that downloads `key` (to standard output, discarded,
     /// or for the tuned rclone to `scratch`).
-    pub(crate) fn download(&self, peer: Peer, key: &str, scratch: &Path) -> Command {
+    pub(crate) fn download(&self, peer: S3Client, key: &str, scratch: &Path) -> Command {
         let source = format!("{LSU}/reference/{key}");
         match peer {
-            Peer::AwsCli | Peer::Plain => {
+            S3Client::AwsCli => {
                 let mut cmd = self.aws();
                 cmd.args(["s3", "cp", "--quiet", &format!("s3://{source}"), "-"]);
                 cmd
             }
-            Peer::Rclone => {
+            S3Client::Rclone => {
                 let mut cmd = self.rclone();
                 cmd.args(["cat", &format!("vast:{source}")]);
                 cmd
             }
-            Peer::RcloneTuned => {
+            S3Client::RcloneTuned => {
                 let mut cmd = self.rclone();
                 let streams = ["--multi-thread-streams", "8", "--multi-thread-cutoff", "0"];
                 cmd.args(["copyto", "--ignore-times", "--inplace"])

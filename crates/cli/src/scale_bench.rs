@@ -165,17 +165,17 @@ pub(crate) fn run(
         }
         // NetBackup polls events and deletes each it has handled: every
         // create and delete above left one.
-        let before = requests.now();
-        let started = Instant::now();
-        let mut channel = handle.events()?;
         let mut events = 0;
-        while let Some(e) = channel.next_event()? {
-            channel.delete(&e)?;
-            events += 1;
-        }
-        let took = started.elapsed();
-        let requests_used = requests.now().zip(before).map(|(a, b)| a - b);
-        Step { what: "events: get + delete", count: events, took, requests: requests_used }.print();
+        let mut step = timed("events: get + delete", 0, &requests, || {
+            let mut channel = handle.events()?;
+            while let Some(e) = channel.next_event()? {
+                channel.delete(&e)?;
+                events += 1;
+            }
+            Ok(())
+        })?;
+        step.count = events;
+        step.print();
         if events < n + doomed {
             bail!("{events} events handed out, at least {} expected", n + doomed);
         }

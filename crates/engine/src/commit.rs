@@ -89,17 +89,12 @@ pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarn
     Err(EngineError::Busy { image: def.to_string(), reason: "it kept changing while its metadata was recorded" })
 }
 
-/// The folders of every image of an LSU, deleted ones included.
-pub(crate) fn image_folders(ctx: &LsuCtx) -> Result<Vec<ImageKeys>> {
-    let store = &ctx.store;
-    let mut out = Vec::new();
-    for base in ctx.block_on(store.list(layout::IMAGES))?.into_iter().filter(|e| e.is_dir) {
-        let dir = format!("{}{}/", layout::IMAGES, base.name);
-        for date in ctx.block_on(store.list(&dir))?.into_iter().filter(|e| e.is_dir) {
-            out.push(ImageKeys::from_components(&base.name, &date.name));
-        }
-    }
-    Ok(out)
+/// The folders of the images under basename folder `base` (one per date),
+/// deleted ones included, in order.
+pub(crate) async fn folders_of(store: &ObjectStore, base: &str) -> Result<Vec<ImageKeys>> {
+    let dir = format!("{}{base}/", layout::IMAGES);
+    let dates = store.list(&dir).await?;
+    Ok(dates.into_iter().filter(|e| e.is_dir).map(|d| ImageKeys::from_components(base, &d.name)).collect())
 }
 
 /// Reads the newest commit record of an image. Records are created whole

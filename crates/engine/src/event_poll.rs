@@ -12,11 +12,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::events::{self, StoredEvent};
+use crate::events::{self, PAGE, StoredEvent};
 use crate::server::Server;
-
-/// Event names listed per request.
-const PAGE: usize = 1000;
 
 /// One poller's place in a server's events (an OST event channel).
 #[derive(Debug)]

@@ -97,6 +97,9 @@ pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, sourc
 /// and one with a slower clock may write an event that sorts before.
 pub const REWIND: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Event names listed per request.
+pub(crate) const PAGE: usize = 1000;
+
 /// The time an event's name (under [`EVENTS`]) tells, in nanoseconds.
 fn name_nanos(name: &str) -> Option<u128> {
     name.split('-').next()?.parse().ok()
@@ -137,12 +140,12 @@ pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
-        let names = names_after(ctx, &after, 1000)?;
+        let names = names_after(ctx, &after, PAGE)?;
         for name in &names {
             out.extend(read(ctx, &format!("{EVENTS}{name}"))?);
         }
         match names.last() {
-            Some(last) if names.len() == 1000 => after = last.clone(),
+            Some(last) if names.len() == PAGE => after = last.clone(),
             _ => return Ok(out),
         }
     }
@@ -164,8 +167,8 @@ pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
     let cutoff = u128::from(now().saturating_sub(hours.saturating_mul(3600))) * 1_000_000_000;
     let (mut n, mut after) = (0, String::new());
     loop {
-        let names = names_after(ctx, &after, 1000)?;
-        let full = names.len() == 1000;
+        let names = names_after(ctx, &after, PAGE)?;
+        let full = names.len() == PAGE;
         let old: Vec<String> = names
             .iter()
             .take_while(|name| name_nanos(name).is_some_and(|t| t < cutoff))

@@ -12,9 +12,10 @@ use std::collections::VecDeque;
 
 use futures_util::{StreamExt, stream};
 
+use crate::commit::folders_of;
 use crate::error::Result;
 use crate::image::ImageInfo;
-use crate::layout::{self, ImageKeys};
+use crate::layout;
 use crate::lsu::Lsu;
 
 /// Image folders (basenames) fetched per listing request.
@@ -93,10 +94,9 @@ impl ImagePager {
 
 /// The images (dates) of basename folder `base`, in order.
 async fn images_of(lsu: &Lsu, base: String) -> Result<Vec<ImageInfo>> {
-    let dir = format!("{}{base}/", layout::IMAGES);
     let mut out = Vec::new();
-    for date in lsu.ctx.store.list(&dir).await?.into_iter().filter(|e| e.is_dir) {
-        out.extend(lsu.listed_async(&ImageKeys::from_components(&base, &date.name)).await?);
+    for keys in folders_of(&lsu.ctx.store, &base).await? {
+        out.extend(lsu.listed(&keys).await?);
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use vastost_storage::ErrorKind as StorageKind;
 
 use crate::commit::{
-    Latest, find_latest, image_folders, latest_or_lost, load_latest, next_commit, put_record, record_meta, same_image,
+    Latest, find_latest, latest_or_lost, load_latest, next_commit, put_record, record_meta, same_image,
 };
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
@@ -216,26 +216,11 @@ impl Lsu {
         }
     }
 
-    /// Every visible image, sorted by basename then date. An image whose
-    /// commit records cannot be read is listed too, with the reason in
-    /// [`ImageInfo::damage`]: damage is reported, never hidden.
-    pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
-        let mut out = Vec::new();
-        for keys in image_folders(&self.ctx)? {
-            out.extend(self.listed(&keys)?);
-        }
-        out.sort_by(|a, b| a.def.cmp(&b.def));
-        Ok(out)
-    }
-
     /// What a listing shows of the image folder `keys`: the image, the
-    /// image marked damaged, or nothing (deleted, or gone meanwhile).
-    pub(crate) fn listed(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
-        self.ctx.block_on(self.listed_async(keys))
-    }
-
-    /// [`Lsu::listed`] on the runtime: listings read many images at once.
-    pub(crate) async fn listed_async(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
+    /// image marked damaged, or nothing (deleted, or gone meanwhile). An
+    /// image whose commit records cannot be read is listed with the reason
+    /// in [`ImageInfo::damage`]: damage is reported, never hidden.
+    pub(crate) async fn listed(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
         let damage = match find_latest(&self.ctx.store, keys).await {
             Ok(Latest::Record(m)) if m.state == ImageState::Deleted => return Ok(None),
             // The names come from the manifest; they must lead back here.

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use crate::commit::{Latest, latest_or_lost, load_latest, next_commit, put_record, remove_superseded};
+use crate::commit::{Latest, folders_of, latest_or_lost, load_latest, next_commit, put_record, remove_superseded};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::{self, ImageKeys, parse_manifest_seq};
@@ -295,7 +295,7 @@ pub(crate) fn reclaim_lsu(
         report.uploads_aborted = abort_old_uploads(ctx, policy)?;
         report.events_expired = crate::events::expire(ctx, event_hours)?;
     } else {
-        cursor::save(ctx, &after)?;
+        // The last page done saved the cursor already.
         report.more = true;
     }
     tracing::info!(
@@ -334,17 +334,15 @@ fn reclaim_bases(ctx: &Arc<LsuCtx>, bases: &[String], policy: Policy, report: &m
 }
 
 fn reclaim_base(ctx: &Arc<LsuCtx>, base: &str, policy: Policy, report: &mut ReclaimReport) {
-    let dir = format!("{}{base}/", layout::IMAGES);
-    let dates = match ctx.block_on(ctx.store.list(&dir)) {
-        Ok(dates) => dates,
+    let folders = match ctx.block_on(folders_of(&ctx.store, base)) {
+        Ok(folders) => folders,
         Err(e) => {
-            tracing::warn!(lsu = %ctx.name, folder = %dir, error = %e, "images not reclaimed");
+            tracing::warn!(lsu = %ctx.name, basename = base, error = %e, "images not reclaimed");
             report.images_skipped += 1;
             return;
         }
     };
-    for date in dates.into_iter().filter(|e| e.is_dir) {
-        let keys = ImageKeys::from_components(base, &date.name);
+    for keys in folders {
         if let Err(e) = reclaim_image(ctx, &keys, policy, report) {
             tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "image not reclaimed");
             report.images_skipped += 1;

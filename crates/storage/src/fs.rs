@@ -143,8 +143,6 @@ pub(crate) async fn put_new(root: &Path, key: &str, data: Bytes) -> Result<()> {
     .await
 }
 
-/// Removes the folders left empty under `dir` once its objects are gone,
-/// and `dir` itself.
 /// Unlinks that run at once in [`remove_many`].
 const PARALLEL_UNLINKS: usize = 16;
 
@@ -168,6 +166,8 @@ pub(crate) async fn remove_many(root: &Path, keys: Vec<String>) -> Result<()> {
         .map(|_| ())
 }
 
+/// Removes the folders left empty under `dir` once its objects are gone,
+/// and `dir` itself.
 pub(crate) async fn remove_empty_dirs(root: &Path, dir: &str) -> Result<()> {
     let path = abs(root, dir);
     blocking("delete_all", dir, move || match std::fs::remove_dir_all(&path) {
