@@ -379,7 +379,7 @@ impl Simulator {
                 format!("{name:?} is not a bucket name"),
             ));
         }
-        self.objects.create_bucket(name).map(|_| ())
+        self.objects.create_bucket(name, &Default::default()).map(|_| ())
     }
 
     /// Stores an object directly, as if a client had put it (for tests
@@ -397,6 +397,28 @@ impl Simulator {
     /// Deletes an object directly; `false` if there was none.
     pub fn delete_object(&self, bucket: &str, key: &str) -> bool {
         self.objects.bucket(bucket).is_ok_and(|b| b.remove(key))
+    }
+
+    /// Moves the simulated cluster's clock forward (Object Lock retention
+    /// expires by it).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.objects.clock.advance(by);
+    }
+
+    /// Every version stored in `bucket` under `prefix`, delete markers
+    /// included: `(key, version id, is a delete marker)`, by key.
+    pub fn object_versions(&self, bucket: &str, prefix: &str) -> Vec<(String, String, bool)> {
+        let Ok(b) = self.objects.bucket(bucket) else { return Vec::new() };
+        b.with_versions(|i| {
+            let live = i.live.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
+            let old = i.old.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
+            let mut all: Vec<_> = live
+                .map(|(k, o)| (k.clone(), o.version_id(), false))
+                .chain(old.flat_map(|(k, v)| v.iter().map(move |o| (k.clone(), o.version_id(), o.marker))))
+                .collect();
+            all.sort();
+            all
+        })
     }
 
     /// The keys of `bucket` under `prefix`, in order.

@@ -5,6 +5,7 @@
 //! protocols makes its folder, and a folder made otherwise (the S3
 //! `CreateBucket`, a test) shows up as a view.
 
+use crate::s3::lock::{self, BucketConfig};
 use crate::s3::objects::Objects;
 use std::collections::BTreeMap;
 
@@ -178,14 +179,69 @@ pub(crate) fn create_view(db: &mut Db, objects: &Objects, body: Value) -> Result
         if path != format!("/{bucket}") {
             return Err(bad(format!("the simulator serves bucket {bucket} at path /{bucket} only")));
         }
+        let config = lock_config(&body)?;
         let taken = db.table("views").values().any(|v| v["bucket"] == bucket.as_str());
-        if taken || !objects.create_bucket(bucket).map_err(|e| bad(format!("cannot create bucket: {e}")))? {
+        if taken || !objects.create_bucket(bucket, &config).map_err(|e| bad(format!("cannot create bucket: {e}")))? {
             return Err((StatusCode::CONFLICT, format!("bucket {bucket} exists")));
         }
     } else if bucket.is_some() {
         return Err(bad("a bucket needs S3 in protocols"));
     }
     Ok(db.insert("views", view_record(body)))
+}
+
+/// The bucket settings of a view's WORM fields (`locking`, `s3_versioning`,
+/// `s3_locks_retention_mode`, `default_retention_period`,
+/// `min_retention_period`, `max_retention_period`), checked as VMS checks
+/// them: a locked bucket is versioned, a retention mode needs a default
+/// period, and the default lies within the bounds.
+fn lock_config(body: &Value) -> Result<BucketConfig, Refusal> {
+    let locking = body["locking"].as_bool().unwrap_or(false);
+    let versioning = body["s3_versioning"].as_bool().unwrap_or(false);
+    let period = |field: &str, m_is_minutes: bool| match body[field].as_str() {
+        None | Some("") => Ok(None),
+        Some(text) => lock::period(text, m_is_minutes)
+            .map(Some)
+            .ok_or_else(|| bad(format!("{field} {text:?} is not a period (a number and h, d, m or y)"))),
+    };
+    let (min, max) = (period("min_retention_period", false)?, period("max_retention_period", true)?);
+    let default = period("default_retention_period", false)?;
+    let mode = match body["s3_locks_retention_mode"].as_str() {
+        None | Some("") | Some("NONE") => None,
+        Some(m) => Some(lock::Mode::parse(m).ok_or_else(|| bad(format!("s3_locks_retention_mode {m:?} is unknown")))?),
+    };
+    if !locking {
+        if mode.is_some() || default.is_some() || min.is_some() || max.is_some() {
+            return Err(bad("retention settings need locking enabled"));
+        }
+        return Ok(BucketConfig { versioning: versioning.then_some(true), ..Default::default() });
+    }
+    if !versioning {
+        return Err(bad("S3 object locking needs s3_versioning enabled"));
+    }
+    let default_retention = match (mode, default) {
+        (Some(mode), Some(period)) => Some((mode, period)),
+        (Some(_), None) => return Err(bad("s3_locks_retention_mode needs a default_retention_period")),
+        (None, Some(_)) => return Err(bad("default_retention_period needs s3_locks_retention_mode")),
+        (None, None) => None,
+    };
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        return Err(bad("min_retention_period is longer than max_retention_period"));
+    }
+    if let Some((_, d)) = default_retention
+        && (min.is_some_and(|min| d < min) || max.is_some_and(|max| d > max))
+    {
+        return Err(bad("default_retention_period lies outside the minimum and maximum"));
+    }
+    Ok(BucketConfig {
+        versioning: Some(true),
+        object_lock: true,
+        default_retention,
+        min_retention: min,
+        max_retention: max,
+    })
 }
 
 /// Deletes a view; a bucket view only when its bucket is empty.

@@ -191,3 +191,111 @@ fn the_simulator_takes_long_keys_refuses_bad_digests_and_keeps_objects_across_re
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
+
+#[test]
+fn the_simulator_enforces_object_lock_as_the_aws_cli_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &[]);
+    let aws = |s3: &str, args: &[&str]| {
+        let mut all = vec!["--endpoint-url", s3];
+        all.extend(args);
+        s3_client("aws", &all, s3)
+    };
+    let text = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let json = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", text(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, support::bytes(9, 10_000)).unwrap();
+    let made = aws(&s3, &["s3api", "create-bucket", "--bucket", "locked", "--object-lock-enabled-for-bucket"]);
+    assert!(made.status.success(), "{}", text(&made));
+    let versioning = json(&aws(&s3, &["s3api", "get-bucket-versioning", "--bucket", "locked"]));
+    assert_eq!(versioning["Status"], "Enabled", "a locked bucket keeps versions");
+
+    let put = |key: &str| {
+        json(&aws(&s3, &["s3api", "put-object", "--bucket", "locked", "--key", key, "--body", path(&small)]))
+    };
+    let v1 = put("img/frag")["VersionId"].as_str().expect("a version id").to_string();
+    let in_an_hour = "2099-01-01T00:00:00Z";
+    let retain = |until: &str, mode: &str, extra: &[&str]| {
+        let retention = format!("Mode={mode},RetainUntilDate={until}");
+        let args =
+            ["s3api", "put-object-retention", "--bucket", "locked", "--key", "img/frag", "--retention", &retention];
+        aws(&s3, &[&args[..], extra].concat())
+    };
+    assert!(retain(in_an_hour, "COMPLIANCE", &[]).status.success());
+    // Shortening or weakening a compliance retention is refused, even with the bypass.
+    let shorter = retain("2098-01-01T00:00:00Z", "COMPLIANCE", &["--bypass-governance-retention"]);
+    assert!(text(&shorter).contains("AccessDenied"), "{}", text(&shorter));
+    let weaker = retain(in_an_hour, "GOVERNANCE", &[]);
+    assert!(text(&weaker).contains("AccessDenied"), "{}", text(&weaker));
+    assert!(retain("2100-01-01T00:00:00Z", "COMPLIANCE", &[]).status.success(), "extending is allowed");
+    let held = json(&aws(&s3, &["s3api", "get-object-retention", "--bucket", "locked", "--key", "img/frag"]));
+    assert_eq!(held["Retention"]["Mode"], "COMPLIANCE");
+    assert!(held["Retention"]["RetainUntilDate"].as_str().unwrap().starts_with("2100-01-01"), "{held}");
+
+    // A plain delete only adds a delete marker; the locked version stays.
+    let marked = json(&aws(&s3, &["s3api", "delete-object", "--bucket", "locked", "--key", "img/frag"]));
+    assert_eq!(marked["DeleteMarker"], true, "{marked}");
+    let gone = aws(&s3, &["s3api", "head-object", "--bucket", "locked", "--key", "img/frag"]);
+    assert!(!gone.status.success(), "a delete marker hides the key");
+    let refused = aws(&s3, &["s3api", "delete-object", "--bucket", "locked", "--key", "img/frag", "--version-id", &v1]);
+    assert!(text(&refused).contains("AccessDenied"), "{}", text(&refused));
+    let back = dir.path().join("back.bin");
+    let old =
+        aws(&s3, &["s3api", "get-object", "--bucket", "locked", "--key", "img/frag", "--version-id", &v1, path(&back)]);
+    assert!(old.status.success(), "{}", text(&old));
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&small).unwrap(), "the locked version reads back whole");
+
+    // Governance yields to the bypass (this user has the permission), not without it.
+    let v2 = put("img/gov")["VersionId"].as_str().unwrap().to_string();
+    let gov = ["s3api", "put-object-retention", "--bucket", "locked", "--key", "img/gov"];
+    let r = aws(&s3, &[&gov[..], &["--retention", "Mode=GOVERNANCE,RetainUntilDate=2099-01-01T00:00:00Z"]].concat());
+    assert!(r.status.success(), "{}", text(&r));
+    let del = ["s3api", "delete-object", "--bucket", "locked", "--key", "img/gov", "--version-id", &v2];
+    assert!(text(&aws(&s3, &del)).contains("AccessDenied"));
+    let bypassed = aws(&s3, &[&del[..], &["--bypass-governance-retention"]].concat());
+    assert!(bypassed.status.success(), "{}", text(&bypassed));
+
+    // A legal hold blocks a delete whatever the retention.
+    let v3 = put("img/held")["VersionId"].as_str().unwrap().to_string();
+    let hold = ["s3api", "put-object-legal-hold", "--bucket", "locked", "--key", "img/held", "--legal-hold"];
+    assert!(aws(&s3, &[&hold[..], &["Status=ON"]].concat()).status.success());
+    let del = ["s3api", "delete-object", "--bucket", "locked", "--key", "img/held", "--version-id", &v3];
+    assert!(text(&aws(&s3, &[&del[..], &["--bypass-governance-retention"]].concat())).contains("AccessDenied"));
+    assert!(aws(&s3, &[&hold[..], &["Status=OFF"]].concat()).status.success());
+    assert!(aws(&s3, &del).status.success(), "an object without hold or retention goes");
+
+    // Versions and their retention survive a restart.
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &[]);
+    let versions = json(&aws(&s3, &["s3api", "list-object-versions", "--bucket", "locked", "--prefix", "img/"]));
+    let ids: Vec<&str> =
+        versions["Versions"].as_array().unwrap().iter().map(|v| v["VersionId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [v1.as_str()], "{versions}");
+    assert_eq!(versions["DeleteMarkers"].as_array().unwrap().len(), 1, "{versions}");
+    let refused = aws(&s3, &["s3api", "delete-object", "--bucket", "locked", "--key", "img/frag", "--version-id", &v1]);
+    assert!(text(&refused).contains("AccessDenied"), "still locked after a restart: {}", text(&refused));
+    // A bucket without Object Lock refuses retention.
+    assert!(aws(&s3, &["s3api", "create-bucket", "--bucket", "plain"]).status.success());
+    let put = aws(&s3, &["s3api", "put-object", "--bucket", "plain", "--key", "k", "--body", path(&small)]);
+    assert!(put.status.success());
+    let r = aws(
+        &s3,
+        &[
+            "s3api",
+            "put-object-retention",
+            "--bucket",
+            "plain",
+            "--key",
+            "k",
+            "--retention",
+            "Mode=COMPLIANCE,RetainUntilDate=2099-01-01T00:00:00Z",
+        ],
+    );
+    assert!(text(&r).contains("InvalidRequest"), "{}", text(&r));
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}

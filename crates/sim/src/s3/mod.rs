@@ -9,8 +9,10 @@
 pub(crate) mod auth;
 mod checks;
 mod listing;
+pub(crate) mod lock;
 mod multipart;
 pub(crate) mod objects;
+mod versioning;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,7 +22,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use checks::{Announced, attrs_of, check_key, copy_source, read_condition, receive, write_condition};
 use listing::{list, owner, token, untoken};
-use objects::{Objects, Sums, hex};
+use objects::{Described, Objects, Sums, hex};
 
 /// Behaviours of the S3 service that tests switch on.
 #[derive(Debug, Default)]
@@ -60,6 +62,12 @@ impl Buckets {
     }
 }
 
+/// Whether the caller may bypass governance retention: the cluster's own
+/// S3 user may, the users VMS creates (those the plugin is given) may not.
+fn may_bypass<T>(req: &S3Request<T>) -> bool {
+    req.credentials.as_ref().is_some_and(|c| c.access_key == auth::ACCESS_KEY)
+}
+
 /// A body stream over an open object.
 fn stream(reader: objects::Reader) -> StreamingBlob {
     let chunks = futures_util::stream::unfold(reader, |mut r| async move {
@@ -80,7 +88,10 @@ impl S3 for Buckets {
         if !objects::valid_bucket_name(name) {
             return Err(s3_error!(InvalidBucketName, "the specified bucket is not valid"));
         }
-        match self.objects.create_bucket(name) {
+        let locked = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
+        let config =
+            lock::BucketConfig { versioning: locked.then_some(true), object_lock: locked, ..Default::default() };
+        match self.objects.create_bucket(name, &config) {
             Ok(true) => Ok(S3Response::new(CreateBucketOutput::default())),
             Ok(false) => Err(s3_error!(BucketAlreadyOwnedByYou, "the bucket exists")),
             Err(e) => Err(objects::internal("creating a bucket", e)),
@@ -139,6 +150,22 @@ impl S3 for Buckets {
                 crc64nvme: input.checksum_crc64nvme,
             },
         };
+        let retention = versioning::asked(input.object_lock_mode, input.object_lock_retain_until_date)?;
+        let config = bucket.config();
+        if retention.is_some() && !config.object_lock {
+            return Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"));
+        }
+        if let Some((_, until)) = retention {
+            config.check_period(until, self.objects.clock.now())?;
+        }
+        let summed = announced.md5.is_some() || announced.algorithm.is_some() || announced.sums != Sums::default();
+        let trailed = headers.contains_key("x-amz-trailer");
+        if (retention.is_some() || config.default_retention.is_some()) && !summed && !trailed {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
+            ));
+        }
         let staged = receive(&self.objects, input.body, announced, &headers, trailing_headers).await?;
         let etag = hex(&staged.md5);
         let attrs = attrs_of(
@@ -151,11 +178,13 @@ impl S3 for Buckets {
         );
         let (if_match, if_none_match) =
             if self.ignores_conditions() { (None, None) } else { (input.if_match, input.if_none_match) };
-        let stored = self.objects.store(&bucket, &input.key, staged, etag, attrs, |existing| {
-            write_condition(existing, &if_match, &if_none_match)
-        })?;
+        let stored =
+            self.objects.store(&bucket, &input.key, staged, Described { etag, attrs, retention }, |existing| {
+                write_condition(existing, &if_match, &if_none_match)
+            })?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(stored.etag.clone())),
+            version_id: Some(stored.version_id()).filter(|v| v != "null"),
             checksum_crc32: stored.sums.crc32.clone(),
             checksum_crc32c: stored.sums.crc32c.clone(),
             checksum_sha1: stored.sums.sha1.clone(),
@@ -172,7 +201,7 @@ impl S3 for Buckets {
         // A read racing an overwrite may find the version it looked up
         // already replaced: it then reads the new one.
         for _ in 0..3 {
-            let o = bucket.get(&input.key).ok_or_else(|| s3_error!(NoSuchKey, "the specified key does not exist"))?;
+            let o = self.objects.version(&bucket, &input.key, input.version_id.as_deref())?;
             read_condition(&o, &input.if_match, &input.if_none_match)?;
             let range = match &input.range {
                 Some(r) => Some(r.check(o.size)?),
@@ -188,6 +217,7 @@ impl S3 for Buckets {
                 accept_ranges: Some("bytes".into()),
                 last_modified: Some(Timestamp::from(o.modified)),
                 e_tag: Some(ETag::Strong(o.etag.clone())),
+                version_id: Some(o.version_id()).filter(|v| v != "null"),
                 metadata: o.attrs.user.clone(),
                 content_type: o.attrs.content_type.as_deref().and_then(|c| c.parse().ok()),
                 content_encoding: o.attrs.content_encoding.clone(),
@@ -209,13 +239,19 @@ impl S3 for Buckets {
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         self.fault()?;
         let input = req.input;
-        let o = self
-            .objects
-            .bucket(&input.bucket)?
-            .get(&input.key)
-            .ok_or_else(|| s3_error!(NoSuchKey, "the specified key does not exist"))?;
+        let bucket = self.objects.bucket(&input.bucket)?;
+        let o = self.objects.version(&bucket, &input.key, input.version_id.as_deref())?;
         read_condition(&o, &input.if_match, &input.if_none_match)?;
+        let held = o.retention();
         Ok(S3Response::new(HeadObjectOutput {
+            version_id: Some(o.version_id()).filter(|v| v != "null"),
+            object_lock_mode: held.until.map(|(m, _)| ObjectLockMode::from(m.dto().as_str().to_string())),
+            object_lock_retain_until_date: held.until.map(|(_, t)| Timestamp::from(t)),
+            object_lock_legal_hold_status: Some(ObjectLockLegalHoldStatus::from_static(if held.legal_hold {
+                ObjectLockLegalHoldStatus::ON
+            } else {
+                ObjectLockLegalHoldStatus::OFF
+            })),
             content_length: Some(o.size as i64),
             accept_ranges: Some("bytes".into()),
             last_modified: Some(Timestamp::from(o.modified)),
@@ -268,7 +304,13 @@ impl S3 for Buckets {
         } else {
             source.attrs.clone()
         };
-        let stored = self.objects.store(&bucket, &input.key, staged, source.etag.clone(), attrs, |_| Ok(()))?;
+        let stored = self.objects.store(
+            &bucket,
+            &input.key,
+            staged,
+            Described { etag: source.etag.clone(), attrs, retention: None },
+            |_| Ok(()),
+        )?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(stored.etag.clone())),
@@ -281,6 +323,7 @@ impl S3 for Buckets {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.fault()?;
+        let may_bypass = may_bypass(&req);
         let input = req.input;
         let bucket = self.objects.bucket(&input.bucket)?;
         if let Some(ETagCondition::ETag(e)) = &input.if_match {
@@ -289,26 +332,44 @@ impl S3 for Buckets {
                 _ => return Err(s3_error!(PreconditionFailed, "the ETag does not match")),
             }
         }
-        bucket.remove(&input.key);
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let bypass = may_bypass && input.bypass_governance_retention.unwrap_or(false);
+        let done = self.objects.delete(&bucket, &input.key, input.version_id.as_deref(), bypass)?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: done.marker.then_some(true),
+            version_id: done.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.fault()?;
+        let may_bypass = may_bypass(&req);
         let input = req.input;
         let bucket = self.objects.bucket(&input.bucket)?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "a delete names at most 1,000 keys"));
         }
+        let bypass = may_bypass && input.bypass_governance_retention.unwrap_or(false);
         let quiet = input.delete.quiet.unwrap_or(false);
-        let mut deleted = Vec::new();
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for o in input.delete.objects {
-            bucket.remove(&o.key);
-            if !quiet {
-                deleted.push(DeletedObject { key: Some(o.key), ..Default::default() });
+            match self.objects.delete(&bucket, &o.key, o.version_id.as_deref(), bypass) {
+                Ok(_) if quiet => {}
+                Ok(done) => deleted.push(DeletedObject {
+                    key: Some(o.key),
+                    version_id: o.version_id.clone(),
+                    delete_marker: done.marker.then_some(true),
+                    delete_marker_version_id: done.version_id.filter(|_| done.marker && o.version_id.is_none()),
+                }),
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_string()),
+                    message: e.message().map(str::to_string),
+                    key: Some(o.key),
+                    version_id: o.version_id,
+                }),
             }
         }
-        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), ..Default::default() }))
+        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
@@ -405,5 +466,78 @@ impl S3 for Buckets {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.fault()?;
         multipart::complete(&self.objects, self.ignores_conditions(), req.input)
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.fault()?;
+        versioning::put_versioning(&self.objects, req.input)
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.fault()?;
+        versioning::get_versioning(&self.objects, req.input)
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        self.fault()?;
+        versioning::put_lock_configuration(&self.objects, req.input)
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.fault()?;
+        versioning::get_lock_configuration(&self.objects, req.input)
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        self.fault()?;
+        let bypass = may_bypass(&req);
+        versioning::put_retention(&self.objects, req.input, bypass)
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.fault()?;
+        versioning::get_retention(&self.objects, req.input)
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.fault()?;
+        versioning::put_legal_hold(&self.objects, req.input)
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.fault()?;
+        versioning::get_legal_hold(&self.objects, req.input)
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.fault()?;
+        versioning::list_versions(&self.objects, req.input)
     }
 }

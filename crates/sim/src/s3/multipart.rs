@@ -8,7 +8,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::auth::ACCESS_KEY;
 use super::checks::{Announced, attrs_of, check_key, copy_source, receive, write_condition};
 use super::listing::owner;
-use super::objects::{Objects, Sums, Uploads, hex};
+use super::objects::{Described, Objects, Sums, Uploads, hex};
 
 /// S3's smallest part, except the last.
 const MIN_PART: u64 = 5 << 20;
@@ -247,9 +247,13 @@ pub(super) fn complete(
     };
     let (if_match, if_none_match) =
         if ignore_conditions { (None, None) } else { (i.if_match.clone(), i.if_none_match.clone()) };
-    let stored = objects.store(&bucket, &i.key, staged, etag, upload.attrs.clone(), |existing| {
-        write_condition(existing, &if_match, &if_none_match)
-    });
+    let stored = objects.store(
+        &bucket,
+        &i.key,
+        staged,
+        Described { etag, attrs: upload.attrs.clone(), retention: None },
+        |existing| write_condition(existing, &if_match, &if_none_match),
+    );
     match stored {
         Ok(stored) => {
             Uploads::discard_parts(&upload);

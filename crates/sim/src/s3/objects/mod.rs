@@ -23,6 +23,8 @@ use std::time::SystemTime;
 use s3s::crypto::Checksum as _;
 use s3s::{S3Result, s3_error};
 
+use super::lock::{BucketConfig, Clock, Mode, Retention};
+
 /// S3's longest key, in bytes.
 pub(crate) const MAX_KEY: usize = 1024;
 
@@ -40,12 +42,23 @@ pub(crate) fn valid_bucket_name(name: &str) -> bool {
         && name.ends_with(alnum)
 }
 
-/// One stored object (the current version of its key).
+/// One stored version of a key: an object, or a delete marker.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Object {
     pub key: String,
     /// Orders versions of a key across restarts: the newest wins.
     seq: u64,
+    /// Written while the bucket kept versions: its version id is its own
+    /// (otherwise it is S3's "null" version).
+    #[serde(default)]
+    versioned: bool,
+    /// A delete marker (no body): the key reads as deleted while it is the
+    /// newest version.
+    #[serde(default)]
+    pub marker: bool,
+    /// Its Object Lock retention and legal hold.
+    #[serde(default)]
+    lock: Mutex<Retention>,
     pub size: u64,
     /// The ETag's value, without quotes.
     pub etag: String,
@@ -57,6 +70,16 @@ pub(crate) struct Object {
 }
 
 impl Object {
+    /// Its version id.
+    pub(crate) fn version_id(&self) -> String {
+        if self.versioned { format!("{:016x}", self.seq) } else { "null".to_string() }
+    }
+
+    /// What protects it now.
+    pub(crate) fn retention(&self) -> Retention {
+        lock(&self.lock).clone()
+    }
+
     /// `len` bytes of the body from `offset`.
     pub(crate) fn open(&self, offset: u64, len: u64) -> std::io::Result<Reader> {
         match &self.body {
@@ -66,27 +89,59 @@ impl Object {
     }
 }
 
+/// The versions of a bucket's keys.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// The current version of each key that has one (what listings show).
+    pub live: BTreeMap<String, Arc<Object>>,
+    /// The older versions and delete markers of each key, oldest first; a
+    /// delete marker last means the key reads as deleted.
+    pub old: BTreeMap<String, Vec<Arc<Object>>>,
+}
+
 /// One bucket's index.
 #[derive(Debug)]
 pub(crate) struct Bucket {
     dir: PathBuf,
-    index: RwLock<BTreeMap<String, Arc<Object>>>,
+    index: RwLock<Index>,
+    config: RwLock<BucketConfig>,
 }
 
 impl Bucket {
     /// The object stored under `key`.
     pub(crate) fn get(&self, key: &str) -> Option<Arc<Object>> {
-        self.index.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.index.read().unwrap_or_else(|p| p.into_inner()).live.get(key).cloned()
     }
 
-    /// Runs `f` over the sorted index (for listings).
+    /// Runs `f` over the sorted index of current versions (for listings).
     pub(crate) fn with_index<R>(&self, f: impl FnOnce(&BTreeMap<String, Arc<Object>>) -> R) -> R {
+        f(&self.index.read().unwrap_or_else(|p| p.into_inner()).live)
+    }
+
+    /// Runs `f` over every version (for version listings).
+    pub(crate) fn with_versions<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
         f(&self.index.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Removes `key`; `false` if there was nothing.
+    /// The bucket's versioning and lock settings.
+    pub(crate) fn config(&self) -> BucketConfig {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Changes the bucket's settings with `f`, and keeps them.
+    pub(crate) fn configure(&self, f: impl FnOnce(&mut BucketConfig) -> S3Result<()>) -> S3Result<()> {
+        let mut config = self.config.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = config.clone();
+        f(&mut next)?;
+        next.save(&self.dir).map_err(|e| internal("saving a bucket's settings", e))?;
+        *config = next;
+        Ok(())
+    }
+
+    /// Removes the current version of `key` outright, whatever protects it
+    /// (tests that damage storage); `false` if there was nothing.
     pub(crate) fn remove(&self, key: &str) -> bool {
-        let gone = self.index.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+        let gone = self.index.write().unwrap_or_else(|p| p.into_inner()).live.remove(key);
         match gone {
             Some(o) => {
                 self.forget(&o);
@@ -100,23 +155,33 @@ impl Bucket {
     /// that a crash in between leaves a body without a sidecar, which the
     /// next load removes.
     fn forget(&self, o: &Object) {
-        if let Some(Body::File(path)) = &o.body {
-            let _ = std::fs::remove_file(path.with_extension("meta"));
-        }
+        let _ = std::fs::remove_file(self.dir.join(format!("{:x}.meta", o.seq)));
         if let Some(b) = &o.body {
             b.remove();
         }
     }
 
-    /// Bytes held.
-    pub(crate) fn usage(&self) -> u64 {
-        self.with_index(|i| i.values().map(|o| o.size).sum())
+    /// Writes a version's sidecar again (its retention changed).
+    fn rewrite_sidecar(&self, o: &Object) -> S3Result<()> {
+        let Some(Body::File(path)) = &o.body else { return Ok(()) };
+        let json = serde_json::to_vec(o).map_err(|e| internal("writing a sidecar", e))?;
+        let tmp = path.with_extension("pending");
+        std::fs::write(&tmp, json)
+            .and_then(|()| std::fs::rename(&tmp, path.with_extension("meta")))
+            .map_err(|e| internal("writing a sidecar", e))
     }
 
-    /// Reads the index back from the sidecars, removing what a crash left.
-    fn load(dir: &Path) -> std::io::Result<BTreeMap<String, Arc<Object>>> {
-        let mut index: BTreeMap<String, Arc<Object>> = BTreeMap::new();
-        let mut losers = Vec::new();
+    /// Bytes held, by every version.
+    pub(crate) fn usage(&self) -> u64 {
+        self.with_versions(|i| {
+            i.live.values().map(|o| o.size).sum::<u64>() + i.old.values().flatten().map(|o| o.size).sum::<u64>()
+        })
+    }
+
+    /// Reads the index back from the sidecars, removing what a crash left
+    /// (and, where the bucket keeps no versions, the replaced ones).
+    fn load(dir: &Path, keeps_versions: bool) -> std::io::Result<Index> {
+        let mut all: BTreeMap<String, Vec<Arc<Object>>> = BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             let Some(ext) = path.extension().and_then(|e| e.to_str()) else { continue };
@@ -142,25 +207,45 @@ impl Bucket {
                 tracing::warn!(path = %path.display(), "simulator: unreadable object sidecar left aside");
                 continue;
             };
-            o.body = Some(Body::File(body));
-            let o = Arc::new(o);
-            match index.get(&o.key) {
-                Some(old) if old.seq > o.seq => losers.push(o),
-                _ => {
-                    if let Some(old) = index.insert(o.key.clone(), o) {
-                        losers.push(old);
+            if !o.marker {
+                o.body = Some(Body::File(body));
+            }
+            all.entry(o.key.clone()).or_default().push(Arc::new(o));
+        }
+        let mut index = Index::default();
+        for (key, mut versions) in all {
+            versions.sort_by_key(|o| o.seq);
+            if !keeps_versions {
+                let newest = versions.split_off(versions.len() - 1);
+                for o in versions.drain(..).chain(newest.iter().filter(|o| o.marker).cloned()) {
+                    let _ = std::fs::remove_file(dir.join(format!("{:x}.meta", o.seq)));
+                    if let Some(Body::File(p)) = &o.body {
+                        let _ = std::fs::remove_file(p);
                     }
                 }
+                versions = newest.into_iter().filter(|o| !o.marker).collect();
             }
-        }
-        for o in losers {
-            if let Some(Body::File(p)) = &o.body {
-                let _ = std::fs::remove_file(p.with_extension("meta"));
-                let _ = std::fs::remove_file(p);
+            if versions.last().is_some_and(|o| !o.marker) {
+                let current = versions.pop().expect("a last version");
+                index.live.insert(key.clone(), current);
+            }
+            if !versions.is_empty() {
+                index.old.insert(key, versions);
             }
         }
         Ok(index)
     }
+}
+
+/// What a new version is besides its body.
+#[derive(Debug, Default)]
+pub(crate) struct Described {
+    /// Its ETag's value, without quotes.
+    pub etag: String,
+    pub attrs: Attrs,
+    /// The retention its upload asked for (the bucket's default applies
+    /// otherwise).
+    pub retention: Option<(Mode, SystemTime)>,
 }
 
 /// All buckets and uploads.
@@ -172,6 +257,8 @@ pub(crate) struct Objects {
     /// Multipart uploads in progress.
     pub uploads: Uploads,
     seq: AtomicU64,
+    /// The cluster's time (Object Lock decisions).
+    pub clock: Clock,
 }
 
 impl Objects {
@@ -188,6 +275,7 @@ impl Objects {
             buckets: Mutex::new(HashMap::new()),
             uploads: Uploads::default(),
             seq: AtomicU64::new(start),
+            clock: Clock::default(),
         })
     }
 
@@ -202,23 +290,27 @@ impl Objects {
         if let Some(b) = buckets.get(name) {
             return Ok(b.clone());
         }
+        let config = BucketConfig::load(&dir);
         let index = if self.memory {
-            BTreeMap::new()
+            Index::default()
         } else {
-            Bucket::load(&dir).map_err(|e| internal("loading a bucket", e))?
+            Bucket::load(&dir, config.keeps_versions()).map_err(|e| internal("loading a bucket", e))?
         };
-        let b = Arc::new(Bucket { dir, index: RwLock::new(index) });
+        let b = Arc::new(Bucket { dir, index: RwLock::new(index), config: RwLock::new(config) });
         buckets.insert(name.to_string(), b.clone());
         Ok(b)
     }
 
-    /// Creates a bucket; `false` if it exists.
-    pub(crate) fn create_bucket(&self, name: &str) -> std::io::Result<bool> {
+    /// Creates a bucket with settings `config`; `false` if it exists.
+    pub(crate) fn create_bucket(&self, name: &str, config: &BucketConfig) -> std::io::Result<bool> {
         let dir = self.root.join(name);
         if dir.is_dir() {
             return Ok(false);
         }
         std::fs::create_dir_all(&dir)?;
+        if *config != BucketConfig::default() {
+            config.save(&dir)?;
+        }
         lock(&self.buckets).remove(name);
         Ok(true)
     }
@@ -227,7 +319,7 @@ impl Objects {
     pub(crate) fn delete_bucket(&self, name: &str) -> S3Result<()> {
         let b = self.bucket(name)?;
         let mut buckets = lock(&self.buckets);
-        if b.with_index(|i| !i.is_empty()) {
+        if b.with_versions(|i| !i.live.is_empty() || !i.old.is_empty()) {
             return Err(s3_error!(BucketNotEmpty, "the bucket you tried to delete is not empty"));
         }
         buckets.remove(name);
@@ -286,14 +378,18 @@ impl Objects {
         bucket: &Bucket,
         key: &str,
         mut staged: Staged,
-        etag: String,
-        attrs: Attrs,
+        described: Described,
         check: impl FnOnce(Option<&Object>) -> S3Result<()>,
     ) -> S3Result<Arc<Object>> {
+        let Described { etag, attrs, retention } = described;
         let seq = self.next_id();
+        let config = bucket.config();
         let mut object = Object {
             key: key.to_string(),
             seq,
+            versioned: config.keeps_versions(),
+            marker: false,
+            lock: Mutex::new(config.retention_for(retention, self.clock.now())),
             size: staged.size,
             etag,
             modified: SystemTime::now(),
@@ -325,7 +421,7 @@ impl Objects {
             None => return Err(internal("storing an object", "its body was already stored")),
         };
         let mut index = bucket.index.write().unwrap_or_else(|p| p.into_inner());
-        let decided = check(index.get(key).map(|o| &**o)).and_then(|()| match &placed {
+        let decided = check(index.live.get(key).map(|o| &**o)).and_then(|()| match &placed {
             Some((body, pending)) => std::fs::rename(pending, body.with_extension("meta"))
                 .map(|()| object.body = staged.body.take())
                 .map_err(|e| internal("storing an object", e)),
@@ -339,10 +435,14 @@ impl Objects {
             return Err(e);
         }
         let object = Arc::new(object);
-        let old = index.insert(key.to_string(), object.clone());
-        drop(index);
-        if let Some(old) = old {
-            bucket.forget(&old);
+        let old = index.live.insert(key.to_string(), object.clone());
+        match old {
+            Some(old) if object.versioned => index.old.entry(key.to_string()).or_default().push(old),
+            Some(old) => {
+                drop(index);
+                bucket.forget(&old);
+            }
+            None => {}
         }
         Ok(object)
     }
@@ -364,7 +464,7 @@ impl Objects {
         sink.push(data)?;
         let staged = sink.finish()?;
         let etag = hex(&staged.md5);
-        self.store(&b, key, staged, etag, Attrs::default(), |_| Ok(())).map(|_| ())
+        self.store(&b, key, staged, Described { etag, ..Default::default() }, |_| Ok(())).map(|_| ())
     }
 
     /// The bytes stored under `key`.
@@ -389,6 +489,7 @@ impl Objects {
 
 mod body;
 mod uploads;
+mod versions;
 
 pub(crate) use body::{Attrs, Reader, Sink, Staged, Sums, hex, internal};
 use body::{Body, SinkTarget, lock};

@@ -9,7 +9,7 @@ fn a_restart_finds_every_object_and_drops_what_a_crash_left() {
     let long = "k/".repeat(400) + "end";
     {
         let objects = Objects::open(dir.path(), false).unwrap();
-        objects.create_bucket("pool").unwrap();
+        objects.create_bucket("pool", &Default::default()).unwrap();
         objects.put("pool", &long, b"first").unwrap();
         objects.put("pool", &long, b"second").unwrap();
         objects.put("pool", "short", b"x").unwrap();
@@ -31,15 +31,21 @@ fn a_refused_condition_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for memory in [false, true] {
         let objects = Objects::open(&dir.path().join(memory.to_string()), memory).unwrap();
-        objects.create_bucket("pool").unwrap();
+        objects.create_bucket("pool", &Default::default()).unwrap();
         objects.put("pool", "k", b"kept").unwrap();
         let b = objects.bucket("pool").unwrap();
         let mut sink = objects.sink(Default::default()).unwrap();
         sink.push(b"new").unwrap();
-        let refused = objects.store(&b, "k", sink.finish().unwrap(), "e".into(), Attrs::default(), |existing| {
-            assert!(existing.is_some());
-            Err(s3_error!(PreconditionFailed))
-        });
+        let refused = objects.store(
+            &b,
+            "k",
+            sink.finish().unwrap(),
+            Described { etag: "e".into(), ..Default::default() },
+            |existing| {
+                assert!(existing.is_some());
+                Err(s3_error!(PreconditionFailed))
+            },
+        );
         assert!(refused.is_err());
         assert_eq!(objects.read("pool", "k").as_deref(), Some(&b"kept"[..]), "memory: {memory}");
         if !memory {
