@@ -382,6 +382,13 @@ impl Simulator {
         self.objects.create_bucket(name, &Default::default()).map(|_| ())
     }
 
+    /// Creates a bucket with S3 Object Lock (and so versioning) enabled and
+    /// no default retention; nothing if it exists.
+    pub fn create_locked_bucket(&self, name: &str) -> std::io::Result<()> {
+        let config = s3::lock::BucketConfig { versioning: Some(true), object_lock: true, ..Default::default() };
+        self.objects.create_bucket(name, &config).map(|_| ())
+    }
+
     /// Stores an object directly, as if a client had put it (for tests
     /// that need data in place without an S3 client).
     pub fn put_object(&self, bucket: &str, key: &str, data: &[u8]) -> Result<(), SimError> {

@@ -57,10 +57,15 @@ impl Moto {
     /// Sends an unsigned request (moto accepts them) and returns the body
     /// of a 200 answer.
     fn request(&self, method: &str, target: &str) -> std::io::Result<String> {
+        self.request_with(method, target, "")
+    }
+
+    /// [`Moto::request`] with more header lines (each ending with CRLF).
+    fn request_with(&self, method: &str, target: &str, headers: &str) -> std::io::Result<String> {
         let mut s = TcpStream::connect(self.addr)?;
         write!(
             s,
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n",
             self.addr
         )?;
         let mut answer = String::new();
@@ -78,6 +83,17 @@ impl Moto {
     /// Creates a bucket.
     pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
         self.request("PUT", &format!("/{name}")).map(drop)
+    }
+
+    /// Creates a bucket with Object Lock enabled (and so versioning).
+    pub fn create_locked_bucket(&self, name: &str) -> std::io::Result<()> {
+        self.request_with("PUT", &format!("/{name}"), "x-amz-bucket-object-lock-enabled: true\r\n").map(drop)
+    }
+
+    /// How many versions and delete markers the bucket holds under
+    /// `prefix` (a plain prefix, no escapes).
+    pub fn versions(&self, bucket: &str, prefix: &str) -> std::io::Result<usize> {
+        Ok(self.request("GET", &format!("/{bucket}?versions&prefix={prefix}"))?.matches("<VersionId>").count())
     }
 
     /// Starts a multipart upload of `key` (a plain key, no escapes) and

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use opendal::{Operator, services};
 
 use crate::error::{Result, StorageError};
-use crate::types::{Capacity, ListEntry};
+use crate::types::{Capacity, ListEntry, LockMode, Retention};
 
 /// A directory (on a real site, a VAST NFS mount): OpenDAL's fs service
 /// for reads, listings and deletes, and the functions of this module for
@@ -268,4 +268,50 @@ impl DirectWriter {
         })
         .await
     }
+}
+
+/// Locks a file the way VAST's NFS WORM does: its access time set to the
+/// unlock time, then write permission removed (an atime only ever moves
+/// later). The result is read back with `stat`: a lock the filesystem did
+/// not keep is an error. Enforcement is the server's; a local directory
+/// keeps the marks without enforcing them.
+pub(crate) async fn lock(root: &Path, key: &str, r: Retention) -> Result<()> {
+    let path = abs(root, key);
+    blocking("lock", key, move || {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(&path)?;
+        let until = i64::try_from(r.until).map_err(std::io::Error::other)?;
+        if meta.atime() < until || meta.permissions().mode() & 0o222 != 0 {
+            let times = rustix::fs::Timestamps {
+                last_access: rustix::fs::Timespec { tv_sec: until.max(meta.atime()), tv_nsec: 0 },
+                last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+            };
+            rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::empty())?;
+            let mode = meta.permissions().mode() & !0o222;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+        let after = std::fs::metadata(&path)?;
+        if after.atime() < until || after.permissions().mode() & 0o222 != 0 {
+            return Err(std::io::Error::other(format!(
+                "the lock did not hold: atime {} (wanted {until}), mode {:o}",
+                after.atime(),
+                after.permissions().mode()
+            )));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The lock a file carries: read-only with an access time in the future
+/// (the mode is the view's; the file does not tell it).
+pub(crate) async fn retention(root: &Path, key: &str, mode: LockMode) -> Result<Option<Retention>> {
+    let path = abs(root, key);
+    blocking("retention", key, move || {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(&path)?;
+        let read_only = meta.permissions().mode() & 0o222 == 0;
+        Ok((read_only && meta.atime() > 0).then(|| Retention { mode, until: meta.atime() as u64 }))
+    })
+    .await
 }

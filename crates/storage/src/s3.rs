@@ -16,6 +16,7 @@ use crate::breaker::{Breaker, BreakerTransport};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::resend::ResendDamaged;
 use crate::s3_raw::{RawS3, Upload};
+use crate::types::Retention;
 use crate::types::S3Settings;
 
 /// Objects larger than this go to S3 as multipart uploads.
@@ -82,6 +83,8 @@ pub(crate) struct S3Store {
     bucket: String,
     /// What OpenDAL does not do: list and abort multipart uploads.
     raw: RawS3,
+    /// Whether the bucket keeps versions (asked once).
+    versioned: tokio::sync::OnceCell<bool>,
 }
 
 impl S3Store {
@@ -136,6 +139,7 @@ impl S3Store {
             endpoint: settings.endpoint.clone(),
             bucket: settings.bucket.clone(),
             raw,
+            versioned: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -184,6 +188,65 @@ impl S3Store {
     /// Aborts an incomplete multipart upload, freeing its parts.
     pub(crate) async fn abort_upload(&self, upload: &Upload) -> Result<()> {
         self.raw.abort(upload).await
+    }
+
+    /// Whether the bucket keeps versions, so that a plain delete would free
+    /// nothing. A server without versioning (it does not implement the
+    /// request) keeps none.
+    pub(crate) async fn keeps_versions(&self) -> Result<bool> {
+        let asked = self
+            .versioned
+            .get_or_try_init(|| async {
+                match self.raw.versioned().await {
+                    Err(e) if e.kind != ErrorKind::Temporary => {
+                        tracing::warn!(bucket = %self.bucket, error = %e, "cannot tell whether the bucket keeps versions: deletes are plain deletes");
+                        Ok(false)
+                    }
+                    other => other,
+                }
+            })
+            .await;
+        asked.copied()
+    }
+
+    /// Gives `key` retention `r`, unless a lock at least as long and as
+    /// strong is already there (another image's, on a shared fragment): it
+    /// is read first, since not every server refuses to shorten one.
+    pub(crate) async fn lock(&self, key: &str, r: Retention) -> Result<()> {
+        if self.raw.retention(key).await?.is_some_and(|held| held.covers(&r)) {
+            return Ok(());
+        }
+        self.raw.put_retention(key, r).await
+    }
+
+    /// The retention of `key`.
+    pub(crate) async fn retention(&self, key: &str) -> Result<Option<Retention>> {
+        self.raw.retention(key).await
+    }
+
+    /// Deletes every version of `keys`: exact keys, and everything under
+    /// those ending with `/`. Keys of one folder are found with one
+    /// listing of it; a lone key with a listing of its own name.
+    pub(crate) async fn delete_versions(&self, keys: &[String]) -> Result<()> {
+        let mut folders: Vec<&str> = Vec::new();
+        let mut by_dir: std::collections::BTreeMap<&str, std::collections::HashSet<&str>> = Default::default();
+        for key in keys {
+            if key.ends_with('/') {
+                folders.push(key);
+            } else {
+                let dir = key.rfind('/').map_or("", |at| &key[..=at]);
+                by_dir.entry(dir).or_default().insert(key);
+            }
+        }
+        let mut doomed = Vec::new();
+        for folder in folders {
+            doomed.extend(self.raw.versions(folder).await?);
+        }
+        for (dir, wanted) in by_dir {
+            let prefix = if wanted.len() == 1 { wanted.iter().next().copied().unwrap_or(dir) } else { dir };
+            doomed.extend(self.raw.versions(prefix).await?.into_iter().filter(|v| wanted.contains(v.key.as_str())));
+        }
+        self.raw.delete_versions(&doomed).await
     }
 
     /// The circuit breakers of the endpoints, in configuration order.

@@ -60,7 +60,7 @@ struct UploadXml {
 
 /// Percent-encodes `text` as S3 wants it in a path (`/` kept) or a query
 /// value (`/` encoded): every byte but the unreserved ones.
-fn encode(text: &str, keep_slash: bool) -> String {
+pub(crate) fn encode(text: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
@@ -91,21 +91,49 @@ impl RawS3 {
 
     /// Sends a signed request with no body; `path` is the encoded key
     /// (empty for the bucket), `query` the encoded query string.
-    async fn send(&self, op: &'static str, method: http::Method, path: &str, query: &str) -> Result<Bytes> {
+    pub(crate) async fn send(&self, op: &'static str, method: http::Method, path: &str, query: &str) -> Result<Bytes> {
+        self.send_body(op, method, path, query, Bytes::new()).await
+    }
+
+    /// Sends a signed request with an XML body (with its Content-MD5, which
+    /// S3 requires of retention and batch delete requests).
+    pub(crate) async fn send_body(
+        &self,
+        op: &'static str,
+        method: http::Method,
+        path: &str,
+        query: &str,
+        body: Bytes,
+    ) -> Result<Bytes> {
+        self.exchange(op, method, path, query, body).await.map(|(_, body)| body)
+    }
+
+    /// [`RawS3::send_body`], answering with the headers too.
+    pub(crate) async fn exchange(
+        &self,
+        op: &'static str,
+        method: http::Method,
+        path: &str,
+        query: &str,
+        body: Bytes,
+    ) -> Result<(http::HeaderMap, Bytes)> {
         let url = format!("{}/{}/{path}?{query}", self.endpoint, self.bucket);
         let err = |kind, msg: String| StorageError::new(kind, op, path, msg);
-        let request = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-            .body(())
-            .map_err(|e| err(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
+        let mut request =
+            http::Request::builder().method(method).uri(&url).header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+        if !body.is_empty() {
+            use base64::Engine as _;
+            use md5::Digest as _;
+            let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+            request = request.header("content-md5", md5).header("content-type", "application/xml");
+        }
+        let request = request.body(()).map_err(|e| err(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
         let (mut parts, ()) = request.into_parts();
         self.signer
             .sign_request(&Context::new(), &mut parts, Some(&self.credential), None)
             .await
             .map_err(|e| err(ErrorKind::Invalid, format!("cannot sign: {e}")))?;
-        let request = reqwest::Request::try_from(http::Request::from_parts(parts, reqwest::Body::from(Vec::new())))
+        let request = reqwest::Request::try_from(http::Request::from_parts(parts, reqwest::Body::from(body)))
             .map_err(|e| err(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
         let response = tokio::time::timeout(self.timeout, self.client.execute(request))
             .await
@@ -115,9 +143,10 @@ impl RawS3 {
                 err(kind, e.to_string())
             })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| err(ErrorKind::Temporary, e.to_string()))?;
         if status.is_success() {
-            return Ok(body);
+            return Ok((headers, body));
         }
         let text = String::from_utf8_lossy(&body);
         let kind = match status.as_u16() {

@@ -139,3 +139,49 @@ mod tests {
         assert_eq!(s.slices(8..8).count(), 0);
     }
 }
+
+/// How an object lock may be lifted before it expires: governance by a
+/// privileged user who asks to bypass it, compliance by nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockMode {
+    /// Lifted only by a privileged, explicit bypass.
+    Governance,
+    /// Never lifted nor shortened before it expires.
+    Compliance,
+}
+
+impl LockMode {
+    /// S3's name of the mode.
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    /// The mode S3 names `name`.
+    pub fn from_s3_name(name: &str) -> Option<Self> {
+        match name {
+            "GOVERNANCE" => Some(LockMode::Governance),
+            "COMPLIANCE" => Some(LockMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// An object's lock: it cannot be deleted or changed before `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Who may lift it early.
+    pub mode: LockMode,
+    /// When it expires, in seconds since the Unix epoch.
+    pub until: u64,
+}
+
+impl Retention {
+    /// Whether this lock already protects at least as long and as strongly
+    /// as `wanted` (so `wanted` adds nothing).
+    pub fn covers(&self, wanted: &Retention) -> bool {
+        self.until >= wanted.until && (self.mode == LockMode::Compliance || wanted.mode == LockMode::Governance)
+    }
+}

@@ -286,3 +286,84 @@ fn folders_are_listed_a_page_at_a_time() {
         });
     }
 }
+
+fn in_secs(secs: u64) -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + secs
+}
+
+#[test]
+fn locked_objects_stay_until_they_expire_and_then_every_version_goes() {
+    use vastost_storage::{LockMode, Retention};
+    let rt = rt();
+    let sim_dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(sim_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket("worm").unwrap();
+    let moto = vastost_sim::moto::Moto::start().expect("moto_server (pip install 'moto[server]')");
+    moto.create_locked_bucket("worm").unwrap();
+    let versions = |on_sim: bool, prefix: &str| {
+        if on_sim { sim.object_versions("worm", prefix).len() } else { moto.versions("worm", prefix).unwrap() }
+    };
+    for (store, on_sim) in [(s3_store(sim.s3_endpoint(), "worm"), true), (s3_store(moto.endpoint(), "worm"), false)] {
+        rt.block_on(async {
+            let data = Bytes::from(vec![7u8; 4096]);
+            for key in ["img/frag/1", "img/frag/2", "img/meta"] {
+                store.put(key, data.clone()).await.unwrap();
+            }
+            // Overwritten once: two versions of the metadata.
+            store.put("img/meta", data.clone()).await.unwrap();
+            let lock = Retention { mode: LockMode::Compliance, until: in_secs(if on_sim { 3600 } else { 3 }) };
+            store.lock("img/frag/1", lock).await.unwrap();
+            assert_eq!(store.retention("img/frag/1", LockMode::Governance).await.unwrap(), Some(lock));
+            // Asking for less leaves the longer lock as it is.
+            store.lock("img/frag/1", Retention { until: lock.until - 1, ..lock }).await.unwrap();
+            assert_eq!(store.retention("img/frag/1", LockMode::Governance).await.unwrap(), Some(lock));
+            // A locked object is kept, and the call says so.
+            let refused = store.delete("img/frag/1").await.unwrap_err();
+            assert_eq!(refused.kind, ErrorKind::PermissionDenied, "{refused}");
+            assert_eq!(store.get("img/frag/1").await.unwrap(), data);
+            // What is not locked goes, every version of it.
+            store.delete_many(vec!["img/meta".into(), "img/frag/2".into()]).await.unwrap();
+            assert_eq!(versions(on_sim, "img/meta"), 0, "a versioned delete leaves no version behind");
+            assert_eq!(versions(on_sim, "img/frag/2"), 0);
+            assert!(store.delete_all("img/").await.is_err(), "the locked fragment keeps its folder");
+            assert_eq!(versions(on_sim, "img/"), 1);
+            // Once expired, it goes too.
+            if on_sim {
+                sim.advance_clock(std::time::Duration::from_secs(7200));
+            } else {
+                tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            }
+            store.delete_all("img/").await.unwrap();
+            assert_eq!(versions(on_sim, "img/"), 0, "nothing left, not even a delete marker");
+        });
+    }
+}
+
+#[test]
+fn files_are_locked_with_vast_nfs_worm_marks_and_memory_refuses_deletes() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use vastost_storage::{LockMode, Retention};
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = ObjectStore::fs(dir.path()).unwrap();
+    let memory = ObjectStore::memory().unwrap();
+    rt.block_on(async {
+        let lock = Retention { mode: LockMode::Compliance, until: in_secs(86_400) };
+        fs.put("img/frag/1", Bytes::from_static(b"data")).await.unwrap();
+        fs.lock("img/frag/1", lock).await.unwrap();
+        let meta = std::fs::metadata(dir.path().join("img/frag/1")).unwrap();
+        assert_eq!(meta.atime() as u64, lock.until, "the access time is the unlock time");
+        assert_eq!(meta.permissions().mode() & 0o222, 0, "no write permission left");
+        assert_eq!(fs.retention("img/frag/1", LockMode::Compliance).await.unwrap(), Some(lock));
+        // Extending moves the access time; asking for less does not.
+        fs.lock("img/frag/1", Retention { until: lock.until + 60, ..lock }).await.unwrap();
+        fs.lock("img/frag/1", lock).await.unwrap();
+        assert_eq!(std::fs::metadata(dir.path().join("img/frag/1")).unwrap().atime() as u64, lock.until + 60);
+
+        memory.put("img/frag/1", Bytes::from_static(b"data")).await.unwrap();
+        memory.lock("img/frag/1", lock).await.unwrap();
+        assert_eq!(memory.delete("img/frag/1").await.unwrap_err().kind, ErrorKind::PermissionDenied);
+        assert_eq!(memory.delete_all("img/").await.unwrap_err().kind, ErrorKind::PermissionDenied);
+        assert!(memory.get("img/frag/1").await.is_ok());
+    });
+}
