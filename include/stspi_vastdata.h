@@ -71,6 +71,10 @@
 // Ignored by this plugin.
 #define STS_II_FILES_CREATED 32
 
+// The image is WORM-locked until `imo_worm_until` (NetBackup's name for
+// this flag is not public; ours).
+#define STS_II_WORM_LOCKED 64
+
 // Vendor flag of this plugin: the image's commit records are damaged or
 // lost, so its state and size are unknown (neither pending nor created);
 // opening it gives `STS_EINTEGRITY` with the reason.
@@ -136,6 +140,15 @@
 
 // Deleting an image does not free its space at once.
 #define STS_LSUF_STORAGE_NOT_FREED 8
+
+// The LSU is WORM capable: images can be locked with `stspi_lock_image`
+// for `lsu_worm_min` to `lsu_worm_max` seconds (NetBackup's names for the
+// WORM flags are not public; these are ours).
+#define STS_LSUF_WORM 16
+
+// With `STS_LSUF_WORM`: locks are in compliance mode (nobody lifts them);
+// without it, governance (NetBackup's enterprise mode).
+#define STS_LSUF_WORM_COMPLIANCE 32
 
 // Vendor flag of this plugin: the LSU's S3 server ignores conditional
 // writes (`If-None-Match: *`), so commits of concurrent writers are not
@@ -357,6 +370,10 @@ typedef struct {
   uint64_t lsu_avail;
   // Label set by `stspi_label_lsu`, NUL-terminated (empty when none).
   char lsu_label[STS_MAX_LABEL];
+  // With `STS_LSUF_WORM`: the shortest image lock, in seconds.
+  uint64_t lsu_worm_min;
+  // With `STS_LSUF_WORM`: the longest image lock, in seconds.
+  uint64_t lsu_worm_max;
 } sts_lsu_info_t;
 
 // An image's identity: NetBackup's basename and date.
@@ -397,6 +414,9 @@ typedef struct {
   uint64_t imo_create_time;
   // Time of the last change, seconds since the epoch.
   uint64_t imo_update_time;
+  // With `STS_II_WORM_LOCKED`: when the image's lock expires, seconds
+  // since the epoch (0 when it has none).
+  uint64_t imo_worm_until;
 } sts_image_info_t;
 
 // Handle of an open image list.
@@ -595,6 +615,24 @@ sts_status_t stspi_close_image(stsp_image_handle_t handle, int flags);
 // # Pointers
 // `lsu` and `def` are valid.
 sts_status_t stspi_delete_image(const sts_lsu_t *lsu, const sts_image_def_t *def, int asyncflag);
+
+// Locks a complete image against deletion until `unlock_time` (seconds
+// since the epoch), or extends its lock, in the LSU's WORM mode; call it
+// after `stspi_close_image`, as NetBackup does. The image's data, the
+// data of other images it references, its metadata and its commit record
+// get the storage's own lock first (S3 Object Lock, VAST NFS WORM). A
+// lock shorter than the LSU's minimum is `STS_EWORM_MIN`, longer than its
+// maximum `STS_EWORM_MAX`, earlier than the lock the image has
+// `STS_EACCESS`; an LSU that is not WORM capable answers `STS_ENOTSUP`.
+// Once locked, `stspi_delete_image` answers `STS_EWORM_LOCKED` until
+// the lock expires. Calling it again with the same time completes a lock
+// a crash interrupted.
+//
+// # Pointers
+// `lsu` and `def` are valid.
+sts_status_t stspi_lock_image(const sts_lsu_t *lsu,
+                              const sts_image_def_t *def,
+                              uint64_t unlock_time);
 
 // Properties of an open image (a writer sees its size grow as it writes).
 //

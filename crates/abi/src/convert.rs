@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use vastost_engine::{Credentials, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo};
+use vastost_engine::{Credentials, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo, WormMode};
 
 use crate::failure::Failure;
 use crate::ost::*;
@@ -142,6 +142,9 @@ pub(crate) fn image_info_to_c(info: &ImageInfo, server: &str) -> sts_image_info_
     if info.busy.reading {
         flags |= STS_II_BUSY_READ;
     }
+    if info.lock.is_some_and(|l| l.holds_now()) {
+        flags |= STS_II_WORM_LOCKED;
+    }
     sts_image_info_t {
         imo_def: image_def_to_c(&info.def),
         imo_lsu: sts_lsu_name_t { sln_name: field(&info.lsu) },
@@ -151,6 +154,7 @@ pub(crate) fn image_info_to_c(info: &ImageInfo, server: &str) -> sts_image_info_
         imo_block_size: STS_BLOCK_SIZE,
         imo_create_time: info.created,
         imo_update_time: info.updated,
+        imo_worm_until: info.lock.map_or(0, |l| l.until),
     }
 }
 
@@ -161,12 +165,19 @@ pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
         lsu_flags: STS_LSUF_DISK
             | STS_LSUF_ACTIVE
             | STS_LSUF_STORAGE_FREED
-            | if info.conditional_writes == Some(false) { VASTOST_LSUF_UNCONDITIONAL_WRITES } else { 0 },
+            | if info.conditional_writes == Some(false) { VASTOST_LSUF_UNCONDITIONAL_WRITES } else { 0 }
+            | match info.worm.map(|w| w.mode) {
+                Some(WormMode::Compliance) => STS_LSUF_WORM | STS_LSUF_WORM_COMPLIANCE,
+                Some(WormMode::Governance) => STS_LSUF_WORM,
+                None => 0,
+            },
         lsu_capacity: info.capacity,
         lsu_used: info.used,
         lsu_used_phys: info.used,
         lsu_avail: info.available,
         lsu_label: field(info.label.as_deref().unwrap_or("")),
+        lsu_worm_min: info.worm.map_or(0, |w| w.min_secs),
+        lsu_worm_max: info.worm.map_or(0, |w| w.max_secs),
     }
 }
 
@@ -235,6 +246,7 @@ pub(crate) fn event_to_c(e: &vastost_engine::Event, seq: u64, server: &str) -> s
             imo_block_size: STS_BLOCK_SIZE,
             imo_create_time: e.time,
             imo_update_time: e.time,
+            imo_worm_until: 0,
         },
     }
 }

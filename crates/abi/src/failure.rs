@@ -54,6 +54,10 @@ pub(crate) fn status_of(err: &EngineError) -> sts_status {
         ErrorKind::Io => STS_ESYSCALL,
         ErrorKind::Cancelled => STS_ECANCELED,
         ErrorKind::NoSuchCopy => STS_ENOCOPY,
+        ErrorKind::NotSupported => STS_ENOTSUP,
+        ErrorKind::WormMin => STS_EWORM_MIN,
+        ErrorKind::WormMax => STS_EWORM_MAX,
+        ErrorKind::WormLocked => STS_EWORM_LOCKED,
         _ => STS_ESOFTWARE,
     }
 }

@@ -39,6 +39,9 @@ pub enum Command {
     ImageInfo(ImageArgs),
     /// Delete an image.
     Delete(ImageArgs),
+    /// Lock a complete image against deletion (WORM LSUs), or extend its
+    /// lock; locking again with the same time completes an interrupted lock.
+    Lock(LockArgs),
     /// Read an image end to end, checking every checksum (and, with
     /// --against, every byte against a file).
     Verify(VerifyArgs),
@@ -257,6 +260,21 @@ pub struct ImageArgs {
     pub date: Option<String>,
 }
 
+/// Lock arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["for_", "until"])))]
+pub struct LockArgs {
+    /// The image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Lock for this long from now (e.g. 30d, 1y, 12h).
+    #[arg(long = "for", id = "for_", value_parser = duration_secs)]
+    pub for_: Option<u64>,
+    /// Lock until this time, in seconds since the epoch.
+    #[arg(long)]
+    pub until: Option<u64>,
+}
+
 /// Backup arguments.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -445,7 +463,8 @@ fn duration_secs(text: &str) -> Result<u64, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (s, m, h or d)")),
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (s, m, h, d or y)")),
     };
     n.checked_mul(scale).ok_or_else(|| format!("{text:?} is too long"))
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use vastost_loader::{Plugin, Server};
+use vastost_ost::{STS_II_WORM_LOCKED, STS_LSUF_WORM, STS_LSUF_WORM_COMPLIANCE};
 
 use crate::args::{BackupArgs, Cli, Command, LsuCommand, RestoreArgs, VerifyArgs};
 use crate::dates::{now_date, resolve_date};
@@ -48,6 +49,13 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             println!("used       {} ({} bytes)", fmt::size(i.used), i.used);
             println!("available  {} ({} bytes)", fmt::size(i.available), i.available);
             println!("label      {}", if i.label.is_empty() { "-" } else { &i.label });
+            if i.flags & STS_LSUF_WORM != 0 {
+                let mode = if i.flags & STS_LSUF_WORM_COMPLIANCE != 0 { "compliance" } else { "governance" };
+                let (min, max) = i.worm_bounds;
+                println!("worm       {mode}, locks of {} to {}", fmt::span(min), fmt::span(max));
+            } else {
+                println!("worm       no");
+            }
             Ok(())
         }
         Command::Lsu(LsuCommand::Label { lsu, label }) => {
@@ -74,6 +82,23 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             println!("size       {} ({} bytes)", fmt::size(i.size), i.size);
             println!("flags      {}", fmt::image_flags(i.flags));
             println!("created    {}", i.created);
+            match i.worm_until {
+                0 => println!("locked     no"),
+                until if i.flags & STS_II_WORM_LOCKED != 0 => println!("locked     until {until} (WORM)"),
+                until => println!("locked     no (its lock expired at {until})"),
+            }
+            Ok(())
+        }
+        Command::Lock(args) => {
+            let server = session::open(plugin, &args.image.lsu.server)?;
+            let date = resolve_date(&server, &args.image)?;
+            let until = match (args.until, args.for_) {
+                (Some(until), _) => until,
+                (None, Some(secs)) => crate::dates::now_secs().saturating_add(secs),
+                (None, None) => unreachable!("clap requires --for or --until"),
+            };
+            server.lock_image(&args.image.lsu.lsu, &args.image.image, &date, until)?;
+            eprintln!("locked {}/{} until {until}", args.image.image, date);
             Ok(())
         }
         Command::Delete(args) => {

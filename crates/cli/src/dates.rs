@@ -26,5 +26,10 @@ pub(crate) fn newest_date(server: &Server<'_>, lsu: &str, basename: &str) -> Res
 
 /// Now, in seconds since the epoch: the date of a new image by default.
 pub(crate) fn now_date() -> String {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
+    now_secs().to_string()
+}
+
+/// Now, in seconds since the epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

@@ -5,6 +5,16 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use vastost_ost::*;
 
+/// A span of seconds in the largest whole unit (90s, 30m, 12h, 7d, 1y).
+pub fn span(secs: u64) -> String {
+    for (unit, len) in [("y", 365 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= len && secs.is_multiple_of(len) {
+            return format!("{}{unit}", secs / len);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// `1.0 GiB`.
 pub fn size(bytes: u64) -> String {
     ByteSize(bytes).display().iec().to_string()
@@ -27,6 +37,7 @@ pub fn image_flags(flags: u32) -> String {
         (STS_II_IMAGE_CREATED, "CREATED"),
         (STS_II_BUSY_WRITE, "BUSY_WRITE"),
         (STS_II_BUSY_READ, "BUSY_READ"),
+        (STS_II_WORM_LOCKED, "WORM_LOCKED"),
         (VASTOST_II_DAMAGED, "DAMAGED"),
     ];
     join(flags, &names)
@@ -50,6 +61,8 @@ pub fn lsu_flags(flags: u32) -> String {
         (STS_LSUF_ACTIVE, "ACTIVE"),
         (STS_LSUF_STORAGE_FREED, "STORAGE_FREED"),
         (STS_LSUF_STORAGE_NOT_FREED, "STORAGE_NOT_FREED"),
+        (STS_LSUF_WORM, "WORM"),
+        (STS_LSUF_WORM_COMPLIANCE, "WORM_COMPLIANCE"),
         (VASTOST_LSUF_UNCONDITIONAL_WRITES, "UNCONDITIONAL_WRITES"),
     ];
     join(flags, &names)

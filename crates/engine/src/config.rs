@@ -273,6 +273,15 @@ pub struct ServerConfig {
     pub max_write_bandwidth: Option<ByteSize>,
     /// The same for restores (`read_image`).
     pub max_read_bandwidth: Option<ByteSize>,
+    /// Makes every LSU of the server a WORM LSU whose image locks have this
+    /// mode (`compliance`, or `governance`: NetBackup's enterprise mode).
+    /// The storage must enforce it: a locked S3 view (Object Lock), or a
+    /// VAST NFS view with WORM.
+    pub worm_mode: Option<crate::retention::WormMode>,
+    /// The shortest image lock, in seconds (a day by default).
+    pub worm_min_secs: u64,
+    /// The longest, in seconds (about 100 years by default).
+    pub worm_max_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -309,6 +318,9 @@ impl Default for ServerConfig {
             event_retention_hours: 72,
             max_write_bandwidth: None,
             max_read_bandwidth: None,
+            worm_mode: None,
+            worm_min_secs: 86_400,
+            worm_max_secs: 100 * 365 * 86_400,
         }
     }
 }
@@ -319,8 +331,20 @@ impl ServerConfig {
         ServerConfig { data_path: DataPath::Nfs, directory: Some(directory.into()), ..ServerConfig::default() }
     }
 
+    /// The WORM policy of the server's LSUs, if it has one.
+    pub fn worm_policy(&self) -> Option<crate::retention::WormPolicy> {
+        self.worm_mode.map(|mode| crate::retention::WormPolicy {
+            mode,
+            min_secs: self.worm_min_secs,
+            max_secs: self.worm_max_secs,
+        })
+    }
+
     fn validate(&self, name: &str, budget: u64) -> Result<()> {
         let bad = |msg: String| Err(EngineError::Config(format!("server '{name}': {msg}")));
+        if self.worm_min_secs > self.worm_max_secs {
+            return bad(format!("worm_min_secs {} is over worm_max_secs {}", self.worm_min_secs, self.worm_max_secs));
+        }
         let frag = self.fragment_size.as_u64();
         if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::layout::BLOCK_SIZE) {
             return bad(format!("fragment_size {frag} must be a multiple of 512 between 4KiB and 1GiB"));

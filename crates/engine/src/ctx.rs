@@ -76,6 +76,7 @@ impl LsuCtx {
             abandon_secs: 24 * 3600,
             commits: Commits::Conditional,
             limits: Bandwidth::default().of("test", &crate::config::ServerConfig::default()),
+            worm: None,
         })
     }
 
@@ -112,6 +113,8 @@ pub(crate) struct LsuCtx {
     pub commits: Commits,
     /// The server's bandwidth limits.
     pub limits: Arc<Limits>,
+    /// The LSU's WORM policy, when its images can be locked.
+    pub worm: Option<crate::retention::WormPolicy>,
 }
 
 impl LsuCtx {

@@ -45,6 +45,14 @@ pub enum ErrorKind {
     Cancelled,
     /// No background copy has that name.
     NoSuchCopy,
+    /// The LSU or storage cannot do what was asked.
+    NotSupported,
+    /// A WORM lock shorter than the LSU's minimum.
+    WormMin,
+    /// A WORM lock longer than the LSU's maximum.
+    WormMax,
+    /// The image's WORM lock has not expired.
+    WormLocked,
     /// A bug of ours.
     Internal,
 }
@@ -114,6 +122,39 @@ pub enum EngineError {
     /// No background copy has that name.
     #[error("no background copy is named {0:?} (it never started, or its end was already reported)")]
     NoSuchCopy(String),
+    /// What was asked is not supported here.
+    #[error("not supported: {0}")]
+    NotSupported(String),
+    /// A lock outside the LSU's bounds.
+    #[error("image {image}: a lock of {period} s is {} the LSU's {} of {bound} s", if *min { "under" } else { "over" }, if *min { "minimum" } else { "maximum" })]
+    WormRange {
+        /// The image, as `basename/date`.
+        image: String,
+        /// The lock asked for, in seconds from now.
+        period: u64,
+        /// Whether the minimum (else the maximum) was crossed.
+        min: bool,
+        /// That bound, in seconds.
+        bound: u64,
+    },
+    /// A lock that would end before the one the image has.
+    #[error("image {image}: locked until {held}, a lock is only extended (asked until {asked})")]
+    WormShorter {
+        /// The image, as `basename/date`.
+        image: String,
+        /// Its lock's end, seconds since the epoch.
+        held: u64,
+        /// The end asked for.
+        asked: u64,
+    },
+    /// The image is locked.
+    #[error("image {image} is WORM-locked until {until} (seconds since the epoch): it cannot be deleted before")]
+    WormLocked {
+        /// The image, as `basename/date`.
+        image: String,
+        /// When its lock expires.
+        until: u64,
+    },
     /// A bug of ours (a task died, an invariant broke).
     #[error("internal error: {0}")]
     Internal(String),
@@ -149,6 +190,11 @@ impl EngineError {
             EngineError::Busy { .. } => ErrorKind::Busy,
             EngineError::Integrity(_) => ErrorKind::Integrity,
             EngineError::Internal(_) => ErrorKind::Internal,
+            EngineError::NotSupported(_) => ErrorKind::NotSupported,
+            EngineError::WormRange { min: true, .. } => ErrorKind::WormMin,
+            EngineError::WormRange { min: false, .. } => ErrorKind::WormMax,
+            EngineError::WormShorter { .. } => ErrorKind::PermissionDenied,
+            EngineError::WormLocked { .. } => ErrorKind::WormLocked,
             EngineError::Cancelled => ErrorKind::Cancelled,
             EngineError::NoSuchCopy(_) => ErrorKind::NoSuchCopy,
             EngineError::Auth(_) => ErrorKind::Auth,

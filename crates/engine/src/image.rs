@@ -35,6 +35,8 @@ pub struct ImageInfo {
     /// Why the image cannot be read, when its commit records are damaged
     /// or lost; `state`, `size` and the times are then unknown (pending, 0).
     pub damage: Option<String>,
+    /// Its WORM lock, once set.
+    pub lock: Option<crate::retention::ImageLock>,
 }
 
 impl ImageInfo {
@@ -48,6 +50,7 @@ impl ImageInfo {
             updated: 0,
             busy: Busy::default(),
             damage: Some(why),
+            lock: None,
         }
     }
 }
@@ -138,6 +141,7 @@ impl OpenImage {
             updated: m.updated,
             busy: self.ctx.open.busy(self.keys.root()),
             damage: None,
+            lock: m.lock,
         }
     }
 }

@@ -42,10 +42,12 @@ mod open_images;
 mod reader;
 mod reclaim;
 mod refs;
+mod retention;
 mod server;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod worm;
 mod writer;
 
 pub use budget::BudgetStats;
@@ -65,5 +67,6 @@ pub use names::{ImageDef, LsuName};
 pub use open_images::Busy;
 pub use reader::ImageReader;
 pub use reclaim::{PassBound, ReclaimReport};
+pub use retention::{ImageLock, WormMode, WormPolicy};
 pub use server::{Server, ServerInfo};
 pub use writer::ImageWriter;

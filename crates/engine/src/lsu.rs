@@ -47,6 +47,8 @@ pub struct LsuInfo {
     /// keeps concurrent writers from overwriting each other's commits
     /// (`None`: it could not be probed).
     pub conditional_writes: Option<bool>,
+    /// Its WORM policy, when its images can be locked.
+    pub worm: Option<crate::retention::WormPolicy>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -87,6 +89,7 @@ impl Lsu {
             label: record.label,
             location: self.ctx.store.describe(),
             conditional_writes: self.ctx.commits.conditional(),
+            worm: self.ctx.worm,
         })
     }
 
@@ -213,7 +216,19 @@ impl Lsu {
             updated: m.updated,
             busy: self.ctx.open.busy(keys.root()),
             damage: None,
+            lock: m.lock,
         }
+    }
+
+    /// The LSU's WORM policy (`None`: its images cannot be locked).
+    pub fn worm(&self) -> Option<crate::retention::WormPolicy> {
+        self.ctx.worm
+    }
+
+    /// Locks a complete image until `until` (seconds since the epoch), or
+    /// extends its lock, with the LSU's WORM mode; see `worm`.
+    pub fn lock_image(&self, def: &ImageDef, until: u64) -> Result<crate::retention::ImageLock> {
+        crate::worm::lock_image(&self.ctx, def, until)
     }
 
     /// What a listing shows of the image folder `keys`: the image, the
@@ -271,6 +286,7 @@ impl Lsu {
     fn tombstone(&self, def: &ImageDef) -> Result<(ImageKeys, Manifest)> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
+        crate::worm::check_deletable(def, &m)?;
         let mut tombstone = next_commit(&m);
         tombstone.state = ImageState::Deleted;
         if !put_record(&self.ctx, &keys.manifest(tombstone.seq), tombstone.encode())? {

@@ -106,6 +106,9 @@ pub struct Manifest {
     /// a handle of the first must not take for damage of its own.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub incarnation: String,
+    /// The image's WORM lock, once set (see `worm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<crate::retention::ImageLock>,
 }
 
 /// A fresh session token.
@@ -129,6 +132,7 @@ impl Manifest {
             session: new_session(),
             meta: false,
             incarnation: new_session(),
+            lock: None,
         }
     }
 

@@ -384,6 +384,7 @@ impl ServerShared {
             abandon_secs: self.cfg.abandon_after_hours.saturating_mul(3600),
             commits,
             limits: self.ctx.bandwidth.of(&self.name, &self.cfg),
+            worm: self.cfg.worm_policy(),
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)

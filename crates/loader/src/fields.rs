@@ -74,6 +74,7 @@ pub fn zeroed_image_info() -> sts_image_info_t {
         imo_block_size: 0,
         imo_create_time: 0,
         imo_update_time: 0,
+        imo_worm_until: 0,
     }
 }
 
@@ -88,5 +89,7 @@ pub fn zeroed_lsu_info() -> sts_lsu_info_t {
         lsu_used_phys: 0,
         lsu_avail: 0,
         lsu_label: [0; STS_MAX_LABEL],
+        lsu_worm_min: 0,
+        lsu_worm_max: 0,
     }
 }

@@ -19,6 +19,8 @@ pub struct ImageInfo {
     pub flags: u32,
     /// Creation time (seconds since the epoch).
     pub created: u64,
+    /// When its WORM lock expires (seconds since the epoch; 0: none).
+    pub worm_until: u64,
 }
 
 impl From<&sts_image_info_t> for ImageInfo {
@@ -30,6 +32,7 @@ impl From<&sts_image_info_t> for ImageInfo {
             size: i.imo_size,
             flags: i.imo_flags,
             created: i.imo_create_time,
+            worm_until: i.imo_worm_until,
         }
     }
 }
@@ -49,6 +52,9 @@ pub struct LsuInfo {
     pub available: u64,
     /// Label.
     pub label: String,
+    /// With `STS_LSUF_WORM`: the shortest and longest image locks, in
+    /// seconds.
+    pub worm_bounds: (u64, u64),
 }
 
 /// Server properties, decoded.

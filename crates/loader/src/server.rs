@@ -79,6 +79,7 @@ impl<'p> Server<'p> {
             used: i.lsu_used,
             available: i.lsu_avail,
             label: cstr(&i.lsu_label),
+            worm_bounds: (i.lsu_worm_min, i.lsu_worm_max),
         })
     }
 
@@ -113,6 +114,14 @@ impl<'p> Server<'p> {
         let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
         // SAFETY: valid structs.
         self.plugin.check(unsafe { (self.plugin.api.stspi_delete_image)(&l, &d, 0) })
+    }
+
+    /// `stspi_lock_image`: locks the image until `unlock_time` (seconds
+    /// since the epoch).
+    pub fn lock_image(&self, lsu: &str, basename: &str, date: &str, unlock_time: u64) -> Result<(), OstError> {
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
+        // SAFETY: valid structs.
+        self.plugin.check(unsafe { (self.plugin.api.stspi_lock_image)(&l, &d, unlock_time) })
     }
 
     /// `stspi_get_image_prop_byname`.

@@ -51,6 +51,9 @@ pub const STS_II_BUSY_READ: u32 = 0x8;
 pub const STS_II_FILES_PENDING: u32 = 0x10;
 /// Ignored by this plugin.
 pub const STS_II_FILES_CREATED: u32 = 0x20;
+/// The image is WORM-locked until `imo_worm_until` (NetBackup's name for
+/// this flag is not public; ours).
+pub const STS_II_WORM_LOCKED: u32 = 0x40;
 /// Vendor flag of this plugin: the image's commit records are damaged or
 /// lost, so its state and size are unknown (neither pending nor created);
 /// opening it gives `STS_EINTEGRITY` with the reason.
@@ -110,6 +113,13 @@ pub const STS_LSUF_ACTIVE: u32 = 0x2;
 pub const STS_LSUF_STORAGE_FREED: u32 = 0x4;
 /// Deleting an image does not free its space at once.
 pub const STS_LSUF_STORAGE_NOT_FREED: u32 = 0x8;
+/// The LSU is WORM capable: images can be locked with `stspi_lock_image`
+/// for `lsu_worm_min` to `lsu_worm_max` seconds (NetBackup's names for the
+/// WORM flags are not public; these are ours).
+pub const STS_LSUF_WORM: u32 = 0x10;
+/// With `STS_LSUF_WORM`: locks are in compliance mode (nobody lifts them);
+/// without it, governance (NetBackup's enterprise mode).
+pub const STS_LSUF_WORM_COMPLIANCE: u32 = 0x20;
 /// Vendor flag of this plugin: the LSU's S3 server ignores conditional
 /// writes (`If-None-Match: *`), so commits of concurrent writers are not
 /// safe; writes are refused unless `allow_unconditional_writes` is set.
@@ -409,6 +419,10 @@ pub struct sts_lsu_info_t {
     pub lsu_avail: u64,
     /// Label set by `stspi_label_lsu`, NUL-terminated (empty when none).
     pub lsu_label: [c_char; STS_MAX_LABEL],
+    /// With `STS_LSUF_WORM`: the shortest image lock, in seconds.
+    pub lsu_worm_min: u64,
+    /// With `STS_LSUF_WORM`: the longest image lock, in seconds.
+    pub lsu_worm_max: u64,
 }
 
 /// An image's identity: NetBackup's basename and date.
@@ -441,6 +455,9 @@ pub struct sts_image_info_t {
     pub imo_create_time: u64,
     /// Time of the last change, seconds since the epoch.
     pub imo_update_time: u64,
+    /// With `STS_II_WORM_LOCKED`: when the image's lock expires, seconds
+    /// since the epoch (0 when it has none).
+    pub imo_worm_until: u64,
 }
 
 /// Image content description passed to `stspi_write_image` (ignored by this

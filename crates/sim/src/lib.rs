@@ -428,6 +428,15 @@ impl Simulator {
         })
     }
 
+    /// The Object Lock retention of the current version of `key`: its mode
+    /// (`GOVERNANCE` or `COMPLIANCE`) and retain-until time.
+    pub fn retention(&self, bucket: &str, key: &str) -> Option<(&'static str, std::time::SystemTime)> {
+        let o = self.objects.bucket(bucket).ok()?.get(key)?;
+        o.retention()
+            .until
+            .map(|(mode, until)| (if mode == s3::lock::Mode::Compliance { "COMPLIANCE" } else { "GOVERNANCE" }, until))
+    }
+
     /// The keys of `bucket` under `prefix`, in order.
     pub fn object_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         self.objects.keys(bucket, prefix)

@@ -176,6 +176,35 @@ pub extern "C" fn stspi_delete_image(
     })
 }
 
+/// Locks a complete image against deletion until `unlock_time` (seconds
+/// since the epoch), or extends its lock, in the LSU's WORM mode; call it
+/// after `stspi_close_image`, as NetBackup does. The image's data, the
+/// data of other images it references, its metadata and its commit record
+/// get the storage's own lock first (S3 Object Lock, VAST NFS WORM). A
+/// lock shorter than the LSU's minimum is `STS_EWORM_MIN`, longer than its
+/// maximum `STS_EWORM_MAX`, earlier than the lock the image has
+/// `STS_EACCESS`; an LSU that is not WORM capable answers `STS_ENOTSUP`.
+/// Once locked, `stspi_delete_image` answers `STS_EWORM_LOCKED` until
+/// the lock expires. Calling it again with the same time completes a lock
+/// a crash interrupted.
+///
+/// # Pointers
+/// `lsu` and `def` are valid.
+#[unsafe(no_mangle)]
+pub extern "C" fn stspi_lock_image(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
+    unlock_time: u64,
+) -> sts_status_t {
+    guard("stspi_lock_image", || {
+        let _engine = state::engine()?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
+        lsu.lock_image(&def, unlock_time)?;
+        Ok(())
+    })
+}
+
 /// Properties of an open image (a writer sees its size grow as it writes).
 ///
 /// # Pointers

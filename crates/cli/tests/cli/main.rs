@@ -123,3 +123,4 @@ mod provisioning;
 mod simulator;
 mod space;
 mod stats;
+mod worm;
