@@ -133,3 +133,48 @@ fn a_locked_image_is_kept_until_its_lock_expires_on_moto() {
     let versions = |prefix: &str| moto.versions(LSU, prefix).unwrap();
     locked_image_life(&plugin, &versions, &|_| {});
 }
+
+#[test]
+fn a_copy_by_reference_keeps_its_sources_data_locked_until_its_own_unlock_time() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket(LSU).unwrap();
+    let (_dir, plugin) = plugin_on(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY);
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    let data = support::bytes(21, 3 * 64 * 1024);
+    let mut img = s.create_image(LSU, "source", "1").unwrap();
+    img.write(&data, 0).unwrap();
+    img.close(true).unwrap();
+    let source_until = now() + 3;
+    s.lock_image(LSU, "source", "1", source_until).unwrap();
+    s.copy_image(LSU, ("source", "1"), &s, LSU, ("copy", "1")).unwrap();
+    let copy_until = now() + 600;
+    s.lock_image(LSU, "copy", "1", copy_until).unwrap();
+
+    // The source's fragments, which the copy maps, are locked as long as
+    // the copy is.
+    let fragments = sim.object_keys(LSU, "images/source/1/frag/");
+    assert_eq!(fragments.len(), 3, "{fragments:?}");
+    for key in &fragments {
+        let (mode, until) = sim.retention(LSU, key).expect("locked");
+        assert_eq!(mode, "COMPLIANCE");
+        assert!(until >= UNIX_EPOCH + Duration::from_secs(copy_until), "{key} locked only until {until:?}");
+    }
+
+    // The source's own lock expires: it can be deleted, and reclaim keeps
+    // the data the copy needs.
+    std::thread::sleep(Duration::from_secs((source_until + 1).saturating_sub(now())));
+    s.delete_image(LSU, "source", "1").unwrap();
+    s.reclaim(Some(LSU), Some(0), Some(0)).unwrap();
+    assert_eq!(sim.object_keys(LSU, "images/source/1/frag/"), fragments, "the copy's data is kept");
+    let mut r = s.open_image(LSU, "copy", "1", STS_O_READ).unwrap();
+    let mut back = vec![0u8; data.len()];
+    assert_eq!(r.read(&mut back, 0).unwrap(), data.len() as u64);
+    assert!(back == data, "the copy restores its source's bytes");
+    drop(r);
+    let code = s.delete_image(LSU, "copy", "1").unwrap_err().code();
+    assert_eq!(code, Some(STS_EWORM_LOCKED));
+    drop(s);
+    plugin.terminate().unwrap();
+}

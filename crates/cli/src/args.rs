@@ -156,6 +156,23 @@ pub struct SetupArgs {
     /// Tenant to create (if missing) and provision in.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Create the views locked (WORM) with this retention mode: images the
+    /// plugin locks cannot be deleted before their unlock time, by anyone
+    /// (compliance) or but by a privileged user (governance).
+    #[arg(long, value_parser = ["compliance", "governance"])]
+    pub worm: Option<String>,
+    /// With --worm: the shortest lock, as VMS writes periods (12h, 1d, 1m
+    /// for a month, 1y).
+    #[arg(long, requires = "worm", default_value = "1d", value_parser = vms_period)]
+    pub min: String,
+    /// With --worm: the longest lock (1y, 10y).
+    #[arg(long, requires = "worm", default_value = "10y", value_parser = vms_period)]
+    pub max: String,
+    /// With --worm: a lock the cluster gives every object the plugin writes
+    /// (its bookkeeping too) whether the plugin asks or not; unset, only
+    /// what `vastost lock` and NetBackup lock is locked.
+    #[arg(long, requires = "worm", value_parser = vms_period)]
+    pub default: Option<String>,
     /// Print what would be created and what exists, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -384,6 +401,12 @@ pub struct BenchArgs {
     /// step sends when --s3 is given.
     #[arg(long, value_delimiter = ',')]
     pub images: Vec<usize>,
+    /// What WORM costs: this many small images and one of --size, backed
+    /// up, locked, copied by reference, deleted and reclaimed on a plain and
+    /// an Object Lock bucket of the simulator, with the time and S3
+    /// requests a lock adds per image, per GiB and per referenced fragment.
+    #[arg(long, num_args = 0..=1, default_missing_value = "200")]
+    pub worm: Option<usize>,
 }
 
 /// Copy arguments.
@@ -450,6 +473,14 @@ pub struct ReclaimArgs {
     /// fails at its close rather than committing freed data.
     #[arg(long, value_parser = duration_secs)]
     pub older_than: Option<u64>,
+}
+
+/// Checks a VMS retention period (a number and h, d, m or y).
+fn vms_period(text: &str) -> Result<String, String> {
+    match vastost_vms::period_secs(text, false) {
+        Some(_) => Ok(text.trim().to_string()),
+        None => Err(format!("{text:?} is not a period like 12h, 1d, 6m or 7y")),
+    }
 }
 
 /// Parses a duration: a number with s, m, h or d (plain numbers are

@@ -169,6 +169,9 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(dir.join("vast-nfs"))?;
+    if let Some(images) = args.worm {
+        return crate::worm_bench::run(plugin_path, &dir, images, args.size.0, args.fragment_size.0);
+    }
     if args.images.is_empty() && !args.copies {
         return throughput(plugin_path, args, &dir, block);
     }

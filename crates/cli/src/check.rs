@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
 use vastost_loader::Plugin;
-use vastost_ost::{STS_O_READ, VASTOST_LSUF_UNCONDITIONAL_WRITES};
+use vastost_ost::{STS_LSUF_WORM, STS_LSUF_WORM_COMPLIANCE, STS_O_READ, VASTOST_LSUF_UNCONDITIONAL_WRITES};
 
 use crate::args::CheckArgs;
 use crate::{fmt, session};
@@ -27,12 +27,22 @@ impl Report {
             }
         }
     }
+
+    /// Something that works but that a person should know.
+    fn warn(&self, what: &str, detail: &str) {
+        println!("[warn] {what:<22} {detail}");
+    }
 }
 
-/// The clock of `endpoint` against ours, from the `Date` header.
-fn clock_skew(endpoint: &str) -> Result<String> {
+/// Skew beyond which WORM locks visibly expire at another time than ours
+/// says: a delete just after the unlock time is refused by the cluster.
+const WORM_SKEW: Duration = Duration::from_secs(60);
+
+/// The clock of `endpoint` against ours, from the `Date` header (`None`
+/// when there is no HTTP endpoint).
+fn clock_skew(endpoint: &str) -> Result<Option<Duration>> {
     if !endpoint.starts_with("http") {
-        return Ok("not applicable (no HTTP endpoint)".into());
+        return Ok(None);
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // Only the Date header is read, so the certificate is not what is checked
@@ -45,10 +55,23 @@ fn clock_skew(endpoint: &str) -> Result<String> {
     let theirs = httpdate::parse_http_date(date)?;
     let ours = SystemTime::now();
     let skew = ours.duration_since(theirs).or_else(|e| Ok::<_, anyhow::Error>(e.duration()))?;
-    if skew > MAX_SKEW {
-        bail!("clocks differ by {} s (over {} s breaks request signing): fix NTP", skew.as_secs(), MAX_SKEW.as_secs());
+    Ok(Some(skew))
+}
+
+/// The verdict on a clock skew.
+fn skew_verdict(skew: &Result<Option<Duration>>) -> Result<String> {
+    match skew {
+        Err(e) => bail!("{e:#}"),
+        Ok(None) => Ok("not applicable (no HTTP endpoint)".into()),
+        Ok(Some(skew)) if *skew > MAX_SKEW => {
+            bail!(
+                "clocks differ by {} s (over {} s breaks request signing): fix NTP",
+                skew.as_secs(),
+                MAX_SKEW.as_secs()
+            )
+        }
+        Ok(Some(skew)) => Ok(format!("clocks agree within {} s", skew.as_secs().max(1))),
     }
-    Ok(format!("clocks agree within {} s", skew.as_secs().max(1)))
 }
 
 /// Runs the checks; fails when any does.
@@ -64,7 +87,8 @@ pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
     };
     let info = server.info()?;
     report.verdict("login and TLS", Ok(format!("{} ({})", info.name, info.version)));
-    report.verdict("clock", clock_skew(&info.location));
+    let skew = clock_skew(&info.location);
+    report.verdict("clock", skew_verdict(&skew));
     let lsus = match &args.lsu {
         Some(l) => vec![l.clone()],
         None => server.lsus()?,
@@ -85,6 +109,26 @@ pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
                 Ok("a second create of a key is refused (If-None-Match: *), commits are safe".to_string())
             };
             report.verdict(&format!("lsu {lsu} commits"), commits);
+            if i.flags & STS_LSUF_WORM != 0 {
+                let mode = if i.flags & STS_LSUF_WORM_COMPLIANCE != 0 { "compliance" } else { "governance" };
+                let (min, max) = i.worm_bounds;
+                report.verdict(
+                    &format!("lsu {lsu} worm"),
+                    Ok(format!("{mode} locks of {} to {}", fmt::span(min), fmt::span(max))),
+                );
+                if let Ok(Some(skew)) = &skew
+                    && *skew > WORM_SKEW
+                {
+                    report.warn(
+                        &format!("lsu {lsu} worm clock"),
+                        &format!(
+                            "the cluster's clock is {} s off ours: locks expire by the cluster's clock, so a delete \
+                             right after an unlock time can be refused; fix NTP",
+                            skew.as_secs()
+                        ),
+                    );
+                }
+            }
         }
         let probe = || -> Result<String> {
             let name = format!("vastost-check-{}", std::process::id());

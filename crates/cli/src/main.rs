@@ -30,6 +30,7 @@ mod setup;
 mod stats;
 mod support;
 mod transfer;
+mod worm_bench;
 
 use std::process::ExitCode;
 

@@ -30,15 +30,15 @@ impl Requests<'_> {
 }
 
 /// One measured step.
-struct Step {
+pub(crate) struct Step {
     what: &'static str,
-    count: usize,
-    took: Duration,
-    requests: Option<u64>,
+    pub count: usize,
+    pub took: Duration,
+    pub requests: Option<u64>,
 }
 
 impl Step {
-    fn print(&self) {
+    pub(crate) fn print(&self) {
         let per = self.took.as_secs_f64() * 1e3 / self.count.max(1) as f64;
         let reqs = match self.requests {
             Some(r) => format!("{:>10} {:>12.2}", r, r as f64 / self.count.max(1) as f64),
@@ -48,7 +48,12 @@ impl Step {
     }
 }
 
-fn timed(what: &'static str, count: usize, requests: &Requests<'_>, f: impl FnOnce() -> Result<()>) -> Result<Step> {
+pub(crate) fn timed(
+    what: &'static str,
+    count: usize,
+    requests: &Requests<'_>,
+    f: impl FnOnce() -> Result<()>,
+) -> Result<Step> {
     let before = requests.now();
     let started = Instant::now();
     f()?;

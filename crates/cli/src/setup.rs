@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use vastost_tls::TlsSettings;
-use vastost_vms::{Auth, ProvisionPlan, VmsClient, VmsConfig};
+use vastost_vms::{Auth, ProvisionPlan, VmsClient, VmsConfig, WormPlan, period_secs};
 
 use crate::args::SetupArgs;
 
@@ -27,6 +27,12 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         quota: args.quota.map(|q| q.0),
         policy: "s3_default_policy".into(),
         tenant: args.tenant.clone(),
+        worm: args.worm.as_ref().map(|mode| WormPlan {
+            mode: mode.to_ascii_uppercase(),
+            min: args.min.clone(),
+            max: args.max.clone(),
+            default: args.default.clone(),
+        }),
     };
     let cluster = rt.block_on(vms.cluster()).context("cannot reach VMS")?;
     println!("cluster {} ({}, {})", cluster.name, cluster.sw_version, cluster.state);
@@ -81,6 +87,16 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         args.vms,
         args.buckets
     );
+    if let Some(mode) = &args.worm {
+        // The bounds are read from the view when VMS answers; these are
+        // for when it does not.
+        let secs = |p: &str, m_is_minutes| period_secs(p, m_is_minutes).unwrap_or(0);
+        text += &format!(
+            "worm_mode = {mode:?}\nworm_min_secs = {}\nworm_max_secs = {}\n",
+            secs(&args.min, false),
+            secs(&args.max, true)
+        );
+    }
     if let Some(ca) = &args.ca_bundle {
         text += &format!("ca_bundle = {:?}\n", std::path::absolute(ca)?.display().to_string());
     }

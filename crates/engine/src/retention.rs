@@ -44,6 +44,38 @@ pub struct WormPolicy {
     pub max_secs: u64,
 }
 
+impl WormPolicy {
+    /// The policy of an LSU whose view is `view`: a locked view's mode and
+    /// bounds win over the configuration's (`configured`, which fills what
+    /// the view leaves unset); a view that does not lock gives none, since
+    /// nothing would enforce the locks (logged when one was configured).
+    pub(crate) fn of_view(view: &vastost_vms::View, configured: Option<WormPolicy>, lsu: &str) -> Option<WormPolicy> {
+        if !view.locked() {
+            if configured.is_some() {
+                tracing::warn!(
+                    lsu,
+                    "worm_mode is set but the LSU's view does not lock (WORM off on the cluster): locks would not be enforced, the LSU is not WORM"
+                );
+            }
+            return None;
+        }
+        let mode = match view.s3_locks_retention_mode.as_deref().or(view.files_retention_mode.as_deref()) {
+            Some("GOVERNANCE") => WormMode::Governance,
+            Some("COMPLIANCE") => WormMode::Compliance,
+            _ => configured.map_or(WormMode::Compliance, |c| c.mode),
+        };
+        let bound = |text: &Option<String>, m_is_minutes: bool| {
+            text.as_deref().and_then(|t| vastost_vms::period_secs(t, m_is_minutes))
+        };
+        let defaults = configured.unwrap_or(WormPolicy { mode, min_secs: 86_400, max_secs: 100 * 365 * 86_400 });
+        Some(WormPolicy {
+            mode,
+            min_secs: bound(&view.min_retention_period, false).unwrap_or(defaults.min_secs),
+            max_secs: bound(&view.max_retention_period, true).unwrap_or(defaults.max_secs),
+        })
+    }
+}
+
 /// An image's lock: it cannot be deleted before `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageLock {

@@ -333,6 +333,21 @@ impl ServerShared {
         Ok(names)
     }
 
+    /// The WORM policy of LSU `name`: from its view when VMS is reachable
+    /// and the data path is S3, else from the configuration.
+    fn worm_policy(&self, name: &LsuName) -> Option<crate::retention::WormPolicy> {
+        let configured = self.cfg.worm_policy();
+        let (Some((vms, _)), Location::S3 { .. }) = (&self.vms, &self.location) else { return configured };
+        match self.ctx.rt.block_on(vms.bucket_view(name.as_str())) {
+            Ok(Some(view)) => crate::retention::WormPolicy::of_view(&view, configured, name.as_str()),
+            Ok(None) => configured,
+            Err(e) => {
+                tracing::warn!(lsu = %name, error = %e, "cannot read the LSU's view: WORM settings from the configuration");
+                configured
+            }
+        }
+    }
+
     pub(crate) fn lsu(&self, name: &str) -> Result<Lsu> {
         let name = LsuName::new(name)?;
         let mut lsus = self.lsus.lock().unwrap_or_else(|p| p.into_inner());
@@ -369,6 +384,7 @@ impl ServerShared {
         };
         let commits =
             crate::commit_probe::probe(&self.ctx.rt, &store, name.as_str(), self.cfg.allow_unconditional_writes);
+        let worm = self.worm_policy(&name);
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),
             store,
@@ -384,7 +400,7 @@ impl ServerShared {
             abandon_secs: self.cfg.abandon_after_hours.saturating_mul(3600),
             commits,
             limits: self.ctx.bandwidth.of(&self.name, &self.cfg),
-            worm: self.cfg.worm_policy(),
+            worm,
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)
@@ -439,6 +455,7 @@ fn provision(name: &str, cfg: &ServerConfig, ctx: &EngineCtx, vms: &VmsClient) -
         quota: cfg.quota.map(|q| q.as_u64()),
         policy: "s3_default_policy".into(),
         tenant: cfg.vms_tenant.clone(),
+        worm: None,
     };
     for bucket in &plan.buckets {
         check_bucket_name(bucket)?;

@@ -104,3 +104,79 @@ pub(crate) fn check_deletable(def: &ImageDef, m: &Manifest) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::MemoryBudget;
+    use crate::lsu::Lsu;
+    use crate::retention::{WormMode, WormPolicy};
+    use vastost_storage::LockMode;
+
+    /// A WORM LSU in memory (whose store enforces locks), with one complete
+    /// image `img` of three 8 KiB fragments.
+    fn lsu_with_image(rt: &tokio::runtime::Runtime) -> (Lsu, Arc<LsuCtx>, ImageDef) {
+        let store = ObjectStore::memory().unwrap();
+        let ctx = LsuCtx::on_store(store, rt.handle().clone(), MemoryBudget::new(1 << 20), 8192);
+        let mut ctx = Arc::try_unwrap(ctx).expect("only owner");
+        ctx.worm = Some(WormPolicy { mode: WormMode::Compliance, min_secs: 1, max_secs: 3600 });
+        let ctx = Arc::new(ctx);
+        let lsu = Lsu::new(ctx.clone());
+        let def = ImageDef::new("img", "1").unwrap();
+        let mut w = lsu.create_image(&def).unwrap();
+        w.write(&crate::tests::data(1, 3 * 8192), 0).unwrap();
+        w.close(true).unwrap();
+        (lsu, ctx, def)
+    }
+
+    fn retention(ctx: &LsuCtx, key: &str) -> Option<vastost_storage::Retention> {
+        ctx.block_on(ctx.store.retention(key, LockMode::Compliance)).unwrap()
+    }
+
+    #[test]
+    fn a_lock_cut_short_before_its_record_is_completed_by_the_next_call() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (lsu, ctx, def) = lsu_with_image(&rt);
+        let keys = ImageKeys::new(&def);
+        let m = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let until = now() + 600;
+        let lock = ImageLock { until, mode: WormMode::Compliance };
+        // The crash: one fragment locked, nothing else, no record.
+        ctx.block_on(ctx.store.lock(&m.extents[0].object.key, lock.retention())).unwrap();
+        // The next call completes it: every fragment, and the record.
+        assert_eq!(lsu.lock_image(&def, until).unwrap(), lock);
+        for e in &m.extents {
+            assert_eq!(retention(&ctx, &e.object.key).map(|r| r.until), Some(until));
+        }
+        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        assert_eq!(locked.lock, Some(lock));
+        assert_eq!(retention(&ctx, &keys.manifest(locked.seq)).map(|r| r.until), Some(until));
+        assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));
+    }
+
+    #[test]
+    fn a_lock_cut_short_after_its_record_is_completed_by_the_same_call_again() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (lsu, ctx, def) = lsu_with_image(&rt);
+        let keys = ImageKeys::new(&def);
+        let m = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let until = now() + 600;
+        let lock = ImageLock { until, mode: WormMode::Compliance };
+        // The crash: objects locked and the record written, the record
+        // itself not locked yet.
+        lock_objects(&ctx, &keys, &m, lock).unwrap();
+        let mut next = next_commit(&m);
+        next.lock = Some(lock);
+        assert!(put_record(&ctx, &keys.manifest(next.seq), next.encode()).unwrap());
+        assert_eq!(retention(&ctx, &keys.manifest(next.seq)), None);
+        assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })), "the record rules");
+        lsu.lock_image(&def, until).unwrap();
+        assert_eq!(retention(&ctx, &keys.manifest(next.seq)).map(|r| r.until), Some(until), "the record is locked now");
+        let latest = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        assert_eq!(retention(&ctx, &keys.manifest(latest.seq)).map(|r| r.until), Some(until));
+        // Nothing the image needs can be deleted from the store.
+        for e in &m.extents {
+            assert!(ctx.block_on(ctx.store.delete(&e.object.key)).is_err());
+        }
+    }
+}

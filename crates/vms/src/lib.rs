@@ -20,5 +20,5 @@ mod provision;
 
 pub use client::{Auth, VmsClient, VmsConfig};
 pub use error::{VmsError, VmsErrorKind};
-pub use model::{Cluster, Quota, View, VipPool};
-pub use provision::{Plan, ProvisionPlan, Provisioned};
+pub use model::{Cluster, Quota, View, VipPool, period_secs};
+pub use provision::{Plan, ProvisionPlan, Provisioned, WormPlan};

@@ -45,6 +45,53 @@ pub struct View {
     /// Protocols (`S3`, `NFS` …).
     #[serde(default)]
     pub protocols: Vec<String>,
+    /// WORM locking is on (5.3+; `s3_locks` before).
+    #[serde(default)]
+    pub locking: Option<bool>,
+    /// WORM locking is on, in the names of VAST 4.6 to 5.2.
+    #[serde(default)]
+    pub s3_locks: Option<bool>,
+    /// Retention mode of new object versions (`GOVERNANCE`, `COMPLIANCE`,
+    /// `NONE`).
+    #[serde(default)]
+    pub s3_locks_retention_mode: Option<String>,
+    /// Retention mode of files locked over NFS.
+    #[serde(default)]
+    pub files_retention_mode: Option<String>,
+    /// Shortest lock, as VMS writes periods (`1d`, `12h`).
+    #[serde(default)]
+    pub min_retention_period: Option<String>,
+    /// Longest lock (`m` is minutes here).
+    #[serde(default)]
+    pub max_retention_period: Option<String>,
+    /// The lock new object versions get.
+    #[serde(default)]
+    pub default_retention_period: Option<String>,
+}
+
+impl View {
+    /// Whether the view locks (WORM), in either API's names.
+    pub fn locked(&self) -> bool {
+        self.locking.or(self.s3_locks).unwrap_or(false)
+    }
+}
+
+/// Seconds of a VMS retention period (`"2d"`, `"12h"`, `"1y"`; `m` is
+/// months except where `m_is_minutes`: the maximum's documented unit);
+/// `None` when the text is not one.
+pub fn period_secs(text: &str, m_is_minutes: bool) -> Option<u64> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let secs = match unit {
+        'h' => 3_600,
+        'd' => 86_400,
+        'm' if m_is_minutes => 60,
+        'm' => 30 * 86_400,
+        'y' => 365 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs).filter(|s| *s > 0)
 }
 
 /// `GET /quotas/`: a quota on a path.

@@ -23,6 +23,49 @@ pub struct ProvisionPlan {
     pub policy: String,
     /// Tenant to create if missing.
     pub tenant: Option<String>,
+    /// Create the views locked (WORM), with these settings.
+    pub worm: Option<WormPlan>,
+}
+
+/// The WORM settings of new views, as VMS writes them.
+#[derive(Debug, Clone)]
+pub struct WormPlan {
+    /// `COMPLIANCE` or `GOVERNANCE`.
+    pub mode: String,
+    /// Shortest lock (`1d`).
+    pub min: String,
+    /// Longest lock (`7y`).
+    pub max: String,
+    /// The lock every new object version gets, if any: the cluster then
+    /// locks what the plugin writes whether it asks or not (its events and
+    /// bookkeeping too).
+    pub default: Option<String>,
+}
+
+impl WormPlan {
+    /// The view fields, in the names of the cluster's API: 5.3 and later
+    /// (`locking`, `min_retention_period`, …), or 4.6 to 5.2 (`s3_locks`,
+    /// `s3_locks_retention_period`, no bounds).
+    fn fields(&self, sw_version: &str) -> serde_json::Value {
+        let mut parts = sw_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if (major, minor) >= (5, 3) {
+            let mut f = json!({ "locking": true, "s3_versioning": true,
+                                "min_retention_period": self.min, "max_retention_period": self.max });
+            if let Some(d) = &self.default {
+                f["s3_locks_retention_mode"] = json!(self.mode);
+                f["default_retention_period"] = json!(d);
+            }
+            f
+        } else {
+            let mut f = json!({ "s3_locks": true, "s3_versioning": true });
+            if let Some(d) = &self.default {
+                f["s3_locks_retention_mode"] = json!(self.mode);
+                f["s3_locks_retention_period"] = json!(d);
+            }
+            f
+        }
+    }
 }
 
 /// What provisioning did.
@@ -104,15 +147,26 @@ impl VmsClient {
         let policy = policies.into_iter().find(|p| p.name == plan.policy).ok_or_else(|| {
             VmsError::new(VmsErrorKind::NotFound, "GET", "viewpolicies/", format!("no view policy {}", plan.policy))
         })?;
+        let sw_version = match &plan.worm {
+            Some(_) => self.cluster().await?.sw_version,
+            None => String::new(),
+        };
         for bucket in &plan.buckets {
             let path = format!("/{bucket}");
-            if self.bucket_view(bucket).await?.is_some() {
-                done.existing.push(format!("S3 view {path} (bucket {bucket})"));
+            if let Some(view) = self.bucket_view(bucket).await? {
+                let unlocked = plan.worm.is_some() && !view.locked();
+                let note = if unlocked { ", NOT locked: locking is set when a view is created" } else { "" };
+                done.existing.push(format!("S3 view {path} (bucket {bucket}{note})"));
             } else {
                 let mut body = json!({ "path": path, "policy_id": policy.id, "protocols": ["S3"], "bucket": bucket,
                                        "bucket_owner": plan.s3_user, "create_dir": true, "name": bucket });
                 if let Some(id) = tenant_id {
                     body["tenant_id"] = json!(id);
+                }
+                if let Some(worm) = &plan.worm {
+                    for (k, v) in worm.fields(&sw_version).as_object().into_iter().flatten() {
+                        body[k] = v.clone();
+                    }
                 }
                 self.post("views", &body).await?;
                 done.created.push(format!("S3 view {path} (bucket {bucket})"));
@@ -184,5 +238,29 @@ impl VmsClient {
             (Some(a), Some(s)) => Ok((a.to_string(), s.to_string())),
             _ => Err(VmsError::new(VmsErrorKind::Other, "POST", "users/<id>/access_keys/", "no key in the answer")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_views_use_the_field_names_of_the_clusters_api() {
+        let plan =
+            WormPlan { mode: "COMPLIANCE".into(), min: "1d".into(), max: "7y".into(), default: Some("30d".into()) };
+        let new = plan.fields("5.3.1");
+        assert_eq!(new["locking"], true);
+        assert_eq!(new["min_retention_period"], "1d");
+        assert_eq!(new["default_retention_period"], "30d");
+        assert_eq!(new["s3_locks_retention_mode"], "COMPLIANCE");
+        let old = plan.fields("5.1.0");
+        assert_eq!(old["s3_locks"], true);
+        assert_eq!(old["s3_locks_retention_period"], "30d");
+        assert!(old.get("locking").is_none() && old.get("min_retention_period").is_none());
+        let bare = WormPlan { default: None, ..plan }.fields("5.4.0");
+        assert!(bare.get("s3_locks_retention_mode").is_none(), "no mode without a default period");
+        assert_eq!(crate::period_secs("6m", true), Some(360));
+        assert_eq!(crate::period_secs("6m", false), Some(6 * 30 * 86_400));
     }
 }

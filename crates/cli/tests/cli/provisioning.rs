@@ -116,3 +116,47 @@ fn check_says_when_the_s3_server_ignores_conditional_writes() {
     let info = ok(&vastost(&env, &["lsu", "info", "--server", "VastData:sim", "--lsu", "pool"]));
     assert!(info.contains("UNCONDITIONAL_WRITES"), "{info}");
 }
+
+#[test]
+fn setup_worm_creates_locked_views_whose_bounds_the_plugin_reads() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, vms) = start_sim(dir.path(), &[]);
+    let password = dir.path().join("admin.pw");
+    std::fs::write(&password, "123456\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.path().join("vastost.toml");
+    let creds = dir.path().join("c1.keys");
+    let out = Command::new(env!("CARGO_BIN_EXE_vastost"))
+        .args(["setup", "--server", "c1", "--vms", &vms, "--vms-password-file", path(&password)])
+        .args(["--s3-endpoint", &s3, "--bucket", "nbu-worm", "--worm", "compliance", "--min", "1d", "--max", "30d"])
+        .args(["--config-out", path(&config), "--credentials-out", path(&creds)])
+        .output()
+        .unwrap();
+    assert!(ok(&out).contains("created  S3 view /nbu-worm"));
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("worm_mode = \"compliance\"") && written.contains("worm_min_secs = 86400"), "{written}");
+    let env = Env { dir, config };
+    let auth = ["--server", "VastData:c1", "--lsu", "nbu-worm", "--user", "admin", "--password-file", path(&password)];
+    let info = ok(&vastost(&env, &[&["lsu", "info"][..], &auth[..]].concat()));
+    assert!(info.contains("worm       compliance, locks of 1d to 30d"), "{info}");
+    let check = ok(&vastost(
+        &env,
+        &["check", "--server", "VastData:c1", "--user", "admin", "--password-file", path(&password)],
+    ));
+    assert!(check.lines().any(|l| l.starts_with("[ ok ] lsu nbu-worm worm") && l.contains("compliance")), "{check}");
+
+    ok(&vastost_stdin(
+        &env,
+        &[&["backup", "--image", "kept", "--date", "1"][..], &auth[..]].concat(),
+        Some(&support::bytes(3, 200_000)),
+    ));
+    let lock = |d: &str| vastost(&env, &[&["lock", "--image", "kept", "--for", d][..], &auth[..]].concat());
+    assert!(fails(&lock("60d"), 1).contains("2060065"), "over the view's maximum");
+    ok(&lock("2d"));
+    // The bucket is the one locking: the cluster kept the object lock.
+    let refused = fails(&vastost(&env, &[&["delete", "--image", "kept"][..], &auth[..]].concat()), 1);
+    assert!(refused.contains("2060069"), "{refused}");
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}
