@@ -634,6 +634,18 @@ sts_status_t stspi_lock_image(const sts_lsu_t *lsu,
                               const sts_image_def_t *def,
                               uint64_t unlock_time);
 
+// Lifts the governance (NetBackup "enterprise") lock of an image before it
+// expires: a privileged call, written to the audit log with `who` (the
+// operator and reason; required). The cluster must allow the LSU's S3
+// user to bypass governance retention. A compliance lock is never lifted
+// (`STS_EACCESS`); an image without a lock is left as it is.
+//
+// # Safety
+// `lsu` and `def` are valid; `who` NUL-terminated.
+sts_status_t vastost_release_image_lock(const sts_lsu_t *lsu,
+                                        const sts_image_def_t *def,
+                                        const char *who);
+
 // Properties of an open image (a writer sees its size grow as it writes).
 //
 // # Pointers

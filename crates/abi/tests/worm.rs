@@ -24,6 +24,18 @@ fn now() -> u64 {
 /// The plugin with server `VastData:worm` on `endpoint`: compliance locks of
 /// 2 s to an hour, 64 KiB fragments.
 fn plugin_on(endpoint: &str, access: &str, secret: &str) -> (tempfile::TempDir, vastost_loader::Plugin) {
+    plugin_with(endpoint, access, secret, "compliance", "")
+}
+
+/// [`plugin_on`] with locks of `mode`, and `extra` lines of the server's
+/// configuration.
+fn plugin_with(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    mode: &str,
+    extra: &str,
+) -> (tempfile::TempDir, vastost_loader::Plugin) {
     let dir = tempfile::tempdir().unwrap();
     let creds = support::write_s3_credentials(dir.path(), access, secret);
     let config = dir.path().join("vastost.toml");
@@ -31,8 +43,8 @@ fn plugin_on(endpoint: &str, access: &str, secret: &str) -> (tempfile::TempDir, 
         &config,
         format!(
             "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
-             lsus = [\"{LSU}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"compliance\"\nworm_min_secs = 2\n\
-             worm_max_secs = {MAX}\n",
+             lsus = [\"{LSU}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"{mode}\"\nworm_min_secs = 2\n\
+             worm_max_secs = {MAX}\n{extra}",
             creds.display()
         ),
     )
@@ -73,6 +85,14 @@ fn locked_image_life(plugin: &vastost_loader::Plugin, versions: &dyn Fn(&str) ->
     let shown = s.image_info(LSU, "client_1_C1_F1", "1").unwrap();
     assert_eq!((shown.flags & STS_II_WORM_LOCKED, shown.worm_until), (STS_II_WORM_LOCKED, until));
     check(until);
+
+    // A locked image is immutable: its metadata too.
+    let mut r = s.open_image(LSU, "client_1_C1_F1", "1", STS_O_READ).unwrap();
+    assert_eq!(r.write_meta(b"changed", 0).unwrap_err().code(), Some(STS_EWORM_LOCKED));
+    let mut meta = [0u8; 16];
+    assert_eq!(r.read_meta(&mut meta, 0).unwrap(), 7);
+    assert_eq!(&meta[..7], b"catalog");
+    drop(r);
 
     // Deleting is refused and deletes nothing: listed, restored whole.
     assert_eq!(code(s.delete_image(LSU, "client_1_C1_F1", "1")), Some(STS_EWORM_LOCKED));
@@ -175,6 +195,89 @@ fn a_copy_by_reference_keeps_its_sources_data_locked_until_its_own_unlock_time()
     drop(r);
     let code = s.delete_image(LSU, "copy", "1").unwrap_err().code();
     assert_eq!(code, Some(STS_EWORM_LOCKED));
+    drop(s);
+    plugin.terminate().unwrap();
+}
+
+#[test]
+fn a_governance_lock_is_lifted_only_by_a_privileged_call_and_a_compliance_lock_never() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket(LSU).unwrap();
+    // A user of the cluster without the bypass permission.
+    sim.add_s3_key("AKIAPLAINUSER", "plain-user-secret");
+    let data = support::bytes(8, 2 * 64 * 1024);
+    let backup = |s: &vastost_loader::Server<'_>, name: &str| {
+        let mut img = s.create_image(LSU, name, "1").unwrap();
+        img.write(&data, 0).unwrap();
+        img.close(true).unwrap();
+        s.lock_image(LSU, name, "1", now() + 600).unwrap();
+    };
+    let code = |r: Result<(), vastost_loader::OstError>| r.err().and_then(|e| e.code());
+
+    let (_d1, plugin) = plugin_with(&sim.s3_endpoint(), "AKIAPLAINUSER", "plain-user-secret", "governance", "");
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    backup(&s, "unprivileged");
+    assert_eq!(code(s.release_image_lock(LSU, "unprivileged", "1", "")), Some(STS_EINVAL), "who asks is required");
+    assert_eq!(
+        code(s.release_image_lock(LSU, "unprivileged", "1", "ops: test")),
+        Some(STS_EACCESS),
+        "the cluster refuses a user without the bypass permission"
+    );
+    assert_eq!(code(s.delete_image(LSU, "unprivileged", "1")), Some(STS_EWORM_LOCKED));
+    drop(s);
+    plugin.terminate().unwrap();
+
+    let (_d2, plugin) =
+        plugin_with(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, "governance", "");
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    backup(&s, "released");
+    s.release_image_lock(LSU, "released", "1", "ops: legal approved early release").unwrap();
+    let info = s.image_info(LSU, "released", "1").unwrap();
+    assert_eq!(info.flags & STS_II_WORM_LOCKED, 0, "no longer locked");
+    s.delete_image(LSU, "released", "1").unwrap();
+    assert_eq!(sim.object_versions(LSU, "images/released/1/frag/").len(), 0, "its data is freed at once");
+    drop(s);
+    plugin.terminate().unwrap();
+
+    let (_d3, plugin) =
+        plugin_with(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, "compliance", "");
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    backup(&s, "compliant");
+    assert_eq!(code(s.release_image_lock(LSU, "compliant", "1", "ops: try")), Some(STS_EACCESS));
+    assert_eq!(code(s.delete_image(LSU, "compliant", "1")), Some(STS_EWORM_LOCKED));
+    drop(s);
+    plugin.terminate().unwrap();
+}
+
+#[test]
+fn an_lsu_with_a_default_lock_locks_each_image_as_it_is_closed() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket(LSU).unwrap();
+    let extra = "worm_default_secs = 600\n";
+    let (_dir, plugin) =
+        plugin_with(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, "compliance", extra);
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    let before = now();
+    let mut img = s.create_image(LSU, "by_default", "1").unwrap();
+    img.write(&support::bytes(4, 64 * 1024), 0).unwrap();
+    img.close(true).unwrap();
+    let info = s.image_info(LSU, "by_default", "1").unwrap();
+    assert_eq!(info.flags & STS_II_WORM_LOCKED, STS_II_WORM_LOCKED);
+    assert!((before + 600..=now() + 600).contains(&info.worm_until), "{}", info.worm_until);
+    assert_eq!(s.delete_image(LSU, "by_default", "1").unwrap_err().code(), Some(STS_EWORM_LOCKED));
+    for key in sim.object_keys(LSU, "images/by_default/1/frag/") {
+        assert!(sim.retention(LSU, &key).is_some(), "{key} is locked on the storage");
+    }
+    // A pending image (a checkpoint) is not locked: it is not written yet.
+    let mut img = s.create_image(LSU, "checkpointed", "1").unwrap();
+    img.write(&support::bytes(5, 512), 0).unwrap();
+    img.close(false).unwrap();
+    assert_eq!(s.image_info(LSU, "checkpointed", "1").unwrap().worm_until, 0);
+    s.delete_image(LSU, "checkpointed", "1").unwrap();
     drop(s);
     plugin.terminate().unwrap();
 }

@@ -42,6 +42,11 @@ pub enum Command {
     /// Lock a complete image against deletion (WORM LSUs), or extend its
     /// lock; locking again with the same time completes an interrupted lock.
     Lock(LockArgs),
+    /// Lift an image's governance lock before it expires (privileged: the
+    /// cluster must let the S3 user bypass governance retention). The call
+    /// is written to the plugin's audit log with who asked and why; a
+    /// compliance lock is never lifted.
+    Unlock(UnlockArgs),
     /// Read an image end to end, checking every checksum (and, with
     /// --against, every byte against a file).
     Verify(VerifyArgs),
@@ -290,6 +295,17 @@ pub struct LockArgs {
     /// Lock until this time, in seconds since the epoch.
     #[arg(long)]
     pub until: Option<u64>,
+}
+
+/// Unlock arguments.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The image.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Why (for the audit log, beside the user running the command).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// Backup arguments.

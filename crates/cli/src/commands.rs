@@ -89,6 +89,15 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Unlock(args) => {
+            let server = session::open(plugin, &args.image.lsu.server)?;
+            let date = resolve_date(&server, &args.image)?;
+            let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+            let who = format!("{user} (vastost unlock): {}", args.reason);
+            server.release_image_lock(&args.image.lsu.lsu, &args.image.image, &date, &who)?;
+            eprintln!("released the lock of {}/{}", args.image.image, date);
+            Ok(())
+        }
         Command::Lock(args) => {
             let server = session::open(plugin, &args.image.lsu.server)?;
             let date = resolve_date(&server, &args.image)?;

@@ -282,6 +282,11 @@ pub struct ServerConfig {
     pub worm_min_secs: u64,
     /// The longest, in seconds (about 100 years by default).
     pub worm_max_secs: u64,
+    /// A lock every image gets as it is closed complete (a backup or a
+    /// copy), in seconds; NetBackup may extend it. None by default: images
+    /// are locked when NetBackup (or `vastost lock`) asks. A view with a
+    /// `default_retention_period` gives that period.
+    pub worm_default_secs: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -321,6 +326,7 @@ impl Default for ServerConfig {
             worm_mode: None,
             worm_min_secs: 86_400,
             worm_max_secs: 100 * 365 * 86_400,
+            worm_default_secs: None,
         }
     }
 }
@@ -337,6 +343,7 @@ impl ServerConfig {
             mode,
             min_secs: self.worm_min_secs,
             max_secs: self.worm_max_secs,
+            default_secs: self.worm_default_secs,
         })
     }
 
@@ -344,6 +351,11 @@ impl ServerConfig {
         let bad = |msg: String| Err(EngineError::Config(format!("server '{name}': {msg}")));
         if self.worm_min_secs > self.worm_max_secs {
             return bad(format!("worm_min_secs {} is over worm_max_secs {}", self.worm_min_secs, self.worm_max_secs));
+        }
+        if let Some(d) = self.worm_default_secs
+            && !(self.worm_min_secs..=self.worm_max_secs).contains(&d)
+        {
+            return bad(format!("worm_default_secs {d} is outside worm_min_secs to worm_max_secs"));
         }
         let frag = self.fragment_size.as_u64();
         if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::layout::BLOCK_SIZE) {

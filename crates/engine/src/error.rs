@@ -147,8 +147,18 @@ pub enum EngineError {
         /// The end asked for.
         asked: u64,
     },
+    /// A compliance lock, which nobody lifts.
+    #[error("image {image} is locked in compliance mode until {until}: nobody can lift it")]
+    WormCompliance {
+        /// The image, as `basename/date`.
+        image: String,
+        /// When its lock expires.
+        until: u64,
+    },
     /// The image is locked.
-    #[error("image {image} is WORM-locked until {until} (seconds since the epoch): it cannot be deleted before")]
+    #[error(
+        "image {image} is WORM-locked until {until} (seconds since the epoch): it cannot be deleted or changed before"
+    )]
     WormLocked {
         /// The image, as `basename/date`.
         image: String,
@@ -193,7 +203,7 @@ impl EngineError {
             EngineError::NotSupported(_) => ErrorKind::NotSupported,
             EngineError::WormRange { min: true, .. } => ErrorKind::WormMin,
             EngineError::WormRange { min: false, .. } => ErrorKind::WormMax,
-            EngineError::WormShorter { .. } => ErrorKind::PermissionDenied,
+            EngineError::WormShorter { .. } | EngineError::WormCompliance { .. } => ErrorKind::PermissionDenied,
             EngineError::WormLocked { .. } => ErrorKind::WormLocked,
             EngineError::Cancelled => ErrorKind::Cancelled,
             EngineError::NoSuchCopy(_) => ErrorKind::NoSuchCopy,

@@ -106,6 +106,12 @@ impl OpenImage {
     /// will commit again) is recorded in a commit of its own, so that the
     /// metadata's later loss is seen as damage.
     pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
+        // A complete image may be locked (WORM): then it is immutable.
+        if !self.guard.is_writer()
+            && let Some(m) = load_latest(&self.ctx, &self.keys)?
+        {
+            crate::worm::check_unlocked(&self.def, &m)?;
+        }
         write_meta(&self.ctx, &self.def, data, offset, self.expected())?;
         // Written to an image deleted meanwhile: take it back, so that no
         // metadata outlives its image.

@@ -231,6 +231,12 @@ impl Lsu {
         crate::worm::lock_image(&self.ctx, def, until)
     }
 
+    /// Lifts an image's governance lock before it expires (privileged,
+    /// audited with `who`); see `worm`.
+    pub fn release_lock(&self, def: &ImageDef, who: &str) -> Result<()> {
+        crate::worm::release_lock(&self.ctx, def, who)
+    }
+
     /// What a listing shows of the image folder `keys`: the image, the
     /// image marked damaged, or nothing (deleted, or gone meanwhile). An
     /// image whose commit records cannot be read is listed with the reason
@@ -286,7 +292,7 @@ impl Lsu {
     fn tombstone(&self, def: &ImageDef) -> Result<(ImageKeys, Manifest)> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
-        crate::worm::check_deletable(def, &m)?;
+        crate::worm::check_unlocked(def, &m)?;
         let mut tombstone = next_commit(&m);
         tombstone.state = ImageState::Deleted;
         if !put_record(&self.ctx, &keys.manifest(tombstone.seq), tombstone.encode())? {
@@ -363,6 +369,7 @@ impl Lsu {
     pub fn write_meta(&self, def: &ImageDef, data: &[u8], offset: u64) -> Result<()> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
+        crate::worm::check_unlocked(def, &m)?;
         write_meta(&self.ctx, def, data, offset, Expected { has_meta: m.meta, incarnation: &m.incarnation })?;
         record_meta(&self.ctx, &keys, def, &m.incarnation)
     }

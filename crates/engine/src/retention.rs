@@ -42,6 +42,9 @@ pub struct WormPolicy {
     pub min_secs: u64,
     /// The longest.
     pub max_secs: u64,
+    /// The lock every image gets when it is closed complete (NetBackup may
+    /// extend it), in seconds; none by default.
+    pub default_secs: Option<u64>,
 }
 
 impl WormPolicy {
@@ -67,11 +70,17 @@ impl WormPolicy {
         let bound = |text: &Option<String>, m_is_minutes: bool| {
             text.as_deref().and_then(|t| vastost_vms::period_secs(t, m_is_minutes))
         };
-        let defaults = configured.unwrap_or(WormPolicy { mode, min_secs: 86_400, max_secs: 100 * 365 * 86_400 });
+        let defaults = configured.unwrap_or(WormPolicy {
+            mode,
+            min_secs: 86_400,
+            max_secs: 100 * 365 * 86_400,
+            default_secs: None,
+        });
         Some(WormPolicy {
             mode,
             min_secs: bound(&view.min_retention_period, false).unwrap_or(defaults.min_secs),
             max_secs: bound(&view.max_retention_period, true).unwrap_or(defaults.max_secs),
+            default_secs: bound(&view.default_retention_period, false).or(defaults.default_secs),
         })
     }
 }

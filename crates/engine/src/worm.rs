@@ -95,8 +95,80 @@ fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, lock: ImageLo
     Ok(())
 }
 
-/// Refuses to delete an image whose lock still holds.
-pub(crate) fn check_deletable(def: &ImageDef, m: &Manifest) -> Result<()> {
+/// Lifts an image's governance lock before it expires: a privileged call
+/// (the S3 user needs the bypass permission), logged for audit with `who`.
+/// A compliance lock is never lifted. The image's own fragments lose their
+/// lock only when no other image references them (a copy's lock covers
+/// them too); its metadata and commit record always do.
+pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Result<()> {
+    if who.trim().is_empty() {
+        return Err(EngineError::invalid("releasing a lock needs the name of who asks (for the audit log)"));
+    }
+    let image = def.to_string();
+    let keys = ImageKeys::new(def);
+    for _ in 0..5 {
+        let m = match crate::commit::latest_or_lost(ctx, &keys)?.record(&keys, def)? {
+            Some(m) if m.state != ImageState::Deleted => same_image(m, def)?,
+            _ => return Err(EngineError::NoSuchImage(image)),
+        };
+        let Some(held) = m.lock.filter(|l| l.holds_now()) else { return Ok(()) };
+        if held.mode == crate::retention::WormMode::Compliance {
+            return Err(EngineError::WormCompliance { image, until: held.until });
+        }
+        let referenced = !ctx.block_on(ctx.store.list(&keys.refs_dir()))?.is_empty();
+        let mut targets: Vec<String> = Vec::new();
+        if !referenced {
+            targets.extend(
+                m.extents
+                    .iter()
+                    .filter(|e| e.object.lsu.is_none() && keys.owns(&e.object.key))
+                    .map(|e| e.object.key.clone()),
+            );
+            targets.dedup();
+        }
+        if m.meta {
+            targets.push(keys.meta());
+        }
+        targets.push(keys.manifest(m.seq));
+        let store = &ctx.store;
+        ctx.block_on(
+            futures_util::stream::iter(targets)
+                .map(|key| async move { store.unlock(&key).await })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<Vec<()>>(),
+        )?;
+        let mut next = next_commit(&m);
+        next.lock = None;
+        if !put_record(ctx, &keys.manifest(next.seq), next.encode())? {
+            continue;
+        }
+        remove_superseded(ctx, &keys, m.seq);
+        tracing::warn!(
+            target: "audit",
+            lsu = %ctx.name,
+            image = %def,
+            until = held.until,
+            who,
+            fragments_kept_locked = referenced,
+            "governance lock released before it expired"
+        );
+        return Ok(());
+    }
+    Err(EngineError::Busy { image, reason: "it kept changing while its lock was released" })
+}
+
+/// Gives an image just closed complete the LSU's default lock, if it has
+/// one. The image is complete whatever happens here: a lock that fails is
+/// logged, and `vastost lock` (or NetBackup's own lock call) sets it later.
+pub(crate) fn lock_by_default(ctx: &Arc<LsuCtx>, def: &ImageDef) {
+    let Some(secs) = ctx.worm.and_then(|p| p.default_secs) else { return };
+    if let Err(e) = lock_image(ctx, def, now().saturating_add(secs)) {
+        tracing::error!(lsu = %ctx.name, image = %def, error = %e, "the LSU's default WORM lock was not set");
+    }
+}
+
+/// Refuses to delete or change an image whose lock still holds.
+pub(crate) fn check_unlocked(def: &ImageDef, m: &Manifest) -> Result<()> {
     match m.lock {
         Some(held) if held.holds_at(now()) => {
             Err(EngineError::WormLocked { image: def.to_string(), until: held.until })
@@ -119,7 +191,7 @@ mod tests {
         let store = ObjectStore::memory().unwrap();
         let ctx = LsuCtx::on_store(store, rt.handle().clone(), MemoryBudget::new(1 << 20), 8192);
         let mut ctx = Arc::try_unwrap(ctx).expect("only owner");
-        ctx.worm = Some(WormPolicy { mode: WormMode::Compliance, min_secs: 1, max_secs: 3600 });
+        ctx.worm = Some(WormPolicy { mode: WormMode::Compliance, min_secs: 1, max_secs: 3600, default_secs: None });
         let ctx = Arc::new(ctx);
         let lsu = Lsu::new(ctx.clone());
         let def = ImageDef::new("img", "1").unwrap();

@@ -396,6 +396,7 @@ impl ImageWriter {
         let state = if complete { ImageState::Created } else { ImageState::Pending };
         self.commit(state)?;
         if complete {
+            crate::worm::lock_by_default(self.image.ctx(), self.image.def());
             crate::events::post_image(self.image.ctx(), crate::events::EventKind::ImageCreated, &self.committed, None);
         }
         tracing::info!(

@@ -124,6 +124,14 @@ impl<'p> Server<'p> {
         self.plugin.check(unsafe { (self.plugin.api.stspi_lock_image)(&l, &d, unlock_time) })
     }
 
+    /// `vastost_release_image_lock`: lifts a governance lock, naming `who`
+    /// asks in the audit log.
+    pub fn release_image_lock(&self, lsu: &str, basename: &str, date: &str, who: &str) -> Result<(), OstError> {
+        let (l, d, w) = (self.lsu(lsu)?, image_def(basename, date)?, c_string(who)?);
+        // SAFETY: valid structs and a NUL-terminated string.
+        self.plugin.check(unsafe { (self.plugin.api.vastost_release_image_lock)(&l, &d, w.as_ptr()) })
+    }
+
     /// `stspi_get_image_prop_byname`.
     pub fn image_info(&self, lsu: &str, basename: &str, date: &str) -> Result<ImageInfo, OstError> {
         let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);

@@ -15,6 +15,7 @@ SERVED = [
     "/views/", "/views/{id}/", "/viewpolicies/", "/quotas/", "/quotas/{id}/",
     "/tenants/", "/tenants/{id}/", "/users/", "/users/{id}/", "/users/{id}/access_keys/",
     "/localproviders/", "/localproviders/{id}/", "/s3keys/", "/apitokens/", "/vippools/",
+    "/snapshots/", "/snapshots/{id}/",
 ]
 
 

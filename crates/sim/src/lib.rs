@@ -14,6 +14,7 @@ pub mod moto;
 pub mod openapi;
 mod s3;
 pub mod vms;
+mod vms_snapshots;
 mod vms_store;
 
 use std::net::SocketAddr;
@@ -143,6 +144,7 @@ pub struct Simulator {
     scheme: &'static str,
     data: PathBuf,
     objects: std::sync::Arc<s3::objects::Objects>,
+    s3_keys: s3::auth::Keys,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -203,7 +205,7 @@ impl Simulator {
             .map_err(|source| SimError::Listen { addr: listen, source })?;
         vms_listener.set_nonblocking(true).map_err(|source| SimError::Listen { addr: listen, source })?;
         let vms_addr = vms_listener.local_addr().map_err(|source| SimError::Listen { addr: listen, source })?;
-        let vms_state = std::sync::Arc::new(vms::VmsState::new(objects.clone(), keys, vips.clone()));
+        let vms_state = std::sync::Arc::new(vms::VmsState::new(objects.clone(), keys.clone(), vips.clone()));
         let knobs = vms_state.knobs.clone();
         let vms_knobs = knobs.clone();
         let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
@@ -307,6 +309,7 @@ impl Simulator {
             scheme,
             data: data.to_path_buf(),
             objects,
+            s3_keys: keys,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -435,6 +438,13 @@ impl Simulator {
         o.retention()
             .until
             .map(|(mode, until)| (if mode == s3::lock::Mode::Compliance { "COMPLIANCE" } else { "GOVERNANCE" }, until))
+    }
+
+    /// Adds an S3 user's key, as the simulated VMS does for the users it
+    /// creates: such a user may not bypass governance retention (only the
+    /// simulator's own user, [`ACCESS_KEY`], may).
+    pub fn add_s3_key(&self, access_key: &str, secret_key: &str) {
+        self.s3_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(access_key.into(), secret_key.into());
     }
 
     /// The keys of `bucket` under `prefix`, in order.

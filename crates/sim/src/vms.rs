@@ -411,6 +411,17 @@ fn resource(
         }
         (Method::DELETE, ["views", _]) => vms_store::delete_view(&mut db, &state.objects, id.unwrap_or(0))
             .map(|()| (StatusCode::NO_CONTENT, Value::Null)),
+        (Method::POST, ["snapshots"]) => {
+            crate::vms_snapshots::create(&mut db, body, state.objects.clock.now()).map(|s| (StatusCode::CREATED, s))
+        }
+        (Method::DELETE, ["snapshots", _]) => {
+            crate::vms_snapshots::delete(&mut db, id.unwrap_or(0), state.objects.clock.now())
+                .map(|()| (StatusCode::NO_CONTENT, Value::Null))
+        }
+        (Method::PATCH, ["snapshots", _]) => {
+            crate::vms_snapshots::patch(&mut db, id.unwrap_or(0), &body, state.objects.clock.now())
+                .map(|s| (StatusCode::OK, s))
+        }
         (Method::POST, ["quotas"]) => {
             let path = body["path"].as_str().unwrap_or_default().to_string();
             match vms_store::check_path(&path) {

@@ -29,8 +29,8 @@ pub(crate) struct Db {
 }
 
 /// The resources kept as tables, by their path segment.
-pub(crate) const TABLES: [&str; 8] =
-    ["views", "quotas", "users", "tenants", "localproviders", "viewpolicies", "vippools", "apitokens"];
+pub(crate) const TABLES: [&str; 9] =
+    ["views", "quotas", "users", "tenants", "localproviders", "viewpolicies", "vippools", "apitokens", "snapshots"];
 
 impl Db {
     pub(crate) fn new(vips: &[std::net::IpAddr]) -> Self {

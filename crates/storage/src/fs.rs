@@ -315,3 +315,21 @@ pub(crate) async fn retention(root: &Path, key: &str, mode: LockMode) -> Result<
     })
     .await
 }
+
+/// Lifts a file's WORM marks: write permission back, access time now.
+pub(crate) async fn unlock(root: &Path, key: &str) -> Result<()> {
+    let path = abs(root, key);
+    blocking("unlock", key, move || {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(meta.permissions().mode() | 0o200))?;
+        let now = rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_NOW };
+        let times = rustix::fs::Timestamps {
+            last_access: now,
+            last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::empty())?;
+        Ok(())
+    })
+    .await
+}

@@ -60,6 +60,20 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Lifts the governance lock of `key`; a compliance lock stays.
+    pub(crate) fn unlock(&self, key: &str) -> Result<()> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        match locks.get(key) {
+            Some(held) if held.mode == crate::types::LockMode::Compliance => {
+                Err(StorageError::new(ErrorKind::PermissionDenied, "unlock", key, "a compliance lock is never lifted"))
+            }
+            _ => {
+                locks.remove(key);
+                Ok(())
+            }
+        }
+    }
+
     /// The lock of `key`.
     pub(crate) fn retention(&self, key: &str) -> Option<Retention> {
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()

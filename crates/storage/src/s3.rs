@@ -219,6 +219,11 @@ impl S3Store {
         self.raw.put_retention(key, r).await
     }
 
+    /// Lifts the governance lock of `key` (a privileged call).
+    pub(crate) async fn unlock(&self, key: &str) -> Result<()> {
+        self.raw.remove_retention(key).await
+    }
+
     /// The retention of `key`.
     pub(crate) async fn retention(&self, key: &str) -> Result<Option<Retention>> {
         self.raw.retention(key).await

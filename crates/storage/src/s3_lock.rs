@@ -87,11 +87,22 @@ impl RawS3 {
         self.send_body("lock", http::Method::PUT, &encode(key, true), "retention", Bytes::from(body)).await.map(drop)
     }
 
+    /// Removes the governance retention of the current version of `key`
+    /// (an empty retention sent with the bypass header): only a user whose
+    /// policy allows `s3:BypassGovernanceRetention` may.
+    pub(crate) async fn remove_retention(&self, key: &str) -> Result<()> {
+        let body = "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></Retention>";
+        let bypass = [("x-amz-bypass-governance-retention", "true")];
+        let path = encode(key, true);
+        self.exchange("unlock", http::Method::PUT, &path, "retention", Bytes::from(body), &bypass).await.map(drop)
+    }
+
     /// The retention of the current version of `key` (`None` without
     /// one), from its `HEAD` (which every server with Object Lock answers;
     /// `GET ?retention` is not as widely served).
     pub(crate) async fn retention(&self, key: &str) -> Result<Option<Retention>> {
-        let (headers, _) = self.exchange("retention", http::Method::HEAD, &encode(key, true), "", Bytes::new()).await?;
+        let (headers, _) =
+            self.exchange("retention", http::Method::HEAD, &encode(key, true), "", Bytes::new(), &[]).await?;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let mode = header("x-amz-object-lock-mode").as_deref().and_then(LockMode::from_s3_name);
         let until = header("x-amz-object-lock-retain-until-date")

@@ -105,10 +105,11 @@ impl RawS3 {
         query: &str,
         body: Bytes,
     ) -> Result<Bytes> {
-        self.exchange(op, method, path, query, body).await.map(|(_, body)| body)
+        self.exchange(op, method, path, query, body, &[]).await.map(|(_, body)| body)
     }
 
-    /// [`RawS3::send_body`], answering with the headers too.
+    /// [`RawS3::send_body`] with more request headers (signed with the
+    /// rest), answering with the response's headers too.
     pub(crate) async fn exchange(
         &self,
         op: &'static str,
@@ -116,6 +117,7 @@ impl RawS3 {
         path: &str,
         query: &str,
         body: Bytes,
+        headers: &[(&'static str, &str)],
     ) -> Result<(http::HeaderMap, Bytes)> {
         let url = format!("{}/{}/{path}?{query}", self.endpoint, self.bucket);
         let err = |kind, msg: String| StorageError::new(kind, op, path, msg);
@@ -126,6 +128,9 @@ impl RawS3 {
             use md5::Digest as _;
             let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
             request = request.header("content-md5", md5).header("content-type", "application/xml");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request.body(()).map_err(|e| err(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
         let (mut parts, ()) = request.into_parts();

@@ -205,6 +205,31 @@ pub extern "C" fn stspi_lock_image(
     })
 }
 
+/// Lifts the governance (NetBackup "enterprise") lock of an image before it
+/// expires: a privileged call, written to the audit log with `who` (the
+/// operator and reason; required). The cluster must allow the LSU's S3
+/// user to bypass governance retention. A compliance lock is never lifted
+/// (`STS_EACCESS`); an image without a lock is left as it is.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `who` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_release_image_lock(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
+    who: *const std::ffi::c_char,
+) -> sts_status_t {
+    guard("vastost_release_image_lock", || {
+        let _engine = state::engine()?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
+        // SAFETY: by contract.
+        let who = unsafe { str_arg(who, "who", 1024) }?;
+        lsu.release_lock(&def, &who)?;
+        Ok(())
+    })
+}
+
 /// Properties of an open image (a writer sees its size grow as it writes).
 ///
 /// # Pointers

@@ -62,4 +62,14 @@ fn a_locked_image_on_nfs_carries_worm_marks_and_cannot_be_deleted() {
     let shorter = fails(&vastost(&env, &["lock", "--image", "locked", "--for", "30m"]), 1);
     assert!(shorter.contains("2060037"), "a lock is only extended: {shorter}");
     ok(&vastost(&env, &["lock", "--image", "locked", "--for", "2h"]));
+
+    // Governance: a privileged unlock, with its reason in the audit log;
+    // the marks are lifted and the image can go.
+    let no_reason = vastost(&env, &["unlock", "--image", "locked"]);
+    assert_eq!(no_reason.status.code(), Some(2), "a reason is required");
+    ok(&vastost(&env, &["unlock", "--image", "locked", "--reason", "test of an early release"]));
+    for f in files.iter().filter(|f| f.to_string_lossy().contains("/frag/")) {
+        assert_ne!(std::fs::metadata(f).unwrap().permissions().mode() & 0o200, 0, "{} is writable again", f.display());
+    }
+    ok(&vastost(&env, &["delete", "--image", "locked"]));
 }
