@@ -206,6 +206,12 @@
 // Event channels.
 #define STS_SRVC_EVENTS 15
 
+// Longest snapshot name, NUL included.
+#define VASTOST_MAX_SNAPSHOT_NAME 256
+
+// Longest cluster path of a snapshot, NUL included.
+#define VASTOST_MAX_PATH 1024
+
 // Status codes. NetBackup shows them as storage-server status 2060000 + N;
 // the plugin returns the full value. Codes seen in public NetBackup logs
 // keep their numbers; the others are ours, from 2060201 on. Values are
@@ -478,6 +484,22 @@ typedef struct {
   // Handles open now.
   uint64_t vs_open_handles;
 } vastost_stats_t;
+
+// A snapshot of an LSU's view (`vastost_snapshot_create`, `_list`).
+typedef struct {
+  // The cluster's id of it.
+  uint64_t vs_id;
+  // Its name, NUL-terminated.
+  char vs_name[VASTOST_MAX_SNAPSHOT_NAME];
+  // The view's path on the cluster, NUL-terminated.
+  char vs_path[VASTOST_MAX_PATH];
+  // When it was taken, seconds since the epoch (0 when unknown).
+  uint64_t vs_created;
+  // When it expires, seconds since the epoch (0: never).
+  uint64_t vs_expires;
+  // 1 when it cannot be deleted before it expires.
+  uint32_t vs_indestructible;
+} vastost_snapshot_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -854,6 +876,40 @@ sts_status_t vastost_reclaim(sts_server_handle_t server,
 // # Pointers
 // `stats` is NULL or writable.
 sts_status_t vastost_get_stats(vastost_stats_t *stats);
+
+// Takes snapshot `name` of LSU `lsu`'s view through VMS (the server needs
+// `vms_endpoint`; an NFS LSU also `lsu_path`), expiring at `expires`
+// (seconds since the epoch; 0: never), and with `indestructible` not
+// deletable before then, even by an administrator (needs `expires`).
+//
+// # Safety
+// `lsu` and `name` are NUL-terminated; `out` NULL or writable.
+sts_status_t vastost_snapshot_create(sts_server_handle_t server,
+                                     const char *lsu,
+                                     const char *name,
+                                     uint64_t expires,
+                                     int indestructible,
+                                     vastost_snapshot_t *out);
+
+// The snapshots of LSU `lsu`'s view, oldest first: up to `capacity` into
+// `out`, and how many there are into `count` (call again with a larger
+// array when it is over `capacity`).
+//
+// # Safety
+// `lsu` is NUL-terminated; `out` NULL (with `capacity` 0) or writable for
+// `capacity` entries; `count` writable.
+sts_status_t vastost_snapshot_list(sts_server_handle_t server,
+                                   const char *lsu,
+                                   vastost_snapshot_t *out,
+                                   uint32_t capacity,
+                                   uint32_t *count);
+
+// Deletes snapshot `name` of LSU `lsu`'s view; an indestructible one
+// before it expires is `STS_EWORM_LOCKED`.
+//
+// # Safety
+// `lsu` and `name` are NUL-terminated.
+sts_status_t vastost_snapshot_delete(sts_server_handle_t server, const char *lsu, const char *name);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -251,6 +251,17 @@ pub(crate) fn event_to_c(e: &vastost_engine::Event, seq: u64, server: &str) -> s
     }
 }
 
+pub(crate) fn snapshot_to_c(s: &vastost_engine::Snapshot) -> vastost_snapshot_t {
+    vastost_snapshot_t {
+        vs_id: s.id,
+        vs_name: field(&s.name),
+        vs_path: field(&s.path),
+        vs_created: s.created,
+        vs_expires: s.expires.unwrap_or(0),
+        vs_indestructible: u32::from(s.indestructible),
+    }
+}
+
 pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim_t {
     vastost_reclaim_t {
         vr_images_checked: r.images_checked,

@@ -29,6 +29,10 @@ pub enum Command {
     /// List or inspect LSUs.
     #[command(subcommand)]
     Lsu(LsuCommand),
+    /// Snapshots of an LSU's view on the cluster (through VMS): a second
+    /// line of defence beside image locks.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Back up a file or standard input into a new image.
     Backup(BackupArgs),
     /// Restore an image to a file or standard output.
@@ -239,6 +243,37 @@ pub enum LsuCommand {
         lsu: LsuArgs,
         /// The label.
         label: String,
+    },
+}
+
+/// Snapshot commands.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot of the LSU's view.
+    Create {
+        /// The LSU.
+        #[command(flatten)]
+        lsu: LsuArgs,
+        /// Its name (default: vastost-<lsu>-<seconds since the epoch>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Expire it after this long (e.g. 30d, 1y).
+        #[arg(long, value_parser = duration_secs)]
+        expires: Option<u64>,
+        /// Nobody can delete it before it expires (needs --expires).
+        #[arg(long, requires = "expires")]
+        indestructible: bool,
+    },
+    /// List the snapshots of the LSU's view.
+    List(LsuArgs),
+    /// Delete a snapshot of the LSU's view.
+    Delete {
+        /// The LSU.
+        #[command(flatten)]
+        lsu: LsuArgs,
+        /// The snapshot's name.
+        #[arg(long)]
+        name: String,
     },
 }
 

@@ -130,11 +130,19 @@ pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
                 }
             }
         }
+        let worm = info.as_ref().is_ok_and(|i| i.flags & STS_LSUF_WORM != 0);
         let probe = || -> Result<String> {
             let name = format!("vastost-check-{}", std::process::id());
             let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
             let mut img = server.create_image(lsu, &name, "check")?;
             img.write(&data, 0)?;
+            if worm {
+                // A complete image may be locked at once by the LSU's
+                // default lock, and then kept: the probe stays pending.
+                img.close(false)?;
+                server.delete_image(lsu, &name, "check")?;
+                return Ok("probe image written and deleted (left pending: a WORM LSU may lock complete images)".into());
+            }
             img.close(true)?;
             let mut back = vec![0u8; data.len()];
             let mut r = server.open_image(lsu, &name, "check", STS_O_READ)?;

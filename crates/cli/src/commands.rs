@@ -62,6 +62,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             session::open(plugin, &lsu.server)?.label_lsu(&lsu.lsu, label)?;
             Ok(())
         }
+        Command::Snapshot(command) => crate::snapshots::run(plugin, command),
         Command::Images(args) => {
             let server = session::open(plugin, &args.server)?;
             let images = server.images(&args.lsu)?;

@@ -27,6 +27,7 @@ mod scan;
 mod secrets;
 mod session;
 mod setup;
+mod snapshots;
 mod stats;
 mod support;
 mod transfer;

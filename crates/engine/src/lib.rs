@@ -44,6 +44,7 @@ mod reclaim;
 mod refs;
 mod retention;
 mod server;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod throttle;
@@ -69,4 +70,5 @@ pub use reader::ImageReader;
 pub use reclaim::{PassBound, ReclaimReport};
 pub use retention::{ImageLock, WormMode, WormPolicy};
 pub use server::{Server, ServerInfo};
+pub use snapshot::Snapshot;
 pub use writer::ImageWriter;

@@ -140,6 +140,58 @@ impl Server {
         &self.shared.copies
     }
 
+    /// The VMS client and the cluster path of LSU `lsu`'s view: the
+    /// bucket's view on S3; on NFS, `lsu_path/<lsu>` (the plugin does not
+    /// know where the mount comes from otherwise).
+    fn view_of(&self, lsu: &str) -> Result<(Arc<VmsClient>, String)> {
+        let s = &self.shared;
+        let Some((vms, _)) = &s.vms else {
+            return Err(EngineError::NotSupported(format!("server {}: snapshots need vms_endpoint", s.name)));
+        };
+        let lsu = self.lsu(lsu)?;
+        let path = match &s.location {
+            Location::S3 { .. } => match s.ctx.rt.block_on(vms.bucket_view(lsu.name()))? {
+                Some(view) => view.path,
+                None => return Err(EngineError::NoSuchLsu(format!("{} (no view of that bucket)", lsu.name()))),
+            },
+            Location::Dir(_) => match &s.cfg.lsu_path {
+                Some(under) => format!("{}/{}", under.trim_end_matches('/'), lsu.name()),
+                None => {
+                    return Err(EngineError::NotSupported(format!(
+                        "server {}: snapshots of NFS LSUs need lsu_path (the cluster path the LSUs are under)",
+                        s.name
+                    )));
+                }
+            },
+        };
+        Ok((vms.clone(), path))
+    }
+
+    /// The snapshots of LSU `lsu`'s view, oldest first.
+    pub fn snapshots(&self, lsu: &str) -> Result<Vec<crate::snapshot::Snapshot>> {
+        let (vms, path) = self.view_of(lsu)?;
+        self.shared.ctx.rt.block_on(crate::snapshot::list(&vms, &path))
+    }
+
+    /// Takes snapshot `name` of LSU `lsu`'s view, expiring at `expires`
+    /// (seconds since the epoch) if given, indestructible until then.
+    pub fn create_snapshot(
+        &self,
+        lsu: &str,
+        name: &str,
+        expires: Option<u64>,
+        indestructible: bool,
+    ) -> Result<crate::snapshot::Snapshot> {
+        let (vms, path) = self.view_of(lsu)?;
+        self.shared.ctx.rt.block_on(crate::snapshot::create(&vms, &path, name, expires, indestructible))
+    }
+
+    /// Deletes snapshot `name` of LSU `lsu`'s view.
+    pub fn delete_snapshot(&self, lsu: &str, name: &str) -> Result<()> {
+        let (vms, path) = self.view_of(lsu)?;
+        self.shared.ctx.rt.block_on(crate::snapshot::delete(&vms, &path, name))
+    }
+
     /// Frees the space deleted images and crashed sessions left, in LSU
     /// `lsu` or in all of them; `grace` (seconds) overrides the configured
     /// grace period for references in the making.

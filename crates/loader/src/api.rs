@@ -82,4 +82,7 @@ api! {
     vastost_last_error: fn(*mut c_char, usize) -> usize;
     vastost_get_stats: fn(*mut vastost_stats_t) -> sts_status_t;
     vastost_reclaim: fn(sts_server_handle_t, *const c_char, i64, i64, *mut vastost_reclaim_t) -> sts_status_t;
+    vastost_snapshot_create: fn(sts_server_handle_t, *const c_char, *const c_char, u64, c_int, *mut vastost_snapshot_t) -> sts_status_t;
+    vastost_snapshot_list: fn(sts_server_handle_t, *const c_char, *mut vastost_snapshot_t, u32, *mut u32) -> sts_status_t;
+    vastost_snapshot_delete: fn(sts_server_handle_t, *const c_char, *const c_char) -> sts_status_t;
 }

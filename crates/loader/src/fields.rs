@@ -93,3 +93,15 @@ pub fn zeroed_lsu_info() -> sts_lsu_info_t {
         lsu_worm_max: 0,
     }
 }
+
+/// An all-zero snapshot struct.
+pub fn zeroed_snapshot() -> vastost_snapshot_t {
+    vastost_snapshot_t {
+        vs_id: 0,
+        vs_name: [0; VASTOST_MAX_SNAPSHOT_NAME],
+        vs_path: [0; VASTOST_MAX_PATH],
+        vs_created: 0,
+        vs_expires: 0,
+        vs_indestructible: 0,
+    }
+}

@@ -103,3 +103,33 @@ pub(crate) fn decode_server_info(i: &sts_server_info_t) -> ServerInfo {
         location: cstr(&i.srv_location),
     }
 }
+
+/// A snapshot of an LSU's view, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The cluster's id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// The view's path.
+    pub path: String,
+    /// When taken (seconds since the epoch).
+    pub created: u64,
+    /// When it expires (0: never).
+    pub expires: u64,
+    /// Not deletable before it expires.
+    pub indestructible: bool,
+}
+
+impl From<&vastost_snapshot_t> for SnapshotInfo {
+    fn from(s: &vastost_snapshot_t) -> Self {
+        SnapshotInfo {
+            id: s.vs_id,
+            name: cstr(&s.vs_name),
+            path: cstr(&s.vs_path),
+            created: s.vs_created,
+            expires: s.vs_expires,
+            indestructible: s.vs_indestructible != 0,
+        }
+    }
+}

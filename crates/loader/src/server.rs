@@ -11,7 +11,7 @@ use crate::fields::{c_string, credentials};
 use crate::fields::{fill, image_def, zeroed_image_info, zeroed_lsu_info};
 use crate::image::Image;
 use crate::info::decode_server_info;
-use crate::info::{ImageInfo, LsuInfo, ServerInfo};
+use crate::info::{ImageInfo, LsuInfo, ServerInfo, SnapshotInfo};
 use crate::plugin::Plugin;
 
 /// An open storage server; closed on drop.
@@ -293,6 +293,57 @@ impl<'p> Server<'p> {
         let st = unsafe { (self.plugin.api.vastost_reclaim)(self.raw, lsu_ptr, grace, older, &mut report) };
         self.plugin.check(st)?;
         Ok(report)
+    }
+
+    /// `vastost_snapshot_create`: `expires` 0 is never.
+    pub fn snapshot_create(
+        &self,
+        lsu: &str,
+        name: &str,
+        expires: u64,
+        indestructible: bool,
+    ) -> Result<SnapshotInfo, OstError> {
+        let (l, n) = (c_string(lsu)?, c_string(name)?);
+        let mut out = zeroed_snapshot();
+        // SAFETY: NUL-terminated strings and a writable struct.
+        let st = unsafe {
+            (self.plugin.api.vastost_snapshot_create)(
+                self.raw,
+                l.as_ptr(),
+                n.as_ptr(),
+                expires,
+                c_int::from(indestructible),
+                &mut out,
+            )
+        };
+        self.plugin.check(st)?;
+        Ok(SnapshotInfo::from(&out))
+    }
+
+    /// `vastost_snapshot_list`, all of them.
+    pub fn snapshots(&self, lsu: &str) -> Result<Vec<SnapshotInfo>, OstError> {
+        let l = c_string(lsu)?;
+        let mut slots: Vec<vastost_snapshot_t> = Vec::new();
+        loop {
+            let mut count = 0u32;
+            let capacity = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+            // SAFETY: `slots` holds `capacity` writable entries.
+            let st = unsafe {
+                (self.plugin.api.vastost_snapshot_list)(self.raw, l.as_ptr(), slots.as_mut_ptr(), capacity, &mut count)
+            };
+            self.plugin.check(st)?;
+            if count <= capacity {
+                return Ok(slots[..count as usize].iter().map(SnapshotInfo::from).collect());
+            }
+            slots = vec![zeroed_snapshot(); count as usize];
+        }
+    }
+
+    /// `vastost_snapshot_delete`.
+    pub fn snapshot_delete(&self, lsu: &str, name: &str) -> Result<(), OstError> {
+        let (l, n) = (c_string(lsu)?, c_string(name)?);
+        // SAFETY: NUL-terminated strings.
+        self.plugin.check(unsafe { (self.plugin.api.vastost_snapshot_delete)(self.raw, l.as_ptr(), n.as_ptr()) })
     }
 
     /// `stspi_close_server`.

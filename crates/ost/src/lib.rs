@@ -517,6 +517,29 @@ pub struct vastost_reclaim_t {
     pub vr_more: u64,
 }
 
+/// Longest snapshot name, NUL included.
+pub const VASTOST_MAX_SNAPSHOT_NAME: usize = 256;
+/// Longest cluster path of a snapshot, NUL included.
+pub const VASTOST_MAX_PATH: usize = 1024;
+
+/// A snapshot of an LSU's view (`vastost_snapshot_create`, `_list`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vastost_snapshot_t {
+    /// The cluster's id of it.
+    pub vs_id: u64,
+    /// Its name, NUL-terminated.
+    pub vs_name: [c_char; VASTOST_MAX_SNAPSHOT_NAME],
+    /// The view's path on the cluster, NUL-terminated.
+    pub vs_path: [c_char; VASTOST_MAX_PATH],
+    /// When it was taken, seconds since the epoch (0 when unknown).
+    pub vs_created: u64,
+    /// When it expires, seconds since the epoch (0: never).
+    pub vs_expires: u64,
+    /// 1 when it cannot be deleted before it expires.
+    pub vs_indestructible: u32,
+}
+
 /// Counters of the plugin's memory budget (`vastost_get_stats`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]

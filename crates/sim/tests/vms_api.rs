@@ -153,3 +153,38 @@ fn views_users_quotas_and_keys_are_kept_as_vms_keeps_them() {
     }
     assert!(checked >= 15, "{checked} answers checked");
 }
+
+#[test]
+fn an_indestructible_snapshot_stays_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("pool").unwrap();
+    let api = api(&sim);
+    let earlier = "2026-12-01T00:00:00Z";
+    let far = "2030-01-01T00:00:00Z";
+    let snap = |body: Value| api.call(Method::POST, "snapshots/", Some(body));
+    assert_eq!(snap(json!({ "name": "s", "path": "/nowhere" })).0, 400, "a path under no view");
+    assert_eq!(snap(json!({ "name": "s", "path": "/pool", "indestructible": true })).0, 400, "needs an expiry");
+    let (st, s) = snap(json!({ "name": "s", "path": "/pool", "indestructible": true, "expiration_time": far }));
+    assert_eq!(st, 201, "{s}");
+    assert_eq!(snap(json!({ "name": "s", "path": "/pool" })).0, 409, "names are unique per path");
+    let id = s["id"].as_u64().unwrap();
+    let one = format!("snapshots/{id}/");
+    assert_eq!(api.call(Method::DELETE, &one, None).0, 409);
+    assert_eq!(api.call(Method::PATCH, &one, Some(json!({ "expiration_time": earlier }))).0, 409);
+    assert_eq!(api.call(Method::PATCH, &one, Some(json!({ "indestructible": false }))).0, 409);
+    assert_eq!(api.call(Method::PATCH, &one, Some(json!({ "expiration_time": "2031-01-01T00:00:00Z" }))).0, 200);
+    let (st, listed) = api.call(Method::GET, "snapshots/?path=/pool", None);
+    assert_eq!(st, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Once the cluster's clock passes its expiry, it can go.
+    sim.advance_clock(std::time::Duration::from_secs(6 * 366 * 86_400));
+    assert_eq!(api.call(Method::DELETE, &one, None).0, 204);
+    assert_eq!(api.call(Method::GET, &one, None).0, 404);
+    for (op, method, status, body) in api.seen.borrow().iter() {
+        if let Some(schema) = openapi::response_schema(op, method, *status) {
+            let problems = openapi::validate(schema, body);
+            assert!(problems.is_empty(), "{method} {op} {status} {body}: {problems:?}");
+        }
+    }
+}

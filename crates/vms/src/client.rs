@@ -289,6 +289,12 @@ impl VmsClient {
         self.call(Method::POST, &self.url(resource), &path, Some(body)).await
     }
 
+    /// DELETE a resource.
+    pub async fn delete(&self, resource: &str) -> Result<(), VmsError> {
+        let path = format!("{}/", resource.trim_matches('/'));
+        self.call(Method::DELETE, &self.url(resource), &path, None).await.map(drop)
+    }
+
     /// The cluster.
     pub async fn cluster(&self) -> Result<Cluster, VmsError> {
         self.list::<Cluster>("clusters", &[])

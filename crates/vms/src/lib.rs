@@ -17,8 +17,10 @@ mod client;
 mod error;
 mod model;
 mod provision;
+mod snapshots;
 
 pub use client::{Auth, VmsClient, VmsConfig};
 pub use error::{VmsError, VmsErrorKind};
 pub use model::{Cluster, Quota, View, VipPool, period_secs};
 pub use provision::{Plan, ProvisionPlan, Provisioned, WormPlan};
+pub use snapshots::Snapshot;

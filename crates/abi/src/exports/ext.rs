@@ -1,6 +1,6 @@
 //! `vastost_` extensions: version, messages, statistics, reclaim.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 use crate::boundary::{guard, last_error};
 use crate::convert::*;
@@ -92,6 +92,97 @@ pub extern "C" fn vastost_get_stats(stats: Option<&mut vastost_stats_t>) -> sts_
             vs_budget_peak: b.peak,
             vs_open_handles: handles::count() as u64,
         };
+        Ok(())
+    })
+}
+
+/// Takes snapshot `name` of LSU `lsu`'s view through VMS (the server needs
+/// `vms_endpoint`; an NFS LSU also `lsu_path`), expiring at `expires`
+/// (seconds since the epoch; 0: never), and with `indestructible` not
+/// deletable before then, even by an administrator (needs `expires`).
+///
+/// # Safety
+/// `lsu` and `name` are NUL-terminated; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_snapshot_create(
+    server: sts_server_handle_t,
+    lsu: *const c_char,
+    name: *const c_char,
+    expires: u64,
+    indestructible: c_int,
+    out: Option<&mut vastost_snapshot_t>,
+) -> sts_status_t {
+    guard("vastost_snapshot_create", || {
+        let _engine = state::engine()?;
+        let server = handles::server(server, "server")?;
+        // SAFETY: NUL-terminated by contract.
+        let lsu = unsafe { str_arg(lsu, "lsu", STS_MAX_LSUNAME) }?;
+        // SAFETY: NUL-terminated by contract.
+        let name = unsafe { str_arg(name, "name", VASTOST_MAX_SNAPSHOT_NAME) }?;
+        let out = given_mut(out, "out")?;
+        let made = server.create_snapshot(&lsu, &name, (expires > 0).then_some(expires), indestructible != 0)?;
+        *out = snapshot_to_c(&made);
+        Ok(())
+    })
+}
+
+/// The snapshots of LSU `lsu`'s view, oldest first: up to `capacity` into
+/// `out`, and how many there are into `count` (call again with a larger
+/// array when it is over `capacity`).
+///
+/// # Safety
+/// `lsu` is NUL-terminated; `out` NULL (with `capacity` 0) or writable for
+/// `capacity` entries; `count` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_snapshot_list(
+    server: sts_server_handle_t,
+    lsu: *const c_char,
+    out: *mut vastost_snapshot_t,
+    capacity: u32,
+    count: Option<&mut u32>,
+) -> sts_status_t {
+    guard("vastost_snapshot_list", || {
+        let _engine = state::engine()?;
+        let server = handles::server(server, "server")?;
+        // SAFETY: NUL-terminated by contract.
+        let lsu = unsafe { str_arg(lsu, "lsu", STS_MAX_LSUNAME) }?;
+        let count = given_mut(count, "count")?;
+        if out.is_null() && capacity > 0 {
+            return Err(crate::failure::Failure::null("out"));
+        }
+        let all = server.snapshots(&lsu)?;
+        let n = all.len().min(capacity as usize);
+        if n > 0 {
+            // SAFETY: `out` holds `capacity >= n` writable entries by contract.
+            let slots = unsafe { std::slice::from_raw_parts_mut(out, n) };
+            for (slot, s) in slots.iter_mut().zip(&all) {
+                *slot = snapshot_to_c(s);
+            }
+        }
+        *count = u32::try_from(all.len()).unwrap_or(u32::MAX);
+        Ok(())
+    })
+}
+
+/// Deletes snapshot `name` of LSU `lsu`'s view; an indestructible one
+/// before it expires is `STS_EWORM_LOCKED`.
+///
+/// # Safety
+/// `lsu` and `name` are NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_snapshot_delete(
+    server: sts_server_handle_t,
+    lsu: *const c_char,
+    name: *const c_char,
+) -> sts_status_t {
+    guard("vastost_snapshot_delete", || {
+        let _engine = state::engine()?;
+        let server = handles::server(server, "server")?;
+        // SAFETY: NUL-terminated by contract.
+        let lsu = unsafe { str_arg(lsu, "lsu", STS_MAX_LSUNAME) }?;
+        // SAFETY: NUL-terminated by contract.
+        let name = unsafe { str_arg(name, "name", VASTOST_MAX_SNAPSHOT_NAME) }?;
+        server.delete_snapshot(&lsu, &name)?;
         Ok(())
     })
 }

@@ -157,6 +157,21 @@ fn setup_worm_creates_locked_views_whose_bounds_the_plugin_reads() {
     // The bucket is the one locking: the cluster kept the object lock.
     let refused = fails(&vastost(&env, &[&["delete", "--image", "kept"][..], &auth[..]].concat()), 1);
     assert!(refused.contains("2060069"), "{refused}");
+
+    // Snapshots of the LSU's view: an indestructible one stays until it
+    // expires; a plain one goes when asked.
+    let snap = |args: &[&str]| vastost(&env, &[&["snapshot"][..], args, &auth[..]].concat());
+    let made = ok(&snap(&["create", "--name", "before-upgrade", "--expires", "7d", "--indestructible"]));
+    assert!(made.contains("created snapshot before-upgrade of /nbu-worm") && made.contains("indestructible"), "{made}");
+    ok(&snap(&["create", "--name", "daily"]));
+    assert!(!snap(&["create", "--name", "daily"]).status.success(), "names are unique");
+    let listed = ok(&snap(&["list"]));
+    assert!(listed.contains("before-upgrade") && listed.contains("daily"), "{listed}");
+    assert!(fails(&snap(&["delete", "--name", "before-upgrade"]), 1).contains("2060069"));
+    ok(&snap(&["delete", "--name", "daily"]));
+    let listed = ok(&snap(&["list"]));
+    assert!(listed.contains("before-upgrade") && !listed.contains("daily"), "{listed}");
+    assert_eq!(snap(&["create", "--indestructible"]).status.code(), Some(2), "indestructible needs --expires");
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
