@@ -178,8 +178,11 @@ pub struct SetupArgs {
     #[arg(long, requires = "worm", default_value = "10y", value_parser = vms_period)]
     pub max: String,
     /// With --worm: a lock the cluster gives every object the plugin writes
-    /// (its bookkeeping too) whether the plugin asks or not; unset, only
-    /// what `vastost lock` and NetBackup lock is locked.
+    /// whether the plugin asks or not (the plugin then locks each image as
+    /// it is closed for as long). Its bookkeeping is locked too: events and
+    /// replaced records cannot be deleted before it expires, and their
+    /// deletes fail until then. Unset (recommended), the plugin locks what
+    /// each image needs when NetBackup (or `vastost lock`) asks.
     #[arg(long, requires = "worm", value_parser = vms_period)]
     pub default: Option<String>,
     /// Print what would be created and what exists, and change nothing.
