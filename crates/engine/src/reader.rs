@@ -198,7 +198,7 @@ impl ImageReader {
         let sequential = self.last_end == Some(offset) || (offset == 0 && self.last_end.is_none());
         let window = if sequential { self.plan(offset, end + self.image.ctx().read_ahead) } else { Vec::new() };
         // Drop what the reader has moved past, then start what comes next.
-        self.cache.retain(|id, _| window.contains(id) || self.reserve_user == Some(*id));
+        self.drop_units(|id, reserve| window.contains(id) || reserve == Some(*id));
         for id in &window {
             self.start_fetch(*id);
         }
@@ -233,7 +233,7 @@ impl ImageReader {
         }
         self.last_end = Some(end);
         if !sequential {
-            self.cache.retain(|id, _| self.reserve_user == Some(*id));
+            self.drop_units(|id, reserve| reserve == Some(*id));
         }
         self.image.ctx().count_transfer(vastost_metrics::Direction::Read, end - offset);
         Ok((end - offset) as usize)
@@ -264,6 +264,18 @@ impl ImageReader {
             }
             Ok(_) => EngineError::NoSuchImage(format!("{image} (deleted while open for reading: {s})")),
             Err(other) => other,
+        }
+    }
+
+    /// Drops the units `keep` (given the reserved unit) does not keep,
+    /// giving the memory of those fetched back to their store.
+    fn drop_units(&mut self, keep: impl Fn(&UnitId, Option<UnitId>) -> bool) {
+        let reserve = self.reserve_user;
+        let gone: Vec<UnitId> = self.cache.keys().filter(|id| !keep(id, reserve)).copied().collect();
+        for id in gone {
+            if let Some(Slot { fetch: Fetch::Ready(data), .. }) = self.cache.remove(&id) {
+                self.stores[id.0].recycle(data);
+            }
         }
     }
 

@@ -234,6 +234,15 @@ impl ObjectStore {
         Ok(Segments::new(buf.collect()))
     }
 
+    /// Gives back bytes read with [`ObjectStore::get_range`] once they are
+    /// no longer needed, so that their memory serves the next reads (on a
+    /// filesystem; elsewhere they are simply dropped).
+    pub fn recycle(&self, data: Segments) {
+        if let Backend::Fs(_) = &*self.backend {
+            fs::recycle(data.into_parts());
+        }
+    }
+
     /// The size of an object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
         match self.run(|op| async move { op.stat(key).await }).await {

@@ -108,6 +108,11 @@ impl Segments {
         out
     }
 
+    /// The pieces, to reuse their memory.
+    pub fn into_parts(self) -> Vec<bytes::Bytes> {
+        self.parts
+    }
+
     /// Copies the bytes from `offset` into all of `dst`.
     ///
     /// # Panics
