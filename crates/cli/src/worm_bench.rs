@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use vastost_loader::Plugin;
 
+use crate::dates::now_secs as now;
 use crate::scale_bench::{Requests, Step, timed};
 
 const SERVER: &str = "VastData:worm-bench";
@@ -19,10 +20,6 @@ const LOCKED: &str = "bench-locked";
 const SMALL: usize = 4096;
 /// A lock the run can wait out.
 const LOCK_SECS: u64 = 2;
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 /// Runs the measure in `dir`: `images` small images, one of `size` bytes
 /// in fragments of `fragment` bytes.

@@ -160,6 +160,15 @@ impl Latest {
     }
 }
 
+/// The newest commit of image `def` when the image is there (not deleted,
+/// not another image's under colliding keys); `STS_ENOIMAGE` otherwise.
+pub(crate) fn visible(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
+    match latest_or_lost(ctx, keys)?.record(keys, def)?.map(|m| same_image(m, def)).transpose()? {
+        Some(m) if m.state != ImageState::Deleted => Ok(m),
+        _ => Err(EngineError::NoSuchImage(def.to_string())),
+    }
+}
+
 /// [`find_latest`] from outside the runtime.
 pub(crate) fn latest_or_lost(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Latest> {
     ctx.block_on(find_latest(&ctx.store, keys))

@@ -193,10 +193,7 @@ impl Lsu {
     }
 
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
-        match latest_or_lost(&self.ctx, keys)?.record(keys, def)?.map(|m| same_image(m, def)).transpose()? {
-            Some(m) if m.state != ImageState::Deleted => Ok(m),
-            _ => Err(EngineError::NoSuchImage(def.to_string())),
-        }
+        crate::commit::visible(&self.ctx, keys, def)
     }
 
     /// Properties of one image.
@@ -218,11 +215,6 @@ impl Lsu {
             damage: None,
             lock: m.lock,
         }
-    }
-
-    /// The LSU's WORM policy (`None`: its images cannot be locked).
-    pub fn worm(&self) -> Option<crate::retention::WormPolicy> {
-        self.ctx.worm
     }
 
     /// Locks a complete image until `until` (seconds since the epoch), or

@@ -95,15 +95,11 @@ pub struct ImageLock {
 }
 
 impl ImageLock {
-    /// Whether it still holds at `at`.
-    pub fn holds_at(&self, at: u64) -> bool {
-        self.until > at
-    }
-
-    /// Whether it still holds.
+    /// Whether it still holds. (The clock is read here rather than through
+    /// `ctx::now`, which this module cannot name without a cycle.)
     pub fn holds_now(&self) -> bool {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.holds_at(now)
+        self.until > now
     }
 
     /// The storage lock of the objects it covers.

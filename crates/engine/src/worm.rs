@@ -11,11 +11,11 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 use vastost_storage::ObjectStore;
 
-use crate::commit::{next_commit, put_record, remove_superseded, same_image};
+use crate::commit::{next_commit, put_record, remove_superseded, visible};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
-use crate::manifest::{ImageState, Manifest};
+use crate::manifest::{ImageState, Manifest, ObjectRef};
 use crate::names::ImageDef;
 use crate::retention::ImageLock;
 
@@ -41,10 +41,7 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
     let wanted = ImageLock { until, mode: policy.mode };
     let keys = ImageKeys::new(def);
     for _ in 0..5 {
-        let m = match crate::commit::latest_or_lost(ctx, &keys)?.record(&keys, def)? {
-            Some(m) if m.state != ImageState::Deleted => same_image(m, def)?,
-            _ => return Err(EngineError::NoSuchImage(image)),
-        };
+        let m = visible(ctx, &keys, def)?;
         if m.state != ImageState::Created {
             return Err(EngineError::WrongState { image, reason: "only a complete image can be locked" });
         }
@@ -62,7 +59,7 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
         }
         ctx.block_on(ctx.store.lock(&record, wanted.retention()))?;
         // An older record still locked stays until its own lock expires.
-        if m.lock.is_none_or(|held| !held.holds_at(now())) {
+        if m.lock.is_none_or(|held| !held.holds_now()) {
             remove_superseded(ctx, &keys, m.seq);
         }
         tracing::info!(target: "audit", lsu = %ctx.name, image = %def, until, mode = policy.mode.as_str(), "image locked");
@@ -75,11 +72,8 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
 /// of the server they are), its metadata and its current commit record.
 fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, lock: ImageLock) -> Result<()> {
     let mut targets: Vec<(ObjectStore, String)> = Vec::new();
-    for e in &m.extents {
-        let target = (ctx.store_of(&e.object)?, e.object.key.clone());
-        if !targets.iter().any(|(_, k)| *k == target.1) {
-            targets.push(target);
-        }
+    for object in distinct_objects(m) {
+        targets.push((ctx.store_of(object)?, object.key.clone()));
     }
     if m.meta {
         targets.push((ctx.store.clone(), keys.meta()));
@@ -95,6 +89,13 @@ fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, lock: ImageLo
     Ok(())
 }
 
+/// The objects image `m` maps, each once (an image of many overwrites maps
+/// some several times), in the order first mapped.
+fn distinct_objects(m: &Manifest) -> Vec<&ObjectRef> {
+    let mut seen = std::collections::HashSet::new();
+    m.extents.iter().map(|e| &e.object).filter(|o| seen.insert((o.lsu.as_deref(), o.key.as_str()))).collect()
+}
+
 /// Lifts an image's governance lock before it expires: a privileged call
 /// (the S3 user needs the bypass permission), logged for audit with `who`.
 /// A compliance lock is never lifted. The image's own fragments lose their
@@ -107,10 +108,7 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
     let image = def.to_string();
     let keys = ImageKeys::new(def);
     for _ in 0..5 {
-        let m = match crate::commit::latest_or_lost(ctx, &keys)?.record(&keys, def)? {
-            Some(m) if m.state != ImageState::Deleted => same_image(m, def)?,
-            _ => return Err(EngineError::NoSuchImage(image)),
-        };
+        let m = visible(ctx, &keys, def)?;
         let Some(held) = m.lock.filter(|l| l.holds_now()) else { return Ok(()) };
         if held.mode == crate::retention::WormMode::Compliance {
             return Err(EngineError::WormCompliance { image, until: held.until });
@@ -119,12 +117,11 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         let mut targets: Vec<String> = Vec::new();
         if !referenced {
             targets.extend(
-                m.extents
-                    .iter()
-                    .filter(|e| e.object.lsu.is_none() && keys.owns(&e.object.key))
-                    .map(|e| e.object.key.clone()),
+                distinct_objects(&m)
+                    .into_iter()
+                    .filter(|o| o.lsu.is_none() && keys.owns(&o.key))
+                    .map(|o| o.key.clone()),
             );
-            targets.dedup();
         }
         if m.meta {
             targets.push(keys.meta());
@@ -170,9 +167,7 @@ pub(crate) fn lock_by_default(ctx: &Arc<LsuCtx>, def: &ImageDef) {
 /// Refuses to delete or change an image whose lock still holds.
 pub(crate) fn check_unlocked(def: &ImageDef, m: &Manifest) -> Result<()> {
     match m.lock {
-        Some(held) if held.holds_at(now()) => {
-            Err(EngineError::WormLocked { image: def.to_string(), until: held.until })
-        }
+        Some(held) if held.holds_now() => Err(EngineError::WormLocked { image: def.to_string(), until: held.until }),
         _ => Ok(()),
     }
 }

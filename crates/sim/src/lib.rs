@@ -435,9 +435,7 @@ impl Simulator {
     /// (`GOVERNANCE` or `COMPLIANCE`) and retain-until time.
     pub fn retention(&self, bucket: &str, key: &str) -> Option<(&'static str, std::time::SystemTime)> {
         let o = self.objects.bucket(bucket).ok()?.get(key)?;
-        o.retention()
-            .until
-            .map(|(mode, until)| (if mode == s3::lock::Mode::Compliance { "COMPLIANCE" } else { "GOVERNANCE" }, until))
+        o.retention().until.map(|(mode, until)| (mode.name(), until))
     }
 
     /// Adds an S3 user's key, as the simulated VMS does for the users it

@@ -53,11 +53,16 @@ impl Mode {
         }
     }
 
-    pub(crate) fn dto(self) -> ObjectLockRetentionMode {
-        ObjectLockRetentionMode::from_static(match self {
+    /// S3's name of the mode.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
             Mode::Governance => ObjectLockRetentionMode::GOVERNANCE,
             Mode::Compliance => ObjectLockRetentionMode::COMPLIANCE,
-        })
+        }
+    }
+
+    pub(crate) fn dto(self) -> ObjectLockRetentionMode {
+        ObjectLockRetentionMode::from_static(self.name())
     }
 }
 
