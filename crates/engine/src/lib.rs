@@ -48,6 +48,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod warm;
 mod worm;
 mod writer;
 

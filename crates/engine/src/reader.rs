@@ -6,6 +6,7 @@
 //! a random read fetches only the units it needs.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -17,12 +18,17 @@ use crate::extents::{Piece, resolve};
 use crate::image::{ImageInfo, OpenImage};
 use crate::layout::BLOCK_SIZE;
 use crate::manifest::{Manifest, ObjectRef};
+use crate::warm::WarmPath;
 
 /// Bytes fetched (and verified) at once from one object.
 const UNIT_SIZE: u64 = 4 << 20;
 
 /// A unit: object number (index into the reader's objects) and unit number.
 type UnitId = (usize, u64);
+
+/// A range of the caller's buffer and where its bytes come from: an object
+/// number and an offset in that object, or nowhere (a hole, zeros).
+type Segment = (Range<usize>, Option<(usize, u64)>);
 
 #[derive(Debug)]
 enum Fetch {
@@ -54,6 +60,8 @@ pub struct ImageReader {
     reserve: Option<BudgetPermit>,
     reserve_user: Option<UnitId>,
     last_end: Option<u64>,
+    /// Sequential reads from the page cache, when the objects are files.
+    warm: WarmPath,
 }
 
 fn unit_len(obj: &ObjectRef) -> u64 {
@@ -126,8 +134,10 @@ impl ImageReader {
         // Without it, units fetched on demand are used once, not kept.
         let largest = objects.iter().map(|o| unit_len(o).min(o.size)).max().unwrap_or(0);
         let reserve = if largest == 0 { None } else { ctx.budget.try_acquire(largest) };
+        let warm = WarmPath::new(&stores);
         Ok(ImageReader {
             image,
+            warm,
             objects,
             stores,
             extents,
@@ -196,40 +206,38 @@ impl ImageReader {
         let end = self.head.size.min(offset.saturating_add(buf.len() as u64));
         self.image.ctx().limits.read.take(end - offset);
         let sequential = self.last_end == Some(offset) || (offset == 0 && self.last_end.is_none());
+        if sequential && self.warm.wanted(offset) {
+            if self.read_warm(buf, offset, end) {
+                // What was fetched ahead is not needed: the page cache has it.
+                self.drop_units(|id, reserve| reserve == Some(*id));
+                self.last_end = Some(end);
+                self.image.ctx().count_transfer(vastost_metrics::Direction::Read, end - offset);
+                return Ok((end - offset) as usize);
+            }
+            self.warm.pause(end + self.image.ctx().read_ahead);
+        }
         let window = if sequential { self.plan(offset, end + self.image.ctx().read_ahead) } else { Vec::new() };
         // Drop what the reader has moved past, then start what comes next.
         self.drop_units(|id, reserve| window.contains(id) || reserve == Some(*id));
         for id in &window {
             self.start_fetch(*id);
         }
-        let first = self.pieces.partition_point(|p| p.end() <= offset);
-        let mut pos = offset;
-        for i in first..self.pieces.len() {
-            let piece = self.pieces[i];
-            if piece.start >= end {
-                break;
-            }
-            if piece.start > pos {
-                buf[(pos - offset) as usize..(piece.start - offset) as usize].fill(0);
-                pos = piece.start;
-            }
-            let stop = piece.end().min(end);
-            let (obj, obj_offset) = self.extents[piece.extent];
-            let mut at = obj_offset + piece.delta + (pos - piece.start);
-            while pos < stop {
+        for (dst, src) in self.segments(offset, end) {
+            let Some((obj, mut at)) = src else {
+                buf[dst].fill(0);
+                continue;
+            };
+            let mut pos = dst.start;
+            while pos < dst.end {
                 let unit = at / unit_len(&self.objects[obj]);
                 let data = self.unit((obj, unit)).map_err(|e| self.explain(e))?;
                 let (ustart, _) = unit_range(&self.objects[obj], unit);
                 let from = (at - ustart) as usize;
-                let n = ((stop - pos) as usize).min(data.len() - from);
-                let dst = (pos - offset) as usize;
-                data.copy_to(from, &mut buf[dst..dst + n]);
-                pos += n as u64;
+                let n = (dst.end - pos).min(data.len() - from);
+                data.copy_to(from, &mut buf[pos..pos + n]);
+                pos += n;
                 at += n as u64;
             }
-        }
-        if pos < end {
-            buf[(pos - offset) as usize..(end - offset) as usize].fill(0);
         }
         self.last_end = Some(end);
         if !sequential {
@@ -237,6 +245,52 @@ impl ImageReader {
         }
         self.image.ctx().count_transfer(vastost_metrics::Direction::Read, end - offset);
         Ok((end - offset) as usize)
+    }
+
+    /// What fills the bytes `[offset, end)` of the image, in order: ranges
+    /// of the caller's buffer (relative to `offset`), each with the object
+    /// number and object offset its bytes come from, or `None` for a hole.
+    fn segments(&self, offset: u64, end: u64) -> Vec<Segment> {
+        let mut out = Vec::new();
+        let rel = |at: u64| (at - offset) as usize;
+        let mut pos = offset;
+        let first = self.pieces.partition_point(|p| p.end() <= offset);
+        for piece in self.pieces[first..].iter().take_while(|p| p.start < end) {
+            if piece.start > pos {
+                out.push((rel(pos)..rel(piece.start), None));
+                pos = piece.start;
+            }
+            let stop = piece.end().min(end);
+            let (obj, obj_offset) = self.extents[piece.extent];
+            out.push((rel(pos)..rel(stop), Some((obj, obj_offset + piece.delta + (pos - piece.start)))));
+            pos = stop;
+        }
+        if pos < end {
+            out.push((rel(pos)..rel(end), None));
+        }
+        out
+    }
+
+    /// Fills the caller's buffer from the page cache alone (see
+    /// [`WarmPath`]); `false` if any of it is not there.
+    fn read_warm(&mut self, buf: &mut [u8], offset: u64, end: u64) -> bool {
+        for (dst, src) in self.segments(offset, end) {
+            match src {
+                None => buf[dst].fill(0),
+                Some((obj, at)) => {
+                    if !self.warm.copy(obj, &self.objects[obj], &self.stores[obj], at, &mut buf[dst]) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Units fetched and held now (tests tell the paths apart with it).
+    #[cfg(test)]
+    pub(crate) fn units_held(&self) -> usize {
+        self.cache.len()
     }
 
     /// A fragment that vanished under an open reader: if the image was

@@ -16,7 +16,7 @@ const FRAG: u64 = 8192;
 pub(crate) struct Env {
     pub rt: tokio::runtime::Runtime,
     pub budget: MemoryBudget,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub lsus: Vec<Lsu>,
 }
 
@@ -29,7 +29,7 @@ pub(crate) fn env(budget: u64) -> Env {
         .into_iter()
         .map(|s| Lsu::new(crate::ctx::LsuCtx::on_store(s, rt.handle().clone(), budget.clone(), FRAG)))
         .collect();
-    Env { rt, budget, _dir: dir, lsus }
+    Env { rt, budget, dir, lsus }
 }
 
 fn def(name: &str) -> ImageDef {
@@ -137,7 +137,7 @@ fn a_failed_fragment_write_is_sticky_and_nothing_is_committed() {
     w.write(&data(1, FRAG as usize), 0).unwrap();
     w.flush().unwrap();
     // Make the fragment folder unusable: a file where the folder must be.
-    let root = env._dir.path().join("images/sticky/1/frag");
+    let root = env.dir.path().join("images/sticky/1/frag");
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::write(&root, b"not a folder").unwrap();
     let err = w.write(&data(2, FRAG as usize), FRAG).unwrap_err();

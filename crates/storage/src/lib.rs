@@ -27,7 +27,7 @@ mod store;
 mod types;
 
 pub use error::{ErrorKind, Result, StorageError};
-pub use fs::DirectWriter;
+pub use fs::{Cached, DirectWriter, PageCacheFile};
 pub use s3::http_client;
 pub use s3_raw::Upload;
 pub use store::ObjectStore;

@@ -189,6 +189,15 @@ impl ObjectStore {
         }
     }
 
+    /// The object opened for reads from the page cache only, when the
+    /// store is a filesystem and the object exists; `None` otherwise.
+    pub fn page_cache_file(&self, key: &str) -> Option<fs::PageCacheFile> {
+        match &*self.backend {
+            Backend::Fs(s) => fs::PageCacheFile::open(&s.root, key),
+            Backend::Memory(_) | Backend::S3(_) => None,
+        }
+    }
+
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         if let Backend::Fs(s) = &*self.backend {
