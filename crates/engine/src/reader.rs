@@ -210,13 +210,15 @@ impl ImageReader {
             if self.read_warm(buf, offset, end) {
                 // What was fetched ahead is not needed: the page cache has it.
                 self.drop_units(|id, reserve| reserve == Some(*id));
+                self.warm.hit();
                 self.last_end = Some(end);
                 self.image.ctx().count_transfer(vastost_metrics::Direction::Read, end - offset);
                 return Ok((end - offset) as usize);
             }
-            self.warm.pause(end + self.image.ctx().read_ahead);
+            self.warm.pause(end, self.image.ctx().read_ahead);
         }
-        let window = if sequential { self.plan(offset, end + self.image.ctx().read_ahead) } else { Vec::new() };
+        let ahead = self.warm.fetch_limit(end + self.image.ctx().read_ahead).max(end);
+        let window = if sequential { self.plan(offset, ahead) } else { Vec::new() };
         // Drop what the reader has moved past, then start what comes next.
         self.drop_units(|id, reserve| window.contains(id) || reserve == Some(*id));
         for id in &window {

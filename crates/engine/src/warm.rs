@@ -35,10 +35,17 @@ struct Held {
     len: usize,
 }
 
+/// Misses in a row after which the page cache is tried only every
+/// `read_ahead << MAX_BACKOFF` bytes (a cold stream then pays one wait for
+/// a unit per that many bytes).
+const MAX_BACKOFF: u32 = 5;
+
 /// One reader's page-cache path: the object open, and the last chunk read.
 #[derive(Debug)]
 pub(crate) struct WarmPath {
     mode: Mode,
+    /// Misses in a row: each doubles the bytes until the next try.
+    misses: u32,
     file: Option<(usize, PageCacheFile)>,
     held: Option<Held>,
     buf: Vec<u8>,
@@ -49,7 +56,8 @@ impl WarmPath {
     /// filesystem.
     pub(crate) fn new(stores: &[ObjectStore]) -> Self {
         let any_fs = stores.iter().any(|s| s.fs_root().is_some());
-        WarmPath { mode: if any_fs { Mode::On } else { Mode::Off }, file: None, held: None, buf: Vec::new() }
+        let mode = if any_fs { Mode::On } else { Mode::Off };
+        WarmPath { mode, misses: 0, file: None, held: None, buf: Vec::new() }
     }
 
     /// Whether a sequential read at image offset `at` should try the page
@@ -66,11 +74,29 @@ impl WarmPath {
         }
     }
 
-    /// The page cache missed: leave reads to the read-ahead path until the
-    /// image offset `until`.
-    pub(crate) fn pause(&mut self, until: u64) {
+    /// How far the read-ahead path may fetch (it wants `to`): never past
+    /// the point where the page cache is tried again, so that nothing it
+    /// fetched is thrown away if the page cache has the bytes by then.
+    pub(crate) fn fetch_limit(&self, to: u64) -> u64 {
+        match self.mode {
+            Mode::PausedUntil(until) => to.min(until),
+            Mode::Off | Mode::On => to,
+        }
+    }
+
+    /// A read served from the page cache.
+    pub(crate) fn hit(&mut self) {
+        self.misses = 0;
+    }
+
+    /// The page cache missed the read ending at image offset `end`: leave
+    /// reads to the read-ahead path for `read_ahead` bytes past it, twice
+    /// as many after each miss in a row.
+    pub(crate) fn pause(&mut self, end: u64, read_ahead: u64) {
         if self.mode != Mode::Off {
-            self.mode = Mode::PausedUntil(until);
+            let span = read_ahead.max(1) << self.misses.min(MAX_BACKOFF);
+            self.mode = Mode::PausedUntil(end.saturating_add(span));
+            self.misses = self.misses.saturating_add(1);
         }
         self.file = None;
     }
@@ -90,6 +116,17 @@ impl WarmPath {
         let mut done = 0;
         while done < dst.len() {
             let chunk = at / obj.chunk_size;
+            let (start, len) = chunk_span(obj, chunk);
+            if at == start && dst.len() - done >= len && len > 0 {
+                // A whole chunk: straight into the caller's buffer, checked
+                // there (one copy fewer).
+                if !self.read_checked(object, obj, store, chunk, &mut dst[done..done + len]) {
+                    return false;
+                }
+                done += len;
+                at += len as u64;
+                continue;
+            }
             if !self.load(object, obj, store, chunk) {
                 return false;
             }
@@ -112,33 +149,53 @@ impl WarmPath {
             return true;
         }
         self.held = None;
-        let start = chunk * obj.chunk_size;
-        let len = obj.chunk_size.min(obj.size.saturating_sub(start)) as usize;
+        let (_, len) = chunk_span(obj, chunk);
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let ok = self.read_checked(object, obj, store, chunk, &mut buf[..len]);
+        self.buf = buf;
+        if ok {
+            self.held = Some(Held { object, chunk, len });
+        }
+        ok
+    }
+
+    /// Fills `dst` (the chunk's length) with chunk `chunk` from the page
+    /// cache and checks it. A mismatch is not reported here: the
+    /// read-ahead path reads the chunk again and tells a damaged transfer
+    /// from damaged storage.
+    fn read_checked(
+        &mut self,
+        object: usize,
+        obj: &ObjectRef,
+        store: &ObjectStore,
+        chunk: u64,
+        dst: &mut [u8],
+    ) -> bool {
         let Some(expected) = obj.crcs.get(chunk as usize).copied() else { return false };
         if self.file.as_ref().is_none_or(|(n, _)| *n != object) {
             self.file = store.page_cache_file(&obj.key).map(|f| (object, f));
         }
         let Some((_, file)) = &self.file else { return false };
-        if self.buf.len() < len {
-            self.buf.resize(len, 0);
-        }
-        match file.read_at(&mut self.buf[..len], start) {
-            Cached::Hit => {}
-            Cached::Miss => return false,
+        match file.read_at(dst, chunk * obj.chunk_size) {
+            Cached::Hit => crc32c::crc32c(dst) == expected,
+            Cached::Miss => false,
             Cached::Unsupported => {
                 tracing::debug!(key = %obj.key, "reads cannot skip waiting here: the page-cache path is off");
                 self.mode = Mode::Off;
-                return false;
+                false
             }
         }
-        if crc32c::crc32c(&self.buf[..len]) != expected {
-            // Not reported here: the read-ahead path reads it again and
-            // tells a damaged transfer from damaged storage.
-            return false;
-        }
-        self.held = Some(Held { object, chunk, len });
-        true
     }
+}
+
+/// Where chunk `chunk` of an object starts, and its length (the last one
+/// may be short).
+fn chunk_span(obj: &ObjectRef, chunk: u64) -> (u64, usize) {
+    let start = chunk * obj.chunk_size;
+    (start, obj.chunk_size.min(obj.size.saturating_sub(start)) as usize)
 }
 
 #[cfg(test)]
@@ -234,8 +291,11 @@ mod tests {
         let mut content = std::fs::read(frag).unwrap();
         content[100] ^= 0x40;
         std::fs::write(frag, &content).unwrap();
-        let err = restore(lsu, "damaged", FRAG).unwrap_err();
-        assert!(matches!(err, EngineError::Integrity(_)), "{err}");
+        // Whole chunks read into the caller's buffer, and pieces of one.
+        for block in [FRAG, 1536] {
+            let err = restore(lsu, "damaged", block).unwrap_err();
+            assert!(matches!(err, EngineError::Integrity(_)), "block {block}: {err}");
+        }
         // The bytes before it still read.
         let mut r = lsu.open_for_read(&ImageDef::new("damaged", "1").unwrap()).unwrap();
         let mut buf = vec![0u8; 3 * FRAG];
