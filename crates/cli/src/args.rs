@@ -440,6 +440,10 @@ pub struct BenchArgs {
     /// server).
     #[arg(long)]
     pub cold: bool,
+    /// NFS data path: the plugin writes fragments through the page cache
+    /// (`direct_io = false`) instead of bypassing it.
+    #[arg(long)]
+    pub page_cache_writes: bool,
     /// Runs of each measure; the median and the spread are shown (shared
     /// disks are noisy).
     #[arg(long, default_value_t = 4)]

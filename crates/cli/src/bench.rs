@@ -19,7 +19,8 @@ use crate::bench_steps::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::data::Pattern;
 use crate::demo::{S3Demo, write_config};
 use crate::peers::{
-    S3Client, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, run as run_peer, scratch, shown,
+    S3Client, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, plain_write_direct, run as run_peer, scratch,
+    shown,
 };
 use crate::{fmt, session};
 
@@ -63,6 +64,8 @@ fn parallel(n: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<Took> 
 enum Client {
     Plugin,
     Plain,
+    /// Plain writes bypassing the page cache, then plain reads.
+    PlainDirect,
     S3(S3Client),
 }
 
@@ -71,6 +74,7 @@ impl Client {
         match self {
             Client::Plugin => "plugin",
             Client::Plain => "plain file I/O",
+            Client::PlainDirect => "plain O_DIRECT",
             Client::S3(c) => c.label(),
         }
     }
@@ -132,9 +136,12 @@ impl Run<'_> {
                 }
                 Ok((backup, restore))
             }
-            Client::Plain => {
+            Client::Plain | Client::PlainDirect => {
                 self.settle(self.plain_dir)?;
-                let backup = parallel(n, |i| plain_write(&self.file(i), self.source, per, self.block))?;
+                let backup = parallel(n, |i| match client {
+                    Client::PlainDirect => plain_write_direct(&self.file(i), self.source, per, self.block),
+                    _ => plain_write(&self.file(i), self.source, per, self.block),
+                })?;
                 self.settle(self.plain_dir)?;
                 let restore = parallel(n, |i| match plain_read(&self.file(i), self.block)? {
                     got if got == per => Ok(()),
@@ -227,7 +234,17 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
             let s3 = S3Demo { endpoint: &t.endpoint, credentials: &creds, vms: None, ca_bundle: None };
             ("VastData:demo-s3", write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, Some(s3))?)
         }
-        None => ("VastData:demo", write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, None)?),
+        None => {
+            let config = write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;
+            if args.page_cache_writes {
+                let text = std::fs::read_to_string(&config)?;
+                std::fs::write(
+                    &config,
+                    text.replacen("data_path = \"nfs\"\n", "data_path = \"nfs\"\ndirect_io = false\n", 1),
+                )?;
+            }
+            ("VastData:demo", config)
+        }
     };
     let plugin = session::load(plugin_path, Some(&config))?;
     let mut source = vec![0u8; SOURCE_LEN];
@@ -235,12 +252,21 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
     let mut clients = vec![Client::Plugin];
     match &target {
         Some(_) => clients.extend(S3Client::ALL.map(Client::S3)),
-        None => clients.push(Client::Plain),
+        None => {
+            clients.push(Client::Plain);
+            std::fs::create_dir_all(&plain_dir)?;
+            if block.is_multiple_of(4096) && crate::peers::direct_io_works(&plain_dir) {
+                clients.push(Client::PlainDirect);
+            }
+        }
     }
     let data_path = match (&target, args.in_memory) {
         (Some(_), true) => "S3, simulator in its own process keeping objects in memory (the plugin's ceiling)",
         (Some(_), false) => "S3, simulator in its own process over the disk",
-        (None, _) => "NFS (a directory)",
+        (None, _) if args.page_cache_writes => {
+            "NFS (a directory), plugin writing through the page cache (direct_io = false)"
+        }
+        (None, _) => "NFS (a directory), plugin writing past the page cache where the filesystem allows (direct_io)",
     };
     println!(
         "vastost bench: {} per run, {} calls, fragments {}, memory budget {}, {} runs each, {}, on {}",
@@ -315,7 +341,9 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
                 let cpu_per_gib = cpus[cpus.len() / 2] / (total as f64 / (1u64 << 30) as f64);
                 let ratio = match client {
                     Client::Plugin => String::new(),
-                    Client::Plain | Client::S3(_) => format!("{:.2}", plugin_wall.as_secs_f64() / wall.as_secs_f64()),
+                    Client::Plain | Client::PlainDirect | Client::S3(_) => {
+                        format!("{:.2}", plugin_wall.as_secs_f64() / wall.as_secs_f64())
+                    }
                 };
                 println!(
                     "{n:>7} {phase:<8} {:<15} {:>10.1} {:>19} {cpu_per_gib:>10.2} {ratio:>11}",
@@ -356,6 +384,12 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
             fmt::size(block as u64),
             fmt::size(block as u64)
         );
+        if clients.contains(&Client::PlainDirect) {
+            println!(
+                "plain O_DIRECT: the same writes bypassing the page cache from one aligned buffer, like dd bs={} oflag=direct conv=fsync; the same reads (what a direct write left out of the page cache is read from the disk)",
+                fmt::size(block as u64)
+            );
+        }
     }
     plugin.terminate()?;
     drop(sim);

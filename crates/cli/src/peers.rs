@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_steps::LSU;
 
-/// An S3 reference client (on the NFS path the reference is plain file
-/// I/O, [`plain_write`] and [`plain_read`]).
+/// An S3 reference client (on the NFS path the references are plain file
+/// I/O, [`plain_write`] or [`plain_write_direct`], and [`plain_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum S3Client {
     /// `aws s3 cp` (the AWS CLI's defaults).
@@ -160,6 +160,51 @@ pub(crate) fn plain_write(path: &Path, source: &[u8], len: u64, block: usize) ->
         let at = (off as usize) % source.len();
         let n = block.min((len - off) as usize).min(source.len() - at);
         f.write_all(&source[at..at + n])?;
+        off += n as u64;
+    }
+    f.sync_all()?;
+    File::open(path.parent().context("a parent folder")?)?.sync_all()?;
+    Ok(())
+}
+
+/// Whether files in `dir` can be written bypassing the page cache
+/// (`O_DIRECT`; tmpfs, for one, refuses it).
+pub(crate) fn direct_io_works(dir: &Path) -> bool {
+    let probe = dir.join(".direct-probe");
+    let ok = open_direct(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+fn open_direct(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path)
+}
+
+/// Writes `len` bytes of `source` to `path` like `dd oflag=direct
+/// conv=fsync`: `block`-byte writes that bypass the page cache, from one
+/// page-aligned buffer, then fsync of the file and its folder. `block`
+/// must be a multiple of 4 KiB.
+pub(crate) fn plain_write_direct(path: &Path, source: &[u8], len: u64, block: usize) -> Result<()> {
+    const ALIGN: usize = 4096;
+    if !block.is_multiple_of(ALIGN) {
+        bail!("direct writes need blocks of a multiple of 4 KiB");
+    }
+    let mut f = open_direct(path).with_context(|| format!("cannot open {} with O_DIRECT", path.display()))?;
+    let mut raw = vec![0u8; block + ALIGN];
+    let start = raw.as_ptr().align_offset(ALIGN);
+    let buf = &mut raw[start..start + block];
+    let mut off = 0u64;
+    while off < len {
+        let at = (off as usize) % source.len();
+        let n = block.min((len - off) as usize).min(source.len() - at);
+        buf[..n].copy_from_slice(&source[at..at + n]);
+        f.write_all(&buf[..n])?;
         off += n as u64;
     }
     f.sync_all()?;

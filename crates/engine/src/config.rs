@@ -14,6 +14,7 @@
 //! lsus = ["pool1"]
 //! fragment_size = "64MiB"
 //! write_parallelism = 4
+//! direct_io = true
 //! read_ahead = "32MiB"
 //! reclaim_grace_secs = 900
 //! abandon_after_hours = 24
@@ -250,6 +251,9 @@ pub struct ServerConfig {
     pub write_parallelism: usize,
     /// Bytes fetched ahead of a sequential reader.
     pub read_ahead: ByteSize,
+    /// NFS data path: fragments are written bypassing the media server's
+    /// page cache (`O_DIRECT`) where the filesystem allows it.
+    pub direct_io: bool,
     /// Seconds a reference in the making protects data from the reclaimer.
     /// Copies and virtual images commit within this time of taking their
     /// references (they renew them otherwise); clocks of the media servers
@@ -317,6 +321,7 @@ impl Default for ServerConfig {
             fragment_size: ByteSize::mib(64),
             write_parallelism: 4,
             read_ahead: ByteSize::mib(32),
+            direct_io: true,
             reclaim_grace_secs: 900,
             abandon_after_hours: 24,
             reclaim_max_images: None,

@@ -412,7 +412,7 @@ impl ServerShared {
                 if !dir.is_dir() {
                     return Err(EngineError::NoSuchLsu(name.to_string()));
                 }
-                ObjectStore::fs(&dir)?
+                ObjectStore::fs_with(&dir, self.cfg.direct_io)?
             }
             Location::S3 { endpoint, more_endpoints, region, keys, tls } => {
                 check_bucket_name(name.as_str())?;

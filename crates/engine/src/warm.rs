@@ -243,6 +243,9 @@ mod tests {
         let lsu = &env.lsus[1];
         let bytes = data(7, 20 * FRAG + 1536);
         backup(lsu, "warm", &bytes);
+        // Backups bypass the page cache where they can: a first read brings
+        // the fragments in (as a verify before a duplication would).
+        assert!(restore(lsu, "warm", FRAG).unwrap().0 == bytes);
         // Calls smaller than, equal to and larger than a fragment.
         for block in [1536, FRAG, 3 * FRAG + 512] {
             let (out, held) = restore(lsu, "warm", block).unwrap();

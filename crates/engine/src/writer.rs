@@ -199,7 +199,7 @@ impl ImageWriter {
     fn new_fragment(&mut self, offset: u64) -> Result<Fragment> {
         let key = self.image.keys().fragment(self.next_fragment, &self.token, &self.committed.incarnation);
         self.next_fragment += 1;
-        let sink = match self.image.ctx().store.direct_writer(&key)? {
+        let sink = match self.image.ctx().store.direct_writer(&key, &self.image.ctx().rt)? {
             Some(file) => Sink::Direct(file),
             None => {
                 Sink::Buffered(self.image.ctx().budget.buffer(&self.image.ctx().rt, self.image.ctx().fragment_size))

@@ -18,17 +18,19 @@ use crate::types::{Capacity, ListEntry, LockMode, Retention};
 pub(crate) struct FsStore {
     pub root: PathBuf,
     pub op: Operator,
+    /// Whether fragments bypass the page cache where the filesystem allows.
+    pub direct_writes: bool,
 }
 
 impl FsStore {
     /// The directory `root`, created if missing.
-    pub(crate) fn open(root: &Path) -> Result<Self> {
+    pub(crate) fn open(root: &Path, direct_writes: bool) -> Result<Self> {
         let key = root.display().to_string();
         std::fs::create_dir_all(root).map_err(|e| StorageError::from_io("open", &key, e))?;
         let root = root.canonicalize().map_err(|e| StorageError::from_io("open", &key, e))?;
         let builder = services::Fs::default().root(&root.to_string_lossy());
         let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &key, e))?;
-        Ok(FsStore { root, op })
+        Ok(FsStore { root, op, direct_writes })
     }
 }
 
@@ -36,11 +38,11 @@ impl FsStore {
 /// `link` never crosses a filesystem.
 const TMP_DIR: &str = ".vastost/tmp";
 
-fn abs(root: &Path, key: &str) -> PathBuf {
+pub(crate) fn abs(root: &Path, key: &str) -> PathBuf {
     root.join(key.trim_start_matches('/'))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     op: &'static str,
     key: &str,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
@@ -53,7 +55,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Creates (or truncates) a file, making its folders first if missing.
-fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
     match std::fs::File::create(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
@@ -65,7 +67,7 @@ fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -258,47 +260,6 @@ pub(crate) fn capacity(root: &Path) -> Result<Capacity> {
     let free = st.f_bfree.saturating_mul(unit);
     let available = st.f_bavail.saturating_mul(unit);
     Ok(Capacity { total, used: total.saturating_sub(free), available })
-}
-
-/// An object written in place, piece by piece, on a filesystem store: the
-/// caller's bytes go straight to the file (one copy, into the page cache)
-/// instead of through a buffer of ours. Nothing refers to the file until
-/// the engine commits a manifest naming it, so a half-written one is only
-/// an orphan.
-#[derive(Debug)]
-pub struct DirectWriter {
-    file: std::fs::File,
-    path: PathBuf,
-    key: String,
-}
-
-impl DirectWriter {
-    pub(crate) fn create(root: &Path, key: &str) -> Result<Self> {
-        let path = abs(root, key);
-        let file = create_file(&path).map_err(|e| StorageError::from_io("create", key, e))?;
-        Ok(DirectWriter { file, path, key: key.to_string() })
-    }
-
-    /// Appends `data` (a blocking write: call it from the caller's thread,
-    /// never from a runtime worker).
-    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
-        use std::io::Write;
-        self.file.write_all(data).map_err(|e| StorageError::from_io("write", &self.key, e))
-    }
-
-    /// Makes the object durable: file data and directory entry synced.
-    pub async fn finish(self) -> Result<()> {
-        let DirectWriter { file, path, key } = self;
-        blocking("put", &key, move || {
-            file.sync_all()?;
-            drop(file);
-            match path.parent() {
-                Some(parent) => sync_dir(parent),
-                None => Ok(()),
-            }
-        })
-        .await
-    }
 }
 
 /// What a read from the page cache alone found.

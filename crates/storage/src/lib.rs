@@ -18,6 +18,7 @@
 pub mod breaker;
 mod error;
 mod fs;
+mod fs_writer;
 mod memory;
 mod resend;
 mod s3;
@@ -27,7 +28,8 @@ mod store;
 mod types;
 
 pub use error::{ErrorKind, Result, StorageError};
-pub use fs::{Cached, DirectWriter, PageCacheFile};
+pub use fs::{Cached, PageCacheFile};
+pub use fs_writer::DirectWriter;
 pub use s3::http_client;
 pub use s3_raw::Upload;
 pub use store::ObjectStore;

@@ -15,6 +15,7 @@ use opendal::Operator;
 use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::fs::{self, FsStore};
+use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
@@ -37,7 +38,13 @@ enum Backend {
 impl ObjectStore {
     /// A store on a local or NFS-mounted directory, created if missing.
     pub fn fs(root: &Path) -> Result<Self> {
-        Ok(ObjectStore { backend: Arc::new(Backend::Fs(FsStore::open(root)?)) })
+        Self::fs_with(root, true)
+    }
+
+    /// A store on a directory whose fragments are written through the page
+    /// cache unless `direct_writes` (see [`DirectWriter`]).
+    pub fn fs_with(root: &Path, direct_writes: bool) -> Result<Self> {
+        Ok(ObjectStore { backend: Arc::new(Backend::Fs(FsStore::open(root, direct_writes)?)) })
     }
 
     /// A bucket of an S3 endpoint, with AWS Signature V4 and path-style
@@ -182,9 +189,11 @@ impl ObjectStore {
     /// A writer that puts the bytes of a new object straight into place,
     /// when the store is a filesystem; `None` for stores that take whole
     /// objects (memory, and S3 where the upload needs the bytes at hand).
-    pub fn direct_writer(&self, key: &str) -> Result<Option<fs::DirectWriter>> {
+    /// Its writes bypass the page cache, run by `rt`'s blocking threads,
+    /// unless the store was opened without direct writes.
+    pub fn direct_writer(&self, key: &str, rt: &tokio::runtime::Handle) -> Result<Option<DirectWriter>> {
         match &*self.backend {
-            Backend::Fs(s) => fs::DirectWriter::create(&s.root, key).map(Some),
+            Backend::Fs(s) => DirectWriter::create(&s.root, key, s.direct_writes.then(|| rt.clone())).map(Some),
             Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
     }

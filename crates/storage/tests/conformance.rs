@@ -141,18 +141,66 @@ fn direct_writes_on_a_filesystem() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let s = ObjectStore::fs(dir.path()).unwrap();
-    let mut w = s.direct_writer("f/obj").unwrap().expect("a filesystem writes in place");
+    let mut w = s.direct_writer("f/obj", rt.handle()).unwrap().expect("a filesystem writes in place");
     w.write_all(b"hello ").unwrap();
     w.write_all(b"world").unwrap();
     rt.block_on(w.finish()).unwrap();
     assert_eq!(rt.block_on(s.get("f/obj")).unwrap(), Bytes::from_static(b"hello world"));
-    assert!(ObjectStore::memory().unwrap().direct_writer("x").unwrap().is_none());
+    assert!(ObjectStore::memory().unwrap().direct_writer("x", rt.handle()).unwrap().is_none());
     let (s3, _keep) = stores().pop().unwrap();
-    assert!(s3.direct_writer("x").unwrap().is_none(), "S3 takes whole objects");
+    assert!(s3.direct_writer("x", rt.handle()).unwrap().is_none(), "S3 takes whole objects");
     assert!(s3.capacity().unwrap().is_none(), "a bucket's capacity comes from VMS quotas");
     rt.block_on(s3.check()).expect("the bucket answers");
     let cap = s.capacity().unwrap().expect("a filesystem knows its capacity");
     assert!(cap.total > 0 && cap.used <= cap.total && cap.available <= cap.total);
+}
+
+/// Whether `dir`'s filesystem takes `O_DIRECT`.
+fn direct_io_works(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let probe = dir.join("probe");
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(&probe)
+        .is_ok();
+    let _ = std::fs::remove_file(probe);
+    ok
+}
+
+#[test]
+fn fragments_written_past_the_page_cache_read_back_whole() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    // Several staging buffers' worth with several writes in flight, pieces
+    // of every size (aligned and not), and a tail that is not 4 KiB-aligned.
+    let data: Vec<u8> = (0..(9u32 << 20) + 5 * 512).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let pieces = [512, 4096, 1 << 20, 3 * 512, 2 << 20, 100_000, 7 << 20];
+    for direct in [true, false] {
+        let s = ObjectStore::fs_with(dir.path(), direct).unwrap();
+        let key = format!("f/big-{direct}");
+        let mut w = s.direct_writer(&key, rt.handle()).unwrap().unwrap();
+        let (mut at, mut i) = (0, 0);
+        while at < data.len() {
+            let n = pieces[i % pieces.len()].min(data.len() - at);
+            w.write_all(&data[at..at + n]).unwrap();
+            at += n;
+            i += 1;
+        }
+        rt.block_on(w.finish()).unwrap();
+        if direct && direct_io_works(dir.path()) {
+            // What went past the page cache is not in it (checked before
+            // anything reads it back).
+            let file = s.page_cache_file(&key).unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            assert_ne!(file.read_at(&mut buf, 0), vastost_storage::Cached::Hit, "written through the page cache");
+        }
+        let back = rt.block_on(s.get(&key)).unwrap();
+        assert_eq!(back.len(), data.len(), "direct {direct}");
+        assert!(back[..] == data[..], "direct {direct}: the bytes read back differ");
+    }
 }
 
 #[test]

@@ -1,0 +1,251 @@
+//! Fragments written in place on a filesystem store, bypassing the page
+//! cache (`O_DIRECT`) where the filesystem allows it.
+//!
+//! A buffered write copies every byte into page-cache pages the kernel
+//! must first find: on a busy media server that means evicting others,
+//! and on a virtual machine that hands freed memory back to its host, a
+//! fault to the host for each fresh page (the same 1 GiB `dd conv=fsync`
+//! swings from 0.6 to 3 s there, nearly all system time). The backup's
+//! bytes are not read again soon, so they go straight from small reused
+//! buffers to the storage instead (`dd` of 1 GiB there: 0.12 s of system
+//! time direct, 0.3 to 2.6 s buffered). Full buffers are written by the
+//! runtime's blocking threads, a few at once, while the caller fills the
+//! next. Writes are aligned to 4 KiB (what local filesystems demand; NFS
+//! demands nothing); the tail of a fragment that is not is written through
+//! the page cache after the rest.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rustix::fs::OFlags;
+
+use crate::error::{Result, StorageError};
+use crate::fs::{abs, blocking, create_file, sync_dir};
+
+/// Alignment of direct writes: addresses, lengths and file offsets.
+const ALIGN: usize = 4096;
+/// Bytes gathered before each direct write (on this project's test
+/// machines 1 MiB writes beat 4 and 8 MiB ones; an NFS client sends it as
+/// one WRITE of the usual 1 MiB `wsize`).
+const STAGING: usize = 1 << 20;
+/// Full staging buffers being written at once, per fragment.
+const DEPTH: usize = 4;
+/// Staging buffers kept for the next fragments: a fresh one costs a page
+/// fault per 4 KiB, which is what writing directly avoids.
+const POOL_MAX: usize = 32;
+
+static POOL: Mutex<Vec<Staging>> = Mutex::new(Vec::new());
+
+/// `STAGING` bytes starting at an `ALIGN`-aligned address, and how many
+/// of them are filled.
+#[derive(Debug)]
+struct Staging {
+    vec: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Staging {
+    fn take() -> Staging {
+        let spare = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        spare.unwrap_or_else(|| {
+            let vec = vec![0u8; STAGING + ALIGN];
+            let start = vec.as_ptr().align_offset(ALIGN);
+            Staging { vec, start, len: 0 }
+        })
+    }
+
+    fn give_back(mut self) {
+        self.len = 0;
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(self);
+        }
+    }
+
+    /// Takes as much of `data` as fits; returns how much.
+    fn fill(&mut self, data: &[u8]) -> usize {
+        let n = (STAGING - self.len).min(data.len());
+        let at = self.start + self.len;
+        self.vec[at..at + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.vec[self.start..self.start + self.len]
+    }
+}
+
+fn set_direct(file: &File, on: bool) -> std::io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    let flags = if on { flags | OFlags::DIRECT } else { flags - OFlags::DIRECT };
+    rustix::fs::fcntl_setfl(file, flags)?;
+    Ok(())
+}
+
+/// Writes `bytes` at `offset` bypassing the page cache; `false` when the
+/// filesystem took `O_DIRECT` at open but refuses the write (it needs a
+/// larger alignment than ours): then they went through the page cache, and
+/// so must the rest.
+fn write_direct(file: &File, key: &str, bytes: &[u8], offset: u64) -> std::io::Result<bool> {
+    match file.write_all_at(bytes, offset) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            tracing::debug!(key, error = %e, "direct write refused: writing through the page cache");
+            set_direct(file, false)?;
+            file.write_all_at(bytes, offset)?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A staging buffer written, or the error that stopped it; and whether
+/// the write bypassed the page cache.
+type Written = std::io::Result<(Staging, bool)>;
+
+/// Direct writes: one buffer filling in the caller's thread while up to
+/// `DEPTH` full ones are written by the runtime's blocking threads.
+#[derive(Debug)]
+struct Pipeline {
+    rt: tokio::runtime::Handle,
+    staging: Staging,
+    in_flight: usize,
+    done: (mpsc::Sender<Written>, mpsc::Receiver<Written>),
+}
+
+/// An object written in place, piece by piece, on a filesystem store.
+/// Nothing refers to the file until the engine commits a manifest naming
+/// it, so a half-written one is only an orphan.
+#[derive(Debug)]
+pub struct DirectWriter {
+    file: Arc<File>,
+    path: PathBuf,
+    key: String,
+    /// Bytes handed to the file so far (staged ones included).
+    offset: u64,
+    /// `None` once writes go through the page cache.
+    direct: Option<Pipeline>,
+}
+
+impl DirectWriter {
+    /// Creates the object's file. With a runtime, its writes bypass the
+    /// page cache if the filesystem allows, written by that runtime's
+    /// blocking threads; without, they go through the page cache.
+    pub(crate) fn create(root: &Path, key: &str, rt: Option<tokio::runtime::Handle>) -> Result<Self> {
+        let path = abs(root, key);
+        let file = create_file(&path).map_err(|e| StorageError::from_io("create", key, e))?;
+        let direct = match rt.map(|rt| (rt, set_direct(&file, true))) {
+            Some((rt, Ok(()))) => Some(Pipeline { rt, staging: Staging::take(), in_flight: 0, done: mpsc::channel() }),
+            Some((_, Err(e))) => {
+                tracing::debug!(key, error = %e, "this filesystem refuses O_DIRECT: writing through the page cache");
+                None
+            }
+            None => None,
+        };
+        Ok(DirectWriter { file: Arc::new(file), path, key: key.to_string(), offset: 0, direct })
+    }
+
+    /// Appends `data` (a blocking call: make it from the caller's thread,
+    /// never from a runtime worker). An error of an earlier write in flight
+    /// may show here.
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.append(data).map_err(|e| StorageError::from_io("write", &self.key, e))
+    }
+
+    fn append(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let Some(pipe) = &mut self.direct else {
+                self.file.write_all_at(data, self.offset)?;
+                self.offset += data.len() as u64;
+                return Ok(());
+            };
+            let n = pipe.staging.fill(data);
+            data = &data[n..];
+            self.offset += n as u64;
+            if pipe.staging.len == STAGING {
+                self.send_staged()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the full staging buffer to a blocking thread and takes an
+    /// empty one (waiting for a write to finish when `DEPTH` are running).
+    fn send_staged(&mut self) -> std::io::Result<()> {
+        let Some(pipe) = &mut self.direct else { return Ok(()) };
+        let next = if pipe.in_flight >= DEPTH {
+            let (mut buf, direct) = wait(pipe)?;
+            if !direct {
+                self.direct = None;
+            }
+            buf.len = 0;
+            buf
+        } else {
+            Staging::take()
+        };
+        let Some(pipe) = &mut self.direct else {
+            next.give_back();
+            return Ok(());
+        };
+        let full = std::mem::replace(&mut pipe.staging, next);
+        let at = self.offset - full.len as u64;
+        let (file, key, tx) = (self.file.clone(), self.key.clone(), pipe.done.0.clone());
+        pipe.rt.spawn_blocking(move || {
+            let written = write_direct(&file, &key, full.filled(), at).map(|direct| (full, direct));
+            let _ = tx.send(written);
+        });
+        pipe.in_flight += 1;
+        Ok(())
+    }
+
+    /// Writes what is staged (the unaligned tail through the page cache),
+    /// waits for the writes in flight, then makes the object durable: file
+    /// data and directory entry synced.
+    pub async fn finish(self) -> Result<()> {
+        let key = self.key.clone();
+        blocking("put", &key, move || {
+            let DirectWriter { file, path, key, offset, direct } = self;
+            if let Some(mut pipe) = direct {
+                let mut first_error = None;
+                while pipe.in_flight > 0 {
+                    match wait(&mut pipe) {
+                        Ok((buf, _)) => buf.give_back(),
+                        Err(e) => first_error = first_error.or(Some(e)),
+                    }
+                }
+                if let Some(e) = first_error {
+                    return Err(e);
+                }
+                let staged = pipe.staging;
+                let filled = staged.filled();
+                let aligned = filled.len() / ALIGN * ALIGN;
+                let start = offset - filled.len() as u64;
+                let written = (|| {
+                    if write_direct(&file, &key, &filled[..aligned], start)? {
+                        set_direct(&file, false)?;
+                    }
+                    file.write_all_at(&filled[aligned..], start + aligned as u64)
+                })();
+                staged.give_back();
+                written?;
+            }
+            file.sync_all()?;
+            drop(file);
+            match path.parent() {
+                Some(parent) => sync_dir(parent),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+}
+
+/// Waits for the oldest-finishing write in flight.
+fn wait(pipe: &mut Pipeline) -> Written {
+    pipe.in_flight -= 1;
+    pipe.done.1.recv().map_err(|_| std::io::Error::other("a direct write was lost"))?
+}
