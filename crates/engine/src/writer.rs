@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use vastost_storage::DirectWriter;
 
-use crate::budget::Buffer;
+use crate::budget::{BudgetPermit, Buffer};
 use crate::error::{EngineError, Result};
 use crate::image::{ImageInfo, OpenImage};
 use crate::layout::BLOCK_SIZE;
@@ -70,7 +70,8 @@ impl ChunkCrcs {
 #[derive(Debug)]
 enum Sink {
     Buffered(Buffer),
-    Direct(DirectWriter),
+    /// With the budget its buffers hold, if it bypasses the page cache.
+    Direct(DirectWriter, Option<BudgetPermit>),
 }
 
 /// A fragment being filled: a contiguous run of the image.
@@ -181,7 +182,7 @@ impl ImageWriter {
             let n = (frag_size - frag.len as usize).min(rest.len());
             match &mut frag.sink {
                 Sink::Buffered(buf) => buf.vec.extend_from_slice(&rest[..n]),
-                Sink::Direct(file) => file.write_all(&rest[..n])?,
+                Sink::Direct(file, _) => file.write_all(&rest[..n])?,
             }
             frag.len += n as u64;
             frag.crcs.update(&rest[..n]);
@@ -199,8 +200,14 @@ impl ImageWriter {
     fn new_fragment(&mut self, offset: u64) -> Result<Fragment> {
         let key = self.image.keys().fragment(self.next_fragment, &self.token, &self.committed.incarnation);
         self.next_fragment += 1;
-        let sink = match self.image.ctx().store.direct_writer(&key, &self.image.ctx().rt)? {
-            Some(file) => Sink::Direct(file),
+        let ctx = self.image.ctx();
+        // Writes bypass the page cache only with their buffers paid for;
+        // when the budget is spent they go through the page cache instead
+        // (which needs no buffer of ours) rather than wait.
+        let permit = if ctx.store.writes_direct() { ctx.budget.try_acquire(DirectWriter::MEMORY) } else { None };
+        let rt = permit.as_ref().map(|_| &ctx.rt);
+        let sink = match ctx.store.direct_writer(&key, rt)? {
+            Some(file) => Sink::Direct(file, permit),
             None => {
                 Sink::Buffered(self.image.ctx().budget.buffer(&self.image.ctx().rt, self.image.ctx().fragment_size))
             }
@@ -213,7 +220,7 @@ impl ImageWriter {
         let Some(frag) = self.current.take() else { return Ok(()) };
         let Fragment { key, offset, len, sink, crcs } = frag;
         if len == 0 {
-            if let Sink::Direct(file) = sink {
+            if let Sink::Direct(file, _) = sink {
                 // Never referenced: remove the empty file now.
                 drop(file);
                 let _ = self.image.ctx().block_on(self.image.ctx().store.delete(&key));
@@ -237,7 +244,11 @@ impl ImageWriter {
             (self.image.ctx().store.clone(), self.failure.clone(), self.image.ctx().budget.clone());
         self.uploads.push(self.image.ctx().rt.spawn(async move {
             let result = match sink {
-                Sink::Direct(file) => file.finish().await,
+                Sink::Direct(file, permit) => {
+                    let result = file.finish().await;
+                    drop(permit);
+                    result
+                }
                 Sink::Buffered(buf) => {
                     let (vec, permit) = buf.into_parts();
                     let bytes = Bytes::from(vec);

@@ -132,6 +132,10 @@ pub struct DirectWriter {
 }
 
 impl DirectWriter {
+    /// Memory a writer bypassing the page cache holds at most: the buffer
+    /// it fills and those in flight.
+    pub const MEMORY: u64 = (STAGING * (DEPTH + 1)) as u64;
+
     /// Creates the object's file. With a runtime, its writes bypass the
     /// page cache if the filesystem allows, written by that runtime's
     /// blocking threads; without, they go through the page cache.

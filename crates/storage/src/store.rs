@@ -189,13 +189,20 @@ impl ObjectStore {
     /// A writer that puts the bytes of a new object straight into place,
     /// when the store is a filesystem; `None` for stores that take whole
     /// objects (memory, and S3 where the upload needs the bytes at hand).
-    /// Its writes bypass the page cache, run by `rt`'s blocking threads,
-    /// unless the store was opened without direct writes.
-    pub fn direct_writer(&self, key: &str, rt: &tokio::runtime::Handle) -> Result<Option<DirectWriter>> {
+    /// With a runtime, and unless the store was opened without direct
+    /// writes, its writes bypass the page cache, run by that runtime's
+    /// blocking threads (holding up to [`DirectWriter::MEMORY`] bytes).
+    pub fn direct_writer(&self, key: &str, rt: Option<&tokio::runtime::Handle>) -> Result<Option<DirectWriter>> {
         match &*self.backend {
-            Backend::Fs(s) => DirectWriter::create(&s.root, key, s.direct_writes.then(|| rt.clone())).map(Some),
+            Backend::Fs(s) => DirectWriter::create(&s.root, key, rt.filter(|_| s.direct_writes).cloned()).map(Some),
             Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
+    }
+
+    /// Whether new objects' writes may bypass the page cache (a
+    /// filesystem store opened with direct writes).
+    pub fn writes_direct(&self) -> bool {
+        matches!(&*self.backend, Backend::Fs(s) if s.direct_writes)
     }
 
     /// The object opened for reads from the page cache only, when the

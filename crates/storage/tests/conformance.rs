@@ -141,14 +141,14 @@ fn direct_writes_on_a_filesystem() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let s = ObjectStore::fs(dir.path()).unwrap();
-    let mut w = s.direct_writer("f/obj", rt.handle()).unwrap().expect("a filesystem writes in place");
+    let mut w = s.direct_writer("f/obj", Some(rt.handle())).unwrap().expect("a filesystem writes in place");
     w.write_all(b"hello ").unwrap();
     w.write_all(b"world").unwrap();
     rt.block_on(w.finish()).unwrap();
     assert_eq!(rt.block_on(s.get("f/obj")).unwrap(), Bytes::from_static(b"hello world"));
-    assert!(ObjectStore::memory().unwrap().direct_writer("x", rt.handle()).unwrap().is_none());
+    assert!(ObjectStore::memory().unwrap().direct_writer("x", Some(rt.handle())).unwrap().is_none());
     let (s3, _keep) = stores().pop().unwrap();
-    assert!(s3.direct_writer("x", rt.handle()).unwrap().is_none(), "S3 takes whole objects");
+    assert!(s3.direct_writer("x", Some(rt.handle())).unwrap().is_none(), "S3 takes whole objects");
     assert!(s3.capacity().unwrap().is_none(), "a bucket's capacity comes from VMS quotas");
     rt.block_on(s3.check()).expect("the bucket answers");
     let cap = s.capacity().unwrap().expect("a filesystem knows its capacity");
@@ -181,7 +181,7 @@ fn fragments_written_past_the_page_cache_read_back_whole() {
     for direct in [true, false] {
         let s = ObjectStore::fs_with(dir.path(), direct).unwrap();
         let key = format!("f/big-{direct}");
-        let mut w = s.direct_writer(&key, rt.handle()).unwrap().unwrap();
+        let mut w = s.direct_writer(&key, Some(rt.handle())).unwrap().unwrap();
         let (mut at, mut i) = (0, 0);
         while at < data.len() {
             let n = pieces[i % pieces.len()].min(data.len() - at);
