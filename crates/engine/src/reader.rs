@@ -83,7 +83,8 @@ async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Resul
 
 async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Result<Segments> {
     let (start, end) = unit_range(obj, unit);
-    let data = store.get_range(&obj.key, start..end).await?;
+    // Units start on a checksum chunk: the sums come back chunk by chunk.
+    let (data, sums) = store.get_range_crc32c(&obj.key, start..end, obj.chunk_size).await?;
     if data.len() as u64 != end - start {
         return Err(EngineError::Integrity(format!(
             "object {} is shorter than recorded ({} bytes at {start}, {} expected)",
@@ -92,19 +93,14 @@ async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Res
             end - start
         )));
     }
-    // Each checksum chunk over the pieces the bytes came in (a chunk may
-    // span several).
     let first = (start / obj.chunk_size) as usize;
-    let chunk = obj.chunk_size as usize;
-    for (i, from) in (0..data.len()).step_by(chunk).enumerate() {
-        let to = (from + chunk).min(data.len());
-        let crc = data.slices(from..to).fold(0, crc32c::crc32c_append);
-        if obj.crcs.get(first + i).copied() != Some(crc) {
-            let at = start + from as u64;
+    for (i, crc) in sums.iter().enumerate() {
+        if obj.crcs.get(first + i) != Some(crc) {
+            let at = start + i as u64 * obj.chunk_size;
             return Err(EngineError::Integrity(format!(
                 "object {} bytes {at}..{}: checksum mismatch",
                 obj.key,
-                start + to as u64
+                (at + obj.chunk_size).min(end)
             )));
         }
     }

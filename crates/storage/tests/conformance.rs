@@ -77,6 +77,31 @@ fn put_get_ranges_sizes() {
 }
 
 #[test]
+fn ranged_reads_sum_each_chunk_as_it_arrives() {
+    let rt = rt();
+    let data: Vec<u8> = (0..(7u32 << 19) + 700).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let chunk = 1u64 << 20;
+    let expect = |range: std::ops::Range<usize>| -> Vec<u32> {
+        data[range].chunks(chunk as usize).map(crc32c::crc32c).collect()
+    };
+    for (s, _keep) in stores() {
+        rt.block_on(async {
+            s.put("sums", Bytes::from(data.clone())).await.unwrap();
+            let (got, sums) = s.get_range_crc32c("sums", chunk..3 * chunk, chunk).await.unwrap();
+            assert!(got.to_vec() == data[chunk as usize..3 * chunk as usize], "{}", s.describe());
+            assert_eq!(sums, expect(chunk as usize..3 * chunk as usize), "{}", s.describe());
+            // Past the end: what there is, summed (the last chunk short).
+            let end = data.len() as u64;
+            let (got, sums) = s.get_range_crc32c("sums", 2 * chunk..4 * chunk, chunk).await.unwrap();
+            assert_eq!(got.len() as u64, end - 2 * chunk, "{}", s.describe());
+            assert_eq!(sums, expect(2 * chunk as usize..end as usize), "{}", s.describe());
+            let err = s.get_range_crc32c("missing", 0..chunk, chunk).await.unwrap_err();
+            assert_eq!(err.kind, vastost_storage::ErrorKind::NotFound, "{}: {err}", s.describe());
+        });
+    }
+}
+
+#[test]
 fn list_and_delete() {
     let rt = rt();
     for (s, _dir) in stores() {
