@@ -91,7 +91,12 @@ fn set_direct(file: &File, on: bool) -> std::io::Result<()> {
 /// larger alignment than ours): then they went through the page cache, and
 /// so must the rest.
 fn write_direct(file: &File, key: &str, bytes: &[u8], offset: u64) -> std::io::Result<bool> {
-    match file.write_all_at(bytes, offset) {
+    let written = if refused_for_tests(key, offset) {
+        Err(std::io::Error::from_raw_os_error(rustix::io::Errno::INVAL.raw_os_error()))
+    } else {
+        file.write_all_at(bytes, offset)
+    };
+    match written {
         Ok(()) => Ok(true),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
             tracing::debug!(key, error = %e, "direct write refused: writing through the page cache");
@@ -184,16 +189,13 @@ impl DirectWriter {
         let next = if pipe.in_flight >= DEPTH {
             let (mut buf, direct) = wait(pipe)?;
             if !direct {
-                self.direct = None;
+                buf.give_back();
+                return self.fall_back();
             }
             buf.len = 0;
             buf
         } else {
             Staging::take()
-        };
-        let Some(pipe) = &mut self.direct else {
-            next.give_back();
-            return Ok(());
         };
         let full = std::mem::replace(&mut pipe.staging, next);
         let at = self.offset - full.len as u64;
@@ -206,6 +208,19 @@ impl DirectWriter {
         Ok(())
     }
 
+    /// Direct writes were refused: once those in flight are done, what is
+    /// staged goes through the page cache, and so does all that follows.
+    fn fall_back(&mut self) -> std::io::Result<()> {
+        let Some(mut pipe) = self.direct.take() else { return Ok(()) };
+        let drained = drain(&mut pipe);
+        let staged = pipe.staging;
+        let written = drained
+            .and_then(|()| set_direct(&self.file, false))
+            .and_then(|()| self.file.write_all_at(staged.filled(), self.offset - staged.len as u64));
+        staged.give_back();
+        written
+    }
+
     /// Writes what is staged (the unaligned tail through the page cache),
     /// waits for the writes in flight, then makes the object durable: file
     /// data and directory entry synced.
@@ -214,26 +229,17 @@ impl DirectWriter {
         blocking("put", &key, move || {
             let DirectWriter { file, path, key, offset, direct } = self;
             if let Some(mut pipe) = direct {
-                let mut first_error = None;
-                while pipe.in_flight > 0 {
-                    match wait(&mut pipe) {
-                        Ok((buf, _)) => buf.give_back(),
-                        Err(e) => first_error = first_error.or(Some(e)),
-                    }
-                }
-                if let Some(e) = first_error {
-                    return Err(e);
-                }
+                let drained = drain(&mut pipe);
                 let staged = pipe.staging;
                 let filled = staged.filled();
                 let aligned = filled.len() / ALIGN * ALIGN;
                 let start = offset - filled.len() as u64;
-                let written = (|| {
+                let written = drained.and_then(|()| {
                     if write_direct(&file, &key, &filled[..aligned], start)? {
                         set_direct(&file, false)?;
                     }
                     file.write_all_at(&filled[aligned..], start + aligned as u64)
-                })();
+                });
                 staged.give_back();
                 written?;
             }
@@ -248,8 +254,63 @@ impl DirectWriter {
     }
 }
 
+/// Waits for every write in flight; the first error, if any.
+fn drain(pipe: &mut Pipeline) -> std::io::Result<()> {
+    let mut first_error = None;
+    while pipe.in_flight > 0 {
+        match wait(pipe) {
+            Ok((buf, _)) => buf.give_back(),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// Waits for the oldest-finishing write in flight.
 fn wait(pipe: &mut Pipeline) -> Written {
     pipe.in_flight -= 1;
     pipe.done.1.recv().map_err(|_| std::io::Error::other("a direct write was lost"))?
+}
+
+/// No write is refused outside tests.
+#[cfg(not(test))]
+fn refused_for_tests(_key: &str, _offset: u64) -> bool {
+    false
+}
+
+/// Tests make a filesystem that refuses direct writes from some offset on
+/// by naming the object `refuse-from-<offset>`.
+#[cfg(test)]
+fn refused_for_tests(key: &str, offset: u64) -> bool {
+    key.strip_prefix("refuse-from-").and_then(|at| at.parse::<u64>().ok()).is_some_and(|at| offset >= at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes that tell every offset apart.
+    fn data(len: usize) -> Vec<u8> {
+        (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    }
+
+    #[test]
+    fn a_refused_direct_write_loses_nothing() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data((19 << 19) + 1536);
+        // Refused by a write in flight (found while more are queued), by
+        // the last full buffer, by the aligned part of the tail, and never.
+        for from in [3u64 << 20, 8 << 20, 9 << 20, u64::MAX] {
+            let key = format!("refuse-from-{from}");
+            let mut w = DirectWriter::create(dir.path(), &key, Some(rt.handle().clone())).unwrap();
+            for piece in bytes.chunks(300_000) {
+                w.write_all(piece).unwrap();
+            }
+            rt.block_on(w.finish()).unwrap();
+            let back = std::fs::read(dir.path().join(&key)).unwrap();
+            assert_eq!(back.len(), bytes.len(), "refused from {from}");
+            assert!(back == bytes, "refused from {from}: the bytes differ");
+        }
+    }
 }
