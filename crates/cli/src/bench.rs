@@ -19,8 +19,7 @@ use crate::bench_steps::{LSU, evict, plugin_backup, plugin_restore, quiesce};
 use crate::data::Pattern;
 use crate::demo::{S3Demo, write_config};
 use crate::peers::{
-    S3Client, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, plain_write_direct, run as run_peer, scratch,
-    shown,
+    S3Client, S3Target, SimProcess, cpu_seconds, plain_read, plain_write, run as run_peer, scratch, shown,
 };
 use crate::{fmt, session};
 
@@ -138,10 +137,8 @@ impl Run<'_> {
             }
             Client::Plain | Client::PlainDirect => {
                 self.settle(self.plain_dir)?;
-                let backup = parallel(n, |i| match client {
-                    Client::PlainDirect => plain_write_direct(&self.file(i), self.source, per, self.block),
-                    _ => plain_write(&self.file(i), self.source, per, self.block),
-                })?;
+                let direct = client == Client::PlainDirect;
+                let backup = parallel(n, |i| plain_write(&self.file(i), self.source, per, self.block, direct))?;
                 self.settle(self.plain_dir)?;
                 let restore = parallel(n, |i| match plain_read(&self.file(i), self.block)? {
                     got if got == per => Ok(()),
@@ -192,15 +189,16 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     } else {
         None
     };
+    let (fragment, budget, direct_io) = (args.fragment_size.0, args.memory_budget.0, !args.page_cache_writes);
     let (server, config) = match &sim {
         Some(sim) => {
             let creds = dir.join("s3-credentials.toml");
             crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
             let endpoint = sim.s3_endpoint();
             let s3 = S3Demo { endpoint: &endpoint, credentials: &creds, vms: None, ca_bundle: None };
-            ("VastData:demo-s3", write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, Some(s3))?)
+            ("VastData:demo-s3", write_config(&dir, &data, fragment, budget, direct_io, Some(s3))?)
         }
-        None => ("VastData:demo", write_config(&dir, &data, args.fragment_size.0, args.memory_budget.0, None)?),
+        None => ("VastData:demo", write_config(&dir, &data, fragment, budget, direct_io, None)?),
     };
     let plugin = session::load(plugin_path, Some(&config))?;
     if !args.images.is_empty() {
@@ -227,24 +225,15 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
     let (data, plain_dir) = (dir.join("vast-nfs"), dir.join("plain"));
     let sim = if args.s3 { Some(SimProcess::start(&dir.join("vast-sim-process"), args.in_memory)?) } else { None };
     let target = sim.as_ref().map(|s| S3Target { endpoint: s.endpoint.clone() });
+    let (fragment, budget, direct_io) = (args.fragment_size.0, args.memory_budget.0, !args.page_cache_writes);
     let (server, config) = match &target {
         Some(t) => {
             let creds = dir.join("s3-credentials.toml");
             crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
             let s3 = S3Demo { endpoint: &t.endpoint, credentials: &creds, vms: None, ca_bundle: None };
-            ("VastData:demo-s3", write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, Some(s3))?)
+            ("VastData:demo-s3", write_config(dir, &data, fragment, budget, direct_io, Some(s3))?)
         }
-        None => {
-            let config = write_config(dir, &data, args.fragment_size.0, args.memory_budget.0, None)?;
-            if args.page_cache_writes {
-                let text = std::fs::read_to_string(&config)?;
-                std::fs::write(
-                    &config,
-                    text.replacen("data_path = \"nfs\"\n", "data_path = \"nfs\"\ndirect_io = false\n", 1),
-                )?;
-            }
-            ("VastData:demo", config)
-        }
+        None => ("VastData:demo", write_config(dir, &data, fragment, budget, direct_io, None)?),
     };
     let plugin = session::load(plugin_path, Some(&config))?;
     let mut source = vec![0u8; SOURCE_LEN];
@@ -305,7 +294,7 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
         if target.is_some() {
             // The S3 peers upload from files: written once, untimed.
             for i in 0..n {
-                plain_write(&run.file(i), &source, per, block)?;
+                plain_write(&run.file(i), &source, per, block, false)?;
             }
         }
         // Each client `repeat` times; the order turns each round so that

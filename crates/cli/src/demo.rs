@@ -43,13 +43,21 @@ pub struct S3Demo<'a> {
 const VMS_LOGIN: (&str, &str) = ("admin", "123456");
 
 /// Writes the demo's configuration into `dir` and returns its path: server
-/// `demo` on the NFS data path over `data`, and `demo-s3` on the S3 data
-/// path when an endpoint and credentials file are given.
-pub fn write_config(dir: &Path, data: &Path, fragment: u64, budget: u64, s3: Option<S3Demo<'_>>) -> Result<PathBuf> {
+/// `demo` on the NFS data path over `data` (its fragments written past the
+/// page cache with `direct_io`), and `demo-s3` on the S3 data path when an
+/// endpoint and credentials file are given.
+pub fn write_config(
+    dir: &Path,
+    data: &Path,
+    fragment: u64,
+    budget: u64,
+    direct_io: bool,
+    s3: Option<S3Demo<'_>>,
+) -> Result<PathBuf> {
     let config = dir.join("vastost.toml");
     let mut text = format!(
         "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = {budget}\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
-         [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
+         [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = {fragment}\ndirect_io = {direct_io}\n",
         log = dir.join("logs").join("vastost.log").display().to_string(),
         data = data.display().to_string(),
     );
@@ -122,7 +130,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let (s3_endpoint, vms_endpoint) = (sim.s3_endpoint(), sim.vms_endpoint());
     let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint), ca_bundle: Some(&ca) };
-    let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, Some(s3))?;
+    let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, true, Some(s3))?;
     let plugin = session::load(plugin_path, Some(&config))?;
     println!("vastost demo: plugin {} (version {})", plugin.path().display(), plugin.version());
 

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use crate::bench_steps::LSU;
 
 /// An S3 reference client (on the NFS path the references are plain file
-/// I/O, [`plain_write`] or [`plain_write_direct`], and [`plain_read`]).
+/// I/O, [`plain_write`] (buffered or direct) and [`plain_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum S3Client {
     /// `aws s3 cp` (the AWS CLI's defaults).
@@ -151,22 +151,6 @@ pub(crate) fn run(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
-/// Writes `len` bytes of `source` (repeated) to `path` in `block` writes,
-/// then syncs the file and its folder.
-pub(crate) fn plain_write(path: &Path, source: &[u8], len: u64, block: usize) -> Result<()> {
-    let mut f = File::create(path)?;
-    let mut off = 0u64;
-    while off < len {
-        let at = (off as usize) % source.len();
-        let n = block.min((len - off) as usize).min(source.len() - at);
-        f.write_all(&source[at..at + n])?;
-        off += n as u64;
-    }
-    f.sync_all()?;
-    File::open(path.parent().context("a parent folder")?)?.sync_all()?;
-    Ok(())
-}
-
 /// Whether files in `dir` can be written bypassing the page cache
 /// (`O_DIRECT`; tmpfs, for one, refuses it).
 pub(crate) fn direct_io_works(dir: &Path) -> bool {
@@ -186,25 +170,34 @@ fn open_direct(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// Writes `len` bytes of `source` to `path` like `dd oflag=direct
-/// conv=fsync`: `block`-byte writes that bypass the page cache, from one
-/// page-aligned buffer, then fsync of the file and its folder. `block`
-/// must be a multiple of 4 KiB.
-pub(crate) fn plain_write_direct(path: &Path, source: &[u8], len: u64, block: usize) -> Result<()> {
+/// Writes `len` bytes of `source` (repeated) to `path` in `block` writes,
+/// then syncs the file and its folder, like `dd conv=fsync`; with `direct`,
+/// like `dd oflag=direct conv=fsync`: the writes bypass the page cache,
+/// from one page-aligned buffer (`block` must be a multiple of 4 KiB).
+pub(crate) fn plain_write(path: &Path, source: &[u8], len: u64, block: usize, direct: bool) -> Result<()> {
     const ALIGN: usize = 4096;
-    if !block.is_multiple_of(ALIGN) {
-        bail!("direct writes need blocks of a multiple of 4 KiB");
-    }
-    let mut f = open_direct(path).with_context(|| format!("cannot open {} with O_DIRECT", path.display()))?;
-    let mut raw = vec![0u8; block + ALIGN];
-    let start = raw.as_ptr().align_offset(ALIGN);
-    let buf = &mut raw[start..start + block];
+    let mut f = if direct {
+        if !block.is_multiple_of(ALIGN) {
+            bail!("direct writes need blocks of a multiple of 4 KiB");
+        }
+        open_direct(path).with_context(|| format!("cannot open {} with O_DIRECT", path.display()))?
+    } else {
+        File::create(path)?
+    };
+    let mut aligned = if direct { vec![0u8; block + ALIGN] } else { Vec::new() };
+    let start = aligned.as_ptr().align_offset(ALIGN);
     let mut off = 0u64;
     while off < len {
         let at = (off as usize) % source.len();
         let n = block.min((len - off) as usize).min(source.len() - at);
-        buf[..n].copy_from_slice(&source[at..at + n]);
-        f.write_all(&buf[..n])?;
+        let piece = &source[at..at + n];
+        if direct {
+            let buf = &mut aligned[start..start + n];
+            buf.copy_from_slice(piece);
+            f.write_all(buf)?;
+        } else {
+            f.write_all(piece)?;
+        }
         off += n as u64;
     }
     f.sync_all()?;

@@ -131,7 +131,7 @@ impl WarmPath {
                 return false;
             }
             let Some(held) = self.held else { return false };
-            let from = (at - chunk * obj.chunk_size) as usize;
+            let from = (at - start) as usize;
             if from >= held.len {
                 return false;
             }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use vastost_storage::DirectWriter;
+use vastost_storage::{ChunkSums, DirectWriter};
 
 use crate::budget::{BudgetPermit, Buffer};
 use crate::error::{EngineError, Result};
@@ -34,37 +34,6 @@ use crate::refs::{Owner, SourceUse};
 pub const CHUNK_SIZE: u64 = 1 << 20;
 /// Largest image accepted (64 TiB; NetBackup images reach about 5 TB).
 pub const MAX_IMAGE_SIZE: u64 = 64 << 40;
-
-/// CRC32C of each chunk of a growing object.
-#[derive(Debug, Default)]
-struct ChunkCrcs {
-    done: Vec<u32>,
-    current: u32,
-    current_len: u64,
-}
-
-impl ChunkCrcs {
-    fn update(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let take = ((CHUNK_SIZE - self.current_len) as usize).min(data.len());
-            self.current = crc32c::crc32c_append(self.current, &data[..take]);
-            self.current_len += take as u64;
-            data = &data[take..];
-            if self.current_len == CHUNK_SIZE {
-                self.done.push(self.current);
-                self.current = 0;
-                self.current_len = 0;
-            }
-        }
-    }
-
-    fn finish(mut self) -> Vec<u32> {
-        if self.current_len > 0 {
-            self.done.push(self.current);
-        }
-        self.done
-    }
-}
 
 /// Where a fragment's bytes go while it is filled.
 #[derive(Debug)]
@@ -81,7 +50,7 @@ struct Fragment {
     offset: u64,
     len: u64,
     sink: Sink,
-    crcs: ChunkCrcs,
+    crcs: ChunkSums,
 }
 
 /// An image open for writing. Dropping it without [`ImageWriter::close`]
@@ -185,7 +154,7 @@ impl ImageWriter {
                 Sink::Direct(file, _) => file.write_all(&rest[..n])?,
             }
             frag.len += n as u64;
-            frag.crcs.update(&rest[..n]);
+            frag.crcs.feed(&rest[..n]);
             let full = frag.len as usize == frag_size;
             rest = &rest[n..];
             pos += n as u64;
@@ -208,11 +177,9 @@ impl ImageWriter {
         let rt = permit.as_ref().map(|_| &ctx.rt);
         let sink = match ctx.store.direct_writer(&key, rt)? {
             Some(file) => Sink::Direct(file, permit),
-            None => {
-                Sink::Buffered(self.image.ctx().budget.buffer(&self.image.ctx().rt, self.image.ctx().fragment_size))
-            }
+            None => Sink::Buffered(ctx.budget.buffer(&ctx.rt, ctx.fragment_size)),
         };
-        Ok(Fragment { key, offset, len: 0, sink, crcs: ChunkCrcs::default() })
+        Ok(Fragment { key, offset, len: 0, sink, crcs: ChunkSums::new(CHUNK_SIZE as usize) })
     }
 
     /// Hands the current fragment to a task that makes it durable.

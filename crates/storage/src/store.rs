@@ -19,7 +19,7 @@ use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
-use crate::types::{Capacity, ListEntry, LockMode, Retention, S3Settings, Segments};
+use crate::types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
@@ -265,7 +265,7 @@ impl ObjectStore {
     /// while it is still in the CPU's cache, instead of in a second pass
     /// over the whole range.
     pub async fn get_range_crc32c(&self, key: &str, range: Range<u64>, chunk: u64) -> Result<(Segments, Vec<u32>)> {
-        let chunk = usize::try_from(chunk.max(1)).unwrap_or(usize::MAX);
+        let chunk = usize::try_from(chunk).unwrap_or(usize::MAX);
         if !matches!(&*self.backend, Backend::Fs(_)) {
             let streamed = self
                 .run(|op| {
@@ -530,38 +530,4 @@ fn children(
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-/// CRC32C of consecutive `chunk`-byte pieces of a stream of bytes.
-struct ChunkSums {
-    chunk: usize,
-    filled: usize,
-    current: u32,
-    done: Vec<u32>,
-}
-
-impl ChunkSums {
-    fn new(chunk: usize) -> Self {
-        ChunkSums { chunk, filled: 0, current: 0, done: Vec::new() }
-    }
-
-    fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let n = (self.chunk - self.filled).min(bytes.len());
-            self.current = crc32c::crc32c_append(self.current, &bytes[..n]);
-            self.filled += n;
-            bytes = &bytes[n..];
-            if self.filled == self.chunk {
-                self.done.push(self.current);
-                (self.current, self.filled) = (0, 0);
-            }
-        }
-    }
-
-    fn finish(mut self) -> Vec<u32> {
-        if self.filled > 0 {
-            self.done.push(self.current);
-        }
-        self.done
-    }
 }

@@ -127,6 +127,47 @@ impl Segments {
     }
 }
 
+/// CRC32C of consecutive `chunk`-byte pieces of a stream of bytes fed in
+/// pieces of any size: how fragments are checksummed as they are written
+/// and checked as they are read.
+#[derive(Debug)]
+pub struct ChunkSums {
+    chunk: usize,
+    filled: usize,
+    current: u32,
+    done: Vec<u32>,
+}
+
+impl ChunkSums {
+    /// Sums of `chunk`-byte pieces (at least 1), none fed yet.
+    pub fn new(chunk: usize) -> Self {
+        ChunkSums { chunk: chunk.max(1), filled: 0, current: 0, done: Vec::new() }
+    }
+
+    /// The next bytes of the stream.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = (self.chunk - self.filled).min(bytes.len());
+            self.current = crc32c::crc32c_append(self.current, &bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled == self.chunk {
+                self.done.push(self.current);
+                (self.current, self.filled) = (0, 0);
+            }
+        }
+    }
+
+    /// The sum of each piece, the last one short if the stream ended
+    /// inside it.
+    pub fn finish(mut self) -> Vec<u32> {
+        if self.filled > 0 {
+            self.done.push(self.current);
+        }
+        self.done
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
