@@ -668,6 +668,27 @@ sts_status_t vastost_release_image_lock(const sts_lsu_t *lsu,
                                         const sts_image_def_t *def,
                                         const char *who);
 
+// Lists what someone holding the storage keys wrote into the folder of a
+// locked image behind its lock: delete markers, new versions over the
+// objects the lock pins, added commit records and objects. Restores
+// ignore all of it and read the locked versions; this makes it visible.
+// With `remove` non-zero, each is removed first where the keys allow.
+// The report, one line each: `tampered`, `removed` or `kept`, then the
+// key, the version id (`-` without one) and what it is, separated by
+// tabs (a `kept` line adds why). It is copied into `buf` as
+// `vastost_last_error` copies; `*needed` (when not NULL) gets its full
+// length plus one. An image without a holding lock reports nothing.
+//
+// # Safety
+// `lsu` and `def` are valid; `buf` is NULL or valid for `len` writable
+// bytes; `needed` is NULL or writable.
+sts_status_t vastost_image_tampered(const sts_lsu_t *lsu,
+                                    const sts_image_def_t *def,
+                                    int remove,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *needed);
+
 // Properties of an open image (a writer sees its size grow as it writes).
 //
 // # Pointers

@@ -55,6 +55,23 @@ pub(crate) unsafe fn bytes_out<'a>(p: *mut c_void, len: u64, what: &'static str)
     Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
 }
 
+/// Copies `text` into `buf` as a NUL-terminated string, cut to fit `len`
+/// bytes (nothing when `buf` is NULL or `len` is 0); answers the text's
+/// full length.
+///
+/// # Safety
+/// `buf` is NULL or valid for `len` writable bytes.
+pub(crate) unsafe fn text_out(text: &str, buf: *mut c_char, len: usize) -> usize {
+    if !buf.is_null() && len > 0 {
+        let n = text.len().min(len - 1);
+        // SAFETY: `buf` holds `len` bytes by contract; we write `n + 1 <= len`.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        dst[..n].copy_from_slice(&text.as_bytes()[..n]);
+        dst[n] = 0;
+    }
+    text.len()
+}
+
 /// Reads a NUL-terminated string argument, looking at most at `max` bytes.
 ///
 /// # Safety

@@ -43,9 +43,10 @@ fn plugin_with(
         &config,
         format!(
             "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
-             lsus = [\"{LSU}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"{mode}\"\nworm_min_secs = 2\n\
-             worm_max_secs = {MAX}\n{extra}",
-            creds.display()
+             lsus = [\"{LSU}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"{mode}\"\n\
+             {extra}{}worm_max_secs = {MAX}\n",
+            creds.display(),
+            if extra.contains("worm_min_secs") { "" } else { "worm_min_secs = 2\n" },
         ),
     )
     .unwrap();
@@ -278,6 +279,170 @@ fn an_lsu_with_a_default_lock_locks_each_image_as_it_is_closed() {
     img.close(false).unwrap();
     assert_eq!(s.image_info(LSU, "checkpointed", "1").unwrap().worm_until, 0);
     s.delete_image(LSU, "checkpointed", "1").unwrap();
+    drop(s);
+    plugin.terminate().unwrap();
+}
+
+/// Runs the AWS CLI (PyPI's awscli, an S3 client nobody here wrote) against
+/// `endpoint` with the plugin's own keys, as someone who stole them would;
+/// its standard output.
+fn aws(endpoint: &str, access: &str, secret: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("aws")
+        .args(["--endpoint-url", endpoint, "s3api"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", access)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap_or_else(|e| panic!("aws runs (pip install awscli==1.45.11): {e}"));
+    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Someone holding the plugin's S3 keys writes behind a locked image's lock
+/// in every way the storage accepts: a delete marker on a fragment, a new
+/// version over another fragment and over the metadata, a copy of the
+/// locked record stored as a newer record, and a newer record of its own
+/// making that says the image is deleted. The image still lists as it
+/// was, restores bit for bit and cannot be deleted; the plugin names every
+/// addition, and removes them with the same keys.
+fn writes_behind_a_lock_change_nothing(endpoint: &str, access: &str, secret: &str, plugin: &vastost_loader::Plugin) {
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    let data = support::bytes(31, 4 * 64 * 1024 + 512);
+    let mut img = s.create_image(LSU, "victim", "1").unwrap();
+    img.write(&data, 0).unwrap();
+    img.write_meta(b"catalog", 0).unwrap();
+    img.close(true).unwrap();
+    s.lock_image(LSU, "victim", "1", now() + MAX / 2).unwrap();
+    assert!(s.image_tampered(LSU, "victim", "1", false).unwrap().is_empty(), "nothing added yet");
+
+    let aws = |args: &[&str]| aws(endpoint, access, secret, args);
+    let keys = |prefix: &str| -> Vec<String> {
+        let out = aws(&[
+            "list-objects-v2",
+            "--bucket",
+            LSU,
+            "--prefix",
+            prefix,
+            "--query",
+            "Contents[].Key",
+            "--output",
+            "text",
+        ]);
+        out.split_whitespace().filter(|k| *k != "None").map(str::to_string).collect()
+    };
+    let frags = keys("images/victim/1/frag/");
+    assert!(frags.len() >= 4, "{frags:?}");
+    let records = keys("images/victim/1/manifest/");
+    let record = records.last().unwrap().clone();
+    let junk = std::env::temp_dir().join(format!("vastost-junk-{}", std::process::id()));
+    std::fs::write(&junk, b"not the backup").unwrap();
+    let junk_path = junk.to_str().unwrap();
+    aws(&["delete-object", "--bucket", LSU, "--key", &frags[0]]);
+    aws(&["put-object", "--bucket", LSU, "--key", &frags[1], "--body", junk_path]);
+    aws(&["put-object", "--bucket", LSU, "--key", "images/victim/1/meta", "--body", junk_path]);
+    let copy = std::env::temp_dir().join(format!("vastost-record-{}", std::process::id()));
+    aws(&["get-object", "--bucket", LSU, "--key", &record, copy.to_str().unwrap()]);
+    aws(&[
+        "put-object",
+        "--bucket",
+        LSU,
+        "--key",
+        "images/victim/1/manifest/00000000000000000090",
+        "--body",
+        copy.to_str().unwrap(),
+    ]);
+    aws(&[
+        "put-object",
+        "--bucket",
+        LSU,
+        "--key",
+        "images/victim/1/manifest/00000000000000000091",
+        "--body",
+        junk_path,
+    ]);
+    let _ = std::fs::remove_file(&junk);
+    let _ = std::fs::remove_file(&copy);
+
+    // Listed as it was, restored bit for bit, its metadata intact.
+    let listed = s.images(LSU).unwrap();
+    let victim = listed.iter().find(|i| i.basename == "victim").expect("listed");
+    assert_eq!((victim.size, victim.flags & STS_II_WORM_LOCKED), (data.len() as u64, STS_II_WORM_LOCKED));
+    let mut r = s.open_image(LSU, "victim", "1", STS_O_READ).unwrap();
+    let mut back = vec![0u8; data.len()];
+    assert_eq!(r.read(&mut back, 0).unwrap(), data.len() as u64);
+    assert!(back == data, "a tampered locked image restores other bytes");
+    let mut meta = [0u8; 16];
+    assert_eq!(r.read_meta(&mut meta, 0).unwrap(), 7);
+    assert_eq!(&meta[..7], b"catalog");
+    drop(r);
+    assert_eq!(s.delete_image(LSU, "victim", "1").unwrap_err().code(), Some(STS_EWORM_LOCKED));
+
+    // Every addition is named; removing them with the keys leaves none.
+    let report = s.image_tampered(LSU, "victim", "1", false).unwrap();
+    let named = |key: &str, what: &str| report.lines().any(|l| l.contains(key) && l.contains(what));
+    assert!(named(&frags[0], "delete marker"), "{report}");
+    assert!(named(&frags[1], "new version over a locked object"), "{report}");
+    assert!(named("images/victim/1/meta", "new version over a locked object"), "{report}");
+    assert!(named("manifest/00000000000000000090", "commit record added"), "{report}");
+    assert!(named("manifest/00000000000000000091", "commit record added"), "{report}");
+    assert_eq!(report.lines().count(), 5, "{report}");
+    let cleaned = s.image_tampered(LSU, "victim", "1", true).unwrap();
+    assert_eq!(cleaned.lines().filter(|l| l.starts_with("removed")).count(), 5, "{cleaned}");
+    assert!(s.image_tampered(LSU, "victim", "1", false).unwrap().is_empty());
+    assert_eq!(keys("images/victim/1/frag/"), frags, "the fragment hidden by the marker is back");
+    drop(s);
+    plugin.terminate().unwrap();
+}
+
+#[test]
+fn writes_behind_a_lock_change_nothing_on_the_simulator() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket(LSU).unwrap();
+    let (_dir, plugin) = plugin_on(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY);
+    writes_behind_a_lock_change_nothing(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, &plugin);
+}
+
+#[test]
+fn writes_behind_a_lock_change_nothing_on_moto() {
+    let _turn = support::turn();
+    let moto = Moto::start().expect("moto_server (pip install 'moto[server]')");
+    moto.create_locked_bucket(LSU).unwrap();
+    let (_dir, plugin) = plugin_on(&moto.endpoint(), "AKIAWORM", "worm-secret");
+    writes_behind_a_lock_change_nothing(&moto.endpoint(), "AKIAWORM", "worm-secret", &plugin);
+}
+
+/// A lock of exactly the LSU's minimum, asked for from the caller's clock a
+/// moment before, is set (the storage compares to the sub-second), and so
+/// is one of exactly its maximum.
+#[test]
+fn a_lock_at_exactly_the_bounds_is_set_on_the_simulator() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket_with_bounds(LSU, Duration::from_secs(60), Duration::from_secs(MAX)).unwrap();
+    let (_dir, plugin) = plugin_with(
+        &sim.s3_endpoint(),
+        vastost_sim::ACCESS_KEY,
+        vastost_sim::SECRET_KEY,
+        "compliance",
+        "worm_min_secs = 60\n",
+    );
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    for (name, period) in [("at-min", 60), ("at-max", MAX)] {
+        let mut img = s.create_image(LSU, name, "1").unwrap();
+        img.write(&support::bytes(5, 3 * 64 * 1024), 0).unwrap();
+        img.close(true).unwrap();
+        let asked = now() + period;
+        std::thread::sleep(Duration::from_millis(1100));
+        s.lock_image(LSU, name, "1", asked).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let shown = s.image_info(LSU, name, "1").unwrap();
+        assert_eq!(shown.flags & STS_II_WORM_LOCKED, STS_II_WORM_LOCKED, "{name}");
+    }
     drop(s);
     plugin.terminate().unwrap();
 }

@@ -51,6 +51,11 @@ pub enum Command {
     /// is written to the plugin's audit log with who asked and why; a
     /// compliance lock is never lifted.
     Unlock(UnlockArgs),
+    /// Remove what someone holding the storage keys wrote into a locked
+    /// image's folder behind its lock (delete markers, versions written over
+    /// locked objects, added records and objects), as far as the keys
+    /// allow; restores already ignore it. Lists what was removed and kept.
+    Untamper(ImageArgs),
     /// Read an image end to end, checking every checksum (and, with
     /// --against, every byte against a file).
     Verify(VerifyArgs),

@@ -99,6 +99,19 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             eprintln!("released the lock of {}/{}", args.image.image, date);
             Ok(())
         }
+        Command::Untamper(args) => {
+            let server = session::open(plugin, &args.lsu.server)?;
+            let date = resolve_date(&server, args)?;
+            let report = server.image_tampered(&args.lsu.lsu, &args.image, &date, true)?;
+            print!("{report}");
+            let kept = report.lines().filter(|l| l.starts_with("kept")).count();
+            let removed = report.lines().filter(|l| l.starts_with("removed")).count();
+            eprintln!("{}/{date}: {removed} removed, {kept} kept", args.image);
+            if kept > 0 {
+                anyhow::bail!("{kept} object version(s) added behind the lock could not be removed with these keys");
+            }
+            Ok(())
+        }
         Command::Lock(args) => {
             let server = session::open(plugin, &args.image.lsu.server)?;
             let date = resolve_date(&server, &args.image)?;
@@ -288,6 +301,16 @@ fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
         if args.against.is_some() { ", identical to the file" } else { "" },
         fmt::rate(t.bytes, t.elapsed)
     );
+    let tampered = server.image_tampered(lsu, &args.image.image, &date, false)?;
+    if !tampered.is_empty() {
+        print!("{tampered}");
+        return Err(crate::exit::Tampered(format!(
+            "{}/{date}: tampered, restorable from the locked versions: {} object version(s) written behind its lock (vastost untamper removes them)",
+            args.image.image,
+            tampered.lines().count()
+        ))
+        .into());
+    }
     Ok(())
 }
 

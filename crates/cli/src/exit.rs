@@ -1,5 +1,7 @@
 //! What the exit code says: 0 done, 1 failed, 3 the data is damaged or
-//! differs (a verification mismatch, or the plugin's `STS_EINTEGRITY`).
+//! differs (a verification mismatch, or the plugin's `STS_EINTEGRITY`), 4
+//! a locked image is whole but someone wrote behind its lock (tampered,
+//! restorable from the locked versions).
 
 use std::process::ExitCode;
 
@@ -15,6 +17,19 @@ impl std::fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
+/// Objects were written behind a lock; the locked image restores whole
+/// (exit code 4).
+#[derive(Debug)]
+pub struct Tampered(pub String);
+
+impl std::fmt::Display for Tampered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Tampered {}
+
 /// The exit code of a failed command.
 pub(crate) fn code_of(e: &anyhow::Error) -> ExitCode {
     let damage = e.chain().any(|c| {
@@ -22,5 +37,11 @@ pub(crate) fn code_of(e: &anyhow::Error) -> ExitCode {
             || c.downcast_ref::<vastost_loader::OstError>()
                 .is_some_and(|o| o.code() == Some(vastost_ost::sts_status::STS_EINTEGRITY))
     });
-    if damage { ExitCode::from(3) } else { ExitCode::from(1) }
+    if damage {
+        ExitCode::from(3)
+    } else if e.chain().any(|c| c.downcast_ref::<Tampered>().is_some()) {
+        ExitCode::from(4)
+    } else {
+        ExitCode::from(1)
+    }
 }

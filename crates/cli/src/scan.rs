@@ -58,6 +58,7 @@ pub fn verify_lsu(plugin: &Plugin, args: &LsuArgs) -> Result<()> {
     let server = session::open(plugin, &args.server)?;
     let images = server.images(&args.lsu)?;
     let (mut good, mut damaged, mut skipped, mut bytes) = (0, 0, 0, 0u64);
+    let mut tampered = 0;
     for image in &images {
         let name = format!("{}/{}", image.basename, image.date);
         if image.flags & STS_II_IMAGE_PENDING != 0 {
@@ -67,7 +68,16 @@ pub fn verify_lsu(plugin: &Plugin, args: &LsuArgs) -> Result<()> {
         }
         match scan(&server, &args.lsu, image) {
             Verdict::Good => {
-                println!("{name:<52} ok ({})", fmt::size(image.size));
+                let added = server.image_tampered(&args.lsu, &image.basename, &image.date, false)?;
+                if added.is_empty() {
+                    println!("{name:<52} ok ({})", fmt::size(image.size));
+                } else {
+                    tampered += 1;
+                    println!("{name:<52} TAMPERED, restorable from the locked versions ({})", fmt::size(image.size));
+                    for line in added.lines() {
+                        println!("    {line}");
+                    }
+                }
                 good += 1;
                 bytes += image.size;
             }
@@ -84,12 +94,19 @@ pub fn verify_lsu(plugin: &Plugin, args: &LsuArgs) -> Result<()> {
         }
     }
     eprintln!(
-        "{} image(s): {good} verified ({}), {damaged} damaged, {skipped} skipped",
+        "{} image(s): {good} verified ({}), {tampered} tampered, {damaged} damaged, {skipped} skipped",
         images.len(),
         fmt::size(bytes)
     );
     if damaged > 0 {
         return Err(Mismatch(format!("{damaged} image(s) of LSU {} failed verification", args.lsu)).into());
+    }
+    if tampered > 0 {
+        return Err(crate::exit::Tampered(format!(
+            "{tampered} locked image(s) of LSU {} have objects written behind their lock (vastost untamper removes them)",
+            args.lsu
+        ))
+        .into());
     }
     Ok(())
 }

@@ -5,11 +5,12 @@
 //! through here; it knows nothing of readers, writers or the facade.
 
 use bytes::Bytes;
-use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
+use vastost_storage::{ErrorKind as StorageKind, ObjectStore, Retention};
 
+use crate::anchor::record_versions;
 use crate::ctx::{LsuCtx, now};
-use crate::error::{EngineError, Result, again_if_damaged};
-use crate::layout::{self, ImageKeys, parse_manifest_seq};
+use crate::error::{EngineError, Result};
+use crate::layout::{self, ImageKeys};
 use crate::manifest::{ImageState, Manifest};
 use crate::names::ImageDef;
 
@@ -28,9 +29,19 @@ pub(crate) fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
 /// ours: an attempt that landed although its answer was lost (and was
 /// retried) is a success, not a conflict.
 pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool> {
+    put_record_with(ctx, key, bytes, None)
+}
+
+/// [`put_record`], the record carrying the storage lock `lock` from its
+/// first moment when one is given.
+pub(crate) fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
     ctx.commits.check(ctx.name.as_str())?;
     let bytes = Bytes::from(bytes);
-    match ctx.block_on(ctx.store.put_new(key, bytes.clone())) {
+    let created = match lock {
+        Some(r) => ctx.block_on(ctx.store.put_new_locked(key, bytes.clone(), r)),
+        None => ctx.block_on(ctx.store.put_new(key, bytes.clone())),
+    };
+    match created {
         Ok(()) => Ok(true),
         Err(e) if e.kind == StorageKind::AlreadyExists => match ctx.block_on(ctx.store.get(key)) {
             Ok(found) if found == bytes => {
@@ -110,24 +121,12 @@ pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manif
 /// images at once).
 pub(crate) async fn latest_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<Manifest>> {
     for _ in 0..5 {
-        let listed = store.list(&keys.manifest_dir()).await?;
-        let Some(seq) = listed.iter().filter_map(|e| parse_manifest_seq(&e.name)).max() else {
+        let records = record_versions(store.versions(&keys.manifest_dir(), false).await?);
+        if records.is_empty() {
             return Ok(None);
-        };
-        let key = keys.manifest(seq);
-        let read = || async {
-            match store.get(&key).await {
-                Ok(bytes) => Manifest::decode(&bytes, &key).map(Some),
-                Err(e) if e.kind == StorageKind::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        };
-        match again_if_damaged(&key, read).await? {
-            Some(m) if m.seq == seq => return Ok(Some(m)),
-            Some(_) => {
-                return Err(EngineError::Integrity(format!("commit record {key} holds another sequence number")));
-            }
-            None => continue,
+        }
+        if let Some(m) = crate::anchor::rule(store, keys, &records).await?.record {
+            return Ok(Some(m));
         }
     }
     Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })

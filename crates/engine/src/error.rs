@@ -222,6 +222,8 @@ impl EngineError {
                 S::Temporary => ErrorKind::Temporary,
                 S::Invalid => ErrorKind::InvalidArgument,
                 S::Tls => ErrorKind::Connect,
+                S::LockTooShort => ErrorKind::WormMin,
+                S::LockTooLong => ErrorKind::WormMax,
                 _ => ErrorKind::Io,
             },
         }

@@ -73,7 +73,14 @@ mod tests {
             offset,
             length,
             object_offset: 0,
-            object: ObjectRef { lsu: None, key: String::new(), size: length, chunk_size: 1, crcs: vec![] },
+            object: ObjectRef {
+                lsu: None,
+                key: String::new(),
+                size: length,
+                chunk_size: 1,
+                crcs: vec![],
+                version: None,
+            },
         }
     }
 

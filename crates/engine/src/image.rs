@@ -67,15 +67,25 @@ pub struct OpenImage {
     has_meta: AtomicBool,
     /// The life of the image this handle opened (`Manifest::incarnation`).
     incarnation: String,
+    /// The version of its metadata that a locked record pins.
+    meta_version: Option<String>,
 }
 
 impl OpenImage {
     pub(crate) fn new(ctx: Arc<LsuCtx>, def: ImageDef, keys: ImageKeys, guard: OpenGuard, m: &Manifest) -> Self {
-        OpenImage { ctx, def, keys, guard, has_meta: AtomicBool::new(m.meta), incarnation: m.incarnation.clone() }
+        OpenImage {
+            ctx,
+            def,
+            keys,
+            guard,
+            has_meta: AtomicBool::new(m.meta),
+            incarnation: m.incarnation.clone(),
+            meta_version: m.meta_version.clone(),
+        }
     }
 
     fn expected(&self) -> Expected<'_> {
-        Expected { has_meta: self.has_meta(), incarnation: &self.incarnation }
+        Expected { has_meta: self.has_meta(), incarnation: &self.incarnation, version: self.meta_version.as_deref() }
     }
 
     /// Whether the image has metadata that its next commit must record.

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod anchor;
 mod budget;
 mod commit;
 mod commit_probe;
@@ -45,6 +46,7 @@ mod refs;
 mod retention;
 mod server;
 mod snapshot;
+pub mod tamper;
 #[cfg(test)]
 mod tests;
 mod throttle;

@@ -223,6 +223,18 @@ impl Lsu {
         crate::worm::lock_image(&self.ctx, def, until)
     }
 
+    /// What was written into the folder of a locked image behind its lock
+    /// (nothing when no lock holds); restores ignore it.
+    pub fn tampered(&self, def: &ImageDef) -> Result<Vec<crate::tamper::Tampered>> {
+        self.ctx.block_on(crate::tamper::find(&self.ctx.store, &ImageKeys::new(def)))
+    }
+
+    /// Removes what [`Lsu::tampered`] finds, as far as the keys allow.
+    pub fn remove_tampered(&self, def: &ImageDef) -> Result<crate::tamper::Cleanup> {
+        let found = self.tampered(def)?;
+        Ok(self.ctx.block_on(crate::tamper::remove(&self.ctx.store, found)))
+    }
+
     /// Lifts an image's governance lock before it expires (privileged,
     /// audited with `who`); see `worm`.
     pub fn release_lock(&self, def: &ImageDef, who: &str) -> Result<()> {
@@ -362,7 +374,8 @@ impl Lsu {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
         crate::worm::check_unlocked(def, &m)?;
-        write_meta(&self.ctx, def, data, offset, Expected { has_meta: m.meta, incarnation: &m.incarnation })?;
+        let expected = Expected { has_meta: m.meta, incarnation: &m.incarnation, version: None };
+        write_meta(&self.ctx, def, data, offset, expected)?;
         record_meta(&self.ctx, &keys, def, &m.incarnation)
     }
 
@@ -370,6 +383,7 @@ impl Lsu {
     pub fn read_meta(&self, def: &ImageDef, offset: u64, len: usize) -> Result<Vec<u8>> {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
-        read_meta(&self.ctx, def, offset, len, Expected { has_meta: m.meta, incarnation: &m.incarnation })
+        let expected = Expected { has_meta: m.meta, incarnation: &m.incarnation, version: m.meta_version.as_deref() };
+        read_meta(&self.ctx, def, offset, len, expected)
     }
 }

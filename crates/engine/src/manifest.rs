@@ -55,6 +55,11 @@ pub struct ObjectRef {
     pub chunk_size: u64,
     /// CRC32C of each chunk.
     pub crcs: Vec<u32>,
+    /// The storage's version of the object that a locked record pins (S3
+    /// version id): readers read exactly it, whatever was written over
+    /// the key since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// `length` bytes of the image at `offset` are bytes `object_offset..` of
@@ -109,6 +114,10 @@ pub struct Manifest {
     /// The image's WORM lock, once set (see `worm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<crate::retention::ImageLock>,
+    /// The storage's version of the metadata object that a locked record
+    /// pins (see [`ObjectRef::version`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_version: Option<String>,
 }
 
 /// A fresh session token.
@@ -133,6 +142,7 @@ impl Manifest {
             meta: false,
             incarnation: new_session(),
             lock: None,
+            meta_version: None,
         }
     }
 
@@ -210,7 +220,14 @@ mod tests {
             offset: 0,
             length: 1024,
             object_offset: 0,
-            object: ObjectRef { lsu: None, key: "k".into(), size: 1024, chunk_size: 1 << 20, crcs: vec![5] },
+            object: ObjectRef {
+                lsu: None,
+                key: "k".into(),
+                size: 1024,
+                chunk_size: 1 << 20,
+                crcs: vec![5],
+                version: None,
+            },
         });
         m
     }

@@ -47,7 +47,7 @@ fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: Expected<'_>) -> Result<Vec<
     let keys = ImageKeys::new(def);
     let key = keys.meta();
     let found = ctx.block_on(again_if_damaged(&key, || async {
-        match ctx.store.get(&key).await {
+        match ctx.store.get_version(&key, expected.version).await {
             Ok(stored) => decode(&stored, &key).map(Some),
             Err(e) if e.kind == StorageKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -77,6 +77,8 @@ pub(crate) struct Expected<'a> {
     /// The life of the image the caller has open (see
     /// `Manifest::incarnation`; empty when not known).
     pub incarnation: &'a str,
+    /// The version of the metadata a locked record pins.
+    pub version: Option<&'a str>,
 }
 
 impl Expected<'_> {

@@ -84,7 +84,7 @@ async fn fetch_unit(store: ObjectStore, obj: Arc<ObjectRef>, unit: u64) -> Resul
 async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Result<Segments> {
     let (start, end) = unit_range(obj, unit);
     // Units start on a checksum chunk: the sums come back chunk by chunk.
-    let (data, sums) = store.get_range_crc32c(&obj.key, start..end, obj.chunk_size).await?;
+    let (data, sums) = store.get_range_crc32c(&obj.key, obj.version.as_deref(), start..end, obj.chunk_size).await?;
     if data.len() as u64 != end - start {
         return Err(EngineError::Integrity(format!(
             "object {} is shorter than recorded ({} bytes at {start}, {} expected)",

@@ -8,8 +8,10 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use futures_util::{StreamExt, TryStreamExt};
-use vastost_storage::ObjectStore;
+use vastost_storage::{ObjectStore, StoredVersion};
 
 use crate::commit::{next_commit, put_record, remove_superseded, visible};
 use crate::ctx::{LsuCtx, now};
@@ -22,25 +24,39 @@ use crate::retention::ImageLock;
 /// Objects locked at once (each is one or two round trips on S3).
 const IN_FLIGHT: usize = 16;
 
+/// Seconds added to a lock at the LSU's minimum (and taken from one at its
+/// maximum), at most, so that the storage, which compares to the
+/// sub-second when the request arrives, still sees it inside its bounds: a
+/// hundredth of the minimum, from 1 to 5 seconds.
+fn bound_margin(min_secs: u64) -> u64 {
+    (min_secs / 100).clamp(1, 5)
+}
+
+/// How far short of the minimum (or past the maximum) a request may be and
+/// still be taken as meant for the bound (the caller computed it from its
+/// own clock a moment before): a tenth of the minimum, from 1 s to a minute.
+fn bound_slack(min_secs: u64) -> u64 {
+    (min_secs / 10).clamp(1, 60)
+}
+
 /// Locks image `def` until `until` with the LSU's policy, or extends its
 /// lock. A lock outside the policy's bounds, or one that would shorten
 /// the image's lock, is refused; asking again for the lock an image has
 /// completes what a crash may have left half done.
+///
+/// The record that says "locked" pins the storage version of every object
+/// the image needs and is created already locked, so that no state exists
+/// in which the image claims a lock the storage does not hold, and nothing
+/// written over those keys later changes what a restore reads (see
+/// `anchor`).
 pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Result<ImageLock> {
     let Some(policy) = ctx.worm else {
         return Err(EngineError::NotSupported(format!("LSU {} is not a WORM LSU (no worm_mode configured)", ctx.name)));
     };
     let image = def.to_string();
-    let period = until.saturating_sub(now());
-    if period < policy.min_secs {
-        return Err(EngineError::WormRange { image, period, min: true, bound: policy.min_secs });
-    }
-    if period > policy.max_secs {
-        return Err(EngineError::WormRange { image, period, min: false, bound: policy.max_secs });
-    }
-    let wanted = ImageLock { until, mode: policy.mode };
+    let mut until = within_bounds(&image, until, &policy)?;
     let keys = ImageKeys::new(def);
-    for _ in 0..5 {
+    for attempt in 0..5u64 {
         let m = visible(ctx, &keys, def)?;
         if m.state != ImageState::Created {
             return Err(EngineError::WrongState { image, reason: "only a complete image can be locked" });
@@ -50,14 +66,21 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
         {
             return Err(EngineError::WormShorter { image, held: held.until, asked: until });
         }
-        lock_objects(ctx, &keys, &m, wanted)?;
-        let mut next = next_commit(&m);
+        let pinned = ctx.block_on(pin_versions(ctx, &keys, &m))?;
+        let wanted = match lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode }) {
+            Ok(wanted) => wanted,
+            Err(e) => return Err(bounds_error(e, &image, until, &policy)),
+        };
+        until = wanted.until;
+        let mut next = next_commit(&pinned);
+        // A record number taken by something that does not rule (added
+        // behind the lock) is skipped, not fought over.
+        next.seq += attempt;
         next.lock = Some(wanted);
         let record = keys.manifest(next.seq);
-        if !put_record(ctx, &record, next.encode())? {
+        if !put_record_locked(ctx, &record, next.encode(), wanted)? {
             continue;
         }
-        ctx.block_on(ctx.store.lock(&record, wanted.retention()))?;
         // An older record still locked stays until its own lock expires.
         if m.lock.is_none_or(|held| !held.holds_now()) {
             remove_superseded(ctx, &keys, m.seq);
@@ -68,25 +91,125 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
     Err(EngineError::Busy { image, reason: "it kept changing while it was locked" })
 }
 
-/// Locks what image `m` needs to be read: its fragments (in whichever LSU
-/// of the server they are), its metadata and its current commit record.
-fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, lock: ImageLock) -> Result<()> {
-    let mut targets: Vec<(ObjectStore, String)> = Vec::new();
-    for object in distinct_objects(m) {
-        targets.push((ctx.store_of(object)?, object.key.clone()));
+/// `until`, moved inside the policy's bounds when it is at (or a moment
+/// short of) one of them; refused when it is clearly outside.
+fn within_bounds(image: &str, until: u64, policy: &crate::retention::WormPolicy) -> Result<u64> {
+    let now = now();
+    let period = until.saturating_sub(now);
+    let (margin, slack) = (bound_margin(policy.min_secs), bound_slack(policy.min_secs));
+    if period + slack < policy.min_secs {
+        return Err(EngineError::WormRange { image: image.to_string(), period, min: true, bound: policy.min_secs });
+    }
+    if period > policy.max_secs + slack {
+        return Err(EngineError::WormRange { image: image.to_string(), period, min: false, bound: policy.max_secs });
+    }
+    let lowest = now + policy.min_secs + margin;
+    let highest = (now + policy.max_secs).saturating_sub(margin).max(lowest);
+    Ok(until.clamp(lowest, highest))
+}
+
+/// A storage refusal of a lock for the bucket's bounds, as the OST status
+/// for them.
+fn bounds_error(e: EngineError, image: &str, until: u64, policy: &crate::retention::WormPolicy) -> EngineError {
+    let period = until.saturating_sub(now());
+    match &e {
+        EngineError::Storage(s) if s.kind == vastost_storage::ErrorKind::LockTooShort => {
+            EngineError::WormRange { image: image.to_string(), period, min: true, bound: policy.min_secs }
+        }
+        EngineError::Storage(s) if s.kind == vastost_storage::ErrorKind::LockTooLong => {
+            EngineError::WormRange { image: image.to_string(), period, min: false, bound: policy.max_secs }
+        }
+        _ => e,
+    }
+}
+
+/// Creates a commit record already carrying `lock` (see
+/// [`crate::commit::put_record`] for what `false` means).
+fn put_record_locked(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: ImageLock) -> Result<bool> {
+    crate::commit::put_record_with(ctx, key, bytes, Some(lock.retention()))
+}
+
+/// `m` with the version of every object it maps pinned: for each key, the
+/// version the image wrote (the earliest one left of a fragment, which is
+/// written once; the newest of its metadata, which is rewritten whole).
+/// Stores that keep no versions pin nothing.
+async fn pin_versions(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest) -> Result<Manifest> {
+    let mut pinned = m.clone();
+    let mut listed: HashMap<(Option<String>, String), Vec<StoredVersion>> = HashMap::new();
+    let mut folders = Vec::new();
+    for e in &m.extents {
+        let dir = folder_of(&e.object.key);
+        if !folders.contains(&(e.object.lsu.clone(), dir.to_string())) {
+            folders.push((e.object.lsu.clone(), dir.to_string()));
+        }
     }
     if m.meta {
-        targets.push((ctx.store.clone(), keys.meta()));
+        folders.push((None, folder_of(&keys.meta()).to_string()));
     }
-    targets.push((ctx.store.clone(), keys.manifest(m.seq)));
-    let retention = lock.retention();
-    ctx.block_on(
-        futures_util::stream::iter(targets)
-            .map(|(store, key)| async move { store.lock(&key, retention).await })
-            .buffer_unordered(IN_FLIGHT)
-            .try_collect::<Vec<()>>(),
-    )?;
-    Ok(())
+    for (lsu, dir) in folders {
+        let store = match &lsu {
+            None => ctx.store.clone(),
+            Some(name) => ctx.sibling(name)?.store.clone(),
+        };
+        for v in store.versions(&dir, false).await? {
+            listed.entry((lsu.clone(), format!("{dir}{}", v.name))).or_default().push(v);
+        }
+    }
+    let pick = |lsu: &Option<String>, key: &str, newest: bool| -> Option<String> {
+        let versions = listed.get(&(lsu.clone(), key.to_string()))?;
+        let live = versions.iter().filter(|v| !v.deleted);
+        let chosen = if newest { live.max_by_key(|v| v.made_ms) } else { live.min_by_key(|v| v.made_ms) };
+        chosen.and_then(|v| v.version.clone())
+    };
+    for e in &mut pinned.extents {
+        if e.object.version.is_none() {
+            e.object.version = pick(&e.object.lsu, &e.object.key, false);
+        }
+    }
+    if m.meta && pinned.meta_version.is_none() {
+        pinned.meta_version = pick(&None, &keys.meta(), true);
+    }
+    Ok(pinned)
+}
+
+/// The folder of `key` (with its trailing `/`).
+fn folder_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |at| &key[..=at])
+}
+
+/// Locks what image `m` needs to be read, each at the version it pins:
+/// its fragments (in whichever LSU of the server they are) and its
+/// metadata. A storage that finds the lock short of its minimum by the
+/// time it arrives (locking many objects takes a while) gets it again a
+/// little longer. Answers the lock every object got.
+fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: ImageLock) -> Result<ImageLock> {
+    let mut targets: Vec<(ObjectStore, String, Option<String>)> = Vec::new();
+    for object in distinct_objects(m) {
+        targets.push((ctx.store_of(object)?, object.key.clone(), object.version.clone()));
+    }
+    if m.meta {
+        targets.push((ctx.store.clone(), keys.meta(), m.meta_version.clone()));
+    }
+    let started = now();
+    for retry in 0..3 {
+        let retention = lock.retention();
+        let done = ctx.block_on(
+            futures_util::stream::iter(targets.iter())
+                .map(|(store, key, version)| async move { store.lock(key, version.as_deref(), retention).await })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<Vec<()>>(),
+        );
+        match done {
+            Ok(_) => return Ok(lock),
+            Err(e) if e.kind == vastost_storage::ErrorKind::LockTooShort && retry < 2 => {
+                let late = now().saturating_sub(started) + 30;
+                tracing::info!(image = %keys.root(), late, "the storage found the lock short of its minimum: asking again, longer");
+                lock.until += late;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last try returns")
 }
 
 /// The objects image `m` maps, each once (an image of many overwrites maps
@@ -100,7 +223,8 @@ fn distinct_objects(m: &Manifest) -> Vec<&ObjectRef> {
 /// (the S3 user needs the bypass permission), logged for audit with `who`.
 /// A compliance lock is never lifted. The image's own fragments lose their
 /// lock only when no other image references them (a copy's lock covers
-/// them too); its metadata and commit record always do.
+/// them too); its metadata and every record that claims the lock always
+/// do, so that no record anchors it any more (see `anchor`).
 pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Result<()> {
     if who.trim().is_empty() {
         return Err(EngineError::invalid("releasing a lock needs the name of who asks (for the audit log)"));
@@ -114,23 +238,23 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
             return Err(EngineError::WormCompliance { image, until: held.until });
         }
         let referenced = !ctx.block_on(ctx.store.list(&keys.refs_dir()))?.is_empty();
-        let mut targets: Vec<String> = Vec::new();
+        let mut targets: Vec<(String, Option<String>)> = Vec::new();
         if !referenced {
             targets.extend(
                 distinct_objects(&m)
                     .into_iter()
                     .filter(|o| o.lsu.is_none() && keys.owns(&o.key))
-                    .map(|o| o.key.clone()),
+                    .map(|o| (o.key.clone(), o.version.clone())),
             );
         }
         if m.meta {
-            targets.push(keys.meta());
+            targets.push((keys.meta(), m.meta_version.clone()));
         }
-        targets.push(keys.manifest(m.seq));
+        targets.extend(ctx.block_on(locked_records(&ctx.store, &keys))?);
         let store = &ctx.store;
         ctx.block_on(
             futures_util::stream::iter(targets)
-                .map(|key| async move { store.unlock(&key).await })
+                .map(|(key, version)| async move { store.unlock(&key, version.as_deref()).await })
                 .buffer_unordered(IN_FLIGHT)
                 .try_collect::<Vec<()>>(),
         )?;
@@ -152,6 +276,20 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         return Ok(());
     }
     Err(EngineError::Busy { image, reason: "it kept changing while its lock was released" })
+}
+
+/// Every record version of an image whose content claims a lock that
+/// still holds (key and version).
+async fn locked_records(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    for r in crate::anchor::record_versions(store.versions(&keys.manifest_dir(), false).await?) {
+        let key = keys.manifest(r.seq);
+        let Ok(bytes) = store.get_version(&key, r.version.as_deref()).await else { continue };
+        if Manifest::decode(&bytes, &key).is_ok_and(|m| m.lock.is_some_and(|l| l.holds_now())) {
+            out.push((key, r.version));
+        }
+    }
+    Ok(out)
 }
 
 /// Gives an image just closed complete the LSU's default lock, if it has
@@ -197,7 +335,7 @@ mod tests {
     }
 
     fn retention(ctx: &LsuCtx, key: &str) -> Option<vastost_storage::Retention> {
-        ctx.block_on(ctx.store.retention(key, LockMode::Compliance)).unwrap()
+        ctx.block_on(ctx.store.retention(key, None, LockMode::Compliance)).unwrap()
     }
 
     #[test]
@@ -209,7 +347,7 @@ mod tests {
         let until = now() + 600;
         let lock = ImageLock { until, mode: WormMode::Compliance };
         // The crash: one fragment locked, nothing else, no record.
-        ctx.block_on(ctx.store.lock(&m.extents[0].object.key, lock.retention())).unwrap();
+        ctx.block_on(ctx.store.lock(&m.extents[0].object.key, None, lock.retention())).unwrap();
         // The next call completes it: every fragment, and the record.
         assert_eq!(lsu.lock_image(&def, until).unwrap(), lock);
         for e in &m.extents {
@@ -222,28 +360,41 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_cut_short_after_its_record_is_completed_by_the_same_call_again() {
+    fn records_added_behind_a_lock_do_not_rule() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (lsu, ctx, def) = lsu_with_image(&rt);
         let keys = ImageKeys::new(&def);
-        let m = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
         let until = now() + 600;
-        let lock = ImageLock { until, mode: WormMode::Compliance };
-        // The crash: objects locked and the record written, the record
-        // itself not locked yet.
-        lock_objects(&ctx, &keys, &m, lock).unwrap();
-        let mut next = next_commit(&m);
-        next.lock = Some(lock);
-        assert!(put_record(&ctx, &keys.manifest(next.seq), next.encode()).unwrap());
-        assert_eq!(retention(&ctx, &keys.manifest(next.seq)), None);
-        assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })), "the record rules");
         lsu.lock_image(&def, until).unwrap();
-        assert_eq!(retention(&ctx, &keys.manifest(next.seq)).map(|r| r.until), Some(until), "the record is locked now");
-        let latest = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
-        assert_eq!(retention(&ctx, &keys.manifest(latest.seq)).map(|r| r.until), Some(until));
-        // Nothing the image needs can be deleted from the store.
-        for e in &m.extents {
-            assert!(ctx.block_on(ctx.store.delete(&e.object.key)).is_err());
-        }
+        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        assert_eq!(retention(&ctx, &keys.manifest(locked.seq)).map(|r| r.until), Some(until), "born locked");
+        // Someone with the keys adds records: one claiming a longer lock
+        // the storage does not hold over other content, one unlocked and
+        // deleted, one that is not a record at all.
+        let mut fake = next_commit(&locked);
+        fake.size = 5;
+        fake.extents.clear();
+        fake.lock = Some(ImageLock { until: until + 9999, mode: WormMode::Compliance });
+        assert!(put_record(&ctx, &keys.manifest(fake.seq), fake.encode()).unwrap());
+        let mut gone = next_commit(&fake);
+        gone.state = ImageState::Deleted;
+        gone.lock = None;
+        assert!(put_record(&ctx, &keys.manifest(gone.seq), gone.encode()).unwrap());
+        ctx.block_on(ctx.store.put_new(&keys.manifest(gone.seq + 1), bytes::Bytes::from_static(b"junk"))).unwrap();
+        assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), locked);
+        assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));
+        let found = lsu.tampered(&def).unwrap();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|t| t.what == crate::tamper::Addition::Record));
+        // An extension still rules over the lock it extends, past the junk.
+        lsu.lock_image(&def, until + 60).unwrap();
+        let extended = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        assert_eq!(extended.lock.map(|l| l.until), Some(until + 60));
+        assert_eq!(extended.extents, locked.extents);
+        // Removing the additions leaves the image as it was.
+        let cleaned = lsu.remove_tampered(&def).unwrap();
+        assert_eq!(cleaned.removed.len(), 3);
+        assert!(lsu.tampered(&def).unwrap().is_empty());
+        assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), extended);
     }
 }

@@ -198,7 +198,14 @@ impl ImageWriter {
             offset,
             length: len,
             object_offset: 0,
-            object: ObjectRef { lsu: None, key: key.clone(), size: len, chunk_size: CHUNK_SIZE, crcs: crcs.finish() },
+            object: ObjectRef {
+                lsu: None,
+                key: key.clone(),
+                size: len,
+                chunk_size: CHUNK_SIZE,
+                crcs: crcs.finish(),
+                version: None,
+            },
         });
         let slot = self
             .image

@@ -132,6 +132,35 @@ impl<'p> Server<'p> {
         self.plugin.check(unsafe { (self.plugin.api.vastost_release_image_lock)(&l, &d, w.as_ptr()) })
     }
 
+    /// `vastost_image_tampered`: what was written behind an image's lock,
+    /// one line each (removed first where the keys allow, with `remove`).
+    pub fn image_tampered(&self, lsu: &str, basename: &str, date: &str, remove: bool) -> Result<String, OstError> {
+        let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
+        let mut buf = vec![0u8; 64 << 10];
+        let mut needed = 0usize;
+        let call = |buf: &mut Vec<u8>, needed: &mut usize, remove: bool| {
+            // SAFETY: valid structs; `buf` holds `buf.len()` writable bytes.
+            self.plugin.check(unsafe {
+                (self.plugin.api.vastost_image_tampered)(
+                    &l,
+                    &d,
+                    c_int::from(remove),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    needed,
+                )
+            })
+        };
+        call(&mut buf, &mut needed, remove)?;
+        if needed > buf.len() {
+            // Removed already: what is left is listed again in full.
+            buf.resize(needed, 0);
+            call(&mut buf, &mut needed, false)?;
+        }
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
+
     /// `stspi_get_image_prop_byname`.
     pub fn image_info(&self, lsu: &str, basename: &str, date: &str) -> Result<ImageInfo, OstError> {
         let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);

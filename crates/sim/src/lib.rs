@@ -392,6 +392,25 @@ impl Simulator {
         self.objects.create_bucket(name, &config).map(|_| ())
     }
 
+    /// [`Simulator::create_locked_bucket`] whose retentions must last from
+    /// `min` to `max` (a view's `min_retention_period` and
+    /// `max_retention_period`).
+    pub fn create_locked_bucket_with_bounds(
+        &self,
+        name: &str,
+        min: std::time::Duration,
+        max: std::time::Duration,
+    ) -> std::io::Result<()> {
+        let config = s3::lock::BucketConfig {
+            versioning: Some(true),
+            object_lock: true,
+            min_retention: Some(min),
+            max_retention: Some(max),
+            ..Default::default()
+        };
+        self.objects.create_bucket(name, &config).map(|_| ())
+    }
+
     /// Stores an object directly, as if a client had put it (for tests
     /// that need data in place without an S3 client).
     pub fn put_object(&self, bucket: &str, key: &str, data: &[u8]) -> Result<(), SimError> {

@@ -23,6 +23,10 @@ pub enum ErrorKind {
     Tls,
     /// The server does not implement the call.
     Unsupported,
+    /// A lock was refused as shorter than the bucket's minimum retention.
+    LockTooShort,
+    /// A lock was refused as longer than the bucket's maximum retention.
+    LockTooLong,
     /// Anything else: an I/O error, an unexpected answer.
     Other,
 }
@@ -38,6 +42,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Invalid => "invalid request",
             ErrorKind::Tls => "TLS certificate refused",
             ErrorKind::Unsupported => "not implemented by the server",
+            ErrorKind::LockTooShort => "lock shorter than the bucket's minimum retention",
+            ErrorKind::LockTooLong => "lock longer than the bucket's maximum retention",
             ErrorKind::Other => "storage error",
         };
         f.write_str(s)

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use opendal::{Operator, services};
 
 use crate::error::{Result, StorageError};
-use crate::types::{Capacity, ListEntry, LockMode, Retention};
+use crate::types::{Capacity, ListEntry, LockMode, Retention, StoredVersion};
 
 /// A directory (on a real site, a VAST NFS mount): OpenDAL's fs service
 /// for reads, listings and deletes, and the functions of this module for
@@ -155,6 +155,12 @@ pub(crate) async fn get_range(root: &Path, key: &str, range: Range<u64>) -> Resu
 /// the name exists, on local filesystems and on NFS alike, which makes the
 /// create atomic.
 pub(crate) async fn put_new(root: &Path, key: &str, data: Bytes) -> Result<()> {
+    put_new_locked(root, key, data, None).await
+}
+
+/// [`put_new`], the file given lock `lock` (VAST's NFS WORM marks) before it
+/// is linked into place, so that it is never seen unlocked.
+pub(crate) async fn put_new_locked(root: &Path, key: &str, data: Bytes, lock: Option<Retention>) -> Result<()> {
     let target = abs(root, key);
     let tmp_dir = root.join(TMP_DIR);
     blocking("put_new", key, move || {
@@ -167,6 +173,9 @@ pub(crate) async fn put_new(root: &Path, key: &str, data: Bytes) -> Result<()> {
             let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(&data)?;
             f.sync_all()?;
+            if let Some(r) = lock {
+                mark_locked(&tmp, r)?;
+            }
             std::fs::hard_link(&tmp, &target)?;
             sync_dir(&parent)
         })();
@@ -319,20 +328,25 @@ impl PageCacheFile {
 /// keeps the marks without enforcing them.
 pub(crate) async fn lock(root: &Path, key: &str, r: Retention) -> Result<()> {
     let path = abs(root, key);
-    blocking("lock", key, move || {
+    blocking("lock", key, move || mark_locked(&path, r)).await
+}
+
+/// Sets the WORM marks of lock `r` on file `path` and checks they hold.
+fn mark_locked(path: &Path, r: Retention) -> std::io::Result<()> {
+    {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = std::fs::metadata(&path)?;
+        let meta = std::fs::metadata(path)?;
         let until = i64::try_from(r.until).map_err(std::io::Error::other)?;
         if meta.atime() < until || meta.permissions().mode() & 0o222 != 0 {
             let times = rustix::fs::Timestamps {
                 last_access: rustix::fs::Timespec { tv_sec: until.max(meta.atime()), tv_nsec: 0 },
                 last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
             };
-            rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::empty())?;
+            rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty())?;
             let mode = meta.permissions().mode() & !0o222;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         }
-        let after = std::fs::metadata(&path)?;
+        let after = std::fs::metadata(path)?;
         if after.atime() < until || after.permissions().mode() & 0o222 != 0 {
             return Err(std::io::Error::other(format!(
                 "the lock did not hold: atime {} (wanted {until}), mode {:o}",
@@ -341,8 +355,7 @@ pub(crate) async fn lock(root: &Path, key: &str, r: Retention) -> Result<()> {
             )));
         }
         Ok(())
-    })
-    .await
+    }
 }
 
 /// The lock a file carries: read-only with an access time in the future
@@ -354,6 +367,42 @@ pub(crate) async fn retention(root: &Path, key: &str, mode: LockMode) -> Result<
         let meta = std::fs::metadata(&path)?;
         let read_only = meta.permissions().mode() & 0o222 == 0;
         Ok((read_only && meta.atime() > 0).then(|| Retention { mode, until: meta.atime() as u64 }))
+    })
+    .await
+}
+
+/// The files in folder `dir` (and below it, with `recursive`), each as one
+/// version made at its modification time.
+pub(crate) async fn versions(root: &Path, dir: &str, recursive: bool) -> Result<Vec<StoredVersion>> {
+    let base = abs(root, dir);
+    blocking("list versions", dir, move || {
+        let mut out = Vec::new();
+        let mut todo = vec![(base, String::new())];
+        while let Some((folder, prefix)) = todo.pop() {
+            let entries = match std::fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                let meta = entry.metadata()?;
+                if meta.is_dir() {
+                    if recursive {
+                        todo.push((entry.path(), format!("{name}/")));
+                    }
+                    continue;
+                }
+                let made_ms = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                out.push(StoredVersion { name, version: None, deleted: false, made_ms });
+            }
+        }
+        Ok(out)
     })
     .await
 }

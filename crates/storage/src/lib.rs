@@ -33,5 +33,5 @@ pub use fs_writer::DirectWriter;
 pub use s3::http_client;
 pub use s3_raw::Upload;
 pub use store::ObjectStore;
-pub use types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments};
+pub use types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments, StoredVersion};
 pub use vastost_tls::TlsSettings;

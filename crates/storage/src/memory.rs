@@ -27,17 +27,28 @@ impl MemoryStore {
 
     /// Writes `data` under `key` unless an object is there.
     pub(crate) async fn put_new(&self, key: &str, data: Bytes) -> Result<()> {
+        self.create(key, data, None).await
+    }
+
+    /// Creates `key` unless it exists, locked as it appears.
+    pub(crate) async fn put_new_locked(&self, key: &str, data: Bytes, r: Retention) -> Result<()> {
+        self.create(key, data, Some(r)).await
+    }
+
+    async fn create(&self, key: &str, data: Bytes, lock: Option<Retention>) -> Result<()> {
         let _guard = self.create_lock.lock().await;
         match self.op.stat(key).await {
             Ok(_) => return Err(StorageError::new(ErrorKind::AlreadyExists, "put_new", key, "object exists")),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
             Err(e) => return Err(StorageError::from_opendal("put_new", key, e)),
         }
+        if let Some(r) = lock {
+            self.locks.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), r);
+        }
         self.op.write(key, data).await.map_err(|e| StorageError::from_opendal("put_new", key, e))?;
         Ok(())
     }
 
-    /// Locks `key` (never shortening a lock it has).
     pub(crate) async fn lock(&self, key: &str, r: Retention) -> Result<()> {
         if self.op.stat(key).await.is_err() {
             return Err(StorageError::new(ErrorKind::NotFound, "lock", key, "no such object"));

@@ -209,24 +209,35 @@ impl S3Store {
         asked.copied()
     }
 
-    /// Gives `key` retention `r`, unless a lock at least as long and as
-    /// strong is already there (another image's, on a shared fragment): it
-    /// is read first, since not every server refuses to shorten one.
-    pub(crate) async fn lock(&self, key: &str, r: Retention) -> Result<()> {
-        if self.raw.retention(key).await?.is_some_and(|held| held.covers(&r)) {
+    /// Gives version `version` of `key` (the current one when `None`)
+    /// retention `r`, unless a lock at least as long and as strong is
+    /// already there (another image's, on a shared fragment): it is read
+    /// first, since not every server refuses to shorten one.
+    pub(crate) async fn lock(&self, key: &str, version: Option<&str>, r: Retention) -> Result<()> {
+        if self.raw.retention(key, version).await?.is_some_and(|held| held.covers(&r)) {
             return Ok(());
         }
-        self.raw.put_retention(key, r).await
+        self.raw.put_retention(key, version, r).await
     }
 
-    /// Lifts the governance lock of `key` (a privileged call).
-    pub(crate) async fn unlock(&self, key: &str) -> Result<()> {
-        self.raw.remove_retention(key).await
+    /// Creates `key` unless it exists, locked from its first moment.
+    pub(crate) async fn put_new_locked(&self, key: &str, data: bytes::Bytes, r: Retention) -> Result<()> {
+        self.raw.put_new_locked(key, data, r).await
     }
 
-    /// The retention of `key`.
-    pub(crate) async fn retention(&self, key: &str) -> Result<Option<Retention>> {
-        self.raw.retention(key).await
+    /// Lifts the governance lock of a version of `key` (a privileged call).
+    pub(crate) async fn unlock(&self, key: &str, version: Option<&str>) -> Result<()> {
+        self.raw.remove_retention(key, version).await
+    }
+
+    /// The retention of a version of `key`.
+    pub(crate) async fn retention(&self, key: &str, version: Option<&str>) -> Result<Option<Retention>> {
+        self.raw.retention(key, version).await
+    }
+
+    /// Deletes one version (or delete marker) of `key`.
+    pub(crate) async fn delete_version(&self, key: &str, version: &str) -> Result<()> {
+        self.raw.delete_versions(&[crate::s3_lock::Version { key: key.to_string(), id: version.to_string() }]).await
     }
 
     /// Deletes every version of `keys`: exact keys, and everything under

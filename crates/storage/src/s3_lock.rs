@@ -64,6 +64,22 @@ struct DeleteErrorXml {
     message: String,
 }
 
+/// `query` with `versionId` added when a version is named.
+fn with_version(query: &str, version: Option<&str>) -> String {
+    match (version, query.is_empty()) {
+        (None, _) => query.to_string(),
+        (Some(v), true) => format!("versionId={}", encode(v, false)),
+        (Some(v), false) => format!("{query}&versionId={}", encode(v, false)),
+    }
+}
+
+/// The retain-until date of `r` as S3 writes it.
+fn retain_until(key: &str, r: Retention) -> Result<String> {
+    let until = jiff::Timestamp::from_second(r.until as i64)
+        .map_err(|e| StorageError::new(ErrorKind::Invalid, "lock", key, e.to_string()))?;
+    Ok(until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 fn unreadable(op: &'static str, key: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::new(ErrorKind::Other, op, key, format!("unreadable answer: {e}"))
 }
@@ -74,35 +90,51 @@ fn xml_text(text: &str) -> String {
 }
 
 impl RawS3 {
-    /// Gives the current version of `key` retention `r`.
-    pub(crate) async fn put_retention(&self, key: &str, r: Retention) -> Result<()> {
-        let until = jiff::Timestamp::from_second(r.until as i64)
-            .map_err(|e| StorageError::new(ErrorKind::Invalid, "lock", key, e.to_string()))?;
+    /// Gives version `version` of `key` (the current one when `None`)
+    /// retention `r`.
+    pub(crate) async fn put_retention(&self, key: &str, version: Option<&str>, r: Retention) -> Result<()> {
         let body = format!(
             "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode>\
              <RetainUntilDate>{}</RetainUntilDate></Retention>",
             r.mode.s3_name(),
-            until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            retain_until(key, r)?
         );
-        self.send_body("lock", http::Method::PUT, &encode(key, true), "retention", Bytes::from(body)).await.map(drop)
+        let query = with_version("retention", version);
+        self.send_body("lock", http::Method::PUT, &encode(key, true), &query, Bytes::from(body)).await.map(drop)
     }
 
-    /// Removes the governance retention of the current version of `key`
-    /// (an empty retention sent with the bypass header): only a user whose
+    /// Creates `key` with `data` unless it exists ([`ErrorKind::AlreadyExists`]
+    /// then), carrying retention `r` from its first moment: there is never
+    /// a version of it without the lock.
+    pub(crate) async fn put_new_locked(&self, key: &str, data: Bytes, r: Retention) -> Result<()> {
+        let until = retain_until(key, r)?;
+        let headers = [
+            ("if-none-match", "*"),
+            ("x-amz-object-lock-mode", r.mode.s3_name()),
+            ("x-amz-object-lock-retain-until-date", until.as_str()),
+        ];
+        // A key taken answers 412, which the exchange reports as AlreadyExists.
+        self.exchange("put_new", http::Method::PUT, &encode(key, true), "", data, &headers).await.map(drop)
+    }
+
+    /// Removes the governance retention of version `version` of `key` (an
+    /// empty retention sent with the bypass header): only a user whose
     /// policy allows `s3:BypassGovernanceRetention` may.
-    pub(crate) async fn remove_retention(&self, key: &str) -> Result<()> {
+    pub(crate) async fn remove_retention(&self, key: &str, version: Option<&str>) -> Result<()> {
         let body = "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></Retention>";
         let bypass = [("x-amz-bypass-governance-retention", "true")];
         let path = encode(key, true);
-        self.exchange("unlock", http::Method::PUT, &path, "retention", Bytes::from(body), &bypass).await.map(drop)
+        let query = with_version("retention", version);
+        self.exchange("unlock", http::Method::PUT, &path, &query, Bytes::from(body), &bypass).await.map(drop)
     }
 
-    /// The retention of the current version of `key` (`None` without
-    /// one), from its `HEAD` (which every server with Object Lock answers;
+    /// The retention of version `version` of `key` (`None` without one),
+    /// from its `HEAD` (which every server with Object Lock answers;
     /// `GET ?retention` is not as widely served).
-    pub(crate) async fn retention(&self, key: &str) -> Result<Option<Retention>> {
+    pub(crate) async fn retention(&self, key: &str, version: Option<&str>) -> Result<Option<Retention>> {
+        let query = with_version("", version);
         let (headers, _) =
-            self.exchange("retention", http::Method::HEAD, &encode(key, true), "", Bytes::new(), &[]).await?;
+            self.exchange("retention", http::Method::HEAD, &encode(key, true), &query, Bytes::new(), &[]).await?;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let mode = header("x-amz-object-lock-mode").as_deref().and_then(LockMode::from_s3_name);
         let until = header("x-amz-object-lock-retain-until-date")

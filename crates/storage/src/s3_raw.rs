@@ -58,6 +58,22 @@ struct UploadXml {
     initiated: Option<String>,
 }
 
+/// The kind of a refused retention whose error names the bucket's bounds
+/// (S3 answers `InvalidArgument` with the reason in words only).
+fn lock_bounds(text: &str) -> Option<ErrorKind> {
+    let text = text.to_ascii_lowercase();
+    if !text.contains("retention") {
+        return None;
+    }
+    if text.contains("minimum") || text.contains("shorter") {
+        Some(ErrorKind::LockTooShort)
+    } else if text.contains("maximum") || text.contains("longer") {
+        Some(ErrorKind::LockTooLong)
+    } else {
+        None
+    }
+}
+
 /// Percent-encodes `text` as S3 wants it in a path (`/` kept) or a query
 /// value (`/` encoded): every byte but the unreserved ones.
 pub(crate) fn encode(text: &str, keep_slash: bool) -> String {
@@ -157,6 +173,9 @@ impl RawS3 {
         let kind = match status.as_u16() {
             403 => ErrorKind::PermissionDenied,
             404 => ErrorKind::NotFound,
+            // Only conditional requests (If-None-Match) are answered so.
+            412 => ErrorKind::AlreadyExists,
+            400 if text.contains("InvalidArgument") => lock_bounds(&text).unwrap_or(ErrorKind::Invalid),
             // What the server does not implement is not ours to fix.
             501 => ErrorKind::Unsupported,
             429 | 500..=599 => ErrorKind::Temporary,

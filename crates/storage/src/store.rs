@@ -19,7 +19,7 @@ use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
-use crate::types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments};
+use crate::types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments, StoredVersion};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
@@ -216,26 +216,55 @@ impl ObjectStore {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
+        self.get_version(key, None).await
+    }
+
+    /// Reads a whole object, version `version` of it when one is named (a
+    /// store that keeps no versions has only the one).
+    pub async fn get_version(&self, key: &str, version: Option<&str>) -> Result<Bytes> {
         if let Backend::Fs(s) = &*self.backend {
             return fs::get(&s.root, key).await;
         }
+        let version = self.version_kept(version);
         let buf = self
-            .run(|op| async move { op.read(key).await })
+            .run(|op| async move {
+                match version {
+                    Some(v) => op.read_with(key).version(v).await,
+                    None => op.read(key).await,
+                }
+            })
             .await
             .map_err(|e| StorageError::from_opendal("get", key, e))?;
         Ok(buf.to_bytes())
     }
 
+    /// `version` where the store keeps versions (S3); `None` elsewhere.
+    fn version_kept<'a>(&self, version: Option<&'a str>) -> Option<&'a str> {
+        version.filter(|_| matches!(&*self.backend, Backend::S3(_)))
+    }
+
     /// Reads `range` of an object, in the pieces it arrived in; the answer
     /// is shorter only when the object ends inside the range.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Segments> {
+        self.get_range_of(key, None, range).await
+    }
+
+    /// [`ObjectStore::get_range`] of version `version` of an object.
+    async fn get_range_of(&self, key: &str, version: Option<&str>, range: Range<u64>) -> Result<Segments> {
         if let Backend::Fs(s) = &*self.backend {
             return Ok(Segments::new(vec![fs::get_range(&s.root, key, range).await?]));
         }
+        let version = self.version_kept(version);
         let read = |range: Range<u64>| {
             self.run(move |op| {
                 let range = range.clone();
-                async move { op.read_with(key).range(range).await }
+                async move {
+                    let mut read = op.read_with(key).range(range);
+                    if let Some(v) = version {
+                        read = read.version(v);
+                    }
+                    read.await
+                }
             })
         };
         let buf = match read(range.clone()).await {
@@ -244,7 +273,7 @@ impl ObjectStore {
             // and cut short by others (which OpenDAL reports as an error).
             // Answer with what there is, as a filesystem does, so that a
             // truncated object shows as short data, not as a transport error.
-            Err(e) => match self.size(key).await? {
+            Err(e) => match self.size_of(key, version).await? {
                 Some(size) if size < range.end => {
                     if range.start >= size {
                         return Ok(Segments::default());
@@ -264,15 +293,27 @@ impl ObjectStore {
     /// last may be short). Over HTTP each piece is summed as it arrives,
     /// while it is still in the CPU's cache, instead of in a second pass
     /// over the whole range.
-    pub async fn get_range_crc32c(&self, key: &str, range: Range<u64>, chunk: u64) -> Result<(Segments, Vec<u32>)> {
+    /// `version` names the object's version where the store keeps them.
+    pub async fn get_range_crc32c(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        range: Range<u64>,
+        chunk: u64,
+    ) -> Result<(Segments, Vec<u32>)> {
         let chunk = usize::try_from(chunk).unwrap_or(usize::MAX);
+        let version = self.version_kept(version);
         if !matches!(&*self.backend, Backend::Fs(_)) {
             let streamed = self
                 .run(|op| {
                     let range = range.clone();
                     async move {
                         use futures_util::TryStreamExt;
-                        let mut stream = op.reader(key).await?.into_bytes_stream(range).await?;
+                        let reader = match version {
+                            Some(v) => op.reader_with(key).version(v).await?,
+                            None => op.reader(key).await?,
+                        };
+                        let mut stream = reader.into_bytes_stream(range).await?;
                         let (mut parts, mut sums) = (Vec::new(), ChunkSums::new(chunk));
                         while let Some(piece) = stream.try_next().await.map_err(|e| {
                             opendal::Error::new(opendal::ErrorKind::Unexpected, "reading a ranged body").set_source(e)
@@ -291,7 +332,7 @@ impl ObjectStore {
                 Ok(_) | Err(_) => {}
             }
         }
-        let data = self.get_range(key, range).await?;
+        let data = self.get_range_of(key, version, range).await?;
         let mut sums = ChunkSums::new(chunk);
         for piece in data.slices(0..data.len()) {
             sums.feed(piece);
@@ -310,7 +351,17 @@ impl ObjectStore {
 
     /// The size of an object, or `None` when it does not exist.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
-        match self.run(|op| async move { op.stat(key).await }).await {
+        self.size_of(key, None).await
+    }
+
+    async fn size_of(&self, key: &str, version: Option<&str>) -> Result<Option<u64>> {
+        let stat = |op: Operator| async move {
+            match version {
+                Some(v) => op.stat_with(key).version(v).await,
+                None => op.stat(key).await,
+            }
+        };
+        match self.run(stat).await {
             Ok(meta) => Ok(Some(meta.content_length())),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::from_opendal("stat", key, e)),
@@ -453,9 +504,11 @@ impl ObjectStore {
     /// retention; on a filesystem, VAST's NFS WORM marks (access time at
     /// the unlock time, no write permission). A lock is only ever extended:
     /// asking for less than an object already has leaves it as it is.
-    pub async fn lock(&self, key: &str, r: Retention) -> Result<()> {
+    /// `version` names the version to lock where the store keeps them
+    /// (the current one when `None`).
+    pub async fn lock(&self, key: &str, version: Option<&str>, r: Retention) -> Result<()> {
         match &*self.backend {
-            Backend::S3(s) => s.lock(key, r).await,
+            Backend::S3(s) => s.lock(key, version, r).await,
             Backend::Fs(s) => fs::lock(&s.root, key, r).await,
             Backend::Memory(s) => s.lock(key, r).await,
         }
@@ -466,9 +519,9 @@ impl ObjectStore {
     /// compliance lock is refused by any server). On a filesystem, the
     /// access time goes back to now and write permission returns (VAST
     /// allows it to users with the right to shorten governance locks).
-    pub async fn unlock(&self, key: &str) -> Result<()> {
+    pub async fn unlock(&self, key: &str, version: Option<&str>) -> Result<()> {
         match &*self.backend {
-            Backend::S3(s) => s.unlock(key).await,
+            Backend::S3(s) => s.unlock(key, version).await,
             Backend::Fs(s) => fs::unlock(&s.root, key).await,
             Backend::Memory(s) => s.unlock(key),
         }
@@ -476,11 +529,76 @@ impl ObjectStore {
 
     /// The lock an object carries, if any (on a filesystem the mode is not
     /// stored: `mode` is the one reported).
-    pub async fn retention(&self, key: &str, mode: LockMode) -> Result<Option<Retention>> {
+    pub async fn retention(&self, key: &str, version: Option<&str>, mode: LockMode) -> Result<Option<Retention>> {
         match &*self.backend {
-            Backend::S3(s) => s.retention(key).await,
+            Backend::S3(s) => s.retention(key, version).await,
             Backend::Fs(s) => fs::retention(&s.root, key, mode).await,
             Backend::Memory(s) => Ok(s.retention(key)),
+        }
+    }
+
+    /// Creates an object only if no object has that key (as
+    /// [`ObjectStore::put_new`]), locked with `r` from its first moment: on
+    /// S3 the PUT itself carries the retention, on a filesystem the file is
+    /// marked before it is linked into place. No reader ever finds it
+    /// without its lock.
+    pub async fn put_new_locked(&self, key: &str, data: Bytes, r: Retention) -> Result<()> {
+        match &*self.backend {
+            Backend::S3(s) => s.put_new_locked(key, data, r).await,
+            Backend::Fs(s) => fs::put_new_locked(&s.root, key, data, Some(r)).await,
+            Backend::Memory(s) => s.put_new_locked(key, data, r).await,
+        }
+    }
+
+    /// Every stored version of the objects in folder `dir` (with
+    /// `recursive`, of those below it too), delete markers included, in
+    /// no particular order. A store that keeps no versions lists each
+    /// object once.
+    pub async fn versions(&self, dir: &str, recursive: bool) -> Result<Vec<StoredVersion>> {
+        debug_assert!(dir.is_empty() || dir.ends_with('/'));
+        let versioned = match &*self.backend {
+            Backend::Fs(s) => return fs::versions(&s.root, dir, recursive).await,
+            Backend::S3(s) => s.keeps_versions().await?,
+            Backend::Memory(_) => false,
+        };
+        let listed = self
+            .run(|op| async move {
+                let mut list = op.list_with(dir).recursive(recursive);
+                if versioned {
+                    list = list.versions(true).deleted(true);
+                }
+                list.await
+            })
+            .await;
+        let entries = match listed {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StorageError::from_opendal("list versions", dir, e)),
+        };
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let name = e.path().strip_prefix(dir)?;
+                let meta = e.metadata();
+                (!name.is_empty() && !name.ends_with('/')).then(|| StoredVersion {
+                    name: name.to_string(),
+                    version: meta.version().map(str::to_string),
+                    deleted: meta.is_deleted(),
+                    made_ms: meta
+                        .last_modified()
+                        .map_or(0, |t| u64::try_from(t.into_inner().as_millisecond()).unwrap_or(0)),
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes one version of an object (or a delete marker) where the
+    /// store keeps versions; the object itself elsewhere. What is locked
+    /// stays ([`ErrorKind::PermissionDenied`]).
+    pub async fn delete_version(&self, key: &str, version: Option<&str>) -> Result<()> {
+        match (&*self.backend, version) {
+            (Backend::S3(s), Some(v)) => s.delete_version(key, v).await,
+            _ => self.delete(key).await,
         }
     }
 

@@ -25,6 +25,22 @@ pub struct ListEntry {
     pub size: Option<u64>,
 }
 
+/// One stored version of an object (or a delete marker hiding it), as a
+/// version listing shows it. Stores that keep no versions show each object
+/// once, with no version id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// The key, below the folder listed.
+    pub name: String,
+    /// The version id (S3 buckets that keep versions).
+    pub version: Option<String>,
+    /// A delete marker, not data.
+    pub deleted: bool,
+    /// When the storage made it, in milliseconds since the epoch (0 when
+    /// the store does not tell): set by the server, not by the writer.
+    pub made_ms: u64,
+}
+
 /// Where an S3 bucket is and how to sign for it.
 #[derive(Clone)]
 pub struct S3Settings {

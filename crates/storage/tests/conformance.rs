@@ -87,15 +87,15 @@ fn ranged_reads_sum_each_chunk_as_it_arrives() {
     for (s, _keep) in stores() {
         rt.block_on(async {
             s.put("sums", Bytes::from(data.clone())).await.unwrap();
-            let (got, sums) = s.get_range_crc32c("sums", chunk..3 * chunk, chunk).await.unwrap();
+            let (got, sums) = s.get_range_crc32c("sums", None, chunk..3 * chunk, chunk).await.unwrap();
             assert!(got.to_vec() == data[chunk as usize..3 * chunk as usize], "{}", s.describe());
             assert_eq!(sums, expect(chunk as usize..3 * chunk as usize), "{}", s.describe());
             // Past the end: what there is, summed (the last chunk short).
             let end = data.len() as u64;
-            let (got, sums) = s.get_range_crc32c("sums", 2 * chunk..4 * chunk, chunk).await.unwrap();
+            let (got, sums) = s.get_range_crc32c("sums", None, 2 * chunk..4 * chunk, chunk).await.unwrap();
             assert_eq!(got.len() as u64, end - 2 * chunk, "{}", s.describe());
             assert_eq!(sums, expect(2 * chunk as usize..end as usize), "{}", s.describe());
-            let err = s.get_range_crc32c("missing", 0..chunk, chunk).await.unwrap_err();
+            let err = s.get_range_crc32c("missing", None, 0..chunk, chunk).await.unwrap_err();
             assert_eq!(err.kind, vastost_storage::ErrorKind::NotFound, "{}: {err}", s.describe());
         });
     }
@@ -385,11 +385,11 @@ fn locked_objects_stay_until_they_expire_and_then_every_version_goes() {
             // Overwritten once: two versions of the metadata.
             store.put("img/meta", data.clone()).await.unwrap();
             let lock = Retention { mode: LockMode::Compliance, until: in_secs(if on_sim { 3600 } else { 3 }) };
-            store.lock("img/frag/1", lock).await.unwrap();
-            assert_eq!(store.retention("img/frag/1", LockMode::Governance).await.unwrap(), Some(lock));
+            store.lock("img/frag/1", None, lock).await.unwrap();
+            assert_eq!(store.retention("img/frag/1", None, LockMode::Governance).await.unwrap(), Some(lock));
             // Asking for less leaves the longer lock as it is.
-            store.lock("img/frag/1", Retention { until: lock.until - 1, ..lock }).await.unwrap();
-            assert_eq!(store.retention("img/frag/1", LockMode::Governance).await.unwrap(), Some(lock));
+            store.lock("img/frag/1", None, Retention { until: lock.until - 1, ..lock }).await.unwrap();
+            assert_eq!(store.retention("img/frag/1", None, LockMode::Governance).await.unwrap(), Some(lock));
             // A locked object is kept, and the call says so.
             let refused = store.delete("img/frag/1").await.unwrap_err();
             assert_eq!(refused.kind, ErrorKind::PermissionDenied, "{refused}");
@@ -423,18 +423,18 @@ fn files_are_locked_with_vast_nfs_worm_marks_and_memory_refuses_deletes() {
     rt.block_on(async {
         let lock = Retention { mode: LockMode::Compliance, until: in_secs(86_400) };
         fs.put("img/frag/1", Bytes::from_static(b"data")).await.unwrap();
-        fs.lock("img/frag/1", lock).await.unwrap();
+        fs.lock("img/frag/1", None, lock).await.unwrap();
         let meta = std::fs::metadata(dir.path().join("img/frag/1")).unwrap();
         assert_eq!(meta.atime() as u64, lock.until, "the access time is the unlock time");
         assert_eq!(meta.permissions().mode() & 0o222, 0, "no write permission left");
-        assert_eq!(fs.retention("img/frag/1", LockMode::Compliance).await.unwrap(), Some(lock));
+        assert_eq!(fs.retention("img/frag/1", None, LockMode::Compliance).await.unwrap(), Some(lock));
         // Extending moves the access time; asking for less does not.
-        fs.lock("img/frag/1", Retention { until: lock.until + 60, ..lock }).await.unwrap();
-        fs.lock("img/frag/1", lock).await.unwrap();
+        fs.lock("img/frag/1", None, Retention { until: lock.until + 60, ..lock }).await.unwrap();
+        fs.lock("img/frag/1", None, lock).await.unwrap();
         assert_eq!(std::fs::metadata(dir.path().join("img/frag/1")).unwrap().atime() as u64, lock.until + 60);
 
         memory.put("img/frag/1", Bytes::from_static(b"data")).await.unwrap();
-        memory.lock("img/frag/1", lock).await.unwrap();
+        memory.lock("img/frag/1", None, lock).await.unwrap();
         assert_eq!(memory.delete("img/frag/1").await.unwrap_err().kind, ErrorKind::PermissionDenied);
         assert_eq!(memory.delete_all("img/").await.unwrap_err().kind, ErrorKind::PermissionDenied);
         assert!(memory.get("img/frag/1").await.is_ok());

@@ -30,15 +30,8 @@ pub extern "C" fn vastost_strerror(status: sts_status_t) -> *const c_char {
 /// `buf` is NULL or valid for `len` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vastost_last_error(buf: *mut c_char, len: usize) -> usize {
-    let message = last_error();
-    if !buf.is_null() && len > 0 {
-        let n = message.len().min(len - 1);
-        // SAFETY: `buf` holds `len` bytes by contract; we write `n + 1 <= len`.
-        let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        dst[..n].copy_from_slice(&message.as_bytes()[..n]);
-        dst[n] = 0;
-    }
-    message.len()
+    // SAFETY: `buf` as the caller promised.
+    unsafe { text_out(&last_error(), buf, len) }
 }
 
 /// Frees the space that deleted images and crashed sessions left in LSU

@@ -230,6 +230,59 @@ pub unsafe extern "C" fn vastost_release_image_lock(
     })
 }
 
+/// Lists what someone holding the storage keys wrote into the folder of a
+/// locked image behind its lock: delete markers, new versions over the
+/// objects the lock pins, added commit records and objects. Restores
+/// ignore all of it and read the locked versions; this makes it visible.
+/// With `remove` non-zero, each is removed first where the keys allow.
+/// The report, one line each: `tampered`, `removed` or `kept`, then the
+/// key, the version id (`-` without one) and what it is, separated by
+/// tabs (a `kept` line adds why). It is copied into `buf` as
+/// `vastost_last_error` copies; `*needed` (when not NULL) gets its full
+/// length plus one. An image without a holding lock reports nothing.
+///
+/// # Safety
+/// `lsu` and `def` are valid; `buf` is NULL or valid for `len` writable
+/// bytes; `needed` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_image_tampered(
+    lsu: Option<&sts_lsu_t>,
+    def: Option<&sts_image_def_t>,
+    remove: c_int,
+    buf: *mut std::ffi::c_char,
+    len: usize,
+    needed: Option<&mut usize>,
+) -> sts_status_t {
+    guard("vastost_image_tampered", || {
+        let _engine = state::engine()?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let def = image_def(given(def, "def")?)?;
+        let line = |state: &str, t: &vastost_engine::tamper::Tampered| {
+            format!("{state}\t{}\t{}\t{}", t.key, t.version.as_deref().unwrap_or("-"), t.what.as_str())
+        };
+        let mut report = String::new();
+        if remove != 0 {
+            let done = lsu.remove_tampered(&def)?;
+            for t in &done.removed {
+                report += &(line("removed", t) + "\n");
+            }
+            for (t, why) in &done.kept {
+                report += &format!("{}\t{why}\n", line("kept", t));
+            }
+        } else {
+            for t in &lsu.tampered(&def)? {
+                report += &(line("tampered", t) + "\n");
+            }
+        }
+        // SAFETY: `buf` as the caller promised.
+        let full = unsafe { text_out(&report, buf, len) };
+        if let Some(needed) = needed {
+            *needed = full + 1;
+        }
+        Ok(())
+    })
+}
+
 /// Properties of an open image (a writer sees its size grow as it writes).
 ///
 /// # Pointers
