@@ -471,6 +471,12 @@ typedef struct {
   // 1 when the run stopped at `reclaim_max_images` before the pass was
   // complete (the next run goes on from there), else 0.
   uint64_t vr_more;
+  // Fragments that were due to be freed but that the storage kept
+  // (locked): not counted as freed.
+  uint64_t vr_fragments_kept_locked;
+  // The latest expiry of those locks (seconds since the epoch; 0: none
+  // or not told).
+  uint64_t vr_kept_until;
 } vastost_reclaim_t;
 
 // Counters of the plugin's memory budget (`vastost_get_stats`).

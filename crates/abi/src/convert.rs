@@ -292,5 +292,7 @@ pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim
         vr_images_damaged: r.images_damaged,
         vr_uploads_aborted: r.uploads_aborted,
         vr_more: u64::from(r.more),
+        vr_fragments_kept_locked: r.fragments_kept_locked,
+        vr_kept_until: r.kept_until,
     }
 }

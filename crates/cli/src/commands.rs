@@ -9,7 +9,7 @@ use vastost_loader::{Plugin, Server};
 use vastost_ost::{STS_II_WORM_LOCKED, STS_LSUF_WORM, STS_LSUF_WORM_COMPLIANCE};
 
 use crate::args::{BackupArgs, Cli, Command, LsuCommand, RestoreArgs, VerifyArgs};
-use crate::dates::{now_date, resolve_date};
+use crate::dates::{now_date, resolve_date, resolve_date_for_info, resolve_date_to_change};
 use crate::exit::Mismatch;
 use crate::transfer::{self, Compare, Proof, progress};
 use crate::{fmt, session};
@@ -75,7 +75,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         }
         Command::ImageInfo(args) => {
             let server = session::open(plugin, &args.lsu.server)?;
-            let date = resolve_date(&server, args)?;
+            let date = resolve_date_for_info(&server, args)?;
             let i = server.image_info(&args.lsu.lsu, &args.image, &date)?;
             println!("basename   {}", i.basename);
             println!("date       {}", i.date);
@@ -92,7 +92,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         }
         Command::Unlock(args) => {
             let server = session::open(plugin, &args.image.lsu.server)?;
-            let date = resolve_date(&server, &args.image)?;
+            let date = resolve_date_to_change(&server, &args.image, "unlocking")?;
             let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
             let who = format!("{user} (vastost unlock): {}", args.reason);
             server.release_image_lock(&args.image.lsu.lsu, &args.image.image, &date, &who)?;
@@ -114,7 +114,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         }
         Command::Lock(args) => {
             let server = session::open(plugin, &args.image.lsu.server)?;
-            let date = resolve_date(&server, &args.image)?;
+            let date = resolve_date_to_change(&server, &args.image, "locking")?;
             let until = match (args.until, args.for_) {
                 (Some(until), _) => until,
                 (None, Some(secs)) => crate::dates::now_secs().saturating_add(secs),
@@ -126,7 +126,7 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         }
         Command::Delete(args) => {
             let server = session::open(plugin, &args.lsu.server)?;
-            let date = resolve_date(&server, args)?;
+            let date = resolve_date_to_change(&server, args, "deleting")?;
             server.delete_image(&args.lsu.lsu, &args.image, &date)?;
             eprintln!("deleted {}/{}", args.image, date);
             Ok(())

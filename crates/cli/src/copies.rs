@@ -181,6 +181,16 @@ pub fn reclaim(plugin: &Plugin, args: &ReclaimArgs) -> Result<()> {
     println!("uploads aborted  {} (incomplete S3 multipart uploads)", r.vr_uploads_aborted);
     println!("fragments freed  {}", r.vr_fragments_freed);
     println!("bytes freed      {} ({} bytes)", fmt::size(r.vr_bytes_freed), r.vr_bytes_freed);
+    if r.vr_fragments_kept_locked > 0 {
+        let until = match r.vr_kept_until {
+            0 => String::new(),
+            t => format!(", locks expire by {t} (in {})", fmt::span(t.saturating_sub(crate::dates::now_secs()))),
+        };
+        println!(
+            "fragments kept   {} (locked on the storage: freed once their locks expire{until})",
+            r.vr_fragments_kept_locked
+        );
+    }
     println!("events expired   {}", r.vr_events_expired);
     if r.vr_more != 0 {
         println!("pass incomplete  (reclaim_max_images reached: the next run goes on from there)");

@@ -56,6 +56,11 @@ pub struct ReclaimReport {
     /// The run stopped at its bound before the pass was complete: the next
     /// one goes on from there.
     pub more: bool,
+    /// Fragments due to be freed that the storage kept (locked).
+    pub fragments_kept_locked: u64,
+    /// The latest expiry of those locks (seconds since the epoch; 0: not
+    /// told).
+    pub kept_until: u64,
 }
 
 impl ReclaimReport {
@@ -72,6 +77,8 @@ impl ReclaimReport {
         self.images_damaged += o.images_damaged;
         self.uploads_aborted += o.uploads_aborted;
         self.more |= o.more;
+        self.fragments_kept_locked += o.fragments_kept_locked;
+        self.kept_until = self.kept_until.max(o.kept_until);
     }
 }
 
@@ -180,13 +187,35 @@ pub(crate) fn reclaim_image(
             None => ctx.block_on(store.size(&key))?.unwrap_or(0),
         };
         tracing::debug!(lsu = %ctx.name, fragment = %key, size, "reclaiming fragment");
-        report.bytes_freed += size;
-        doomed.push(key);
+        doomed.push((key, size));
     }
     // One request per 1,000 fragments on S3, unlinks in parallel on NFS.
-    report.fragments_freed += doomed.len() as u64;
-    doomed.extend(protection.stale.iter().cloned());
-    ctx.block_on(store.delete_many(doomed))?;
+    let mut to_delete: Vec<String> = doomed.iter().map(|(k, _)| k.clone()).collect();
+    to_delete.extend(protection.stale.iter().cloned());
+    let refused = match ctx.block_on(store.delete_many(to_delete)) {
+        Ok(()) => false,
+        // Locked (by the view's default retention, or a lock set behind
+        // our back): counted as kept below, never as freed.
+        Err(e) if e.kind == vastost_storage::ErrorKind::PermissionDenied => {
+            tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "the storage kept fragments due to be freed");
+            true
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (key, size) in doomed {
+        if refused && ctx.block_on(store.size(&key))?.is_some() {
+            report.fragments_kept_locked += 1;
+            let held = ctx.block_on(store.retention(&key, None, vastost_storage::LockMode::Governance))?;
+            report.kept_until = report.kept_until.max(held.map_or(0, |r| r.until));
+            continue;
+        }
+        report.fragments_freed += 1;
+        report.bytes_freed += size;
+    }
+    if refused {
+        report.images_kept += 1;
+        return Ok(());
+    }
     if live.is_some() {
         return Ok(());
     }

@@ -515,6 +515,12 @@ pub struct vastost_reclaim_t {
     /// 1 when the run stopped at `reclaim_max_images` before the pass was
     /// complete (the next run goes on from there), else 0.
     pub vr_more: u64,
+    /// Fragments that were due to be freed but that the storage kept
+    /// (locked): not counted as freed.
+    pub vr_fragments_kept_locked: u64,
+    /// The latest expiry of those locks (seconds since the epoch; 0: none
+    /// or not told).
+    pub vr_kept_until: u64,
 }
 
 /// Longest snapshot name, NUL included.

@@ -25,6 +25,7 @@ mod s3;
 mod s3_lock;
 mod s3_raw;
 mod store;
+mod store_versions;
 mod types;
 
 pub use error::{ErrorKind, Result, StorageError};

@@ -19,17 +19,17 @@ use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
-use crate::types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments, StoredVersion};
+use crate::types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
-    backend: Arc<Backend>,
+    pub(crate) backend: Arc<Backend>,
 }
 
 #[derive(Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Fs(FsStore),
     Memory(MemoryStore),
     S3(S3Store),
@@ -61,7 +61,7 @@ impl ObjectStore {
 
     /// Runs an OpenDAL operation on the backend (on S3: on the next
     /// endpoint, and on the others if that one is failing).
-    async fn run<T, F, Fut>(&self, f: F) -> std::result::Result<T, opendal::Error>
+    pub(crate) async fn run<T, F, Fut>(&self, f: F) -> std::result::Result<T, opendal::Error>
     where
         F: Fn(Operator) -> Fut,
         Fut: Future<Output = std::result::Result<T, opendal::Error>>,
@@ -534,71 +534,6 @@ impl ObjectStore {
             Backend::S3(s) => s.retention(key, version).await,
             Backend::Fs(s) => fs::retention(&s.root, key, mode).await,
             Backend::Memory(s) => Ok(s.retention(key)),
-        }
-    }
-
-    /// Creates an object only if no object has that key (as
-    /// [`ObjectStore::put_new`]), locked with `r` from its first moment: on
-    /// S3 the PUT itself carries the retention, on a filesystem the file is
-    /// marked before it is linked into place. No reader ever finds it
-    /// without its lock.
-    pub async fn put_new_locked(&self, key: &str, data: Bytes, r: Retention) -> Result<()> {
-        match &*self.backend {
-            Backend::S3(s) => s.put_new_locked(key, data, r).await,
-            Backend::Fs(s) => fs::put_new_locked(&s.root, key, data, Some(r)).await,
-            Backend::Memory(s) => s.put_new_locked(key, data, r).await,
-        }
-    }
-
-    /// Every stored version of the objects in folder `dir` (with
-    /// `recursive`, of those below it too), delete markers included, in
-    /// no particular order. A store that keeps no versions lists each
-    /// object once.
-    pub async fn versions(&self, dir: &str, recursive: bool) -> Result<Vec<StoredVersion>> {
-        debug_assert!(dir.is_empty() || dir.ends_with('/'));
-        let versioned = match &*self.backend {
-            Backend::Fs(s) => return fs::versions(&s.root, dir, recursive).await,
-            Backend::S3(s) => s.keeps_versions().await?,
-            Backend::Memory(_) => false,
-        };
-        let listed = self
-            .run(|op| async move {
-                let mut list = op.list_with(dir).recursive(recursive);
-                if versioned {
-                    list = list.versions(true).deleted(true);
-                }
-                list.await
-            })
-            .await;
-        let entries = match listed {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StorageError::from_opendal("list versions", dir, e)),
-        };
-        Ok(entries
-            .into_iter()
-            .filter_map(|e| {
-                let name = e.path().strip_prefix(dir)?;
-                let meta = e.metadata();
-                (!name.is_empty() && !name.ends_with('/')).then(|| StoredVersion {
-                    name: name.to_string(),
-                    version: meta.version().map(str::to_string),
-                    deleted: meta.is_deleted(),
-                    made_ms: meta
-                        .last_modified()
-                        .map_or(0, |t| u64::try_from(t.into_inner().as_millisecond()).unwrap_or(0)),
-                })
-            })
-            .collect())
-    }
-
-    /// Deletes one version of an object (or a delete marker) where the
-    /// store keeps versions; the object itself elsewhere. What is locked
-    /// stays ([`ErrorKind::PermissionDenied`]).
-    pub async fn delete_version(&self, key: &str, version: Option<&str>) -> Result<()> {
-        match (&*self.backend, version) {
-            (Backend::S3(s), Some(v)) => s.delete_version(key, v).await,
-            _ => self.delete(key).await,
         }
     }
 
