@@ -55,6 +55,15 @@ fn plugin_with(
     (dir, plugin)
 }
 
+/// A simulator, in a folder of its own, whose bucket `LSU` has S3 Object
+/// Lock (and so keeps versions).
+fn locked_sim() -> (tempfile::TempDir, Simulator) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket(LSU).unwrap();
+    (dir, sim)
+}
+
 /// One server's run; `versions(prefix)` counts what the bucket keeps under
 /// a prefix, every version and delete marker included.
 fn locked_image_life(plugin: &vastost_loader::Plugin, versions: &dyn Fn(&str) -> usize, check: &dyn Fn(u64)) {
@@ -119,9 +128,7 @@ fn locked_image_life(plugin: &vastost_loader::Plugin, versions: &dyn Fn(&str) ->
 #[test]
 fn a_locked_image_is_kept_until_its_lock_expires_on_the_simulator() {
     let _turn = support::turn();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    sim.create_locked_bucket(LSU).unwrap();
+    let (_data, sim) = locked_sim();
     let (_dir, plugin) = plugin_on(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY);
     let versions = |prefix: &str| sim.object_versions(LSU, prefix).len();
     // Every fragment, the metadata and the commit record carry the lock.
@@ -158,9 +165,7 @@ fn a_locked_image_is_kept_until_its_lock_expires_on_moto() {
 #[test]
 fn a_copy_by_reference_keeps_its_sources_data_locked_until_its_own_unlock_time() {
     let _turn = support::turn();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    sim.create_locked_bucket(LSU).unwrap();
+    let (_data, sim) = locked_sim();
     let (_dir, plugin) = plugin_on(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY);
     let s = plugin.open_server("VastData:worm", None).unwrap();
     let data = support::bytes(21, 3 * 64 * 1024);
@@ -203,9 +208,7 @@ fn a_copy_by_reference_keeps_its_sources_data_locked_until_its_own_unlock_time()
 #[test]
 fn a_governance_lock_is_lifted_only_by_a_privileged_call_and_a_compliance_lock_never() {
     let _turn = support::turn();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    sim.create_locked_bucket(LSU).unwrap();
+    let (_data, sim) = locked_sim();
     // A user of the cluster without the bypass permission.
     sim.add_s3_key("AKIAPLAINUSER", "plain-user-secret");
     let data = support::bytes(8, 2 * 64 * 1024);
@@ -255,9 +258,7 @@ fn a_governance_lock_is_lifted_only_by_a_privileged_call_and_a_compliance_lock_n
 #[test]
 fn an_lsu_with_a_default_lock_locks_each_image_as_it_is_closed() {
     let _turn = support::turn();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    sim.create_locked_bucket(LSU).unwrap();
+    let (_data, sim) = locked_sim();
     let extra = "worm_default_secs = 600\n";
     let (_dir, plugin) =
         plugin_with(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, "compliance", extra);
@@ -400,9 +401,7 @@ fn writes_behind_a_lock_change_nothing(endpoint: &str, access: &str, secret: &st
 #[test]
 fn writes_behind_a_lock_change_nothing_on_the_simulator() {
     let _turn = support::turn();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    sim.create_locked_bucket(LSU).unwrap();
+    let (_data, sim) = locked_sim();
     let (_dir, plugin) = plugin_on(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY);
     writes_behind_a_lock_change_nothing(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, &plugin);
 }

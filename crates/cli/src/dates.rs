@@ -24,11 +24,9 @@ pub(crate) fn resolve_date_to_change(server: &Server<'_>, args: &ImageArgs, verb
         return Ok(d.clone());
     }
     let (lsu, basename) = (&args.lsu.lsu, &args.image);
-    let mut dates: Vec<String> =
-        server.images(lsu)?.into_iter().filter(|i| &i.basename == basename).map(|i| i.date).collect();
+    let mut dates: Vec<String> = images_named(server, lsu, basename)?.into_iter().map(|i| i.date).collect();
     dates.sort();
     match dates.as_slice() {
-        [] => Err(anyhow!("no image named {basename} on LSU {lsu}")),
         [only] => {
             eprintln!("{verb} {basename}/{only} (its only image)");
             Ok(only.clone())
@@ -45,12 +43,7 @@ pub(crate) fn resolve_date_to_change(server: &Server<'_>, args: &ImageArgs, verb
 /// creation time, never by how its date is spelt. Pending images (being
 /// written, or left by a crashed backup) are never chosen.
 pub(crate) fn newest_date(server: &Server<'_>, lsu: &str, basename: &str) -> Result<String> {
-    let images: Vec<ImageInfo> = server.images(lsu)?.into_iter().filter(|i| i.basename == basename).collect();
-    if images.is_empty() {
-        return Err(anyhow!("no image named {basename} on LSU {lsu}"));
-    }
-    let pending = |i: &ImageInfo| i.flags & STS_II_IMAGE_PENDING != 0;
-    newest_complete(&images, pending).map_err(|e| anyhow!("{e} on LSU {lsu}"))
+    newest_complete(&images_named(server, lsu, basename)?).map_err(|e| anyhow!("{e} on LSU {lsu}"))
 }
 
 /// The date given, or that of the newest complete image of the basename,
@@ -61,20 +54,30 @@ pub(crate) fn resolve_date_for_info(server: &Server<'_>, args: &ImageArgs) -> Re
         return Ok(d.clone());
     }
     let (lsu, basename) = (&args.lsu.lsu, &args.image);
-    let images: Vec<ImageInfo> = server.images(lsu)?.into_iter().filter(|i| &i.basename == basename).collect();
-    if images.iter().any(|i| i.flags & STS_II_IMAGE_PENDING == 0) {
-        newest_date(server, lsu, basename)
-    } else {
-        images
-            .iter()
-            .max_by_key(|i| i.created)
-            .map(|i| i.date.clone())
-            .ok_or_else(|| anyhow!("no image named {basename} on LSU {lsu}"))
+    let images = images_named(server, lsu, basename)?;
+    if !images.iter().all(pending) {
+        return newest_complete(&images).map_err(|e| anyhow!("{e} on LSU {lsu}"));
     }
+    let newest = images.iter().max_by_key(|i| i.created).map(|i| i.date.clone());
+    newest.ok_or_else(|| anyhow!("no image named {basename} on LSU {lsu}"))
 }
 
-/// [`newest_date`] over `images` (all of one basename).
-fn newest_complete(images: &[ImageInfo], pending: impl Fn(&ImageInfo) -> bool) -> Result<String, String> {
+/// The images of `lsu` named `basename` (at least one; none is an error).
+fn images_named(server: &Server<'_>, lsu: &str, basename: &str) -> Result<Vec<ImageInfo>> {
+    let images: Vec<ImageInfo> = server.images(lsu)?.into_iter().filter(|i| i.basename == basename).collect();
+    if images.is_empty() {
+        return Err(anyhow!("no image named {basename} on LSU {lsu}"));
+    }
+    Ok(images)
+}
+
+/// Whether an image is pending (being written, or left by a crash).
+fn pending(i: &ImageInfo) -> bool {
+    i.flags & STS_II_IMAGE_PENDING != 0
+}
+
+/// [`newest_date`] over `images` (all of one basename, at least one).
+fn newest_complete(images: &[ImageInfo]) -> Result<String, String> {
     let (waiting, complete): (Vec<&ImageInfo>, Vec<&ImageInfo>) = images.iter().partition(|i| pending(i));
     let Some(newest) = complete.iter().map(|i| i.created).max() else {
         return Err(match waiting.iter().max_by_key(|i| i.created) {
@@ -127,32 +130,28 @@ mod tests {
         }
     }
 
-    fn pending(i: &ImageInfo) -> bool {
-        i.flags & STS_II_IMAGE_PENDING != 0
-    }
-
     #[test]
     fn a_pending_image_is_never_the_newest_whatever_its_date_or_time() {
         // Created in the same second, and later; dates that sort after.
         let images = [image("k1", 100, true), image("k3", 101, true), image("full", 101, false), image("a", 90, false)];
-        assert_eq!(newest_complete(&images, pending).unwrap(), "full");
+        assert_eq!(newest_complete(&images).unwrap(), "full");
     }
 
     #[test]
     fn the_creation_time_decides_not_the_spelling_of_the_date() {
         let images = [image("zzz", 100, false), image("aaa", 200, false)];
-        assert_eq!(newest_complete(&images, pending).unwrap(), "aaa");
+        assert_eq!(newest_complete(&images).unwrap(), "aaa");
     }
 
     #[test]
     fn only_pending_images_are_named_as_such() {
-        let err = newest_complete(&[image("k1", 100, true), image("k3", 105, true)], pending).unwrap_err();
+        let err = newest_complete(&[image("k1", 100, true), image("k3", 105, true)]).unwrap_err();
         assert!(err.starts_with("crash has no complete image; newest pending: k3, created"), "{err}");
     }
 
     #[test]
     fn complete_images_of_one_second_are_not_guessed_between() {
-        let err = newest_complete(&[image("b", 100, false), image("a", 100, false)], pending).unwrap_err();
+        let err = newest_complete(&[image("b", 100, false), image("a", 100, false)]).unwrap_err();
         assert!(err.contains("dates a, b"), "{err}");
     }
 }

@@ -66,8 +66,9 @@ pub(crate) fn record_versions(listed: Vec<StoredVersion>) -> Vec<RecordVersion> 
     out
 }
 
-/// Reads one record version (`None` when it vanished meanwhile).
-async fn read(store: &ObjectStore, keys: &ImageKeys, r: &RecordVersion) -> Result<Option<Manifest>> {
+/// Reads one record version (`None` when it vanished meanwhile); one that
+/// is damaged, or holds another sequence number than its key, is an error.
+pub(crate) async fn read_record(store: &ObjectStore, keys: &ImageKeys, r: &RecordVersion) -> Result<Option<Manifest>> {
     let key = keys.manifest(r.seq);
     let once = || async {
         match store.get_version(&key, r.version.as_deref()).await {
@@ -109,11 +110,11 @@ pub(crate) async fn rule(store: &ObjectStore, keys: &ImageKeys, records: &[Recor
     let vanished = Ruling { record: None, chain: Vec::new(), anchored_ms: None };
     // The common case: one record, nothing added behind it.
     if let [only] = records {
-        return Ok(Ruling { record: read(store, keys, only).await?, ..vanished });
+        return Ok(Ruling { record: read_record(store, keys, only).await?, ..vanished });
     }
     let mut read_all = Vec::with_capacity(records.len());
     for r in records {
-        match read(store, keys, r).await {
+        match read_record(store, keys, r).await {
             Ok(None) => return Ok(vanished),
             other => read_all.push((r, other)),
         }

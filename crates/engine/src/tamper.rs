@@ -3,7 +3,7 @@
 //! visible, so that an operator learns someone with the storage keys
 //! tried, and can clean up where the keys allow.
 
-use vastost_storage::ObjectStore;
+use vastost_storage::{ObjectStore, StoredVersion};
 
 use crate::anchor::{record_versions, rule};
 use crate::error::Result;
@@ -49,13 +49,25 @@ impl Addition {
 /// Everything added to the folder of image `keys` after its lock was set,
 /// or nothing when no lock holds.
 pub(crate) async fn find(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<Tampered>> {
-    let records = record_versions(store.versions(&keys.manifest_dir(), false).await?);
+    let root = keys.root();
+    // One listing of the whole folder: its records are in it too.
+    let listed = store.versions(root, true).await?;
+    let records_at = keys.manifest_dir();
+    let record_dir = records_at.strip_prefix(root).unwrap_or(&records_at);
+    let records = record_versions(
+        listed
+            .iter()
+            .filter_map(|v| {
+                let name = v.name.strip_prefix(record_dir)?;
+                Some(StoredVersion { name: name.to_string(), ..v.clone() })
+            })
+            .collect(),
+    );
     if records.is_empty() {
         return Ok(Vec::new());
     }
     let ruling = rule(store, keys, &records).await?;
     let (Some(anchored), Some(m)) = (ruling.anchored_ms, ruling.record) else { return Ok(Vec::new()) };
-    let root = keys.root();
     let pinned = |key: &str| -> Option<Option<&str>> {
         if key == keys.meta() && m.meta {
             return Some(m.meta_version.as_deref());
@@ -63,7 +75,7 @@ pub(crate) async fn find(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<Ta
         m.extents.iter().find(|e| e.object.lsu.is_none() && e.object.key == key).map(|e| e.object.version.as_deref())
     };
     let mut out = Vec::new();
-    for v in store.versions(root, true).await? {
+    for v in listed {
         let key = format!("{root}{}", v.name);
         // References from copies are added after a lock by design.
         if key.starts_with(&keys.refs_dir()) {

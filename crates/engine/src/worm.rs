@@ -6,9 +6,8 @@
 //! says the image is locked is written. A lock is only ever extended; a
 //! delete of a locked image is refused before anything is touched.
 
-use std::sync::Arc;
-
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use vastost_storage::{ObjectStore, StoredVersion};
@@ -67,10 +66,8 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
             return Err(EngineError::WormShorter { image, held: held.until, asked: until });
         }
         let pinned = ctx.block_on(pin_versions(ctx, &keys, &m))?;
-        let wanted = match lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode }) {
-            Ok(wanted) => wanted,
-            Err(e) => return Err(bounds_error(e, &image, until, &policy)),
-        };
+        let wanted = lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode })
+            .map_err(|e| bounds_error(e, &image, until, &policy))?;
         until = wanted.until;
         let mut next = next_commit(&pinned);
         // A record number taken by something that does not rule (added
@@ -78,7 +75,8 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
         next.seq += attempt;
         next.lock = Some(wanted);
         let record = keys.manifest(next.seq);
-        if !put_record_locked(ctx, &record, next.encode(), wanted)? {
+        let created = crate::commit::put_record_with(ctx, &record, next.encode(), Some(wanted.retention()));
+        if !created.map_err(|e| bounds_error(e, &image, until, &policy))? {
             continue;
         }
         // An older record still locked stays until its own lock expires.
@@ -123,34 +121,28 @@ fn bounds_error(e: EngineError, image: &str, until: u64, policy: &crate::retenti
     }
 }
 
-/// Creates a commit record already carrying `lock` (see
-/// [`crate::commit::put_record`] for what `false` means).
-fn put_record_locked(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: ImageLock) -> Result<bool> {
-    crate::commit::put_record_with(ctx, key, bytes, Some(lock.retention()))
-}
-
 /// `m` with the version of every object it maps pinned: for each key, the
 /// version the image wrote (the earliest one left of a fragment, which is
 /// written once; the newest of its metadata, which is rewritten whole).
-/// Stores that keep no versions pin nothing.
+/// Stores that keep no versions pin nothing, and are not listed.
 async fn pin_versions(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest) -> Result<Manifest> {
     let mut pinned = m.clone();
     let mut listed: HashMap<(Option<String>, String), Vec<StoredVersion>> = HashMap::new();
-    let mut folders = Vec::new();
-    for e in &m.extents {
-        let dir = folder_of(&e.object.key);
-        if !folders.contains(&(e.object.lsu.clone(), dir.to_string())) {
-            folders.push((e.object.lsu.clone(), dir.to_string()));
+    // Each folder once, with the store (LSU) holding it.
+    let mut folders: Vec<(Option<String>, String, ObjectStore)> = Vec::new();
+    for object in distinct_objects(m) {
+        let dir = folder_of(&object.key);
+        if !folders.iter().any(|(lsu, d, _)| *lsu == object.lsu && d == dir) {
+            folders.push((object.lsu.clone(), dir.to_string(), ctx.store_of(object)?));
         }
     }
     if m.meta {
-        folders.push((None, folder_of(&keys.meta()).to_string()));
+        folders.push((None, folder_of(&keys.meta()).to_string(), ctx.store.clone()));
     }
-    for (lsu, dir) in folders {
-        let store = match &lsu {
-            None => ctx.store.clone(),
-            Some(name) => ctx.sibling(name)?.store.clone(),
-        };
+    for (lsu, dir, store) in folders {
+        if !store.keeps_versions().await? {
+            continue;
+        }
         for v in store.versions(&dir, false).await? {
             listed.entry((lsu.clone(), format!("{dir}{}", v.name))).or_default().push(v);
         }
@@ -190,8 +182,8 @@ fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: Ima
     if m.meta {
         targets.push((ctx.store.clone(), keys.meta(), m.meta_version.clone()));
     }
-    let started = now();
-    for retry in 0..3 {
+    let (started, mut longer) = (now(), 0);
+    loop {
         let retention = lock.retention();
         let done = ctx.block_on(
             futures_util::stream::iter(targets.iter())
@@ -201,7 +193,8 @@ fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: Ima
         );
         match done {
             Ok(_) => return Ok(lock),
-            Err(e) if e.kind == vastost_storage::ErrorKind::LockTooShort && retry < 2 => {
+            Err(e) if e.kind == vastost_storage::ErrorKind::LockTooShort && longer < 2 => {
+                longer += 1;
                 let late = now().saturating_sub(started) + 30;
                 tracing::info!(image = %keys.root(), late, "the storage found the lock short of its minimum: asking again, longer");
                 lock.until += late;
@@ -209,7 +202,6 @@ fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: Ima
             Err(e) => return Err(e.into()),
         }
     }
-    unreachable!("the last try returns")
 }
 
 /// The objects image `m` maps, each once (an image of many overwrites maps
@@ -283,10 +275,11 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
 async fn locked_records(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<(String, Option<String>)>> {
     let mut out = Vec::new();
     for r in crate::anchor::record_versions(store.versions(&keys.manifest_dir(), false).await?) {
-        let key = keys.manifest(r.seq);
-        let Ok(bytes) = store.get_version(&key, r.version.as_deref()).await else { continue };
-        if Manifest::decode(&bytes, &key).is_ok_and(|m| m.lock.is_some_and(|l| l.holds_now())) {
-            out.push((key, r.version));
+        // A damaged or misnumbered record never anchors an image: skipped.
+        if let Ok(Some(m)) = crate::anchor::read_record(store, keys, &r).await
+            && m.lock.is_some_and(|l| l.holds_now())
+        {
+            out.push((keys.manifest(r.seq), r.version));
         }
     }
     Ok(out)

@@ -333,29 +333,27 @@ pub(crate) async fn lock(root: &Path, key: &str, r: Retention) -> Result<()> {
 
 /// Sets the WORM marks of lock `r` on file `path` and checks they hold.
 fn mark_locked(path: &Path, r: Retention) -> std::io::Result<()> {
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = std::fs::metadata(path)?;
-        let until = i64::try_from(r.until).map_err(std::io::Error::other)?;
-        if meta.atime() < until || meta.permissions().mode() & 0o222 != 0 {
-            let times = rustix::fs::Timestamps {
-                last_access: rustix::fs::Timespec { tv_sec: until.max(meta.atime()), tv_nsec: 0 },
-                last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
-            };
-            rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty())?;
-            let mode = meta.permissions().mode() & !0o222;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        }
-        let after = std::fs::metadata(path)?;
-        if after.atime() < until || after.permissions().mode() & 0o222 != 0 {
-            return Err(std::io::Error::other(format!(
-                "the lock did not hold: atime {} (wanted {until}), mode {:o}",
-                after.atime(),
-                after.permissions().mode()
-            )));
-        }
-        Ok(())
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path)?;
+    let until = i64::try_from(r.until).map_err(std::io::Error::other)?;
+    if meta.atime() < until || meta.permissions().mode() & 0o222 != 0 {
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec { tv_sec: until.max(meta.atime()), tv_nsec: 0 },
+            last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty())?;
+        let mode = meta.permissions().mode() & !0o222;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
+    let after = std::fs::metadata(path)?;
+    if after.atime() < until || after.permissions().mode() & 0o222 != 0 {
+        return Err(std::io::Error::other(format!(
+            "the lock did not hold: atime {} (wanted {until}), mode {:o}",
+            after.atime(),
+            after.permissions().mode()
+        )));
+    }
+    Ok(())
 }
 
 /// The lock a file carries: read-only with an access time in the future

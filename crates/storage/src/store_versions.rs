@@ -24,17 +24,27 @@ impl ObjectStore {
         }
     }
 
+    /// Whether the store keeps the versions that writes and deletes
+    /// replace (an S3 bucket with versioning, as every Object Lock bucket
+    /// has), so that objects have version ids to pin and read. Asked of the
+    /// bucket once.
+    pub async fn keeps_versions(&self) -> Result<bool> {
+        match &*self.backend {
+            Backend::S3(s) => s.keeps_versions().await,
+            Backend::Fs(_) | Backend::Memory(_) => Ok(false),
+        }
+    }
+
     /// Every stored version of the objects in folder `dir` (with
     /// `recursive`, of those below it too), delete markers included, in
     /// no particular order. A store that keeps no versions lists each
     /// object once.
     pub async fn versions(&self, dir: &str, recursive: bool) -> Result<Vec<StoredVersion>> {
         debug_assert!(dir.is_empty() || dir.ends_with('/'));
-        let versioned = match &*self.backend {
-            Backend::Fs(s) => return fs::versions(&s.root, dir, recursive).await,
-            Backend::S3(s) => s.keeps_versions().await?,
-            Backend::Memory(_) => false,
-        };
+        if let Backend::Fs(s) = &*self.backend {
+            return fs::versions(&s.root, dir, recursive).await;
+        }
+        let versioned = self.keeps_versions().await?;
         let listed = self
             .run(|op| async move {
                 let mut list = op.list_with(dir).recursive(recursive);
