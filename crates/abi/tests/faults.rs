@@ -49,6 +49,7 @@ fn start_rig() -> Rig {
     let vms = FaultProxy::start(addr(&sim.vms_endpoint())).unwrap();
     let dead_vip = FaultProxy::start(addr(&sim.s3_endpoint())).unwrap();
     sim.create_bucket("faults2").unwrap();
+    sim.create_locked_bucket("faultlock").unwrap();
     let creds = support::write_sim_credentials(dir.path());
     let config = dir.path().join("vastost.toml");
     std::fs::write(
@@ -63,7 +64,13 @@ fn start_rig() -> Rig {
              [server.\"direct\"]\ndata_path = \"s3\"\nendpoint = \"{direct}\"\ncredentials_file = \"{creds}\"\n\
              lsus = [\"faults2\"]\nfragment_size = \"64KiB\"\n\n\
              [server.\"vips\"]\ndata_path = \"s3\"\nendpoint = \"{dead}\"\nendpoints = [\"{direct}\"]\n\
-             credentials_file = \"{creds}\"\nlsus = [\"faults\"]\nfragment_size = \"64KiB\"\nretries = 2\n",
+             credentials_file = \"{creds}\"\nlsus = [\"faults\"]\nfragment_size = \"64KiB\"\nretries = 2\n\n\
+             [server.\"lockfaulty\"]\ndata_path = \"s3\"\nendpoint = \"{s3}\"\ncredentials_file = \"{creds}\"\n\
+             lsus = [\"faultlock\"]\nfragment_size = \"8MiB\"\nretries = 6\nrequest_timeout_secs = 5\n\
+             worm_mode = \"compliance\"\nworm_min_secs = 2\nworm_max_secs = 3600\n\n\
+             [server.\"lockvips\"]\ndata_path = \"s3\"\nendpoint = \"{dead}\"\nendpoints = [\"{direct}\"]\n\
+             credentials_file = \"{creds}\"\nlsus = [\"faultlock\"]\nfragment_size = \"8MiB\"\nretries = 2\n\
+             worm_mode = \"compliance\"\nworm_min_secs = 2\nworm_max_secs = 3600\n",
             log = dir.path().join("logs/plugin.log").display(),
             s3 = s3.endpoint(),
             direct = sim.s3_endpoint(),
@@ -272,4 +279,46 @@ fn an_upload_damaged_on_the_way_is_refused_and_sent_again() {
     assert!(rig.s3.injected().get("corrupt-request").copied().unwrap_or(0) > before, "the fault was injected");
     rig.s3.calm();
     assert!(restore(&s, "damaged_upload").unwrap() == data, "stored bytes are the ones sent");
+}
+
+/// A lock is as many requests as the image has objects (read the
+/// retention, set it), each one able to meet a fault: a 1 GiB image's lock
+/// completes through 503s, 500s, resets and drops, and across a VIP that is
+/// down, like its backup does, and the image is then locked whole.
+#[test]
+fn a_lock_of_a_large_image_survives_faults_and_a_dead_vip() {
+    let rig = rig();
+    let lsu = "faultlock";
+    let data = support::bytes(77, 1 << 30);
+    let direct = rig.plugin.open_server("VastData:lockfaulty", None).unwrap();
+    support::backup(&direct, lsu, "big", &data, 4 << 20).unwrap();
+
+    let (before, connections) = (rig.s3.injected(), rig.s3.connections());
+    rig.s3.random(7, 0.2, vec![Fault::Status(503), Fault::Status(500), Fault::Reset, Fault::Drop]);
+    let until = now() + 600;
+    direct.lock_image(lsu, "big", "1", until).unwrap_or_else(|e| panic!("lock through faults: {e}"));
+    rig.s3.calm();
+    let injected = since(&before, rig.s3.injected());
+    eprintln!("lock of 1 GiB: {injected:?} faults over {} connections", rig.s3.connections() - connections);
+    assert!(total(&injected) >= 10, "too few faults met the lock: {injected:?}");
+    let info = direct.image_info(lsu, "big", "1").unwrap();
+    assert_eq!((info.flags & STS_II_WORM_LOCKED, info.worm_until), (STS_II_WORM_LOCKED, until));
+
+    // The extension goes half to a VIP that resets every connection.
+    let vips = rig.plugin.open_server("VastData:lockvips", None).unwrap();
+    let dead = rig.dead_vip.connections();
+    vips.lock_image(lsu, "big", "1", until + 60).unwrap_or_else(|e| panic!("lock across a dead VIP: {e}"));
+    let dead = rig.dead_vip.connections() - dead;
+    eprintln!("extension across a dead VIP: {dead} connections to it");
+    assert!(dead <= 12, "the dead VIP kept getting lock requests: {dead}");
+    assert_eq!(vips.image_info(lsu, "big", "1").unwrap().worm_until, until + 60);
+
+    // Locked whole: nothing can be deleted, and every byte comes back.
+    assert!(direct.delete_image(lsu, "big", "1").is_err(), "a locked image was deleted");
+    let back = support::restore(&direct, lsu, "big", 4 << 20).unwrap();
+    assert!(back == data, "the locked image came back different");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }

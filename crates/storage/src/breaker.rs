@@ -121,6 +121,9 @@ pub(crate) fn s3_operation<B>(req: &Request<B>) -> &'static str {
         http::Method::GET if has("list-type") => "ListObjectsV2",
         http::Method::GET if has("uploads") => "ListMultipartUploads",
         http::Method::GET if has("uploadId") => "ListParts",
+        http::Method::GET if has("versions") => "ListObjectVersions",
+        http::Method::GET if has("versioning") => "GetBucketVersioning",
+        http::Method::GET if has("retention") => "GetObjectRetention",
         http::Method::GET if object => "GetObject",
         http::Method::GET => "ListObjects",
         http::Method::HEAD if object => "HeadObject",
@@ -128,6 +131,7 @@ pub(crate) fn s3_operation<B>(req: &Request<B>) -> &'static str {
         http::Method::PUT if has("partNumber") && copy => "UploadPartCopy",
         http::Method::PUT if has("partNumber") => "UploadPart",
         http::Method::PUT if copy => "CopyObject",
+        http::Method::PUT if has("retention") => "PutObjectRetention",
         http::Method::PUT if object => "PutObject",
         http::Method::PUT => "CreateBucket",
         http::Method::POST if has("uploads") => "CreateMultipartUpload",
@@ -162,5 +166,8 @@ mod tests {
         assert_eq!(req("POST", "http://h/b?delete", false), "DeleteObjects");
         assert_eq!(req("DELETE", "http://h/b/k?uploadId=u", false), "AbortMultipartUpload");
         assert_eq!(req("HEAD", "http://h/b", false), "HeadBucket");
+        assert_eq!(req("PUT", "http://h/b/k?retention&versionId=v", false), "PutObjectRetention");
+        assert_eq!(req("GET", "http://h/b?prefix=p&versions", false), "ListObjectVersions");
+        assert_eq!(req("GET", "http://h/b?versioning", false), "GetBucketVersioning");
     }
 }

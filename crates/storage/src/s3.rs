@@ -15,7 +15,7 @@ use vastost_tls::TlsSettings;
 use crate::breaker::{Breaker, BreakerTransport};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::resend::ResendDamaged;
-use crate::s3_raw::{RawS3, Upload};
+use crate::s3_raw::{RawS3, Route, Upload};
 use crate::types::Retention;
 use crate::types::S3Settings;
 
@@ -93,13 +93,34 @@ impl S3Store {
     pub(crate) fn open(settings: &S3Settings) -> Result<Self> {
         // One client (one connection pool) shared by every endpoint.
         let http = http_client(&settings.tls, &settings.endpoint, None)?;
-        let raw = RawS3::new(settings, http.clone());
         let client = ReqwestTransport::new(http);
         let endpoints: Vec<&String> = std::iter::once(&settings.endpoint).chain(&settings.more_endpoints).collect();
         let breakers: Arc<[Arc<Breaker>]> = endpoints.iter().map(|_| Arc::new(Breaker::default())).collect();
         for (endpoint, breaker) in endpoints.iter().zip(breakers.iter()) {
             watch_breaker(endpoint, &settings.bucket, breaker);
         }
+        // Each endpoint's transport: OpenDAL's requests and the raw ones
+        // go the same way (breaker, metrics, re-sends).
+        let transports: Vec<HttpTransporter> = (0..endpoints.len())
+            .map(|i| {
+                HttpTransporter::new(ResendDamaged {
+                    inner: BreakerTransport {
+                        inner: client.clone(),
+                        breaker: breakers[i].clone(),
+                        all: breakers.clone(),
+                        endpoint: endpoints[i].clone(),
+                    },
+                })
+            })
+            .collect();
+        let routes = (0..endpoints.len())
+            .map(|i| Route {
+                endpoint: endpoints[i].clone(),
+                transport: transports[i].clone(),
+                breaker: breakers[i].clone(),
+            })
+            .collect();
+        let raw = RawS3::new(settings, routes);
         let operator = |i: usize| -> Result<Operator> {
             let builder = services::S3::default()
                 .endpoint(endpoints[i])
@@ -113,15 +134,7 @@ impl S3Store {
                 .checksum_algorithm("crc32c")
                 .disable_config_load();
             let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
-            let transport = HttpTransporter::new(ResendDamaged {
-                inner: BreakerTransport {
-                    inner: client.clone(),
-                    breaker: breakers[i].clone(),
-                    all: breakers.clone(),
-                    endpoint: endpoints[i].clone(),
-                },
-            });
-            let op = op.clone().with_context(op.context().with_http_transport(transport));
+            let op = op.clone().with_context(op.context().with_http_transport(transports[i].clone()));
             // The timeout sits inside the retry, so a request cut short is
             // retried like any temporary failure.
             Ok(op.layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout)).layer(

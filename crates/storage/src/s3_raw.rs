@@ -1,15 +1,22 @@
 //! S3 requests that OpenDAL does not make: listing and aborting the
-//! incomplete multipart uploads a killed writer leaves behind. Signed with
-//! AWS Signature V4 by reqsign (as OpenDAL signs its own), with the bucket's
-//! credentials, and sent through the store's HTTP client (same TLS rules).
+//! incomplete multipart uploads a killed writer leaves behind, and the
+//! Object Lock and version requests of `s3_lock`. Signed with AWS Signature
+//! V4 by reqsign (as OpenDAL signs its own), with the bucket's credentials,
+//! and sent through the same per-endpoint transports as OpenDAL's requests
+//! (TLS rules, circuit breaker, request metrics, re-sending of damaged
+//! uploads), spread over the endpoints and retried like them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use opendal::{Buffer, HttpTransporter};
 use reqsign_aws_v4::{Credential, RequestSigner};
 use reqsign_core::{Context, SignRequest};
 use serde::Deserialize;
 
+use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::types::S3Settings;
 
@@ -25,15 +32,31 @@ pub struct Upload {
     pub initiated: u64,
 }
 
+/// One endpoint (VIP) and the transport that reaches it.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub endpoint: String,
+    pub transport: HttpTransporter,
+    pub breaker: Arc<Breaker>,
+}
+
 /// Signed S3 requests on one bucket.
 #[derive(Debug)]
 pub(crate) struct RawS3 {
-    client: reqwest::Client,
-    endpoint: String,
+    routes: Vec<Route>,
+    next: AtomicUsize,
     bucket: String,
     signer: RequestSigner,
     credential: Credential,
     timeout: Duration,
+    retries: usize,
+}
+
+/// The wait before retry `n` (from 0): 100 ms doubling up to 5 s, with
+/// jitter, as OpenDAL's retry layer waits.
+fn backoff(n: usize) -> Duration {
+    let base = 100u64.saturating_mul(1 << n.min(6)).min(5_000);
+    Duration::from_millis(base / 2 + fastrand::u64(..=base / 2))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +97,20 @@ fn lock_bounds(text: &str) -> Option<ErrorKind> {
     }
 }
 
+/// The cause of a retry, for the metrics (as OpenDAL's retries are counted).
+fn retry_cause(e: &StorageError) -> &'static str {
+    let text = e.to_string();
+    if text.contains("out of the rotation") {
+        "endpoint_down"
+    } else if text.contains("within") || text.contains("timeout") {
+        "timeout"
+    } else if text.contains("429") || text.contains("503") {
+        "throttled"
+    } else {
+        "unexpected"
+    }
+}
+
 /// Percent-encodes `text` as S3 wants it in a path (`/` kept) or a query
 /// value (`/` encoded): every byte but the unreserved ones.
 pub(crate) fn encode(text: &str, keep_slash: bool) -> String {
@@ -89,10 +126,11 @@ pub(crate) fn encode(text: &str, keep_slash: bool) -> String {
 }
 
 impl RawS3 {
-    pub(crate) fn new(settings: &S3Settings, client: reqwest::Client) -> Self {
+    /// Requests on `settings.bucket` through `routes` (at least one).
+    pub(crate) fn new(settings: &S3Settings, routes: Vec<Route>) -> Self {
         RawS3 {
-            client,
-            endpoint: settings.endpoint.trim_end_matches('/').to_string(),
+            routes,
+            next: AtomicUsize::new(0),
             bucket: settings.bucket.clone(),
             signer: RequestSigner::new("s3", &settings.region),
             credential: Credential {
@@ -102,7 +140,17 @@ impl RawS3 {
                 expires_in: None,
             },
             timeout: settings.timeout,
+            retries: settings.retries,
         }
+    }
+
+    /// The endpoint for the next attempt: in turn, skipping those whose
+    /// circuit is open (unless all are).
+    fn route(&self) -> &Route {
+        let n = self.routes.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let pick = (0..n).map(|k| (start + k) % n).find(|i| !self.routes[*i].breaker.is_open()).unwrap_or(start % n);
+        &self.routes[pick]
     }
 
     /// Sends a signed request with no body; `path` is the encoded key
@@ -125,7 +173,10 @@ impl RawS3 {
     }
 
     /// [`RawS3::send_body`] with more request headers (signed with the
-    /// rest), answering with the response's headers too.
+    /// rest), answering with the response's headers too. A temporary
+    /// failure (no answer, a reset, 429, 5xx, an endpoint out of the
+    /// rotation) is tried again, on the next endpoint, up to `retries`
+    /// times; every request the server answers is counted in the metrics.
     pub(crate) async fn exchange(
         &self,
         op: &'static str,
@@ -135,7 +186,34 @@ impl RawS3 {
         body: Bytes,
         headers: &[(&'static str, &str)],
     ) -> Result<(http::HeaderMap, Bytes)> {
-        let url = format!("{}/{}/{path}?{query}", self.endpoint, self.bucket);
+        let mut attempt = 0;
+        loop {
+            let route = self.route();
+            match self.attempt(route, op, method.clone(), path, query, body.clone(), headers).await {
+                Err(e) if e.kind == ErrorKind::Temporary && attempt < self.retries => {
+                    tracing::debug!(error = %e, endpoint = %route.endpoint, attempt, "S3 request failed: trying again");
+                    vastost_metrics::global().retry(vastost_metrics::Service::S3, retry_cause(&e));
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One try of a request, on `route`.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        route: &Route,
+        op: &'static str,
+        method: http::Method,
+        path: &str,
+        query: &str,
+        body: Bytes,
+        headers: &[(&'static str, &str)],
+    ) -> Result<(http::HeaderMap, Bytes)> {
+        let url = format!("{}/{}/{path}?{query}", route.endpoint.trim_end_matches('/'), self.bucket);
         let err = |kind, msg: String| StorageError::new(kind, op, path, msg);
         let mut request =
             http::Request::builder().method(method).uri(&url).header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
@@ -154,20 +232,22 @@ impl RawS3 {
             .sign_request(&Context::new(), &mut parts, Some(&self.credential), None)
             .await
             .map_err(|e| err(ErrorKind::Invalid, format!("cannot sign: {e}")))?;
-        let request = reqwest::Request::try_from(http::Request::from_parts(parts, reqwest::Body::from(body)))
-            .map_err(|e| err(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
-        let response = tokio::time::timeout(self.timeout, self.client.execute(request))
+        let request = http::Request::from_parts(parts, Buffer::from(body));
+        let response = tokio::time::timeout(self.timeout, route.transport.send(request))
             .await
-            .map_err(|_| err(ErrorKind::Temporary, format!("no answer within {:?}", self.timeout)))?
+            .map_err(|_| {
+                err(ErrorKind::Temporary, format!("no answer from {} within {:?}", route.endpoint, self.timeout))
+            })?
             .map_err(|e| {
-                let kind = if e.is_connect() || e.is_timeout() { ErrorKind::Temporary } else { ErrorKind::Other };
+                // The transports mark what is worth another try.
+                let kind = if e.is_temporary() { ErrorKind::Temporary } else { ErrorKind::Other };
                 err(kind, e.to_string())
             })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| err(ErrorKind::Temporary, e.to_string()))?;
+        let (parts, body) = response.into_parts();
+        let body = body.to_bytes();
+        let status = parts.status;
         if status.is_success() {
-            return Ok((headers, body));
+            return Ok((parts.headers, body));
         }
         let text = String::from_utf8_lossy(&body);
         let kind = match status.as_u16() {
