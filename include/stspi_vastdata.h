@@ -155,6 +155,15 @@
 // safe; writes are refused unless `allow_unconditional_writes` is set.
 #define VASTOST_LSUF_UNCONDITIONAL_WRITES 2147483648
 
+// Vendor flag of this plugin: the LSU's storage locks every new object
+// for a while (an S3 view's default retention), images and all.
+#define VASTOST_LSUF_LOCKED_BY_DEFAULT 1073741824
+
+// Vendor flag of this plugin, with `VASTOST_LSUF_LOCKED_BY_DEFAULT`: the
+// plugin's own records of the LSU (events, label, reclaim cursor) are in
+// it too and get locked (the server has no `bookkeeping_bucket`).
+#define VASTOST_LSUF_BOOKKEEPING_LOCKED 536870912
+
 // The plugin may be called from many threads at once.
 #define STS_PI_MT 1
 

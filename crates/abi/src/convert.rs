@@ -183,6 +183,11 @@ pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
             | STS_LSUF_ACTIVE
             | STS_LSUF_STORAGE_FREED
             | if info.conditional_writes == Some(false) { VASTOST_LSUF_UNCONDITIONAL_WRITES } else { 0 }
+            | match (info.default_lock_secs, info.bookkeeping_apart) {
+                (Some(_), false) => VASTOST_LSUF_LOCKED_BY_DEFAULT | VASTOST_LSUF_BOOKKEEPING_LOCKED,
+                (Some(_), true) => VASTOST_LSUF_LOCKED_BY_DEFAULT,
+                (None, _) => 0,
+            }
             | match info.worm.map(|w| w.mode) {
                 Some(WormMode::Compliance) => STS_LSUF_WORM | STS_LSUF_WORM_COMPLIANCE,
                 Some(WormMode::Governance) => STS_LSUF_WORM,

@@ -182,14 +182,18 @@ pub struct SetupArgs {
     /// With --worm: the longest lock (1y, 10y).
     #[arg(long, requires = "worm", default_value = "10y", value_parser = vms_period)]
     pub max: String,
-    /// With --worm: a lock the cluster gives every object the plugin writes
-    /// whether the plugin asks or not (the plugin then locks each image as
-    /// it is closed for as long). Its bookkeeping is locked too: events and
-    /// replaced records cannot be deleted before it expires, and their
-    /// deletes fail until then. Unset (recommended), the plugin locks what
-    /// each image needs when NetBackup (or `vastost lock`) asks.
+    /// With --worm: a lock the cluster gives every object written to the
+    /// LSUs whether the plugin asks or not (the plugin then locks each
+    /// image as it is closed for as long). The plugin's own bookkeeping
+    /// (events, labels, reclaim cursors) then lives in an unlocked bucket
+    /// of its own, --bookkeeping-bucket, which this creates too. Unset,
+    /// the plugin locks what each image needs when NetBackup (or
+    /// `vastost lock`) asks.
     #[arg(long, requires = "worm", value_parser = vms_period)]
     pub default: Option<String>,
+    /// With --default: the unlocked bucket for the plugin's bookkeeping.
+    #[arg(long, requires = "default", default_value = "vastost-bookkeeping")]
+    pub bookkeeping_bucket: String,
     /// Print what would be created and what exists, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

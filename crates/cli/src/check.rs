@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
 use vastost_loader::Plugin;
-use vastost_ost::{STS_LSUF_WORM, STS_LSUF_WORM_COMPLIANCE, STS_O_READ, VASTOST_LSUF_UNCONDITIONAL_WRITES};
+use vastost_ost::{
+    STS_LSUF_WORM, STS_LSUF_WORM_COMPLIANCE, STS_O_READ, VASTOST_LSUF_BOOKKEEPING_LOCKED,
+    VASTOST_LSUF_LOCKED_BY_DEFAULT, VASTOST_LSUF_UNCONDITIONAL_WRITES,
+};
 
 use crate::args::CheckArgs;
 use crate::{fmt, session};
@@ -130,7 +133,29 @@ pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
                 }
             }
         }
-        let worm = info.as_ref().is_ok_and(|i| i.flags & STS_LSUF_WORM != 0);
+        let flags = info.as_ref().map_or(0, |i| i.flags);
+        if flags & VASTOST_LSUF_LOCKED_BY_DEFAULT != 0 {
+            let books = if flags & VASTOST_LSUF_BOOKKEEPING_LOCKED != 0 {
+                Err(anyhow::anyhow!(
+                    "the view locks every new object (default retention), and the plugin's events, label and \
+                     reclaim cursor are kept in it: they get locked too (events cannot be deleted); set \
+                     bookkeeping_bucket to an unlocked bucket (vastost setup --worm --default creates one)"
+                ))
+            } else {
+                Ok("the view locks every new object; the plugin's own records are in bookkeeping_bucket".to_string())
+            };
+            report.verdict(&format!("lsu {lsu} bookkeeping"), books);
+            // A probe image would be locked there for the default period.
+            report.verdict(
+                &format!("lsu {lsu} access"),
+                server
+                    .images(lsu)
+                    .map(|i| format!("{} images listed; no probe image written (the view would lock it)", i.len()))
+                    .map_err(Into::into),
+            );
+            continue;
+        }
+        let worm = flags & STS_LSUF_WORM != 0;
         let probe = || -> Result<String> {
             let name = format!("vastost-check-{}", std::process::id());
             let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();

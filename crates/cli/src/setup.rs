@@ -33,6 +33,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
             max: args.max.clone(),
             default: args.default.clone(),
         }),
+        bookkeeping: args.default.as_ref().map(|_| args.bookkeeping_bucket.clone()),
     };
     let cluster = rt.block_on(vms.cluster()).context("cannot reach VMS")?;
     println!("cluster {} ({}, {})", cluster.name, cluster.sw_version, cluster.state);
@@ -96,6 +97,9 @@ pub fn run(args: &SetupArgs) -> Result<()> {
             secs(&args.min, false),
             secs(&args.max, true)
         );
+    }
+    if let Some(books) = &plan.bookkeeping {
+        text += &format!("bookkeeping_bucket = {books:?}\n");
     }
     if let Some(ca) = &args.ca_bundle {
         text += &format!("ca_bundle = {:?}\n", std::path::absolute(ca)?.display().to_string());

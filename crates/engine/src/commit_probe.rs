@@ -3,13 +3,20 @@
 //! writers committing the same sequence number, one is refused. Some S3
 //! servers ignore the condition silently and let the second overwrite the
 //! first, so one media server could lose another's commit. Each LSU is
-//! probed once per process when it is first opened: a key created twice
-//! must be refused the second time.
+//! probed once per process when it is first opened: creating its probe
+//! object, which exists (the first process ever made it), must be
+//! refused. The probe object is one per LSU, in its bookkeeping, and the
+//! same bytes each time: no process leaves anything behind, and on a
+//! server that ignores the condition the overwrite changes nothing.
 
 use bytes::Bytes;
-use vastost_storage::{ErrorKind as StorageKind, ObjectStore};
+use vastost_storage::ErrorKind as StorageKind;
 
+use crate::bookkeeping::Bookkeeping;
 use crate::error::{EngineError, Result};
+
+/// The probe object, in the LSU's bookkeeping.
+pub(crate) const PROBE: &str = ".vastost/conditional-write-probe";
 
 /// What the probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +57,29 @@ impl Commits {
     }
 }
 
-/// Probes `store` (LSU `lsu`). Filesystems create files exclusively
-/// (`O_EXCL`, which NFS v3 and later honour), so only S3 is probed.
-pub(crate) fn probe(rt: &tokio::runtime::Handle, store: &ObjectStore, lsu: &str, allowed: bool) -> Commits {
-    if store.fs_root().is_some() {
+/// Probes the storage of LSU `lsu` (`data` its store, `books` its
+/// bookkeeping). Filesystems create files exclusively (`O_EXCL`, which NFS
+/// v3 and later honour), so only S3 is probed: one request once the probe
+/// object exists.
+pub(crate) fn probe(
+    rt: &tokio::runtime::Handle,
+    data: &vastost_storage::ObjectStore,
+    books: &Bookkeeping,
+    lsu: &str,
+    allowed: bool,
+) -> Commits {
+    if data.fs_root().is_some() {
         return Commits::Conditional;
     }
-    let key = format!(".vastost/probe-{:016x}", fastrand::u64(..));
+    let bytes = Bytes::from_static(b"vastost: a second create of this object must be refused\n");
     let found = rt.block_on(async {
-        store.put_new(&key, Bytes::from_static(b"first")).await?;
-        let second = store.put_new(&key, Bytes::from_static(b"second")).await;
-        let _ = store.delete(&key).await;
+        let second = match books.put_new(PROBE, bytes.clone()).await {
+            // It was there: this create was the second.
+            Err(e) if e.kind == StorageKind::AlreadyExists => return Ok(Commits::Conditional),
+            Err(e) => return Err(e),
+            // The first process on this LSU made it; now the second create.
+            Ok(()) => books.put_new(PROBE, bytes).await,
+        };
         match second {
             Err(e) if e.kind == StorageKind::AlreadyExists => Ok(Commits::Conditional),
             Ok(()) => Ok(Commits::Unconditional { allowed }),

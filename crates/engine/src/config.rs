@@ -241,6 +241,12 @@ pub struct ServerConfig {
     /// The S3 user owning provisioned buckets (its keys are in
     /// `credentials_file`).
     pub s3_user: String,
+    /// S3 data path: a bucket (without Object Lock) holding what the plugin
+    /// writes for itself (events, reclaim cursors, LSU labels, the commit
+    /// probe), under `<lsu>/.vastost/`, instead of each LSU's own bucket.
+    /// Needed where a view locks every new object by default
+    /// (`vastost setup --worm --default` provisions it).
+    pub bookkeeping_bucket: Option<String>,
     /// A quota put on each provisioned bucket.
     pub quota: Option<ByteSize>,
     /// LSUs created at first use when they are missing.
@@ -317,6 +323,7 @@ impl Default for ServerConfig {
             provision: false,
             s3_user: "vastost".into(),
             quota: None,
+            bookkeeping_bucket: None,
             lsus: Vec::new(),
             fragment_size: ByteSize::mib(64),
             write_parallelism: 4,
@@ -361,6 +368,15 @@ impl ServerConfig {
             && !(self.worm_min_secs..=self.worm_max_secs).contains(&d)
         {
             return bad(format!("worm_default_secs {d} is outside worm_min_secs to worm_max_secs"));
+        }
+        if let Some(bucket) = &self.bookkeeping_bucket {
+            if self.data_path != DataPath::S3 {
+                return bad("bookkeeping_bucket is for the S3 data path".into());
+            }
+            if self.lsus.contains(bucket) {
+                return bad(format!("bookkeeping_bucket {bucket} is also an LSU"));
+            }
+            crate::server::check_bucket_name(bucket)?;
         }
         let frag = self.fragment_size.as_u64();
         if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::layout::BLOCK_SIZE) {

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use vastost_storage::ObjectStore;
 
+use crate::bookkeeping::Bookkeeping;
 use crate::budget::MemoryBudget;
 use crate::commit_probe::Commits;
 use crate::error::{EngineError, Result};
@@ -63,6 +64,7 @@ impl LsuCtx {
     ) -> Arc<Self> {
         Arc::new(LsuCtx {
             name: LsuName::new("test").expect("valid"),
+            books: Bookkeeping::in_lsu(&store),
             store,
             rt,
             budget,
@@ -77,6 +79,7 @@ impl LsuCtx {
             commits: Commits::Conditional,
             limits: Bandwidth::default().of("test", &crate::config::ServerConfig::default()),
             worm: None,
+            default_lock: Default::default(),
         })
     }
 
@@ -95,6 +98,8 @@ pub const MAX_META_SIZE: u64 = 16 << 20;
 pub(crate) struct LsuCtx {
     pub name: LsuName,
     pub store: ObjectStore,
+    /// Where the plugin's own records of the LSU live (see `bookkeeping`).
+    pub books: Bookkeeping,
     pub rt: tokio::runtime::Handle,
     pub budget: MemoryBudget,
     pub fragment_size: u64,
@@ -115,6 +120,9 @@ pub(crate) struct LsuCtx {
     pub limits: Arc<Limits>,
     /// The LSU's WORM policy, when its images can be locked.
     pub worm: Option<crate::retention::WormPolicy>,
+    /// How long the storage locks every new object by default (seconds),
+    /// asked once (see [`LsuCtx::default_lock_secs`]).
+    pub default_lock: tokio::sync::OnceCell<Option<u64>>,
 }
 
 impl LsuCtx {
@@ -128,6 +136,30 @@ impl LsuCtx {
         let server = self.server.upgrade();
         let name = server.as_ref().map_or("", |s| s.server_name());
         vastost_metrics::global().transfer(name, self.name.as_str(), direction, bytes);
+    }
+
+    /// How long the storage locks every object written to the LSU (an S3
+    /// view's default retention), in seconds; `None` when it does not.
+    /// A server that cannot tell is taken to lock nothing (logged).
+    pub(crate) fn default_lock_secs(&self) -> Option<u64> {
+        *self.block_on(self.default_lock.get_or_init(|| async {
+            match self.store.default_lock().await {
+                Ok(Some((_, secs))) if !self.books.is_apart() => {
+                    tracing::warn!(
+                        lsu = %self.name,
+                        secs,
+                        "the LSU locks every new object (default retention): the plugin's events, label and reclaim \
+                         cursor there get locked too; set bookkeeping_bucket"
+                    );
+                    Some(secs)
+                }
+                Ok(found) => found.map(|(_, secs)| secs),
+                Err(e) => {
+                    tracing::debug!(lsu = %self.name, error = %e, "no default retention read");
+                    None
+                }
+            }
+        }))
     }
 
     /// LSU `name` of the same server (this one included).

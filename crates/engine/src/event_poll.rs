@@ -139,7 +139,7 @@ mod tests {
         };
         let ctx = server.lsu(lsu).unwrap().ctx;
         let key = format!("{}{name}", crate::layout::EVENTS);
-        ctx.block_on(ctx.store.put(&key, serde_json::to_vec(&event).unwrap().into())).unwrap();
+        ctx.block_on(ctx.books.put(&key, serde_json::to_vec(&event).unwrap().into())).unwrap();
         name
     }
 

@@ -3,7 +3,7 @@
 //! plugin instance) can poll them, and so that they survive restarts.
 //!
 //! Each event is one small object `.vastost/events/<time>-<token>` in the
-//! LSU it concerns; the time (nanoseconds since the epoch, 20 digits) makes
+//! bookkeeping of the LSU it concerns (see `bookkeeping`); the time (nanoseconds since the epoch, 20 digits) makes
 //! the names sort in the order the events happened. A replication ("import
 //! this image") event is written into the *target* LSU by the copy that
 //! made the image there. Events nobody deletes expire after the server's
@@ -70,7 +70,7 @@ pub(crate) fn post(ctx: &LsuCtx, event: &Event) -> Result<()> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let key = format!("{EVENTS}{nanos:020}-{:08x}", fastrand::u32(..));
     let bytes = serde_json::to_vec(event).expect("an event serializes");
-    ctx.block_on(ctx.store.put(&key, Bytes::from(bytes)))?;
+    ctx.block_on(ctx.books.put(&key, Bytes::from(bytes)))?;
     Ok(())
 }
 
@@ -114,14 +114,14 @@ pub(crate) fn rewind(name: &str) -> Option<String> {
 /// Up to `limit` names of events of LSU `ctx` that sort after `after`
 /// ("" for the oldest), oldest first: one listing request on S3.
 pub(crate) fn names_after(ctx: &LsuCtx, after: &str, limit: usize) -> Result<Vec<String>> {
-    let entries = ctx.block_on(ctx.store.list_page(EVENTS, after, limit))?;
+    let entries = ctx.block_on(ctx.books.list_page(EVENTS, after, limit))?;
     Ok(entries.into_iter().filter(|e| !e.is_dir).map(|e| e.name).collect())
 }
 
 /// Reads event `key` of LSU `ctx`: `None` when it was deleted meanwhile
 /// or is unreadable (logged).
 pub(crate) fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
-    let bytes = match ctx.block_on(ctx.store.get(key)) {
+    let bytes = match ctx.block_on(ctx.books.get(key)) {
         Ok(b) => b,
         Err(e) if e.kind == vastost_storage::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -156,7 +156,7 @@ pub(crate) fn delete(ctx: &LsuCtx, key: &str) -> Result<()> {
     if !key.starts_with(EVENTS) || key[EVENTS.len()..].contains('/') {
         return Err(crate::error::EngineError::invalid(format!("{key:?} is not an event")));
     }
-    ctx.block_on(ctx.store.delete(key))?;
+    ctx.block_on(ctx.books.delete(key))?;
     Ok(())
 }
 
@@ -176,7 +176,7 @@ pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
             .collect();
         let reached_new = old.len() < names.len();
         n += old.len() as u64;
-        ctx.block_on(ctx.store.delete_many(old))?;
+        ctx.block_on(ctx.books.delete_many(old))?;
         match names.last() {
             Some(last) if full && !reached_new => after = last.clone(),
             _ => return Ok(n),

@@ -11,6 +11,9 @@
 //! .vastost/reclaim-cursor                    where a reclaim pass stopped
 //! ```
 //!
+//! The `.vastost/` objects are the plugin's bookkeeping, which may live in
+//! another bucket (see `bookkeeping`).
+//!
 //! Each commit is a new manifest object created with create-if-absent,
 //! never a rewrite: two writers cannot both commit the same sequence
 //! number, and no rename is needed on S3. Fragment names carry a random

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod anchor;
+mod bookkeeping;
 mod budget;
 mod commit;
 mod commit_probe;

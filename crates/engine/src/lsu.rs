@@ -49,6 +49,15 @@ pub struct LsuInfo {
     pub conditional_writes: Option<bool>,
     /// Its WORM policy, when its images can be locked.
     pub worm: Option<crate::retention::WormPolicy>,
+    /// How long the storage locks every new object by default (an S3
+    /// view's default retention), in seconds.
+    pub default_lock_secs: Option<u64>,
+    /// Where the plugin keeps its own records of the LSU (events, label,
+    /// reclaim cursor), for people.
+    pub bookkeeping: String,
+    /// Whether that is a bucket apart from the LSU's (`bookkeeping_bucket`),
+    /// out of reach of the LSU's default retention.
+    pub bookkeeping_apart: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -90,6 +99,9 @@ impl Lsu {
             location: self.ctx.store.describe(),
             conditional_writes: self.ctx.commits.conditional(),
             worm: self.ctx.worm,
+            default_lock_secs: self.ctx.default_lock_secs(),
+            bookkeeping: self.ctx.books.describe(),
+            bookkeeping_apart: self.ctx.books.is_apart(),
         })
     }
 
@@ -120,7 +132,7 @@ impl Lsu {
     }
 
     fn record(&self) -> Result<LsuRecord> {
-        match self.ctx.block_on(self.ctx.store.get(layout::LSU_LABEL)) {
+        match self.ctx.block_on(self.ctx.books.get(layout::LSU_LABEL)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| EngineError::Integrity(format!("LSU record {}: {e}", layout::LSU_LABEL))),
             Err(e) if e.kind == StorageKind::NotFound => Ok(LsuRecord::default()),
@@ -135,7 +147,7 @@ impl Lsu {
         }
         let record = LsuRecord { layout: LAYOUT_VERSION, label: Some(label.to_string()) };
         let bytes = serde_json::to_vec(&record).expect("record serializes");
-        self.ctx.block_on(self.ctx.store.put(layout::LSU_LABEL, Bytes::from(bytes)))?;
+        self.ctx.block_on(self.ctx.books.put(layout::LSU_LABEL, Bytes::from(bytes)))?;
         tracing::info!(target: "audit", lsu = self.name(), label, "labelled LSU");
         Ok(())
     }

@@ -392,7 +392,7 @@ mod cursor {
     use crate::layout::RECLAIM_CURSOR;
 
     pub(super) fn load(ctx: &LsuCtx) -> Result<String> {
-        match ctx.block_on(ctx.store.get(RECLAIM_CURSOR)) {
+        match ctx.block_on(ctx.books.get(RECLAIM_CURSOR)) {
             // A cursor that is not a folder name is ignored: the pass
             // starts over, which is always safe.
             Ok(bytes) => Ok(String::from_utf8(bytes.to_vec()).ok().filter(|c| !c.contains('/')).unwrap_or_default()),
@@ -402,11 +402,11 @@ mod cursor {
     }
 
     pub(super) fn save(ctx: &LsuCtx, after: &str) -> Result<()> {
-        Ok(ctx.block_on(ctx.store.put(RECLAIM_CURSOR, Bytes::from(after.to_string())))?)
+        Ok(ctx.block_on(ctx.books.put(RECLAIM_CURSOR, Bytes::from(after.to_string())))?)
     }
 
     pub(super) fn clear(ctx: &LsuCtx) -> Result<()> {
-        Ok(ctx.block_on(ctx.store.delete(RECLAIM_CURSOR))?)
+        Ok(ctx.block_on(ctx.books.delete(RECLAIM_CURSOR))?)
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSettings};
 use vastost_vms::{Auth, Cluster, VmsClient, VmsConfig};
 
+use crate::bookkeeping::Bookkeeping;
 use crate::config::{Credentials, DataPath, S3Keys, ServerConfig, VmsAuthMode, read_secret_file};
 use crate::ctx::{EngineCtx, LsuCtx, Siblings};
 use crate::error::{EngineError, Result};
@@ -60,6 +61,8 @@ pub(crate) struct ServerShared {
     vms: Option<(Arc<VmsClient>, Cluster)>,
     lsus: Mutex<HashMap<LsuName, Lsu>>,
     copies: crate::copy::AsyncCopies,
+    /// The bucket of `bookkeeping_bucket`, opened at first use.
+    books: tokio::sync::OnceCell<ObjectStore>,
     me: Weak<ServerShared>,
 }
 
@@ -103,6 +106,7 @@ impl Server {
             vms,
             lsus: Mutex::new(HashMap::new()),
             copies: Default::default(),
+            books: Default::default(),
             me: me.clone(),
         });
         Ok(Server { shared })
@@ -400,6 +404,44 @@ impl ServerShared {
         }
     }
 
+    /// Bucket `bucket` of the server's S3 endpoint.
+    fn s3_store(&self, bucket: &str) -> Result<ObjectStore> {
+        let Location::S3 { endpoint, more_endpoints, region, keys, tls } = &self.location else {
+            return Err(EngineError::Internal(format!("bucket {bucket} of a server without S3")));
+        };
+        Ok(ObjectStore::s3(&S3Settings {
+            endpoint: endpoint.clone(),
+            bucket: bucket.to_string(),
+            region: region.clone(),
+            more_endpoints: more_endpoints.clone(),
+            access_key: keys.access_key.clone(),
+            secret_key: keys.secret_key.clone(),
+            tls: tls.clone(),
+            retries: self.cfg.retries,
+            timeout: std::time::Duration::from_secs(self.cfg.request_timeout_secs),
+        })?)
+    }
+
+    /// Where LSU `name` (on `store`) keeps its bookkeeping: the server's
+    /// `bookkeeping_bucket` when it has one (which must exist), else the
+    /// LSU itself.
+    fn bookkeeping(&self, name: &LsuName, store: &ObjectStore) -> Result<Bookkeeping> {
+        let Some(bucket) = &self.cfg.bookkeeping_bucket else { return Ok(Bookkeeping::in_lsu(store)) };
+        let books = self.ctx.rt.block_on(self.books.get_or_try_init(|| async {
+            let books = self.s3_store(bucket)?;
+            match books.check().await {
+                Ok(()) => Ok(books),
+                Err(e) if e.kind == StorageKind::NotFound => Err(EngineError::Config(format!(
+                    "server '{}': bookkeeping_bucket {bucket} does not exist (vastost setup --worm --default \
+                     creates it)",
+                    self.name
+                ))),
+                Err(e) => Err(e.into()),
+            }
+        }))?;
+        Ok(Bookkeeping::apart(books.clone(), name.as_str()))
+    }
+
     pub(crate) fn lsu(&self, name: &str) -> Result<Lsu> {
         let name = LsuName::new(name)?;
         let mut lsus = self.lsus.lock().unwrap_or_else(|p| p.into_inner());
@@ -414,19 +456,9 @@ impl ServerShared {
                 }
                 ObjectStore::fs_with(&dir, self.cfg.direct_io)?
             }
-            Location::S3 { endpoint, more_endpoints, region, keys, tls } => {
+            Location::S3 { .. } => {
                 check_bucket_name(name.as_str())?;
-                let store = ObjectStore::s3(&S3Settings {
-                    endpoint: endpoint.clone(),
-                    bucket: name.to_string(),
-                    region: region.clone(),
-                    more_endpoints: more_endpoints.clone(),
-                    access_key: keys.access_key.clone(),
-                    secret_key: keys.secret_key.clone(),
-                    tls: tls.clone(),
-                    retries: self.cfg.retries,
-                    timeout: std::time::Duration::from_secs(self.cfg.request_timeout_secs),
-                })?;
+                let store = self.s3_store(name.as_str())?;
                 match self.ctx.rt.block_on(store.check()) {
                     Ok(()) => store,
                     Err(e) if e.kind == StorageKind::NotFound => return Err(EngineError::NoSuchLsu(name.to_string())),
@@ -434,12 +466,19 @@ impl ServerShared {
                 }
             }
         };
-        let commits =
-            crate::commit_probe::probe(&self.ctx.rt, &store, name.as_str(), self.cfg.allow_unconditional_writes);
+        let books = self.bookkeeping(&name, &store)?;
+        let commits = crate::commit_probe::probe(
+            &self.ctx.rt,
+            &store,
+            &books,
+            name.as_str(),
+            self.cfg.allow_unconditional_writes,
+        );
         let worm = self.worm_policy(&name);
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),
             store,
+            books,
             rt: self.ctx.rt.clone(),
             budget: self.ctx.budget.clone(),
             fragment_size: self.cfg.fragment_size.as_u64(),
@@ -453,6 +492,7 @@ impl ServerShared {
             commits,
             limits: self.ctx.bandwidth.of(&self.name, &self.cfg),
             worm,
+            default_lock: Default::default(),
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)
@@ -508,6 +548,7 @@ fn provision(name: &str, cfg: &ServerConfig, ctx: &EngineCtx, vms: &VmsClient) -
         policy: "s3_default_policy".into(),
         tenant: cfg.vms_tenant.clone(),
         worm: None,
+        bookkeeping: cfg.bookkeeping_bucket.clone(),
     };
     for bucket in &plan.buckets {
         check_bucket_name(bucket)?;

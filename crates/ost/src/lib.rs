@@ -124,6 +124,13 @@ pub const STS_LSUF_WORM_COMPLIANCE: u32 = 0x20;
 /// writes (`If-None-Match: *`), so commits of concurrent writers are not
 /// safe; writes are refused unless `allow_unconditional_writes` is set.
 pub const VASTOST_LSUF_UNCONDITIONAL_WRITES: u32 = 0x8000_0000;
+/// Vendor flag of this plugin: the LSU's storage locks every new object
+/// for a while (an S3 view's default retention), images and all.
+pub const VASTOST_LSUF_LOCKED_BY_DEFAULT: u32 = 0x4000_0000;
+/// Vendor flag of this plugin, with `VASTOST_LSUF_LOCKED_BY_DEFAULT`: the
+/// plugin's own records of the LSU (events, label, reclaim cursor) are in
+/// it too and get locked (the server has no `bookkeeping_bucket`).
+pub const VASTOST_LSUF_BOOKKEEPING_LOCKED: u32 = 0x2000_0000;
 
 // Plugin flags (`pi_flags`).
 /// The plugin may be called from many threads at once.

@@ -222,6 +222,11 @@ impl S3Store {
         asked.copied()
     }
 
+    /// The bucket's default retention: mode and seconds.
+    pub(crate) async fn default_lock(&self) -> Result<Option<(crate::types::LockMode, u64)>> {
+        self.raw.default_lock().await
+    }
+
     /// Gives version `version` of `key` (the current one when `None`)
     /// retention `r`, unless a lock at least as long and as strong is
     /// already there (another image's, on a shared fragment): it is read

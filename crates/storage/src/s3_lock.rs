@@ -27,6 +27,29 @@ struct VersioningXml {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct LockConfigurationXml {
+    #[serde(default)]
+    rule: Option<LockRuleXml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LockRuleXml {
+    default_retention: Option<DefaultRetentionXml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DefaultRetentionXml {
+    mode: String,
+    #[serde(default)]
+    days: Option<u64>,
+    #[serde(default)]
+    years: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct VersionsXml {
     #[serde(default)]
     version: Vec<VersionXml>,
@@ -151,6 +174,24 @@ impl RawS3 {
         Ok(xml.status.is_some_and(|s| s == "Enabled" || s == "Suspended"))
     }
 
+    /// The lock the bucket gives every new object version that asks for
+    /// none (its Object Lock default retention): mode and period in
+    /// seconds. `None` for a bucket without Object Lock or without a
+    /// default.
+    pub(crate) async fn default_lock(&self) -> Result<Option<(LockMode, u64)>> {
+        let body = match self.send("lock configuration", http::Method::GET, "", "object-lock").await {
+            Ok(body) => body,
+            // ObjectLockConfigurationNotFoundError: no Object Lock at all.
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let xml: LockConfigurationXml =
+            quick_xml::de::from_reader(&body[..]).map_err(|e| unreadable("lock configuration", "", e))?;
+        let Some(d) = xml.rule.and_then(|r| r.default_retention) else { return Ok(None) };
+        let days = d.days.unwrap_or(0) + d.years.unwrap_or(0) * 365;
+        Ok(LockMode::from_s3_name(&d.mode).filter(|_| days > 0).map(|mode| (mode, days * 86_400)))
+    }
+
     /// Every version and delete marker under `prefix`.
     pub(crate) async fn versions(&self, prefix: &str) -> Result<Vec<Version>> {
         let mut out = Vec::new();
@@ -237,6 +278,20 @@ mod tests {
         assert_eq!(page.version.len(), 2);
         assert_eq!(page.delete_marker.len(), 1);
         assert_eq!(page.next_version_id_marker.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn a_default_retention_is_read() {
+        let xml = r#"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>
+  <Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>2</Days></DefaultRetention></Rule></ObjectLockConfiguration>"#;
+        let c: LockConfigurationXml = quick_xml::de::from_str(xml).unwrap();
+        let d = c.rule.unwrap().default_retention.unwrap();
+        assert_eq!((d.mode.as_str(), d.days, d.years), ("COMPLIANCE", Some(2), None));
+        let none: LockConfigurationXml = quick_xml::de::from_str(
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>",
+        )
+        .unwrap();
+        assert!(none.rule.is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::error::{Result, StorageError};
 use crate::fs;
 use crate::store::{Backend, ObjectStore};
-use crate::types::{Retention, StoredVersion};
+use crate::types::{LockMode, Retention, StoredVersion};
 
 impl ObjectStore {
     /// Creates an object only if no object has that key (as
@@ -32,6 +32,18 @@ impl ObjectStore {
         match &*self.backend {
             Backend::S3(s) => s.keeps_versions().await,
             Backend::Fs(_) | Backend::Memory(_) => Ok(false),
+        }
+    }
+
+    /// The lock the store gives every object written without one (an S3
+    /// bucket's Object Lock default retention): its mode and length in
+    /// seconds. Anything written there, bookkeeping included, stays until
+    /// then. Filesystems answer `None` (a VAST NFS view's WORM settings
+    /// are VMS's to tell).
+    pub async fn default_lock(&self) -> Result<Option<(LockMode, u64)>> {
+        match &*self.backend {
+            Backend::S3(s) => s.default_lock().await,
+            Backend::Fs(_) | Backend::Memory(_) => Ok(None),
         }
     }
 

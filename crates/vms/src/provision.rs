@@ -25,6 +25,10 @@ pub struct ProvisionPlan {
     pub tenant: Option<String>,
     /// Create the views locked (WORM), with these settings.
     pub worm: Option<WormPlan>,
+    /// A bucket for the plugin's bookkeeping, on a view that is never
+    /// locked (no quota either): where LSUs locked by default keep what
+    /// the plugin writes for itself.
+    pub bookkeeping: Option<String>,
 }
 
 /// The WORM settings of new views, as VMS writes them.
@@ -151,10 +155,11 @@ impl VmsClient {
             Some(_) => self.cluster().await?.sw_version,
             None => String::new(),
         };
-        for bucket in &plan.buckets {
+        let lsus = plan.buckets.iter().map(|b| (b, plan.worm.as_ref()));
+        for (bucket, worm) in lsus.chain(plan.bookkeeping.iter().map(|b| (b, None))) {
             let path = format!("/{bucket}");
             if let Some(view) = self.bucket_view(bucket).await? {
-                let unlocked = plan.worm.is_some() && !view.locked();
+                let unlocked = worm.is_some() && !view.locked();
                 let note = if unlocked { ", NOT locked: locking is set when a view is created" } else { "" };
                 done.existing.push(format!("S3 view {path} (bucket {bucket}{note})"));
             } else {
@@ -163,7 +168,7 @@ impl VmsClient {
                 if let Some(id) = tenant_id {
                     body["tenant_id"] = json!(id);
                 }
-                if let Some(worm) = &plan.worm {
+                if let Some(worm) = worm {
                     for (k, v) in worm.fields(&sw_version).as_object().into_iter().flatten() {
                         body[k] = v.clone();
                     }
@@ -171,7 +176,7 @@ impl VmsClient {
                 self.post("views", &body).await?;
                 done.created.push(format!("S3 view {path} (bucket {bucket})"));
             }
-            if let Some(limit) = plan.quota {
+            if let Some(limit) = plan.quota.filter(|_| plan.buckets.contains(bucket)) {
                 if self.quotas(&path).await?.is_empty() {
                     let mut body =
                         json!({ "name": bucket, "path": path, "hard_limit": limit, "soft_limit": limit / 10 * 9 });
@@ -216,10 +221,10 @@ impl VmsClient {
         }
         let users: Vec<Named> = self.list("users", &[("name", &plan.s3_user)]).await?;
         note(users.iter().any(|u| u.name == plan.s3_user), format!("S3 user {}", plan.s3_user));
-        for bucket in &plan.buckets {
+        for bucket in plan.buckets.iter().chain(&plan.bookkeeping) {
             let path = format!("/{bucket}");
             note(self.bucket_view(bucket).await?.is_some(), format!("S3 view {path} (bucket {bucket})"));
-            if let Some(limit) = plan.quota {
+            if let Some(limit) = plan.quota.filter(|_| plan.buckets.contains(bucket)) {
                 let exists = !self.quotas(&path).await?.is_empty();
                 note(
                     exists,

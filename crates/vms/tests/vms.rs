@@ -142,6 +142,7 @@ fn provisioning_twice_is_a_no_op_the_second_time() {
         policy: "s3_default_policy".into(),
         tenant: Some("backup".into()),
         worm: None,
+        bookkeeping: None,
     };
     let first = env.rt.block_on(c.provision(&plan)).unwrap();
     assert_eq!(first.created.len(), 6, "tenant, user, two views, two quotas: {first:?}");

@@ -119,6 +119,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 mod bench;
 mod commands;
 mod damage;
+mod locked_default;
 mod provisioning;
 mod simulator;
 mod space;
