@@ -486,6 +486,10 @@ typedef struct {
   // The latest expiry of those locks (seconds since the epoch; 0: none
   // or not told).
   uint64_t vr_kept_until;
+  // Commit records of live images that no longer ruled (each lock
+  // extension leaves the one before, kept until its lock expires),
+  // deleted.
+  uint64_t vr_records_removed;
 } vastost_reclaim_t;
 
 // Counters of the plugin's memory budget (`vastost_get_stats`).

@@ -299,5 +299,6 @@ pub(crate) fn reclaim_to_c(r: &vastost_engine::ReclaimReport) -> vastost_reclaim
         vr_more: u64::from(r.more),
         vr_fragments_kept_locked: r.fragments_kept_locked,
         vr_kept_until: r.kept_until,
+        vr_records_removed: r.records_removed,
     }
 }

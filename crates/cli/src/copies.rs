@@ -191,6 +191,7 @@ pub fn reclaim(plugin: &Plugin, args: &ReclaimArgs) -> Result<()> {
             r.vr_fragments_kept_locked
         );
     }
+    println!("records removed  {} (superseded commit records of locked images, once expired)", r.vr_records_removed);
     println!("events expired   {}", r.vr_events_expired);
     if r.vr_more != 0 {
         println!("pass incomplete  (reclaim_max_images reached: the next run goes on from there)");

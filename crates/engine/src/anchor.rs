@@ -11,9 +11,14 @@
 //! - the **anchor** is the earliest-made record version whose claimed lock
 //!   the storage confirms (a HEAD of that exact version). Anything an
 //!   attacker adds is made after it, by the server's clock;
-//! - a later record rules instead only if it says exactly what the anchor
-//!   says, under a lock at least as long that the storage confirms too (a
-//!   lock extension). Every other record is ignored;
+//! - a record made while the anchor's lock (or an extension's) held rules
+//!   instead only if it says exactly what the anchor says, under a lock at
+//!   least as long that the storage confirms too (a lock extension). Every
+//!   other record made then is ignored, whether its own lock has expired or
+//!   not: an expired anchor does not hand the image to a record added
+//!   while it held;
+//! - a confirmed lock claimed after every lock of the chain had expired
+//!   (the image was locked again) starts a new chain, with its own anchor;
 //! - the ruling record pins the version of every object it maps
 //!   ([`crate::manifest::ObjectRef::version`]), so readers never see what
 //!   was written over those keys.
@@ -49,6 +54,8 @@ pub(crate) struct Ruling {
     pub chain: Vec<RecordVersion>,
     /// When the anchor was made (ms), when there is one.
     pub anchored_ms: Option<u64>,
+    /// The version of the record that rules.
+    pub ruled_by: Option<RecordVersion>,
 }
 
 /// The record versions listed in an image's record folder (delete markers
@@ -107,10 +114,11 @@ fn extends(later: &Manifest, anchor: &Manifest) -> bool {
 /// The record that rules an image folder whose record versions are
 /// `records` (as [`record_versions`] orders them, not empty).
 pub(crate) async fn rule(store: &ObjectStore, keys: &ImageKeys, records: &[RecordVersion]) -> Result<Ruling> {
-    let vanished = Ruling { record: None, chain: Vec::new(), anchored_ms: None };
+    let vanished = Ruling { record: None, chain: Vec::new(), anchored_ms: None, ruled_by: None };
     // The common case: one record, nothing added behind it.
     if let [only] = records {
-        return Ok(Ruling { record: read_record(store, keys, only).await?, ..vanished });
+        let record = read_record(store, keys, only).await?;
+        return Ok(Ruling { record, ruled_by: Some(only.clone()), ..vanished });
     }
     let mut read_all = Vec::with_capacity(records.len());
     for r in records {
@@ -122,36 +130,63 @@ pub(crate) async fn rule(store: &ObjectStore, keys: &ImageKeys, records: &[Recor
     let mut claims: Vec<(&RecordVersion, &Manifest)> = read_all
         .iter()
         .filter_map(|(r, m)| match m {
-            Ok(Some(m)) if m.lock.is_some_and(|l| l.holds_now()) => Some((*r, m)),
+            Ok(Some(m)) if m.lock.is_some() => Some((*r, m)),
             _ => None,
         })
         .collect();
     claims.sort_by_key(|(r, _)| (r.made_ms, r.seq));
-    let mut anchor = None;
-    for (r, m) in &claims {
-        if confirmed(store, keys, r, m).await? {
-            anchor = Some((*r, *m));
-            break;
-        }
-        tracing::warn!(record = %keys.manifest(r.seq), "a record claims a lock the storage does not hold: ignored");
-    }
-    let Some((base, base_m)) = anchor else {
-        // No lock holds: the newest record rules, and must be readable.
-        let (_, newest) = read_all.into_iter().next().expect("records is not empty");
-        return Ok(Ruling { record: newest?, ..vanished });
+    let chain = lock_chain(store, keys, &claims).await?;
+    let held_until = chain.iter().filter_map(|(_, m)| m.lock.map(|l| l.until)).max().unwrap_or(0);
+    let Some(((anchor, _), (last, ruling))) = chain.first().zip(chain.iter().max_by_key(|(r, _)| r.seq)) else {
+        return newest(read_all, records);
     };
-    let mut chain = vec![base.clone()];
-    let mut ruling = base_m;
-    for (r, m) in &claims {
-        if r.seq > base.seq && extends(m, base_m) && confirmed(store, keys, r, m).await? {
-            chain.push((*r).clone());
-            if m.seq > ruling.seq {
-                ruling = m;
-            }
-        }
+    if held_until <= crate::ctx::now() {
+        // The lock has expired: the image is the keys' holder's again.
+        return newest(read_all, records);
     }
-    let ruling = ruling.clone();
-    Ok(Ruling { record: Some(ruling), chain, anchored_ms: Some(base.made_ms) })
+    Ok(Ruling {
+        record: Some((*ruling).clone()),
+        anchored_ms: Some(anchor.made_ms),
+        ruled_by: Some((*last).clone()),
+        chain: chain.iter().map(|(r, _)| (*r).clone()).collect(),
+    })
+}
+
+/// The newest record, which rules where no lock holds (it must be
+/// readable).
+fn newest(read_all: Vec<(&RecordVersion, Result<Option<Manifest>>)>, records: &[RecordVersion]) -> Result<Ruling> {
+    let (_, newest) = read_all.into_iter().next().expect("records is not empty");
+    Ok(Ruling { record: newest?, chain: Vec::new(), anchored_ms: None, ruled_by: records.first().cloned() })
+}
+
+/// The records of the latest lock: its anchor first, then its confirmed
+/// extensions, from `claims` (records claiming a lock, in the order they
+/// were made). Empty when no claimed lock is confirmed.
+async fn lock_chain<'a>(
+    store: &ObjectStore,
+    keys: &ImageKeys,
+    claims: &[(&'a RecordVersion, &'a Manifest)],
+) -> Result<Vec<(&'a RecordVersion, &'a Manifest)>> {
+    let mut chain: Vec<(&RecordVersion, &Manifest)> = Vec::new();
+    let mut held_until_ms = 0u64;
+    for (r, m) in claims {
+        let while_held = !chain.is_empty() && r.made_ms < held_until_ms;
+        if while_held && !(r.seq > chain[0].0.seq && extends(m, chain[0].1)) {
+            tracing::warn!(record = %keys.manifest(r.seq), "a record added while the image was locked: ignored");
+            continue;
+        }
+        if !confirmed(store, keys, r, m).await? {
+            tracing::warn!(record = %keys.manifest(r.seq), "a record claims a lock the storage does not hold: ignored");
+            continue;
+        }
+        if !while_held {
+            // The first lock, or one set after every earlier one expired.
+            chain.clear();
+        }
+        chain.push((*r, *m));
+        held_until_ms = held_until_ms.max(m.lock.map_or(0, |l| l.until.saturating_mul(1000)));
+    }
+    Ok(chain)
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ mod refs;
 mod retention;
 mod server;
 mod snapshot;
+mod superseded;
 pub mod tamper;
 #[cfg(test)]
 mod tests;

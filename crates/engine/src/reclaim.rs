@@ -61,6 +61,9 @@ pub struct ReclaimReport {
     /// The latest expiry of those locks (seconds since the epoch; 0: not
     /// told).
     pub kept_until: u64,
+    /// Commit records of live images that no longer ruled (left behind by
+    /// lock extensions until their locks expired), deleted.
+    pub records_removed: u64,
 }
 
 impl ReclaimReport {
@@ -79,6 +82,7 @@ impl ReclaimReport {
         self.more |= o.more;
         self.fragments_kept_locked += o.fragments_kept_locked;
         self.kept_until = self.kept_until.max(o.kept_until);
+        self.records_removed += o.records_removed;
     }
 }
 
@@ -216,7 +220,12 @@ pub(crate) fn reclaim_image(
         report.images_kept += 1;
         return Ok(());
     }
-    if live.is_some() {
+    if let Some(m) = live {
+        // Only locks leave superseded records behind (see `superseded`).
+        if m.lock.is_some() {
+            let pruned = ctx.block_on(crate::superseded::prune(store, keys))?;
+            report.records_removed += pruned.removed;
+        }
         return Ok(());
     }
     if !keep.is_empty() {

@@ -528,6 +528,10 @@ pub struct vastost_reclaim_t {
     /// The latest expiry of those locks (seconds since the epoch; 0: none
     /// or not told).
     pub vr_kept_until: u64,
+    /// Commit records of live images that no longer ruled (each lock
+    /// extension leaves the one before, kept until its lock expires),
+    /// deleted.
+    pub vr_records_removed: u64,
 }
 
 /// Longest snapshot name, NUL included.

@@ -1,0 +1,124 @@
+//! The commit records of locked images over time, on the simulator: every
+//! lock extension leaves the record before it, locked; once those locks
+//! expire reclaim removes them, never changing which record rules, and a
+//! record someone added while an image was locked does not take over when
+//! the image's first lock expires.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use vastost_testkit as support;
+
+use vastost_ost::*;
+use vastost_sim::Simulator;
+
+const LSU: &str = "worm-records";
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn iso(secs: u64) -> String {
+    jiff::Timestamp::from_second(secs as i64).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The AWS CLI with the plugin's own keys, as someone who stole them.
+fn aws(endpoint: &str, args: &[&str]) {
+    let out = std::process::Command::new("aws")
+        .args(["--endpoint-url", endpoint, "s3api"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", vastost_sim::SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap_or_else(|e| panic!("aws runs (pip install awscli==1.45.11): {e}"));
+    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn restores(s: &vastost_loader::Server<'_>, name: &str, data: &[u8]) {
+    let back = support::restore(s, LSU, name, 64 << 10).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(back == data, "{name} restores other bytes");
+}
+
+#[test]
+fn fifty_extensions_leave_one_record_once_expired_and_an_added_record_never_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket(LSU).unwrap();
+    let creds = support::write_sim_credentials(dir.path());
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"{LSU}\"]\n\
+             fragment_size = \"64KiB\"\nworm_mode = \"compliance\"\nworm_min_secs = 2\nworm_max_secs = 3600\n",
+            sim.s3_endpoint(),
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let plugin = support::load();
+    plugin.init(Some(&config)).unwrap();
+    let s = plugin.open_server("VastData:worm", None).unwrap();
+    let records = |name: &str| sim.object_versions(LSU, &format!("images/{name}/1/manifest/")).len();
+    let data: Vec<Vec<u8>> = (0..3).map(|i| support::bytes(60 + i, 3 * 64 * 1024 + 512)).collect();
+    for (name, bytes) in ["extended", "guarded", "decoy"].iter().zip(&data) {
+        support::backup(&s, LSU, name, bytes, 64 << 10).unwrap();
+    }
+
+    let t0 = now();
+    let last = t0 + 900;
+    // "guarded" is locked briefly; while that holds, someone with the keys
+    // stores another image's locked record, locked for long, among its
+    // records; then the lock is extended as NetBackup would.
+    s.lock_image(LSU, "guarded", "1", t0 + 3).unwrap();
+    s.lock_image(LSU, "decoy", "1", last).unwrap();
+    let decoy = sim.object_keys(LSU, "images/decoy/1/manifest/").pop().unwrap();
+    let copy = dir.path().join("decoy-record");
+    aws(&sim.s3_endpoint(), &["get-object", "--bucket", LSU, "--key", &decoy, copy.to_str().unwrap()]);
+    // Under the number of guarded's own locked record: a new version of it.
+    let planted = decoy.replace("/decoy/", "/guarded/");
+    assert!(sim.object_keys(LSU, "images/guarded/1/manifest/").contains(&planted));
+    let until = iso(last);
+    let body = copy.to_str().unwrap();
+    aws(
+        &sim.s3_endpoint(),
+        &["put-object", "--bucket", LSU, "--key", &planted, "--body", body, "--object-lock-mode", "COMPLIANCE"]
+            .into_iter()
+            .chain(["--object-lock-retain-until-date", &until])
+            .collect::<Vec<_>>(),
+    );
+    s.lock_image(LSU, "guarded", "1", last).unwrap();
+
+    // "extended": a lock and fifty extensions, each leaving the one before.
+    s.lock_image(LSU, "extended", "1", t0 + 3).unwrap();
+    for k in 1..50 {
+        s.lock_image(LSU, "extended", "1", t0 + 3 + k).unwrap();
+    }
+    s.lock_image(LSU, "extended", "1", last).unwrap();
+    assert_eq!(records("extended"), 51);
+    let early = s.reclaim(Some(LSU), Some(0), Some(0)).unwrap();
+    assert_eq!(early.vr_records_removed, 0, "locked records were removed");
+    assert_eq!(records("extended"), 51);
+
+    // Every superseded lock expires; the last holds.
+    std::thread::sleep(Duration::from_secs((t0 + 3 + 50).saturating_sub(now())));
+    let late = s.reclaim(Some(LSU), Some(0), Some(0)).unwrap();
+    assert_eq!(late.vr_records_removed, 50, "{late:?}");
+    assert_eq!(records("extended"), 1, "one record is left");
+    // The planted record is still locked, so the guarded image's first
+    // record stays too: removing it would make the planted one the
+    // earliest.
+    assert_eq!(records("guarded"), 3);
+    for (name, bytes) in ["extended", "guarded", "decoy"].iter().zip(&data) {
+        let info = s.image_info(LSU, name, "1").unwrap();
+        assert_eq!((info.flags & STS_II_WORM_LOCKED, info.worm_until), (STS_II_WORM_LOCKED, last), "{name}");
+        restores(&s, name, bytes);
+        assert_eq!(s.delete_image(LSU, name, "1").unwrap_err().code(), Some(sts_status::STS_EWORM_LOCKED));
+    }
+    let named = s.image_tampered(LSU, "guarded", "1", false).unwrap();
+    assert!(named.contains(&planted), "the planted record is named: {named}");
+    drop(s);
+    plugin.terminate().unwrap();
+}
