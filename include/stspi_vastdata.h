@@ -596,6 +596,20 @@ sts_status_t stspi_get_lsu_prop_byname(const sts_lsu_t *lsu, sts_lsu_info_t *inf
 // `lsu` is valid; `label` is NUL-terminated.
 sts_status_t stspi_label_lsu(const sts_lsu_t *lsu, const char *label);
 
+// The LSU's audit trail: each lock released before it expired, one line
+// each, oldest first: the time it was done and the time the lock would
+// have expired (seconds since the epoch), what was done
+// (`governance-release`), the image's basename and date, who asked, the
+// media server and its process id, separated by tabs. The records are
+// kept on the storage, locked until the released lock would have
+// expired. Copied into `buf` as `vastost_last_error` copies; `*needed`
+// (when not NULL) gets the full length plus one.
+//
+// # Safety
+// `lsu` is valid; `buf` is NULL or valid for `len` writable bytes;
+// `needed` is NULL or writable.
+sts_status_t vastost_lsu_audit(const sts_lsu_t *lsu, char *buf, size_t len, size_t *needed);
+
 // Creates an image, open for writing; its flags become
 // `STS_II_IMAGE_PENDING | STS_II_BUSY_WRITE`. `pendingflag` (another image
 // will follow) is a hint and is not needed by this plugin.

@@ -28,7 +28,8 @@ fn plugin_on(endpoint: &str, access: &str, secret: &str) -> (tempfile::TempDir, 
 }
 
 /// [`plugin_on`] with locks of `mode`, and `extra` lines of the server's
-/// configuration.
+/// configuration. No log file; audit lines go to the socket `syslog` in the
+/// returned folder (see [`syslog`]).
 fn plugin_with(
     endpoint: &str,
     access: &str,
@@ -42,9 +43,11 @@ fn plugin_with(
     std::fs::write(
         &config,
         format!(
-            "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
+            "[plugin]\nsyslog_socket = \"{}\"\n\n\
+             [server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
              lsus = [\"{LSU}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"{mode}\"\n\
              {extra}{}worm_max_secs = {MAX}\n",
+            dir.path().join("syslog").display(),
             creds.display(),
             if extra.contains("worm_min_secs") { "" } else { "worm_min_secs = 2\n" },
         ),
@@ -53,6 +56,21 @@ fn plugin_with(
     let plugin = support::load();
     plugin.init(Some(&config)).unwrap();
     (dir, plugin)
+}
+
+/// A system log for the plugin of `dir` (see [`plugin_with`]), as journald
+/// listens on `/dev/log`.
+fn syslog(dir: &tempfile::TempDir) -> std::os::unix::net::UnixDatagram {
+    let socket = std::os::unix::net::UnixDatagram::bind(dir.path().join("syslog")).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    socket
+}
+
+/// The next line the plugin sent to `log`.
+fn logged(log: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 2048];
+    let n = log.recv(&mut buf).expect("a line in the system log");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 /// A simulator, in a folder of its own, whose bucket `LSU` has S3 Object
@@ -220,7 +238,8 @@ fn a_governance_lock_is_lifted_only_by_a_privileged_call_and_a_compliance_lock_n
     };
     let code = |r: Result<(), vastost_loader::OstError>| r.err().and_then(|e| e.code());
 
-    let (_d1, plugin) = plugin_with(&sim.s3_endpoint(), "AKIAPLAINUSER", "plain-user-secret", "governance", "");
+    let (d1, plugin) = plugin_with(&sim.s3_endpoint(), "AKIAPLAINUSER", "plain-user-secret", "governance", "");
+    let log = syslog(&d1);
     let s = plugin.open_server("VastData:worm", None).unwrap();
     backup(&s, "unprivileged");
     assert_eq!(code(s.release_image_lock(LSU, "unprivileged", "1", "")), Some(STS_EINVAL), "who asks is required");
@@ -230,14 +249,40 @@ fn a_governance_lock_is_lifted_only_by_a_privileged_call_and_a_compliance_lock_n
         "the cluster refuses a user without the bypass permission"
     );
     assert_eq!(code(s.delete_image(LSU, "unprivileged", "1")), Some(STS_EWORM_LOCKED));
+    // The attempt and its failure are on the record, and in the system log.
+    let trail = s.lsu_audit(LSU).unwrap();
+    let actions: Vec<&str> = trail.lines().map(|l| l.split('\t').nth(2).unwrap()).collect();
+    assert_eq!(actions, ["governance-release", "governance-release-failed"], "{trail}");
+    assert!(logged(&log).contains("governance-release of unprivileged/1"));
+    assert!(logged(&log).contains("governance-release-failed of unprivileged/1"));
     drop(s);
     plugin.terminate().unwrap();
 
-    let (_d2, plugin) =
+    let (d2, plugin) =
         plugin_with(&sim.s3_endpoint(), vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, "governance", "");
+    let log = syslog(&d2);
     let s = plugin.open_server("VastData:worm", None).unwrap();
     backup(&s, "released");
+    let until = s.image_info(LSU, "released", "1").unwrap().worm_until;
     s.release_image_lock(LSU, "released", "1", "ops: legal approved early release").unwrap();
+    // With no log file configured, the release is on the cluster, locked
+    // beyond anyone's reach until the lock would have expired, and in the
+    // system log.
+    let line = logged(&log);
+    assert!(line.starts_with("<85>vastost[") && line.contains("\"ops: legal approved early release\""), "{line}");
+    let trail = s.lsu_audit(LSU).unwrap();
+    let last: Vec<&str> = trail.lines().last().unwrap().split('\t').collect();
+    assert_eq!(
+        last[1..6],
+        [until.to_string().as_str(), "governance-release", "released", "1", "ops: legal approved early release"]
+    );
+    let records = sim.object_keys(LSU, ".vastost/audit/");
+    assert_eq!(records.len(), 3, "{records:?}");
+    for key in &records {
+        let (mode, held) = sim.retention(LSU, key).expect("an audit record is locked");
+        assert_eq!(mode, "COMPLIANCE");
+        assert!(held >= UNIX_EPOCH + Duration::from_secs(until.min(now() + 60)), "{key}");
+    }
     let info = s.image_info(LSU, "released", "1").unwrap();
     assert_eq!(info.flags & STS_II_WORM_LOCKED, 0, "no longer locked");
     s.delete_image(LSU, "released", "1").unwrap();

@@ -47,10 +47,14 @@ pub enum Command {
     /// lock; locking again with the same time completes an interrupted lock.
     Lock(LockArgs),
     /// Lift an image's governance lock before it expires (privileged: the
-    /// cluster must let the S3 user bypass governance retention). The call
-    /// is written to the plugin's audit log with who asked and why; a
-    /// compliance lock is never lifted.
+    /// cluster must let the S3 user bypass governance retention). Who
+    /// asked and why is recorded first on the cluster (see `audit`) and in
+    /// the system log; a compliance lock is never lifted.
     Unlock(UnlockArgs),
+    /// List an LSU's audit trail: each lock released before it expired,
+    /// when, by whom, from which media server (kept on the cluster, locked
+    /// until the released lock would have expired).
+    Audit(LsuArgs),
     /// Remove what someone holding the storage keys wrote into a locked
     /// image's folder behind its lock (delete markers, versions written over
     /// locked objects, added records and objects), as far as the keys
@@ -183,12 +187,8 @@ pub struct SetupArgs {
     #[arg(long, requires = "worm", default_value = "10y", value_parser = vms_period)]
     pub max: String,
     /// With --worm: a lock the cluster gives every object written to the
-    /// LSUs whether the plugin asks or not (the plugin then locks each
-    /// image as it is closed for as long). The plugin's own bookkeeping
-    /// (events, labels, reclaim cursors) then lives in an unlocked bucket
-    /// of its own, --bookkeeping-bucket, which this creates too. Unset,
-    /// the plugin locks what each image needs when NetBackup (or
-    /// `vastost lock`) asks.
+    /// LSUs (each image is then locked as it is closed, for as long); the
+    /// plugin's own records then go to --bookkeeping-bucket, created too.
     #[arg(long, requires = "worm", value_parser = vms_period)]
     pub default: Option<String>,
     /// With --default: the unlocked bucket for the plugin's bookkeeping.

@@ -99,6 +99,24 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             eprintln!("released the lock of {}/{}", args.image.image, date);
             Ok(())
         }
+        Command::Audit(args) => {
+            let server = session::open(plugin, &args.server)?;
+            let trail = server.lsu_audit(&args.lsu)?;
+            println!("{:<20}  {:<20}  {:<20}  {:<28}  {:<24}  FROM", "WHEN", "ACTION", "LOCKED UNTIL", "IMAGE", "WHO");
+            for line in trail.lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                let [time, until, action, basename, date, who, host, pid] = f[..] else { continue };
+                let when = |t: &str| fmt::time(t.parse().unwrap_or(0));
+                println!(
+                    "{:<20}  {action:<20}  {:<20}  {:<28}  {who:<24}  {host} (pid {pid})",
+                    when(time),
+                    when(until),
+                    format!("{basename}/{date}")
+                );
+            }
+            eprintln!("{} release(s) in LSU {}", trail.lines().count(), args.lsu);
+            Ok(())
+        }
         Command::Untamper(args) => {
             let server = session::open(plugin, &args.lsu.server)?;
             let date = resolve_date(&server, args)?;

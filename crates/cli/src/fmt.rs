@@ -5,6 +5,14 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use vastost_ost::*;
 
+/// A time given in seconds since the epoch, in UTC (`2026-12-06 19:20:00Z`).
+pub fn time(secs: u64) -> String {
+    match jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX)) {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+        Err(_) => secs.to_string(),
+    }
+}
+
 /// A span of seconds in the largest whole unit (90s, 30m, 12h, 7d, 1y).
 pub fn span(secs: u64) -> String {
     for (unit, len) in [("y", 365 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {

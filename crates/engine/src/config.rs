@@ -68,6 +68,9 @@ pub struct PluginConfig {
     pub metrics_dir: Option<PathBuf>,
     /// Seconds between two writes of the metrics file.
     pub metrics_interval_secs: u64,
+    /// The system log socket audit lines go to (lock releases), whatever
+    /// `log_file` says; `""` sends none.
+    pub syslog_socket: PathBuf,
 }
 
 impl Default for PluginConfig {
@@ -79,6 +82,7 @@ impl Default for PluginConfig {
             worker_threads: None,
             metrics_dir: None,
             metrics_interval_secs: 10,
+            syslog_socket: PathBuf::from("/dev/log"),
         }
     }
 }
@@ -376,7 +380,7 @@ impl ServerConfig {
             if self.lsus.contains(bucket) {
                 return bad(format!("bookkeeping_bucket {bucket} is also an LSU"));
             }
-            crate::server::check_bucket_name(bucket)?;
+            crate::names::check_bucket_name(bucket)?;
         }
         let frag = self.fragment_size.as_u64();
         if !(4096..=(1 << 30)).contains(&frag) || !frag.is_multiple_of(crate::layout::BLOCK_SIZE) {

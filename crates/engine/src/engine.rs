@@ -40,6 +40,8 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| EngineError::Internal(format!("cannot start the I/O runtime: {e}")))?;
+        let socket = &config.plugin.syslog_socket;
+        crate::audit::set_syslog_socket((!socket.as_os_str().is_empty()).then(|| socket.clone()));
         let ctx = EngineCtx {
             rt: runtime.handle().clone(),
             budget: MemoryBudget::new(config.plugin.memory_budget.as_u64()),

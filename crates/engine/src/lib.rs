@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod anchor;
+pub mod audit;
 mod bookkeeping;
 mod budget;
 mod commit;

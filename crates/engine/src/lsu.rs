@@ -247,6 +247,11 @@ impl Lsu {
         Ok(self.ctx.block_on(crate::tamper::remove(&self.ctx.store, found)))
     }
 
+    /// The LSU's audit records (lock releases), oldest first; see `audit`.
+    pub fn audit(&self) -> Result<Vec<crate::audit::AuditRecord>> {
+        self.ctx.block_on(crate::audit::list(&self.ctx.store))
+    }
+
     /// Lifts an image's governance lock before it expires (privileged,
     /// audited with `who`); see `worm`.
     pub fn release_lock(&self, def: &ImageDef, who: &str) -> Result<()> {

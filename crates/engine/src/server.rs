@@ -16,7 +16,7 @@ use crate::config::{Credentials, DataPath, S3Keys, ServerConfig, VmsAuthMode, re
 use crate::ctx::{EngineCtx, LsuCtx, Siblings};
 use crate::error::{EngineError, Result};
 use crate::lsu::Lsu;
-use crate::names::LsuName;
+use crate::names::{LsuName, check_bucket_name};
 use crate::open_images::OpenImages;
 
 /// What a server tells about itself.
@@ -496,25 +496,6 @@ impl ServerShared {
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)
-    }
-}
-
-/// S3's bucket naming rules: 3 to 63 characters, lower-case letters,
-/// digits, `-` and `.`, starting and ending with a letter or digit.
-pub(crate) fn check_bucket_name(name: &str) -> Result<()> {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let ok = (3..=63).contains(&name.len())
-        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
-        && name.starts_with(alnum)
-        && name.ends_with(alnum);
-    if ok {
-        Ok(())
-    } else {
-        Err(EngineError::InvalidName {
-            what: "LSU (S3 bucket) name",
-            name: name.to_string(),
-            reason: "must be 3-63 lower-case letters, digits, '-' or '.'",
-        })
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 use vastost_storage::{ObjectStore, StoredVersion};
 
+use crate::audit::AuditRecord;
 use crate::commit::{next_commit, put_record, remove_superseded, visible};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
@@ -223,11 +224,18 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
     }
     let image = def.to_string();
     let keys = ImageKeys::new(def);
+    let mut audited = false;
     for _ in 0..5 {
         let m = visible(ctx, &keys, def)?;
         let Some(held) = m.lock.filter(|l| l.holds_now()) else { return Ok(()) };
         if held.mode == crate::retention::WormMode::Compliance {
             return Err(EngineError::WormCompliance { image, until: held.until });
+        }
+        let record = AuditRecord::release(ctx.name.as_str(), def.basename(), def.date(), who, held.until);
+        if !audited {
+            // The trail first: no release without its record.
+            ctx.block_on(crate::audit::record(&ctx.store, &record))?;
+            audited = true;
         }
         let referenced = !ctx.block_on(ctx.store.list(&keys.refs_dir()))?.is_empty();
         let mut targets: Vec<(String, Option<String>)> = Vec::new();
@@ -244,12 +252,21 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         }
         targets.extend(ctx.block_on(locked_records(&ctx.store, &keys))?);
         let store = &ctx.store;
-        ctx.block_on(
+        let unlocked = ctx.block_on(
             futures_util::stream::iter(targets)
                 .map(|(key, version)| async move { store.unlock(&key, version.as_deref()).await })
                 .buffer_unordered(IN_FLIGHT)
                 .try_collect::<Vec<()>>(),
-        )?;
+        );
+        if let Err(e) = unlocked {
+            // The trail says the release was asked for; it must say how it
+            // ended too.
+            let failed = AuditRecord { action: "governance-release-failed".into(), ..record };
+            if let Err(e) = ctx.block_on(crate::audit::record(&ctx.store, &failed)) {
+                tracing::error!(lsu = %ctx.name, image, error = %e, "the failed release was not recorded");
+            }
+            return Err(e.into());
+        }
         let mut next = next_commit(&m);
         next.lock = None;
         if !put_record(ctx, &keys.manifest(next.seq), next.encode())? {

@@ -161,6 +161,25 @@ impl<'p> Server<'p> {
         Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
     }
 
+    /// `vastost_lsu_audit`: the LSU's lock releases, one line each (tab
+    /// separated: time, until, action, basename, date, who, host, pid).
+    pub fn lsu_audit(&self, lsu: &str) -> Result<String, OstError> {
+        let l = self.lsu(lsu)?;
+        let mut buf = vec![0u8; 64 << 10];
+        let mut needed = 0usize;
+        loop {
+            // SAFETY: a valid struct; `buf` holds `buf.len()` writable bytes.
+            self.plugin.check(unsafe {
+                (self.plugin.api.vastost_lsu_audit)(&l, buf.as_mut_ptr().cast(), buf.len(), &mut needed)
+            })?;
+            if needed <= buf.len() {
+                let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+                return Ok(String::from_utf8_lossy(&buf[..end]).into_owned());
+            }
+            buf.resize(needed, 0);
+        }
+    }
+
     /// `stspi_get_image_prop_byname`.
     pub fn image_info(&self, lsu: &str, basename: &str, date: &str) -> Result<ImageInfo, OstError> {
         let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);

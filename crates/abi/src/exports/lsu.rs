@@ -86,3 +86,44 @@ pub unsafe extern "C" fn stspi_label_lsu(lsu: Option<&sts_lsu_t>, label: *const 
         Ok(())
     })
 }
+
+/// The LSU's audit trail: each lock released before it expired, one line
+/// each, oldest first: the time it was done and the time the lock would
+/// have expired (seconds since the epoch), what was done
+/// (`governance-release`), the image's basename and date, who asked, the
+/// media server and its process id, separated by tabs. The records are
+/// kept on the storage, locked until the released lock would have
+/// expired. Copied into `buf` as `vastost_last_error` copies; `*needed`
+/// (when not NULL) gets the full length plus one.
+///
+/// # Safety
+/// `lsu` is valid; `buf` is NULL or valid for `len` writable bytes;
+/// `needed` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_lsu_audit(
+    lsu: Option<&sts_lsu_t>,
+    buf: *mut c_char,
+    len: usize,
+    needed: Option<&mut usize>,
+) -> sts_status_t {
+    guard("vastost_lsu_audit", || {
+        let _engine = state::engine()?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let report: String = lsu
+            .audit()?
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    r.time, r.until, r.action, r.basename, r.date, r.who, r.host, r.pid
+                )
+            })
+            .collect();
+        // SAFETY: `buf` as the caller promised.
+        let full = unsafe { text_out(&report, buf, len) };
+        if let Some(needed) = needed {
+            *needed = full + 1;
+        }
+        Ok(())
+    })
+}

@@ -63,11 +63,29 @@ fn a_locked_image_on_nfs_carries_worm_marks_and_cannot_be_deleted() {
     assert!(shorter.contains("2060037"), "a lock is only extended: {shorter}");
     ok(&vastost(&env, &["lock", "--image", "locked", "--for", "2h"]));
 
-    // Governance: a privileged unlock, with its reason in the audit log;
-    // the marks are lifted and the image can go.
+    // A record added to the locked image's folder (the folder is not
+    // locked): ignored, named by verify with exit 4, removed by untamper.
+    let record = std::fs::read_dir(folder.join("manifest")).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let planted = folder.join("manifest/00000000000000000099");
+    std::fs::copy(&record, &planted).unwrap();
+    let out = vastost(&env, &["verify", "--image", "locked"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{report}");
+    assert!(report.contains("00000000000000000099") && report.contains("tampered"), "{report}");
+    let out = vastost(&env, &["restore", "--image", "locked"]);
+    assert!(out.status.success() && out.stdout == content, "a tampered locked image restores whole");
+    assert!(ok(&vastost(&env, &["untamper", "--image", "locked"])).contains("removed"));
+    assert!(!planted.exists());
+    ok(&vastost(&env, &["verify", "--image", "locked"]));
+
+    // Governance: a privileged unlock, recorded first (on the storage, with
+    // who asked and why); the marks are lifted and the image can go.
     let no_reason = vastost(&env, &["unlock", "--image", "locked"]);
     assert_eq!(no_reason.status.code(), Some(2), "a reason is required");
     ok(&vastost(&env, &["unlock", "--image", "locked", "--reason", "test of an early release"]));
+    let trail = ok(&vastost(&env, &["audit"]));
+    let release = trail.lines().find(|l| l.contains("governance-release")).unwrap_or_else(|| panic!("{trail}"));
+    assert!(release.contains("locked/1") && release.contains("test of an early release"), "{trail}");
     for f in files.iter().filter(|f| f.to_string_lossy().contains("/frag/")) {
         assert_ne!(std::fs::metadata(f).unwrap().permissions().mode() & 0o200, 0, "{} is writable again", f.display());
     }
