@@ -160,6 +160,25 @@ impl fmt::Display for LsuName {
     }
 }
 
+/// S3's bucket naming rules: 3 to 63 characters, lower-case letters,
+/// digits, `-` and `.`, starting and ending with a letter or digit.
+pub(crate) fn check_bucket_name(name: &str) -> Result<()> {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ok = (3..=63).contains(&name.len())
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && name.starts_with(alnum)
+        && name.ends_with(alnum);
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidName {
+            what: "LSU (S3 bucket) name",
+            name: name.to_string(),
+            reason: "must be 3-63 lower-case letters, digits, '-' or '.'",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,24 +216,5 @@ mod tests {
         }
         assert!(LsuName::new(".vastost").is_err());
         assert!(ImageDef::new(&"y".repeat(MAX_IMAGE_NAME), "20240101").is_ok());
-    }
-}
-
-/// S3's bucket naming rules: 3 to 63 characters, lower-case letters,
-/// digits, `-` and `.`, starting and ending with a letter or digit.
-pub(crate) fn check_bucket_name(name: &str) -> Result<()> {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let ok = (3..=63).contains(&name.len())
-        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
-        && name.starts_with(alnum)
-        && name.ends_with(alnum);
-    if ok {
-        Ok(())
-    } else {
-        Err(EngineError::InvalidName {
-            what: "LSU (S3 bucket) name",
-            name: name.to_string(),
-            reason: "must be 3-63 lower-case letters, digits, '-' or '.'",
-        })
     }
 }
