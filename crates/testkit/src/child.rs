@@ -10,7 +10,9 @@ use std::time::Duration;
 /// Reports progress from a child, for [`run_and_kill`] to count.
 pub fn say(what: &str) {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "CRASH:{what}").unwrap();
+    // On a line of its own: the test harness may have begun one
+    // ("test child ... ").
+    writeln!(out, "\nCRASH:{what}").unwrap();
     out.flush().unwrap();
 }
 
