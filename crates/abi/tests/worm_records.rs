@@ -1,8 +1,9 @@
-//! The commit records of locked images over time, on the simulator: every
-//! lock extension leaves the record before it, locked; once those locks
-//! expire reclaim removes them, never changing which record rules, and a
-//! record someone added while an image was locked does not take over when
-//! the image's first lock expires.
+//! Locked objects over time, on the simulator: every lock extension leaves
+//! the record before it, locked; once those locks expire reclaim removes
+//! them, never changing which record rules, and a record someone added
+//! while an image was locked does not take over when the image's first
+//! lock expires. Under a default retention, reclaim reports what the
+//! storage kept and what it freed, checked against the versions left.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +44,7 @@ fn restores(s: &vastost_loader::Server<'_>, name: &str, data: &[u8]) {
 
 #[test]
 fn fifty_extensions_leave_one_record_once_expired_and_an_added_record_never_takes_over() {
+    let _turn = support::turn();
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.create_locked_bucket(LSU).unwrap();
@@ -119,6 +121,54 @@ fn fifty_extensions_leave_one_record_once_expired_and_an_added_record_never_take
     }
     let named = s.image_tampered(LSU, "guarded", "1", false).unwrap();
     assert!(named.contains(&planted), "the planted record is named: {named}");
+    drop(s);
+    plugin.terminate().unwrap();
+}
+
+/// On a bucket that locks every new object for a while (a view's default
+/// retention), a deleted image's fragments stay until then: reclaim counts
+/// them as kept with their expiry, never as freed, and frees them once
+/// expired. Every figure is checked against the versions the bucket keeps.
+#[test]
+fn reclaim_reports_what_the_storage_kept_and_freed_under_a_default_retention() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_locked_bucket_with_default(LSU, Duration::from_secs(4)).unwrap();
+    let creds = support::write_sim_credentials(dir.path());
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server.\"plain\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"{LSU}\"]\n\
+             fragment_size = \"64KiB\"\n",
+            sim.s3_endpoint(),
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let plugin = support::load();
+    plugin.init(Some(&config)).unwrap();
+    let s = plugin.open_server("VastData:plain", None).unwrap();
+    let size = 5 * 64 * 1024;
+    support::backup(&s, LSU, "short-lived", &support::bytes(9, size), 64 << 10).unwrap();
+    let frags = "images/short-lived/1/frag/";
+    assert_eq!(sim.object_versions(LSU, frags).len(), 5);
+    let deleted_at = now();
+    s.delete_image(LSU, "short-lived", "1").unwrap();
+    assert!(s.images(LSU).unwrap().is_empty(), "a deleted image is gone from the listing");
+
+    let kept = s.reclaim(Some(LSU), Some(0), Some(0)).unwrap();
+    assert_eq!((kept.vr_fragments_freed, kept.vr_bytes_freed), (0, 0), "{kept:?}");
+    assert_eq!(kept.vr_fragments_kept_locked, sim.object_versions(LSU, frags).len() as u64);
+    assert_eq!(kept.vr_fragments_kept_locked, 5);
+    assert!((deleted_at..=deleted_at + 5).contains(&kept.vr_kept_until), "{kept:?}");
+
+    std::thread::sleep(Duration::from_secs((kept.vr_kept_until + 1).saturating_sub(now())));
+    let freed = s.reclaim(Some(LSU), Some(0), Some(0)).unwrap();
+    assert_eq!((freed.vr_fragments_freed, freed.vr_bytes_freed), (5, size as u64), "{freed:?}");
+    assert_eq!(freed.vr_fragments_kept_locked, 0);
+    assert!(sim.object_versions(LSU, frags).is_empty(), "{:?}", sim.object_versions(LSU, frags));
     drop(s);
     plugin.terminate().unwrap();
 }

@@ -411,6 +411,19 @@ impl Simulator {
         self.objects.create_bucket(name, &config).map(|_| ())
     }
 
+    /// [`Simulator::create_locked_bucket`] whose every new object version
+    /// is locked in compliance mode for `period` (a view's
+    /// `default_retention_period`; shorter than S3's whole days, for tests).
+    pub fn create_locked_bucket_with_default(&self, name: &str, period: std::time::Duration) -> std::io::Result<()> {
+        let config = s3::lock::BucketConfig {
+            versioning: Some(true),
+            object_lock: true,
+            default_retention: Some((s3::lock::Mode::Compliance, period)),
+            ..Default::default()
+        };
+        self.objects.create_bucket(name, &config).map(|_| ())
+    }
+
     /// Stores an object directly, as if a client had put it (for tests
     /// that need data in place without an S3 client).
     pub fn put_object(&self, bucket: &str, key: &str, data: &[u8]) -> Result<(), SimError> {
