@@ -206,6 +206,14 @@ fn a_copy_by_reference_keeps_its_sources_data_locked_until_its_own_unlock_time()
         assert!(until >= UNIX_EPOCH + Duration::from_secs(copy_until), "{key} locked only until {until:?}");
     }
 
+    // A version written over one of those fragments (in the source's
+    // folder) is named as tampering with the copy too, and removed.
+    sim.put_object(LSU, &fragments[1], b"not the backup").unwrap();
+    let report = s.image_tampered(LSU, "copy", "1", false).unwrap();
+    assert!(report.contains(&fragments[1]) && report.contains("new version over a locked object"), "{report}");
+    let cleaned = s.image_tampered(LSU, "copy", "1", true).unwrap();
+    assert_eq!(cleaned.lines().filter(|l| l.starts_with("removed")).count(), 1, "{cleaned}");
+
     // The source's own lock expires: it can be deleted, and reclaim keeps
     // the data the copy needs.
     std::thread::sleep(Duration::from_secs((source_until + 1).saturating_sub(now())));

@@ -94,7 +94,7 @@ pub(crate) async fn read_record(store: &ObjectStore, keys: &ImageKeys, r: &Recor
 
 /// Whether the storage holds record version `r` under at least the lock
 /// its content `m` claims.
-async fn confirmed(store: &ObjectStore, keys: &ImageKeys, r: &RecordVersion, m: &Manifest) -> Result<bool> {
+pub(crate) async fn confirmed(store: &ObjectStore, keys: &ImageKeys, r: &RecordVersion, m: &Manifest) -> Result<bool> {
     let Some(claim) = m.lock else { return Ok(false) };
     let held = store.retention(&keys.manifest(r.seq), r.version.as_deref(), claim.mode.storage()).await?;
     Ok(held.is_some_and(|h| h.mode == claim.mode.storage() && h.until >= claim.until))

@@ -3,11 +3,14 @@
 //! visible, so that an operator learns someone with the storage keys
 //! tried, and can clean up where the keys allow.
 
+use std::collections::BTreeMap;
+
 use vastost_storage::{ObjectStore, StoredVersion};
 
-use crate::anchor::{record_versions, rule};
+use crate::anchor::{confirmed, record_versions, rule};
 use crate::error::Result;
 use crate::layout::{ImageKeys, parse_manifest_seq};
+use crate::manifest::Manifest;
 
 /// One object version (or delete marker) that does not belong to a locked
 /// image although it is in its folder.
@@ -47,7 +50,8 @@ impl Addition {
 }
 
 /// Everything added to the folder of image `keys` after its lock was set,
-/// or nothing when no lock holds.
+/// and over the objects it maps from other folders of its LSU, or nothing
+/// when no lock holds.
 pub(crate) async fn find(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<Tampered>> {
     let root = keys.root();
     // One listing of the whole folder: its records are in it too.
@@ -67,7 +71,17 @@ pub(crate) async fn find(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<Ta
         return Ok(Vec::new());
     }
     let ruling = rule(store, keys, &records).await?;
-    let (Some(anchored), Some(m)) = (ruling.anchored_ms, ruling.record) else { return Ok(Vec::new()) };
+    let (anchored, m) = match (ruling.anchored_ms, ruling.record) {
+        (Some(anchored), Some(m)) => (anchored, m),
+        // A lone record is read without asking the storage about its lock.
+        (None, Some(m)) if records.len() == 1 && m.lock.is_some_and(|l| l.holds_now()) => {
+            if !confirmed(store, keys, &records[0], &m).await? {
+                return Ok(Vec::new());
+            }
+            (records[0].made_ms, m)
+        }
+        _ => return Ok(Vec::new()),
+    };
     let pinned = |key: &str| -> Option<Option<&str>> {
         if key == keys.meta() && m.meta {
             return Some(m.meta_version.as_deref());
@@ -99,7 +113,38 @@ pub(crate) async fn find(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<Ta
             out.push(Tampered { key, version: v.version, what });
         }
     }
+    out.extend(elsewhere(store, root, &m, anchored).await?);
     out.sort_by(|a, b| a.key.cmp(&b.key).then(a.version.cmp(&b.version)));
+    Ok(out)
+}
+
+/// What was written over the objects image `m` maps from other folders of
+/// its LSU (a copy by reference maps its source's fragments) after its lock
+/// was set (`anchored`, ms): one version listing per folder. Objects of
+/// other LSUs are not looked at.
+async fn elsewhere(store: &ObjectStore, root: &str, m: &Manifest, anchored: u64) -> Result<Vec<Tampered>> {
+    let mut by_dir: BTreeMap<&str, BTreeMap<&str, Option<&str>>> = BTreeMap::new();
+    for e in m.extents.iter().filter(|e| e.object.lsu.is_none() && !e.object.key.starts_with(root)) {
+        let key = e.object.key.as_str();
+        let (dir, name) = key.rsplit_once('/').map_or(("", key), |(d, n)| (&key[..=d.len()], n));
+        by_dir.entry(dir).or_default().insert(name, e.object.version.as_deref());
+    }
+    let mut out = Vec::new();
+    for (dir, names) in by_dir {
+        for v in store.versions(dir, false).await? {
+            let Some(pinned) = names.get(v.name.as_str()) else { continue };
+            let what = if v.deleted {
+                Addition::DeleteMarker
+            } else if pinned.is_some() && v.version.as_deref() != *pinned {
+                Addition::Overwrite
+            } else {
+                continue;
+            };
+            if v.made_ms > anchored {
+                out.push(Tampered { key: format!("{dir}{}", v.name), version: v.version, what });
+            }
+        }
+    }
     Ok(out)
 }
 
