@@ -343,7 +343,7 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
         }
         None => None,
     };
-    let options = vastost_sim::SimOptions { tls, in_memory: args.in_memory };
+    let options = vastost_sim::SimOptions { tls, in_memory: args.in_memory, latency: args.latency };
     let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
     for bucket in &args.buckets {

@@ -10,6 +10,7 @@
 #![allow(rustdoc::invalid_html_tags)]
 
 mod args;
+mod args_cluster;
 mod bench;
 mod bench_steps;
 mod check;

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod faults;
+mod latency;
 pub mod moto;
 pub mod openapi;
 mod s3;
@@ -130,6 +131,10 @@ pub struct SimOptions {
     /// them): what the S3 clients can do when the server's disk is not
     /// the limit.
     pub in_memory: bool,
+    /// The round trip time of a network between the clients and the
+    /// cluster: each request (S3 and VMS) is answered that much later, and
+    /// each new connection costs that much once more.
+    pub latency: std::time::Duration,
 }
 
 /// A running simulator; stops when dropped.
@@ -163,7 +168,7 @@ impl Simulator {
 
     /// Like [`Simulator::start`], with [`SimOptions`].
     pub fn start_with_options(data: &Path, listen: SocketAddr, options: SimOptions) -> Result<Self, SimError> {
-        let SimOptions { tls, in_memory } = options;
+        let SimOptions { tls, in_memory, latency } = options;
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let objects = std::sync::Arc::new(s3::objects::Objects::open(data, in_memory).map_err(|e| data_err(&e))?);
@@ -173,7 +178,7 @@ impl Simulator {
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));
         builder.set_auth(s3::auth::KeyAuth(keys.clone()));
-        let service = builder.build();
+        let service = latency::Delayed { inner: builder.build(), latency };
         let acceptor = tls.as_ref().map(tls_acceptor).transpose().map_err(|e| data_err(&format!("TLS: {e}")))?;
         let scheme = if acceptor.is_some() { "https" } else { "http" };
 
@@ -208,7 +213,12 @@ impl Simulator {
         let vms_state = std::sync::Arc::new(vms::VmsState::new(objects.clone(), keys.clone(), vips.clone()));
         let knobs = vms_state.knobs.clone();
         let vms_knobs = knobs.clone();
-        let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state);
+        let vms_app = axum::Router::new().fallback(vms::handle).with_state(vms_state).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                latency::handshake(latency).await;
+                next.run(req).await
+            },
+        ));
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("vastost-sim".into())
@@ -281,6 +291,7 @@ impl Simulator {
                         };
                         let (http, service, acceptor) = (http.clone(), service.clone(), acceptor.clone());
                         tokio::spawn(async move {
+                            latency::handshake(latency).await;
                             match acceptor {
                                 Some(acceptor) => match acceptor.accept(socket).await {
                                     Ok(tls) => {
