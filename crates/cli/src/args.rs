@@ -372,6 +372,16 @@ pub struct BenchArgs {
     /// step sends when --s3 is given.
     #[arg(long, value_delimiter = ',')]
     pub images: Vec<usize>,
+    /// Measure jobs as NetBackup runs them instead: this many processes at
+    /// once (e.g. 1,16,32), each backing up --size from standard input, then
+    /// restoring it to standard output, beside rclone and the AWS CLI doing
+    /// the same; with --s3.
+    #[arg(long, value_delimiter = ',')]
+    pub jobs: Vec<usize>,
+    /// With --s3: the simulator answers as a cluster this far away would
+    /// (10ms, 500us).
+    #[arg(long, default_value = "0ms", value_parser = crate::args_cluster::latency)]
+    pub latency: std::time::Duration,
     /// What WORM costs: this many small images and one of --size, backed
     /// up, locked, copied by reference, deleted and reclaimed on a plain and
     /// an Object Lock bucket of the simulator, with the time and S3

@@ -117,7 +117,7 @@ fn vms_period(text: &str) -> Result<String, String> {
 }
 
 /// Parses a network latency: a number with ms or us (`10ms`, `500us`).
-fn latency(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn latency(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a latency like 10ms or 500us"))?;

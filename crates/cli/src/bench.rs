@@ -173,6 +173,12 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(dir.join("vast-nfs"))?;
+    if !args.jobs.is_empty() {
+        if !args.s3 {
+            anyhow::bail!("--jobs measures the S3 data path: add --s3");
+        }
+        return crate::jobs_bench::run(plugin_path, &dir, &args.jobs, args.size.0, args.latency, args.in_memory);
+    }
     if let Some(images) = args.worm {
         return crate::worm_bench::run(plugin_path, &dir, images, args.size.0, args.fragment_size.0);
     }

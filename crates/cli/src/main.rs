@@ -22,6 +22,7 @@ mod dates;
 mod demo;
 mod exit;
 mod fmt;
+mod jobs_bench;
 mod peers;
 mod scale_bench;
 mod scan;

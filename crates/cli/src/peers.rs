@@ -48,7 +48,7 @@ pub(crate) struct S3Target {
 }
 
 impl S3Target {
-    fn aws(&self) -> Command {
+    pub(crate) fn aws(&self) -> Command {
         let mut cmd = Command::new("aws");
         cmd.args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"])
             .env("AWS_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
@@ -58,7 +58,7 @@ impl S3Target {
     }
 
     /// rclone, with its remote `vast:` defined in the environment.
-    fn rclone(&self) -> Command {
+    pub(crate) fn rclone(&self) -> Command {
         let mut cmd = Command::new("rclone");
         cmd.env("RCLONE_CONFIG_VAST_TYPE", "s3")
             .env("RCLONE_CONFIG_VAST_PROVIDER", "Other")
@@ -230,9 +230,15 @@ impl SimProcess {
     /// Starts `vastost sim` over `data` with bucket [`LSU`]; in memory
     /// (no disk under it) with `in_memory`.
     pub(crate) fn start(data: &Path, in_memory: bool) -> Result<Self> {
+        Self::start_with(data, in_memory, std::time::Duration::ZERO)
+    }
+
+    /// [`SimProcess::start`] a network `latency` away (`vastost sim --latency`).
+    pub(crate) fn start_with(data: &Path, in_memory: bool, latency: std::time::Duration) -> Result<Self> {
         use std::io::BufRead;
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.arg("sim").arg("--data").arg(data).args(["--bucket", LSU]);
+        cmd.arg("--latency").arg(format!("{}us", latency.as_micros()));
         if in_memory {
             cmd.arg("--in-memory");
         }
