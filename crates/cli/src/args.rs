@@ -334,7 +334,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1MiB", value_parser = block_size)]
     pub block: ByteSize,
     /// Plugin fragment size.
-    #[arg(long, default_value = "64MiB")]
+    #[arg(long, default_value = "8MiB")]
     pub fragment_size: ByteSize,
     /// Plugin memory budget.
     #[arg(long, default_value = "1GiB")]

@@ -130,7 +130,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
     write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let (s3_endpoint, vms_endpoint) = (sim.s3_endpoint(), sim.vms_endpoint());
     let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint), ca_bundle: Some(&ca) };
-    let config = write_config(&dir, &nfs, 64 << 20, 1 << 30, true, Some(s3))?;
+    let config = write_config(&dir, &nfs, 8 << 20, 1 << 30, true, Some(s3))?;
     let plugin = session::load(plugin_path, Some(&config))?;
     println!("vastost demo: plugin {} (version {})", plugin.path().display(), plugin.version());
 

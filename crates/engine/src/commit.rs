@@ -70,8 +70,13 @@ pub(crate) fn next_commit(m: &Manifest) -> Manifest {
 /// failure leaves only an older record behind, which is never read (the
 /// newest wins): it is logged, not returned.
 pub(crate) fn remove_superseded(ctx: &LsuCtx, keys: &ImageKeys, seq: u64) {
+    ctx.block_on(remove_superseded_now(&ctx.store, keys, seq));
+}
+
+/// [`remove_superseded`] on the runtime (to run beside other requests).
+pub(crate) async fn remove_superseded_now(store: &ObjectStore, keys: &ImageKeys, seq: u64) {
     let old = keys.manifest(seq);
-    if let Err(e) = ctx.block_on(ctx.store.delete(&old)) {
+    if let Err(e) = store.delete(&old).await {
         tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
     }
 }
@@ -187,6 +192,26 @@ pub(crate) async fn find_latest(store: &ObjectStore, keys: &ImageKeys) -> Result
     let Some(found) = orphaned(store, keys).await? else {
         return Ok(Latest::Nothing);
     };
+    lost_or_created(store, keys, found).await
+}
+
+/// [`find_latest`] for a name expected free (a new image): the records and
+/// the content are looked for at the same time, one round trip instead of
+/// two, at the cost of the content lookups when the name is taken.
+pub(crate) async fn find_latest_of_new(store: &ObjectStore, keys: &ImageKeys) -> Result<Latest> {
+    let (latest, found) = tokio::join!(latest_record(store, keys), orphaned(store, keys));
+    if let Some(m) = latest? {
+        return Ok(Latest::Record(m));
+    }
+    match found? {
+        None => Ok(Latest::Nothing),
+        Some(found) => lost_or_created(store, keys, found).await,
+    }
+}
+
+/// Content `found` without a record: lost records, unless the image was
+/// created between the two looks.
+async fn lost_or_created(store: &ObjectStore, keys: &ImageKeys, found: String) -> Result<Latest> {
     Ok(match latest_record(store, keys).await? {
         Some(m) => Latest::Record(m),
         None => Latest::Lost(found),

@@ -7,12 +7,19 @@
 //! object, which exists (the first process ever made it), must be
 //! refused. The probe object is one per LSU, in its bookkeeping, and the
 //! same bytes each time: no process leaves anything behind, and on a
-//! server that ignores the condition the overwrite changes nothing.
+//! server that ignores the condition the overwrite changes nothing. A
+//! server found to keep the condition is remembered by the host for an
+//! hour (see `host_cache`): the other job processes of the media server
+//! send nothing at all.
 
 use bytes::Bytes;
 use vastost_storage::ErrorKind as StorageKind;
 
 use crate::bookkeeping::Bookkeeping;
+use crate::host_cache;
+
+/// How long a host trusts a probe that found conditional writes kept.
+const REMEMBERED: std::time::Duration = std::time::Duration::from_secs(3600);
 use crate::error::{EngineError, Result};
 
 /// The probe object, in the LSU's bookkeeping.
@@ -71,6 +78,11 @@ pub(crate) fn probe(
     if data.fs_root().is_some() {
         return Commits::Conditional;
     }
+    // What another process of this host found lately.
+    let cache_key = books.describe();
+    if host_cache::recall("probe", &cache_key, REMEMBERED).as_deref() == Some("conditional") {
+        return Commits::Conditional;
+    }
     let bytes = Bytes::from_static(b"vastost: a second create of this object must be refused\n");
     let found = rt.block_on(async {
         let second = match books.put_new(PROBE, bytes.clone()).await {
@@ -88,12 +100,17 @@ pub(crate) fn probe(
     });
     match found {
         Ok(Commits::Unconditional { allowed }) => {
+            host_cache::forget("probe", &cache_key);
             tracing::error!(
                 lsu,
                 allowed,
                 "the S3 server ignores conditional writes (If-None-Match: *): concurrent commits are not safe"
             );
             Commits::Unconditional { allowed }
+        }
+        Ok(Commits::Conditional) => {
+            host_cache::remember("probe", &cache_key, "conditional");
+            Commits::Conditional
         }
         Ok(c) => c,
         Err(e) => {

@@ -71,6 +71,10 @@ pub struct PluginConfig {
     /// The system log socket audit lines go to (lock releases), whatever
     /// `log_file` says; `""` sends none.
     pub syslog_socket: PathBuf,
+    /// Where a media server's plugin processes remember what each would
+    /// otherwise ask the cluster again (see `host_cache`); unset: the
+    /// default, `""`: nothing is remembered.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for PluginConfig {
@@ -83,6 +87,7 @@ impl Default for PluginConfig {
             metrics_dir: None,
             metrics_interval_secs: 10,
             syslog_socket: PathBuf::from("/dev/log"),
+            state_dir: None,
         }
     }
 }
@@ -586,6 +591,6 @@ mod tests {
         let a = &c.servers["a"];
         let d = ServerConfig::nfs("/x");
         assert_eq!(format!("{a:?}"), format!("{d:?}"));
-        assert_eq!((a.fragment_size.as_u64(), a.retries, a.tls_verify), (64 << 20, 3, true));
+        assert_eq!((a.fragment_size.as_u64(), a.retries, a.tls_verify), (8 << 20, 3, true));
     }
 }

@@ -42,6 +42,7 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("cannot start the I/O runtime: {e}")))?;
         let socket = &config.plugin.syslog_socket;
         crate::audit::set_syslog_socket((!socket.as_os_str().is_empty()).then(|| socket.clone()));
+        crate::host_cache::set_dir(config.plugin.state_dir.clone());
         let ctx = EngineCtx {
             rt: runtime.handle().clone(),
             budget: MemoryBudget::new(config.plugin.memory_budget.as_u64()),

@@ -66,11 +66,11 @@ pub struct StoredEvent {
 }
 
 /// Stores `event` in LSU `ctx`.
-pub(crate) fn post(ctx: &LsuCtx, event: &Event) -> Result<()> {
+pub(crate) async fn post(ctx: &LsuCtx, event: &Event) -> Result<()> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let key = format!("{EVENTS}{nanos:020}-{:08x}", fastrand::u32(..));
     let bytes = serde_json::to_vec(event).expect("an event serializes");
-    ctx.block_on(ctx.books.put(&key, Bytes::from(bytes)))?;
+    ctx.books.put(&key, Bytes::from(bytes)).await?;
     Ok(())
 }
 
@@ -78,6 +78,11 @@ pub(crate) fn post(ctx: &LsuCtx, event: &Event) -> Result<()> {
 /// courtesy to pollers: failing to store one is logged, never fails the
 /// operation that already happened.
 pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, source: Option<String>) {
+    ctx.block_on(post_image_now(ctx, kind, m, source));
+}
+
+/// [`post_image`] on the runtime (to run beside other requests).
+pub(crate) async fn post_image_now(ctx: &LsuCtx, kind: EventKind, m: &Manifest, source: Option<String>) {
     let event = Event {
         kind,
         lsu: ctx.name.to_string(),
@@ -87,7 +92,7 @@ pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, sourc
         time: now(),
         source,
     };
-    if let Err(e) = post(ctx, &event) {
+    if let Err(e) = post(ctx, &event).await {
         tracing::warn!(lsu = %ctx.name, image = %m.basename, kind = ?kind, error = %e, "event not stored");
     }
 }

@@ -34,6 +34,7 @@ mod error;
 mod event_poll;
 pub mod events;
 mod extents;
+mod host_cache;
 mod image;
 mod image_list;
 pub mod layout;

@@ -11,9 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use vastost_storage::ErrorKind as StorageKind;
 
-use crate::commit::{
-    Latest, find_latest, latest_or_lost, load_latest, next_commit, put_record, record_meta, same_image,
-};
+use crate::commit::{Latest, find_latest, load_latest, next_commit, put_record, record_meta, same_image};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::events::StoredEvent;
@@ -166,7 +164,8 @@ impl Lsu {
         let mut manifest = Manifest::new(def.basename(), def.date(), now());
         // A folder that lost its records is damage to report, not a free
         // name to write over.
-        match latest_or_lost(&self.ctx, &keys)?.record(&keys, def)?.map(|m| same_image(m, def)).transpose()? {
+        let latest = self.ctx.block_on(crate::commit::find_latest_of_new(&self.ctx.store, &keys))?;
+        match latest.record(&keys, def)?.map(|m| same_image(m, def)).transpose()? {
             Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
             Some(tombstone) => manifest.seq = tombstone.seq + 1,
             None => {}

@@ -459,7 +459,10 @@ impl ServerShared {
             Location::S3 { .. } => {
                 check_bucket_name(name.as_str())?;
                 let store = self.s3_store(name.as_str())?;
-                match self.ctx.rt.block_on(store.check()) {
+                // Whether the bucket keeps versions is asked at the same
+                // time (kept by the store): one round trip, not two.
+                let (checked, _) = self.ctx.rt.block_on(async { tokio::join!(store.check(), store.keeps_versions()) });
+                match checked {
                     Ok(()) => store,
                     Err(e) if e.kind == StorageKind::NotFound => return Err(EngineError::NoSuchLsu(name.to_string())),
                     Err(e) => return Err(e.into()),

@@ -347,7 +347,9 @@ impl ImageWriter {
         self.check_failure()?;
         self.seal().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
         self.wait_uploads()?;
-        self.commit(ImageState::Pending)
+        let superseded = self.commit(ImageState::Pending)?;
+        crate::commit::remove_superseded(self.image.ctx(), self.image.keys(), superseded);
+        Ok(())
     }
 
     /// Closes the image: complete (never writable again) or checkpointed
@@ -379,11 +381,22 @@ impl ImageWriter {
             }
         }
         let state = if complete { ImageState::Created } else { ImageState::Pending };
-        self.commit(state)?;
+        let superseded = self.commit(state)?;
+        let ctx = self.image.ctx().clone();
         if complete {
-            crate::worm::lock_by_default(self.image.ctx(), self.image.def());
-            crate::events::post_image(self.image.ctx(), crate::events::EventKind::ImageCreated, &self.committed, None);
+            crate::worm::lock_by_default(&ctx, self.image.def());
         }
+        // The record superseded goes while the event is stored: one round
+        // trip for both.
+        ctx.block_on(async {
+            let remove = crate::commit::remove_superseded_now(&ctx.store, self.image.keys(), superseded);
+            if complete {
+                let kind = crate::events::EventKind::ImageCreated;
+                tokio::join!(remove, crate::events::post_image_now(&ctx, kind, &self.committed, None));
+            } else {
+                remove.await;
+            }
+        });
         tracing::info!(
             lsu = self.image.lsu(), image = %self.image.def(), size = self.size, complete, "closed image after writing"
         );
@@ -409,7 +422,9 @@ impl ImageWriter {
         Ok(crc)
     }
 
-    fn commit(&mut self, state: ImageState) -> Result<()> {
+    /// Commits what was written as `state`; returns the number of the
+    /// record it supersedes, which the caller removes.
+    fn commit(&mut self, state: ImageState) -> Result<u64> {
         let (grace, lsu) = (self.image.ctx().grace_secs, self.image.ctx().name.clone());
         for source in &mut self.sources {
             source.renew_if_old(grace, lsu.as_str(), self.image.def())?;
@@ -428,8 +443,8 @@ impl ImageWriter {
                 reason: "another writer or a delete changed it since it was opened",
             });
         }
-        crate::commit::remove_superseded(self.image.ctx(), self.image.keys(), self.committed.seq);
+        let superseded = self.committed.seq;
         self.committed = next;
-        Ok(())
+        Ok(superseded)
     }
 }
