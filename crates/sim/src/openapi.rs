@@ -144,6 +144,31 @@ fn check(schema: &'static Value, value: &Value, at: &str, problems: &mut Vec<Str
     }
 }
 
+/// `value` with what `schema` requires and VMS fills in: each required
+/// field missing is given its default, or an object completed the same
+/// way (a tenant created with `qos: {}` is answered with every static
+/// limit at 0, as VMS answers it).
+pub fn complete(schema: &'static Value, value: &mut Value) {
+    let schema = resolve(schema);
+    let Some(object) = value.as_object_mut() else { return };
+    let props = schema.get("properties").and_then(Value::as_object);
+    for name in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        let Some(field) = props.and_then(|p| p.get(name)).map(resolve) else { continue };
+        if !object.contains_key(name) {
+            if let Some(default) = field.get("default") {
+                object.insert(name.to_string(), default.clone());
+            } else if field.get("type").and_then(Value::as_str) == Some("object") {
+                object.insert(name.to_string(), Value::Object(Default::default()));
+            }
+        }
+    }
+    for (name, v) in object.iter_mut() {
+        if let Some(field) = props.and_then(|p| p.get(name)) {
+            complete(field, v);
+        }
+    }
+}
+
 fn short(value: &Value) -> String {
     let text = value.to_string();
     if text.len() > 40 { format!("{}…", &text[..text.floor_char_boundary(40)]) } else { text }

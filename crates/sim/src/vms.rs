@@ -370,19 +370,21 @@ fn resource(
     let result: Result<(StatusCode, Value), Refusal> = match (method.clone(), parts) {
         (Method::GET, ["clusters"]) => {
             let used = state.objects.total_usage();
-            Ok((
-                StatusCode::OK,
-                json!([{
-                    "id": 1, "name": "vast-sim", "guid": "00000000-5eed-4a57-0000-000000000001",
-                    "sw_version": "5.3.0-sim", "state": "ONLINE",
-                    "usable_capacity_bytes": CAPACITY, "free_usable_capacity": CAPACITY.saturating_sub(used),
-                    "logical_space": CAPACITY, "logical_space_in_use": used,
-                    "physical_space": CAPACITY, "physical_space_in_use": used, "drr": 1.0,
-                }]),
-            ))
+            let clusters = json!([{
+                "id": 1, "name": "vast-sim", "guid": "00000000-5eed-4a57-0000-000000000001",
+                "sw_version": "5.3.0-sim", "state": "ONLINE",
+                "usable_capacity_bytes": CAPACITY, "free_usable_capacity": CAPACITY.saturating_sub(used),
+                "logical_space": CAPACITY, "logical_space_in_use": used,
+                "physical_space": CAPACITY, "physical_space_in_use": used, "drr": 1.0,
+            }]);
+            drop(db);
+            // A page when asked for one, as for every list.
+            return list(uri, headers, clusters.as_array().cloned().unwrap_or_default(), query);
         }
         (Method::GET, ["versions"]) => {
-            Ok((StatusCode::OK, json!([{ "id": 1, "sys_version": "5.3.0-sim", "status": "success" }])))
+            drop(db);
+            let versions = vec![json!({ "id": 1, "sys_version": "5.3.0-sim", "status": "success" })];
+            return list(uri, headers, versions, query);
         }
         (Method::GET, [table]) if vms_store::TABLES.contains(table) => {
             let mut items: Vec<Value> = db.table(table).values().cloned().collect();
@@ -446,6 +448,9 @@ fn resource(
             t["vippools"] = json!([]);
             if t.get("local_provider_id").is_none() {
                 t["local_provider_id"] = json!(1);
+            }
+            if let Some(schema) = crate::openapi::response_schema("/tenants/", "POST", 201) {
+                crate::openapi::complete(schema, &mut t);
             }
             db.insert_named("tenants", t).map(|t| (StatusCode::CREATED, t))
         }

@@ -176,9 +176,9 @@ pub(crate) fn create_view(db: &mut Db, objects: &Objects, body: Value) -> Result
         if body["bucket_owner"].as_str().is_none_or(str::is_empty) {
             return Err(bad("an S3 view needs a bucket_owner"));
         }
-        if path != format!("/{bucket}") {
-            return Err(bad(format!("the simulator serves bucket {bucket} at path /{bucket} only")));
-        }
+        // Any path, nested ones too (`/s3/backups`), as VMS allows: the
+        // simulator keeps a bucket's objects in the folder named after the
+        // bucket whatever its view's path.
         let config = lock_config(&body)?;
         let taken = db.table("views").values().any(|v| v["bucket"] == bucket.as_str());
         if taken || !objects.create_bucket(bucket, &config).map_err(|e| bad(format!("cannot create bucket: {e}")))? {
