@@ -155,6 +155,11 @@
 // safe; writes are refused unless `allow_unconditional_writes` is set.
 #define VASTOST_LSUF_UNCONDITIONAL_WRITES 2147483648
 
+// Vendor flag of this plugin, with `VASTOST_LSUF_UNCONDITIONAL_WRITES`:
+// the configuration accepts it (`allow_unconditional_writes`), so writes
+// go ahead; safe only while one media server writes to the LSU.
+#define VASTOST_LSUF_UNCONDITIONAL_ALLOWED 268435456
+
 // Vendor flag of this plugin: the LSU's storage locks every new object
 // for a while (an S3 view's default retention), images and all.
 #define VASTOST_LSUF_LOCKED_BY_DEFAULT 1073741824

@@ -183,6 +183,7 @@ pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
             | STS_LSUF_ACTIVE
             | STS_LSUF_STORAGE_FREED
             | if info.conditional_writes == Some(false) { VASTOST_LSUF_UNCONDITIONAL_WRITES } else { 0 }
+            | if info.unconditional_allowed { VASTOST_LSUF_UNCONDITIONAL_ALLOWED } else { 0 }
             | match (info.default_lock_secs, info.bookkeeping_apart) {
                 (Some(_), false) => VASTOST_LSUF_LOCKED_BY_DEFAULT | VASTOST_LSUF_BOOKKEEPING_LOCKED,
                 (Some(_), true) => VASTOST_LSUF_LOCKED_BY_DEFAULT,

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use vastost_loader::Plugin;
 use vastost_ost::{
     STS_LSUF_WORM, STS_LSUF_WORM_COMPLIANCE, STS_O_READ, VASTOST_LSUF_BOOKKEEPING_LOCKED,
-    VASTOST_LSUF_LOCKED_BY_DEFAULT, VASTOST_LSUF_UNCONDITIONAL_WRITES,
+    VASTOST_LSUF_LOCKED_BY_DEFAULT, VASTOST_LSUF_UNCONDITIONAL_ALLOWED, VASTOST_LSUF_UNCONDITIONAL_WRITES,
 };
 
 use crate::args::CheckArgs;
@@ -102,7 +102,17 @@ pub fn run(plugin: &Plugin, args: &CheckArgs) -> Result<()> {
         let capacity = info.as_ref().map(|i| format!("{} of {} used", fmt::size(i.used), fmt::size(i.capacity)));
         report.verdict(&format!("lsu {lsu}"), capacity.map_err(|e| e.clone().into()));
         if let Ok(i) = &info {
-            let commits = if i.flags & VASTOST_LSUF_UNCONDITIONAL_WRITES != 0 {
+            let accepted = i.flags & VASTOST_LSUF_UNCONDITIONAL_ALLOWED != 0;
+            if i.flags & VASTOST_LSUF_UNCONDITIONAL_WRITES != 0 && accepted {
+                report.warn(
+                    &format!("lsu {lsu} commits"),
+                    "the S3 server ignores If-None-Match: * and allow_unconditional_writes = true accepts it: safe \
+                     only while a single media server writes to this LSU",
+                );
+            }
+            let commits = if i.flags & VASTOST_LSUF_UNCONDITIONAL_WRITES != 0 && accepted {
+                Ok("writes allowed by allow_unconditional_writes (see the warning)".to_string())
+            } else if i.flags & VASTOST_LSUF_UNCONDITIONAL_WRITES != 0 {
                 Err(anyhow::anyhow!(
                     "the S3 server ignores If-None-Match: * (a second create of a key overwrites the first): two \
                      media servers could overwrite each other's commits, so the plugin refuses writes unless \

@@ -42,6 +42,12 @@ pub(crate) enum Commits {
 }
 
 impl Commits {
+    /// Whether the storage ignores the condition and the configuration
+    /// accepts it (`allow_unconditional_writes`).
+    pub(crate) fn accepted_risk(self) -> bool {
+        matches!(self, Commits::Unconditional { allowed: true })
+    }
+
     /// Whether the storage refuses a second create (`None`: not known).
     pub(crate) fn conditional(self) -> Option<bool> {
         match self {

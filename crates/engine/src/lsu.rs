@@ -45,6 +45,9 @@ pub struct LsuInfo {
     /// keeps concurrent writers from overwriting each other's commits
     /// (`None`: it could not be probed).
     pub conditional_writes: Option<bool>,
+    /// With `conditional_writes` false: whether the configuration accepts
+    /// it (`allow_unconditional_writes`: one media server writes).
+    pub unconditional_allowed: bool,
     /// Its WORM policy, when its images can be locked.
     pub worm: Option<crate::retention::WormPolicy>,
     /// How long the storage locks every new object by default (an S3
@@ -96,6 +99,7 @@ impl Lsu {
             label: record.label,
             location: self.ctx.store.describe(),
             conditional_writes: self.ctx.commits.conditional(),
+            unconditional_allowed: self.ctx.commits.accepted_risk(),
             worm: self.ctx.worm,
             default_lock_secs: self.ctx.default_lock_secs(),
             bookkeeping: self.ctx.books.describe(),

@@ -425,8 +425,11 @@ mod cursor {
 fn abort_old_uploads(ctx: &LsuCtx, policy: Policy) -> Result<u64> {
     let uploads = match ctx.block_on(ctx.store.incomplete_uploads(crate::layout::IMAGES)) {
         Ok(u) => u,
-        Err(e) if e.kind == vastost_storage::ErrorKind::Unsupported => {
-            tracing::warn!(lsu = %ctx.name, error = %e, "incomplete multipart uploads cannot be listed here");
+        // A server that does not serve the listing (or lets this user
+        // not use it) has nothing reclaim can abort: the rest of the pass
+        // stands.
+        Err(e) if e.kind != vastost_storage::ErrorKind::Temporary => {
+            tracing::warn!(lsu = %ctx.name, error = %e, "incomplete multipart uploads cannot be listed here: none aborted");
             return Ok(0);
         }
         Err(e) => return Err(e.into()),

@@ -124,6 +124,10 @@ pub const STS_LSUF_WORM_COMPLIANCE: u32 = 0x20;
 /// writes (`If-None-Match: *`), so commits of concurrent writers are not
 /// safe; writes are refused unless `allow_unconditional_writes` is set.
 pub const VASTOST_LSUF_UNCONDITIONAL_WRITES: u32 = 0x8000_0000;
+/// Vendor flag of this plugin, with `VASTOST_LSUF_UNCONDITIONAL_WRITES`:
+/// the configuration accepts it (`allow_unconditional_writes`), so writes
+/// go ahead; safe only while one media server writes to the LSU.
+pub const VASTOST_LSUF_UNCONDITIONAL_ALLOWED: u32 = 0x1000_0000;
 /// Vendor flag of this plugin: the LSU's storage locks every new object
 /// for a while (an S3 view's default retention), images and all.
 pub const VASTOST_LSUF_LOCKED_BY_DEFAULT: u32 = 0x4000_0000;

@@ -102,7 +102,9 @@ fn check_says_when_the_s3_server_ignores_conditional_writes() {
             // The server changes its ways under the test: no host may
             // remember what it found before.
             "[plugin]\nstate_dir = \"\"\n\n\
-             [server.\"sim\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"pool\"]\n",
+             [server.\"sim\"]\ndata_path = \"s3\"\nendpoint = \"{0}\"\ncredentials_file = \"{1}\"\nlsus = [\"pool\"]\n\n\
+             [server.\"accepting\"]\ndata_path = \"s3\"\nendpoint = \"{0}\"\ncredentials_file = \"{1}\"\n\
+             lsus = [\"pool\"]\nallow_unconditional_writes = true\n",
             sim.s3_endpoint(),
             creds.display()
         ),
@@ -118,6 +120,10 @@ fn check_says_when_the_s3_server_ignores_conditional_writes() {
     assert!(text.lines().any(|l| l.starts_with("[FAIL]") && l.contains("If-None-Match")), "{text}");
     let info = ok(&vastost(&env, &["lsu", "info", "--server", "VastData:sim", "--lsu", "pool"]));
     assert!(info.contains("UNCONDITIONAL_WRITES"), "{info}");
+    // Accepted by the configuration: a warning, not a failure.
+    let accepted = ok(&vastost(&env, &["check", "--server", "VastData:accepting"]));
+    assert!(accepted.lines().any(|l| l.starts_with("[warn] lsu pool commits") && l.contains("single media server")));
+    assert!(!accepted.contains("[FAIL]"), "{accepted}");
 }
 
 #[test]
