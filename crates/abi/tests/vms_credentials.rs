@@ -81,3 +81,58 @@ fn client_certificates_and_api_tokens_given_as_passwords_log_in() {
     assert_eq!(err.code(), Some(STS_EAUTH), "{err}");
     plugin.terminate().unwrap();
 }
+
+/// NetBackup runs a process per job: the first one of the host logs in to
+/// VMS and keeps the tokens in the host's state folder (the user's alone);
+/// the others use them, and renew them when VMS refuses them. A process
+/// given another password does not use them.
+#[test]
+fn job_processes_of_a_host_share_one_vms_login() {
+    let _turn = support::turn();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.create_bucket("pool1").unwrap();
+    sim.vms().add_user("nbu", "nbu-pw");
+    let creds = support::write_sim_credentials(dir.path());
+    let state = dir.path().join("state");
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugin]\nstate_dir = \"{}\"\n\n[server.\"vms\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\n\
+             credentials_file = \"{}\"\nvms_endpoint = \"{}\"\nlsus = [\"pool1\"]\n",
+            state.display(),
+            sim.s3_endpoint(),
+            creds.display(),
+            sim.vms_endpoint()
+        ),
+    )
+    .unwrap();
+    let logins = || sim.vms().received().iter().filter(|(m, path, _)| m == "POST" && path == "/token/").count();
+    // One "process" after another: the plugin initialized and terminated.
+    let job = |password: &str| {
+        let plugin = support::load();
+        plugin.init(Some(&config)).unwrap();
+        let result = plugin.open_server("VastData:vms", Some(("nbu", password))).map(|s| s.lsu_info("pool1").map(drop));
+        plugin.terminate().unwrap();
+        result
+    };
+    for _ in 0..5 {
+        job("nbu-pw").unwrap().unwrap();
+    }
+    assert_eq!(logins(), 1, "five jobs, one login");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+    // Tokens that VMS no longer takes are renewed, and kept again.
+    sim.vms().set_token_lifetime(std::time::Duration::from_millis(1));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    job("nbu-pw").unwrap().unwrap();
+    sim.vms().set_token_lifetime(std::time::Duration::from_secs(3600));
+    let after_renewal = logins();
+    job("nbu-pw").unwrap().unwrap();
+    job("nbu-pw").unwrap().unwrap();
+    assert_eq!(logins(), after_renewal, "the renewed tokens serve the next jobs");
+    // Another password finds nothing kept: it logs in, and is refused.
+    let wrong = job("not-the-password");
+    assert_eq!(wrong.err().and_then(|e| e.code()), Some(STS_EAUTH));
+}

@@ -92,6 +92,43 @@ pub(crate) fn forget(kind: &str, key: &str) {
     }
 }
 
+/// The VMS tokens of one user on one cluster, shared by the host's plugin
+/// processes: one login per token lifetime, not one per job. Keyed by the
+/// password's checksum too, so that a process given a wrong password does
+/// not ride on another's login.
+#[derive(Debug)]
+pub(crate) struct VmsTokens {
+    key: String,
+}
+
+impl VmsTokens {
+    /// Tokens of `user` (logging in with `password`) on VMS `endpoint`,
+    /// tenant `tenant`.
+    pub(crate) fn new(endpoint: &str, tenant: Option<&str>, user: &str, password: &str) -> Self {
+        let key = format!(
+            "vms {endpoint} tenant={} user={user} password-crc={:08x}",
+            tenant.unwrap_or(""),
+            crc32c::crc32c(password.as_bytes())
+        );
+        VmsTokens { key }
+    }
+}
+
+/// How long kept tokens are offered (a refused one is renewed anyway).
+const TOKENS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+impl vastost_vms::TokenCache for VmsTokens {
+    fn load(&self) -> Option<(String, String)> {
+        let text = recall("vms-token", &self.key, TOKENS_KEPT)?;
+        let (access, refresh) = text.split_once('\t')?;
+        Some((access.to_string(), refresh.to_string()))
+    }
+
+    fn store(&self, access: &str, refresh: &str) {
+        remember("vms-token", &self.key, &format!("{access}\t{refresh}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

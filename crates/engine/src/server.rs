@@ -302,9 +302,16 @@ impl ServerShared {
         };
         let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
         let http = vastost_storage::http_client(&tls, endpoint, identity.as_deref())?;
+        let tokens = match &auth {
+            Auth::Jwt { user, password } => {
+                Some(crate::host_cache::VmsTokens::new(endpoint, cfg.vms_tenant.as_deref(), user, password))
+            }
+            _ => None,
+        };
         let mut vcfg = VmsConfig::new(endpoint, auth);
         vcfg.version = cfg.vms_version.clone();
         vcfg.tenant = cfg.vms_tenant.clone();
+        vcfg.token_cache = tokens.map(|t| Arc::new(t) as Arc<dyn vastost_vms::TokenCache>);
         let client = VmsClient::new(vcfg, http);
         let cluster = ctx.rt.block_on(client.cluster())?;
         if cluster.state != "ONLINE" {

@@ -42,6 +42,16 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// Where a client keeps its JWT tokens for other processes of the host to
+/// use, so that a media server running a process per job logs in once per
+/// token lifetime, not once per job. The store must be the user's alone.
+pub trait TokenCache: Send + Sync + std::fmt::Debug {
+    /// The access and refresh tokens kept, if any.
+    fn load(&self) -> Option<(String, String)>;
+    /// Keeps new tokens.
+    fn store(&self, access: &str, refresh: &str);
+}
+
 /// Where VMS is and how to talk to it.
 #[derive(Debug, Clone)]
 pub struct VmsConfig {
@@ -59,6 +69,8 @@ pub struct VmsConfig {
     pub backoff: Duration,
     /// Timeout of one request.
     pub timeout: Duration,
+    /// Tokens shared with the host's other processes (JWT only).
+    pub token_cache: Option<std::sync::Arc<dyn TokenCache>>,
 }
 
 impl VmsConfig {
@@ -73,6 +85,7 @@ impl VmsConfig {
             retries: 3,
             backoff: Duration::from_millis(200),
             timeout: Duration::from_secs(30),
+            token_cache: None,
         }
     }
 }
@@ -138,10 +151,14 @@ impl VmsClient {
             }
             None => None,
         };
-        *slot = Some(match refreshed {
+        let tokens = match refreshed {
             Some(t) => t,
             None => self.login(user, password).await?,
-        });
+        };
+        if let Some(cache) = &self.cfg.token_cache {
+            cache.store(&tokens.access, &tokens.refresh);
+        }
+        *slot = Some(tokens);
         Ok(())
     }
 
@@ -183,7 +200,17 @@ impl VmsClient {
                 Auth::ApiToken(token) => req.header("Authorization", format!("Api-Token {token}")),
                 Auth::ClientCertificate => req,
                 Auth::Jwt { .. } => {
-                    if self.tokens.lock().await.is_none() {
+                    let mut slot = self.tokens.lock().await;
+                    if slot.is_none()
+                        && let Some((access, refresh)) = self.cfg.token_cache.as_ref().and_then(|c| c.load())
+                    {
+                        // Another process of the host logged in: its tokens
+                        // serve (a refused one is renewed below).
+                        *slot = Some(Tokens { access, refresh });
+                    }
+                    let missing = slot.is_none();
+                    drop(slot);
+                    if missing {
                         self.renew().await?;
                     }
                     let access = self.tokens.lock().await.as_ref().map(|t| t.access.clone()).unwrap_or_default();

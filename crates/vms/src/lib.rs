@@ -19,7 +19,7 @@ mod model;
 mod provision;
 mod snapshots;
 
-pub use client::{Auth, VmsClient, VmsConfig};
+pub use client::{Auth, TokenCache, VmsClient, VmsConfig};
 pub use error::{VmsError, VmsErrorKind};
 pub use model::{Cluster, Quota, View, VipPool, period_secs};
 pub use provision::{Plan, ProvisionPlan, Provisioned, WormPlan};
