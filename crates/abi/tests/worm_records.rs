@@ -48,18 +48,7 @@ fn fifty_extensions_leave_one_record_once_expired_and_an_added_record_never_take
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.create_locked_bucket(LSU).unwrap();
-    let creds = support::write_sim_credentials(dir.path());
-    let config = dir.path().join("vastost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\nlsus = [\"{LSU}\"]\n\
-             fragment_size = \"64KiB\"\nworm_mode = \"compliance\"\nworm_min_secs = 2\nworm_max_secs = 3600\n",
-            sim.s3_endpoint(),
-            creds.display()
-        ),
-    )
-    .unwrap();
+    let config = support::write_worm_config(dir.path(), &sim.s3_endpoint(), LSU);
     let plugin = support::load();
     plugin.init(Some(&config)).unwrap();
     let s = plugin.open_server("VastData:worm", None).unwrap();

@@ -40,6 +40,16 @@ pub(crate) struct Route {
     pub breaker: Arc<Breaker>,
 }
 
+/// One request, as its tries send it again.
+struct Call<'a> {
+    op: &'static str,
+    method: http::Method,
+    path: &'a str,
+    query: &'a str,
+    body: Bytes,
+    headers: &'a [(&'static str, &'a str)],
+}
+
 /// Signed S3 requests on one bucket.
 #[derive(Debug)]
 pub(crate) struct RawS3 {
@@ -186,10 +196,11 @@ impl RawS3 {
         body: Bytes,
         headers: &[(&'static str, &str)],
     ) -> Result<(http::HeaderMap, Bytes)> {
+        let call = Call { op, method, path, query, body, headers };
         let mut attempt = 0;
         loop {
             let route = self.route();
-            match self.attempt(route, op, method.clone(), path, query, body.clone(), headers).await {
+            match self.attempt(route, &call).await {
                 Err(e) if e.kind == ErrorKind::Temporary && attempt < self.retries => {
                     tracing::debug!(error = %e, endpoint = %route.endpoint, attempt, "S3 request failed: trying again");
                     vastost_metrics::global().retry(vastost_metrics::Service::S3, retry_cause(&e));
@@ -201,18 +212,10 @@ impl RawS3 {
         }
     }
 
-    /// One try of a request, on `route`.
-    #[allow(clippy::too_many_arguments)]
-    async fn attempt(
-        &self,
-        route: &Route,
-        op: &'static str,
-        method: http::Method,
-        path: &str,
-        query: &str,
-        body: Bytes,
-        headers: &[(&'static str, &str)],
-    ) -> Result<(http::HeaderMap, Bytes)> {
+    /// One try of `call`, on `route`.
+    async fn attempt(&self, route: &Route, call: &Call<'_>) -> Result<(http::HeaderMap, Bytes)> {
+        let Call { op, path, query, headers, .. } = *call;
+        let (method, body) = (call.method.clone(), call.body.clone());
         let url = format!("{}/{}/{path}?{query}", route.endpoint.trim_end_matches('/'), self.bucket);
         let err = |kind, msg: String| StorageError::new(kind, op, path, msg);
         let mut request =

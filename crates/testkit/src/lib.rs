@@ -95,6 +95,22 @@ pub fn write_sim_credentials(dir: &Path) -> PathBuf {
     write_s3_credentials(dir, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)
 }
 
+/// A configuration in `dir` with server `VastData:worm` on the simulator's
+/// `endpoint`, LSU `lsu` (an Object Lock bucket): compliance locks of 2 s
+/// to an hour, 64 KiB fragments, the simulator's keys.
+pub fn write_worm_config(dir: &Path, endpoint: &str, lsu: &str) -> PathBuf {
+    let creds = write_sim_credentials(dir);
+    let config = dir.join("vastost.toml");
+    let text = format!(
+        "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
+         lsus = [\"{lsu}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"compliance\"\nworm_min_secs = 2\n\
+         worm_max_secs = 3600\n",
+        creds.display()
+    );
+    std::fs::write(&config, text).expect("the configuration is written");
+    config
+}
+
 /// Deterministic test bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
