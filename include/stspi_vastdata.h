@@ -757,6 +757,22 @@ sts_status_t stspi_list_image(sts_image_list_handle_t list, sts_image_info_t *in
 // Closes an image list.
 sts_status_t stspi_close_image_list(sts_image_list_handle_t list);
 
+// The images of one basename (its every date), found without listing the
+// LSU: one listing of the name's folder and its dates read at once. Up to
+// `count` of them are written to `infos` (NULL when `count` is 0);
+// `*found` (when not NULL) gets how many there are, so a caller with too
+// small an array calls again with a larger one. A basename with no image
+// has none (`*found` 0), not an error.
+//
+// # Safety
+// `lsu` is valid; `basename` is NUL-terminated; `infos` is NULL or valid
+// for `count` writable `sts_image_info_t`; `found` is NULL or writable.
+sts_status_t vastost_image_dates(const sts_lsu_t *lsu,
+                                 const char *basename,
+                                 sts_image_info_t *infos,
+                                 size_t count,
+                                 size_t *found);
+
 // Writes image metadata at `offset` (any time, any open mode; up to 16 MiB).
 //
 // # Safety

@@ -175,6 +175,31 @@ pub(crate) fn image_info_to_c(info: &ImageInfo, server: &str) -> sts_image_info_
     }
 }
 
+/// Writes the first `count` of `images` (of server `server`) into the
+/// caller's array `infos`.
+///
+/// # Safety
+/// `infos` is NULL or valid for `count` writable entries.
+pub(crate) unsafe fn image_infos_out(
+    images: &[ImageInfo],
+    server: &str,
+    infos: *mut sts_image_info_t,
+    count: usize,
+) -> Result<(), Failure> {
+    if count == 0 {
+        return Ok(());
+    }
+    if infos.is_null() {
+        return Err(Failure::null("infos"));
+    }
+    // SAFETY: `infos` holds `count` writable entries by contract.
+    let out = unsafe { std::slice::from_raw_parts_mut(infos, count) };
+    for (slot, image) in out.iter_mut().zip(images) {
+        *slot = image_info_to_c(image, server);
+    }
+    Ok(())
+}
+
 pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {
     sts_lsu_info_t {
         lsu_server: field(server),

@@ -62,9 +62,10 @@ pub(crate) fn resolve_date_for_info(server: &Server<'_>, args: &ImageArgs) -> Re
     newest.ok_or_else(|| anyhow!("no image named {basename} on LSU {lsu}"))
 }
 
-/// The images of `lsu` named `basename` (at least one; none is an error).
+/// The images of `lsu` named `basename` (at least one; none is an error),
+/// found without listing the LSU.
 fn images_named(server: &Server<'_>, lsu: &str, basename: &str) -> Result<Vec<ImageInfo>> {
-    let images: Vec<ImageInfo> = server.images(lsu)?.into_iter().filter(|i| i.basename == basename).collect();
+    let images = server.image_dates(lsu, basename)?;
     if images.is_empty() {
         return Err(anyhow!("no image named {basename} on LSU {lsu}"));
     }

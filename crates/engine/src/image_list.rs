@@ -93,6 +93,22 @@ impl ImagePager {
     }
 }
 
+/// The images (dates) of basename `basename`, in the order of their
+/// folders: one listing of its folder and its dates read at once, however
+/// many images the LSU holds.
+pub(crate) async fn images_named(lsu: &Lsu, basename: &str) -> Result<Vec<ImageInfo>> {
+    let base = crate::names::key_component(basename);
+    let folders = folders_of(&lsu.ctx.store, &base).await?;
+    let read: Vec<Result<Option<ImageInfo>>> =
+        stream::iter(folders).map(|keys| async move { lsu.listed(&keys).await }).buffered(IN_FLIGHT).collect().await;
+    let mut out = Vec::new();
+    for info in read {
+        // A name shortened to fit a key may be another's: only this one.
+        out.extend(info?.filter(|i| i.def.basename() == basename));
+    }
+    Ok(out)
+}
+
 /// The images (dates) of basename folder `base`, in order.
 async fn images_of(lsu: &Lsu, base: String) -> Result<Vec<ImageInfo>> {
     let mut out = Vec::new();

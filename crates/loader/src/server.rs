@@ -194,6 +194,24 @@ impl<'p> Server<'p> {
         self.first_images(lsu, usize::MAX)
     }
 
+    /// `vastost_image_dates`: the images of one basename, every date,
+    /// without listing the LSU.
+    pub fn image_dates(&self, lsu: &str, basename: &str) -> Result<Vec<ImageInfo>, OstError> {
+        let (l, name) = (self.lsu(lsu)?, c_string(basename)?);
+        let mut infos = vec![zeroed_image_info(); 16];
+        loop {
+            let mut found = 0usize;
+            // SAFETY: valid struct and string; `infos` holds `infos.len()` entries.
+            self.plugin.check(unsafe {
+                (self.plugin.api.vastost_image_dates)(&l, name.as_ptr(), infos.as_mut_ptr(), infos.len(), &mut found)
+            })?;
+            if found <= infos.len() {
+                return Ok(infos[..found].iter().map(ImageInfo::from).collect());
+            }
+            infos = vec![zeroed_image_info(); found];
+        }
+    }
+
     /// The first `max` images of an LSU's image list (the list is closed
     /// after them).
     pub fn first_images(&self, lsu: &str, max: usize) -> Result<Vec<ImageInfo>, OstError> {

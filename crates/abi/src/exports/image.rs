@@ -385,3 +385,36 @@ pub extern "C" fn stspi_list_image(list: sts_image_list_handle_t, info: Option<&
 pub extern "C" fn stspi_close_image_list(list: sts_image_list_handle_t) -> sts_status_t {
     guard("stspi_close_image_list", || handles::remove::<ImageList, _>(list, "image list handle"))
 }
+
+/// The images of one basename (its every date), found without listing the
+/// LSU: one listing of the name's folder and its dates read at once. Up to
+/// `count` of them are written to `infos` (NULL when `count` is 0);
+/// `*found` (when not NULL) gets how many there are, so a caller with too
+/// small an array calls again with a larger one. A basename with no image
+/// has none (`*found` 0), not an error.
+///
+/// # Safety
+/// `lsu` is valid; `basename` is NUL-terminated; `infos` is NULL or valid
+/// for `count` writable `sts_image_info_t`; `found` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vastost_image_dates(
+    lsu: Option<&sts_lsu_t>,
+    basename: *const std::ffi::c_char,
+    infos: *mut sts_image_info_t,
+    count: usize,
+    found: Option<&mut usize>,
+) -> sts_status_t {
+    guard("vastost_image_dates", || {
+        let _engine = state::engine()?;
+        let (server, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        // SAFETY: by contract.
+        let basename = unsafe { str_arg(basename, "basename", STS_MAX_IMAGENAME) }?;
+        let images = lsu.images_named(&basename)?;
+        // SAFETY: `infos` as the caller promised.
+        unsafe { image_infos_out(&images, server.name(), infos, count) }?;
+        if let Some(found) = found {
+            *found = images.len();
+        }
+        Ok(())
+    })
+}

@@ -45,6 +45,12 @@ fn null_pointers_are_invalid_arguments() {
         expect((api.stspi_get_lsu_prop_byname)(null(), &mut zeroed_lsu_info()), STS_EINVAL);
         expect((api.stspi_get_lsu_prop_byname)(&l, null_mut()), STS_EINVAL);
         expect((api.stspi_label_lsu)(&l, null()), STS_EINVAL);
+        let mut found = 0usize;
+        expect((api.vastost_image_dates)(&l, null(), null_mut(), 0, &mut found), STS_EINVAL);
+        expect((api.vastost_image_dates)(null(), c"img".as_ptr(), null_mut(), 0, &mut found), STS_EINVAL);
+        expect((api.vastost_image_dates)(&l, c"img".as_ptr(), null_mut(), 1, &mut found), STS_EINVAL);
+        expect((api.vastost_image_dates)(&l, c"../..".as_ptr(), null_mut(), 0, &mut found), STS_EINVAL);
+        expect((api.vastost_lsu_audit)(null(), null_mut(), 0, null_mut()), STS_EINVAL);
         expect((api.stspi_create_image)(null(), &def, 0, &mut null_mut()), STS_EINVAL);
         expect((api.stspi_create_image)(&l, null(), 0, &mut null_mut()), STS_EINVAL);
         expect((api.stspi_create_image)(&l, &image_def("other", "1").unwrap(), 0, null_mut()), STS_EINVAL);

@@ -117,6 +117,19 @@ fn image_lists_show_complete_and_pending_images() {
         assert_eq!(info.flags, if i % 2 == 0 { CREATED } else { PENDING }, "{}", info.basename);
         assert_eq!(info.date, "20240101");
     }
+    // One name's images, every date, without a listing of the LSU: the
+    // same as the listing says of it, and nothing of another name.
+    for n in ["b 2%C1:F1", "ünïcödé"] {
+        let mut img = s.create_image(&lsu, n, "20240102").unwrap();
+        img.write(&[9u8; 512], 0).unwrap();
+        img.close(true).unwrap();
+        let dates = s.image_dates(&lsu, n).unwrap();
+        let mut from_list: Vec<_> = s.images(&lsu).unwrap().into_iter().filter(|i| i.basename == *n).collect();
+        from_list.sort_by(|a, b| a.date.cmp(&b.date));
+        assert_eq!(dates, from_list, "{n}");
+        assert_eq!(dates.len(), 2);
+    }
+    assert!(s.image_dates(&lsu, "nobody").unwrap().is_empty());
 }
 
 #[test]
