@@ -382,6 +382,10 @@ pub struct BenchArgs {
     /// (10ms, 500us).
     #[arg(long, default_value = "0ms", value_parser = crate::args_cluster::latency)]
     pub latency: std::time::Duration,
+    /// With --jobs: the simulator answers S3 requests beyond this many in
+    /// flight with 503 SlowDown, as a busy cluster does (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_in_flight: usize,
     /// What WORM costs: this many small images and one of --size, backed
     /// up, locked, copied by reference, deleted and reclaimed on a plain and
     /// an Object Lock bucket of the simulator, with the time and S3

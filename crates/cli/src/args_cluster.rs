@@ -41,6 +41,10 @@ pub struct SimArgs {
     /// 500us): each request that much later, each connection once more.
     #[arg(long, default_value = "0ms", value_parser = latency)]
     pub latency: std::time::Duration,
+    /// Answer S3 requests beyond this many in flight with 503 SlowDown at
+    /// once, as a busy cluster sheds load (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_in_flight: usize,
 }
 
 /// Setup arguments.

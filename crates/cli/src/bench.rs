@@ -177,7 +177,12 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         if !args.s3 {
             anyhow::bail!("--jobs measures the S3 data path: add --s3");
         }
-        return crate::jobs_bench::run(plugin_path, &dir, &args.jobs, args.size.0, args.latency, args.in_memory);
+        let sim = crate::jobs_bench::SimShape {
+            latency: args.latency,
+            in_memory: args.in_memory,
+            max_in_flight: args.max_in_flight,
+        };
+        return crate::jobs_bench::run(plugin_path, &dir, &args.jobs, args.size.0, sim);
     }
     if let Some(images) = args.worm {
         return crate::worm_bench::run(plugin_path, &dir, images, args.size.0, args.fragment_size.0);

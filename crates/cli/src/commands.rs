@@ -343,7 +343,12 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
         }
         None => None,
     };
-    let options = vastost_sim::SimOptions { tls, in_memory: args.in_memory, latency: args.latency };
+    let options = vastost_sim::SimOptions {
+        tls,
+        in_memory: args.in_memory,
+        latency: args.latency,
+        max_in_flight: args.max_in_flight,
+    };
     let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
     for bucket in &args.buckets {

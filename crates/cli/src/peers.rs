@@ -230,15 +230,22 @@ impl SimProcess {
     /// Starts `vastost sim` over `data` with bucket [`LSU`]; in memory
     /// (no disk under it) with `in_memory`.
     pub(crate) fn start(data: &Path, in_memory: bool) -> Result<Self> {
-        Self::start_with(data, in_memory, std::time::Duration::ZERO)
+        Self::start_with(data, in_memory, std::time::Duration::ZERO, 0)
     }
 
-    /// [`SimProcess::start`] a network `latency` away (`vastost sim --latency`).
-    pub(crate) fn start_with(data: &Path, in_memory: bool, latency: std::time::Duration) -> Result<Self> {
+    /// [`SimProcess::start`] a network `latency` away (`vastost sim
+    /// --latency`), shedding S3 requests beyond `max_in_flight` (0: none).
+    pub(crate) fn start_with(
+        data: &Path,
+        in_memory: bool,
+        latency: std::time::Duration,
+        max_in_flight: usize,
+    ) -> Result<Self> {
         use std::io::BufRead;
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.arg("sim").arg("--data").arg(data).args(["--bucket", LSU]);
         cmd.arg("--latency").arg(format!("{}us", latency.as_micros()));
+        cmd.arg("--max-in-flight").arg(max_in_flight.to_string());
         if in_memory {
             cmd.arg("--in-memory");
         }

@@ -324,7 +324,7 @@ impl Default for ServerConfig {
             vms_version: None,
             vms_tenant: None,
             vip_pool: None,
-            retries: 3,
+            retries: 10,
             allow_unconditional_writes: false,
             request_timeout_secs: 120,
             lsu_path: None,
@@ -591,6 +591,6 @@ mod tests {
         let a = &c.servers["a"];
         let d = ServerConfig::nfs("/x");
         assert_eq!(format!("{a:?}"), format!("{d:?}"));
-        assert_eq!((a.fragment_size.as_u64(), a.retries, a.tls_verify), (8 << 20, 3, true));
+        assert_eq!((a.fragment_size.as_u64(), a.retries, a.tls_verify), (8 << 20, 10, true));
     }
 }

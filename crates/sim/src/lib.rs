@@ -135,6 +135,9 @@ pub struct SimOptions {
     /// cluster: each request (S3 and VMS) is answered that much later, and
     /// each new connection costs that much once more.
     pub latency: std::time::Duration,
+    /// S3 requests answered at once; those beyond are answered `503
+    /// SlowDown` straight away, as a busy cluster sheds load (0: no limit).
+    pub max_in_flight: usize,
 }
 
 /// A running simulator; stops when dropped.
@@ -150,6 +153,8 @@ pub struct Simulator {
     data: PathBuf,
     objects: std::sync::Arc<s3::objects::Objects>,
     s3_keys: s3::auth::Keys,
+    /// S3 requests answered `503 SlowDown` for want of room.
+    shed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -168,7 +173,7 @@ impl Simulator {
 
     /// Like [`Simulator::start`], with [`SimOptions`].
     pub fn start_with_options(data: &Path, listen: SocketAddr, options: SimOptions) -> Result<Self, SimError> {
-        let SimOptions { tls, in_memory, latency } = options;
+        let SimOptions { tls, in_memory, latency, max_in_flight } = options;
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let objects = std::sync::Arc::new(s3::objects::Objects::open(data, in_memory).map_err(|e| data_err(&e))?);
@@ -178,7 +183,14 @@ impl Simulator {
             [(ACCESS_KEY.to_string(), SECRET_KEY.to_string())].into_iter().collect(),
         ));
         builder.set_auth(s3::auth::KeyAuth(keys.clone()));
-        let service = latency::Delayed { inner: builder.build(), latency };
+        let shed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let service = latency::Delayed {
+            inner: builder.build(),
+            latency,
+            max_in_flight,
+            in_flight: Default::default(),
+            shed: shed.clone(),
+        };
         let acceptor = tls.as_ref().map(tls_acceptor).transpose().map_err(|e| data_err(&format!("TLS: {e}")))?;
         let scheme = if acceptor.is_some() { "https" } else { "http" };
 
@@ -321,9 +333,16 @@ impl Simulator {
             data: data.to_path_buf(),
             objects,
             s3_keys: keys,
+            shed,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
+    }
+
+    /// S3 requests answered `503 SlowDown` so far because more than
+    /// [`SimOptions::max_in_flight`] were in flight.
+    pub fn shed_requests(&self) -> usize {
+        self.shed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The S3 endpoint, `http://127.0.0.1:<port>` (`https://localhost:<port>`

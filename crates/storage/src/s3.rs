@@ -142,6 +142,7 @@ impl S3Store {
                     .with_max_times(settings.retries)
                     .with_jitter()
                     .with_min_delay(std::time::Duration::from_millis(100))
+                    .with_max_delay(std::time::Duration::from_secs(5))
                     .with_notify(count_retry),
             ))
         };
