@@ -93,10 +93,19 @@ impl ImagePager {
     }
 }
 
+impl Lsu {
+    /// The images of one basename (every date), without listing the LSU.
+    pub fn images_named(&self, basename: &str) -> Result<Vec<ImageInfo>> {
+        // The rules of a basename, whatever the date.
+        crate::names::ImageDef::new(basename, "0")?;
+        self.ctx.block_on(images_named(self, basename))
+    }
+}
+
 /// The images (dates) of basename `basename`, in the order of their
 /// folders: one listing of its folder and its dates read at once, however
 /// many images the LSU holds.
-pub(crate) async fn images_named(lsu: &Lsu, basename: &str) -> Result<Vec<ImageInfo>> {
+async fn images_named(lsu: &Lsu, basename: &str) -> Result<Vec<ImageInfo>> {
     let base = crate::names::key_component(basename);
     let folders = folders_of(&lsu.ctx.store, &base).await?;
     let read: Vec<Result<Option<ImageInfo>>> =

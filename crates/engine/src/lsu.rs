@@ -250,13 +250,6 @@ impl Lsu {
         Ok(self.ctx.block_on(crate::tamper::remove(&self.ctx.store, found)))
     }
 
-    /// The images of one basename (every date), without listing the LSU.
-    pub fn images_named(&self, basename: &str) -> Result<Vec<ImageInfo>> {
-        // The rules of a basename, whatever the date.
-        ImageDef::new(basename, "0")?;
-        self.ctx.block_on(crate::image_list::images_named(self, basename))
-    }
-
     /// The LSU's audit records (lock releases), oldest first; see `audit`.
     pub fn audit(&self) -> Result<Vec<crate::audit::AuditRecord>> {
         self.ctx.block_on(crate::audit::list(&self.ctx.store))
