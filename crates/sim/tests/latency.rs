@@ -8,7 +8,8 @@ use vastost_sim::{SimOptions, Simulator};
 #[test]
 fn every_request_and_connection_pays_the_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let latency = Duration::from_millis(40);
+    // Long enough that a loaded machine's scheduling noise does not blur it.
+    let latency = Duration::from_millis(100);
     let options = SimOptions { latency, ..SimOptions::default() };
     let sim = Simulator::start_with_options(dir.path(), "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -24,7 +25,7 @@ fn every_request_and_connection_pays_the_round_trip() {
     assert_eq!(status, 403);
     assert!(first >= 2 * latency, "connection and request: {first:?}");
     let (_, again) = timed(format!("{}/bucket", sim.s3_endpoint()));
-    assert!(again >= latency && again < 2 * latency + Duration::from_millis(30), "a request: {again:?}");
+    assert!(again >= latency && again < 2 * latency, "a request: {again:?}");
     // VMS too.
     let (_, vms) = timed(format!("{}/api/clusters/", sim.vms_endpoint()));
     assert!(vms >= latency, "{vms:?}");
@@ -36,5 +37,6 @@ fn every_request_and_connection_pays_the_round_trip() {
             assert_eq!(r.unwrap().status().as_u16(), 403);
         }
     });
+    // In sequence they would take 8 round trips and more.
     assert!(started.elapsed() < 4 * latency, "8 requests at once took {:?}", started.elapsed());
 }
