@@ -16,11 +16,11 @@ use bytes::Bytes;
 use vastost_storage::ErrorKind as StorageKind;
 
 use crate::bookkeeping::Bookkeeping;
+use crate::error::{EngineError, Result};
 use crate::host_cache;
 
 /// How long a host trusts a probe that found conditional writes kept.
 const REMEMBERED: std::time::Duration = std::time::Duration::from_secs(3600);
-use crate::error::{EngineError, Result};
 
 /// The probe object, in the LSU's bookkeeping.
 pub(crate) const PROBE: &str = ".vastost/conditional-write-probe";

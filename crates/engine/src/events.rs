@@ -3,8 +3,9 @@
 //! plugin instance) can poll them, and so that they survive restarts.
 //!
 //! Each event is one small object `.vastost/events/<time>-<token>` in the
-//! bookkeeping of the LSU it concerns (see `bookkeeping`); the time (nanoseconds since the epoch, 20 digits) makes
-//! the names sort in the order the events happened. A replication ("import
+//! bookkeeping of the LSU it concerns (see `bookkeeping`); the time
+//! (nanoseconds since the epoch, 20 digits) makes the names sort in the
+//! order the events happened. A replication ("import
 //! this image") event is written into the *target* LSU by the copy that
 //! made the image there. Events nobody deletes expire after the server's
 //! `event_retention_hours` (the reclaimer removes them).

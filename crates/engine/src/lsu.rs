@@ -53,9 +53,6 @@ pub struct LsuInfo {
     /// How long the storage locks every new object by default (an S3
     /// view's default retention), in seconds.
     pub default_lock_secs: Option<u64>,
-    /// Where the plugin keeps its own records of the LSU (events, label,
-    /// reclaim cursor), for people.
-    pub bookkeeping: String,
     /// Whether that is a bucket apart from the LSU's (`bookkeeping_bucket`),
     /// out of reach of the LSU's default retention.
     pub bookkeeping_apart: bool,
@@ -102,7 +99,6 @@ impl Lsu {
             unconditional_allowed: self.ctx.commits.accepted_risk(),
             worm: self.ctx.worm,
             default_lock_secs: self.ctx.default_lock_secs(),
-            bookkeeping: self.ctx.books.describe(),
             bookkeeping_apart: self.ctx.books.is_apart(),
         })
     }

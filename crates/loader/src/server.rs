@@ -136,45 +136,36 @@ impl<'p> Server<'p> {
     /// one line each (removed first where the keys allow, with `remove`).
     pub fn image_tampered(&self, lsu: &str, basename: &str, date: &str, remove: bool) -> Result<String, OstError> {
         let (l, d) = (self.lsu(lsu)?, image_def(basename, date)?);
-        let mut buf = vec![0u8; 64 << 10];
-        let mut needed = 0usize;
-        let call = |buf: &mut Vec<u8>, needed: &mut usize, remove: bool| {
-            // SAFETY: valid structs; `buf` holds `buf.len()` writable bytes.
-            self.plugin.check(unsafe {
-                (self.plugin.api.vastost_image_tampered)(
-                    &l,
-                    &d,
-                    c_int::from(remove),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    needed,
-                )
-            })
-        };
-        call(&mut buf, &mut needed, remove)?;
-        if needed > buf.len() {
-            // Removed already: what is left is listed again in full.
-            buf.resize(needed, 0);
-            call(&mut buf, &mut needed, false)?;
-        }
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+        // Removed by the first call already: a second one lists what is left.
+        let mut remove = remove;
+        self.text_out(|buf, len, needed| {
+            let r = std::mem::take(&mut remove);
+            // SAFETY: valid structs; `buf` holds `len` writable bytes.
+            unsafe { (self.plugin.api.vastost_image_tampered)(&l, &d, c_int::from(r), buf, len, needed) }
+        })
     }
 
     /// `vastost_lsu_audit`: the LSU's lock releases, one line each (tab
     /// separated: time, until, action, basename, date, who, host, pid).
     pub fn lsu_audit(&self, lsu: &str) -> Result<String, OstError> {
         let l = self.lsu(lsu)?;
-        let mut buf = vec![0u8; 64 << 10];
-        let mut needed = 0usize;
+        // SAFETY: a valid struct; `buf` holds `len` writable bytes.
+        self.text_out(|buf, len, needed| unsafe { (self.plugin.api.vastost_lsu_audit)(&l, buf, len, needed) })
+    }
+
+    /// The text an entry point copies into a caller's buffer (as
+    /// `vastost_last_error` does, telling in `*needed` the length it
+    /// wanted): called again with a buffer that large when it was short.
+    fn text_out(
+        &self,
+        mut call: impl FnMut(*mut std::ffi::c_char, usize, &mut usize) -> c_int,
+    ) -> Result<String, OstError> {
+        let mut buf = vec![0 as std::ffi::c_char; 64 << 10];
         loop {
-            // SAFETY: a valid struct; `buf` holds `buf.len()` writable bytes.
-            self.plugin.check(unsafe {
-                (self.plugin.api.vastost_lsu_audit)(&l, buf.as_mut_ptr().cast(), buf.len(), &mut needed)
-            })?;
+            let mut needed = 0usize;
+            self.plugin.check(call(buf.as_mut_ptr(), buf.len(), &mut needed))?;
             if needed <= buf.len() {
-                let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-                return Ok(String::from_utf8_lossy(&buf[..end]).into_owned());
+                return Ok(cstr(&buf));
             }
             buf.resize(needed, 0);
         }

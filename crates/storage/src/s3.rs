@@ -101,26 +101,22 @@ impl S3Store {
         }
         // Each endpoint's transport: OpenDAL's requests and the raw ones
         // go the same way (breaker, metrics, re-sends).
-        let transports: Vec<HttpTransporter> = (0..endpoints.len())
-            .map(|i| {
-                HttpTransporter::new(ResendDamaged {
+        let routes: Vec<Route> = endpoints
+            .iter()
+            .zip(breakers.iter())
+            .map(|(endpoint, breaker)| Route {
+                endpoint: endpoint.to_string(),
+                transport: HttpTransporter::new(ResendDamaged {
                     inner: BreakerTransport {
                         inner: client.clone(),
-                        breaker: breakers[i].clone(),
+                        breaker: breaker.clone(),
                         all: breakers.clone(),
-                        endpoint: endpoints[i].clone(),
+                        endpoint: endpoint.to_string(),
                     },
-                })
+                }),
+                breaker: breaker.clone(),
             })
             .collect();
-        let routes = (0..endpoints.len())
-            .map(|i| Route {
-                endpoint: endpoints[i].clone(),
-                transport: transports[i].clone(),
-                breaker: breakers[i].clone(),
-            })
-            .collect();
-        let raw = RawS3::new(settings, routes);
         let operator = |i: usize| -> Result<Operator> {
             let builder = services::S3::default()
                 .endpoint(endpoints[i])
@@ -134,7 +130,7 @@ impl S3Store {
                 .checksum_algorithm("crc32c")
                 .disable_config_load();
             let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &settings.bucket, e))?;
-            let op = op.clone().with_context(op.context().with_http_transport(transports[i].clone()));
+            let op = op.clone().with_context(op.context().with_http_transport(routes[i].transport.clone()));
             // The timeout sits inside the retry, so a request cut short is
             // retried like any temporary failure.
             Ok(op.layer(TimeoutLayer::new().with_timeout(settings.timeout).with_io_timeout(settings.timeout)).layer(
@@ -147,6 +143,7 @@ impl S3Store {
             ))
         };
         let spread = (0..endpoints.len()).map(|i| Ok((operator(i)?, breakers[i].clone()))).collect::<Result<_>>()?;
+        let raw = RawS3::new(settings, routes);
         Ok(S3Store {
             spread,
             next: AtomicUsize::new(0),
