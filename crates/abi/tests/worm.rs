@@ -337,24 +337,6 @@ fn an_lsu_with_a_default_lock_locks_each_image_as_it_is_closed() {
     plugin.terminate().unwrap();
 }
 
-/// Runs the AWS CLI (PyPI's awscli, an S3 client nobody here wrote) against
-/// `endpoint` with the plugin's own keys, as someone who stole them would;
-/// its standard output.
-fn aws(endpoint: &str, access: &str, secret: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("aws")
-        .args(["--endpoint-url", endpoint, "s3api"])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", access)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .unwrap_or_else(|e| panic!("aws runs (pip install awscli==1.45.11): {e}"));
-    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Someone holding the plugin's S3 keys writes behind a locked image's lock
 /// in every way the storage accepts: a delete marker on a fragment, a new
 /// version over another fragment and over the metadata, a copy of the
@@ -372,7 +354,7 @@ fn writes_behind_a_lock_change_nothing(endpoint: &str, access: &str, secret: &st
     s.lock_image(LSU, "victim", "1", now() + MAX / 2).unwrap();
     assert!(s.image_tampered(LSU, "victim", "1", false).unwrap().is_empty(), "nothing added yet");
 
-    let aws = |args: &[&str]| aws(endpoint, access, secret, args);
+    let aws = |args: &[&str]| support::aws(endpoint, access, secret, args);
     let keys = |prefix: &str| -> Vec<String> {
         let out = aws(&[
             "list-objects-v2",

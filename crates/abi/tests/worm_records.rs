@@ -24,17 +24,7 @@ fn iso(secs: u64) -> String {
 
 /// The AWS CLI with the plugin's own keys, as someone who stole them.
 fn aws(endpoint: &str, args: &[&str]) {
-    let out = std::process::Command::new("aws")
-        .args(["--endpoint-url", endpoint, "s3api"])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", vastost_sim::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", vastost_sim::SECRET_KEY)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .unwrap_or_else(|e| panic!("aws runs (pip install awscli==1.45.11): {e}"));
-    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    support::aws(endpoint, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, args);
 }
 
 fn restores(s: &vastost_loader::Server<'_>, name: &str, data: &[u8]) {

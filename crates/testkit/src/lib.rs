@@ -111,6 +111,24 @@ pub fn write_worm_config(dir: &Path, endpoint: &str, lsu: &str) -> PathBuf {
     config
 }
 
+/// Runs the AWS CLI (PyPI's awscli, an S3 client nobody here wrote) against
+/// `endpoint` with the plugin's own keys, as someone who stole them would;
+/// its standard output.
+pub fn aws(endpoint: &str, access: &str, secret: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("aws")
+        .args(["--endpoint-url", endpoint, "s3api"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", access)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap_or_else(|e| panic!("aws runs (pip install awscli==1.45.11): {e}"));
+    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Deterministic test bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);

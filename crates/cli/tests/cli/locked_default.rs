@@ -23,12 +23,9 @@ fn stored_keys(sim_data: &Path, bucket: &str) -> Vec<String> {
 
 #[test]
 fn a_view_locked_by_default_holds_images_only() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let (mut sim, s3, vms) = start_sim(dir.path(), &[]);
-    let password = dir.path().join("admin.pw");
-    std::fs::write(&password, "123456\n").unwrap();
-    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let password = admin_password_file(dir.path());
     let config = dir.path().join("vastost.toml");
     let creds = dir.path().join("c1.keys");
     let out = Command::new(env!("CARGO_BIN_EXE_vastost"))

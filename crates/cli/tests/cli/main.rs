@@ -108,6 +108,16 @@ fn start_sim_with_ca(dir: &Path, extra: &[&str]) -> (std::process::Child, String
     (sim, s3, vms, ca)
 }
 
+/// The simulator's VMS administrator password in a file of `dir` only its
+/// owner reads, as `setup --vms-password-file` wants it.
+fn admin_password_file(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let password = dir.join("admin.pw");
+    std::fs::write(&password, "123456\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    password
+}
+
 /// The files and folders directly in `dir`, by name.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
