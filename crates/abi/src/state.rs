@@ -150,6 +150,27 @@ fn gauges() -> Vec<Gauge> {
         value: value as f64,
     };
     let mut out = vec![budget("total", b.total), budget("in_use", b.in_use), budget("peak", b.peak)];
+    for r in engine.bandwidth_readings() {
+        let labels = vec![("server", r.server.clone()), ("direction", r.direction.as_str().to_string())];
+        let gauge = |name, help, value: f64| Gauge { name, help, labels: labels.clone(), value };
+        out.extend([
+            gauge(
+                "vastost_bandwidth_limit_bytes_per_second",
+                "A bandwidth limit in force, shared by the media server's plugin processes.",
+                r.limit as f64,
+            ),
+            gauge(
+                "vastost_bandwidth_rate_bytes_per_second",
+                "What every process sharing the limit moved lately, together, per second.",
+                r.rate as f64,
+            ),
+            gauge(
+                "vastost_bandwidth_processes",
+                "Plugin processes that moved bytes under the limit in the last five seconds.",
+                r.processes as f64,
+            ),
+        ]);
+    }
     for (kind, n) in crate::handles::count_by_kind() {
         out.push(Gauge {
             name: "vastost_handles_open",

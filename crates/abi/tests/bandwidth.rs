@@ -13,8 +13,9 @@ const MIB: u64 = 1 << 20;
 
 fn config(path: &Path, data: &Path, write_mib: u64, read_mib: u64) {
     let text = format!(
-        "[server.\"lim\"]\ndirectory = \"{}\"\nfragment_size = \"1MiB\"\n\
+        "[plugin]\nstate_dir = \"{}\"\n[server.\"lim\"]\ndirectory = \"{}\"\nfragment_size = \"1MiB\"\n\
          max_write_bandwidth = \"{write_mib}MiB\"\nmax_read_bandwidth = \"{read_mib}MiB\"\n",
+        path.with_extension("state").display(),
         data.display()
     );
     std::fs::write(path, text).unwrap();

@@ -146,9 +146,46 @@ fn show(dir: &Path, samples: &[Sample], files: usize, before: Option<(&[Sample],
         fmt::size(get("total")),
         fmt::size(get("peak"))
     );
+    bandwidth(samples);
     let handles = sum_by(samples, "vastost_handles_open", &["kind"]);
     let listed: Vec<String> = handles.iter().map(|(k, n)| format!("{} {n}", k[0])).collect();
     println!("handles open: {}", if listed.is_empty() { "none".into() } else { listed.join(", ") });
+}
+
+/// The largest of the samples named `name` by the values of `keys`: for
+/// readings every process takes of one thing the host shares.
+fn max_by(samples: &[Sample], name: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
+    let mut out: BTreeMap<Vec<String>, f64> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.name == name) {
+        let key = keys.iter().map(|k| s.label(k).unwrap_or("").to_string()).collect();
+        let v = out.entry(key).or_insert(s.value);
+        *v = v.max(s.value);
+    }
+    out
+}
+
+/// The bandwidth limits in force: each is shared by the media server's
+/// processes, so every process reports the same bucket.
+fn bandwidth(samples: &[Sample]) {
+    let keys = ["server", "direction"];
+    let limits = max_by(samples, "vastost_bandwidth_limit_bytes_per_second", &keys);
+    if limits.is_empty() {
+        println!("bandwidth limits: none in force");
+        return;
+    }
+    let rates = max_by(samples, "vastost_bandwidth_rate_bytes_per_second", &keys);
+    let processes = max_by(samples, "vastost_bandwidth_processes", &keys);
+    let mib = |v: f64| v / (1 << 20) as f64;
+    for (key, limit) in &limits {
+        println!(
+            "bandwidth limit {} {}: {:.1} MiB/s, moving {:.1} MiB/s now, shared by {} process(es)",
+            key[0],
+            key[1],
+            mib(*limit),
+            mib(rates.get(key).copied().unwrap_or(0.0)),
+            processes.get(key).copied().unwrap_or(0.0)
+        );
+    }
 }
 
 /// Runs `vastost stats`.

@@ -12,6 +12,7 @@ use crate::config::{Config, Credentials, ServerConfig, strip_server_prefix};
 use crate::ctx::EngineCtx;
 use crate::error::{EngineError, Result};
 use crate::server::{Server, ServerInfo};
+use crate::throttle::BandwidthReading;
 
 /// The plugin's engine: one per process, made at `init`, dropped at
 /// `terminate`. It owns the async runtime on which every transfer runs; its
@@ -55,6 +56,7 @@ impl Engine {
     /// engine was started from) at each `open_server`.
     pub fn reread_limits_from(mut self, path: &std::path::Path) -> Self {
         self.file = Some(path.to_path_buf());
+        self.ctx.bandwidth = Arc::new(crate::throttle::Bandwidth::reread_from(self.file.clone()));
         self
     }
 
@@ -109,6 +111,12 @@ impl Engine {
     /// Figures of the memory budget.
     pub fn budget_stats(&self) -> BudgetStats {
         self.ctx.budget.stats()
+    }
+
+    /// The bandwidth limits in force for the servers this process opened,
+    /// with the rate and the processes of the media server sharing each.
+    pub fn bandwidth_readings(&self) -> Vec<BandwidthReading> {
+        self.ctx.bandwidth.readings()
     }
 }
 

@@ -54,6 +54,12 @@ fn file_of(dir: &Path, kind: &str, key: &str) -> PathBuf {
     dir.join(format!("{kind}-{:08x}", crc32c::crc32c(key.as_bytes())))
 }
 
+/// The file of entry `key` of `kind` in the state folder, for what keeps
+/// its own format there; `None` without a trusted folder.
+pub(crate) fn file(kind: &str, key: &str) -> Option<PathBuf> {
+    Some(file_of(&dir()?, kind, key))
+}
+
 /// What was remembered under `key` less than `ttl` ago.
 pub(crate) fn recall(kind: &str, key: &str, ttl: Duration) -> Option<String> {
     let path = file_of(&dir()?, kind, key);

@@ -78,4 +78,5 @@ pub use reclaim::{PassBound, ReclaimReport};
 pub use retention::{ImageLock, WormMode, WormPolicy};
 pub use server::{Server, ServerInfo};
 pub use snapshot::Snapshot;
+pub use throttle::BandwidthReading;
 pub use writer::ImageWriter;

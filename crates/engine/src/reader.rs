@@ -200,7 +200,7 @@ impl ImageReader {
             return Ok(0);
         }
         let end = self.head.size.min(offset.saturating_add(buf.len() as u64));
-        self.image.ctx().limits.read.take(end - offset);
+        self.image.ctx().limits.take(vastost_metrics::Direction::Read, end - offset);
         let sequential = self.last_end == Some(offset) || (offset == 0 && self.last_end.is_none());
         if sequential && self.warm.wanted(offset) {
             if self.read_warm(buf, offset, end) {

@@ -128,7 +128,7 @@ impl ImageWriter {
         let end = offset.checked_add(len).filter(|e| *e <= MAX_IMAGE_SIZE).ok_or_else(|| {
             EngineError::invalid(format!("write at {offset}: images are limited to {MAX_IMAGE_SIZE} bytes"))
         })?;
-        self.image.ctx().limits.write.take(len);
+        self.image.ctx().limits.take(vastost_metrics::Direction::Write, len);
         // Past the argument checks, a failure leaves the image with bytes
         // that were accepted but not stored: it can never be committed again.
         self.store_bytes(data, offset).inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;

@@ -46,7 +46,8 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn as_str(self) -> &'static str {
+    /// The name used in labels and logs.
+    pub fn as_str(self) -> &'static str {
         match self {
             Direction::Write => "write",
             Direction::Read => "read",
