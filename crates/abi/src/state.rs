@@ -150,6 +150,21 @@ fn gauges() -> Vec<Gauge> {
         value: value as f64,
     };
     let mut out = vec![budget("total", b.total), budget("in_use", b.in_use), budget("peak", b.peak)];
+    if let Some(h) = engine.host_memory_stats() {
+        let host = |kind: &str, value: u64| Gauge {
+            name: "vastost_host_memory_bytes",
+            help: "The media server's data-buffer budget (host_memory_budget), all plugin processes together.",
+            labels: vec![("kind", kind.to_string())],
+            value: value as f64,
+        };
+        out.extend([host("total", h.total), host("in_use", h.in_use), host("peak", h.peak)]);
+        out.push(Gauge {
+            name: "vastost_host_memory_processes",
+            help: "Plugin processes of the media server holding data buffers now.",
+            labels: Vec::new(),
+            value: h.processes as f64,
+        });
+    }
     for r in engine.bandwidth_readings() {
         let labels = vec![("server", r.server.clone()), ("direction", r.direction.as_str().to_string())];
         let gauge = |name, help, value: f64| Gauge { name, help, labels: labels.clone(), value };

@@ -146,6 +146,17 @@ fn show(dir: &Path, samples: &[Sample], files: usize, before: Option<(&[Sample],
         fmt::size(get("total")),
         fmt::size(get("peak"))
     );
+    let host = max_by(samples, "vastost_host_memory_bytes", &["kind"]);
+    if !host.is_empty() {
+        let get = |k: &str| host.get(&vec![k.to_string()]).copied().unwrap_or(0.0) as u64;
+        let holders = max_by(samples, "vastost_host_memory_processes", &[]).into_values().next().unwrap_or(0.0);
+        println!(
+            "host memory budget: {} in use of {} (peak {}), {holders} process(es) holding buffers",
+            fmt::size(get("in_use")),
+            fmt::size(get("total")),
+            fmt::size(get("peak"))
+        );
+    }
     bandwidth(samples);
     let handles = sum_by(samples, "vastost_handles_open", &["kind"]);
     let listed: Vec<String> = handles.iter().map(|(k, n)| format!("{} {n}", k[0])).collect();

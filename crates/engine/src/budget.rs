@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::host_memory::{HostMemory, HostMemoryStats, WAIT_MAX};
+
 const UNIT: u64 = 1024;
 
 #[derive(Debug)]
@@ -23,6 +25,8 @@ struct Inner {
     peak: AtomicU64,
     waiting: AtomicUsize,
     pool: Mutex<Vec<Buffer>>,
+    /// The media server's budget, shared with its other plugin processes.
+    host: Option<HostMemory>,
 }
 
 /// Most idle buffers kept for reuse.
@@ -68,17 +72,24 @@ pub(crate) struct MemoryBudget(Arc<Inner>);
 pub(crate) struct BudgetPermit {
     _permit: OwnedSemaphorePermit,
     bytes: u64,
+    /// Bytes recorded in the host's ledger (0: none).
+    host_bytes: u64,
     budget: Arc<Inner>,
 }
 
 impl Drop for BudgetPermit {
     fn drop(&mut self) {
         self.budget.in_use.fetch_sub(self.bytes, Ordering::Relaxed);
+        if let (Some(host), 1..) = (&self.budget.host, self.host_bytes) {
+            host.release(self.host_bytes);
+        }
     }
 }
 
 impl MemoryBudget {
-    pub(crate) fn new(total: u64) -> Self {
+    /// A budget of `total` bytes for this process, and of `host` bytes for
+    /// every plugin process of the media server together.
+    pub(crate) fn new(total: u64, host: Option<u64>) -> Self {
         let units = (total / UNIT).min(Semaphore::MAX_PERMITS as u64) as usize;
         MemoryBudget(Arc::new(Inner {
             sem: Arc::new(Semaphore::new(units)),
@@ -87,6 +98,7 @@ impl MemoryBudget {
             peak: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
+            host: host.and_then(HostMemory::open),
         }))
     }
 
@@ -94,17 +106,65 @@ impl MemoryBudget {
         u32::try_from(bytes.div_ceil(UNIT)).expect("buffers are far below 4TiB")
     }
 
-    fn permit(&self, permit: OwnedSemaphorePermit, bytes: u64) -> BudgetPermit {
+    fn permit(&self, permit: OwnedSemaphorePermit, bytes: u64, host_bytes: u64) -> BudgetPermit {
         let bytes = u64::from(Self::units(bytes)) * UNIT;
         let now = self.0.in_use.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.0.peak.fetch_max(now, Ordering::Relaxed);
-        BudgetPermit { _permit: permit, bytes, budget: self.0.clone() }
+        BudgetPermit { _permit: permit, bytes, host_bytes, budget: self.0.clone() }
+    }
+
+    /// Records `bytes` in the host's ledger: how many were recorded (0
+    /// without a host budget, or after waiting [`WAIT_MAX`] in vain),
+    /// `None` if they do not fit now and `wait` is false.
+    fn lease_host(&self, bytes: u64, wait: bool) -> Option<u64> {
+        let Some(host) = &self.0.host else { return Some(0) };
+        let bytes = u64::from(Self::units(bytes)) * UNIT;
+        if host.lease(bytes) {
+            return Some(bytes);
+        }
+        // What this process keeps for reuse goes back to the host first.
+        self.drain_pool();
+        if host.lease(bytes) {
+            return Some(bytes);
+        }
+        if !wait {
+            return None;
+        }
+        self.0.waiting.fetch_add(1, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let leased = loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            self.drain_pool();
+            if host.lease(bytes) {
+                break bytes;
+            }
+            if started.elapsed() > WAIT_MAX {
+                tracing::warn!(
+                    bytes,
+                    waited_secs = WAIT_MAX.as_secs(),
+                    "host_memory_budget spent for too long; going over it rather than failing the job"
+                );
+                break 0;
+            }
+        };
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        Some(leased)
     }
 
     /// Waits until `bytes` are free (backpressure). Never call from a
     /// runtime worker.
     pub(crate) fn acquire(&self, rt: &tokio::runtime::Handle, bytes: u64) -> BudgetPermit {
         if let Some(p) = self.try_acquire(bytes) {
+            return p;
+        }
+        let local = self.acquire_local(rt, bytes);
+        let host_bytes = self.lease_host(bytes, true).unwrap_or(0);
+        self.permit(local, bytes, host_bytes)
+    }
+
+    /// Waits for `bytes` of this process's own budget.
+    fn acquire_local(&self, rt: &tokio::runtime::Handle, bytes: u64) -> OwnedSemaphorePermit {
+        if let Ok(p) = self.0.sem.clone().try_acquire_many_owned(Self::units(bytes)) {
             return p;
         }
         // Announce the wait before emptying the pool, so that no buffer
@@ -114,7 +174,7 @@ impl MemoryBudget {
         let sem = self.0.sem.clone();
         let permit = rt.block_on(sem.acquire_many_owned(Self::units(bytes)));
         self.0.waiting.fetch_sub(1, Ordering::SeqCst);
-        self.permit(permit.expect("the budget semaphore is never closed"), bytes)
+        permit.expect("the budget semaphore is never closed")
     }
 
     /// Takes `bytes` only if they are free now (after emptying the pool if
@@ -128,7 +188,8 @@ impl MemoryBudget {
                 self.0.sem.clone().try_acquire_many_owned(units).ok()?
             }
         };
-        Some(self.permit(permit, bytes))
+        let host_bytes = self.lease_host(bytes, false)?;
+        Some(self.permit(permit, bytes, host_bytes))
     }
 
     /// An empty buffer of `capacity` bytes: a recycled one, or a new one
@@ -162,6 +223,11 @@ impl MemoryBudget {
         drop(drained);
     }
 
+    /// Figures of the media server's budget, if one is set and enforced.
+    pub(crate) fn host_stats(&self) -> Option<HostMemoryStats> {
+        self.0.host.as_ref().map(HostMemory::stats)
+    }
+
     pub(crate) fn stats(&self) -> BudgetStats {
         BudgetStats {
             total: self.0.total,
@@ -177,7 +243,7 @@ mod tests {
 
     #[test]
     fn permits_are_counted_and_returned() {
-        let b = MemoryBudget::new(8 << 10);
+        let b = MemoryBudget::new(8 << 10, None);
         let p1 = b.try_acquire(4 << 10).unwrap();
         let p2 = b.try_acquire(4000).unwrap();
         assert!(b.try_acquire(1).is_none(), "the budget is spent");
@@ -190,7 +256,7 @@ mod tests {
     #[test]
     fn pooled_buffers_are_reused_and_never_block() {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let b = MemoryBudget::new(8 << 10);
+        let b = MemoryBudget::new(8 << 10, None);
         let buf = b.buffer(rt.handle(), 4 << 10);
         let ptr = buf.vec.as_ptr();
         b.recycle(buf);

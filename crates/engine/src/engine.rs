@@ -11,6 +11,7 @@ use crate::budget::{BudgetStats, MemoryBudget};
 use crate::config::{Config, Credentials, ServerConfig, strip_server_prefix};
 use crate::ctx::EngineCtx;
 use crate::error::{EngineError, Result};
+use crate::host_memory::HostMemoryStats;
 use crate::server::{Server, ServerInfo};
 use crate::throttle::BandwidthReading;
 
@@ -46,7 +47,10 @@ impl Engine {
         crate::host_cache::set_dir(config.plugin.state_dir.clone());
         let ctx = EngineCtx {
             rt: runtime.handle().clone(),
-            budget: MemoryBudget::new(config.plugin.memory_budget.as_u64()),
+            budget: MemoryBudget::new(
+                config.plugin.memory_budget.as_u64(),
+                config.plugin.host_memory_budget.map(|b| b.as_u64()),
+            ),
             bandwidth: Arc::default(),
         };
         Ok(Engine { runtime: Some(runtime), ctx, config: Arc::new(config), file: None })
@@ -111,6 +115,12 @@ impl Engine {
     /// Figures of the memory budget.
     pub fn budget_stats(&self) -> BudgetStats {
         self.ctx.budget.stats()
+    }
+
+    /// Figures of the media server's memory budget (`host_memory_budget`),
+    /// when one is set and enforced.
+    pub fn host_memory_stats(&self) -> Option<HostMemoryStats> {
+        self.ctx.budget.host_stats()
     }
 
     /// The bandwidth limits in force for the servers this process opened,

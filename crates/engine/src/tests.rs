@@ -22,7 +22,7 @@ pub(crate) struct Env {
 
 pub(crate) fn env(budget: u64) -> Env {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let budget = MemoryBudget::new(budget);
+    let budget = MemoryBudget::new(budget, None);
     let dir = tempfile::tempdir().unwrap();
     let stores = [ObjectStore::memory().unwrap(), ObjectStore::fs(dir.path()).unwrap()];
     let lsus = stores

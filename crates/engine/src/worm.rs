@@ -332,7 +332,7 @@ mod tests {
     /// image `img` of three 8 KiB fragments.
     fn lsu_with_image(rt: &tokio::runtime::Runtime) -> (Lsu, Arc<LsuCtx>, ImageDef) {
         let store = ObjectStore::memory().unwrap();
-        let ctx = LsuCtx::on_store(store, rt.handle().clone(), MemoryBudget::new(1 << 20), 8192);
+        let ctx = LsuCtx::on_store(store, rt.handle().clone(), MemoryBudget::new(1 << 20, None), 8192);
         let mut ctx = Arc::try_unwrap(ctx).expect("only owner");
         ctx.worm = Some(WormPolicy { mode: WormMode::Compliance, min_secs: 1, max_secs: 3600, default_secs: None });
         let ctx = Arc::new(ctx);

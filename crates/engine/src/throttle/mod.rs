@@ -90,7 +90,7 @@ impl Throttle {
             return;
         }
         let wait = match &self.store {
-            Store::Host(b) => b.reserve(std::process::id(), n, now_ns()).unwrap_or_else(|e| {
+            Store::Host(b) => b.reserve(std::process::id(), n).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "shared bandwidth bucket unreadable; this call goes unthrottled");
                 0
             }),

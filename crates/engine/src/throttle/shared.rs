@@ -3,20 +3,19 @@
 //! per process would let through as many times the limit as there are
 //! jobs.
 //!
-//! The file lives in the plugin's state folder (closed to other users, see
-//! `host_cache`), one per server and direction. A process locks it
-//! (`flock`), reads the bucket, reserves its bytes, writes the bucket back
-//! and unlocks it, then waits outside the lock. Nothing is leased: a
+//! The file (a `HostFile`) lives in the plugin's state folder, one per
+//! server and direction. A process locks it, reads the bucket, reserves its
+//! bytes, writes the bucket back and unlocks it, then waits outside the
+//! lock. Nothing is leased: a
 //! process killed mid-transfer leaves at most the one call it had reserved
 //! owing, paid back within that call's time at the limit, and the kernel
 //! drops its lock. Each process also stamps a slot with its pid and the
 //! time, so that the processes sharing the limit can be counted.
 
-use std::fs::File;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::bucket::State;
+use crate::host_file::HostFile;
 
 /// What the file starts with; another content is started afresh.
 const MAGIC: &[u8; 8] = b"vostbw1\n";
@@ -109,41 +108,23 @@ pub(crate) struct Reading {
 /// One server's and direction's bucket file, open for the process's life.
 #[derive(Debug)]
 pub(crate) struct SharedBucket {
-    file: File,
+    file: HostFile,
 }
 
 impl SharedBucket {
-    /// Opens (or creates, owner only) the bucket file `path`, never
-    /// through a link someone planted.
+    /// Opens (or creates) the bucket file `path`.
     pub(crate) fn open(path: &Path) -> std::io::Result<SharedBucket> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(path)?;
-        Ok(SharedBucket { file })
+        Ok(SharedBucket { file: HostFile::open(path)? })
     }
 
     /// Runs `f` on the bucket under the file's lock, and writes it back.
     fn with<T>(&self, f: impl FnOnce(&mut Content) -> T) -> std::io::Result<T> {
-        self.file.lock()?;
-        let result = (|| {
-            let mut bytes = [0u8; LEN];
-            let content = match self.file.read_exact_at(&mut bytes, 0) {
-                Ok(()) => Content::decode(&bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
-                Err(e) => return Err(e),
-            };
-            let mut content = content.unwrap_or_else(Content::fresh);
+        self.file.with(|bytes: &mut [u8; LEN]| {
+            let mut content = Content::decode(bytes).unwrap_or_else(Content::fresh);
             let out = f(&mut content);
-            self.file.write_all_at(&content.encode(), 0)?;
-            Ok(out)
-        })();
-        let _ = self.file.unlock();
-        result
+            *bytes = content.encode();
+            out
+        })
     }
 
     /// Sets the limit all processes share (0: none).
@@ -152,8 +133,15 @@ impl SharedBucket {
     }
 
     /// Reserves `n` bytes for process `pid`: how many nanoseconds to wait.
-    pub(crate) fn reserve(&self, pid: u32, n: u64, now_ns: u64) -> std::io::Result<u64> {
+    /// The clock is read under the lock, so that the bucket's time only
+    /// moves forward whoever takes the lock first.
+    pub(crate) fn reserve(&self, pid: u32, n: u64) -> std::io::Result<u64> {
+        self.reserve_at(pid, n, super::bucket::now_ns)
+    }
+
+    fn reserve_at(&self, pid: u32, n: u64, now: impl FnOnce() -> u64) -> std::io::Result<u64> {
         self.with(|c| {
+            let now_ns = now();
             c.stamp(pid, now_ns);
             c.state.reserve(n, now_ns)
         })
@@ -177,8 +165,8 @@ mod tests {
         let s = 1_000_000_000;
         a.set_rate(1_000_000, s).unwrap();
         // Two "processes" queue behind each other's debt.
-        assert_eq!(a.reserve(1, 500_000, s).unwrap(), s / 2);
-        assert_eq!(b.reserve(2, 500_000, s).unwrap(), s);
+        assert_eq!(a.reserve_at(1, 500_000, || s).unwrap(), s / 2);
+        assert_eq!(b.reserve_at(2, 500_000, || s).unwrap(), s);
         let r = b.reading(s).unwrap();
         assert_eq!((r.limit, r.processes), (1_000_000, 2));
         // Five quiet seconds: nobody counts any more.
@@ -186,16 +174,13 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_file_starts_afresh_and_a_link_is_refused() {
+    fn a_damaged_file_starts_afresh() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bw");
         std::fs::write(&path, b"garbage").unwrap();
         let a = SharedBucket::open(&path).unwrap();
-        assert_eq!(a.reserve(1, 10, 5).unwrap(), 0);
+        assert_eq!(a.reserve_at(1, 10, || 5).unwrap(), 0);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), LEN as u64);
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(SharedBucket::open(&link).is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Bandwidth limits hold for every `vastost` process of the media server
-//! together, as NetBackup runs them: a process per job, many at once. The
-//! test feeds each backup's standard input and drains each restore's
-//! standard output itself, so it counts what each job moves second by
-//! second, after the jobs started and before any finished.
+//! Bandwidth limits and the host memory budget hold for every `vastost`
+//! process of the media server together, as NetBackup runs them: a
+//! process per job, many at once. The test feeds each backup's standard
+//! input and drains each restore's standard output itself, so it counts
+//! what each job moves second by second, after the jobs started and before
+//! any finished.
 //!
 //! A test program of its own, so that no other test shares the machine
 //! while it measures.
@@ -32,6 +33,49 @@ impl Site {
         let site = Site { dir, config };
         site.limits(LIMIT_MIB, LIMIT_MIB);
         site
+    }
+
+    /// A site whose server is an S3 simulator (`vastost sim`, kept
+    /// running by the returned child) with a host memory budget, if any.
+    fn s3(host_memory_budget: Option<&str>) -> (Site, Child) {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys.toml");
+        let mut sim = Command::new(env!("CARGO_BIN_EXE_vastost"))
+            .args(["sim", "--in-memory", "--bucket", "lsu1", "--credentials-out"])
+            .arg(&keys)
+            .arg("--data")
+            .arg(dir.path().join("sim"))
+            // Uploads slower than the jobs fill their buffers: each job
+            // holds all it may.
+            .args(["--latency", "300ms"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(sim.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let endpoint = line.trim().strip_prefix("s3 endpoint: ").expect("the endpoint line").to_string();
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let host = host_memory_budget.map_or(String::new(), |b| format!("host_memory_budget = \"{b}\"\n"));
+        let text = format!(
+            "[plugin]\nstate_dir = \"{state}\"\nmetrics_dir = \"{metrics}\"\nmetrics_interval_secs = 1\n{host}\n\
+             [server.\"site\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{keys}\"\n\
+             lsus = [\"lsu1\"]\nfragment_size = \"1MiB\"\nwrite_parallelism = 4\n",
+            state = dir.path().join("state").display(),
+            metrics = dir.path().join("metrics").display(),
+            keys = keys.display(),
+        );
+        let config = dir.path().join("vastost.toml");
+        std::fs::write(&config, text).unwrap();
+        (Site { dir, config }, sim)
+    }
+
+    /// What `vastost stats` shows now.
+    fn stats(&self) -> String {
+        let out = self.vastost(&["stats"]).stdout(Stdio::piped()).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn data(&self) -> PathBuf {
@@ -121,6 +165,13 @@ impl Job {
         Job { child, moved, stop, pump: Some(pump) }
     }
 
+    /// Ends backups together: their inputs close, they commit, and must
+    /// succeed.
+    fn finish_all(jobs: Vec<Job>) {
+        jobs.iter().for_each(|j| j.stop.store(true, Ordering::Relaxed));
+        jobs.into_iter().for_each(Job::finish);
+    }
+
     /// Ends a backup: its input closes, it commits, and must succeed.
     fn finish(mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -184,7 +235,7 @@ fn limits_hold_for_every_process_of_the_media_server_together() {
         std::thread::sleep(Duration::from_millis(1500));
         check("backup", &rates(&backups.iter().collect::<Vec<_>>(), Duration::from_secs(3)), LIMIT_MIB);
         std::thread::sleep(Duration::from_secs(1));
-        backups.into_iter().for_each(Job::finish);
+        Job::finish_all(backups);
 
         // Each image holds about five seconds of its share: the restores
         // are measured before any of them ends.
@@ -205,8 +256,7 @@ fn a_killed_job_gives_its_share_back_and_a_raised_limit_applies_to_running_jobs(
     std::thread::sleep(Duration::from_millis(1500));
     check("two backups", &rates(&jobs.iter().collect::<Vec<_>>(), Duration::from_secs(2)), 40);
     // `vastost stats` shows the limit, what moves under it and who shares it.
-    let out = site.vastost(&["stats"]).stdout(Stdio::piped()).output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = site.stats();
     let line = shown
         .lines()
         .find(|l| l.starts_with("bandwidth limit VastData:site write"))
@@ -225,5 +275,61 @@ fn a_killed_job_gives_its_share_back_and_a_raised_limit_applies_to_running_jobs(
     site.limits(LIMIT_MIB, LIMIT_MIB);
     std::thread::sleep(Duration::from_secs(2));
     check("the same job, limit raised", &rates(&[&jobs[0]], Duration::from_secs(2)), LIMIT_MIB);
-    jobs.into_iter().for_each(Job::finish);
+    Job::finish_all(jobs);
+}
+
+/// A size `vastost stats` printed (as `fmt::size` writes them), in MiB.
+fn mib_after(text: &str, after: &str) -> f64 {
+    let rest = text.split(after).nth(1).unwrap_or_else(|| panic!("no {after:?} in {text}"));
+    let mut words = rest.split_whitespace();
+    let (number, unit) = (words.next().unwrap(), words.next().unwrap());
+    let n: f64 = number.parse().unwrap_or_else(|_| panic!("{number} in {text}"));
+    match unit.trim_end_matches([',', ')']) {
+        "B" => n / MIB,
+        "KiB" => n / 1024.0,
+        "MiB" => n,
+        "GiB" => n * 1024.0,
+        other => panic!("unit {other} in {text}"),
+    }
+}
+
+/// Eight backups at full speed into an S3 simulator: what their buffers
+/// weigh together (`vastost stats`, read while they run) and how fast
+/// they go.
+fn eight_backups(site: &Site) -> (String, f64) {
+    let jobs: Vec<Job> = (0..8).map(|i| Job::backup(site, &format!("m{i}"))).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let rate: f64 = rates(&jobs.iter().collect::<Vec<_>>(), Duration::from_secs(2)).iter().sum();
+    let shown = site.stats();
+    Job::finish_all(jobs);
+    (shown, rate)
+}
+
+#[test]
+fn the_host_memory_budget_bounds_every_process_together() {
+    let _alone = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    // Unbounded, eight jobs hold up to 8 × (4 + 1) × 1 MiB between them.
+    let (site, mut sim) = Site::s3(None);
+    let (shown, free_rate) = eight_backups(&site);
+    let summed = mib_after(&shown, "(peak ");
+    println!(
+        "no host budget: buffers of all processes peak at {summed:.0} MiB (summed), {free_rate:.0} MiB/s\n{shown}"
+    );
+    assert!(summed > 24.0, "the jobs never needed more than the host budget below: the test proves nothing\n{shown}");
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+
+    let (site, mut sim) = Site::s3(Some("12MiB"));
+    let (shown, rate) = eight_backups(&site);
+    let line = shown.lines().find(|l| l.starts_with("host memory budget:")).unwrap_or_else(|| panic!("{shown}"));
+    let peak = mib_after(line, "(peak ");
+    println!("host budget 12 MiB: the ledger peaks at {peak:.0} MiB, {rate:.0} MiB/s\n{line}");
+    assert!(mib_after(line, "of ") == 12.0 && (4.0..=12.0).contains(&peak), "{line}");
+    // Every job completed (Job::finish checks); one restores whole.
+    let out = site.vastost(&["restore", "--image", "m3", "--date", "1"]).stdout(Stdio::piped()).output().unwrap();
+    assert!(out.status.success());
+    let chunk = support::bytes(2, CHUNK);
+    assert!(!out.stdout.is_empty() && out.stdout.chunks(CHUNK).all(|c| c == &chunk[..c.len()]));
+    sim.kill().unwrap();
+    sim.wait().unwrap();
 }
