@@ -269,8 +269,10 @@ pub struct ServerConfig {
     pub fragment_size: ByteSize,
     /// Fragments of one image uploaded at once.
     pub write_parallelism: usize,
-    /// Bytes fetched ahead of a sequential reader.
-    pub read_ahead: ByteSize,
+    /// Bytes fetched ahead of a sequential reader; unset: 8 MiB over S3
+    /// (whose next GETs are sent ahead besides, see `read_pace`), 16 MiB
+    /// over NFS.
+    pub read_ahead: Option<ByteSize>,
     /// NFS data path: fragments are written bypassing the media server's
     /// page cache (`O_DIRECT`) where the filesystem allows it.
     pub direct_io: bool,
@@ -341,7 +343,7 @@ impl Default for ServerConfig {
             lsus: Vec::new(),
             fragment_size: ByteSize::mib(8),
             write_parallelism: 4,
-            read_ahead: ByteSize::mib(16),
+            read_ahead: None,
             direct_io: true,
             reclaim_grace_secs: 900,
             abandon_after_hours: 24,
@@ -358,6 +360,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Bytes fetched ahead of a sequential reader: as configured, else the
+    /// data path's default.
+    pub fn read_ahead_bytes(&self) -> u64 {
+        let default = match self.data_path {
+            DataPath::S3 => ByteSize::mib(8),
+            DataPath::Nfs => ByteSize::mib(16),
+        };
+        self.read_ahead.unwrap_or(default).as_u64()
+    }
+
     /// A server on the NFS data path with the design's defaults.
     pub fn nfs(directory: impl Into<PathBuf>) -> Self {
         ServerConfig { data_path: DataPath::Nfs, directory: Some(directory.into()), ..ServerConfig::default() }

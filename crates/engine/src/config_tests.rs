@@ -92,4 +92,8 @@ fn what_a_section_leaves_out_is_the_one_default() {
     let d = ServerConfig::nfs("/x");
     assert_eq!(format!("{a:?}"), format!("{d:?}"));
     assert_eq!((a.fragment_size.as_u64(), a.retries, a.tls_verify), (8 << 20, 10, true));
+    // Read-ahead: 16 MiB over NFS, 8 MiB over S3 (which also sends GETs ahead).
+    assert_eq!(a.read_ahead_bytes(), 16 << 20);
+    let s3 = ServerConfig { data_path: DataPath::S3, ..ServerConfig::default() };
+    assert_eq!(s3.read_ahead_bytes(), 8 << 20);
 }

@@ -45,6 +45,7 @@ pub mod manifest;
 mod meta;
 pub mod names;
 mod open_images;
+mod read_pace;
 mod reader;
 mod reclaim;
 mod refs;

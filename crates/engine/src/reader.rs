@@ -4,11 +4,18 @@
 //! handed out. A sequential reader gets the next units fetched ahead in
 //! parallel, up to `read_ahead` bytes, as far as the memory budget allows;
 //! a random read fetches only the units it needs.
+//!
+//! The units of the next `read_ahead` bytes past those are *opened*: their
+//! GETs are sent and answered, but their bodies wait in the connection
+//! until the unit enters the read-ahead window and its memory is paid. So a
+//! cluster's round trip is paid while earlier units are read, not after,
+//! and the reader's memory stays `read_ahead`.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vastost_storage::{ObjectStore, Segments};
 
@@ -18,6 +25,7 @@ use crate::extents::{Piece, resolve};
 use crate::image::{ImageInfo, OpenImage};
 use crate::layout::BLOCK_SIZE;
 use crate::manifest::{Manifest, ObjectRef};
+use crate::read_pace::{AnswerClock, ReadPace};
 use crate::warm::WarmPath;
 
 /// Bytes fetched (and verified) at once from one object.
@@ -40,6 +48,19 @@ enum Fetch {
 struct Slot {
     fetch: Fetch,
     _permit: Option<BudgetPermit>,
+    /// For an opened unit: what lets its fetch read the body.
+    go: Option<oneshot::Sender<()>>,
+}
+
+impl Slot {
+    /// Lets an opened unit's fetch read its body (paid by `permit`, or
+    /// read on demand).
+    fn go(&mut self, permit: Option<BudgetPermit>) {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
+            self._permit = permit;
+        }
+    }
 }
 
 /// An image open for reading.
@@ -62,6 +83,8 @@ pub struct ImageReader {
     last_end: Option<u64>,
     /// Sequential reads from the page cache, when the objects are files.
     warm: WarmPath,
+    /// How far ahead GETs are sent.
+    pace: ReadPace,
 }
 
 fn unit_len(obj: &ObjectRef) -> u64 {
@@ -85,6 +108,36 @@ async fn fetch_unit_once(store: &ObjectStore, obj: &ObjectRef, unit: u64) -> Res
     let (start, end) = unit_range(obj, unit);
     // Units start on a checksum chunk: the sums come back chunk by chunk.
     let (data, sums) = store.get_range_crc32c(&obj.key, obj.version.as_deref(), start..end, obj.chunk_size).await?;
+    verified(obj, start, end, data, &sums)
+}
+
+/// Fetches a unit whose GET is sent now and whose body is read once `go`
+/// fires (see the module's doc); an integrity failure is fetched again.
+async fn fetch_opened_unit(
+    store: ObjectStore,
+    obj: Arc<ObjectRef>,
+    unit: u64,
+    go: oneshot::Receiver<()>,
+    clock: AnswerClock,
+) -> Result<Segments> {
+    let (start, end) = unit_range(&obj, unit);
+    let sent = std::time::Instant::now();
+    let open = store.open_range(&obj.key, obj.version.as_deref(), start..end).await;
+    clock.answered(sent.elapsed());
+    go.await.map_err(|_| EngineError::Internal("read-ahead no longer wanted".into()))?;
+    let (data, sums) = open.read_crc32c(obj.chunk_size).await?;
+    match verified(&obj, start, end, data, &sums) {
+        Err(EngineError::Integrity(why)) => {
+            tracing::warn!(what = obj.key, error = %why, "checksum mismatch: reading it again");
+            fetch_unit_once(&store, &obj, unit).await
+        }
+        other => other,
+    }
+}
+
+/// The bytes `[start, end)` of `obj`, if they are all there and match its
+/// recorded checksums (`sums`, one per chunk from `start`).
+fn verified(obj: &ObjectRef, start: u64, end: u64, data: Segments, sums: &[u32]) -> Result<Segments> {
     if data.len() as u64 != end - start {
         return Err(EngineError::Integrity(format!(
             "object {} is shorter than recorded ({} bytes at {start}, {} expected)",
@@ -142,6 +195,7 @@ impl ImageReader {
             reserve,
             reserve_user: None,
             last_end: None,
+            pace: ReadPace::default(),
             head: Manifest { extents: Vec::new(), ..manifest },
         })
     }
@@ -213,12 +267,22 @@ impl ImageReader {
             }
             self.warm.pause(end, self.image.ctx().read_ahead);
         }
-        let ahead = self.warm.fetch_limit(end + self.image.ctx().read_ahead).max(end);
-        let window = if sequential { self.plan(offset, ahead) } else { Vec::new() };
+        let read_ahead = self.image.ctx().read_ahead;
+        let ahead = self.warm.fetch_limit(end + read_ahead).max(end);
+        let (window, opened) = if sequential {
+            let open = self.pace.open_ahead(read_ahead, UNIT_SIZE);
+            let opened = self.plan(ahead, self.warm.fetch_limit(ahead + open).max(ahead));
+            (self.plan(offset, ahead), opened)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         // Drop what the reader has moved past, then start what comes next.
-        self.drop_units(|id, reserve| window.contains(id) || reserve == Some(*id));
+        self.drop_units(|id, reserve| window.contains(id) || opened.contains(id) || reserve == Some(*id));
         for id in &window {
             self.start_fetch(*id);
+        }
+        for id in opened.iter().filter(|id| !window.contains(id)) {
+            self.open_unit(*id);
         }
         for (dst, src) in self.segments(offset, end) {
             let Some((obj, mut at)) = src else {
@@ -238,6 +302,7 @@ impl ImageReader {
             }
         }
         self.last_end = Some(end);
+        self.pace.read(end - offset);
         if !sequential {
             self.drop_units(|id, reserve| reserve == Some(*id));
         }
@@ -350,21 +415,42 @@ impl ImageReader {
         out
     }
 
-    /// Starts fetching a unit ahead of need, if the budget has room.
+    /// Starts fetching a unit ahead of need (or lets an opened one read
+    /// its body), if the budget has room.
     fn start_fetch(&mut self, id: UnitId) {
-        if self.cache.contains_key(&id) {
+        let opened = self.cache.get(&id).map(|slot| slot.go.is_some());
+        if opened == Some(false) {
             return;
         }
         let obj = self.objects[id.0].clone();
         let (a, b) = unit_range(&obj, id.1);
         let Some(permit) = self.image.ctx().budget.try_acquire(b - a) else { return };
+        if let Some(slot) = self.cache.get_mut(&id) {
+            slot.go(Some(permit));
+            return;
+        }
         let handle = self.image.ctx().rt.spawn(fetch_unit(self.stores[id.0].clone(), obj, id.1));
-        self.cache.insert(id, Slot { fetch: Fetch::Running(handle), _permit: Some(permit) });
+        self.cache.insert(id, Slot { fetch: Fetch::Running(handle), _permit: Some(permit), go: None });
+    }
+
+    /// Sends a unit's GET ahead of its turn; its body is read at
+    /// [`Self::start_fetch`] (or when the unit is needed).
+    fn open_unit(&mut self, id: UnitId) {
+        if self.cache.contains_key(&id) {
+            return;
+        }
+        let (go, gate) = oneshot::channel();
+        let (store, obj) = (self.stores[id.0].clone(), self.objects[id.0].clone());
+        let fetch = fetch_opened_unit(store, obj, id.1, gate, self.pace.clock());
+        let handle = self.image.ctx().rt.spawn(fetch);
+        self.cache.insert(id, Slot { fetch: Fetch::Running(handle), _permit: None, go: Some(go) });
     }
 
     /// A verified unit: from the read-ahead, or fetched now on the reserve.
     fn unit(&mut self, id: UnitId) -> Result<Segments> {
         if let Some(slot) = self.cache.get_mut(&id) {
+            // Opened but not paid for (the budget was spent): read it now.
+            slot.go(None);
             if let Fetch::Running(handle) = &mut slot.fetch {
                 let data = match self.image.ctx().block_on(handle) {
                     Ok(r) => r,
@@ -391,7 +477,7 @@ impl ImageReader {
         }
         if self.reserve.is_some() {
             self.reserve_user = Some(id);
-            self.cache.insert(id, Slot { fetch: Fetch::Ready(data.clone()), _permit: None });
+            self.cache.insert(id, Slot { fetch: Fetch::Ready(data.clone()), _permit: None, go: None });
         }
         Ok(data)
     }

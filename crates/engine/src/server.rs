@@ -493,7 +493,7 @@ impl ServerShared {
             budget: self.ctx.budget.clone(),
             fragment_size: self.cfg.fragment_size.as_u64(),
             write_parallelism: self.cfg.write_parallelism,
-            read_ahead: self.cfg.read_ahead.as_u64(),
+            read_ahead: self.cfg.read_ahead_bytes(),
             open: Arc::new(OpenImages::default()),
             vms: self.vms.as_ref().map(|(client, cluster)| (client.clone(), cluster.clone())),
             server: self.me.clone(),

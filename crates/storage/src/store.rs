@@ -239,7 +239,7 @@ impl ObjectStore {
     }
 
     /// `version` where the store keeps versions (S3); `None` elsewhere.
-    fn version_kept<'a>(&self, version: Option<&'a str>) -> Option<&'a str> {
+    pub(crate) fn version_kept<'a>(&self, version: Option<&'a str>) -> Option<&'a str> {
         version.filter(|_| matches!(&*self.backend, Backend::S3(_)))
     }
 

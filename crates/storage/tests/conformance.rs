@@ -97,6 +97,24 @@ fn ranged_reads_sum_each_chunk_as_it_arrives() {
             assert_eq!(sums, expect(2 * chunk as usize..end as usize), "{}", s.describe());
             let err = s.get_range_crc32c("missing", None, 0..chunk, chunk).await.unwrap_err();
             assert_eq!(err.kind, vastost_storage::ErrorKind::NotFound, "{}: {err}", s.describe());
+
+            // Sent ahead and read later: the same bytes and sums, whatever
+            // came between; a range opened and dropped unread leaves the
+            // store as it was.
+            let opened = s.open_range("sums", None, chunk..3 * chunk).await;
+            let past_end = s.open_range("sums", None, 2 * chunk..4 * chunk).await;
+            let missing = s.open_range("missing", None, 0..chunk).await;
+            drop(s.open_range("sums", None, 0..chunk).await);
+            let (got, sums) = opened.read_crc32c(chunk).await.unwrap();
+            assert!(got.to_vec() == data[chunk as usize..3 * chunk as usize], "{}", s.describe());
+            assert_eq!(sums, expect(chunk as usize..3 * chunk as usize), "{}", s.describe());
+            let (got, sums) = past_end.read_crc32c(chunk).await.unwrap();
+            assert_eq!(got.len() as u64, end - 2 * chunk, "{}", s.describe());
+            assert_eq!(sums, expect(2 * chunk as usize..end as usize), "{}", s.describe());
+            let err = missing.read_crc32c(chunk).await.unwrap_err();
+            assert_eq!(err.kind, vastost_storage::ErrorKind::NotFound, "{}: {err}", s.describe());
+            let (got, _) = s.get_range_crc32c("sums", None, 0..chunk, chunk).await.unwrap();
+            assert!(got.to_vec() == data[..chunk as usize], "{}", s.describe());
         });
     }
 }
