@@ -224,6 +224,7 @@ impl EngineError {
                 S::Tls => ErrorKind::Connect,
                 S::LockTooShort => ErrorKind::WormMin,
                 S::LockTooLong => ErrorKind::WormMax,
+                S::Unsupported => ErrorKind::NotSupported,
                 _ => ErrorKind::Io,
             },
         }

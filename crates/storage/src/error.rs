@@ -1,6 +1,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::s3_said::S3Said;
+
 /// What a caller can act on when a storage call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -52,7 +54,7 @@ impl fmt::Display for ErrorKind {
 
 /// A failed storage call, with the operation and key it concerned.
 #[derive(Debug, thiserror::Error)]
-#[error("{op} '{key}': {kind}: {message}")]
+#[error("{op}{}: {kind}: {message}", quoted(.key))]
 pub struct StorageError {
     /// What kind of failure this is.
     pub kind: ErrorKind,
@@ -63,6 +65,11 @@ pub struct StorageError {
     message: String,
     #[source]
     source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+/// ` 'key'`, or nothing for a call on no key (a bucket check).
+fn quoted(key: &str) -> String {
+    if key.is_empty() { String::new() } else { format!(" '{key}'") }
 }
 
 /// Result of a storage call.
@@ -92,10 +99,20 @@ impl StorageError {
             _ if err.is_temporary() || err.is_persistent() => ErrorKind::Temporary,
             _ => ErrorKind::Other,
         };
+        // What an S3 server answered, in one line; otherwise OpenDAL's own
+        // message, without its context dump (kept in the source).
+        let said = S3Said::read(err.message(), &err.to_string());
+        if said.as_ref().and_then(|s| s.code.as_deref()) == Some("NotImplemented") {
+            kind = ErrorKind::Unsupported;
+        }
+        let mut message = match &said {
+            Some(said) => said.line(),
+            None if err.message().is_empty() => err.kind().to_string(),
+            None => err.message().to_string(),
+        };
         // OpenDAL reports most filesystem failures as "unexpected" with the
         // io::Error as source, and HTTP failures with the client's error as
         // source: look for the cause a user needs to see.
-        let mut message = err.to_string();
         let mut causes: Vec<String> = Vec::new();
         let mut cause: Option<&(dyn StdError + 'static)> = err.source();
         while let Some(c) = cause {
@@ -118,7 +135,7 @@ impl StorageError {
         if causes.iter().any(|c| c.contains("certificate")) {
             kind = ErrorKind::Tls;
         }
-        if let Some(root) = causes.last().filter(|c| !message.contains(c.as_str())) {
+        if let Some(root) = causes.last().filter(|c| said.is_none() && !message.contains(c.as_str())) {
             message = format!("{message}: {root}");
         }
         StorageError { kind, op, key: key.to_string(), message, source: Some(Box::new(err)) }

@@ -25,6 +25,7 @@ mod resend;
 mod s3;
 mod s3_lock;
 mod s3_raw;
+mod s3_said;
 mod store;
 mod store_versions;
 mod types;

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
+use crate::s3_said::S3Said;
 use crate::types::S3Settings;
 
 /// An incomplete multipart upload.
@@ -264,7 +265,14 @@ impl RawS3 {
             429 | 500..=599 => ErrorKind::Temporary,
             _ => ErrorKind::Other,
         };
-        Err(err(kind, format!("{status}: {}", text.chars().take(300).collect::<String>())))
+        let message = match S3Said::read(&text, &format!("status: {},", status.as_u16())) {
+            Some(said) => said.line(),
+            None => format!(
+                "{status}: {}",
+                text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect::<String>()
+            ),
+        };
+        Err(err(kind, message))
     }
 
     /// Every incomplete multipart upload of the bucket under `prefix`.

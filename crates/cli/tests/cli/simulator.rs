@@ -299,3 +299,29 @@ fn the_simulator_enforces_object_lock_as_the_aws_cli_sees_it() {
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
+
+#[test]
+fn a_refused_key_is_one_line_with_the_cause_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &["--bucket", "pool1"]);
+    let keys = support::write_s3_credentials(dir.path(), "NOSUCHACCESSKEY", "whatever-secret");
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugin]\nstate_dir = \"\"\n[server.\"sim\"]\ndata_path = \"s3\"\nendpoint = \"{s3}\"\n\
+             credentials_file = \"{}\"\nlsus = [\"pool1\"]\nretries = 1\n",
+            keys.display()
+        ),
+    )
+    .unwrap();
+    let env = Env { dir, config };
+    let out = vastost(&env, &["images", "--server", "VastData:sim", "--lsu", "pool1"]);
+    let said = fails(&out, 1);
+    assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    assert!(said.contains("STS_EACCESS") && said.contains("403 InvalidAccessKeyId"), "{said}");
+    assert!(said.contains("check credentials_file"), "the fix: {said}");
+    assert!(!said.contains("context") && !said.contains("Parts {"), "no dump: {said}");
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}
