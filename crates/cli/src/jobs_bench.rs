@@ -4,7 +4,10 @@
 //! in a process of its own that may be a network away (`--latency`). The
 //! same jobs by rclone (`rcat`, `cat`) and the AWS CLI (`s3 cp -`) beside.
 //! Per row: aggregate speed, CPU seconds per GiB of all the job processes,
-//! and the peak RSS of one job process (the largest, and the mean).
+//! the peak RSS of one job process (the largest, and the mean), the S3
+//! requests and connections per job (the simulator runs in this process
+//! and counts them), and the mean time of one job; with `--latency`, that
+//! time in round trips, which is what a small job (`--size 4KiB`) costs.
 //!
 //! The plugin runs with its defaults: the configuration written here names
 //! the endpoint, the keys and the LSU only.
@@ -19,7 +22,8 @@ use anyhow::{Context, Result};
 use crate::bench_steps::LSU;
 use crate::data::Pattern;
 use crate::fmt;
-use crate::peers::{S3Target, SimProcess, cpu_seconds, shown};
+use crate::peers::{S3Target, cpu_seconds, shown};
+use vastost_sim::{SimOptions, Simulator};
 
 /// Who runs the jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,11 @@ struct Row {
     wall: Duration,
     cpu: f64,
     peaks: Vec<u64>,
+    /// How long each job process ran.
+    times: Vec<Duration>,
+    /// S3 requests and connections the simulator took during the row.
+    requests: u64,
+    connections: u64,
     /// Job processes that failed (a reference client giving up under
     /// load is shown, not hidden, and the bench goes on).
     failed: usize,
@@ -56,16 +65,24 @@ fn high_water(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib << 10)
 }
 
-/// Waits for every child, watching each one's peak RSS until it ends
-/// (`VmHWM` only grows, so its last reading is the peak up to then); the
-/// peaks, and how many children failed.
-fn watch(mut children: Vec<Child>) -> Result<(Vec<u64>, usize)> {
+/// What [`watch`] saw of the children.
+struct Watched {
+    peaks: Vec<u64>,
+    times: Vec<Duration>,
+    failed: usize,
+}
+
+/// Waits for every child (each started at its `started`), watching each
+/// one's peak RSS until it ends (`VmHWM` only grows, so its last reading is
+/// the peak up to then); the peaks, how long each ran (to within a
+/// millisecond), and how many failed.
+fn watch(mut children: Vec<(Child, Instant)>) -> Result<Watched> {
     let mut failed = 0;
     let mut peaks = vec![0u64; children.len()];
-    let mut done = vec![false; children.len()];
-    while done.iter().any(|d| !d) {
-        for (i, child) in children.iter_mut().enumerate() {
-            if done[i] {
+    let mut times: Vec<Option<Duration>> = vec![None; children.len()];
+    while times.iter().any(Option::is_none) {
+        for (i, (child, started)) in children.iter_mut().enumerate() {
+            if times[i].is_some() {
                 continue;
             }
             if let Some(hwm) = high_water(child.id()) {
@@ -73,12 +90,12 @@ fn watch(mut children: Vec<Child>) -> Result<(Vec<u64>, usize)> {
             }
             if let Some(status) = child.try_wait()? {
                 failed += usize::from(!status.success());
-                done[i] = true;
+                times[i] = Some(started.elapsed());
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok((peaks, failed))
+    Ok(Watched { peaks, times: times.into_iter().flatten().collect(), failed })
 }
 
 /// Feeds `len` bytes of the pattern to `child`'s standard input.
@@ -102,6 +119,13 @@ struct Jobs<'a> {
     plugin: Option<&'a Path>,
     config: &'a Path,
     target: S3Target,
+    sim: &'a Simulator,
+}
+
+impl Jobs<'_> {
+    fn s3_counts(&self) -> (u64, u64) {
+        (self.sim.s3_requests(), self.sim.s3_connections().iter().map(|(_, n)| n).sum())
+    }
 }
 
 impl Jobs<'_> {
@@ -147,6 +171,7 @@ impl Jobs<'_> {
     /// `n` jobs of `runner` at once, each of `size` bytes.
     fn row(&self, runner: Runner, backup: bool, n: usize, size: u64) -> Result<Row> {
         let cpu_before = cpu_seconds().1;
+        let (requests_before, connections_before) = self.s3_counts();
         let started = Instant::now();
         let mut children = Vec::with_capacity(n);
         let mut feeders = Vec::new();
@@ -161,16 +186,19 @@ impl Jobs<'_> {
             if backup {
                 feeders.push(feed(&mut child, size));
             }
-            children.push(child);
+            children.push((child, Instant::now()));
         }
-        let (peaks, failed) = watch(children)?;
+        let Watched { peaks, times, failed } = watch(children)?;
         for f in feeders {
             // A job that failed stops reading its input: not the bench's error.
             f.join()
                 .map_err(|_| anyhow::anyhow!("a feeder panicked"))?
                 .or_else(|e| if failed > 0 { Ok(()) } else { Err(e) })?;
         }
-        Ok(Row { wall: started.elapsed(), cpu: cpu_seconds().1 - cpu_before, peaks, failed })
+        let wall = started.elapsed();
+        let (requests, connections) = self.s3_counts();
+        let (requests, connections) = (requests - requests_before, connections - connections_before);
+        Ok(Row { wall, cpu: cpu_seconds().1 - cpu_before, peaks, times, requests, connections, failed })
     }
 }
 
@@ -193,8 +221,10 @@ pub(crate) struct SimShape {
 /// Runs the jobs bench: `jobs` process counts, `size` bytes per job.
 pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, sim: SimShape) -> Result<()> {
     let SimShape { latency, in_memory, max_in_flight } = sim;
-    let sim = SimProcess::start_with(&dir.join("vast-sim-process"), in_memory, latency, max_in_flight)?;
-    let target = S3Target { endpoint: sim.endpoint.clone() };
+    let options = SimOptions { in_memory, latency, max_in_flight, tls: None };
+    let sim = Simulator::start_with_options(&dir.join("vast-sim"), "127.0.0.1:0".parse()?, options)?;
+    sim.create_bucket(LSU)?;
+    let target = S3Target { endpoint: sim.s3_endpoint() };
     let creds = dir.join("s3-credentials.toml");
     crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let config = dir.join("vastost-jobs.toml");
@@ -208,7 +238,7 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
         ),
     )?;
     let exe = std::env::current_exe()?;
-    let bench = Jobs { exe: &exe, plugin, config: &config, target };
+    let bench = Jobs { exe: &exe, plugin, config: &config, target, sim: &sim };
     println!(
         "jobs of {} each, a process per job, data on standard input/output; S3 simulator {}{}",
         fmt::size(size),
@@ -219,8 +249,18 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
         println!("the simulator answers S3 requests beyond {max_in_flight} in flight with 503 SlowDown");
     }
     println!(
-        "{:<8} {:<18} {:>5} {:>12} {:>10} {:>14} {:>14}",
-        "phase", "client", "jobs", "MiB/s", "CPU s/GiB", "peak RSS max", "peak RSS mean"
+        "{:<8} {:<17} {:>4} {:>9} {:>9} {:>12} {:>13} {:>8} {:>9} {:>9} {:>9}",
+        "phase",
+        "client",
+        "jobs",
+        "MiB/s",
+        "CPU s/GiB",
+        "peak RSS max",
+        "peak RSS mean",
+        "S3 req",
+        "conns",
+        "ms/job",
+        "RTTs/job"
     );
     for &n in jobs {
         for backup in [true, false] {
@@ -229,12 +269,19 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
                 let bytes = size * n as u64;
                 let gib = bytes as f64 / f64::from(1u32 << 30);
                 let mean = row.peaks.iter().sum::<u64>() / row.peaks.len().max(1) as u64;
+                let per_job = |v: u64| v as f64 / n as f64;
+                let job_secs = row.times.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64;
+                let rtts = if latency.is_zero() {
+                    "-".to_string()
+                } else {
+                    format!("{:.1}", job_secs / latency.as_secs_f64())
+                };
                 let speed = match row.failed {
                     0 => format!("{:.1}", fmt::mib_per_s(bytes, row.wall)),
                     k => format!("{k} FAILED"),
                 };
                 println!(
-                    "{:<8} {:<18} {:>5} {:>12} {:>10.2} {:>14} {:>14}",
+                    "{:<8} {:<17} {:>4} {:>9} {:>9.2} {:>12} {:>13} {:>8.1} {:>9.1} {:>9.1} {:>9}",
                     if backup { "backup" } else { "restore" },
                     runner.label(),
                     n,
@@ -242,6 +289,10 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
                     row.cpu / gib,
                     fmt::size(row.peaks.iter().copied().max().unwrap_or(0)),
                     fmt::size(mean),
+                    per_job(row.requests),
+                    per_job(row.connections),
+                    job_secs * 1e3,
+                    rtts,
                 );
             }
         }

@@ -82,13 +82,15 @@ impl Site {
         self.dir.path().join("data")
     }
 
-    /// Writes the configuration with these limits (MiB/s).
+    /// Writes the configuration with these limits (MiB/s). Images go
+    /// through the page cache (`direct_io = false`), so that restores read
+    /// from memory: what is measured is the limit, not this machine's disk.
     fn limits(&self, write: u64, read: u64) {
         std::fs::create_dir_all(self.data().join("lsu1")).unwrap();
         let text = format!(
             "[plugin]\nstate_dir = \"{state}\"\nlog_level = \"info\"\nlog_file = \"{log}\"\n\
              metrics_dir = \"{metrics}\"\nmetrics_interval_secs = 1\n\n\
-             [server.\"site\"]\ndirectory = \"{data}\"\nfragment_size = \"4MiB\"\n\
+             [server.\"site\"]\ndirectory = \"{data}\"\nfragment_size = \"4MiB\"\ndirect_io = false\n\
              max_write_bandwidth = \"{write}MiB\"\nmax_read_bandwidth = \"{read}MiB\"\n",
             state = self.dir.path().join("state").display(),
             log = self.dir.path().join("logs/plugin.log").display(),
@@ -234,11 +236,18 @@ fn limits_hold_for_every_process_of_the_media_server_together() {
         let backups: Vec<Job> = names.iter().map(|name| Job::backup(&site, name)).collect();
         std::thread::sleep(Duration::from_millis(1500));
         check("backup", &rates(&backups.iter().collect::<Vec<_>>(), Duration::from_secs(3)), LIMIT_MIB);
-        std::thread::sleep(Duration::from_secs(1));
+        // Each image gets five seconds of its share and 16 MiB more: its
+        // restore, measured for four seconds from its start (the first
+        // restores started get more than their share until the last one
+        // starts), never reaches its end while it is measured.
+        let need = LIMIT_MIB * (1 << 20) * 5 / n as u64 + (16 << 20);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while backups.iter().any(|j| j.moved.load(Ordering::Relaxed) < need) {
+            assert!(std::time::Instant::now() < deadline, "backups too slow to fill their images");
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Job::finish_all(backups);
 
-        // Each image holds about five seconds of its share: the restores
-        // are measured before any of them ends.
         let restores: Vec<Job> = names.iter().map(|name| Job::restore(&site, name)).collect();
         std::thread::sleep(Duration::from_secs(1));
         check("restore", &rates(&restores.iter().collect::<Vec<_>>(), Duration::from_secs(3)), LIMIT_MIB);

@@ -42,6 +42,9 @@ pub(crate) struct Throttle {
     store: Store,
     /// The limit this process last set, to skip the file when there is none.
     rate: std::sync::atomic::AtomicU64,
+    /// The next call's turn, reserved by the last call: when, and for how
+    /// many bytes.
+    next: Mutex<Option<(Instant, u64)>>,
 }
 
 impl Throttle {
@@ -59,7 +62,7 @@ impl Throttle {
                 Store::Process(Mutex::default())
             }
         };
-        let throttle = Throttle { store, rate: u64::MAX.into() };
+        let throttle = Throttle { store, rate: u64::MAX.into(), next: Mutex::new(None) };
         throttle.set_rate(rate);
         throttle
     }
@@ -73,6 +76,8 @@ impl Throttle {
         if self.rate.swap(rate, std::sync::atomic::Ordering::Relaxed) == rate {
             return;
         }
+        // A turn reserved at the old limit is not waited for.
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = None;
         match &self.store {
             Store::Host(b) => {
                 if let Err(e) = b.set_rate(rate, now_ns()) {
@@ -83,12 +88,8 @@ impl Throttle {
         }
     }
 
-    /// Waits until `n` more bytes fit the limit (from a caller's thread,
-    /// never a runtime worker).
-    fn take(&self, n: u64) {
-        if self.rate() == 0 {
-            return;
-        }
+    /// Reserves `n` bytes: when they may go.
+    fn reserve(&self, n: u64) -> Instant {
         let wait = match &self.store {
             Store::Host(b) => b.reserve(std::process::id(), n).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "shared bandwidth bucket unreadable; this call goes unthrottled");
@@ -96,9 +97,33 @@ impl Throttle {
             }),
             Store::Process(s) => s.lock().unwrap_or_else(|p| p.into_inner()).reserve(n, now_ns()),
         };
-        if wait > 0 {
-            std::thread::sleep(Duration::from_nanos(wait));
+        Instant::now() + Duration::from_nanos(wait)
+    }
+
+    /// Waits until `n` more bytes fit the limit (from a caller's thread,
+    /// never a runtime worker).
+    ///
+    /// A call also reserves the next call's turn (as many bytes again)
+    /// before it returns, so that a stream keeps its place in the queue
+    /// while it works between calls: otherwise a stream that spends longer
+    /// between calls (waiting for the cluster, or for the CPU) would queue
+    /// behind every other stream each time and get less than its share.
+    fn take(&self, n: u64) {
+        if self.rate() == 0 {
+            return;
         }
+        let held = self.next.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let due = match held {
+            Some((due, held)) if held >= n => due,
+            Some((due, held)) => due.max(self.reserve(n - held)),
+            None => self.reserve(n),
+        };
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let next = self.reserve(n);
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some((next, n));
     }
 
     fn reading(&self) -> Option<shared::Reading> {
