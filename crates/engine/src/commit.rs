@@ -220,8 +220,10 @@ async fn lost_or_created(store: &ObjectStore, keys: &ImageKeys, found: String) -
 
 /// The first fragment or metadata object stored in an image folder, if any.
 async fn orphaned(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<String>> {
-    if let Some(f) = store.list(&keys.frag_dir()).await?.into_iter().find(|e| !e.is_dir) {
-        return Ok(Some(format!("{}{}", keys.frag_dir(), f.name)));
+    let (frag_dir, meta_key) = (keys.frag_dir(), keys.meta());
+    let (frags, meta) = tokio::join!(store.list(&frag_dir), store.size(&meta_key));
+    if let Some(f) = frags?.into_iter().find(|e| !e.is_dir) {
+        return Ok(Some(format!("{frag_dir}{}", f.name)));
     }
-    Ok(store.size(&keys.meta()).await?.map(|_| keys.meta()))
+    Ok(meta?.map(|_| meta_key))
 }

@@ -95,6 +95,18 @@ pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64,
         .filter(|e| *e <= MAX_META_SIZE)
         .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
     let key = ImageKeys::new(def).meta();
+    if !expected.has_meta {
+        // None recorded: the first write creates the object without
+        // reading it first (a round trip less for every backup that writes
+        // metadata); one found there after all is read and rewritten below.
+        let mut meta = vec![0u8; end as usize];
+        meta[offset as usize..].copy_from_slice(data);
+        match ctx.block_on(ctx.store.put_new(&key, encode(&meta))) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind == StorageKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mut meta = read_all(ctx, def, expected)?;
     if (meta.len() as u64) < end {
         meta.resize(end as usize, 0);

@@ -184,7 +184,7 @@ impl ImageReader {
         let largest = objects.iter().map(|o| unit_len(o).min(o.size)).max().unwrap_or(0);
         let reserve = if largest == 0 { None } else { ctx.budget.try_acquire(largest) };
         let warm = WarmPath::new(&stores);
-        Ok(ImageReader {
+        let mut reader = ImageReader {
             image,
             warm,
             objects,
@@ -197,7 +197,17 @@ impl ImageReader {
             last_end: None,
             pace: ReadPace::default(),
             head: Manifest { extents: Vec::new(), ..manifest },
-        })
+        };
+        // Restores read from the start: the first unit is asked for now, so
+        // that its round trip overlaps what the caller does before its first
+        // read (reading the image's metadata, opening its output). A first
+        // read elsewhere drops it. Not from files the page cache may hold.
+        if !reader.warm.wanted(0)
+            && let Some(first) = reader.plan(0, 1).first().copied()
+        {
+            reader.start_fetch(first);
+        }
+        Ok(reader)
     }
 
     /// The commit this reader reads.

@@ -85,6 +85,7 @@ impl HttpTransport for BreakerTransport {
         // requests are idempotent, and OpenDAL would otherwise give up on
         // writes at once.
         let op = s3_operation(&req);
+        let uri = req.uri().clone();
         let started = std::time::Instant::now();
         let result = self.inner.fetch(req).await.map_err(|e| if e.is_temporary() { e } else { e.set_temporary() });
         let outcome = match &result {
@@ -95,6 +96,7 @@ impl HttpTransport for BreakerTransport {
             Err(_) => "error",
         };
         vastost_metrics::global().request(vastost_metrics::Service::S3, op, started.elapsed(), outcome);
+        tracing::trace!(op, %uri, outcome, ms = started.elapsed().as_secs_f64() * 1e3, "S3 request");
         let failed = matches!(outcome, "5xx" | "error");
         if !failed {
             self.breaker.success();
