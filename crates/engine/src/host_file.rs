@@ -12,6 +12,11 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+/// The little-endian `u64` at `at` of a shared file's bytes.
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"))
+}
+
 /// One shared file, open for the process's life.
 #[derive(Debug)]
 pub(crate) struct HostFile {

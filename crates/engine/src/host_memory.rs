@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::host_file::HostFile;
+use crate::host_file::{HostFile, u64_at};
 
 const MAGIC: &[u8; 8] = b"vostmem1";
 /// Processes recorded at most; one more holds memory unrecorded (logged).
@@ -58,10 +58,6 @@ struct Ledger {
     peak: u64,
     /// What each process holds; a slot holding nothing is free.
     slots: Vec<(Holder, u64)>,
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"))
 }
 
 impl Ledger {

@@ -4,7 +4,7 @@
 //! reader and writer; must not call them or the LSU facade.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::commit::{load_latest, record_meta};
 use crate::ctx::LsuCtx;
@@ -69,6 +69,8 @@ pub struct OpenImage {
     incarnation: String,
     /// The version of its metadata that a locked record pins.
     meta_version: Option<String>,
+    /// The number of the record this handle opened, or last committed.
+    seq: AtomicU64,
 }
 
 impl OpenImage {
@@ -81,7 +83,26 @@ impl OpenImage {
             has_meta: AtomicBool::new(m.meta),
             incarnation: m.incarnation.clone(),
             meta_version: m.meta_version.clone(),
+            seq: AtomicU64::new(m.seq),
         }
+    }
+
+    /// A writer committed record `seq`.
+    pub(crate) fn committed(&self, seq: u64) {
+        self.seq.store(seq, Ordering::SeqCst);
+    }
+
+    /// Whether the record a writer last committed is still the image's
+    /// newest (it is there, and nothing was committed after it: a delete
+    /// or another writer would have), asking for both at once: one round
+    /// trip where reading the newest record takes two. `false` when that
+    /// cannot be told so cheaply.
+    fn still_mine(&self) -> bool {
+        let seq = self.seq.load(Ordering::SeqCst);
+        let (mine, after) = (self.keys.manifest(seq), self.keys.manifest(seq + 1));
+        let store = &self.ctx.store;
+        let (mine, after) = self.ctx.block_on(async { tokio::join!(store.size(&mine), store.size(&after)) });
+        matches!((mine, after), (Ok(Some(_)), Ok(None)))
     }
 
     fn expected(&self) -> Expected<'_> {
@@ -125,6 +146,10 @@ impl OpenImage {
         write_meta(&self.ctx, &self.def, data, offset, self.expected())?;
         // Written to an image deleted meanwhile: take it back, so that no
         // metadata outlives its image.
+        if self.guard.is_writer() && self.still_mine() {
+            self.has_meta.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
         match load_latest(&self.ctx, &self.keys)? {
             Some(m) if m.state != ImageState::Deleted && self.expected().same_life(&m.incarnation) => {}
             // Another image of that name now: its metadata is not ours to remove.

@@ -444,6 +444,7 @@ impl ImageWriter {
             });
         }
         let superseded = self.committed.seq;
+        self.image.committed(next.seq);
         self.committed = next;
         Ok(superseded)
     }

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use super::bucket::State;
-use crate::host_file::HostFile;
+use crate::host_file::{HostFile, u64_at};
 
 /// What the file starts with; another content is started afresh.
 const MAGIC: &[u8; 8] = b"vostbw1\n";
@@ -33,10 +33,6 @@ struct Content {
     state: State,
     /// (pid, last seen in ns) per slot; pid 0: free.
     slots: Vec<(u32, u64)>,
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"))
 }
 
 impl Content {
