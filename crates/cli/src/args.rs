@@ -386,6 +386,11 @@ pub struct BenchArgs {
     /// flight with 503 SlowDown, as a busy cluster does (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub max_in_flight: usize,
+    /// With --jobs: bytes per second one S3 connection of the simulator
+    /// moves each way at most, as one TCP flow across a long network does
+    /// (e.g. 400MiB: a 4 MiB window at 10 ms; 0: no limit).
+    #[arg(long, default_value = "0")]
+    pub bandwidth_per_connection: ByteSize,
     /// What WORM costs: this many small images and one of --size, backed
     /// up, locked, copied by reference, deleted and reclaimed on a plain and
     /// an Object Lock bucket of the simulator, with the time and S3

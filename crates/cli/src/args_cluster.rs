@@ -45,6 +45,10 @@ pub struct SimArgs {
     /// once, as a busy cluster sheds load (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub max_in_flight: usize,
+    /// Bytes per second one S3 connection moves each way at most, as one
+    /// TCP flow across a long network does (0: no limit).
+    #[arg(long, default_value = "0")]
+    pub bandwidth_per_connection: ByteSize,
 }
 
 /// Setup arguments.

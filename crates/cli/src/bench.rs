@@ -181,6 +181,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
             latency: args.latency,
             in_memory: args.in_memory,
             max_in_flight: args.max_in_flight,
+            per_connection: args.bandwidth_per_connection.as_u64(),
         };
         return crate::jobs_bench::run(plugin_path, &dir, &args.jobs, args.size.0, sim);
     }

@@ -348,6 +348,7 @@ fn sim(args: &crate::args::SimArgs) -> Result<()> {
         in_memory: args.in_memory,
         latency: args.latency,
         max_in_flight: args.max_in_flight,
+        bandwidth_per_connection: args.bandwidth_per_connection.as_u64(),
     };
     let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));

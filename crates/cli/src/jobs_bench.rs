@@ -216,12 +216,14 @@ pub(crate) struct SimShape {
     pub in_memory: bool,
     /// S3 requests it answers at once; beyond, `503 SlowDown` (0: no limit).
     pub max_in_flight: usize,
+    /// Bytes per second per S3 connection (0: no limit).
+    pub per_connection: u64,
 }
 
 /// Runs the jobs bench: `jobs` process counts, `size` bytes per job.
 pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, sim: SimShape) -> Result<()> {
-    let SimShape { latency, in_memory, max_in_flight } = sim;
-    let options = SimOptions { in_memory, latency, max_in_flight, tls: None };
+    let SimShape { latency, in_memory, max_in_flight, per_connection } = sim;
+    let options = SimOptions { in_memory, latency, max_in_flight, tls: None, bandwidth_per_connection: per_connection };
     let sim = Simulator::start_with_options(&dir.join("vast-sim"), "127.0.0.1:0".parse()?, options)?;
     sim.create_bucket(LSU)?;
     let target = S3Target { endpoint: sim.s3_endpoint() };
@@ -247,6 +249,9 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
     );
     if max_in_flight > 0 {
         println!("the simulator answers S3 requests beyond {max_in_flight} in flight with 503 SlowDown");
+    }
+    if per_connection > 0 {
+        println!("each S3 connection of the simulator moves at most {}/s each way", fmt::size(per_connection));
     }
     println!(
         "{:<8} {:<17} {:>4} {:>9} {:>9} {:>12} {:>13} {:>8} {:>9} {:>9} {:>9}",

@@ -13,6 +13,7 @@ pub mod faults;
 mod latency;
 pub mod moto;
 pub mod openapi;
+mod paced;
 mod s3;
 pub mod vms;
 mod vms_snapshots;
@@ -138,6 +139,9 @@ pub struct SimOptions {
     /// S3 requests answered at once; those beyond are answered `503
     /// SlowDown` straight away, as a busy cluster sheds load (0: no limit).
     pub max_in_flight: usize,
+    /// Bytes per second one S3 connection moves each way at most, as one
+    /// TCP flow across a long network does (0: no limit).
+    pub bandwidth_per_connection: u64,
 }
 
 /// A running simulator; stops when dropped.
@@ -173,7 +177,7 @@ impl Simulator {
 
     /// Like [`Simulator::start`], with [`SimOptions`].
     pub fn start_with_options(data: &Path, listen: SocketAddr, options: SimOptions) -> Result<Self, SimError> {
-        let SimOptions { tls, in_memory, latency, max_in_flight } = options;
+        let SimOptions { tls, in_memory, latency, max_in_flight, bandwidth_per_connection: per_connection } = options;
         let data_err = |e: &dyn std::fmt::Display| SimError::Data { path: data.to_path_buf(), message: e.to_string() };
         std::fs::create_dir_all(data).map_err(|e| data_err(&e))?;
         let objects = std::sync::Arc::new(s3::objects::Objects::open(data, in_memory).map_err(|e| data_err(&e))?);
@@ -311,6 +315,10 @@ impl Simulator {
                                     }
                                     Err(e) => tracing::debug!("simulator: TLS handshake failed: {e}"),
                                 },
+                                None if per_connection > 0 => {
+                                    let paced = paced::Paced::new(socket, per_connection);
+                                    let _ = http.serve_connection(TokioIo::new(paced), service).await;
+                                }
                                 None => {
                                     let _ = http.serve_connection(TokioIo::new(socket), service).await;
                                 }
