@@ -19,7 +19,7 @@ use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
-use crate::types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments};
+use crate::types::{Capacity, ListEntry, LockMode, Retention, S3Settings, Segments};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
@@ -250,7 +250,7 @@ impl ObjectStore {
     }
 
     /// [`ObjectStore::get_range`] of version `version` of an object.
-    async fn get_range_of(&self, key: &str, version: Option<&str>, range: Range<u64>) -> Result<Segments> {
+    pub(crate) async fn get_range_of(&self, key: &str, version: Option<&str>, range: Range<u64>) -> Result<Segments> {
         if let Backend::Fs(s) = &*self.backend {
             return Ok(Segments::new(vec![fs::get_range(&s.root, key, range).await?]));
         }
@@ -301,43 +301,7 @@ impl ObjectStore {
         range: Range<u64>,
         chunk: u64,
     ) -> Result<(Segments, Vec<u32>)> {
-        let chunk = usize::try_from(chunk).unwrap_or(usize::MAX);
-        let version = self.version_kept(version);
-        if !matches!(&*self.backend, Backend::Fs(_)) {
-            let streamed = self
-                .run(|op| {
-                    let range = range.clone();
-                    async move {
-                        use futures_util::TryStreamExt;
-                        let reader = match version {
-                            Some(v) => op.reader_with(key).version(v).await?,
-                            None => op.reader(key).await?,
-                        };
-                        let mut stream = reader.into_bytes_stream(range).await?;
-                        let (mut parts, mut sums) = (Vec::new(), ChunkSums::new(chunk));
-                        while let Some(piece) = stream.try_next().await.map_err(|e| {
-                            opendal::Error::new(opendal::ErrorKind::Unexpected, "reading a ranged body").set_source(e)
-                        })? {
-                            sums.feed(&piece);
-                            parts.push(piece);
-                        }
-                        Ok((Segments::new(parts), sums.finish()))
-                    }
-                })
-                .await;
-            match streamed {
-                Ok((data, sums)) if data.len() as u64 == range.end - range.start => return Ok((data, sums)),
-                // Cut short, or refused (a range past the end, a missing
-                // object): the ordinary read tells which, as it does.
-                Ok(_) | Err(_) => {}
-            }
-        }
-        let data = self.get_range_of(key, version, range).await?;
-        let mut sums = ChunkSums::new(chunk);
-        for piece in data.slices(0..data.len()) {
-            sums.feed(piece);
-        }
-        Ok((data, sums.finish()))
+        self.open_range(key, version, range).await.read_crc32c(chunk).await
     }
 
     /// Gives back bytes read with [`ObjectStore::get_range`] once they are
