@@ -24,8 +24,6 @@ pub struct Engine {
     runtime: Option<Runtime>,
     ctx: EngineCtx,
     config: Arc<Config>,
-    /// The configuration file, reread for bandwidth limits.
-    file: Option<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -53,33 +51,15 @@ impl Engine {
             ),
             bandwidth: Arc::default(),
         };
-        Ok(Engine { runtime: Some(runtime), ctx, config: Arc::new(config), file: None })
+        Ok(Engine { runtime: Some(runtime), ctx, config: Arc::new(config) })
     }
 
     /// Rereads the bandwidth limits from `path` (the configuration file the
-    /// engine was started from) at each `open_server`.
+    /// engine was started from) when it changes: at each `open_server`, and
+    /// while jobs run (see `throttle`).
     pub fn reread_limits_from(mut self, path: &std::path::Path) -> Self {
-        self.file = Some(path.to_path_buf());
-        self.ctx.bandwidth = Arc::new(crate::throttle::Bandwidth::reread_from(self.file.clone()));
+        self.ctx.bandwidth = Arc::new(crate::throttle::Bandwidth::reread_from(Some(path.to_path_buf())));
         self
-    }
-
-    /// The server section in force for `name`: the file's current one for
-    /// the bandwidth limits (a file that does not read or parse now keeps
-    /// the limits in force, with a warning), the rest as started.
-    fn current(&self, name: &str) -> Result<ServerConfig> {
-        let mut cfg = self.server_config(name)?.clone();
-        if let Some(path) = &self.file {
-            match Config::load(path).map(|c| c.server(name).cloned()) {
-                Ok(Some(now)) => {
-                    cfg.max_write_bandwidth = now.max_write_bandwidth;
-                    cfg.max_read_bandwidth = now.max_read_bandwidth;
-                }
-                Ok(None) => tracing::warn!(server = name, "no longer in the configuration; limits kept"),
-                Err(e) => tracing::warn!(server = name, error = %e, "configuration not reread; limits kept"),
-            }
-        }
-        Ok(cfg)
     }
 
     /// The configuration in force.
@@ -96,7 +76,7 @@ impl Engine {
     /// Opens storage server `name` as configured, logging in to its VMS
     /// with `creds` when it has one.
     pub fn open_server(&self, name: &str, creds: Option<&Credentials>) -> Result<Server> {
-        Server::open(name, self.current(name)?, self.ctx.clone(), creds, true)
+        Server::open(name, self.server_config(name)?.clone(), self.ctx.clone(), creds, true)
     }
 
     /// What server `name` tells about itself, without logging in anywhere

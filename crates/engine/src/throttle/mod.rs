@@ -184,10 +184,18 @@ impl Limits {
     /// once a second at most).
     fn reread(&self) {
         let Some(source) = &self.source else { return };
-        let mut seen = source.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.0.elapsed() < REREAD_EVERY {
-            return;
+        let seen = source.seen.lock().unwrap_or_else(|p| p.into_inner()).0;
+        if seen.elapsed() >= REREAD_EVERY {
+            self.reread_now();
         }
+    }
+
+    /// Rereads the limits if the configuration file changed since it was
+    /// last looked at; a file that does not read or parse now keeps the
+    /// limits in force, with a warning.
+    fn reread_now(&self) {
+        let Some(source) = &self.source else { return };
+        let mut seen = source.seen.lock().unwrap_or_else(|p| p.into_inner());
         let now = modified(&source.file);
         let changed = now != seen.1;
         *seen = (Instant::now(), now);
@@ -241,17 +249,20 @@ impl Bandwidth {
         Bandwidth { servers: Mutex::default(), file }
     }
 
-    /// The limits of server `name`, set to what `cfg` says now.
+    /// The limits of server `name`: those of `cfg` (the configuration the
+    /// engine started with) at first, then what the configuration file
+    /// says whenever it changes.
     pub(crate) fn of(&self, name: &str, cfg: &ServerConfig) -> Arc<Limits> {
         let (write, read) = rates(cfg);
         let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
         let limits = servers
             .entry(name.to_string())
             .or_insert_with(|| {
+                // Never looked at: the first look reads it.
                 let source = self
                     .file
                     .as_ref()
-                    .map(|file| Source { seen: Mutex::new((Instant::now(), modified(file))), file: file.clone() });
+                    .map(|file| Source { seen: Mutex::new((Instant::now(), None)), file: file.clone() });
                 Arc::new(Limits {
                     server: name.to_string(),
                     write: Throttle::open(name, Direction::Write, write),
@@ -260,7 +271,8 @@ impl Bandwidth {
                 })
             })
             .clone();
-        limits.set((write, read));
+        drop(servers);
+        limits.reread_now();
         limits
     }
 
