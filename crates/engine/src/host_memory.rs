@@ -33,21 +33,27 @@ struct Holder {
     start: u64,
 }
 
+/// The start time in a `/proc/<pid>/stat` line. Fields after the command
+/// name (which may hold spaces and parentheses): state is field 3, the
+/// start time field 22.
+fn start_time(stat: &str) -> Option<u64> {
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()
+}
+
+fn stat_of(pid: u32) -> std::io::Result<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+}
+
 impl Holder {
     fn of(pid: u32) -> Option<Holder> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name (which may hold spaces and
-        // parentheses): state is field 3, the start time field 22.
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let start = rest.split_whitespace().nth(19)?.parse().ok()?;
-        Some(Holder { pid, start })
+        Some(Holder { pid, start: start_time(&stat_of(pid).ok()?)? })
     }
 
     /// Whether the process still runs (a process that cannot be looked at
     /// is taken to run: its share is not freed on a guess).
     fn runs(&self) -> bool {
-        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            Ok(_) => Holder::of(self.pid).is_some_and(|now| now.start == self.start),
+        match stat_of(self.pid) {
+            Ok(stat) => start_time(&stat) == Some(self.start),
             Err(e) => e.kind() != std::io::ErrorKind::NotFound,
         }
     }
