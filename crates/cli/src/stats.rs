@@ -50,14 +50,20 @@ fn read_all(dir: &Path) -> Result<(Vec<Sample>, usize)> {
     Ok((samples, files))
 }
 
-/// Sums the samples named `name` by the values of `keys`.
-fn sum_by(samples: &[Sample], name: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
-    let mut out = BTreeMap::new();
+/// The samples named `name` by the values of `keys`, each group folded
+/// with `fold` from its first value.
+fn fold_by(samples: &[Sample], name: &str, keys: &[&str], fold: fn(f64, f64) -> f64) -> BTreeMap<Vec<String>, f64> {
+    let mut out: BTreeMap<Vec<String>, f64> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.name == name) {
         let key = keys.iter().map(|k| s.label(k).unwrap_or("").to_string()).collect();
-        *out.entry(key).or_insert(0.0) += s.value;
+        out.entry(key).and_modify(|v| *v = fold(*v, s.value)).or_insert(s.value);
     }
     out
+}
+
+/// Sums the samples named `name` by the values of `keys`.
+fn sum_by(samples: &[Sample], name: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
+    fold_by(samples, name, keys, |a, b| a + b)
 }
 
 /// The latency under which a `q` share of requests were answered, from
@@ -166,13 +172,7 @@ fn show(dir: &Path, samples: &[Sample], files: usize, before: Option<(&[Sample],
 /// The largest of the samples named `name` by the values of `keys`: for
 /// readings every process takes of one thing the host shares.
 fn max_by(samples: &[Sample], name: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
-    let mut out: BTreeMap<Vec<String>, f64> = BTreeMap::new();
-    for s in samples.iter().filter(|s| s.name == name) {
-        let key = keys.iter().map(|k| s.label(k).unwrap_or("").to_string()).collect();
-        let v = out.entry(key).or_insert(s.value);
-        *v = v.max(s.value);
-    }
-    out
+    fold_by(samples, name, keys, f64::max)
 }
 
 /// The bandwidth limits in force: each is shared by the media server's
