@@ -80,6 +80,16 @@
 // opening it gives `STS_EINTEGRITY` with the reason.
 #define VASTOST_II_DAMAGED 2147483648
 
+// Vendor flag: the image's newest commit record is of a newer stored format
+// (a newer plugin's, not damage); opening or deleting it: `STS_ENEWERFORMAT`.
+#define VASTOST_II_NEWER_FORMAT 1073741824
+
+// The stored format this plugin writes.
+#define VASTOST_FORMAT_WRITTEN 2
+
+// The oldest stored format this plugin reads (it reads all up to the one it writes).
+#define VASTOST_FORMAT_OLDEST_READ 1
+
 // Open a complete image for reading.
 #define STS_O_READ 1
 
@@ -290,6 +300,8 @@ typedef enum {
   STS_ENOCOPY = 2060218,
   // The background copy is still running (`named_async_wait` timed out).
   STS_EINPROGRESS = 2060219,
+  // Written by a newer plugin in a stored format this one does not read.
+  STS_ENEWERFORMAT = 2060220,
 } sts_status;
 
 // An open event channel (opaque).
@@ -395,6 +407,18 @@ typedef struct {
   // With `STS_LSUF_WORM`: the longest image lock, in seconds.
   uint64_t lsu_worm_max;
 } sts_lsu_info_t;
+
+// Stored formats of this plugin and of an LSU (`vastost_lsu_formats`).
+typedef struct {
+  // The oldest format this plugin reads.
+  uint32_t vf_oldest_read;
+  // The format this plugin writes.
+  uint32_t vf_written;
+  // The newest format written to the LSU (0: no marker, see README).
+  uint32_t vf_lsu_newest;
+  // The oldest format the LSU lets write to it.
+  uint32_t vf_lsu_writers_from;
+} vastost_formats_t;
 
 // An image's identity: NetBackup's basename and date.
 typedef struct {
@@ -594,6 +618,10 @@ sts_status_t stspi_close_lsu_list(sts_lsu_list_handle_t list);
 // # Pointers
 // `lsu` is valid; `info` is NULL or writable.
 sts_status_t stspi_get_lsu_prop_byname(const sts_lsu_t *lsu, sts_lsu_info_t *info);
+
+// The stored formats this plugin reads and writes, and those written to
+// LSU `lsu` as its format markers say (an extension).
+sts_status_t vastost_lsu_formats(const sts_lsu_t *lsu, vastost_formats_t *out);
 
 // Sets an LSU's label.
 //

@@ -4,7 +4,9 @@
 
 use std::ffi::{c_char, c_void};
 
-use vastost_engine::{Credentials, ImageDef, ImageInfo, ImageState, LsuInfo, ServerInfo, WormMode};
+use vastost_engine::{
+    Credentials, ImageDef, ImageInfo, ImageState, LsuFormats, LsuInfo, ServerInfo, Unreadable, WormMode,
+};
 
 use crate::failure::Failure;
 use crate::ost::*;
@@ -148,7 +150,8 @@ pub(crate) fn image_def_to_c(def: &ImageDef) -> sts_image_def_t {
 
 pub(crate) fn image_info_to_c(info: &ImageInfo, server: &str) -> sts_image_info_t {
     let mut flags = match info.state {
-        _ if info.damage.is_some() => VASTOST_II_DAMAGED,
+        _ if matches!(info.unreadable, Some(Unreadable::Damaged(_))) => VASTOST_II_DAMAGED,
+        _ if matches!(info.unreadable, Some(Unreadable::NewerFormat { .. })) => VASTOST_II_NEWER_FORMAT,
         ImageState::Pending => STS_II_IMAGE_PENDING,
         ImageState::Created => STS_II_IMAGE_CREATED,
         ImageState::Deleted => 0,
@@ -198,6 +201,21 @@ pub(crate) unsafe fn image_infos_out(
         *slot = image_info_to_c(image, server);
     }
     Ok(())
+}
+
+// The header states the formats; the engine writes them.
+const _: () = assert!(
+    VASTOST_FORMAT_WRITTEN == vastost_engine::format::WRITTEN
+        && VASTOST_FORMAT_OLDEST_READ == vastost_engine::format::OLDEST_READ
+);
+
+pub(crate) fn formats_to_c(lsu: &LsuFormats) -> vastost_formats_t {
+    vastost_formats_t {
+        vf_oldest_read: VASTOST_FORMAT_OLDEST_READ,
+        vf_written: VASTOST_FORMAT_WRITTEN,
+        vf_lsu_newest: lsu.newest().unwrap_or(0),
+        vf_lsu_writers_from: lsu.writers_from,
+    }
 }
 
 pub(crate) fn lsu_info_to_c(info: &LsuInfo, server: &str) -> sts_lsu_info_t {

@@ -58,6 +58,7 @@ pub(crate) fn status_of(err: &EngineError) -> sts_status {
         ErrorKind::WormMin => STS_EWORM_MIN,
         ErrorKind::WormMax => STS_EWORM_MAX,
         ErrorKind::WormLocked => STS_EWORM_LOCKED,
+        ErrorKind::NewerFormat => STS_ENEWERFORMAT,
         _ => STS_ESOFTWARE,
     }
 }

@@ -7,9 +7,19 @@ use clap::{Args, Parser, Subcommand};
 
 pub use crate::args_cluster::{SetupArgs, SimArgs};
 
+/// `--version`: the build, and the stored formats a plugin of the same
+/// build reads and writes.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use vastost_ost::{VASTOST_FORMAT_OLDEST_READ, VASTOST_FORMAT_WRITTEN};
+    format!(
+        "{} (stored formats: reads {VASTOST_FORMAT_OLDEST_READ}-{VASTOST_FORMAT_WRITTEN}, writes {VASTOST_FORMAT_WRITTEN})",
+        env!("VASTOST_VERSION")
+    )
+});
+
 /// Drive the VAST Data OpenStorage plugin as a NetBackup media server does.
 #[derive(Debug, Parser)]
-#[command(name = "vastost", version = env!("VASTOST_VERSION"), propagate_version = true)]
+#[command(name = "vastost", version = VERSION.as_str(), propagate_version = true)]
 pub struct Cli {
     /// Plugin configuration file.
     #[arg(long, global = true, env = "VASTOST_CONFIG")]

@@ -56,6 +56,15 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
             } else {
                 println!("worm       no");
             }
+            let f = server.lsu_formats(&args.lsu)?;
+            let newest = match f.vf_lsu_newest {
+                0 => "none recorded".to_string(),
+                n => format!("{n} newest written"),
+            };
+            println!(
+                "formats    {newest}, writable by format {} and later; this plugin reads {}-{}, writes {}",
+                f.vf_lsu_writers_from, f.vf_oldest_read, f.vf_written, f.vf_written
+            );
             Ok(())
         }
         Command::Lsu(LsuCommand::Label { lsu, label }) => {

@@ -1,7 +1,9 @@
 //! What the exit code says: 0 done, 1 failed, 3 the data is damaged or
 //! differs (a verification mismatch, or the plugin's `STS_EINTEGRITY`), 4
 //! a locked image is whole but someone wrote behind its lock (tampered,
-//! restorable from the locked versions).
+//! restorable from the locked versions), 5 something was written by a newer
+//! plugin in a stored format this one does not read (`STS_ENEWERFORMAT`:
+//! not damage; upgrade).
 
 use std::process::ExitCode;
 
@@ -30,6 +32,18 @@ impl std::fmt::Display for Tampered {
 
 impl std::error::Error for Tampered {}
 
+/// Images of a newer plugin were found and left alone (exit code 5).
+#[derive(Debug)]
+pub struct NewerFormat(pub String);
+
+impl std::fmt::Display for NewerFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NewerFormat {}
+
 /// The exit code of a failed command.
 pub(crate) fn code_of(e: &anyhow::Error) -> ExitCode {
     let damage = e.chain().any(|c| {
@@ -41,6 +55,12 @@ pub(crate) fn code_of(e: &anyhow::Error) -> ExitCode {
         ExitCode::from(3)
     } else if e.chain().any(|c| c.downcast_ref::<Tampered>().is_some()) {
         ExitCode::from(4)
+    } else if e.chain().any(|c| {
+        c.downcast_ref::<NewerFormat>().is_some()
+            || c.downcast_ref::<vastost_loader::OstError>()
+                .is_some_and(|o| o.code() == Some(vastost_ost::sts_status::STS_ENEWERFORMAT))
+    }) {
+        ExitCode::from(5)
     } else {
         ExitCode::from(1)
     }

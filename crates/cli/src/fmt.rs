@@ -47,6 +47,7 @@ pub fn image_flags(flags: u32) -> String {
         (STS_II_BUSY_READ, "BUSY_READ"),
         (STS_II_WORM_LOCKED, "WORM_LOCKED"),
         (VASTOST_II_DAMAGED, "DAMAGED"),
+        (VASTOST_II_NEWER_FORMAT, "NEWER_FORMAT"),
     ];
     join(flags, &names)
 }

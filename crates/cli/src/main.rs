@@ -3,7 +3,9 @@
 //!
 //! Exit codes: 0 success; 1 the plugin or the system reported an error;
 //! 2 bad usage; 3 verification found data that differs, is damaged
-//! (`STS_EINTEGRITY`), or cannot be proven.
+//! (`STS_EINTEGRITY`), or cannot be proven; 4 a locked image has objects
+//! written behind its lock; 5 something was written by a newer plugin in a
+//! stored format this one does not read (`STS_ENEWERFORMAT`).
 
 // The doc comments of `args` are also the `--help` text, where `<cluster>`
 // means a placeholder, not an HTML tag.

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use vastost_loader::{ImageInfo, Plugin, Server};
-use vastost_ost::sts_status::STS_EINTEGRITY;
+use vastost_ost::sts_status::{STS_EINTEGRITY, STS_ENEWERFORMAT};
 use vastost_ost::*;
 
 use crate::args::LsuArgs;
@@ -20,11 +20,14 @@ enum Verdict {
     Good,
     Damaged(Vec<(u64, u64)>),
     Unreadable(String),
+    /// Written by a newer plugin: not read, not damage.
+    Newer(String),
 }
 
 fn scan(server: &Server<'_>, lsu: &str, image: &ImageInfo) -> Verdict {
     let mut img = match server.open_image(lsu, &image.basename, &image.date, STS_O_READ) {
         Ok(img) => img,
+        Err(e) if e.code() == Some(STS_ENEWERFORMAT) => return Verdict::Newer(e.to_string()),
         Err(e) => return Verdict::Unreadable(e.to_string()),
     };
     let mut buf = vec![0u8; STEP];
@@ -58,7 +61,7 @@ pub fn verify_lsu(plugin: &Plugin, args: &LsuArgs) -> Result<()> {
     let server = session::open(plugin, &args.server)?;
     let images = server.images(&args.lsu)?;
     let (mut good, mut damaged, mut skipped, mut bytes) = (0, 0, 0, 0u64);
-    let mut tampered = 0;
+    let (mut tampered, mut newer) = (0, 0);
     for image in &images {
         let name = format!("{}/{}", image.basename, image.date);
         if image.flags & STS_II_IMAGE_PENDING != 0 {
@@ -91,15 +94,26 @@ pub fn verify_lsu(plugin: &Plugin, args: &LsuArgs) -> Result<()> {
                 damaged += 1;
                 println!("{name:<52} UNREADABLE {why}");
             }
+            Verdict::Newer(why) => {
+                newer += 1;
+                println!("{name:<52} NEWER FORMAT, not verified: {why}");
+            }
         }
     }
     eprintln!(
-        "{} image(s): {good} verified ({}), {tampered} tampered, {damaged} damaged, {skipped} skipped",
+        "{} image(s): {good} verified ({}), {tampered} tampered, {damaged} damaged, {newer} of a newer format, {skipped} skipped",
         images.len(),
         fmt::size(bytes)
     );
     if damaged > 0 {
         return Err(Mismatch(format!("{damaged} image(s) of LSU {} failed verification", args.lsu)).into());
+    }
+    if newer > 0 {
+        return Err(crate::exit::NewerFormat(format!(
+            "{newer} image(s) of LSU {} were written by a newer plugin and not verified (upgrade this media server to verify them)",
+            args.lsu
+        ))
+        .into());
     }
     if tampered > 0 {
         return Err(crate::exit::Tampered(format!(

@@ -36,6 +36,7 @@ pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool
 /// first moment when one is given.
 pub(crate) fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
     ctx.commits.check(ctx.name.as_str())?;
+    ctx.formats.pass(&ctx.rt, &ctx.books, ctx.name.as_str())?;
     let bytes = Bytes::from(bytes);
     let created = match lock {
         Some(r) => ctx.block_on(ctx.store.put_new_locked(key, bytes.clone(), r)),

@@ -80,6 +80,7 @@ impl LsuCtx {
             limits: Bandwidth::default().of("test", &crate::config::ServerConfig::default()),
             worm: None,
             default_lock: Default::default(),
+            formats: Default::default(),
         })
     }
 
@@ -123,6 +124,9 @@ pub(crate) struct LsuCtx {
     /// How long the storage locks every new object by default (seconds),
     /// asked once (see [`LsuCtx::default_lock_secs`]).
     pub default_lock: tokio::sync::OnceCell<Option<u64>>,
+    /// Whether the LSU's format markers let this plugin write (see
+    /// `format`), checked before its first commit record.
+    pub formats: crate::format::WriteGate,
 }
 
 impl LsuCtx {

@@ -53,6 +53,8 @@ pub enum ErrorKind {
     WormMax,
     /// The image's WORM lock has not expired.
     WormLocked,
+    /// Written by a newer plugin, in a format this one does not read.
+    NewerFormat,
     /// A bug of ours.
     Internal,
 }
@@ -165,6 +167,19 @@ pub enum EngineError {
         /// When its lock expires.
         until: u64,
     },
+    /// Something stored in a format newer than this plugin's: intact, not
+    /// damage, but not for this plugin to read or change.
+    #[error(
+        "{what}: written by a newer plugin (format {found}); this media server runs format {ours}: upgrade it to use this"
+    )]
+    NewerFormat {
+        /// What was found (a commit record, an LSU).
+        what: String,
+        /// Its format.
+        found: u32,
+        /// The format of this plugin.
+        ours: u32,
+    },
     /// A bug of ours (a task died, an invariant broke).
     #[error("internal error: {0}")]
     Internal(String),
@@ -200,6 +215,7 @@ impl EngineError {
             EngineError::Busy { .. } => ErrorKind::Busy,
             EngineError::Integrity(_) => ErrorKind::Integrity,
             EngineError::Internal(_) => ErrorKind::Internal,
+            EngineError::NewerFormat { .. } => ErrorKind::NewerFormat,
             EngineError::NotSupported(_) => ErrorKind::NotSupported,
             EngineError::WormRange { min: true, .. } => ErrorKind::WormMin,
             EngineError::WormRange { min: false, .. } => ErrorKind::WormMax,

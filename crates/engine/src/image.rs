@@ -32,15 +32,30 @@ pub struct ImageInfo {
     pub updated: u64,
     /// Who has it open in this process.
     pub busy: Busy,
-    /// Why the image cannot be read, when its commit records are damaged
-    /// or lost; `state`, `size` and the times are then unknown (pending, 0).
-    pub damage: Option<String>,
+    /// Why the image cannot be read, when it cannot; `state`, `size` and
+    /// the times are then unknown (pending, 0).
+    pub unreadable: Option<Unreadable>,
     /// Its WORM lock, once set.
     pub lock: Option<crate::retention::ImageLock>,
 }
 
+/// Why a listed image cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Its commit records are damaged or lost.
+    Damaged(String),
+    /// Its newest commit record is intact but of a format newer than this
+    /// plugin reads (see `format`): a newer plugin's, not damage.
+    NewerFormat {
+        /// That format.
+        found: u32,
+        /// The message that says so.
+        why: String,
+    },
+}
+
 impl ImageInfo {
-    pub(crate) fn damaged(def: ImageDef, lsu: &str, why: String) -> Self {
+    pub(crate) fn unreadable(def: ImageDef, lsu: &str, why: Unreadable) -> Self {
         ImageInfo {
             def,
             lsu: lsu.to_string(),
@@ -49,7 +64,7 @@ impl ImageInfo {
             created: 0,
             updated: 0,
             busy: Busy::default(),
-            damage: Some(why),
+            unreadable: Some(why),
             lock: None,
         }
     }
@@ -181,7 +196,7 @@ impl OpenImage {
             created: m.created,
             updated: m.updated,
             busy: self.ctx.open.busy(self.keys.root()),
-            damage: None,
+            unreadable: None,
             lock: m.lock,
         }
     }

@@ -151,7 +151,7 @@ mod tests {
                         lsu.delete_image(&ImageDef::new(gone, "1").unwrap()).unwrap();
                     }
                 }
-                assert!(info.damage.is_none(), "{info:?}");
+                assert!(info.unreadable.is_none(), "{info:?}");
                 seen.push(info.def.basename().to_string());
             }
             let expected: Vec<String> =

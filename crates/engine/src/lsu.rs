@@ -15,7 +15,7 @@ use crate::commit::{Latest, find_latest, load_latest, next_commit, put_record, r
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::events::StoredEvent;
-use crate::image::{ImageInfo, OpenImage};
+use crate::image::{ImageInfo, OpenImage, Unreadable};
 use crate::layout::{self, ImageKeys, LAYOUT_VERSION};
 use crate::manifest::{ImageState, Manifest};
 use crate::meta::{Expected, read_meta, write_meta};
@@ -223,7 +223,7 @@ impl Lsu {
             created: m.created,
             updated: m.updated,
             busy: self.ctx.open.busy(keys.root()),
-            damage: None,
+            unreadable: None,
             lock: m.lock,
         }
     }
@@ -246,6 +246,11 @@ impl Lsu {
         Ok(self.ctx.block_on(crate::tamper::remove(&self.ctx.store, found)))
     }
 
+    /// The formats written to the LSU, as its markers say (see `format`).
+    pub fn formats(&self) -> Result<crate::format::LsuFormats> {
+        self.ctx.block_on(crate::format::read(&self.ctx.books))
+    }
+
     /// The LSU's audit records (lock releases), oldest first; see `audit`.
     pub fn audit(&self) -> Result<Vec<crate::audit::AuditRecord>> {
         self.ctx.block_on(crate::audit::list(&self.ctx.store))
@@ -258,9 +263,10 @@ impl Lsu {
     }
 
     /// What a listing shows of the image folder `keys`: the image, the
-    /// image marked damaged, or nothing (deleted, or gone meanwhile). An
+    /// image marked unreadable, or nothing (deleted, or gone meanwhile). An
     /// image whose commit records cannot be read is listed with the reason
-    /// in [`ImageInfo::damage`]: damage is reported, never hidden.
+    /// in [`ImageInfo::unreadable`]: damage is reported, never hidden, and
+    /// an image of a newer plugin is listed as such, not as damage.
     pub(crate) async fn listed(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
         let damage = match find_latest(&self.ctx.store, keys).await {
             Ok(Latest::Record(m)) if m.state == ImageState::Deleted => return Ok(None),
@@ -274,11 +280,16 @@ impl Lsu {
                 format!("no commit record in {} although {found} is stored", keys.manifest_dir())
             }
             Err(EngineError::Integrity(why)) => why,
+            Err(e @ EngineError::NewerFormat { found, .. }) => {
+                tracing::warn!(lsu = self.name(), image = keys.root(), "image of a newer plugin listed: {e}");
+                let why = Unreadable::NewerFormat { found, why: e.to_string() };
+                return Ok(keys.def_from_folder().map(|def| ImageInfo::unreadable(def, self.name(), why)));
+            }
             Err(e) => return Err(e),
         };
         tracing::error!(lsu = self.name(), image = keys.root(), "damaged image listed: {damage}");
         match keys.def_from_folder() {
-            Some(def) => Ok(Some(ImageInfo::damaged(def, self.name(), damage))),
+            Some(def) => Ok(Some(ImageInfo::unreadable(def, self.name(), Unreadable::Damaged(damage)))),
             None => {
                 tracing::error!(lsu = self.name(), image = keys.root(), "its folder name is not an image name");
                 Ok(None)

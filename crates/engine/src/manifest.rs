@@ -10,8 +10,12 @@
 //! magic "VOSTMAN1" | frame version u32 | payload length u64 | CRC32C u32 | JSON payload
 //! ```
 //!
-//! The CRC32C covers every other byte of the record: magic, version, length
-//! and payload. Both data paths create a record in one atomic step (a
+//! The frame version is the stored format (see `format`). From version 2 on
+//! the CRC32C covers every other byte of the record: magic, version, length
+//! and payload (version 1 covered the payload only), and every later version
+//! keeps this frame, so a record of a format newer than this plugin's is
+//! checked all the same: intact, it is [`EngineError::NewerFormat`], not
+//! damage. Both data paths create a record in one atomic step (a
 //! conditional PUT, or a file written aside and linked into place), so a
 //! record is either whole or absent: one that is short, long, or fails its
 //! checksum can only be damage, and is an error, never skipped.
@@ -19,12 +23,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
+use crate::format;
 use crate::layout::LAYOUT_VERSION;
 
 const MAGIC: &[u8; 8] = b"VOSTMAN1";
 const HEADER: usize = 8 + 4 + 8 + 4;
-/// Frame version 1 checked the payload only; 2 checks the whole record.
-const FRAME_VERSION: u32 = 2;
 
 /// Where an image is in its life. The OST flags (pending, created) are
 /// derived from it; busy flags come from the open handles of the process.
@@ -151,7 +154,7 @@ impl Manifest {
         let payload = serde_json::to_vec(self).expect("a manifest always serializes");
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FRAME_VERSION.to_le_bytes());
+        out.extend_from_slice(&format::WRITTEN.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         let crc = crc32c::crc32c_append(crc32c::crc32c(&out), &payload);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -174,15 +177,18 @@ impl Manifest {
         let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
         let payload = &bytes[HEADER..];
         let computed = match version {
+            0 => return corrupt("frame version 0".into()),
             1 => crc32c::crc32c(payload),
-            FRAME_VERSION => crc32c::crc32c_append(crc32c::crc32c(&bytes[..20]), payload),
-            _ => return corrupt(format!("unsupported frame version {version}")),
+            _ => crc32c::crc32c_append(crc32c::crc32c(&bytes[..20]), payload),
         };
         if computed != crc {
             return corrupt(format!("checksum mismatch ({} bytes stored)", bytes.len()));
         }
         if payload.len() as u64 != len {
             return corrupt(format!("{} payload bytes where the header says {len}", payload.len()));
+        }
+        if version > format::WRITTEN {
+            return Err(format::newer(format!("commit record {what}"), version));
         }
         let manifest: Manifest = serde_json::from_slice(payload).map_err(|e| {
             EngineError::Integrity(format!("commit record {what}: checksum matches but content is unreadable: {e}"))
@@ -273,6 +279,38 @@ mod tests {
         old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
         old.extend_from_slice(&payload);
         assert_eq!(Manifest::decode(&old, "t").unwrap(), m);
+    }
+
+    /// A record as a plugin of format `version` frames it.
+    fn framed(version: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&out), payload);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn an_intact_record_of_a_later_format_is_newer_not_damage() {
+        let later = format::WRITTEN + 1;
+        // Its payload may mean anything: it is not parsed.
+        for payload in [serde_json::to_vec(&sample()).unwrap(), b"\x00 not json in this format".to_vec()] {
+            let bytes = framed(later, &payload);
+            match Manifest::decode(&bytes, "t") {
+                Err(EngineError::NewerFormat { found, .. }) => assert_eq!(found, later),
+                other => panic!("{other:?}"),
+            }
+            // Damaged, it is damage: the frame's checksum is checked all the same.
+            for at in [9, 13, 21, bytes.len() - 1] {
+                let mut b = bytes.clone();
+                b[at] ^= 0x10;
+                assert!(matches!(Manifest::decode(&b, "t"), Err(EngineError::Integrity(_))), "flip at {at}");
+            }
+        }
+        let m = sample();
+        assert_eq!(framed(format::WRITTEN, &serde_json::to_vec(&m).unwrap()), m.encode());
     }
 
     #[test]

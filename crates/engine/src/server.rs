@@ -503,6 +503,7 @@ impl ServerShared {
             limits: self.ctx.bandwidth.of(&self.name, &self.cfg),
             worm,
             default_lock: Default::default(),
+            formats: Default::default(),
         }));
         lsus.insert(name, lsu.clone());
         Ok(lsu)

@@ -60,6 +60,7 @@ api! {
     vastost_release_image_lock: fn(*const sts_lsu_t, *const sts_image_def_t, *const c_char) -> sts_status_t;
     vastost_image_tampered: fn(*const sts_lsu_t, *const sts_image_def_t, c_int, *mut c_char, usize, *mut usize) -> sts_status_t;
     vastost_lsu_audit: fn(*const sts_lsu_t, *mut c_char, usize, *mut usize) -> sts_status_t;
+    vastost_lsu_formats: fn(*const sts_lsu_t, *mut vastost_formats_t) -> sts_status_t;
     vastost_image_dates: fn(*const sts_lsu_t, *const c_char, *mut sts_image_info_t, usize, *mut usize) -> sts_status_t;
     stspi_get_image_prop: fn(stsp_image_handle_t, *mut sts_image_info_t) -> sts_status_t;
     stspi_get_image_prop_byname: fn(*const sts_lsu_t, *const sts_image_def_t, *mut sts_image_info_t) -> sts_status_t;

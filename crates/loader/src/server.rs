@@ -34,6 +34,16 @@ impl<'p> Server<'p> {
         Ok(sts_lsu_t { sl_server_handle: self.raw, sl_lsu_name: fill(lsu, "LSU name")? })
     }
 
+    /// `vastost_lsu_formats`: the stored formats the plugin reads and
+    /// writes, and those written to the LSU.
+    pub fn lsu_formats(&self, lsu: &str) -> Result<vastost_formats_t, OstError> {
+        let l = self.lsu(lsu)?;
+        let mut out = vastost_formats_t::default();
+        // SAFETY: valid struct pointers.
+        self.plugin.check(unsafe { (self.plugin.api.vastost_lsu_formats)(&l, &mut out) })?;
+        Ok(out)
+    }
+
     /// `stspi_get_server_prop`.
     pub fn info(&self) -> Result<ServerInfo, OstError> {
         let mut info = zeroed_server_info();

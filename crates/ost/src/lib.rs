@@ -58,6 +58,13 @@ pub const STS_II_WORM_LOCKED: u32 = 0x40;
 /// lost, so its state and size are unknown (neither pending nor created);
 /// opening it gives `STS_EINTEGRITY` with the reason.
 pub const VASTOST_II_DAMAGED: u32 = 0x8000_0000;
+/// Vendor flag: the image's newest commit record is of a newer stored format
+/// (a newer plugin's, not damage); opening or deleting it: `STS_ENEWERFORMAT`.
+pub const VASTOST_II_NEWER_FORMAT: u32 = 0x4000_0000;
+/// The stored format this plugin writes.
+pub const VASTOST_FORMAT_WRITTEN: u32 = 2;
+/// The oldest stored format this plugin reads (it reads all up to the one it writes).
+pub const VASTOST_FORMAT_OLDEST_READ: u32 = 1;
 
 // Open modes of `stspi_open_image`.
 /// Open a complete image for reading.
@@ -240,6 +247,8 @@ pub enum sts_status {
     STS_ENOCOPY = 2060218,
     /// The background copy is still running (`named_async_wait` timed out).
     STS_EINPROGRESS = 2060219,
+    /// Written by a newer plugin in a stored format this one does not read.
+    STS_ENEWERFORMAT = 2060220,
 }
 
 /// Generates, from one table of each status's message, the list of all
@@ -304,6 +313,7 @@ status_table! {
     STS_ECANCELED => "operation cancelled",
     STS_ENOCOPY => "no such background copy",
     STS_EINPROGRESS => "background copy still running",
+    STS_ENEWERFORMAT => "written by a newer plugin in a format this one does not read",
 }
 
 /// What every entry point returns: an `sts_status` value.
@@ -559,6 +569,20 @@ pub struct vastost_snapshot_t {
     pub vs_expires: u64,
     /// 1 when it cannot be deleted before it expires.
     pub vs_indestructible: u32,
+}
+
+/// Stored formats of this plugin and of an LSU (`vastost_lsu_formats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct vastost_formats_t {
+    /// The oldest format this plugin reads.
+    pub vf_oldest_read: u32,
+    /// The format this plugin writes.
+    pub vf_written: u32,
+    /// The newest format written to the LSU (0: no marker, see README).
+    pub vf_lsu_newest: u32,
+    /// The oldest format the LSU lets write to it.
+    pub vf_lsu_writers_from: u32,
 }
 
 /// Counters of the plugin's memory budget (`vastost_get_stats`).

@@ -71,6 +71,19 @@ pub extern "C" fn stspi_get_lsu_prop_byname(
     })
 }
 
+/// The stored formats this plugin reads and writes, and those written to
+/// LSU `lsu` as its format markers say (an extension).
+#[unsafe(no_mangle)]
+pub extern "C" fn vastost_lsu_formats(lsu: Option<&sts_lsu_t>, out: Option<&mut vastost_formats_t>) -> sts_status_t {
+    guard("vastost_lsu_formats", || {
+        let _engine = state::engine()?;
+        let (_, lsu) = lsu_of(given(lsu, "lsu")?)?;
+        let out = given_mut(out, "out")?;
+        *out = formats_to_c(&lsu.formats()?);
+        Ok(())
+    })
+}
+
 /// Sets an LSU's label.
 ///
 /// # Safety

@@ -129,6 +129,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 mod bench;
 mod commands;
 mod damage;
+mod formats;
 mod locked_default;
 mod provisioning;
 mod simulator;
