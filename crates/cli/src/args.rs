@@ -296,9 +296,11 @@ pub struct RestoreArgs {
     /// Size of each read_image call (512 bytes to 256MiB).
     #[arg(long, default_value = "1MiB", value_parser = block_size)]
     pub block: ByteSize,
-    /// Restore an image that has no content record (not written by
-    /// vastost, or its record was lost) as stored: all its bytes, padded to
-    /// 512-byte blocks, without a content checksum to prove them.
+    /// Restore an image whose metadata is another program's (so it has no
+    /// content record of vastost's) as stored: all its bytes, padded to
+    /// 512-byte blocks, without a content checksum to prove them. (An image
+    /// with no metadata at all, as `vastost synth` made them before stored
+    /// format 2, is restored as stored without it, saying so.)
     #[arg(long)]
     pub as_stored: bool,
 }

@@ -104,15 +104,29 @@ pub fn write_content_meta(image: &mut Image<'_>, meta: ContentMeta) -> Result<()
     Ok(())
 }
 
-/// Reads the content record of an image, if `vastost` wrote it.
-pub fn read_content_meta(image: &mut Image<'_>) -> Result<Option<ContentMeta>> {
+/// What an image's metadata says of its content.
+#[derive(Debug, Clone, Copy)]
+pub enum Content {
+    /// `vastost` recorded its length and checksum.
+    Recorded(ContentMeta),
+    /// The image has no metadata at all, so never had a record: images
+    /// `vastost synth` made before stored format 2 (which wrote none).
+    NeverRecorded,
+    /// Metadata of another program (NetBackup's header), no record of ours.
+    Foreign,
+}
+
+/// Reads the content record of an image, if `vastost` wrote it. A lost
+/// metadata object is not "no record": the plugin reports it as damage.
+pub fn read_content_meta(image: &mut Image<'_>) -> Result<Content> {
     let mut buf = vec![0u8; 64 << 10];
     let n = image.read_meta(&mut buf, 0).context("read_image_meta failed")? as usize;
-    let value: serde_json::Value = match serde_json::from_slice(&buf[..n]) {
-        Ok(v) => v,
-        Err(_) => return Ok(None),
-    };
-    Ok(value.get(META_TAG).and_then(|m| serde_json::from_value(m.clone()).ok()))
+    if n == 0 {
+        return Ok(Content::NeverRecorded);
+    }
+    let value: Option<serde_json::Value> = serde_json::from_slice(&buf[..n]).ok();
+    let record = value.and_then(|v| v.get(META_TAG).and_then(|m| serde_json::from_value(m.clone()).ok()));
+    Ok(record.map_or(Content::Foreign, Content::Recorded))
 }
 
 /// Backs up `src` into a new image and closes it complete. The source is
@@ -179,26 +193,34 @@ pub fn restore(
     let meta = read_content_meta(&mut image)?;
     let size = image.info().context("get_image_prop failed")?.size;
     let content = match (meta, proof) {
-        (Some(m), _) if m.content_length <= size => m.content_length,
-        (Some(m), _) => {
+        (Content::Recorded(m), _) if m.content_length <= size => m.content_length,
+        (Content::Recorded(m), _) => {
             return Err(Mismatch(format!(
                 "image {basename}/{date}: its content record says {} bytes, but the image holds {size}",
                 m.content_length
             ))
             .into());
         }
-        (None, Proof::AsStored) => {
+        (Content::NeverRecorded, _) => {
+            eprintln!(
+                "vastost: note: image {basename}/{date} has no metadata, so no whole-image content record (images \
+                 made by `vastost synth` before stored format 2 have none): its {size} bytes are given as stored, \
+                 every chunk checked against its CRC32C on the way"
+            );
+            size
+        }
+        (Content::Foreign, Proof::AsStored) => {
             eprintln!(
                 "vastost: warning: image {basename}/{date} has no content record: restoring its {size} bytes as \
                  stored (padded to 512-byte blocks), without a content checksum"
             );
             size
         }
-        (None, Proof::Required) => {
+        (Content::Foreign, Proof::Required) => {
             return Err(Mismatch(format!(
                 "image {basename}/{date} has no content record (vastost records the length and CRC32C of what it \
-                 backs up; this one was written by another program or its record is lost), so its content cannot \
-                 be proven; --as-stored gives its {size} bytes as stored"
+                 backs up; this image's metadata was written by another program), so its content cannot be \
+                 proven; --as-stored gives its {size} bytes as stored"
             ))
             .into());
         }
@@ -220,7 +242,7 @@ pub fn restore(
     }
     sink.flush().context("cannot write the restored data")?;
     image.close(false).context("close_image failed")?;
-    if let Some(m) = meta
+    if let Content::Recorded(m) = meta
         && m.crc32c != crc
     {
         return Err(Mismatch(format!(

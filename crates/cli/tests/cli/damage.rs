@@ -91,17 +91,38 @@ fn an_image_without_a_content_record_is_restored_only_as_stored() {
     let plugin = support::load();
     plugin.init(Some(&env.config)).unwrap();
     let s = plugin.open_server("VastData:small", None).unwrap();
-    let mut img = s.create_image("lsu1", "foreign", "1").unwrap();
-    img.write(&[5u8; 1024], 0).unwrap();
-    img.close(true).unwrap();
+    // One with another program's metadata, one with none at all (as
+    // `vastost synth` made them before stored format 2).
+    for (name, meta) in [("foreign", Some(&b"a NetBackup header"[..])), ("bare", None)] {
+        let mut img = s.create_image("lsu1", name, "1").unwrap();
+        img.write(&[5u8; 1024], 0).unwrap();
+        if let Some(meta) = meta {
+            img.write_meta(meta, 0).unwrap();
+        }
+        img.close(true).unwrap();
+    }
     drop(s);
     plugin.terminate().unwrap();
     let out = env.dir.path().join("foreign.bin");
     let err = fails(&vastost(&env, &["restore", "--image", "foreign", "--output", path(&out)]), 3);
-    assert!(err.contains("no content record") && err.contains("--as-stored"), "{err}");
+    assert!(
+        err.contains("no content record") && err.contains("another program") && err.contains("--as-stored"),
+        "{err}"
+    );
+    assert!(!err.contains("lost"), "nothing was lost: {err}");
     assert!(!out.exists());
     let done = vastost(&env, &["restore", "--image", "foreign", "--output", path(&out), "--as-stored"]);
     ok(&done);
     assert!(String::from_utf8_lossy(&done.stderr).contains("warning"), "says so");
     assert_eq!(std::fs::read(&out).unwrap(), vec![5u8; 1024]);
+
+    // Without metadata there never was a record: restored as stored, saying what it is.
+    let out = env.dir.path().join("bare.bin");
+    let done = vastost(&env, &["restore", "--image", "bare", "--output", path(&out)]);
+    ok(&done);
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(said.contains("no whole-image content record") && said.contains("every chunk checked"), "{said}");
+    assert!(!said.contains("lost"), "{said}");
+    assert_eq!(std::fs::read(&out).unwrap(), vec![5u8; 1024]);
+    ok(&vastost(&env, &["verify", "--image", "bare", "--date", "1"]));
 }
