@@ -128,6 +128,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 mod bench;
 mod commands;
+mod corpus;
 mod damage;
 mod formats;
 mod locked_default;
