@@ -59,6 +59,6 @@ pub(crate) fn status_of(err: &EngineError) -> sts_status {
         ErrorKind::WormMax => STS_EWORM_MAX,
         ErrorKind::WormLocked => STS_EWORM_LOCKED,
         ErrorKind::NewerFormat => STS_ENEWERFORMAT,
-        _ => STS_ESOFTWARE,
+        ErrorKind::Internal => STS_ESOFTWARE,
     }
 }

@@ -9,7 +9,6 @@ use vastost_storage::StorageError;
 
 /// What a caller can act on; the ABI maps each kind to one OST status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// A bad argument: wrong size, bad name, bad offset.
     InvalidArgument,
@@ -228,7 +227,7 @@ impl EngineError {
                 vastost_vms::VmsErrorKind::Auth => ErrorKind::Auth,
                 vastost_vms::VmsErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 vastost_vms::VmsErrorKind::Unavailable => ErrorKind::Connect,
-                _ => ErrorKind::Io,
+                vastost_vms::VmsErrorKind::NotFound | vastost_vms::VmsErrorKind::Other => ErrorKind::Io,
             },
             EngineError::Storage(s) => match s.kind {
                 S::NotFound => ErrorKind::Io,
@@ -241,7 +240,7 @@ impl EngineError {
                 S::LockTooShort => ErrorKind::WormMin,
                 S::LockTooLong => ErrorKind::WormMax,
                 S::Unsupported => ErrorKind::NotSupported,
-                _ => ErrorKind::Io,
+                S::Other => ErrorKind::Io,
             },
         }
     }

@@ -5,7 +5,6 @@ use crate::s3_said::S3Said;
 
 /// What a caller can act on when a storage call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// The object or folder does not exist.
     NotFound,
@@ -102,8 +101,11 @@ impl StorageError {
         // What an S3 server answered, in one line; otherwise OpenDAL's own
         // message, without its context dump (kept in the source).
         let said = S3Said::read(err.message(), &err.to_string());
-        if said.as_ref().and_then(|s| s.code.as_deref()) == Some("NotImplemented") {
-            kind = ErrorKind::Unsupported;
+        // The S3 error code is the server's own classification: it wins
+        // over the status's (OpenDAL files NoSuchBucket under "config
+        // invalid", NotImplemented under "unexpected").
+        if let Some(by_code) = said.as_ref().and_then(S3Said::kind) {
+            kind = by_code;
         }
         let mut message = match &said {
             Some(said) => said.line(),
@@ -129,17 +131,40 @@ impl StorageError {
             {
                 kind = ErrorKind::Temporary;
             }
+            if refused_certificate(c) {
+                kind = ErrorKind::Tls;
+            }
             causes.push(c.to_string());
             cause = c.source();
-        }
-        if causes.iter().any(|c| c.contains("certificate")) {
-            kind = ErrorKind::Tls;
         }
         if let Some(root) = causes.last().filter(|c| said.is_none() && !message.contains(c.as_str())) {
             message = format!("{message}: {root}");
         }
         StorageError { kind, op, key: key.to_string(), message, source: Some(Box::new(err)) }
     }
+}
+
+/// Whether `cause` is TLS refusing the server's certificate (unknown
+/// issuer, wrong name, expired): rustls's error, which the HTTP client
+/// carries inside `io::Error`s (whose `source` skips what they wrap).
+fn refused_certificate(cause: &(dyn StdError + 'static)) -> bool {
+    let mut at = Some(cause);
+    while let Some(e) = at {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+                    | rustls::Error::InvalidCertRevocationList(_)
+            );
+        }
+        at = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn StdError + 'static));
+    }
+    false
 }
 
 fn io_kind(err: &std::io::Error) -> ErrorKind {

@@ -36,7 +36,8 @@ impl<T: HttpTransport> HttpTransport for ResendDamaged<T> {
             }
             let (parts, mut body) = resp.into_parts();
             let text = body.to_buffer().await?;
-            let damaged = String::from_utf8_lossy(&text.to_vec()).contains("BadDigest");
+            let code = crate::s3_said::S3Said::code_in_body(&String::from_utf8_lossy(&text.to_vec()));
+            let damaged = code.as_deref() == Some("BadDigest");
             if damaged && sent < RESENDS {
                 sent += 1;
                 tracing::warn!(uri = %req.uri(), "upload damaged on the way (BadDigest): sending it again");

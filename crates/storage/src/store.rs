@@ -13,7 +13,7 @@ use bytes::Bytes;
 use opendal::Operator;
 
 use crate::breaker::Breaker;
-use crate::error::{ErrorKind, Result, StorageError};
+use crate::error::{Result, StorageError};
 use crate::fs::{self, FsStore};
 use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
@@ -101,17 +101,8 @@ impl ObjectStore {
     /// Checks that the store answers (for S3: that the bucket exists and
     /// the keys are accepted).
     pub async fn check(&self) -> Result<()> {
-        self.run(|op| async move { op.check().await }).await.map_err(|e| {
-            // OpenDAL files S3's NoSuchBucket under "config invalid"; for
-            // us it is a missing LSU.
-            let missing_bucket =
-                e.kind() == opendal::ErrorKind::ConfigInvalid && e.to_string().contains("NoSuchBucket");
-            let mut err = StorageError::from_opendal("check", "", e);
-            if missing_bucket {
-                err.kind = ErrorKind::NotFound;
-            }
-            err
-        })
+        // A missing bucket is NotFound by its S3 code (see `S3Said::kind`).
+        self.run(|op| async move { op.check().await }).await.map_err(|e| StorageError::from_opendal("check", "", e))
     }
 
     /// Where the store is, for messages and logs (never holds a secret).

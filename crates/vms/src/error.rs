@@ -1,6 +1,5 @@
 /// What a caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum VmsErrorKind {
     /// Bad credentials, or a token that could not be renewed.
     Auth,
