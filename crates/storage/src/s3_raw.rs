@@ -259,7 +259,9 @@ impl RawS3 {
             404 => ErrorKind::NotFound,
             // Only conditional requests (If-None-Match) are answered so.
             412 => ErrorKind::AlreadyExists,
-            400 if text.contains("InvalidArgument") => lock_bounds(&text).unwrap_or(ErrorKind::Invalid),
+            400 if S3Said::code_in_body(&text).as_deref() == Some("InvalidArgument") => {
+                lock_bounds(&text).unwrap_or(ErrorKind::Invalid)
+            }
             // What the server does not implement is not ours to fix.
             501 => ErrorKind::Unsupported,
             429 | 500..=599 => ErrorKind::Temporary,
