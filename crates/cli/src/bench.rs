@@ -205,7 +205,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     let (server, config) = match &sim {
         Some(sim) => {
             let creds = dir.join("s3-credentials.toml");
-            crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+            crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
             let endpoint = sim.s3_endpoint();
             let s3 = S3Demo { endpoint: &endpoint, credentials: &creds, vms: None, ca_bundle: None };
             ("VastData:demo-s3", write_config(&dir, &data, fragment, budget, direct_io, Some(s3))?)
@@ -241,7 +241,7 @@ fn throughput(plugin_path: Option<&Path>, args: &BenchArgs, dir: &Path, block: u
     let (server, config) = match &target {
         Some(t) => {
             let creds = dir.join("s3-credentials.toml");
-            crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+            crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
             let s3 = S3Demo { endpoint: &t.endpoint, credentials: &creds, vms: None, ca_bundle: None };
             ("VastData:demo-s3", write_config(dir, &data, fragment, budget, direct_io, Some(s3))?)
         }

@@ -17,9 +17,12 @@ use crate::{fmt, session};
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
+        #[cfg(feature = "lab")]
         Command::Demo(args) => return crate::demo::run(cli.plugin.as_deref(), args),
+        #[cfg(feature = "lab")]
         Command::Bench(args) => return crate::bench::run(cli.plugin.as_deref(), args),
-        Command::Sim(args) => return sim(args),
+        #[cfg(feature = "lab")]
+        Command::Sim(args) => return crate::sim::run(args),
         Command::Setup(args) => return crate::setup::run(args),
         Command::SupportBundle(args) => return crate::support::run(&cli, args),
         Command::Stats(args) => return crate::stats::run(&cli, args),
@@ -167,12 +170,9 @@ fn dispatch(plugin: &Plugin, command: &Command) -> Result<()> {
         Command::Synth(args) => crate::copies::synth(plugin, args),
         Command::Events(args) => crate::copies::events(plugin, args),
         Command::Reclaim(args) => crate::copies::reclaim(plugin, args),
-        Command::Demo(_)
-        | Command::Bench(_)
-        | Command::Sim(_)
-        | Command::Setup(_)
-        | Command::SupportBundle(_)
-        | Command::Stats(_) => {
+        #[cfg(feature = "lab")]
+        Command::Demo(_) | Command::Bench(_) | Command::Sim(_) => unreachable!("handled before loading the plugin"),
+        Command::Setup(_) | Command::SupportBundle(_) | Command::Stats(_) => {
             unreachable!("handled before loading the plugin")
         }
     }
@@ -339,47 +339,4 @@ fn verify(plugin: &Plugin, args: &VerifyArgs) -> Result<()> {
         .into());
     }
     Ok(())
-}
-
-fn sim(args: &crate::args::SimArgs) -> Result<()> {
-    let tls = args.tls.then(vastost_sim::SimTls::self_signed).transpose()?;
-    let ca = match &tls {
-        Some(t) => {
-            std::fs::create_dir_all(&args.data)?;
-            let path = std::path::absolute(args.data.join(".vastost-sim-ca.pem"))?;
-            std::fs::write(&path, &t.cert_pem).with_context(|| format!("cannot write {}", path.display()))?;
-            Some(path)
-        }
-        None => None,
-    };
-    let options = vastost_sim::SimOptions {
-        tls,
-        in_memory: args.in_memory,
-        latency: args.latency,
-        max_in_flight: args.max_in_flight,
-        bandwidth_per_connection: args.bandwidth_per_connection.as_u64(),
-    };
-    let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
-    sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
-    for bucket in &args.buckets {
-        sim.create_bucket(bucket).with_context(|| format!("cannot create bucket {bucket}"))?;
-    }
-    if let Some(path) = &args.credentials_out {
-        crate::demo::write_credentials(path, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
-    }
-    // Lines a script can read to learn the ports.
-    println!("s3 endpoint: {}", sim.s3_endpoint());
-    println!("vms endpoint: {}", sim.vms_endpoint());
-    if let Some(ca) = &ca {
-        println!("ca bundle: {}", ca.display());
-    }
-    eprintln!(
-        "VAST simulator: buckets in {}, S3 access key {}, VMS user admin; stop with Ctrl-C",
-        sim.data().display(),
-        vastost_sim::ACCESS_KEY
-    );
-    io::stdout().flush()?;
-    loop {
-        std::thread::park();
-    }
 }

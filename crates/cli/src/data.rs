@@ -2,6 +2,8 @@
 //! any offset can be produced again without keeping them, so a restore is
 //! checked bit for bit against what was backed up.
 
+use std::io::{self, Read};
+
 /// splitmix64: a fast, well-mixed function of its input.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -47,5 +49,40 @@ mod tests {
         let mut other = vec![0; 512];
         Pattern::new(4).fill(1024, &mut other);
         assert_ne!(part, other);
+    }
+}
+
+/// A reader of `len` bytes of a [`Pattern`].
+#[derive(Debug)]
+pub struct PatternReader {
+    pattern: Pattern,
+    pos: u64,
+    len: u64,
+}
+
+impl PatternReader {
+    /// Bytes `start..end` of `pattern`.
+    pub fn new(pattern: Pattern, start: u64, end: u64) -> Self {
+        PatternReader { pattern, pos: start, len: end }
+    }
+}
+
+impl Read for PatternReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.len - self.pos).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.pos.is_multiple_of(8) && n.is_multiple_of(8) {
+            self.pattern.fill(self.pos, &mut buf[..n]);
+        } else {
+            let start = self.pos - self.pos % 8;
+            let mut tmp = vec![0u8; ((self.pos + n as u64).next_multiple_of(8) - start) as usize];
+            self.pattern.fill(start, &mut tmp);
+            let skip = (self.pos - start) as usize;
+            buf[..n].copy_from_slice(&tmp[skip..skip + n]);
+        }
+        self.pos += n as u64;
+        Ok(n)
     }
 }

@@ -13,19 +13,15 @@ use vastost_sim::Simulator;
 
 use crate::args::DemoArgs;
 use crate::data::Pattern;
+use crate::data::PatternReader;
 use crate::exit::Mismatch;
-use crate::transfer::{self, Compare, ContentMeta, PatternReader, Transfer, progress};
+use crate::transfer::{self, Compare, ContentMeta, Transfer, progress};
 use crate::{fmt, session};
 
 const SERVER: &str = "VastData:demo";
 const S3_SERVER: &str = "VastData:demo-s3";
 const LSU: &str = "lsu1";
 const BLOCK: usize = 1 << 20;
-
-/// Writes an S3 credentials file at `path`, readable by its owner only.
-pub fn write_credentials(path: &Path, access_key: &str, secret_key: &str) -> Result<()> {
-    crate::secrets::write(path, &format!("access_key = {access_key:?}\nsecret_key = {secret_key:?}\n"))
-}
 
 /// The S3 server of a demo or bench configuration.
 pub struct S3Demo<'a> {
@@ -127,7 +123,7 @@ pub fn run(plugin_path: Option<&Path>, args: &DemoArgs) -> Result<()> {
         .context("cannot start the simulator")?;
     sim.create_bucket(LSU)?;
     let creds = dir.join("s3-credentials.toml");
-    write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+    crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let (s3_endpoint, vms_endpoint) = (sim.s3_endpoint(), sim.vms_endpoint());
     let s3 = S3Demo { endpoint: &s3_endpoint, credentials: &creds, vms: Some(&vms_endpoint), ca_bundle: Some(&ca) };
     let config = write_config(&dir, &nfs, 8 << 20, 1 << 30, true, Some(s3))?;

@@ -234,7 +234,7 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
     sim.create_bucket(LSU)?;
     let target = S3Target { endpoint: sim.s3_endpoint() };
     let creds = dir.join("s3-credentials.toml");
-    crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+    crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let config = dir.join("vastost-jobs.toml");
     std::fs::write(
         &config,

@@ -13,28 +13,41 @@
 
 mod args;
 mod args_cluster;
+#[cfg(feature = "lab")]
+mod args_lab;
+#[cfg(feature = "lab")]
 mod bench;
+#[cfg(feature = "lab")]
 mod bench_steps;
 mod check;
 mod commands;
 mod copies;
+#[cfg(feature = "lab")]
 mod copy_bench;
+#[cfg(feature = "lab")]
 mod data;
 mod dates;
+#[cfg(feature = "lab")]
 mod demo;
 mod exit;
 mod fmt;
+#[cfg(feature = "lab")]
 mod jobs_bench;
+#[cfg(feature = "lab")]
 mod peers;
+#[cfg(feature = "lab")]
 mod scale_bench;
 mod scan;
 mod secrets;
 mod session;
 mod setup;
+#[cfg(feature = "lab")]
+mod sim;
 mod snapshots;
 mod stats;
 mod support;
 mod transfer;
+#[cfg(feature = "lab")]
 mod worm_bench;
 
 use std::process::ExitCode;

@@ -45,6 +45,11 @@ pub fn read_password(path: &Path) -> Result<String> {
         .to_string())
 }
 
+/// Writes an S3 credentials file at `path`, readable by its owner only.
+pub fn write_credentials(path: &Path, access_key: &str, secret_key: &str) -> Result<()> {
+    write(path, &format!("access_key = {access_key:?}\nsecret_key = {secret_key:?}\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         println!("exists   S3 keys in {}", args.credentials_out.display());
     } else {
         let (access_key, secret_key) = rt.block_on(vms.create_access_key(done.user_id))?;
-        crate::demo::write_credentials(&args.credentials_out, &access_key, &secret_key)?;
+        crate::secrets::write_credentials(&args.credentials_out, &access_key, &secret_key)?;
         println!(
             "created  S3 access key {access_key} for {} (secret in {})",
             args.s3_user,

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use vastost_loader::{Image, Server};
 use vastost_ost::{STS_BLOCK_SIZE, STS_O_READ};
 
-use crate::data::Pattern;
 use crate::exit::Mismatch;
 
 /// What `vastost` records in the metadata of each image it writes, so that
@@ -252,41 +251,6 @@ pub fn restore(
         .into());
     }
     Ok(Transfer { bytes: offset, elapsed: started.elapsed() })
-}
-
-/// A reader of `len` bytes of a [`Pattern`].
-#[derive(Debug)]
-pub struct PatternReader {
-    pattern: Pattern,
-    pos: u64,
-    len: u64,
-}
-
-impl PatternReader {
-    /// Bytes `start..end` of `pattern`.
-    pub fn new(pattern: Pattern, start: u64, end: u64) -> Self {
-        PatternReader { pattern, pos: start, len: end }
-    }
-}
-
-impl Read for PatternReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = (self.len - self.pos).min(buf.len() as u64) as usize;
-        if n == 0 {
-            return Ok(0);
-        }
-        if self.pos.is_multiple_of(8) && n.is_multiple_of(8) {
-            self.pattern.fill(self.pos, &mut buf[..n]);
-        } else {
-            let start = self.pos - self.pos % 8;
-            let mut tmp = vec![0u8; ((self.pos + n as u64).next_multiple_of(8) - start) as usize];
-            self.pattern.fill(start, &mut tmp);
-            let skip = (self.pos - start) as usize;
-            buf[..n].copy_from_slice(&tmp[skip..skip + n]);
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
 }
 
 /// A sink that compares what it is given with a reference stream and

@@ -31,7 +31,7 @@ pub(crate) fn run(plugin_path: Option<&Path>, dir: &Path, images: usize, size: u
     sim.create_bucket(PLAIN)?;
     sim.create_locked_bucket(LOCKED)?;
     let creds = dir.join("s3-credentials.toml");
-    crate::demo::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
+    crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
     let config = dir.join("vastost-worm.toml");
     std::fs::write(
         &config,

@@ -162,7 +162,7 @@ impl ObjectStore {
     }
 
     /// Writes an object only if no object has that key: an atomic
-    /// create-if-absent. Fails with [`ErrorKind::AlreadyExists`] otherwise.
+    /// create-if-absent. Fails with [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) otherwise.
     pub async fn put_new(&self, key: &str, data: Bytes) -> Result<()> {
         match &*self.backend {
             Backend::Fs(s) => fs::put_new(&s.root, key, data).await,
@@ -395,7 +395,7 @@ impl ObjectStore {
     /// Deletes an object; deleting a missing object succeeds. In a bucket
     /// that keeps versions, every version of it goes (a plain delete would
     /// only add a delete marker); a locked one is kept and the call fails
-    /// with [`ErrorKind::PermissionDenied`].
+    /// with [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied).
     pub async fn delete(&self, key: &str) -> Result<()> {
         if self.versioned_delete(&[key.to_string()]).await? {
             return Ok(());
