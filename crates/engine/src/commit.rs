@@ -1,8 +1,7 @@
-//! The commit log of an image: commit records created only if absent
-//! (never rewritten), the newest one wins; a successor record for each
-//! change; superseded records removed last; folder walks; and the checks
-//! that tell a lost record from a free name. Everything above it commits
-//! through here; it knows nothing of readers, writers or the facade.
+//! The commit log of an image ([`CommitLog`]): the one way records are
+//! written; folder walks; and the checks that tell a lost record from a
+//! free name. Everything above it commits through here; it knows nothing
+//! of readers, writers or the facade.
 
 use bytes::Bytes;
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore, Retention};
@@ -24,6 +23,81 @@ pub(crate) fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
     }
 }
 
+/// The commit log of one image. Its rules, stated once:
+/// - a record is created only if absent, never rewritten: two writers
+///   never both commit one sequence number, and a change is a successor
+///   record (sequence + 1, a new session token);
+/// - a record is framed and checked whole (see `manifest`): one that
+///   cannot be read is damage, reported, never skipped for an older one;
+///   an intact record of a newer format is a newer plugin's;
+/// - the newest record rules (among records written behind a WORM lock,
+///   the one `anchor` says);
+/// - a superseded record is removed last, after the successor is in
+///   place; failing to remove it is harmless (it is never read) and only
+///   logged. Records still locked by the storage stay until their lock
+///   expires (see `superseded`).
+pub(crate) struct CommitLog<'a> {
+    ctx: &'a LsuCtx,
+    keys: &'a ImageKeys,
+}
+
+impl<'a> CommitLog<'a> {
+    /// The log of the image at `keys`.
+    pub(crate) fn new(ctx: &'a LsuCtx, keys: &'a ImageKeys) -> Self {
+        CommitLog { ctx, keys }
+    }
+
+    /// Creates `first` (a new image's record, at its own sequence number);
+    /// `false` when another writer's record is there.
+    pub(crate) fn create(&self, first: &Manifest) -> Result<bool> {
+        put_record(self.ctx, &self.keys.manifest(first.seq), first.encode())
+    }
+
+    /// Commits the successor of `current`, as `change` makes it; `None`
+    /// when another writer committed that sequence number first. The
+    /// superseded record stays: the caller retires it when it may.
+    pub(crate) fn append(&self, current: &Manifest, change: impl FnOnce(&mut Manifest)) -> Result<Option<Manifest>> {
+        self.append_locked(current, 0, None, change)
+    }
+
+    /// [`CommitLog::append`] `skip` numbers further on, the record carrying
+    /// the storage lock `lock` from its first moment (a WORM lock's record).
+    pub(crate) fn append_locked(
+        &self,
+        current: &Manifest,
+        skip: u64,
+        lock: Option<Retention>,
+        change: impl FnOnce(&mut Manifest),
+    ) -> Result<Option<Manifest>> {
+        let mut next = next_commit(current);
+        next.seq += skip;
+        change(&mut next);
+        let created = put_record_with(self.ctx, &self.keys.manifest(next.seq), next.encode(), lock)?;
+        Ok(created.then_some(next))
+    }
+
+    /// Removes record `seq`, superseded (see the rules above).
+    pub(crate) fn retire(&self, seq: u64) {
+        remove_superseded(self.ctx, self.keys, seq);
+    }
+}
+
+/// Empties the log of a deleted image for the reclaimer: every record
+/// older than its tombstone `tombstone`, and the tombstone too when
+/// `with_tombstone`, oldest first (a pass cut short leaves the newest,
+/// which still says "deleted"). `true` when any was removed.
+pub(crate) async fn purge(store: &ObjectStore, keys: &ImageKeys, tombstone: u64, with_tombstone: bool) -> Result<bool> {
+    let mut seqs: Vec<u64> =
+        store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| layout::parse_manifest_seq(&e.name)).collect();
+    seqs.sort_unstable();
+    let mut removed = false;
+    for seq in seqs.into_iter().filter(|s| *s < tombstone || (with_tombstone && *s == tombstone)) {
+        store.delete(&keys.manifest(seq)).await?;
+        removed = true;
+    }
+    Ok(removed)
+}
+
 /// Creates commit record `key` unless it exists; `false` when another
 /// writer's record is there. A record found with exactly our bytes is
 /// ours: an attempt that landed although its answer was lost (and was
@@ -34,7 +108,7 @@ pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool
 
 /// [`put_record`], the record carrying the storage lock `lock` from its
 /// first moment when one is given.
-pub(crate) fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
+fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
     ctx.commits.check(ctx.name.as_str())?;
     ctx.formats.pass(&ctx.rt, &ctx.books, ctx.name.as_str())?;
     let bytes = Bytes::from(bytes);
@@ -96,10 +170,9 @@ pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarn
             Some(m) if m.meta || m.state == ImageState::Pending => return Ok(()),
             Some(m) => m,
         };
-        let mut next = next_commit(&m);
-        next.meta = true;
-        if put_record(ctx, &keys.manifest(next.seq), next.encode())? {
-            remove_superseded(ctx, keys, m.seq);
+        let log = CommitLog::new(ctx, keys);
+        if log.append(&m, |next| next.meta = true)?.is_some() {
+            log.retire(m.seq);
             return Ok(());
         }
     }

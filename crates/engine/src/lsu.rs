@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use vastost_storage::ErrorKind as StorageKind;
 
-use crate::commit::{Latest, find_latest, load_latest, next_commit, put_record, record_meta, same_image};
+use crate::commit::{CommitLog, Latest, find_latest, load_latest, record_meta, same_image};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::events::StoredEvent;
@@ -170,8 +170,7 @@ impl Lsu {
             Some(tombstone) => manifest.seq = tombstone.seq + 1,
             None => {}
         }
-        let key = keys.manifest(manifest.seq);
-        if !put_record(&self.ctx, &key, manifest.encode())? {
+        if !CommitLog::new(&self.ctx, &keys).create(&manifest)? {
             return Err(EngineError::ImageExists(def.to_string()));
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
@@ -324,9 +323,7 @@ impl Lsu {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
         crate::worm::check_unlocked(def, &m)?;
-        let mut tombstone = next_commit(&m);
-        tombstone.state = ImageState::Deleted;
-        if !put_record(&self.ctx, &keys.manifest(tombstone.seq), tombstone.encode())? {
+        if CommitLog::new(&self.ctx, &keys).append(&m, |t| t.state = ImageState::Deleted)?.is_none() {
             return Err(EngineError::Busy { image: def.to_string(), reason: "it changed while being deleted" });
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, size = m.size, "deleted image");

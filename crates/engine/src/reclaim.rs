@@ -21,10 +21,10 @@
 
 use std::sync::Arc;
 
-use crate::commit::{Latest, folders_of, latest_or_lost, load_latest, next_commit, put_record, remove_superseded};
+use crate::commit::{CommitLog, Latest, folders_of, latest_or_lost, load_latest};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
-use crate::layout::{self, ImageKeys, parse_manifest_seq};
+use crate::layout::{self, ImageKeys};
 use crate::manifest::{ImageState, Manifest};
 use crate::refs;
 
@@ -241,12 +241,8 @@ pub(crate) fn reclaim_image(
     let removed = ctx.block_on(async {
         let mut removed = store.size(&keys.meta()).await?.is_some();
         store.delete(&keys.meta()).await?;
-        let mut seqs: Vec<u64> =
-            store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| parse_manifest_seq(&e.name)).collect();
-        seqs.sort_unstable();
-        for seq in seqs.into_iter().filter(|s| Some(*s) < tombstone || (old_tombstone && Some(*s) == tombstone)) {
-            store.delete(&keys.manifest(seq)).await?;
-            removed = true;
+        if let Some(tombstone) = tombstone {
+            removed |= crate::commit::purge(store, keys, tombstone, old_tombstone).await?;
         }
         if old_tombstone {
             store.delete_all(keys.root()).await?;
@@ -262,12 +258,11 @@ pub(crate) fn reclaim_image(
 /// Commits abandoned pending image `m` again as `state`: pending (its
 /// checkpoint stands) or deleted (it had none). Returns the new commit.
 fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> Result<Manifest> {
-    let mut next = next_commit(m);
-    next.state = state;
-    if !put_record(ctx, &keys.manifest(next.seq), next.encode())? {
+    let log = CommitLog::new(ctx, keys);
+    let Some(next) = log.append(m, |next| next.state = state)? else {
         return Err(EngineError::Busy { image: keys.root().to_string(), reason: "it changed while being abandoned" });
-    }
-    remove_superseded(ctx, keys, m.seq);
+    };
+    log.retire(m.seq);
     Ok(next)
 }
 

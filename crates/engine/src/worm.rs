@@ -13,7 +13,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use vastost_storage::{ObjectStore, StoredVersion};
 
 use crate::audit::AuditRecord;
-use crate::commit::{next_commit, put_record, remove_superseded, visible};
+use crate::commit::{CommitLog, visible};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
@@ -70,19 +70,16 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
         let wanted = lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode })
             .map_err(|e| bounds_error(e, &image, until, &policy))?;
         until = wanted.until;
-        let mut next = next_commit(&pinned);
         // A record number taken by something that does not rule (added
         // behind the lock) is skipped, not fought over.
-        next.seq += attempt;
-        next.lock = Some(wanted);
-        let record = keys.manifest(next.seq);
-        let created = crate::commit::put_record_with(ctx, &record, next.encode(), Some(wanted.retention()));
-        if !created.map_err(|e| bounds_error(e, &image, until, &policy))? {
+        let log = CommitLog::new(ctx, &keys);
+        let created = log.append_locked(&pinned, attempt, Some(wanted.retention()), |next| next.lock = Some(wanted));
+        if created.map_err(|e| bounds_error(e, &image, until, &policy))?.is_none() {
             continue;
         }
         // An older record still locked stays until its own lock expires.
         if m.lock.is_none_or(|held| !held.holds_now()) {
-            remove_superseded(ctx, &keys, m.seq);
+            log.retire(m.seq);
         }
         tracing::info!(target: "audit", lsu = %ctx.name, image = %def, until, mode = policy.mode.as_str(), "image locked");
         return Ok(wanted);
@@ -267,12 +264,11 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
             }
             return Err(e.into());
         }
-        let mut next = next_commit(&m);
-        next.lock = None;
-        if !put_record(ctx, &keys.manifest(next.seq), next.encode())? {
+        let log = CommitLog::new(ctx, &keys);
+        if log.append(&m, |next| next.lock = None)?.is_none() {
             continue;
         }
-        remove_superseded(ctx, &keys, m.seq);
+        log.retire(m.seq);
         tracing::warn!(
             target: "audit",
             lsu = %ctx.name,
@@ -381,15 +377,22 @@ mod tests {
         // Someone with the keys adds records: one claiming a longer lock
         // the storage does not hold over other content, one unlocked and
         // deleted, one that is not a record at all.
-        let mut fake = next_commit(&locked);
-        fake.size = 5;
-        fake.extents.clear();
-        fake.lock = Some(ImageLock { until: until + 9999, mode: WormMode::Compliance });
-        assert!(put_record(&ctx, &keys.manifest(fake.seq), fake.encode()).unwrap());
-        let mut gone = next_commit(&fake);
-        gone.state = ImageState::Deleted;
-        gone.lock = None;
-        assert!(put_record(&ctx, &keys.manifest(gone.seq), gone.encode()).unwrap());
+        let log = CommitLog::new(&ctx, &keys);
+        let fake = log
+            .append(&locked, |fake| {
+                fake.size = 5;
+                fake.extents.clear();
+                fake.lock = Some(ImageLock { until: until + 9999, mode: WormMode::Compliance });
+            })
+            .unwrap()
+            .expect("created");
+        let gone = log
+            .append(&fake, |gone| {
+                gone.state = ImageState::Deleted;
+                gone.lock = None;
+            })
+            .unwrap()
+            .expect("created");
         ctx.block_on(ctx.store.put_new(&keys.manifest(gone.seq + 1), bytes::Bytes::from_static(b"junk"))).unwrap();
         assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), locked);
         assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));

@@ -348,7 +348,7 @@ impl ImageWriter {
         self.seal().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
         self.wait_uploads()?;
         let superseded = self.commit(ImageState::Pending)?;
-        crate::commit::remove_superseded(self.image.ctx(), self.image.keys(), superseded);
+        crate::commit::CommitLog::new(self.image.ctx(), self.image.keys()).retire(superseded);
         Ok(())
     }
 
@@ -429,20 +429,22 @@ impl ImageWriter {
         for source in &mut self.sources {
             source.renew_if_old(grace, lsu.as_str(), self.image.def())?;
         }
-        let mut next = crate::commit::next_commit(&self.committed);
-        next.session = self.token.clone();
-        next.state = state;
-        next.size = self.size;
-        next.meta |= self.image.has_meta();
         self.extents = crate::extents::compact(&self.extents);
-        next.extents = self.extents.clone();
-        let key = self.image.keys().manifest(next.seq);
-        if !crate::commit::put_record(self.image.ctx(), &key, next.encode())? {
+        let (token, size, meta, extents) = (self.token.clone(), self.size, self.image.has_meta(), self.extents.clone());
+        let log = crate::commit::CommitLog::new(self.image.ctx(), self.image.keys());
+        let change = |next: &mut Manifest| {
+            next.session = token;
+            next.state = state;
+            next.size = size;
+            next.meta |= meta;
+            next.extents = extents;
+        };
+        let Some(next) = log.append(&self.committed, change)? else {
             return Err(EngineError::Busy {
                 image: self.image.def().to_string(),
                 reason: "another writer or a delete changed it since it was opened",
             });
-        }
+        };
         let superseded = self.committed.seq;
         self.image.committed(next.seq);
         self.committed = next;
