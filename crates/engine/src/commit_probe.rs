@@ -81,7 +81,7 @@ pub(crate) fn probe(
     lsu: &str,
     allowed: bool,
 ) -> Commits {
-    if data.fs_root().is_some() {
+    if data.capability().exclusive_create {
         return Commits::Conditional;
     }
     // What another process of this host found lately.

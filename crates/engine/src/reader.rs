@@ -446,7 +446,9 @@ impl ImageReader {
     /// Sends a unit's GET ahead of its turn; its body is read at
     /// [`Self::start_fetch`] (or when the unit is needed).
     fn open_unit(&mut self, id: UnitId) {
-        if self.cache.contains_key(&id) {
+        // Where a read has no round trip to hide, opening ahead is only a
+        // task that waits: the unit is read in its turn as before.
+        if self.cache.contains_key(&id) || !self.stores[id.0].capability().reads_ahead_pay {
             return;
         }
         let (go, gate) = oneshot::channel();

@@ -55,8 +55,8 @@ impl WarmPath {
     /// A path that is tried only if some of the reader's objects live on a
     /// filesystem.
     pub(crate) fn new(stores: &[ObjectStore]) -> Self {
-        let any_fs = stores.iter().any(|s| s.fs_root().is_some());
-        let mode = if any_fs { Mode::On } else { Mode::Off };
+        let any_cached = stores.iter().any(|s| s.capability().page_cache_reads);
+        let mode = if any_cached { Mode::On } else { Mode::Off };
         WarmPath { mode, misses: 0, file: None, held: None, buf: Vec::new() }
     }
 

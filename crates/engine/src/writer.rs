@@ -173,7 +173,8 @@ impl ImageWriter {
         // Writes bypass the page cache only with their buffers paid for;
         // when the budget is spent they go through the page cache instead
         // (which needs no buffer of ours) rather than wait.
-        let permit = if ctx.store.writes_direct() { ctx.budget.try_acquire(DirectWriter::MEMORY) } else { None };
+        let direct = ctx.store.capability().direct_writes;
+        let permit = if direct { ctx.budget.try_acquire(DirectWriter::MEMORY) } else { None };
         let rt = permit.as_ref().map(|_| &ctx.rt);
         let sink = match ctx.store.direct_writer(&key, rt)? {
             Some(file) => Sink::Direct(file, permit),

@@ -37,5 +37,5 @@ pub use open_range::OpenRange;
 pub use s3::http_client;
 pub use s3_raw::Upload;
 pub use store::ObjectStore;
-pub use types::{Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments, StoredVersion};
+pub use types::{Capability, Capacity, ChunkSums, ListEntry, LockMode, Retention, S3Settings, Segments, StoredVersion};
 pub use vastost_tls::TlsSettings;

@@ -19,7 +19,7 @@ use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
-use crate::types::{Capacity, ListEntry, LockMode, Retention, S3Settings, Segments};
+use crate::types::{Capability, Capacity, ListEntry, LockMode, Retention, S3Settings, Segments};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.
 /// Cheap to clone; every method is async and must run on a Tokio runtime.
@@ -114,6 +114,20 @@ impl ObjectStore {
         }
     }
 
+    /// What this store can do (see [`Capability`]).
+    pub fn capability(&self) -> Capability {
+        match &*self.backend {
+            Backend::Fs(s) => Capability {
+                exclusive_create: true,
+                page_cache_reads: true,
+                direct_writes: s.direct_writes,
+                reads_ahead_pay: false,
+            },
+            Backend::Memory(_) => Capability { exclusive_create: true, ..Capability::default() },
+            Backend::S3(_) => Capability { reads_ahead_pay: true, ..Capability::default() },
+        }
+    }
+
     /// The root directory when the store is a filesystem.
     pub fn fs_root(&self) -> Option<&Path> {
         match &*self.backend {
@@ -188,12 +202,6 @@ impl ObjectStore {
             Backend::Fs(s) => DirectWriter::create(&s.root, key, rt.filter(|_| s.direct_writes).cloned()).map(Some),
             Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
-    }
-
-    /// Whether new objects' writes may bypass the page cache (a
-    /// filesystem store opened with direct writes).
-    pub fn writes_direct(&self) -> bool {
-        matches!(&*self.backend, Backend::Fs(s) if s.direct_writes)
     }
 
     /// The object opened for reads from the page cache only, when the

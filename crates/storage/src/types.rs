@@ -247,3 +247,24 @@ impl Retention {
         self.until >= wanted.until && (self.mode == LockMode::Compliance || wanted.mode == LockMode::Governance)
     }
 }
+
+/// What a store can do, as data: the engine asks this, never which
+/// backend it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capability {
+    /// A create-if-absent is refused by the store itself when the object
+    /// exists (files opened `O_EXCL`, which NFS v3 and later honour; the
+    /// memory store). An S3 server may ignore `If-None-Match`, so it is
+    /// probed instead (see the engine's commit probe).
+    pub exclusive_create: bool,
+    /// Objects can be read from the local page cache without waiting for
+    /// the storage ([`crate::ObjectStore::page_cache_file`]).
+    pub page_cache_reads: bool,
+    /// New objects may be written past the page cache, with buffers of
+    /// their own ([`crate::ObjectStore::direct_writer`]).
+    pub direct_writes: bool,
+    /// A read sent before its turn ([`crate::ObjectStore::open_range`])
+    /// overlaps a network round trip with earlier reads; where a read has
+    /// no round trip (a filesystem), opening ahead only costs a task.
+    pub reads_ahead_pay: bool,
+}

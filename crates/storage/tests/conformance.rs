@@ -149,6 +149,23 @@ fn list_and_delete() {
 }
 
 #[test]
+fn capabilities_are_what_each_store_does() {
+    for (s, _dir) in stores() {
+        let cap = s.capability();
+        let fs = s.fs_root().is_some();
+        // What a store says it refuses by itself, it refuses (the test below
+        // holds every store to it; S3 servers are probed instead).
+        assert_eq!(cap.exclusive_create, !s.describe().starts_with("s3"), "{}", s.describe());
+        assert_eq!(cap.page_cache_reads, fs, "{}", s.describe());
+        assert_eq!(cap.reads_ahead_pay, s.describe().starts_with("s3"), "{}", s.describe());
+        assert!(!cap.direct_writes || fs, "{}", s.describe());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ObjectStore::fs_with(dir.path(), true).unwrap().capability().direct_writes);
+    assert!(!ObjectStore::fs_with(dir.path(), false).unwrap().capability().direct_writes);
+}
+
+#[test]
 fn put_new_is_an_atomic_create() {
     let rt = rt();
     for (s, _dir) in stores() {
