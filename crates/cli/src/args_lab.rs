@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use bytesize::ByteSize;
 use clap::Args;
 
+use crate::arg_values::{block_size, latency};
+
 /// Demo arguments.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -30,7 +32,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Size of each write_image / read_image call (512 bytes to 256MiB).
-    #[arg(long, default_value = "1MiB", value_parser = crate::args::block_size)]
+    #[arg(long, default_value = "1MiB", value_parser = block_size)]
     pub block: ByteSize,
     /// Plugin fragment size.
     #[arg(long, default_value = "8MiB")]
@@ -141,16 +143,4 @@ pub struct SimArgs {
     /// TCP flow across a long network does (0: no limit).
     #[arg(long, default_value = "0")]
     pub bandwidth_per_connection: ByteSize,
-}
-
-/// Parses a network latency: a number with ms or us (`10ms`, `500us`).
-pub(crate) fn latency(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a latency like 10ms or 500us"))?;
-    match unit {
-        "ms" => Ok(std::time::Duration::from_millis(n)),
-        "us" => Ok(std::time::Duration::from_micros(n)),
-        _ => Err(format!("{text:?} is not a latency like 10ms or 500us")),
-    }
 }

@@ -11,6 +11,7 @@
 // means a placeholder, not an HTML tag.
 #![allow(rustdoc::invalid_html_tags)]
 
+mod arg_values;
 mod args;
 mod args_cluster;
 #[cfg(feature = "lab")]

@@ -104,7 +104,7 @@ impl StorageError {
         // The S3 error code is the server's own classification: it wins
         // over the status's (OpenDAL files NoSuchBucket under "config
         // invalid", NotImplemented under "unexpected").
-        if let Some(by_code) = said.as_ref().and_then(S3Said::kind) {
+        if let Some(by_code) = said.as_ref().and_then(|s| s.code.as_deref()).and_then(kind_of_code) {
             kind = by_code;
         }
         let mut message = match &said {
@@ -142,6 +142,21 @@ impl StorageError {
         }
         StorageError { kind, op, key: key.to_string(), message, source: Some(Box::new(err)) }
     }
+}
+
+/// What an S3 error code means to a caller, for the codes whose meaning
+/// does not depend on the call; `None` leaves the status's.
+fn kind_of_code(code: &str) -> Option<ErrorKind> {
+    Some(match code {
+        "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" | "NoSuchVersion" => ErrorKind::NotFound,
+        "NotImplemented" => ErrorKind::Unsupported,
+        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccountProblem" | "AllAccessDisabled" => {
+            ErrorKind::PermissionDenied
+        }
+        "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" | "BadDigest" => ErrorKind::Temporary,
+        "InvalidBucketName" | "KeyTooLongError" | "InvalidDigest" | "MalformedXML" => ErrorKind::Invalid,
+        _ => return None,
+    })
 }
 
 /// Whether `cause` is TLS refusing the server's certificate (unknown
@@ -184,5 +199,19 @@ fn io_kind(err: &std::io::Error) -> ErrorKind {
         | K::StaleNetworkFileHandle => ErrorKind::Temporary,
         K::InvalidInput | K::InvalidFilename => ErrorKind::Invalid,
         _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_decides_the_kind_where_it_means_one_thing() {
+        assert_eq!(kind_of_code("NoSuchBucket"), Some(ErrorKind::NotFound));
+        assert_eq!(kind_of_code("NotImplemented"), Some(ErrorKind::Unsupported));
+        assert_eq!(kind_of_code("SlowDown"), Some(ErrorKind::Temporary));
+        assert_eq!(kind_of_code("SignatureDoesNotMatch"), Some(ErrorKind::PermissionDenied));
+        assert_eq!(kind_of_code("SomethingNew"), None);
     }
 }

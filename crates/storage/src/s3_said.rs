@@ -7,8 +7,6 @@
 //! server's sentence and what to do about it; the rest stays in the error's
 //! source for the debug log.
 
-use crate::error::ErrorKind;
-
 /// The parts of an S3 error answer that matter to a person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct S3Said {
@@ -58,24 +56,6 @@ impl S3Said {
             return None;
         };
         (said.code.is_some() || said.status.is_some()).then_some(said)
-    }
-
-    /// What the S3 error code means to a caller, for the codes whose
-    /// meaning does not depend on the call; `None` leaves the status's.
-    pub(crate) fn kind(&self) -> Option<ErrorKind> {
-        Some(match self.code.as_deref()? {
-            "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" | "NoSuchVersion" => ErrorKind::NotFound,
-            "NotImplemented" => ErrorKind::Unsupported,
-            "AccessDenied"
-            | "InvalidAccessKeyId"
-            | "SignatureDoesNotMatch"
-            | "AccountProblem"
-            | "AllAccessDisabled" => ErrorKind::PermissionDenied,
-            "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => ErrorKind::Temporary,
-            "InvalidBucketName" | "KeyTooLongError" | "InvalidDigest" | "MalformedXML" => ErrorKind::Invalid,
-            "BadDigest" => ErrorKind::Temporary,
-            _ => return None,
-        })
     }
 
     /// The S3 error code of an error answer's body (`<Code>…</Code>`).
@@ -137,13 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn the_code_decides_the_kind_where_it_means_one_thing() {
-        let said = |code: &str| S3Said { status: Some(400), code: Some(code.into()), message: None };
-        assert_eq!(said("NoSuchBucket").kind(), Some(ErrorKind::NotFound));
-        assert_eq!(said("NotImplemented").kind(), Some(ErrorKind::Unsupported));
-        assert_eq!(said("SlowDown").kind(), Some(ErrorKind::Temporary));
-        assert_eq!(said("SignatureDoesNotMatch").kind(), Some(ErrorKind::PermissionDenied));
-        assert_eq!(said("SomethingNew").kind(), None);
+    fn the_code_of_a_body_is_read() {
         let body = "<?xml version=\"1.0\"?><Error><Code>BadDigest</Code><Message>x</Message></Error>";
         assert_eq!(S3Said::code_in_body(body).as_deref(), Some("BadDigest"));
     }
