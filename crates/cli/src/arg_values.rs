@@ -35,6 +35,7 @@ pub(crate) fn block_size(text: &str) -> Result<ByteSize, String> {
 }
 
 /// Parses a network latency: a number with ms or us (`10ms`, `500us`).
+#[cfg(feature = "lab")]
 pub(crate) fn latency(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
