@@ -175,7 +175,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(dir.join("vast-nfs"))?;
     if !args.jobs.is_empty() {
         if !args.s3 {
-            anyhow::bail!("--jobs measures the S3 data path: add --s3");
+            return crate::jobs_bench::run_nfs(plugin_path, &dir, &dir.join("vast-nfs"), &args.jobs, args.size.0);
         }
         let sim = crate::jobs_bench::SimShape {
             latency: args.latency,

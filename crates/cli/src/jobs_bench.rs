@@ -3,6 +3,8 @@
 //! standard input (and taken from standard output), against a simulator
 //! in a process of its own that may be a network away (`--latency`). The
 //! same jobs by rclone (`rcat`, `cat`) and the AWS CLI (`s3 cp -`) beside.
+//! Without `--s3`, the jobs write to a folder (the NFS data path), beside
+//! `dd` writing and reading the same bytes as plain files (synced).
 //! Per row: aggregate speed, CPU seconds per GiB of all the job processes,
 //! the peak RSS of one job process (the largest, and the mean), the S3
 //! requests and connections per job (the simulator runs in this process
@@ -13,7 +15,7 @@
 //! the endpoint, the keys and the LSU only.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,8 @@ enum Runner {
     Vastost,
     Rclone,
     AwsCli,
+    /// Plain files: the reference of the NFS data path.
+    Dd,
 }
 
 impl Runner {
@@ -39,6 +43,7 @@ impl Runner {
             Runner::Vastost => "vastost (plugin)",
             Runner::Rclone => "rclone",
             Runner::AwsCli => "aws-cli",
+            Runner::Dd => "dd (plain files)",
         }
     }
 }
@@ -51,8 +56,7 @@ struct Row {
     /// How long each job process ran.
     times: Vec<Duration>,
     /// S3 requests and connections the simulator took during the row.
-    requests: u64,
-    connections: u64,
+    s3: Option<(u64, u64)>,
     /// Job processes that failed (a reference client giving up under
     /// load is shown, not hidden, and the bench goes on).
     failed: usize,
@@ -120,17 +124,36 @@ fn feed(child: &mut Child, len: u64) -> std::thread::JoinHandle<std::io::Result<
     })
 }
 
+/// Where the jobs write.
+enum Target<'a> {
+    /// A simulator's S3 endpoint.
+    S3 { target: S3Target, sim: &'a Simulator },
+    /// A folder standing in for a VAST NFS mount.
+    Nfs { data: PathBuf },
+}
+
 struct Jobs<'a> {
     exe: &'a Path,
     plugin: Option<&'a Path>,
     config: &'a Path,
-    target: S3Target,
-    sim: &'a Simulator,
+    target: Target<'a>,
 }
 
 impl Jobs<'_> {
-    fn s3_counts(&self) -> (u64, u64) {
-        (self.sim.s3_requests(), self.sim.s3_connections().iter().map(|(_, n)| n).sum())
+    /// S3 requests and connections the simulator took so far.
+    fn s3_counts(&self) -> Option<(u64, u64)> {
+        match &self.target {
+            Target::S3 { sim, .. } => Some((sim.s3_requests(), sim.s3_connections().iter().map(|(_, n)| n).sum())),
+            Target::Nfs { .. } => None,
+        }
+    }
+
+    /// The plugin and the reference tools of the data path.
+    fn runners(&self) -> &'static [Runner] {
+        match self.target {
+            Target::S3 { .. } => &[Runner::Vastost, Runner::Rclone, Runner::AwsCli],
+            Target::Nfs { .. } => &[Runner::Vastost, Runner::Dd],
+        }
     }
 }
 
@@ -148,26 +171,45 @@ impl Jobs<'_> {
     /// to standard output.
     fn command(&self, runner: Runner, backup: bool, name: &str) -> Command {
         let key = format!("{LSU}/jobs/{name}");
-        match (runner, backup) {
-            (Runner::Vastost, true) => self.vastost(&["backup", "--image", name, "--date", "1"]),
-            (Runner::Vastost, false) => self.vastost(&["restore", "--image", name, "--date", "1"]),
-            (Runner::Rclone, true) => {
-                let mut cmd = self.target.rclone();
+        let s3 = match &self.target {
+            Target::S3 { target, .. } => Some(target),
+            Target::Nfs { .. } => None,
+        };
+        match (runner, backup, s3) {
+            (Runner::Vastost, true, _) => self.vastost(&["backup", "--image", name, "--date", "1"]),
+            (Runner::Vastost, false, _) => self.vastost(&["restore", "--image", name, "--date", "1"]),
+            (Runner::Dd, backup, _) => {
+                let file = match &self.target {
+                    Target::Nfs { data } => data.join("reference").join(name),
+                    Target::S3 { .. } => std::env::temp_dir().join(name),
+                };
+                let mut cmd = Command::new("dd");
+                let file = file.display().to_string();
+                if backup {
+                    cmd.args([&format!("of={file}"), "bs=1M", "conv=fsync", "status=none"]);
+                } else {
+                    cmd.args([&format!("if={file}"), "bs=1M", "status=none"]);
+                }
+                cmd
+            }
+            (Runner::Rclone | Runner::AwsCli, _, None) => Command::new("false"),
+            (Runner::Rclone, true, Some(target)) => {
+                let mut cmd = target.rclone();
                 cmd.args(["rcat", &format!("vast:{key}")]);
                 cmd
             }
-            (Runner::Rclone, false) => {
-                let mut cmd = self.target.rclone();
+            (Runner::Rclone, false, Some(target)) => {
+                let mut cmd = target.rclone();
                 cmd.args(["cat", &format!("vast:{key}")]);
                 cmd
             }
-            (Runner::AwsCli, true) => {
-                let mut cmd = self.target.aws();
+            (Runner::AwsCli, true, Some(target)) => {
+                let mut cmd = target.aws();
                 cmd.args(["s3", "cp", "--quiet", "-", &format!("s3://{key}")]);
                 cmd
             }
-            (Runner::AwsCli, false) => {
-                let mut cmd = self.target.aws();
+            (Runner::AwsCli, false, Some(target)) => {
+                let mut cmd = target.aws();
                 cmd.args(["s3", "cp", "--quiet", &format!("s3://{key}"), "-"]);
                 cmd
             }
@@ -177,7 +219,7 @@ impl Jobs<'_> {
     /// `n` jobs of `runner` at once, each of `size` bytes.
     fn row(&self, runner: Runner, backup: bool, n: usize, size: u64) -> Result<Row> {
         let cpu_before = cpu_seconds().1;
-        let (requests_before, connections_before) = self.s3_counts();
+        let before = self.s3_counts();
         let started = Instant::now();
         let mut children = Vec::with_capacity(n);
         let mut feeders = Vec::new();
@@ -202,9 +244,8 @@ impl Jobs<'_> {
                 .or_else(|e| if failed > 0 { Ok(()) } else { Err(e) })?;
         }
         let wall = started.elapsed();
-        let (requests, connections) = self.s3_counts();
-        let (requests, connections) = (requests - requests_before, connections - connections_before);
-        Ok(Row { wall, cpu: cpu_seconds().1 - cpu_before, peaks, times, requests, connections, failed })
+        let s3 = self.s3_counts().zip(before).map(|((r, c), (r0, c0))| (r - r0, c - c0));
+        Ok(Row { wall, cpu: cpu_seconds().1 - cpu_before, peaks, times, s3, failed })
     }
 }
 
@@ -213,6 +254,7 @@ fn runner_tag(r: Runner) -> &'static str {
         Runner::Vastost => "v",
         Runner::Rclone => "r",
         Runner::AwsCli => "a",
+        Runner::Dd => "d",
     }
 }
 
@@ -224,6 +266,30 @@ pub(crate) struct SimShape {
     pub max_in_flight: usize,
     /// Bytes per second per S3 connection (0: no limit).
     pub per_connection: u64,
+}
+
+/// Runs the jobs bench over NFS: `jobs` process counts, `size` bytes per
+/// job, into folder `data` (the data directory; the LSU is made in it).
+pub(crate) fn run_nfs(plugin: Option<&Path>, dir: &Path, data: &Path, jobs: &[usize], size: u64) -> Result<()> {
+    std::fs::create_dir_all(data.join(LSU))?;
+    std::fs::create_dir_all(data.join("reference"))?;
+    let config = dir.join("vastost-jobs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# Written by vastost bench --jobs: the plugin's defaults.\n[server.\"jobs\"]\ndata_path = \"nfs\"\n\
+             directory = {:?}\n",
+            data.display().to_string()
+        ),
+    )?;
+    let exe = std::env::current_exe()?;
+    let bench = Jobs { exe: &exe, plugin, config: &config, target: Target::Nfs { data: data.to_path_buf() } };
+    println!(
+        "jobs of {} each, a process per job, data on standard input/output; NFS data path in {}",
+        fmt::size(size),
+        data.display()
+    );
+    table(&bench, jobs, size, Duration::ZERO)
 }
 
 /// Runs the jobs bench: `jobs` process counts, `size` bytes per job.
@@ -246,7 +312,7 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
         ),
     )?;
     let exe = std::env::current_exe()?;
-    let bench = Jobs { exe: &exe, plugin, config: &config, target, sim: &sim };
+    let bench = Jobs { exe: &exe, plugin, config: &config, target: Target::S3 { target, sim: &sim } };
     println!(
         "jobs of {} each, a process per job, data on standard input/output; S3 simulator {}{}",
         fmt::size(size),
@@ -259,6 +325,11 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
     if per_connection > 0 {
         println!("each S3 connection of the simulator moves at most {}/s each way", fmt::size(per_connection));
     }
+    table(&bench, jobs, size, latency)
+}
+
+/// Runs every row and prints the table.
+fn table(bench: &Jobs<'_>, jobs: &[usize], size: u64, latency: Duration) -> Result<()> {
     println!(
         "{:<8} {:<17} {:>4} {:>9} {:>9} {:>12} {:>13} {:>8} {:>9} {:>9} {:>9}",
         "phase",
@@ -275,12 +346,12 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
     );
     for &n in jobs {
         for backup in [true, false] {
-            for runner in [Runner::Vastost, Runner::Rclone, Runner::AwsCli] {
+            for &runner in bench.runners() {
                 let row = bench.row(runner, backup, n, size)?;
                 let bytes = size * n as u64;
                 let gib = bytes as f64 / f64::from(1u32 << 30);
                 let mean = row.peaks.iter().sum::<u64>() / row.peaks.len().max(1) as u64;
-                let per_job = |v: u64| v as f64 / n as f64;
+                let per_job = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.1}", v as f64 / n as f64));
                 let job_secs = row.times.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64;
                 let rtts = if latency.is_zero() {
                     "-".to_string()
@@ -292,7 +363,7 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
                     k => format!("{k} FAILED"),
                 };
                 println!(
-                    "{:<8} {:<17} {:>4} {:>9} {:>9.2} {:>12} {:>13} {:>8.1} {:>9.1} {:>9.1} {:>9}",
+                    "{:<8} {:<17} {:>4} {:>9} {:>9.2} {:>12} {:>13} {:>8} {:>9} {:>9.1} {:>9}",
                     if backup { "backup" } else { "restore" },
                     runner.label(),
                     n,
@@ -300,8 +371,8 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
                     row.cpu / gib,
                     fmt::size(row.peaks.iter().copied().max().unwrap_or(0)),
                     fmt::size(mean),
-                    per_job(row.requests),
-                    per_job(row.connections),
+                    per_job(row.s3.map(|(r, _)| r)),
+                    per_job(row.s3.map(|(_, c)| c)),
                     job_secs * 1e3,
                     rtts,
                 );

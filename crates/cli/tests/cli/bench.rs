@@ -62,3 +62,27 @@ fn the_scale_bench_counts_requests_on_the_simulator() {
     assert_eq!(requests("lookup by name"), 2 * 40, "a lookup costs two requests: {out}");
     assert!(out.contains("40 images checked, 20 removed"), "{out}");
 }
+
+#[test]
+fn the_jobs_bench_runs_a_process_per_job_on_both_data_paths() {
+    // NFS: the plugin's jobs beside dd writing and reading plain files.
+    let out = bench(&["--jobs", "2", "--size", "1MiB"]);
+    for phase in ["backup", "restore"] {
+        for client in ["vastost (plugin)", "dd (plain files)"] {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(phase) && l.contains(client))
+                .unwrap_or_else(|| panic!("no {phase} row for {client}:\n{out}"));
+            let fields: Vec<&str> = line.split_once(client).unwrap().1.split_whitespace().collect();
+            assert_eq!(fields[0], "2", "{line}");
+            assert!(fields[1].parse::<f64>().is_ok_and(|v| v > 0.0), "a speed, not FAILED: {line}");
+            assert_eq!(fields[7], "-", "no S3 requests on NFS: {line}");
+        }
+    }
+    assert!(out.contains("NFS data path"), "{out}");
+    // S3: the plugin's jobs count their requests.
+    let out = bench(&["--s3", "--jobs", "1", "--size", "4KiB", "--in-memory"]);
+    let line = out.lines().find(|l| l.starts_with("backup") && l.contains("vastost (plugin)")).unwrap();
+    let fields: Vec<&str> = line.split_once("vastost (plugin)").unwrap().1.split_whitespace().collect();
+    assert!(fields[7].parse::<f64>().is_ok_and(|r| r > 0.0), "S3 requests counted: {line}");
+}
