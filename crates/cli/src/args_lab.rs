@@ -76,7 +76,7 @@ pub struct BenchArgs {
     /// Measure jobs as NetBackup runs them instead: this many processes at
     /// once (e.g. 1,16,32), each backing up --size from standard input, then
     /// restoring it to standard output, beside rclone and the AWS CLI doing
-    /// the same; with --s3.
+    /// the same (with --s3), or dd with plain files (the NFS data path).
     #[arg(long, value_delimiter = ',')]
     pub jobs: Vec<usize>,
     /// With --s3: the simulator answers as a cluster this far away would
