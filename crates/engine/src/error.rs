@@ -258,10 +258,23 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    match read().await {
+    again_if_damaged_after(what, read(), read).await
+}
+
+/// [`again_if_damaged`] whose first read is `first` (one already under
+/// way, as a GET sent ahead), and whose second is `again`.
+pub(crate) async fn again_if_damaged_after<T, Fut>(
+    what: &str,
+    first: impl Future<Output = Result<T>>,
+    again: impl FnOnce() -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    match first.await {
         Err(EngineError::Integrity(why)) => {
             tracing::warn!(what, error = %why, "checksum mismatch: reading it again");
-            read().await
+            again().await
         }
         other => other,
     }

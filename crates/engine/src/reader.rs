@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use vastost_storage::{ObjectStore, Segments};
 
 use crate::budget::BudgetPermit;
-use crate::error::{EngineError, Result, again_if_damaged};
+use crate::error::{EngineError, Result, again_if_damaged, again_if_damaged_after};
 use crate::extents::{Piece, resolve};
 use crate::image::{ImageInfo, OpenImage};
 use crate::layout::BLOCK_SIZE;
@@ -125,14 +125,11 @@ async fn fetch_opened_unit(
     let open = store.open_range(&obj.key, obj.version.as_deref(), start..end).await;
     clock.answered(sent.elapsed());
     go.await.map_err(|_| EngineError::Internal("read-ahead no longer wanted".into()))?;
-    let (data, sums) = open.read_crc32c(obj.chunk_size).await?;
-    match verified(&obj, start, end, data, &sums) {
-        Err(EngineError::Integrity(why)) => {
-            tracing::warn!(what = obj.key, error = %why, "checksum mismatch: reading it again");
-            fetch_unit_once(&store, &obj, unit).await
-        }
-        other => other,
-    }
+    let opened = async {
+        let (data, sums) = open.read_crc32c(obj.chunk_size).await?;
+        verified(&obj, start, end, data, &sums)
+    };
+    again_if_damaged_after(&obj.key, opened, || fetch_unit_once(&store, &obj, unit)).await
 }
 
 /// The bytes `[start, end)` of `obj`, if they are all there and match its
