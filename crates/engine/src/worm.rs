@@ -366,6 +366,33 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_a_later_format_added_behind_a_lock_neither_rules_nor_hides_the_image() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (lsu, ctx, def) = lsu_with_image(&rt);
+        let keys = ImageKeys::new(&def);
+        lsu.lock_image(&def, now() + 600).unwrap();
+        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        // Someone with the keys frames a record as a later plugin would,
+        // intact, and puts it where the next commit would go.
+        let payload = br#"{"says":"this image is gone"}"#;
+        let mut forged = b"VOSTMAN1".to_vec();
+        forged.extend_from_slice(&(crate::format::WRITTEN + 1).to_le_bytes());
+        forged.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&forged), payload);
+        forged.extend_from_slice(&crc.to_le_bytes());
+        forged.extend_from_slice(payload);
+        ctx.block_on(ctx.store.put_new(&keys.manifest(locked.seq + 1), bytes::Bytes::from(forged))).unwrap();
+        assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), locked, "the lock's record rules");
+        let listed = ctx.block_on(lsu.listed(&keys)).unwrap().expect("listed");
+        assert!(listed.unreadable.is_none() && listed.lock.is_some(), "{listed:?}");
+        let mut r = lsu.open_for_read(&def).unwrap();
+        let mut buf = vec![0u8; 3 * 8192];
+        assert_eq!(r.read(&mut buf, 0).unwrap(), buf.len());
+        assert_eq!(buf, crate::tests::data(1, 3 * 8192));
+        assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));
+    }
+
+    #[test]
     fn records_added_behind_a_lock_do_not_rule() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (lsu, ctx, def) = lsu_with_image(&rt);
