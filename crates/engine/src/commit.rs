@@ -82,6 +82,11 @@ impl<'a> CommitLog<'a> {
     }
 }
 
+/// The highest record number in an image's folder, readable or not.
+pub(crate) async fn highest_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<u64>> {
+    Ok(store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| layout::parse_manifest_seq(&e.name)).max())
+}
+
 /// Empties the log of a deleted image for the reclaimer: every record
 /// older than its tombstone `tombstone`, and the tombstone too when
 /// `with_tombstone`, oldest first (a pass cut short leaves the newest,

@@ -56,7 +56,10 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
     let image = def.to_string();
     let mut until = within_bounds(&image, until, &policy)?;
     let keys = ImageKeys::new(def);
-    for attempt in 0..5u64 {
+    // How far past the next record number to write: 0 until a number is
+    // found taken.
+    let mut skip = 0;
+    for _ in 0..5 {
         let m = visible(ctx, &keys, def)?;
         if m.state != ImageState::Created {
             return Err(EngineError::WrongState { image, reason: "only a complete image can be locked" });
@@ -70,11 +73,14 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
         let wanted = lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode })
             .map_err(|e| bounds_error(e, &image, until, &policy))?;
         until = wanted.until;
-        // A record number taken by something that does not rule (added
-        // behind the lock) is skipped, not fought over.
         let log = CommitLog::new(ctx, &keys);
-        let created = log.append_locked(&pinned, attempt, Some(wanted.retention()), |next| next.lock = Some(wanted));
+        let created = log.append_locked(&pinned, skip, Some(wanted.retention()), |next| next.lock = Some(wanted));
         if created.map_err(|e| bounds_error(e, &image, until, &policy))?.is_none() {
+            // Record numbers taken by what does not rule (records added
+            // behind the lock, however many) are skipped, not fought
+            // over: the next try goes past the highest in the folder.
+            let highest = ctx.block_on(crate::commit::highest_record(&ctx.store, &keys))?.unwrap_or(pinned.seq);
+            skip = highest.saturating_sub(pinned.seq);
             continue;
         }
         // An older record still locked stays until its own lock expires.
@@ -390,6 +396,24 @@ mod tests {
         assert_eq!(r.read(&mut buf, 0).unwrap(), buf.len());
         assert_eq!(buf, crate::tests::data(1, 3 * 8192));
         assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));
+    }
+
+    #[test]
+    fn records_added_behind_a_lock_do_not_block_its_extension() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (lsu, ctx, def) = lsu_with_image(&rt);
+        let keys = ImageKeys::new(&def);
+        let until = now() + 600;
+        lsu.lock_image(&def, until).unwrap();
+        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        // More junk records than a lock call tries numbers.
+        for k in 1..=12 {
+            let key = keys.manifest(locked.seq + k);
+            ctx.block_on(ctx.store.put_new(&key, bytes::Bytes::from_static(b"junk"))).unwrap();
+        }
+        assert_eq!(lsu.lock_image(&def, until + 60).unwrap().until, until + 60);
+        let extended = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        assert_eq!((extended.seq, extended.lock.map(|l| l.until)), (locked.seq + 13, Some(until + 60)));
     }
 
     #[test]
