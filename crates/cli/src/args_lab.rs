@@ -79,19 +79,9 @@ pub struct BenchArgs {
     /// the same (with --s3), or dd with plain files (the NFS data path).
     #[arg(long, value_delimiter = ',')]
     pub jobs: Vec<usize>,
-    /// With --s3: the simulator answers as a cluster this far away would
-    /// (10ms, 500us).
-    #[arg(long, default_value = "0ms", value_parser = latency)]
-    pub latency: std::time::Duration,
-    /// With --jobs: the simulator answers S3 requests beyond this many in
-    /// flight with 503 SlowDown, as a busy cluster does (0: no limit).
-    #[arg(long, default_value_t = 0)]
-    pub max_in_flight: usize,
-    /// With --jobs: bytes per second one S3 connection of the simulator
-    /// moves each way at most, as one TCP flow across a long network does
-    /// (e.g. 400MiB: a 4 MiB window at 10 ms; 0: no limit).
-    #[arg(long, default_value = "0")]
-    pub bandwidth_per_connection: ByteSize,
+    /// With --s3: how far away and how busy the simulator is.
+    #[command(flatten)]
+    pub network: Network,
     /// What WORM costs: this many small images and one of --size, backed
     /// up, locked, copied by reference, deleted and reclaimed on a plain and
     /// an Object Lock bucket of the simulator, with the time and S3
@@ -131,6 +121,14 @@ pub struct SimArgs {
     /// limit.
     #[arg(long)]
     pub in_memory: bool,
+    /// How far away and how busy the simulated cluster is.
+    #[command(flatten)]
+    pub network: Network,
+}
+
+/// A simulated cluster's distance and load (`sim`, `bench --s3`).
+#[derive(Debug, Args)]
+pub struct Network {
     /// Answer as a cluster this far away would (a round trip: 10ms, 2ms,
     /// 500us): each request that much later, each connection once more.
     #[arg(long, default_value = "0ms", value_parser = latency)]
@@ -140,7 +138,8 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 0)]
     pub max_in_flight: usize,
     /// Bytes per second one S3 connection moves each way at most, as one
-    /// TCP flow across a long network does (0: no limit).
+    /// TCP flow across a long network does (e.g. 400MiB: a 4 MiB window at
+    /// 10 ms; 0: no limit).
     #[arg(long, default_value = "0")]
     pub bandwidth_per_connection: ByteSize,
 }

@@ -178,10 +178,10 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
             return crate::jobs_bench::run_nfs(plugin_path, &dir, &dir.join("vast-nfs"), &args.jobs, args.size.0);
         }
         let sim = crate::jobs_bench::SimShape {
-            latency: args.latency,
+            latency: args.network.latency,
             in_memory: args.in_memory,
-            max_in_flight: args.max_in_flight,
-            per_connection: args.bandwidth_per_connection.as_u64(),
+            max_in_flight: args.network.max_in_flight,
+            per_connection: args.network.bandwidth_per_connection.as_u64(),
         };
         return crate::jobs_bench::run(plugin_path, &dir, &args.jobs, args.size.0, sim);
     }

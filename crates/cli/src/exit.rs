@@ -8,41 +8,20 @@
 use std::process::ExitCode;
 
 /// Verification found different data (exit code 3).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Mismatch(pub String);
-
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Mismatch {}
 
 /// Objects were written behind a lock; the locked image restores whole
 /// (exit code 4).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Tampered(pub String);
 
-impl std::fmt::Display for Tampered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Tampered {}
-
 /// Images of a newer plugin were found and left alone (exit code 5).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct NewerFormat(pub String);
-
-impl std::fmt::Display for NewerFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NewerFormat {}
 
 /// The exit code of a failed command.
 pub(crate) fn code_of(e: &anyhow::Error) -> ExitCode {

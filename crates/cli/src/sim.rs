@@ -20,9 +20,9 @@ pub fn run(args: &crate::args::SimArgs) -> Result<()> {
     let options = vastost_sim::SimOptions {
         tls,
         in_memory: args.in_memory,
-        latency: args.latency,
-        max_in_flight: args.max_in_flight,
-        bandwidth_per_connection: args.bandwidth_per_connection.as_u64(),
+        latency: args.network.latency,
+        max_in_flight: args.network.max_in_flight,
+        bandwidth_per_connection: args.network.bandwidth_per_connection.as_u64(),
     };
     let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));

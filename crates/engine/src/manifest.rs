@@ -215,6 +215,19 @@ impl Manifest {
     }
 }
 
+/// A record as a plugin of format `version` frames it (the frame of every
+/// format from 2 on), for tests of what later plugins leave.
+#[cfg(test)]
+pub(crate) fn framed(version: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out), payload);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,17 +292,6 @@ mod tests {
         old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
         old.extend_from_slice(&payload);
         assert_eq!(Manifest::decode(&old, "t").unwrap(), m);
-    }
-
-    /// A record as a plugin of format `version` frames it.
-    fn framed(version: u32, payload: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&version.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&out), payload);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(payload);
-        out
     }
 
     #[test]

@@ -380,13 +380,7 @@ mod tests {
         let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
         // Someone with the keys frames a record as a later plugin would,
         // intact, and puts it where the next commit would go.
-        let payload = br#"{"says":"this image is gone"}"#;
-        let mut forged = b"VOSTMAN1".to_vec();
-        forged.extend_from_slice(&(crate::format::WRITTEN + 1).to_le_bytes());
-        forged.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&forged), payload);
-        forged.extend_from_slice(&crc.to_le_bytes());
-        forged.extend_from_slice(payload);
+        let forged = crate::manifest::framed(crate::format::WRITTEN + 1, br#"{"says":"this image is gone"}"#);
         ctx.block_on(ctx.store.put_new(&keys.manifest(locked.seq + 1), bytes::Bytes::from(forged))).unwrap();
         assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), locked, "the lock's record rules");
         let listed = ctx.block_on(lsu.listed(&keys)).unwrap().expect("listed");
