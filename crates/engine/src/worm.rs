@@ -346,6 +346,16 @@ mod tests {
         (lsu, ctx, def)
     }
 
+    /// [`lsu_with_image`], the image locked until `until`: its keys and
+    /// its locked record.
+    fn locked_image(rt: &tokio::runtime::Runtime, until: u64) -> (Lsu, Arc<LsuCtx>, ImageDef, ImageKeys, Manifest) {
+        let (lsu, ctx, def) = lsu_with_image(rt);
+        let keys = ImageKeys::new(&def);
+        lsu.lock_image(&def, until).unwrap();
+        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        (lsu, ctx, def, keys, locked)
+    }
+
     fn retention(ctx: &LsuCtx, key: &str) -> Option<vastost_storage::Retention> {
         ctx.block_on(ctx.store.retention(key, None, LockMode::Compliance)).unwrap()
     }
@@ -374,10 +384,7 @@ mod tests {
     #[test]
     fn a_record_of_a_later_format_added_behind_a_lock_neither_rules_nor_hides_the_image() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let (lsu, ctx, def) = lsu_with_image(&rt);
-        let keys = ImageKeys::new(&def);
-        lsu.lock_image(&def, now() + 600).unwrap();
-        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let (lsu, ctx, def, keys, locked) = locked_image(&rt, now() + 600);
         // Someone with the keys frames a record as a later plugin would,
         // intact, and puts it where the next commit would go.
         let forged = crate::manifest::framed(crate::format::WRITTEN + 1, br#"{"says":"this image is gone"}"#);
@@ -395,11 +402,8 @@ mod tests {
     #[test]
     fn records_added_behind_a_lock_do_not_block_its_extension() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let (lsu, ctx, def) = lsu_with_image(&rt);
-        let keys = ImageKeys::new(&def);
         let until = now() + 600;
-        lsu.lock_image(&def, until).unwrap();
-        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let (lsu, ctx, def, keys, locked) = locked_image(&rt, until);
         // More junk records than a lock call tries numbers.
         for k in 1..=12 {
             let key = keys.manifest(locked.seq + k);
