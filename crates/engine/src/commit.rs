@@ -204,13 +204,30 @@ pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manif
 /// [`load_latest`] for callers already on the runtime (listings read many
 /// images at once).
 pub(crate) async fn latest_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<Manifest>> {
+    Ok(latest_ruled(store, keys).await?.map(|r| r.record))
+}
+
+/// The newest record with what decided it, for the reclaimer, which prunes
+/// superseded records by the same reading (see `superseded`).
+pub(crate) struct Ruled {
+    /// The record that rules.
+    pub record: Manifest,
+    /// The record versions listed.
+    pub versions: Vec<crate::anchor::RecordVersion>,
+    /// The version of the record that rules.
+    pub ruled_by: Option<crate::anchor::RecordVersion>,
+}
+
+/// [`latest_record`] with the versions read and the one that rules.
+pub(crate) async fn latest_ruled(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<Ruled>> {
     for _ in 0..5 {
         let records = record_versions(store.versions(&keys.manifest_dir(), false).await?);
         if records.is_empty() {
             return Ok(None);
         }
-        if let Some(m) = crate::anchor::rule(store, keys, &records).await?.record {
-            return Ok(Some(m));
+        let ruling = crate::anchor::rule(store, keys, &records).await?;
+        if let Some(record) = ruling.record {
+            return Ok(Some(Ruled { record, versions: records, ruled_by: ruling.ruled_by }));
         }
     }
     Err(EngineError::Busy { image: keys.root().to_string(), reason: "its commit records kept changing while read" })

@@ -125,14 +125,20 @@ pub(crate) fn reclaim_image(
         report.images_skipped += 1;
         return Ok(());
     }
-    let mut latest = match latest_or_lost(ctx, keys)? {
-        Latest::Record(m) => Some(m),
-        Latest::Nothing => None,
-        Latest::Lost(found) => {
-            tracing::error!(lsu = %ctx.name, image = keys.root(), %found, "image data without a commit record: left for inspection");
-            report.images_damaged += 1;
-            None
-        }
+    // The records as read, kept to prune a locked image's superseded ones
+    // without reading them again.
+    let mut ruled = ctx.block_on(crate::commit::latest_ruled(&ctx.store, keys))?;
+    let mut latest = match ruled.as_ref() {
+        Some(r) => Some(r.record.clone()),
+        None => match latest_or_lost(ctx, keys)? {
+            Latest::Record(m) => Some(m),
+            Latest::Nothing => None,
+            Latest::Lost(found) => {
+                tracing::error!(lsu = %ctx.name, image = keys.root(), %found, "image data without a commit record: left for inspection");
+                report.images_damaged += 1;
+                None
+            }
+        },
     };
     match &latest {
         None => return Ok(()),
@@ -157,6 +163,7 @@ pub(crate) fn reclaim_image(
             // here.
             let state = if m.extents.is_empty() { ImageState::Deleted } else { ImageState::Pending };
             latest = Some(abandon(ctx, keys, m, state)?);
+            ruled = None;
         }
         Some(_) => {}
     }
@@ -221,9 +228,13 @@ pub(crate) fn reclaim_image(
         return Ok(());
     }
     if let Some(m) = live {
-        // Only locks leave superseded records behind (see `superseded`).
-        if m.lock.is_some() {
-            let pruned = ctx.block_on(crate::superseded::prune(store, keys))?;
+        // Only locks leave superseded records behind (see `superseded`);
+        // an image whose records were read only on a second look is pruned
+        // by the next pass.
+        if m.lock.is_some()
+            && let Some(r) = ruled.take()
+        {
+            let pruned = ctx.block_on(crate::superseded::prune(store, keys, &r.versions, r.ruled_by.as_ref()))?;
             report.records_removed += pruned.removed;
         }
         return Ok(());

@@ -16,7 +16,7 @@
 
 use vastost_storage::{ErrorKind as StorageKind, LockMode, ObjectStore};
 
-use crate::anchor::{RecordVersion, record_versions, rule};
+use crate::anchor::RecordVersion;
 use crate::error::Result;
 use crate::layout::ImageKeys;
 
@@ -33,13 +33,16 @@ pub(crate) struct Pruned {
 
 /// Removes the record versions of image `keys` made before the one that
 /// rules, newest first, until the storage keeps one.
-pub(crate) async fn prune(store: &ObjectStore, keys: &ImageKeys) -> Result<Pruned> {
+/// `records` and `ruled_by` are what the caller read to find the ruling
+/// record (see `commit::latest_ruled`): they are not read again.
+pub(crate) async fn prune(
+    store: &ObjectStore,
+    keys: &ImageKeys,
+    records: &[RecordVersion],
+    ruled_by: Option<&RecordVersion>,
+) -> Result<Pruned> {
     let mut out = Pruned::default();
-    let records = record_versions(store.versions(&keys.manifest_dir(), false).await?);
-    if records.len() < 2 {
-        return Ok(out);
-    }
-    let Some(ruling) = rule(store, keys, &records).await?.ruled_by else { return Ok(out) };
+    let Some(ruling) = ruled_by.filter(|_| records.len() >= 2) else { return Ok(out) };
     let made_before = |r: &RecordVersion| (r.made_ms, r.seq) < (ruling.made_ms, ruling.seq);
     let mut older: Vec<&RecordVersion> = records.iter().filter(|r| made_before(r)).collect();
     older.sort_by_key(|r| std::cmp::Reverse((r.made_ms, r.seq)));
