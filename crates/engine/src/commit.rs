@@ -82,9 +82,17 @@ impl<'a> CommitLog<'a> {
     }
 }
 
+/// The record numbers in an image's folder, readable or not, lowest first.
+async fn record_numbers(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<u64>> {
+    let mut seqs: Vec<u64> =
+        store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| layout::parse_manifest_seq(&e.name)).collect();
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
 /// The highest record number in an image's folder, readable or not.
 pub(crate) async fn highest_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<u64>> {
-    Ok(store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| layout::parse_manifest_seq(&e.name)).max())
+    Ok(record_numbers(store, keys).await?.last().copied())
 }
 
 /// Empties the log of a deleted image for the reclaimer: every record
@@ -92,11 +100,10 @@ pub(crate) async fn highest_record(store: &ObjectStore, keys: &ImageKeys) -> Res
 /// `with_tombstone`, oldest first (a pass cut short leaves the newest,
 /// which still says "deleted"). `true` when any was removed.
 pub(crate) async fn purge(store: &ObjectStore, keys: &ImageKeys, tombstone: u64, with_tombstone: bool) -> Result<bool> {
-    let mut seqs: Vec<u64> =
-        store.list(&keys.manifest_dir()).await?.iter().filter_map(|e| layout::parse_manifest_seq(&e.name)).collect();
-    seqs.sort_unstable();
     let mut removed = false;
-    for seq in seqs.into_iter().filter(|s| *s < tombstone || (with_tombstone && *s == tombstone)) {
+    for seq in
+        record_numbers(store, keys).await?.into_iter().filter(|s| *s < tombstone || (with_tombstone && *s == tombstone))
+    {
         store.delete(&keys.manifest(seq)).await?;
         removed = true;
     }
@@ -285,6 +292,12 @@ pub(crate) async fn find_latest(store: &ObjectStore, keys: &ImageKeys) -> Result
     if let Some(m) = latest_record(store, keys).await? {
         return Ok(Latest::Record(m));
     }
+    without_record(store, keys).await
+}
+
+/// [`find_latest`] once its first look found no record: a free name, lost
+/// records, or an image created meanwhile.
+pub(crate) async fn without_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Latest> {
     let Some(found) = orphaned(store, keys).await? else {
         return Ok(Latest::Nothing);
     };

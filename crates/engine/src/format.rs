@@ -129,6 +129,11 @@ pub(crate) struct WriteGate {
 }
 
 impl WriteGate {
+    /// Notes that the gate was passed now.
+    fn stamp(&self) {
+        *self.passed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
     /// Passes, or refuses with [`EngineError::NewerFormat`] when a newer
     /// format written to the LSU shuts this one out.
     pub(crate) fn pass(&self, rt: &tokio::runtime::Handle, books: &Bookkeeping, lsu: &str) -> Result<()> {
@@ -139,7 +144,7 @@ impl WriteGate {
         let cache_key = books.describe();
         let ours = WRITTEN.to_string();
         if host_cache::recall("formats", &cache_key, REMEMBERED).as_deref() == Some(ours.as_str()) {
-            *self.passed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            self.stamp();
             return Ok(());
         }
         let found = rt.block_on(read(books))?;
@@ -174,7 +179,7 @@ impl WriteGate {
             }
         }
         host_cache::remember("formats", &cache_key, &ours);
-        *self.passed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.stamp();
         Ok(())
     }
 }

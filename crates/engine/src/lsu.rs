@@ -267,28 +267,36 @@ impl Lsu {
     /// in [`ImageInfo::unreadable`]: damage is reported, never hidden, and
     /// an image of a newer plugin is listed as such, not as damage.
     pub(crate) async fn listed(&self, keys: &ImageKeys) -> Result<Option<ImageInfo>> {
-        let damage = match find_latest(&self.ctx.store, keys).await {
+        let why = match find_latest(&self.ctx.store, keys).await {
             Ok(Latest::Record(m)) if m.state == ImageState::Deleted => return Ok(None),
             // The names come from the manifest; they must lead back here.
             Ok(Latest::Record(m)) => match ImageDef::new(&m.basename, &m.date) {
                 Ok(def) if ImageKeys::new(&def).root() == keys.root() => return Ok(Some(self.info_of(def, keys, &m))),
-                _ => format!("commit record of {} names another image ({}/{})", keys.root(), m.basename, m.date),
+                _ => Unreadable::Damaged(format!(
+                    "commit record of {} names another image ({}/{})",
+                    keys.root(),
+                    m.basename,
+                    m.date
+                )),
             },
             Ok(Latest::Nothing) => return Ok(None),
             Ok(Latest::Lost(found)) => {
-                format!("no commit record in {} although {found} is stored", keys.manifest_dir())
+                Unreadable::Damaged(format!("no commit record in {} although {found} is stored", keys.manifest_dir()))
             }
-            Err(EngineError::Integrity(why)) => why,
-            Err(e @ EngineError::NewerFormat { found, .. }) => {
-                tracing::warn!(lsu = self.name(), image = keys.root(), "image of a newer plugin listed: {e}");
-                let why = Unreadable::NewerFormat { found, why: e.to_string() };
-                return Ok(keys.def_from_folder().map(|def| ImageInfo::unreadable(def, self.name(), why)));
-            }
+            Err(EngineError::Integrity(why)) => Unreadable::Damaged(why),
+            Err(e @ EngineError::NewerFormat { found, .. }) => Unreadable::NewerFormat { found, why: e.to_string() },
             Err(e) => return Err(e),
         };
-        tracing::error!(lsu = self.name(), image = keys.root(), "damaged image listed: {damage}");
+        match &why {
+            Unreadable::Damaged(d) => {
+                tracing::error!(lsu = self.name(), image = keys.root(), "damaged image listed: {d}")
+            }
+            Unreadable::NewerFormat { why, .. } => {
+                tracing::warn!(lsu = self.name(), image = keys.root(), "image of a newer plugin listed: {why}")
+            }
+        }
         match keys.def_from_folder() {
-            Some(def) => Ok(Some(ImageInfo::unreadable(def, self.name(), Unreadable::Damaged(damage)))),
+            Some(def) => Ok(Some(ImageInfo::unreadable(def, self.name(), why))),
             None => {
                 tracing::error!(lsu = self.name(), image = keys.root(), "its folder name is not an image name");
                 Ok(None)

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use crate::commit::{CommitLog, Latest, folders_of, latest_or_lost, load_latest};
+use crate::commit::{CommitLog, Latest, Ruled, folders_of, load_latest};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::{self, ImageKeys};
@@ -127,16 +127,16 @@ pub(crate) fn reclaim_image(
     }
     // The records as read, kept to prune a locked image's superseded ones
     // without reading them again.
-    let mut ruled = ctx.block_on(crate::commit::latest_ruled(&ctx.store, keys))?;
-    let mut latest = match ruled.as_ref() {
-        Some(r) => Some(r.record.clone()),
-        None => match latest_or_lost(ctx, keys)? {
-            Latest::Record(m) => Some(m),
-            Latest::Nothing => None,
+    let (mut latest, mut ruled) = match ctx.block_on(crate::commit::latest_ruled(&ctx.store, keys))? {
+        Some(Ruled { record, versions, ruled_by }) => (Some(record), Some((versions, ruled_by))),
+        // No record at the first look: the rest of `find_latest`.
+        None => match ctx.block_on(crate::commit::without_record(&ctx.store, keys))? {
+            Latest::Record(m) => (Some(m), None),
+            Latest::Nothing => (None, None),
             Latest::Lost(found) => {
                 tracing::error!(lsu = %ctx.name, image = keys.root(), %found, "image data without a commit record: left for inspection");
                 report.images_damaged += 1;
-                None
+                (None, None)
             }
         },
     };
@@ -232,9 +232,9 @@ pub(crate) fn reclaim_image(
         // an image whose records were read only on a second look is pruned
         // by the next pass.
         if m.lock.is_some()
-            && let Some(r) = ruled.take()
+            && let Some((versions, ruled_by)) = ruled.take()
         {
-            let pruned = ctx.block_on(crate::superseded::prune(store, keys, &r.versions, r.ruled_by.as_ref()))?;
+            let pruned = ctx.block_on(crate::superseded::prune(store, keys, &versions, ruled_by.as_ref()))?;
             report.records_removed += pruned.removed;
         }
         return Ok(());
