@@ -169,22 +169,15 @@ impl Jobs<'_> {
 
     /// The command of job `name`: a backup from standard input, or a restore
     /// to standard output.
-    fn command(&self, runner: Runner, backup: bool, name: &str) -> Command {
+    fn command(&self, runner: Runner, backup: bool, name: &str) -> Result<Command> {
         let key = format!("{LSU}/jobs/{name}");
-        let s3 = match &self.target {
-            Target::S3 { target, .. } => Some(target),
-            Target::Nfs { .. } => None,
-        };
-        match (runner, backup, s3) {
-            (Runner::Vastost, true, _) => self.vastost(&["backup", "--image", name, "--date", "1"]),
-            (Runner::Vastost, false, _) => self.vastost(&["restore", "--image", name, "--date", "1"]),
-            (Runner::Dd, backup, _) => {
-                let file = match &self.target {
-                    Target::Nfs { data } => data.join("reference").join(name),
-                    Target::S3 { .. } => std::env::temp_dir().join(name),
-                };
+        Ok(match (&self.target, runner) {
+            (_, Runner::Vastost) => {
+                self.vastost(&[if backup { "backup" } else { "restore" }, "--image", name, "--date", "1"])
+            }
+            (Target::Nfs { data }, Runner::Dd) => {
+                let file = data.join("reference").join(name).display().to_string();
                 let mut cmd = Command::new("dd");
-                let file = file.display().to_string();
                 if backup {
                     cmd.args([&format!("of={file}"), "bs=1M", "conv=fsync", "status=none"]);
                 } else {
@@ -192,28 +185,23 @@ impl Jobs<'_> {
                 }
                 cmd
             }
-            (Runner::Rclone | Runner::AwsCli, _, None) => Command::new("false"),
-            (Runner::Rclone, true, Some(target)) => {
+            (Target::S3 { target, .. }, Runner::Rclone) => {
                 let mut cmd = target.rclone();
-                cmd.args(["rcat", &format!("vast:{key}")]);
+                cmd.args([if backup { "rcat" } else { "cat" }, &format!("vast:{key}")]);
                 cmd
             }
-            (Runner::Rclone, false, Some(target)) => {
-                let mut cmd = target.rclone();
-                cmd.args(["cat", &format!("vast:{key}")]);
-                cmd
-            }
-            (Runner::AwsCli, true, Some(target)) => {
+            (Target::S3 { target, .. }, Runner::AwsCli) => {
                 let mut cmd = target.aws();
-                cmd.args(["s3", "cp", "--quiet", "-", &format!("s3://{key}")]);
+                let (from, to) = if backup {
+                    ("-".to_string(), format!("s3://{key}"))
+                } else {
+                    (format!("s3://{key}"), "-".to_string())
+                };
+                cmd.args(["s3", "cp", "--quiet", &from, &to]);
                 cmd
             }
-            (Runner::AwsCli, false, Some(target)) => {
-                let mut cmd = target.aws();
-                cmd.args(["s3", "cp", "--quiet", &format!("s3://{key}"), "-"]);
-                cmd
-            }
-        }
+            (_, other) => anyhow::bail!("{} has no jobs on this data path", other.label()),
+        })
     }
 
     /// `n` jobs of `runner` at once, each of `size` bytes.
@@ -224,7 +212,7 @@ impl Jobs<'_> {
         let mut children = Vec::with_capacity(n);
         let mut feeders = Vec::new();
         for k in 0..n {
-            let mut cmd = self.command(runner, backup, &format!("j{n}-{k}-{}", runner_tag(runner)));
+            let mut cmd = self.command(runner, backup, &format!("j{n}-{k}-{}", runner_tag(runner)))?;
             if k == 0 && n == 1 {
                 eprintln!("  {}", shown(&cmd));
             }
