@@ -121,7 +121,7 @@ pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool
 /// [`put_record`], the record carrying the storage lock `lock` from its
 /// first moment when one is given.
 fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
-    ctx.commits.check(ctx.name.as_str())?;
+    ctx.commits().check(ctx.name.as_str())?;
     ctx.formats.pass(&ctx.rt, &ctx.books, ctx.name.as_str())?;
     let bytes = Bytes::from(bytes);
     let created = match lock {
@@ -225,12 +225,42 @@ pub(crate) struct Ruled {
     pub ruled_by: Option<crate::anchor::RecordVersion>,
 }
 
+/// The record a backup written in one go leaves: its creation's successor.
+const FINISHED_IN_ONE_GO: u64 = 1;
+
 /// [`latest_record`] with the versions read and the one that rules.
 pub(crate) async fn latest_ruled(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<Ruled>> {
+    ruled(store, keys, Some(FINISHED_IN_ONE_GO)).await
+}
+
+/// [`latest_ruled`], reading record `guess` at the same time as the
+/// listing where a round trip costs and no version listing decides: the
+/// record most images have is then read in the listing's round trip, not
+/// after it. The guess is used only when the listing shows that record
+/// alone; otherwise it cost one small read.
+async fn ruled(store: &ObjectStore, keys: &ImageKeys, guess: Option<u64>) -> Result<Option<Ruled>> {
+    let guess = guess.filter(|_| store.capability().reads_ahead_pay && store.versions_known() != Some(true));
+    let dir = keys.manifest_dir();
     for _ in 0..5 {
-        let records = record_versions(store.versions(&keys.manifest_dir(), false).await?);
+        let read_guess = async {
+            match guess {
+                Some(seq) => Some(store.get(&keys.manifest(seq)).await),
+                None => None,
+            }
+        };
+        let (listed, guessed) = tokio::join!(store.versions(&dir, false), read_guess);
+        let records = record_versions(listed?);
         if records.is_empty() {
             return Ok(None);
+        }
+        if let ([only], Some(Ok(bytes))) = (records.as_slice(), guessed)
+            && Some(only.seq) == guess
+            && store.versions_known() == Some(false)
+            && let Ok(record) = Manifest::decode(&bytes, &keys.manifest(only.seq))
+            && record.seq == only.seq
+        {
+            let ruled_by = Some(only.clone());
+            return Ok(Some(Ruled { record, versions: records, ruled_by }));
         }
         let ruling = crate::anchor::rule(store, keys, &records).await?;
         if let Some(record) = ruling.record {
@@ -308,9 +338,9 @@ pub(crate) async fn without_record(store: &ObjectStore, keys: &ImageKeys) -> Res
 /// the content are looked for at the same time, one round trip instead of
 /// two, at the cost of the content lookups when the name is taken.
 pub(crate) async fn find_latest_of_new(store: &ObjectStore, keys: &ImageKeys) -> Result<Latest> {
-    let (latest, found) = tokio::join!(latest_record(store, keys), orphaned(store, keys));
-    if let Some(m) = latest? {
-        return Ok(Latest::Record(m));
+    let (latest, found) = tokio::join!(ruled(store, keys, None), orphaned(store, keys));
+    if let Some(r) = latest? {
+        return Ok(Latest::Record(r.record));
     }
     match found? {
         None => Ok(Latest::Nothing),

@@ -5,7 +5,8 @@
 //! first, so one media server could lose another's commit. Each LSU is
 //! probed once per process when it is first opened: creating its probe
 //! object, which exists (the first process ever made it), must be
-//! refused. The probe object is one per LSU, in its bookkeeping, and the
+//! refused; a process that only reads never probes (see [`CommitProbe`]).
+//! The probe object is one per LSU, in its bookkeeping, and the
 //! same bytes each time: no process leaves anything behind, and on a
 //! server that ignores the condition the overwrite changes nothing. A
 //! server found to keep the condition is remembered by the host for an
@@ -70,11 +71,45 @@ impl Commits {
     }
 }
 
+/// What an LSU's probe found, probed at the first commit (or question):
+/// jobs that only read send nothing.
+#[derive(Debug)]
+pub(crate) struct CommitProbe {
+    /// `allow_unconditional_writes`.
+    allowed: bool,
+    found: std::sync::OnceLock<Commits>,
+}
+
+impl CommitProbe {
+    /// Not probed yet.
+    pub(crate) fn new(allowed: bool) -> Self {
+        CommitProbe { allowed, found: std::sync::OnceLock::new() }
+    }
+
+    /// Known without a probe.
+    #[cfg(test)]
+    pub(crate) fn known(commits: Commits) -> Self {
+        CommitProbe { allowed: false, found: std::sync::OnceLock::from(commits) }
+    }
+
+    /// What the probe of LSU `lsu` (`data` its store, `books` its
+    /// bookkeeping) finds, probing the first time.
+    pub(crate) fn get(
+        &self,
+        rt: &tokio::runtime::Handle,
+        data: &vastost_storage::ObjectStore,
+        books: &Bookkeeping,
+        lsu: &str,
+    ) -> Commits {
+        *self.found.get_or_init(|| probe(rt, data, books, lsu, self.allowed))
+    }
+}
+
 /// Probes the storage of LSU `lsu` (`data` its store, `books` its
 /// bookkeeping). Filesystems create files exclusively (`O_EXCL`, which NFS
 /// v3 and later honour), so only S3 is probed: one request once the probe
 /// object exists.
-pub(crate) fn probe(
+fn probe(
     rt: &tokio::runtime::Handle,
     data: &vastost_storage::ObjectStore,
     books: &Bookkeeping,

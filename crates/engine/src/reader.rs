@@ -85,6 +85,10 @@ pub struct ImageReader {
     warm: WarmPath,
     /// How far ahead GETs are sent.
     pace: ReadPace,
+    /// The image offset up to which GETs were sent ahead: units opened
+    /// there are kept when the distance shrinks (dropping a GET under way
+    /// costs its connection, and the unit is asked for again later).
+    opened_to: u64,
 }
 
 fn unit_len(obj: &ObjectRef) -> u64 {
@@ -193,6 +197,7 @@ impl ImageReader {
             reserve_user: None,
             last_end: None,
             pace: ReadPace::default(),
+            opened_to: 0,
             head: Manifest { extents: Vec::new(), ..manifest },
         };
         // Restores read from the start: the first unit is asked for now, so
@@ -276,15 +281,17 @@ impl ImageReader {
         }
         let read_ahead = self.image.ctx().read_ahead;
         let ahead = self.warm.fetch_limit(end + read_ahead).max(end);
-        let (window, opened) = if sequential {
-            let open = self.pace.open_ahead(read_ahead, UNIT_SIZE);
-            let opened = self.plan(ahead, self.warm.fetch_limit(ahead + open).max(ahead));
-            (self.plan(offset, ahead), opened)
+        let (window, opened, kept) = if sequential {
+            let open_to = self.warm.fetch_limit(ahead + self.pace.open_ahead(UNIT_SIZE)).max(ahead);
+            self.opened_to = self.opened_to.max(open_to);
+            let kept = self.plan(ahead, self.opened_to);
+            (self.plan(offset, ahead), self.plan(ahead, open_to), kept)
         } else {
-            (Vec::new(), Vec::new())
+            self.opened_to = 0;
+            (Vec::new(), Vec::new(), Vec::new())
         };
         // Drop what the reader has moved past, then start what comes next.
-        self.drop_units(|id, reserve| window.contains(id) || opened.contains(id) || reserve == Some(*id));
+        self.drop_units(|id, reserve| window.contains(id) || kept.contains(id) || reserve == Some(*id));
         for id in &window {
             self.start_fetch(*id);
         }
@@ -461,10 +468,12 @@ impl ImageReader {
             // Opened but not paid for (the budget was spent): read it now.
             slot.go(None);
             if let Fetch::Running(handle) = &mut slot.fetch {
+                let waiting = std::time::Instant::now();
                 let data = match self.image.ctx().block_on(handle) {
                     Ok(r) => r,
                     Err(e) => Err(EngineError::Internal(format!("read task failed: {e}"))),
                 };
+                self.pace.waited(waiting.elapsed());
                 match data {
                     Ok(d) => slot.fetch = Fetch::Ready(d),
                     // Fetched ahead, it may have failed on a fault that has
@@ -480,7 +489,10 @@ impl ImageReader {
             }
         }
         let obj = self.objects[id.0].clone();
-        let data = self.image.ctx().block_on(fetch_unit(self.stores[id.0].clone(), obj, id.1))?;
+        let waiting = std::time::Instant::now();
+        let data = self.image.ctx().block_on(fetch_unit(self.stores[id.0].clone(), obj, id.1));
+        self.pace.waited(waiting.elapsed());
+        let data = data?;
         if let Some(old) = self.reserve_user.take() {
             self.cache.remove(&old);
         }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSettings};
 use vastost_vms::{Auth, Cluster, VmsClient, VmsConfig};
@@ -15,9 +16,14 @@ use crate::bookkeeping::Bookkeeping;
 use crate::config::{Credentials, DataPath, S3Keys, ServerConfig, VmsAuthMode, read_secret_file};
 use crate::ctx::{EngineCtx, LsuCtx, Siblings};
 use crate::error::{EngineError, Result};
+use crate::host_cache;
 use crate::lsu::Lsu;
 use crate::names::{LsuName, check_bucket_name};
 use crate::open_images::OpenImages;
+
+/// How long a bucket a job of this host found is taken as there by the
+/// next jobs.
+const BUCKET_SEEN: Duration = Duration::from_secs(600);
 
 /// What a server tells about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,6 +455,34 @@ impl ServerShared {
         Ok(Bookkeeping::apart(books.clone(), name.as_str()))
     }
 
+    /// Checks that LSU `name`'s bucket is there and the keys are taken,
+    /// asking at the same time whether it keeps versions (kept by the
+    /// store): one round trip, not two, and none for the next jobs of the
+    /// host for a while. A bucket deleted since then fails the job's first
+    /// request instead (no image, or the S3 refusal).
+    fn check_bucket(&self, name: &LsuName, store: &ObjectStore) -> Result<()> {
+        let key = store.describe();
+        match host_cache::recall("bucket", &key, BUCKET_SEEN).as_deref() {
+            Some("versions") => {
+                store.assume_versions();
+                return Ok(());
+            }
+            Some("there") => return Ok(()),
+            _ => {}
+        }
+        let (checked, versioned) = self.ctx.rt.block_on(async { tokio::join!(store.check(), store.keeps_versions()) });
+        match checked {
+            Ok(()) => {}
+            Err(e) if e.kind == StorageKind::NotFound => return Err(EngineError::NoSuchLsu(name.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+        // Only "keeps versions" is taken on trust by the next jobs (see
+        // `ObjectStore::assume_versions`); the others ask again, at once
+        // with their first listing.
+        host_cache::remember("bucket", &key, if matches!(versioned, Ok(true)) { "versions" } else { "there" });
+        Ok(())
+    }
+
     pub(crate) fn lsu(&self, name: &str) -> Result<Lsu> {
         let name = LsuName::new(name)?;
         let mut lsus = self.lsus.lock().unwrap_or_else(|p| p.into_inner());
@@ -466,24 +500,12 @@ impl ServerShared {
             Location::S3 { .. } => {
                 check_bucket_name(name.as_str())?;
                 let store = self.s3_store(name.as_str())?;
-                // Whether the bucket keeps versions is asked at the same
-                // time (kept by the store): one round trip, not two.
-                let (checked, _) = self.ctx.rt.block_on(async { tokio::join!(store.check(), store.keeps_versions()) });
-                match checked {
-                    Ok(()) => store,
-                    Err(e) if e.kind == StorageKind::NotFound => return Err(EngineError::NoSuchLsu(name.to_string())),
-                    Err(e) => return Err(e.into()),
-                }
+                self.check_bucket(&name, &store)?;
+                store
             }
         };
         let books = self.bookkeeping(&name, &store)?;
-        let commits = crate::commit_probe::probe(
-            &self.ctx.rt,
-            &store,
-            &books,
-            name.as_str(),
-            self.cfg.allow_unconditional_writes,
-        );
+        let commits = crate::commit_probe::CommitProbe::new(self.cfg.allow_unconditional_writes);
         let worm = self.worm_policy(&name);
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),

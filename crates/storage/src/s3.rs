@@ -220,6 +220,16 @@ impl S3Store {
         asked.copied()
     }
 
+    /// Whether the bucket keeps versions, if asked already.
+    pub(crate) fn versions_known(&self) -> Option<bool> {
+        self.versioned.get().copied()
+    }
+
+    /// Takes it as known that the bucket keeps versions.
+    pub(crate) fn assume_versions(&self) {
+        let _ = self.versioned.set(true);
+    }
+
     /// The bucket's default retention: mode and seconds.
     pub(crate) async fn default_lock(&self) -> Result<Option<(crate::types::LockMode, u64)>> {
         self.raw.default_lock().await

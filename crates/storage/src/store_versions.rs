@@ -35,6 +35,24 @@ impl ObjectStore {
         }
     }
 
+    /// Whether the store keeps versions, if known without asking.
+    pub fn versions_known(&self) -> Option<bool> {
+        match &*self.backend {
+            Backend::S3(s) => s.versions_known(),
+            Backend::Fs(_) | Backend::Memory(_) => Some(false),
+        }
+    }
+
+    /// Takes it as known that the bucket keeps versions (another process
+    /// of the host asked lately). Only this answer may be taken on trust:
+    /// a bucket that has kept versions never stops listing them, while
+    /// one thought plain would hide what a version listing shows.
+    pub fn assume_versions(&self) {
+        if let Backend::S3(s) = &*self.backend {
+            s.assume_versions();
+        }
+    }
+
     /// The lock the store gives every object written without one (an S3
     /// bucket's Object Lock default retention): its mode and length in
     /// seconds. Anything written there, bookkeeping included, stays until
@@ -56,16 +74,24 @@ impl ObjectStore {
         if let Backend::Fs(s) = &*self.backend {
             return fs::versions(&s.root, dir, recursive).await;
         }
-        let versioned = self.keeps_versions().await?;
-        let listed = self
-            .run(|op| async move {
+        let list = |versioned: bool| {
+            self.run(move |op| async move {
                 let mut list = op.list_with(dir).recursive(recursive);
                 if versioned {
                     list = list.versions(true).deleted(true);
                 }
                 list.await
             })
-            .await;
+        };
+        let listed = match self.versions_known() {
+            Some(versioned) => list(versioned).await,
+            // Not known yet: asked at the same time as a plain listing,
+            // which is the answer unless the bucket keeps versions.
+            None => {
+                let (versioned, plain) = tokio::join!(self.keeps_versions(), list(false));
+                if versioned? { list(true).await } else { plain }
+            }
+        };
         let entries = match listed {
             Ok(entries) => entries,
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),

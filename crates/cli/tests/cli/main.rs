@@ -133,6 +133,7 @@ mod damage;
 mod formats;
 mod locked_default;
 mod provisioning;
+mod round_trips;
 mod simulator;
 mod space;
 mod stats;
