@@ -195,7 +195,14 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     // simulator in this process.
     let data = dir.join("vast-nfs");
     let sim = if args.s3 {
-        let sim = vastost_sim::Simulator::start(&dir.join("vast-sim"), "127.0.0.1:0".parse()?)?;
+        let options = vastost_sim::SimOptions {
+            in_memory: args.in_memory,
+            latency: args.network.latency,
+            max_in_flight: args.network.max_in_flight,
+            tls: None,
+            bandwidth_per_connection: args.network.bandwidth_per_connection.as_u64(),
+        };
+        let sim = vastost_sim::Simulator::start_with_options(&dir.join("vast-sim"), "127.0.0.1:0".parse()?, options)?;
         sim.create_bucket(LSU)?;
         Some(sim)
     } else {
@@ -214,8 +221,12 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     };
     let plugin = session::load(plugin_path, Some(&config))?;
     if !args.images.is_empty() {
-        let path = if args.s3 { "S3 (simulator)" } else { "NFS (local directory)" };
-        crate::scale_bench::run(&plugin, server, path, &args.images, crate::scale_bench::Requests(sim.as_ref()))?;
+        let path = match (args.s3, args.network.latency) {
+            (false, _) => "NFS (local directory)".to_string(),
+            (true, d) if d.is_zero() => "S3 (simulator)".to_string(),
+            (true, d) => format!("S3 (simulator, {d:?} away)"),
+        };
+        crate::scale_bench::run(&plugin, server, &path, &args.images, crate::scale_bench::Requests(sim.as_ref()))?;
     } else {
         let mut source = vec![0u8; SOURCE_LEN];
         Pattern::new(42).fill(0, &mut source);
