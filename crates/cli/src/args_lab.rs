@@ -143,3 +143,17 @@ pub struct Network {
     #[arg(long, default_value = "0")]
     pub bandwidth_per_connection: ByteSize,
 }
+
+impl Network {
+    /// A simulator this far away and this busy, its objects `in_memory`
+    /// or on disk, over plain HTTP.
+    pub fn sim_options(&self, in_memory: bool) -> vastost_sim::SimOptions {
+        vastost_sim::SimOptions {
+            tls: None,
+            in_memory,
+            latency: self.latency,
+            max_in_flight: self.max_in_flight,
+            bandwidth_per_connection: self.bandwidth_per_connection.as_u64(),
+        }
+    }
+}

@@ -177,12 +177,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
         if !args.s3 {
             return crate::jobs_bench::run_nfs(plugin_path, &dir, &dir.join("vast-nfs"), &args.jobs, args.size.0);
         }
-        let sim = crate::jobs_bench::SimShape {
-            latency: args.network.latency,
-            in_memory: args.in_memory,
-            max_in_flight: args.network.max_in_flight,
-            per_connection: args.network.bandwidth_per_connection.as_u64(),
-        };
+        let sim = args.network.sim_options(args.in_memory);
         return crate::jobs_bench::run(plugin_path, &dir, &args.jobs, args.size.0, sim);
     }
     if let Some(images) = args.worm {
@@ -195,13 +190,7 @@ pub fn run(plugin_path: Option<&Path>, args: &BenchArgs) -> Result<()> {
     // simulator in this process.
     let data = dir.join("vast-nfs");
     let sim = if args.s3 {
-        let options = vastost_sim::SimOptions {
-            in_memory: args.in_memory,
-            latency: args.network.latency,
-            max_in_flight: args.network.max_in_flight,
-            tls: None,
-            bandwidth_per_connection: args.network.bandwidth_per_connection.as_u64(),
-        };
+        let options = args.network.sim_options(args.in_memory);
         let sim = vastost_sim::Simulator::start_with_options(&dir.join("vast-sim"), "127.0.0.1:0".parse()?, options)?;
         sim.create_bucket(LSU)?;
         Some(sim)

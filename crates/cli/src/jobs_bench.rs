@@ -246,16 +246,6 @@ fn runner_tag(r: Runner) -> &'static str {
     }
 }
 
-/// The simulator the jobs run against.
-pub(crate) struct SimShape {
-    pub latency: Duration,
-    pub in_memory: bool,
-    /// S3 requests it answers at once; beyond, `503 SlowDown` (0: no limit).
-    pub max_in_flight: usize,
-    /// Bytes per second per S3 connection (0: no limit).
-    pub per_connection: u64,
-}
-
 /// Runs the jobs bench over NFS: `jobs` process counts, `size` bytes per
 /// job, into folder `data` (the data directory; the LSU is made in it).
 pub(crate) fn run_nfs(plugin: Option<&Path>, dir: &Path, data: &Path, jobs: &[usize], size: u64) -> Result<()> {
@@ -280,10 +270,10 @@ pub(crate) fn run_nfs(plugin: Option<&Path>, dir: &Path, data: &Path, jobs: &[us
     table(&bench, jobs, size, Duration::ZERO)
 }
 
-/// Runs the jobs bench: `jobs` process counts, `size` bytes per job.
-pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, sim: SimShape) -> Result<()> {
-    let SimShape { latency, in_memory, max_in_flight, per_connection } = sim;
-    let options = SimOptions { in_memory, latency, max_in_flight, tls: None, bandwidth_per_connection: per_connection };
+/// Runs the jobs bench: `jobs` process counts, `size` bytes per job,
+/// against a simulator shaped by `options`.
+pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, options: SimOptions) -> Result<()> {
+    let SimOptions { latency, in_memory, max_in_flight, bandwidth_per_connection: per_connection, .. } = options;
     let sim = Simulator::start_with_options(&dir.join("vast-sim"), "127.0.0.1:0".parse()?, options)?;
     sim.create_bucket(LSU)?;
     let target = S3Target { endpoint: sim.s3_endpoint() };

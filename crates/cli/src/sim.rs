@@ -17,13 +17,7 @@ pub fn run(args: &crate::args::SimArgs) -> Result<()> {
         }
         None => None,
     };
-    let options = vastost_sim::SimOptions {
-        tls,
-        in_memory: args.in_memory,
-        latency: args.network.latency,
-        max_in_flight: args.network.max_in_flight,
-        bandwidth_per_connection: args.network.bandwidth_per_connection.as_u64(),
-    };
+    let options = vastost_sim::SimOptions { tls, ..args.network.sim_options(args.in_memory) };
     let sim = vastost_sim::Simulator::start_with_options(&args.data, args.listen, options)?;
     sim.vms().set_token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
     for bucket in &args.buckets {

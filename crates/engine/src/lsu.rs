@@ -88,6 +88,7 @@ impl Lsu {
             (None, None) => vastost_storage::Capacity { total: 0, used: 0, available: 0 },
         };
         let record = self.record()?;
+        let commits = self.ctx.commits();
         Ok(LsuInfo {
             name: self.name().to_string(),
             capacity: cap.total,
@@ -95,8 +96,8 @@ impl Lsu {
             available: cap.available,
             label: record.label,
             location: self.ctx.store.describe(),
-            conditional_writes: self.ctx.commits().conditional(),
-            unconditional_allowed: self.ctx.commits().accepted_risk(),
+            conditional_writes: commits.conditional(),
+            unconditional_allowed: commits.accepted_risk(),
             worm: self.ctx.worm,
             default_lock_secs: self.ctx.default_lock_secs(),
             bookkeeping_apart: self.ctx.books.is_apart(),
