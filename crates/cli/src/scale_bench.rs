@@ -58,7 +58,19 @@ pub(crate) fn timed(
     let started = Instant::now();
     f()?;
     let took = started.elapsed();
-    let requests = requests.now().zip(before).map(|(a, b)| a - b);
+    // Requests a step left under way (a listing closed early stops its
+    // walk, whose requests in flight still arrive) are counted as its own,
+    // not the next step's: wait until the count settles, untimed.
+    let mut after = requests.now();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = requests.now();
+        if now == after {
+            break;
+        }
+        after = now;
+    }
+    let requests = after.zip(before).map(|(a, b)| a - b);
     Ok(Step { what, count, took, requests })
 }
 

