@@ -231,6 +231,7 @@ impl EngineError {
             },
             EngineError::Storage(s) => match s.kind {
                 S::NotFound => ErrorKind::Io,
+                S::NoSuchBucket => ErrorKind::NoSuchLsu,
                 S::AlreadyExists => ErrorKind::Busy,
                 S::PermissionDenied => ErrorKind::PermissionDenied,
                 S::NoSpace => ErrorKind::NoSpace,

@@ -444,11 +444,13 @@ impl ServerShared {
             let books = self.s3_store(bucket)?;
             match books.check().await {
                 Ok(()) => Ok(books),
-                Err(e) if e.kind == StorageKind::NotFound => Err(EngineError::Config(format!(
-                    "server '{}': bookkeeping_bucket {bucket} does not exist (vastost setup --worm --default \
+                Err(e) if matches!(e.kind, StorageKind::NotFound | StorageKind::NoSuchBucket) => {
+                    Err(EngineError::Config(format!(
+                        "server '{}': bookkeeping_bucket {bucket} does not exist (vastost setup --worm --default \
                      creates it)",
-                    self.name
-                ))),
+                        self.name
+                    )))
+                }
                 Err(e) => Err(e.into()),
             }
         }))?;
@@ -473,7 +475,9 @@ impl ServerShared {
         let (checked, versioned) = self.ctx.rt.block_on(async { tokio::join!(store.check(), store.keeps_versions()) });
         match checked {
             Ok(()) => {}
-            Err(e) if e.kind == StorageKind::NotFound => return Err(EngineError::NoSuchLsu(name.to_string())),
+            Err(e) if matches!(e.kind, StorageKind::NotFound | StorageKind::NoSuchBucket) => {
+                return Err(EngineError::NoSuchLsu(name.to_string()));
+            }
             Err(e) => return Err(e.into()),
         }
         // Only "keeps versions" is taken on trust by the next jobs (see

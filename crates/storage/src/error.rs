@@ -8,6 +8,10 @@ use crate::s3_said::S3Said;
 pub enum ErrorKind {
     /// The object or folder does not exist.
     NotFound,
+    /// The bucket itself does not exist (S3 `NoSuchBucket`): not an object
+    /// missing, which callers often take as "nothing there", but the whole
+    /// store gone.
+    NoSuchBucket,
     /// `put_new` found an object already there.
     AlreadyExists,
     /// The storage refused access (file mode, bucket policy, credentials).
@@ -36,6 +40,7 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
             ErrorKind::NotFound => "not found",
+            ErrorKind::NoSuchBucket => "no such bucket",
             ErrorKind::AlreadyExists => "already exists",
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::NoSpace => "no space left",
@@ -148,7 +153,8 @@ impl StorageError {
 /// does not depend on the call; `None` leaves the status's.
 fn kind_of_code(code: &str) -> Option<ErrorKind> {
     Some(match code {
-        "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" | "NoSuchVersion" => ErrorKind::NotFound,
+        "NoSuchBucket" => ErrorKind::NoSuchBucket,
+        "NoSuchKey" | "NoSuchUpload" | "NoSuchVersion" => ErrorKind::NotFound,
         "NotImplemented" => ErrorKind::Unsupported,
         "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccountProblem" | "AllAccessDisabled" => {
             ErrorKind::PermissionDenied
@@ -208,7 +214,8 @@ mod tests {
 
     #[test]
     fn the_code_decides_the_kind_where_it_means_one_thing() {
-        assert_eq!(kind_of_code("NoSuchBucket"), Some(ErrorKind::NotFound));
+        assert_eq!(kind_of_code("NoSuchBucket"), Some(ErrorKind::NoSuchBucket));
+        assert_eq!(kind_of_code("NoSuchKey"), Some(ErrorKind::NotFound));
         assert_eq!(kind_of_code("NotImplemented"), Some(ErrorKind::Unsupported));
         assert_eq!(kind_of_code("SlowDown"), Some(ErrorKind::Temporary));
         assert_eq!(kind_of_code("SignatureDoesNotMatch"), Some(ErrorKind::PermissionDenied));

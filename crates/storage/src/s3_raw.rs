@@ -256,6 +256,7 @@ impl RawS3 {
         let text = String::from_utf8_lossy(&body);
         let kind = match status.as_u16() {
             403 => ErrorKind::PermissionDenied,
+            404 if S3Said::code_in_body(&text).as_deref() == Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
             404 => ErrorKind::NotFound,
             // Only conditional requests (If-None-Match) are answered so.
             412 => ErrorKind::AlreadyExists,

@@ -101,7 +101,8 @@ impl ObjectStore {
     /// Checks that the store answers (for S3: that the bucket exists and
     /// the keys are accepted).
     pub async fn check(&self) -> Result<()> {
-        // A missing bucket is NotFound by its S3 code (see `error::kind_of_code`).
+        // A missing bucket is `NoSuchBucket` by its S3 code (see
+        // `error::kind_of_code`), `NotFound` when answered without a body.
         self.run(|op| async move { op.check().await }).await.map_err(|e| StorageError::from_opendal("check", "", e))
     }
 

@@ -1,6 +1,7 @@
 //! What a job waits for on a cluster a network away: its S3 requests, as
 //! the plugin logs them at trace level (each with the time it ended and
-//! how long it took), grouped into the round trips it waited for in turn.
+//! how long it took), grouped into the round trips it waited for in turn;
+//! and what a job is told when what the host remembers is out of date.
 
 use super::*;
 
@@ -106,6 +107,50 @@ fn a_restore_waits_two_round_trips_before_its_data() {
     let (seen, before_data) = restore();
     assert_eq!(before_data, 2, "the bucket, then the record: {seen:#?}");
     assert!(seen[0].contains("max-keys=1"), "{seen:#?}");
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+}
+
+#[test]
+fn a_bucket_deleted_after_the_host_saw_it_is_no_such_lsu() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, s3, _) = start_sim(dir.path(), &["--bucket", "pool1", "--in-memory"]);
+    let creds = support::write_sim_credentials(dir.path());
+    let aws = |args: &[&str]| support::aws(&s3, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY, args);
+    aws(&["create-bucket", "--bucket", "gone"]);
+    let config = dir.path().join("vastost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugin]\nstate_dir = \"{}\"\n[server.\"sim\"]\ndata_path = \"s3\"\nendpoint = \"{s3}\"\n\
+             credentials_file = \"{}\"\nlsus = [\"pool1\", \"gone\"]\n",
+            dir.path().join("state").display(),
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let env = Env { dir, config };
+    let run = |args: &[&str], stdin: Option<&[u8]>| {
+        let lsu = ["--server", "VastData:sim", "--lsu", "gone"];
+        vastost_stdin(&env, &[args, &lsu[..]].concat(), stdin)
+    };
+    ok(&run(&["backup", "--image", "x", "--date", "1"], Some(&support::bytes(3, 5000))));
+    // The host now takes the bucket as there; someone deletes it.
+    let listed = aws(&["list-objects-v2", "--bucket", "gone", "--query", "Contents[].Key", "--output", "text"]);
+    for key in listed.split_whitespace() {
+        aws(&["delete-object", "--bucket", "gone", "--key", key]);
+    }
+    aws(&["delete-bucket", "--bucket", "gone"]);
+    let jobs: [(&[&str], Option<&[u8]>); 3] = [
+        (&["restore", "--image", "x", "--date", "1"], None),
+        (&["backup", "--image", "y", "--date", "1"], Some(b"data")),
+        (&["images"], None),
+    ];
+    for (args, stdin) in jobs {
+        let out = run(args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("STS_ENOLSU"), "{args:?}: {err}");
+    }
     sim.kill().unwrap();
     sim.wait().unwrap();
 }
