@@ -3,15 +3,15 @@
 //! ([`OpenImage`]: its LSU, keys, open guard and metadata). Below the
 //! reader and writer; must not call them or the LSU facade.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::commit::{load_latest, record_meta};
-use crate::ctx::LsuCtx;
+use crate::ctx::{LsuCtx, MAX_META_SIZE};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
 use crate::manifest::{ImageState, Manifest};
-use crate::meta::{Expected, read_meta, write_meta};
+use crate::meta::{Expected, end_of, read_meta, write_meta};
 use crate::names::ImageDef;
 use crate::open_images::{Busy, OpenGuard};
 
@@ -86,6 +86,12 @@ pub struct OpenImage {
     meta_version: Option<String>,
     /// The number of the record this handle opened, or last committed.
     seq: AtomicU64,
+    /// The whole metadata a writer was given and has not stored yet: it is
+    /// stored at the writer's next commit, at the same time as its last
+    /// data, and that commit both records it and proves the image was not
+    /// deleted meanwhile (two round trips before the data saved on every
+    /// backup that writes metadata).
+    unstored_meta: Mutex<Option<Vec<u8>>>,
 }
 
 impl OpenImage {
@@ -99,25 +105,13 @@ impl OpenImage {
             incarnation: m.incarnation.clone(),
             meta_version: m.meta_version.clone(),
             seq: AtomicU64::new(m.seq),
+            unstored_meta: Mutex::new(None),
         }
     }
 
     /// A writer committed record `seq`.
     pub(crate) fn committed(&self, seq: u64) {
         self.seq.store(seq, Ordering::SeqCst);
-    }
-
-    /// Whether the record a writer last committed is still the image's
-    /// newest (it is there, and nothing was committed after it: a delete
-    /// or another writer would have), asking for both at once: one round
-    /// trip where reading the newest record takes two. `false` when that
-    /// cannot be told so cheaply.
-    fn still_mine(&self) -> bool {
-        let seq = self.seq.load(Ordering::SeqCst);
-        let (mine, after) = (self.keys.manifest(seq), self.keys.manifest(seq + 1));
-        let store = &self.ctx.store;
-        let (mine, after) = self.ctx.block_on(async { tokio::join!(store.size(&mine), store.size(&after)) });
-        matches!((mine, after), (Ok(Some(_)), Ok(None)))
     }
 
     fn expected(&self) -> Expected<'_> {
@@ -148,42 +142,73 @@ impl OpenImage {
     }
 
     /// Writes the image's metadata: allowed at any time, in any open mode.
-    /// The first write to a complete image (open for reading: no writer
-    /// will commit again) is recorded in a commit of its own, so that the
-    /// metadata's later loss is seen as damage.
+    /// A writer keeps it until its next commit (see `unstored_meta`). The
+    /// first write to a complete image (open for reading: no writer will
+    /// commit again) is stored at once and recorded in a commit of its own,
+    /// so that the metadata's later loss is seen as damage.
     pub fn write_meta(&self, data: &[u8], offset: u64) -> Result<()> {
+        if self.guard.is_writer() {
+            let end = end_of(data, offset)? as usize;
+            // What is stored already, when an earlier session wrote some
+            // (not asked for otherwise: a round trip less).
+            let unread = self.has_meta() && self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner()).is_none();
+            let stored = match unread {
+                true => Some(read_meta(&self.ctx, &self.def, 0, MAX_META_SIZE as usize, self.expected())?),
+                false => None,
+            };
+            let mut unstored = self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner());
+            let meta = unstored.get_or_insert_with(|| stored.unwrap_or_default());
+            if meta.len() < end {
+                meta.resize(end, 0);
+            }
+            meta[offset as usize..end].copy_from_slice(data);
+            return Ok(());
+        }
         // A complete image may be locked (WORM): then it is immutable.
-        if !self.guard.is_writer()
-            && let Some(m) = load_latest(&self.ctx, &self.keys)?
-        {
+        if let Some(m) = load_latest(&self.ctx, &self.keys)? {
             crate::worm::check_unlocked(&self.def, &m)?;
         }
         write_meta(&self.ctx, &self.def, data, offset, self.expected())?;
-        // Written to an image deleted meanwhile: take it back, so that no
-        // metadata outlives its image.
-        if self.guard.is_writer() && self.still_mine() {
-            self.has_meta.store(true, Ordering::SeqCst);
-            return Ok(());
-        }
-        match load_latest(&self.ctx, &self.keys)? {
-            Some(m) if m.state != ImageState::Deleted && self.expected().same_life(&m.incarnation) => {}
-            // Another image of that name now: its metadata is not ours to remove.
-            Some(m) if m.state != ImageState::Deleted => {
-                return Err(EngineError::NoSuchImage(format!("{} (deleted while open)", self.def)));
-            }
-            _ => {
-                self.ctx.block_on(self.ctx.store.delete(&self.keys.meta()))?;
-                return Err(EngineError::NoSuchImage(format!("{} (deleted while open)", self.def)));
-            }
-        }
-        if !self.has_meta.swap(true, Ordering::SeqCst) && !self.guard.is_writer() {
+        self.unless_gone()?;
+        if !self.has_meta.swap(true, Ordering::SeqCst) {
             record_meta(&self.ctx, &self.keys, &self.def, &self.incarnation)?;
         }
         Ok(())
     }
 
-    /// Reads the image's metadata.
+    /// Stores the metadata a writer was given since its last commit, if
+    /// any; returns whether it did. Its next commit records it.
+    pub(crate) fn store_unstored_meta(&self) -> Result<bool> {
+        let Some(meta) = self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(false);
+        };
+        write_meta(&self.ctx, &self.def, &meta, 0, self.expected())?;
+        self.has_meta.store(true, Ordering::SeqCst);
+        Ok(true)
+    }
+
+    /// After metadata was stored for an image that may have been deleted
+    /// meanwhile: takes it back when the image is gone, so that no
+    /// metadata outlives its image, and says so.
+    pub(crate) fn unless_gone(&self) -> Result<()> {
+        let gone = || EngineError::NoSuchImage(format!("{} (deleted while open)", self.def));
+        match load_latest(&self.ctx, &self.keys)? {
+            Some(m) if m.state != ImageState::Deleted && self.expected().same_life(&m.incarnation) => Ok(()),
+            // Another image of that name now: its metadata is not ours to remove.
+            Some(m) if m.state != ImageState::Deleted => Err(gone()),
+            _ => {
+                self.ctx.block_on(self.ctx.store.delete(&self.keys.meta()))?;
+                Err(gone())
+            }
+        }
+    }
+
+    /// Reads the image's metadata (for a writer, as it was given).
     pub fn read_meta(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        if let Some(meta) = self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let start = (offset.min(meta.len() as u64)) as usize;
+            return Ok(meta[start..start.saturating_add(len).min(meta.len())].to_vec());
+        }
         read_meta(&self.ctx, &self.def, offset, len, self.expected())
     }
 

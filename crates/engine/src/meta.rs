@@ -88,12 +88,17 @@ impl Expected<'_> {
     }
 }
 
-/// Writes `data` at `offset` of an image's metadata, growing it as needed.
-pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64, expected: Expected<'_>) -> Result<()> {
-    let end = offset
+/// Where metadata `data` written at `offset` ends, if within the limit.
+pub(crate) fn end_of(data: &[u8], offset: u64) -> Result<u64> {
+    offset
         .checked_add(data.len() as u64)
         .filter(|e| *e <= MAX_META_SIZE)
-        .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))?;
+        .ok_or_else(|| EngineError::invalid(format!("image metadata is limited to {MAX_META_SIZE} bytes")))
+}
+
+/// Writes `data` at `offset` of an image's metadata, growing it as needed.
+pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64, expected: Expected<'_>) -> Result<()> {
+    let end = end_of(data, offset)?;
     let key = ImageKeys::new(def).meta();
     if !expected.has_meta {
         // None recorded: the first write creates the object without

@@ -185,3 +185,38 @@ fn writes_past_the_page_cache_are_paid_from_the_budget_or_go_through_it() {
     w.close(true).unwrap();
     assert_eq!(read_all(lsu, "unpaid"), bytes);
 }
+
+#[test]
+fn a_writers_metadata_lands_with_its_commit_and_never_outlives_its_image() {
+    let env = env(1 << 20);
+    for lsu in &env.lsus {
+        let store = &lsu.ctx.store;
+        let meta_of = |name: &str| crate::layout::ImageKeys::new(&def(name)).meta();
+        let stored = |name: &str| env.rt.block_on(store.size(&meta_of(name))).unwrap().is_some();
+        // Kept until the commit, and read back as given meanwhile.
+        let mut w = lsu.create_image(&def("m1")).unwrap();
+        w.image().write_meta(b"header", 0).unwrap();
+        w.image().write_meta(b"++", 6).unwrap();
+        assert_eq!(w.image().read_meta(0, 100).unwrap(), b"header++");
+        assert!(!stored("m1"), "stored before the commit");
+        w.write(&[7u8; 512], 0).unwrap();
+        w.flush().unwrap();
+        assert!(stored("m1"));
+        w.image().write_meta(b"H", 0).unwrap();
+        w.close(true).unwrap();
+        assert_eq!(lsu.read_meta(&def("m1"), 0, 100).unwrap(), b"Header++");
+        // A writer that never commits leaves no metadata.
+        let w = lsu.create_image(&def("m2")).unwrap();
+        w.image().write_meta(b"header", 0).unwrap();
+        drop(w);
+        assert!(!stored("m2"));
+        // Deleted while its writer is open: the close fails, and the
+        // metadata it stored is taken back.
+        let mut w = lsu.create_image(&def("m3")).unwrap();
+        w.image().write_meta(b"header", 0).unwrap();
+        w.write(&[7u8; 512], 0).unwrap();
+        lsu.delete_image(&def("m3")).unwrap();
+        assert!(w.close(true).is_err());
+        assert!(!stored("m3"), "metadata outlived its image");
+    }
+}

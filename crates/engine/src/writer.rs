@@ -69,6 +69,9 @@ pub struct ImageWriter {
     next_fragment: u64,
     /// Images whose bytes this one references since it was opened.
     sources: Vec<SourceUse>,
+    /// Metadata was stored since the last commit: the next one records it,
+    /// or, when the image was deleted meanwhile, it is taken back.
+    meta_stored: bool,
 }
 
 impl ImageWriter {
@@ -86,6 +89,7 @@ impl ImageWriter {
             failure: Arc::new(Mutex::new(None)),
             token: crate::manifest::new_session(),
             sources: Vec::new(),
+            meta_stored: false,
         }
     }
 
@@ -332,6 +336,14 @@ impl ImageWriter {
         self.extents.push(e);
     }
 
+    /// Stores the metadata given since the last commit while the last
+    /// fragment is on its way: the commit that follows records it.
+    fn store_meta(&mut self) -> Result<()> {
+        self.meta_stored |=
+            self.image.store_unstored_meta().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
+        Ok(())
+    }
+
     /// Waits for every upload under way.
     fn wait_uploads(&mut self) -> Result<()> {
         for handle in std::mem::take(&mut self.uploads) {
@@ -347,6 +359,7 @@ impl ImageWriter {
     pub fn flush(&mut self) -> Result<()> {
         self.check_failure()?;
         self.seal().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
+        self.store_meta()?;
         self.wait_uploads()?;
         let superseded = self.commit(ImageState::Pending)?;
         crate::commit::CommitLog::new(self.image.ctx(), self.image.keys()).retire(superseded);
@@ -371,6 +384,7 @@ impl ImageWriter {
     fn finish(mut self, complete: bool, expect_crc: Option<u32>) -> Result<Manifest> {
         self.check_failure()?;
         self.seal()?;
+        self.store_meta()?;
         self.wait_uploads()?;
         if let Some(want) = expect_crc {
             let got = self.stream_crc()?;
@@ -441,12 +455,17 @@ impl ImageWriter {
             next.extents = extents;
         };
         let Some(next) = log.append(&self.committed, change)? else {
+            if std::mem::take(&mut self.meta_stored) {
+                // Deleted meanwhile: its metadata goes too.
+                let _ = self.image.unless_gone();
+            }
             return Err(EngineError::Busy {
                 image: self.image.def().to_string(),
                 reason: "another writer or a delete changed it since it was opened",
             });
         };
         let superseded = self.committed.seq;
+        self.meta_stored = false;
         self.image.committed(next.seq);
         self.committed = next;
         Ok(superseded)

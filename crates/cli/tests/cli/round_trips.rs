@@ -61,7 +61,7 @@ fn waves(requests: &[Request]) -> Vec<Vec<&str>> {
 }
 
 #[test]
-fn a_restore_waits_two_round_trips_before_its_data() {
+fn jobs_wait_for_few_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     // Far enough that a round trip dwarfs the scheduling of two cores.
     let (mut sim, s3, _) = start_sim(dir.path(), &["--bucket", "pool1", "--in-memory", "--latency", "40ms"]);
@@ -102,6 +102,17 @@ fn a_restore_waits_two_round_trips_before_its_data() {
     assert_eq!(before_data, 1, "one round trip before the data: {seen:#?}");
     assert!(seen[0].contains("manifest/&") && seen[0].contains("manifest/00000000000000000001"), "{seen:#?}");
     assert!(!seen.concat().contains("max-keys=1"), "no bucket check: {seen:#?}");
+    // A small backup of a host that knows the LSU: whether the name is
+    // free, the first record, then the data and the metadata together,
+    // the complete record, and the superseded one removed with the event.
+    for f in std::fs::read_dir(&logs).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let args2 = ["--server", "VastData:sim", "--lsu", "pool1", "--image", "far2", "--date", "1"];
+    ok(&vastost_stdin(&env, &[&["backup"][..], &args2].concat(), Some(&content[..4096])));
+    let seen: Vec<String> = waves(&requests(&logs)).iter().map(|w| w.join(" | ")).collect();
+    assert_eq!(seen.len(), 5, "five round trips: {seen:#?}");
+    assert!(seen[2].contains("/meta") && seen[2].contains("/frag/"), "{seen:#?}");
     // Without what the host remembers, the bucket is checked first.
     std::fs::remove_dir_all(&state).unwrap();
     let (seen, before_data) = restore();
