@@ -16,7 +16,6 @@ use vastost_sim::Simulator;
 use vastost_sim::faults::{Fault, FaultProxy};
 
 struct Rig {
-    _dir: tempfile::TempDir,
     sim: Simulator,
     s3: FaultProxy,
     vms: FaultProxy,
@@ -41,8 +40,8 @@ fn rig() -> std::sync::MutexGuard<'static, Rig> {
 }
 
 fn start_rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = support::process_dir(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "faults");
+    let sim = Simulator::start(&dir.join("s3"), "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.create_bucket("faults").unwrap();
     sim.vms().add_user("nbu", "nbu-pw");
     let s3 = FaultProxy::start(addr(&sim.s3_endpoint())).unwrap();
@@ -50,8 +49,8 @@ fn start_rig() -> Rig {
     let dead_vip = FaultProxy::start(addr(&sim.s3_endpoint())).unwrap();
     sim.create_bucket("faults2").unwrap();
     sim.create_locked_bucket("faultlock").unwrap();
-    let creds = support::write_sim_credentials(dir.path());
-    let config = dir.path().join("vastost.toml");
+    let creds = support::write_sim_credentials(&dir);
+    let config = dir.join("vastost.toml");
     std::fs::write(
         &config,
         format!(
@@ -71,7 +70,7 @@ fn start_rig() -> Rig {
              [server.\"lockvips\"]\ndata_path = \"s3\"\nendpoint = \"{dead}\"\nendpoints = [\"{direct}\"]\n\
              credentials_file = \"{creds}\"\nlsus = [\"faultlock\"]\nfragment_size = \"8MiB\"\nretries = 2\n\
              worm_mode = \"compliance\"\nworm_min_secs = 2\nworm_max_secs = 3600\n",
-            log = dir.path().join("logs/plugin.log").display(),
+            log = dir.join("logs/plugin.log").display(),
             s3 = s3.endpoint(),
             direct = sim.s3_endpoint(),
             vms = vms.endpoint(),
@@ -83,7 +82,7 @@ fn start_rig() -> Rig {
     let plugin = support::load();
     plugin.init(Some(&config)).unwrap();
     dead_vip.random(0, 1.0, vec![Fault::Reset]);
-    Rig { _dir: dir, sim, s3, vms, dead_vip, plugin }
+    Rig { sim, s3, vms, dead_vip, plugin }
 }
 
 fn backup(s: &Server<'_>, name: &str, data: &[u8]) -> Result<(), OstError> {

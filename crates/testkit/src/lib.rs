@@ -111,6 +111,26 @@ pub fn write_worm_config(dir: &Path, endpoint: &str, lsu: &str) -> PathBuf {
     config
 }
 
+/// A folder for a fixture that lives as long as its test process: held
+/// by a `static`, which is never dropped, a `TempDir` would be left behind
+/// by every run (a gigabyte for some suites). It is `<name>-<pid>` under
+/// `base` (the test crate's `CARGO_TARGET_TMPDIR`, inside `target/`);
+/// those of processes that have ended are removed first.
+pub fn process_dir(base: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(base).expect("the fixtures' folder is made");
+    for entry in std::fs::read_dir(base).expect("the fixtures' folder is read").flatten() {
+        let file = entry.file_name();
+        let pid = file.to_str().and_then(|f| f.strip_prefix(name)?.strip_prefix('-')?.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the fixture's folder is made");
+    dir
+}
+
 /// Runs the AWS CLI (PyPI's awscli, an S3 client nobody here wrote) against
 /// `endpoint` with the plugin's own keys, as someone who stole them would;
 /// its standard output.

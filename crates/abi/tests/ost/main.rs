@@ -28,7 +28,6 @@ pub struct Fixture {
     pub plugin: Plugin,
     pub data: PathBuf,
     pub config: PathBuf,
-    _root: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -41,13 +40,13 @@ impl Fixture {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = tempfile::tempdir().expect("temp dir");
-        let data = root.path().join("data");
+        let root = support::process_dir(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "ost");
+        let data = root.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let config = support::write_config(root.path(), &data, "512MiB");
+        let config = support::write_config(&root, &data, "512MiB");
         let plugin = support::load();
         plugin.init(Some(&config)).expect("init");
-        Fixture { plugin, data, config, _root: root }
+        Fixture { plugin, data, config }
     })
 }
 

@@ -38,7 +38,6 @@ pub struct Fixture {
     /// A second cluster, server `VastData:remote`, for replication.
     pub remote: Simulator,
     pub remote_data: PathBuf,
-    _root: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -51,12 +50,12 @@ impl Fixture {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = tempfile::tempdir().expect("temp dir");
-        let data = root.path().join("s3");
+        let root = support::process_dir(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "ost_s3");
+        let data = root.join("s3");
         let sim = Simulator::start(&data, "127.0.0.1:0".parse().unwrap()).expect("simulator");
-        let remote_data = root.path().join("remote");
+        let remote_data = root.join("remote");
         let remote = Simulator::start(&remote_data, "127.0.0.1:0".parse().unwrap()).expect("second simulator");
-        let creds = support::write_sim_credentials(root.path());
+        let creds = support::write_sim_credentials(&root);
         let server_on = |name: &str, fragment: &str, sim: &Simulator| {
             format!(
                 "[server.\"{name}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = \"{}\"\n\
@@ -66,17 +65,17 @@ pub fn fixture() -> &'static Fixture {
             )
         };
         let server = |name: &str, fragment: &str| server_on(name, fragment, &sim);
-        let config = root.path().join("vastost.toml");
+        let config = root.join("vastost.toml");
         let text = format!(
             "[plugin]\nmemory_budget = \"512MiB\"\nlog_level = \"debug\"\nlog_file = \"{}\"\n\n{}{}",
-            root.path().join("logs/plugin.log").display(),
+            root.join("logs/plugin.log").display(),
             server("small", "64KiB"),
             server("big", "64MiB")
         ) + &server_on("remote", "64KiB", &remote);
         std::fs::write(&config, text).unwrap();
         let plugin = support::load();
         plugin.init(Some(&config)).expect("init");
-        Fixture { plugin, data, sim, remote, remote_data, _root: root }
+        Fixture { plugin, data, sim, remote, remote_data }
     })
 }
 
