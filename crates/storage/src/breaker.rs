@@ -21,6 +21,19 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Why a request was not sent: its endpoint's circuit is open. Carried as
+/// the source of the transport's error, so that what counts retries knows
+/// the cause by its type.
+#[derive(Debug, thiserror::Error)]
+#[error("endpoint {0} is out of the rotation after repeated failures")]
+pub(crate) struct OutOfRotation(String);
+
+/// Whether `e` is a request refused because its endpoint is out of the
+/// rotation.
+pub(crate) fn out_of_rotation(e: &opendal::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<OutOfRotation>().is_some())
+}
+
 /// The health of one endpoint.
 #[derive(Debug, Default)]
 pub struct Breaker {
@@ -74,11 +87,10 @@ pub(crate) struct BreakerTransport {
 impl HttpTransport for BreakerTransport {
     async fn fetch(&self, req: Request<Buffer>) -> opendal::Result<Response<HttpBody>> {
         if self.breaker.is_open() && self.all.iter().any(|b| !b.is_open()) {
-            return Err(opendal::Error::new(
-                opendal::ErrorKind::Unexpected,
-                format!("endpoint {} is out of the rotation after repeated failures", self.endpoint),
-            )
-            .set_temporary());
+            let why = OutOfRotation(self.endpoint.clone());
+            return Err(opendal::Error::new(opendal::ErrorKind::Unexpected, why.to_string())
+                .set_source(why)
+                .set_temporary());
         }
         // A request that could not be sent or answered (refused, reset,
         // cut) is worth another try, here or on another endpoint: S3
@@ -171,5 +183,15 @@ mod tests {
         assert_eq!(req("PUT", "http://h/b/k?retention&versionId=v", false), "PutObjectRetention");
         assert_eq!(req("GET", "http://h/b?prefix=p&versions", false), "ListObjectVersions");
         assert_eq!(req("GET", "http://h/b?versioning", false), "GetBucketVersioning");
+    }
+
+    #[test]
+    fn a_request_refused_by_an_open_circuit_is_known_by_its_cause() {
+        let why = OutOfRotation("http://vip1".into());
+        let refused = opendal::Error::new(opendal::ErrorKind::Unexpected, why.to_string()).set_source(why);
+        assert!(out_of_rotation(&refused));
+        // The same words without the cause are another failure.
+        let other = opendal::Error::new(opendal::ErrorKind::Unexpected, refused.message().to_string());
+        assert!(!out_of_rotation(&other));
     }
 }

@@ -29,13 +29,42 @@ pub(crate) const MULTIPART_PARALLEL: usize = 4;
 /// Counts a retry of OpenDAL's retry layer by its cause.
 fn count_retry(event: opendal::layers::RetryEvent<'_>) {
     let cause = match event.err.kind() {
-        opendal::ErrorKind::RateLimited => "throttled",
-        opendal::ErrorKind::Unexpected if event.err.to_string().contains("out of the rotation") => "endpoint_down",
-        _ if event.err.to_string().contains("timeout") => "timeout",
-        opendal::ErrorKind::Unexpected => "unexpected",
-        _ => "other",
+        opendal::ErrorKind::RateLimited => RetryCause::Throttled,
+        _ if crate::breaker::out_of_rotation(event.err) => RetryCause::EndpointDown,
+        // OpenDAL's timeout layer marks its errors by this message alone.
+        _ if event.err.message().ends_with("timeout reached") => RetryCause::Timeout,
+        opendal::ErrorKind::Unexpected => RetryCause::Unexpected,
+        _ => RetryCause::Other,
     };
-    vastost_metrics::global().retry(vastost_metrics::Service::S3, cause);
+    vastost_metrics::global().retry(vastost_metrics::Service::S3, cause.label());
+}
+
+/// Why a request is tried again, as the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryCause {
+    /// Its endpoint is out of the rotation (see `breaker`).
+    EndpointDown,
+    /// No answer in time.
+    Timeout,
+    /// The server asked to slow down (429, 503).
+    Throttled,
+    /// The connection failed, or an answer was cut.
+    Unexpected,
+    /// Anything else worth another try.
+    Other,
+}
+
+impl RetryCause {
+    /// The metrics label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RetryCause::EndpointDown => "endpoint_down",
+            RetryCause::Timeout => "timeout",
+            RetryCause::Throttled => "throttled",
+            RetryCause::Unexpected => "unexpected",
+            RetryCause::Other => "other",
+        }
+    }
 }
 
 /// Shows the state of `breaker` (of `endpoint`, for `bucket`) in the

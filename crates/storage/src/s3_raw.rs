@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
+use crate::s3::RetryCause;
 use crate::s3_said::S3Said;
 use crate::types::S3Settings;
 
@@ -108,19 +109,8 @@ fn lock_bounds(text: &str) -> Option<ErrorKind> {
     }
 }
 
-/// The cause of a retry, for the metrics (as OpenDAL's retries are counted).
-fn retry_cause(e: &StorageError) -> &'static str {
-    let text = e.to_string();
-    if text.contains("out of the rotation") {
-        "endpoint_down"
-    } else if text.contains("within") || text.contains("timeout") {
-        "timeout"
-    } else if text.contains("429") || text.contains("503") {
-        "throttled"
-    } else {
-        "unexpected"
-    }
-}
+/// A failed try, with why, should it be tried again.
+type Tried = std::result::Result<(http::HeaderMap, Bytes), (StorageError, RetryCause)>;
 
 /// Percent-encodes `text` as S3 wants it in a path (`/` kept) or a query
 /// value (`/` encoded): every byte but the unreserved ones.
@@ -202,23 +192,24 @@ impl RawS3 {
         loop {
             let route = self.route();
             match self.attempt(route, &call).await {
-                Err(e) if e.kind == ErrorKind::Temporary && attempt < self.retries => {
+                Err((e, cause)) if e.kind == ErrorKind::Temporary && attempt < self.retries => {
                     tracing::debug!(error = %e, endpoint = %route.endpoint, attempt, "S3 request failed: trying again");
-                    vastost_metrics::global().retry(vastost_metrics::Service::S3, retry_cause(&e));
+                    vastost_metrics::global().retry(vastost_metrics::Service::S3, cause.label());
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                other => return other,
+                other => return other.map_err(|(e, _)| e),
             }
         }
     }
 
     /// One try of `call`, on `route`.
-    async fn attempt(&self, route: &Route, call: &Call<'_>) -> Result<(http::HeaderMap, Bytes)> {
+    async fn attempt(&self, route: &Route, call: &Call<'_>) -> Tried {
         let Call { op, path, query, headers, .. } = *call;
         let (method, body) = (call.method.clone(), call.body.clone());
         let url = format!("{}/{}/{path}?{query}", route.endpoint.trim_end_matches('/'), self.bucket);
         let err = |kind, msg: String| StorageError::new(kind, op, path, msg);
+        let other = |kind, msg: String| (err(kind, msg), RetryCause::Other);
         let mut request =
             http::Request::builder().method(method).uri(&url).header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
         if !body.is_empty() {
@@ -230,22 +221,25 @@ impl RawS3 {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(()).map_err(|e| err(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
+        let request = request.body(()).map_err(|e| other(ErrorKind::Invalid, format!("bad request {url}: {e}")))?;
         let (mut parts, ()) = request.into_parts();
         self.signer
             .sign_request(&Context::new(), &mut parts, Some(&self.credential), None)
             .await
-            .map_err(|e| err(ErrorKind::Invalid, format!("cannot sign: {e}")))?;
+            .map_err(|e| other(ErrorKind::Invalid, format!("cannot sign: {e}")))?;
         let request = http::Request::from_parts(parts, Buffer::from(body));
         let response = tokio::time::timeout(self.timeout, route.transport.send(request))
             .await
             .map_err(|_| {
-                err(ErrorKind::Temporary, format!("no answer from {} within {:?}", route.endpoint, self.timeout))
+                let why = format!("no answer from {} within {:?}", route.endpoint, self.timeout);
+                (err(ErrorKind::Temporary, why), RetryCause::Timeout)
             })?
             .map_err(|e| {
                 // The transports mark what is worth another try.
                 let kind = if e.is_temporary() { ErrorKind::Temporary } else { ErrorKind::Other };
-                err(kind, e.to_string())
+                let cause =
+                    if crate::breaker::out_of_rotation(&e) { RetryCause::EndpointDown } else { RetryCause::Unexpected };
+                (err(kind, e.to_string()), cause)
             })?;
         let (parts, body) = response.into_parts();
         let body = body.to_bytes();
@@ -254,6 +248,10 @@ impl RawS3 {
             return Ok((parts.headers, body));
         }
         let text = String::from_utf8_lossy(&body);
+        let cause = match status.as_u16() {
+            429 | 503 => RetryCause::Throttled,
+            _ => RetryCause::Unexpected,
+        };
         let kind = match status.as_u16() {
             403 => ErrorKind::PermissionDenied,
             404 if S3Said::code_in_body(&text).as_deref() == Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
@@ -275,7 +273,7 @@ impl RawS3 {
                 text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect::<String>()
             ),
         };
-        Err(err(kind, message))
+        Err((err(kind, message), cause))
     }
 
     /// Every incomplete multipart upload of the bucket under `prefix`.
