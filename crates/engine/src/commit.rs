@@ -36,6 +36,10 @@ pub(crate) fn same_image(m: Manifest, def: &ImageDef) -> Result<Manifest> {
 ///   place; failing to remove it is harmless (it is never read) and only
 ///   logged. Records still locked by the storage stay until their lock
 ///   expires (see `superseded`).
+///
+/// A change that loses the race for its record number (another writer
+/// committed it first) is made again on the newest record, at most
+/// [`TRIES`] times (see [`until_won`]); then the image is busy.
 pub(crate) struct CommitLog<'a> {
     ctx: &'a LsuCtx,
     keys: &'a ImageKeys,
@@ -80,6 +84,27 @@ impl<'a> CommitLog<'a> {
     pub(crate) fn retire(&self, seq: u64) {
         remove_superseded(self.ctx, self.keys, seq);
     }
+}
+
+/// How many times a change of an image's log (or a reading of it) that
+/// lost a race is made again before the image is reported busy.
+pub(crate) const TRIES: usize = 5;
+
+/// Runs `step` until it is done, at most [`TRIES`] times: a step answers
+/// `Some` when done, `None` when it lost a race (another writer committed
+/// the record number it wanted) and must run again on what is then the
+/// newest record. Then image `image` is busy for `reason`.
+pub(crate) fn until_won<T>(
+    image: &str,
+    reason: &'static str,
+    mut step: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    for _ in 0..TRIES {
+        if let Some(done) = step()? {
+            return Ok(done);
+        }
+    }
+    Err(EngineError::Busy { image: image.to_string(), reason })
 }
 
 /// The record numbers in an image's folder, readable or not, lowest first.
@@ -171,7 +196,7 @@ pub(crate) async fn remove_superseded_now(store: &ObjectStore, keys: &ImageKeys,
 /// Records in a commit of its own that a complete image has metadata. A
 /// pending image is left alone: its writer records it when it commits.
 pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str) -> Result<()> {
-    for _ in 0..5 {
+    until_won(&def.to_string(), "it kept changing while its metadata was recorded", || {
         let m = match load_latest(ctx, keys)? {
             Some(m) if m.state == ImageState::Deleted => return Err(EngineError::NoSuchImage(def.to_string())),
             None => return Err(EngineError::NoSuchImage(def.to_string())),
@@ -179,16 +204,16 @@ pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarn
             Some(m) if !incarnation.is_empty() && !m.incarnation.is_empty() && m.incarnation != incarnation => {
                 return Err(EngineError::NoSuchImage(format!("{def} (deleted while open)")));
             }
-            Some(m) if m.meta || m.state == ImageState::Pending => return Ok(()),
+            Some(m) if m.meta || m.state == ImageState::Pending => return Ok(Some(())),
             Some(m) => m,
         };
         let log = CommitLog::new(ctx, keys);
-        if log.append(&m, |next| next.meta = true)?.is_some() {
-            log.retire(m.seq);
-            return Ok(());
+        if log.append(&m, |next| next.meta = true)?.is_none() {
+            return Ok(None);
         }
-    }
-    Err(EngineError::Busy { image: def.to_string(), reason: "it kept changing while its metadata was recorded" })
+        log.retire(m.seq);
+        Ok(Some(()))
+    })
 }
 
 /// The folders of the images under basename folder `base` (one per date),
@@ -241,7 +266,7 @@ pub(crate) async fn latest_ruled(store: &ObjectStore, keys: &ImageKeys) -> Resul
 async fn ruled(store: &ObjectStore, keys: &ImageKeys, guess: Option<u64>) -> Result<Option<Ruled>> {
     let guess = guess.filter(|_| store.capability().reads_ahead_pay && store.versions_known() != Some(true));
     let dir = keys.manifest_dir();
-    for _ in 0..5 {
+    for _ in 0..TRIES {
         let read_guess = async {
             match guess {
                 Some(seq) => Some(store.get(&keys.manifest(seq)).await),

@@ -13,7 +13,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use vastost_storage::{ObjectStore, StoredVersion};
 
 use crate::audit::AuditRecord;
-use crate::commit::{CommitLog, visible};
+use crate::commit::{CommitLog, until_won, visible};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
@@ -59,15 +59,18 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
     // How far past the next record number to write: 0 until a number is
     // found taken.
     let mut skip = 0;
-    for _ in 0..5 {
+    until_won(&image, "it kept changing while it was locked", || {
         let m = visible(ctx, &keys, def)?;
         if m.state != ImageState::Created {
-            return Err(EngineError::WrongState { image, reason: "only a complete image can be locked" });
+            return Err(EngineError::WrongState {
+                image: image.clone(),
+                reason: "only a complete image can be locked",
+            });
         }
         if let Some(held) = m.lock
             && held.until > until
         {
-            return Err(EngineError::WormShorter { image, held: held.until, asked: until });
+            return Err(EngineError::WormShorter { image: image.clone(), held: held.until, asked: until });
         }
         let pinned = ctx.block_on(pin_versions(ctx, &keys, &m))?;
         let wanted = lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode })
@@ -81,16 +84,15 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
             // over: the next try goes past the highest in the folder.
             let highest = ctx.block_on(crate::commit::highest_record(&ctx.store, &keys))?.unwrap_or(pinned.seq);
             skip = highest.saturating_sub(pinned.seq);
-            continue;
+            return Ok(None);
         }
         // An older record still locked stays until its own lock expires.
         if m.lock.is_none_or(|held| !held.holds_now()) {
             log.retire(m.seq);
         }
         tracing::info!(target: "audit", lsu = %ctx.name, image = %def, until, mode = policy.mode.as_str(), "image locked");
-        return Ok(wanted);
-    }
-    Err(EngineError::Busy { image, reason: "it kept changing while it was locked" })
+        Ok(Some(wanted))
+    })
 }
 
 /// `until`, moved inside the policy's bounds when it is at (or a moment
@@ -228,11 +230,11 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
     let image = def.to_string();
     let keys = ImageKeys::new(def);
     let mut audited = false;
-    for _ in 0..5 {
+    until_won(&image, "it kept changing while its lock was released", || {
         let m = visible(ctx, &keys, def)?;
-        let Some(held) = m.lock.filter(|l| l.holds_now()) else { return Ok(()) };
+        let Some(held) = m.lock.filter(|l| l.holds_now()) else { return Ok(Some(())) };
         if held.mode == crate::retention::WormMode::Compliance {
-            return Err(EngineError::WormCompliance { image, until: held.until });
+            return Err(EngineError::WormCompliance { image: image.clone(), until: held.until });
         }
         let record = AuditRecord::release(ctx.name.as_str(), def.basename(), def.date(), who, held.until);
         if !audited {
@@ -272,7 +274,7 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         }
         let log = CommitLog::new(ctx, &keys);
         if log.append(&m, |next| next.lock = None)?.is_none() {
-            continue;
+            return Ok(None);
         }
         log.retire(m.seq);
         tracing::warn!(
@@ -284,9 +286,8 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
             fragments_kept_locked = referenced,
             "governance lock released before it expired"
         );
-        return Ok(());
-    }
-    Err(EngineError::Busy { image, reason: "it kept changing while its lock was released" })
+        Ok(Some(()))
+    })
 }
 
 /// Every record version of an image whose content claims a lock that
