@@ -22,6 +22,7 @@ mod fs_writer;
 mod memory;
 mod open_range;
 mod resend;
+mod retry_cause;
 mod s3;
 mod s3_lock;
 mod s3_raw;

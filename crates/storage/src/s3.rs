@@ -15,6 +15,7 @@ use vastost_tls::TlsSettings;
 use crate::breaker::{Breaker, BreakerTransport};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::resend::ResendDamaged;
+use crate::retry_cause::RetryCause;
 use crate::s3_raw::{RawS3, Route, Upload};
 use crate::types::Retention;
 use crate::types::S3Settings;
@@ -37,34 +38,6 @@ fn count_retry(event: opendal::layers::RetryEvent<'_>) {
         _ => RetryCause::Other,
     };
     vastost_metrics::global().retry(vastost_metrics::Service::S3, cause.label());
-}
-
-/// Why a request is tried again, as the metrics count it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RetryCause {
-    /// Its endpoint is out of the rotation (see `breaker`).
-    EndpointDown,
-    /// No answer in time.
-    Timeout,
-    /// The server asked to slow down (429, 503).
-    Throttled,
-    /// The connection failed, or an answer was cut.
-    Unexpected,
-    /// Anything else worth another try.
-    Other,
-}
-
-impl RetryCause {
-    /// The metrics label.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            RetryCause::EndpointDown => "endpoint_down",
-            RetryCause::Timeout => "timeout",
-            RetryCause::Throttled => "throttled",
-            RetryCause::Unexpected => "unexpected",
-            RetryCause::Other => "other",
-        }
-    }
 }
 
 /// Shows the state of `breaker` (of `endpoint`, for `bucket`) in the

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::s3::RetryCause;
+use crate::retry_cause::RetryCause;
 use crate::s3_said::S3Said;
 use crate::types::S3Settings;
 
