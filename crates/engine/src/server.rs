@@ -461,7 +461,7 @@ impl ServerShared {
     /// asking at the same time whether it keeps versions (kept by the
     /// store): one round trip, not two, and none for the next jobs of the
     /// host for a while. A bucket deleted since then fails the job's first
-    /// request instead (no image, or the S3 refusal).
+    /// request instead, with the same "no such LSU" (`NoSuchBucket`).
     fn check_bucket(&self, name: &LsuName, store: &ObjectStore) -> Result<()> {
         let key = store.describe();
         match host_cache::recall("bucket", &key, BUCKET_SEEN).as_deref() {

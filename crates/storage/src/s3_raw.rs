@@ -248,19 +248,18 @@ impl RawS3 {
             return Ok((parts.headers, body));
         }
         let text = String::from_utf8_lossy(&body);
+        let code = S3Said::code_in_body(&text);
         let cause = match status.as_u16() {
             429 | 503 => RetryCause::Throttled,
             _ => RetryCause::Unexpected,
         };
         let kind = match status.as_u16() {
             403 => ErrorKind::PermissionDenied,
-            404 if S3Said::code_in_body(&text).as_deref() == Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
+            404 if code.as_deref() == Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
             404 => ErrorKind::NotFound,
             // Only conditional requests (If-None-Match) are answered so.
             412 => ErrorKind::AlreadyExists,
-            400 if S3Said::code_in_body(&text).as_deref() == Some("InvalidArgument") => {
-                lock_bounds(&text).unwrap_or(ErrorKind::Invalid)
-            }
+            400 if code.as_deref() == Some("InvalidArgument") => lock_bounds(&text).unwrap_or(ErrorKind::Invalid),
             // What the server does not implement is not ours to fix.
             501 => ErrorKind::Unsupported,
             429 | 500..=599 => ErrorKind::Temporary,
