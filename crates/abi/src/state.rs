@@ -56,7 +56,7 @@ pub(crate) fn init(config_path: Option<&Path>) -> Result<(), Failure> {
         return Ok(());
     }
     let path = Config::locate(config_path);
-    let config = Config::load(&path)?;
+    let config = Config::load(&path).map_err(vastost_engine::EngineError::from)?;
     start_logging(&config);
     let metrics = config.plugin.metrics_dir.clone().map(|dir| (dir, config.plugin.metrics_interval_secs));
     let engine = Engine::new(config)?.reread_limits_from(&path);

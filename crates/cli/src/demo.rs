@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use bytesize::ByteSize;
+use vastost_config::{Config, DataPath, Nfs, ServerConfig, Vms};
 use vastost_loader::Server;
 use vastost_ost::{STS_II_IMAGE_CREATED, STS_II_IMAGE_PENDING, STS_O_WRITE};
 
@@ -50,28 +52,32 @@ pub fn write_config(
     direct_io: bool,
     s3: Option<S3Demo<'_>>,
 ) -> Result<PathBuf> {
-    let config = dir.join("vastost.toml");
-    let mut text = format!(
-        "# Written by vastost demo/bench.\n[plugin]\nmemory_budget = {budget}\nlog_level = \"info\"\nlog_file = {log:?}\n\n\
-         [server.\"demo\"]\ndata_path = \"nfs\"\ndirectory = {data:?}\nlsus = [\"{LSU}\"]\nfragment_size = {fragment}\ndirect_io = {direct_io}\n",
-        log = dir.join("logs").join("vastost.log").display().to_string(),
-        data = data.display().to_string(),
-    );
+    let mut config = Config::default();
+    config.plugin.memory_budget = ByteSize::b(budget);
+    config.plugin.log_file = Some(dir.join("logs").join("vastost.log"));
+    let mut nfs = ServerConfig::nfs(data);
+    nfs.data = DataPath::Nfs(Nfs { directory: data.to_path_buf(), direct_io });
+    nfs.lsus = vec![LSU.into()];
+    nfs.transfer.fragment_size = ByteSize::b(fragment);
+    config.servers.insert("demo".into(), nfs);
     if let Some(S3Demo { endpoint, credentials, vms, ca_bundle }) = s3 {
-        text += &format!(
-            "\n[server.\"demo-s3\"]\ndata_path = \"s3\"\nendpoint = {endpoint:?}\ncredentials_file = {creds:?}\n\
-             lsus = [\"{LSU}\"]\nfragment_size = {fragment}\n",
-            creds = credentials.display().to_string()
-        );
-        if let Some(vms) = vms {
-            text += &format!("vms_endpoint = {vms:?}\n");
-        }
-        if let Some(ca) = ca_bundle {
-            text += &format!("ca_bundle = {:?}\n", ca.display().to_string());
-        }
+        let mut s3 = ServerConfig::s3(endpoint, credentials);
+        s3.lsus = vec![LSU.into()];
+        s3.transfer.fragment_size = ByteSize::b(fragment);
+        s3.vms = vms.map(Vms::at);
+        s3.tls.ca_bundle = ca_bundle.map(Path::to_path_buf);
+        config.servers.insert("demo-s3".into(), s3);
     }
-    std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
-    Ok(config)
+    write_config_file(&dir.join("vastost.toml"), "vastost demo/bench", &config)
+}
+
+/// Writes `config` to `path`, saying which command wrote it, and returns
+/// the path.
+pub fn write_config_file(path: &Path, by: &str, config: &Config) -> Result<PathBuf> {
+    config.validate().with_context(|| format!("the configuration for {} is not valid", path.display()))?;
+    let text = format!("# Written by {by}.\n{}", config.to_toml());
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.to_path_buf())
 }
 
 /// Restores an image and checks it bit for bit against `pattern`.

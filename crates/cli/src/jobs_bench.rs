@@ -20,6 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use vastost_config::{Config, ServerConfig};
 
 use crate::bench_steps::LSU;
 use crate::data::Pattern;
@@ -251,15 +252,7 @@ fn runner_tag(r: Runner) -> &'static str {
 pub(crate) fn run_nfs(plugin: Option<&Path>, dir: &Path, data: &Path, jobs: &[usize], size: u64) -> Result<()> {
     std::fs::create_dir_all(data.join(LSU))?;
     std::fs::create_dir_all(data.join("reference"))?;
-    let config = dir.join("vastost-jobs.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "# Written by vastost bench --jobs: the plugin's defaults.\n[server.\"jobs\"]\ndata_path = \"nfs\"\n\
-             directory = {:?}\n",
-            data.display().to_string()
-        ),
-    )?;
+    let config = write_jobs_config(dir, ServerConfig::nfs(data))?;
     let exe = std::env::current_exe()?;
     let bench = Jobs { exe: &exe, plugin, config: &config, target: Target::Nfs { data: data.to_path_buf() } };
     println!(
@@ -279,16 +272,9 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
     let target = S3Target { endpoint: sim.s3_endpoint() };
     let creds = dir.join("s3-credentials.toml");
     crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
-    let config = dir.join("vastost-jobs.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "# Written by vastost bench --jobs: the plugin's defaults.\n[server.\"jobs\"]\ndata_path = \"s3\"\n\
-             endpoint = {:?}\ncredentials_file = {:?}\nlsus = [\"{LSU}\"]\n",
-            target.endpoint,
-            creds.display().to_string()
-        ),
-    )?;
+    let mut server = ServerConfig::s3(&target.endpoint, creds);
+    server.lsus = vec![LSU.into()];
+    let config = write_jobs_config(dir, server)?;
     let exe = std::env::current_exe()?;
     let bench = Jobs { exe: &exe, plugin, config: &config, target: Target::S3 { target, sim: &sim } };
     println!(
@@ -304,6 +290,17 @@ pub(crate) fn run(plugin: Option<&Path>, dir: &Path, jobs: &[usize], size: u64, 
         println!("each S3 connection of the simulator moves at most {}/s each way", fmt::size(per_connection));
     }
     table(&bench, jobs, size, latency)
+}
+
+/// Writes the jobs' configuration, server `jobs` as given (otherwise the
+/// plugin's defaults), and returns its path.
+fn write_jobs_config(dir: &Path, server: ServerConfig) -> Result<PathBuf> {
+    let config = Config { servers: [("jobs".into(), server)].into(), ..Config::default() };
+    crate::demo::write_config_file(
+        &dir.join("vastost-jobs.toml"),
+        "vastost bench --jobs: the plugin's defaults",
+        &config,
+    )
 }
 
 /// Runs every row and prints the table.

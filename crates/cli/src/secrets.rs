@@ -47,7 +47,8 @@ pub fn read_password(path: &Path) -> Result<String> {
 
 /// Writes an S3 credentials file at `path`, readable by its owner only.
 pub fn write_credentials(path: &Path, access_key: &str, secret_key: &str) -> Result<()> {
-    write(path, &format!("access_key = {access_key:?}\nsecret_key = {secret_key:?}\n"))
+    let keys = vastost_config::S3Keys { access_key: access_key.into(), secret_key: secret_key.into() };
+    write(path, &keys.to_toml())
 }
 
 #[cfg(test)]

@@ -3,16 +3,11 @@
 //! keeps the keys it wrote before (no key churn).
 
 use anyhow::{Context, Result};
+use vastost_config::{Config, DataPath, S3Keys, ServerConfig, Vms, WormMode, WormPolicy};
 use vastost_tls::TlsSettings;
 use vastost_vms::{Auth, ProvisionPlan, VmsClient, VmsConfig, WormPlan, period_secs};
 
 use crate::args::SetupArgs;
-
-#[derive(serde::Deserialize)]
-struct Keys {
-    access_key: String,
-    secret_key: String,
-}
 
 /// Runs the setup.
 pub fn run(args: &SetupArgs) -> Result<()> {
@@ -62,10 +57,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
         println!("exists   {item}");
     }
 
-    let existing_keys = std::fs::read_to_string(&args.credentials_out)
-        .ok()
-        .and_then(|t| toml::from_str::<Keys>(&t).ok())
-        .filter(|k| !k.access_key.is_empty() && !k.secret_key.is_empty());
+    let existing_keys = std::fs::read_to_string(&args.credentials_out).ok().and_then(|t| S3Keys::from_toml(&t));
     if existing_keys.is_some() {
         println!("exists   S3 keys in {}", args.credentials_out.display());
     } else {
@@ -79,31 +71,29 @@ pub fn run(args: &SetupArgs) -> Result<()> {
     }
 
     let credentials = std::path::absolute(&args.credentials_out)?;
-    let mut text = format!(
-        "# Written by vastost setup.\n[server.\"{}\"]\ndata_path = \"s3\"\nendpoint = {:?}\ncredentials_file = {:?}\n\
-         vms_endpoint = {:?}\nlsus = {:?}\n",
-        args.server,
-        args.s3_endpoint,
-        credentials.display().to_string(),
-        args.vms,
-        args.buckets
-    );
+    let mut server = ServerConfig::s3(&args.s3_endpoint, credentials);
+    server.vms = Some(Vms::at(&args.vms));
+    server.lsus = args.buckets.clone();
     if let Some(mode) = &args.worm {
         // The bounds are read from the view when VMS answers; these are
         // for when it does not.
         let secs = |p: &str, m_is_minutes| period_secs(p, m_is_minutes).unwrap_or(0);
-        text += &format!(
-            "worm_mode = {mode:?}\nworm_min_secs = {}\nworm_max_secs = {}\n",
-            secs(&args.min, false),
-            secs(&args.max, true)
-        );
+        let mode = if mode == "governance" { WormMode::Governance } else { WormMode::Compliance };
+        server.worm = Some(WormPolicy {
+            mode,
+            min_secs: secs(&args.min, false),
+            max_secs: secs(&args.max, true),
+            default_secs: None,
+        });
     }
-    if let Some(books) = &plan.bookkeeping {
-        text += &format!("bookkeeping_bucket = {books:?}\n");
+    if let DataPath::S3(s3) = &mut server.data {
+        s3.bookkeeping_bucket = plan.bookkeeping.clone();
     }
     if let Some(ca) = &args.ca_bundle {
-        text += &format!("ca_bundle = {:?}\n", std::path::absolute(ca)?.display().to_string());
+        server.tls.ca_bundle = Some(std::path::absolute(ca)?);
     }
+    let config = Config { servers: [(args.server.clone(), server)].into(), ..Config::default() };
+    let text = format!("# Written by vastost setup.\n{}", config.to_toml());
     let unchanged = std::fs::read_to_string(&args.config_out).is_ok_and(|old| old == text);
     std::fs::write(&args.config_out, &text).with_context(|| format!("cannot write {}", args.config_out.display()))?;
     println!("{}  {}", if unchanged { "exists  " } else { "written " }, args.config_out.display());

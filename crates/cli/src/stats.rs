@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use vastost_config::Config;
 use vastost_metrics::text::{Sample, parse};
 
 use crate::args::{Cli, StatsArgs};
@@ -20,12 +21,9 @@ fn folder(cli: &Cli, args: &StatsArgs) -> Result<PathBuf> {
     if let Some(dir) = &args.dir {
         return Ok(dir.clone());
     }
-    let config =
-        cli.config.clone().unwrap_or_else(|| Path::new(vastost_loader::NETBACKUP_PLUGIN_DIR).join("vastost.toml"));
-    let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
-    let table: toml::Table = text.parse().with_context(|| format!("{} does not parse", config.display()))?;
-    match table.get("plugin").and_then(|p| p.get("metrics_dir")).and_then(|d| d.as_str()) {
-        Some(dir) => Ok(PathBuf::from(dir)),
+    let config = Config::locate(cli.config.as_deref());
+    match Config::load(&config)?.plugin.metrics_dir {
+        Some(dir) => Ok(dir),
         None => {
             bail!("{} sets no [plugin] metrics_dir, and no --dir was given: no metrics are written", config.display())
         }

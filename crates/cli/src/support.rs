@@ -111,14 +111,14 @@ fn output_of(cmd: &mut Command, limit: Duration) -> String {
 
 /// Writes the bundle.
 pub fn run(cli: &Cli, args: &SupportArgs) -> Result<()> {
-    // Where the plugin looks when nothing names its configuration.
-    let config_path =
-        cli.config.clone().unwrap_or_else(|| Path::new(vastost_loader::NETBACKUP_PLUGIN_DIR).join("vastost.toml"));
+    let config_path = vastost_config::Config::locate(cli.config.as_deref());
     let work = tempfile::tempdir()?;
     let dir = work.path().join("vastost-support");
     std::fs::create_dir_all(&dir)?;
     let text = std::fs::read_to_string(&config_path).unwrap_or_else(|e| format!("# cannot read it: {e}\n"));
     std::fs::write(dir.join("config.toml"), format!("# {}\n{}", config_path.display(), config_for_support(&text)))?;
+    // Read as a bare table, not as a configuration: a bundle is most
+    // needed when the file does not pass the plugin's checks.
     let parsed = text.parse::<toml::Table>().ok();
 
     let plugin_path = cli.plugin.clone().unwrap_or_else(vastost_loader::Plugin::default_path);

@@ -8,12 +8,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use bytesize::ByteSize;
+use vastost_config::{Config, ServerConfig, WormMode, WormPolicy};
 use vastost_loader::Plugin;
 
 use crate::dates::now_secs as now;
 use crate::scale_bench::{Requests, Step, timed};
 
 const SERVER: &str = "VastData:worm-bench";
+/// Its section in the configuration.
+const SERVER_SECTION: &str = "worm-bench";
 const PLAIN: &str = "bench-plain";
 const LOCKED: &str = "bench-locked";
 /// Bytes of each small image.
@@ -32,17 +36,12 @@ pub(crate) fn run(plugin_path: Option<&Path>, dir: &Path, images: usize, size: u
     sim.create_locked_bucket(LOCKED)?;
     let creds = dir.join("s3-credentials.toml");
     crate::secrets::write_credentials(&creds, vastost_sim::ACCESS_KEY, vastost_sim::SECRET_KEY)?;
-    let config = dir.join("vastost-worm.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server.\"{SERVER}\"]\ndata_path = \"s3\"\nendpoint = \"{}\"\ncredentials_file = {:?}\n\
-             lsus = [\"{PLAIN}\", \"{LOCKED}\"]\nfragment_size = {fragment}\nworm_mode = \"compliance\"\n\
-             worm_min_secs = 1\nworm_max_secs = 86400\n",
-            sim.s3_endpoint(),
-            creds.display().to_string()
-        ),
-    )?;
+    let mut server = ServerConfig::s3(sim.s3_endpoint(), creds);
+    server.lsus = vec![PLAIN.into(), LOCKED.into()];
+    server.transfer.fragment_size = ByteSize::b(fragment);
+    server.worm = Some(WormPolicy { mode: WormMode::Compliance, min_secs: 1, max_secs: 86_400, default_secs: None });
+    let config = Config { servers: [(SERVER_SECTION.into(), server)].into(), ..Config::default() };
+    let config = crate::demo::write_config_file(&dir.join("vastost-worm.toml"), "vastost bench --worm", &config)?;
     let plugin = crate::session::load(plugin_path, Some(&config))?;
     let result = measure(&plugin, &sim, images, size, fragment);
     plugin.terminate()?;

@@ -96,8 +96,9 @@ pub(crate) async fn read_record(store: &ObjectStore, keys: &ImageKeys, r: &Recor
 /// its content `m` claims.
 pub(crate) async fn confirmed(store: &ObjectStore, keys: &ImageKeys, r: &RecordVersion, m: &Manifest) -> Result<bool> {
     let Some(claim) = m.lock else { return Ok(false) };
-    let held = store.retention(&keys.manifest(r.seq), r.version.as_deref(), claim.mode.storage()).await?;
-    Ok(held.is_some_and(|h| h.mode == claim.mode.storage() && h.until >= claim.until))
+    let held =
+        store.retention(&keys.manifest(r.seq), r.version.as_deref(), crate::retention::lock_mode(claim.mode)).await?;
+    Ok(held.is_some_and(|h| h.mode == crate::retention::lock_mode(claim.mode) && h.until >= claim.until))
 }
 
 /// Whether `later` says what `anchor` says, but for its sequence, session,

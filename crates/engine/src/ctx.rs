@@ -77,7 +77,7 @@ impl LsuCtx {
             grace_secs: 0,
             abandon_secs: 24 * 3600,
             commits: CommitProbe::known(Commits::Conditional),
-            limits: Bandwidth::default().of("test", &crate::config::ServerConfig::default()),
+            limits: Bandwidth::default().of("test", &Default::default()),
             worm: None,
             default_lock: Default::default(),
             formats: Default::default(),

@@ -29,7 +29,7 @@ pub struct Engine {
 impl Engine {
     /// Starts the runtime and the memory budget for `config`.
     pub fn new(config: Config) -> Result<Self> {
-        config.validate()?;
+        crate::config::check(&config)?;
         let threads = config
             .plugin
             .worker_threads

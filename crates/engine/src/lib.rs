@@ -63,7 +63,7 @@ mod worm;
 mod writer;
 
 pub use budget::BudgetStats;
-pub use config::{Config, Credentials, DataPath, PluginConfig, ServerConfig, VmsAuthMode};
+pub use config::{Config, Credentials, DataPathKind, PluginConfig, ServerConfig};
 pub use copy::{AsyncCopies, CopyWait, Progress};
 pub use ctx::MAX_META_SIZE;
 pub use engine::Engine;

@@ -4,85 +4,49 @@
 
 use vastost_storage::{LockMode, Retention};
 
-/// Who may lift a lock before it expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WormMode {
-    /// A privileged user who asks to (VAST and S3 "governance"; NetBackup's
-    /// "enterprise" mode).
-    Governance,
-    /// Nobody (NetBackup's "compliance" mode).
-    Compliance,
-}
+pub use vastost_config::{WormMode, WormPolicy};
 
-impl WormMode {
-    /// The storage's name for the mode.
-    pub(crate) fn storage(self) -> LockMode {
-        match self {
-            WormMode::Governance => LockMode::Governance,
-            WormMode::Compliance => LockMode::Compliance,
-        }
-    }
-
-    /// `compliance` or `governance`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WormMode::Governance => "governance",
-            WormMode::Compliance => "compliance",
-        }
+/// The storage's name for a lock mode.
+pub(crate) fn lock_mode(mode: WormMode) -> LockMode {
+    match mode {
+        WormMode::Governance => LockMode::Governance,
+        WormMode::Compliance => LockMode::Compliance,
     }
 }
 
-/// An LSU's WORM policy: the mode of its locks and how long a lock may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WormPolicy {
-    /// The mode every lock of the LSU gets.
-    pub mode: WormMode,
-    /// The shortest lock, in seconds from the moment it is set.
-    pub min_secs: u64,
-    /// The longest.
-    pub max_secs: u64,
-    /// The lock every image gets when it is closed complete (NetBackup may
-    /// extend it), in seconds; none by default.
-    pub default_secs: Option<u64>,
-}
-
-impl WormPolicy {
-    /// The policy of an LSU whose view is `view`: a locked view's mode and
-    /// bounds win over the configuration's (`configured`, which fills what
-    /// the view leaves unset); a view that does not lock gives none, since
-    /// nothing would enforce the locks (logged when one was configured).
-    pub(crate) fn of_view(view: &vastost_vms::View, configured: Option<WormPolicy>, lsu: &str) -> Option<WormPolicy> {
-        if !view.locked() {
-            if configured.is_some() {
-                tracing::warn!(
-                    lsu,
-                    "worm_mode is set but the LSU's view does not lock (WORM off on the cluster): locks would not be enforced, the LSU is not WORM"
-                );
-            }
-            return None;
+/// The policy of an LSU whose view is `view`: a locked view's mode and
+/// bounds win over the configuration's (`configured`, which fills what the
+/// view leaves unset); a view that does not lock gives none, since nothing
+/// would enforce the locks (logged when one was configured).
+pub(crate) fn policy_of_view(
+    view: &vastost_vms::View,
+    configured: Option<WormPolicy>,
+    lsu: &str,
+) -> Option<WormPolicy> {
+    if !view.locked() {
+        if configured.is_some() {
+            tracing::warn!(
+                lsu,
+                "worm_mode is set but the LSU's view does not lock (WORM off on the cluster): locks would not be enforced, the LSU is not WORM"
+            );
         }
-        let mode = match view.s3_locks_retention_mode.as_deref().or(view.files_retention_mode.as_deref()) {
-            Some("GOVERNANCE") => WormMode::Governance,
-            Some("COMPLIANCE") => WormMode::Compliance,
-            _ => configured.map_or(WormMode::Compliance, |c| c.mode),
-        };
-        let bound = |text: &Option<String>, m_is_minutes: bool| {
-            text.as_deref().and_then(|t| vastost_vms::period_secs(t, m_is_minutes))
-        };
-        let defaults = configured.unwrap_or(WormPolicy {
-            mode,
-            min_secs: 86_400,
-            max_secs: 100 * 365 * 86_400,
-            default_secs: None,
-        });
-        Some(WormPolicy {
-            mode,
-            min_secs: bound(&view.min_retention_period, false).unwrap_or(defaults.min_secs),
-            max_secs: bound(&view.max_retention_period, true).unwrap_or(defaults.max_secs),
-            default_secs: bound(&view.default_retention_period, false).or(defaults.default_secs),
-        })
+        return None;
     }
+    let mode = match view.s3_locks_retention_mode.as_deref().or(view.files_retention_mode.as_deref()) {
+        Some("GOVERNANCE") => WormMode::Governance,
+        Some("COMPLIANCE") => WormMode::Compliance,
+        _ => configured.map_or(WormMode::Compliance, |c| c.mode),
+    };
+    let bound = |text: &Option<String>, m_is_minutes: bool| {
+        text.as_deref().and_then(|t| vastost_vms::period_secs(t, m_is_minutes))
+    };
+    let defaults = configured.unwrap_or(WormPolicy::with_defaults(mode));
+    Some(WormPolicy {
+        mode,
+        min_secs: bound(&view.min_retention_period, false).unwrap_or(defaults.min_secs),
+        max_secs: bound(&view.max_retention_period, true).unwrap_or(defaults.max_secs),
+        default_secs: bound(&view.default_retention_period, false).or(defaults.default_secs),
+    })
 }
 
 /// An image's lock: it cannot be deleted before `until`.
@@ -104,6 +68,6 @@ impl ImageLock {
 
     /// The storage lock of the objects it covers.
     pub(crate) fn retention(self) -> Retention {
-        Retention { mode: self.mode.storage(), until: self.until }
+        Retention { mode: lock_mode(self.mode), until: self.until }
     }
 }

@@ -13,7 +13,9 @@ use vastost_storage::{ErrorKind as StorageKind, ObjectStore, S3Settings, TlsSett
 use vastost_vms::{Auth, Cluster, VmsClient, VmsConfig};
 
 use crate::bookkeeping::Bookkeeping;
-use crate::config::{Credentials, DataPath, S3Keys, ServerConfig, VmsAuthMode, read_secret_file};
+use crate::config::{
+    Credentials, DataPath, DataPathKind, Nfs, S3, S3Keys, ServerConfig, Tls, Vms, VmsAuth, read_secret_file,
+};
 use crate::ctx::{EngineCtx, LsuCtx, Siblings};
 use crate::error::{EngineError, Result};
 use crate::host_cache;
@@ -31,7 +33,7 @@ pub struct ServerInfo {
     /// The name it was opened with.
     pub name: String,
     /// How its data travels.
-    pub data_path: DataPath,
+    pub data_path: DataPathKind,
     /// Where its data is, for people (a directory, an endpoint).
     pub location: String,
     /// Size of its data fragments.
@@ -45,9 +47,10 @@ pub struct ServerInfo {
 #[derive(Debug)]
 enum Location {
     /// Folders of a directory (an NFS mount).
-    Dir(PathBuf),
-    /// Buckets of an S3 endpoint.
-    S3 { endpoint: String, more_endpoints: Vec<String>, region: String, keys: S3Keys, tls: TlsSettings },
+    Dir { root: PathBuf, direct_io: bool },
+    /// Buckets of an S3 endpoint: the configured endpoint and those of the
+    /// VIP pool, with the keys read at open.
+    S3 { settings: Box<S3>, more_endpoints: Vec<String>, keys: S3Keys, tls: TlsSettings },
 }
 
 /// An open storage server: a VAST cluster, seen through one data path.
@@ -82,26 +85,35 @@ impl Server {
         creds: Option<&Credentials>,
         connect: bool,
     ) -> Result<Self> {
-        let vms = match &cfg.vms_endpoint {
-            Some(endpoint) if connect => Some(ServerShared::connect_vms(name, &cfg, endpoint, &ctx, creds)?),
+        let vms = match &cfg.vms {
+            Some(settings) if connect => Some(ServerShared::connect_vms(name, &cfg.tls, settings, &ctx, creds)?),
             _ => None,
         };
-        let location = match cfg.data_path {
-            DataPath::Nfs => Location::Dir(ServerShared::open_dir(name, &cfg)?),
-            DataPath::S3 => {
-                let missing = |what: &str| EngineError::Config(format!("server '{name}' has no {what}"));
-                let endpoint = cfg.endpoint.clone().ok_or_else(|| missing("endpoint"))?;
-                let keys = S3Keys::load(cfg.credentials_file.as_deref().ok_or_else(|| missing("credentials_file"))?)?;
-                tracing::info!(server = name, endpoint, "opened storage server (S3 data path)");
-                let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
-                let mut more_endpoints = cfg.endpoints.clone();
-                if let (Some((client, _)), Some(pool)) = (&vms, &cfg.vip_pool) {
-                    more_endpoints.extend(vip_endpoints(&ctx, client, pool, &endpoint)?);
+        let location = match &cfg.data {
+            DataPath::Nfs(nfs) => {
+                Location::Dir { root: ServerShared::open_dir(name, nfs, &cfg.lsus)?, direct_io: nfs.direct_io }
+            }
+            DataPath::S3(s3) => {
+                let keys = S3Keys::load(&s3.credentials_file)?;
+                tracing::info!(server = name, endpoint = s3.endpoint, "opened storage server (S3 data path)");
+                let tls = tls_settings(&cfg.tls);
+                let mut more_endpoints = s3.endpoints.clone();
+                if let (Some((client, _)), Some(pool)) = (&vms, &s3.vip_pool) {
+                    more_endpoints.extend(vip_endpoints(&ctx, client, pool, &s3.endpoint)?);
                 }
-                if let (Some((client, _)), true) = (&vms, cfg.provision) {
-                    provision(name, &cfg, &ctx, client)?;
+                if let (Some((client, _)), Some(plan)) = (&vms, &s3.provision) {
+                    let plan = vastost_vms::ProvisionPlan {
+                        s3_user: plan.s3_user.clone(),
+                        buckets: cfg.lsus.clone(),
+                        quota: plan.quota.map(|q| q.as_u64()),
+                        policy: "s3_default_policy".into(),
+                        tenant: cfg.vms.as_ref().and_then(|v| v.tenant.clone()),
+                        worm: None,
+                        bookkeeping: s3.bookkeeping_bucket.clone(),
+                    };
+                    provision(name, &plan, &ctx, client)?;
                 }
-                Location::S3 { endpoint, more_endpoints, region: cfg.region.clone(), keys, tls }
+                Location::S3 { settings: Box::new(s3.clone()), more_endpoints, keys, tls }
             }
         };
         let shared = Arc::new_cyclic(|me| ServerShared {
@@ -164,7 +176,7 @@ impl Server {
                 Some(view) => view.path,
                 None => return Err(EngineError::NoSuchLsu(format!("{} (no view of that bucket)", lsu.name()))),
             },
-            Location::Dir(_) => match &s.cfg.lsu_path {
+            Location::Dir { .. } => match s.cfg.vms.as_ref().and_then(|v| v.lsu_path.as_ref()) {
                 Some(under) => format!("{}/{}", under.trim_end_matches('/'), lsu.name()),
                 None => {
                     return Err(EngineError::NotSupported(format!(
@@ -217,8 +229,8 @@ impl Server {
         };
         let mut report = crate::reclaim::ReclaimReport::default();
         for lsu in lsus {
-            let bound = crate::reclaim::PassBound { max_images: self.shared.cfg.reclaim_max_images };
-            report.add(&lsu.reclaim(grace, abandon_secs, self.shared.cfg.event_retention_hours, bound)?);
+            let bound = crate::reclaim::PassBound { max_images: self.shared.cfg.reclaim.max_images };
+            report.add(&lsu.reclaim(grace, abandon_secs, self.shared.cfg.reclaim.event_retention_hours, bound)?);
         }
         Ok(report)
     }
@@ -268,8 +280,8 @@ impl ServerShared {
     /// Logs in to VMS and reads the cluster's identity and state.
     fn connect_vms(
         name: &str,
-        cfg: &ServerConfig,
-        endpoint: &str,
+        tls: &Tls,
+        settings: &Vms,
         ctx: &EngineCtx,
         creds: Option<&Credentials>,
     ) -> Result<(Arc<VmsClient>, Cluster)> {
@@ -289,34 +301,34 @@ impl ServerShared {
         } else if let Some(token) = password.strip_prefix("token:") {
             Auth::ApiToken(token.to_string())
         } else {
-            match cfg.vms_auth {
-                VmsAuthMode::ApiToken => match (&cfg.vms_api_token_file, creds) {
+            match &settings.auth {
+                VmsAuth::ApiToken { token_file } => match (token_file, creds) {
                     (Some(file), _) => Auth::ApiToken(read_secret_file(file, "VMS API token file")?.trim().to_string()),
                     // Without a token file, the password given to tpconfig is the token.
                     (None, Some(c)) if !c.password.is_empty() => Auth::ApiToken(c.password.clone()),
                     (None, _) => return Err(needs()),
                 },
-                VmsAuthMode::Basic => {
+                VmsAuth::Basic => {
                     let c = creds.ok_or_else(needs)?;
                     Auth::Basic { user: c.user.clone(), password: c.password.clone() }
                 }
-                VmsAuthMode::Jwt => {
+                VmsAuth::Jwt => {
                     let c = creds.ok_or_else(needs)?;
                     Auth::Jwt { user: c.user.clone(), password: c.password.clone() }
                 }
             }
         };
-        let tls = TlsSettings { ca_bundle: cfg.ca_bundle.clone(), verify: cfg.tls_verify };
-        let http = vastost_storage::http_client(&tls, endpoint, identity.as_deref())?;
+        let endpoint = settings.endpoint.as_str();
+        let http = vastost_storage::http_client(&tls_settings(tls), endpoint, identity.as_deref())?;
         let tokens = match &auth {
             Auth::Jwt { user, password } => {
-                Some(crate::host_cache::VmsTokens::new(endpoint, cfg.vms_tenant.as_deref(), user, password))
+                Some(crate::host_cache::VmsTokens::new(endpoint, settings.tenant.as_deref(), user, password))
             }
             _ => None,
         };
         let mut vcfg = VmsConfig::new(endpoint, auth);
-        vcfg.version = cfg.vms_version.clone();
-        vcfg.tenant = cfg.vms_tenant.clone();
+        vcfg.version = settings.version.clone();
+        vcfg.tenant = settings.tenant.clone();
         vcfg.token_cache = tokens.map(|t| Arc::new(t) as Arc<dyn vastost_vms::TokenCache>);
         let client = VmsClient::new(vcfg, http);
         let cluster = ctx.rt.block_on(client.cluster())?;
@@ -328,9 +340,8 @@ impl ServerShared {
     }
 
     /// Checks the data directory and creates the configured LSU folders.
-    fn open_dir(name: &str, cfg: &ServerConfig) -> Result<PathBuf> {
-        let root =
-            cfg.directory.clone().ok_or_else(|| EngineError::Config(format!("server '{name}' has no directory")))?;
+    fn open_dir(name: &str, nfs: &Nfs, lsus: &[String]) -> Result<PathBuf> {
+        let root = nfs.directory.clone();
         // The data directory is a mount point: never create it, or a missing
         // mount would send backups to the media server's own disk.
         if !root.is_dir() {
@@ -339,7 +350,7 @@ impl ServerShared {
                 root.display()
             )));
         }
-        for lsu in &cfg.lsus {
+        for lsu in lsus {
             let dir = root.join(LsuName::new(lsu)?.as_str());
             match std::fs::create_dir(&dir) {
                 Ok(()) => tracing::info!(server = name, lsu = %lsu, "created LSU folder"),
@@ -357,19 +368,19 @@ impl ServerShared {
     pub(crate) fn info(&self) -> ServerInfo {
         ServerInfo {
             name: self.name.clone(),
-            data_path: self.cfg.data_path,
+            data_path: self.cfg.data.kind(),
             location: match &self.location {
-                Location::Dir(root) => root.display().to_string(),
-                Location::S3 { endpoint, .. } => endpoint.clone(),
+                Location::Dir { root, .. } => root.display().to_string(),
+                Location::S3 { settings, .. } => settings.endpoint.clone(),
             },
-            fragment_size: self.cfg.fragment_size.as_u64(),
+            fragment_size: self.cfg.transfer.fragment_size.as_u64(),
             cluster: self.vms.as_ref().map(|(_, c)| format!("{} {} {}", c.name, c.sw_version, c.state)),
         }
     }
 
     pub(crate) fn list_lsus(&self) -> Result<Vec<String>> {
         let root = match &self.location {
-            Location::Dir(root) => root,
+            Location::Dir { root, .. } => root,
             Location::S3 { .. } => {
                 let mut names = self.cfg.lsus.clone();
                 if names.is_empty()
@@ -378,7 +389,7 @@ impl ServerShared {
                     // No list in the configuration: the cluster's S3 views
                     // (under `lsu_path` when set).
                     let views = self.ctx.rt.block_on(vms.s3_views())?;
-                    let under = self.cfg.lsu_path.as_deref().unwrap_or("/");
+                    let under = self.cfg.vms.as_ref().and_then(|v| v.lsu_path.as_deref()).unwrap_or("/");
                     names = views
                         .into_iter()
                         .filter(|v| v.path.starts_with(under))
@@ -405,10 +416,10 @@ impl ServerShared {
     /// The WORM policy of LSU `name`: from its view when VMS is reachable
     /// and the data path is S3, else from the configuration.
     fn worm_policy(&self, name: &LsuName) -> Option<crate::retention::WormPolicy> {
-        let configured = self.cfg.worm_policy();
+        let configured = self.cfg.worm;
         let (Some((vms, _)), Location::S3 { .. }) = (&self.vms, &self.location) else { return configured };
         match self.ctx.rt.block_on(vms.bucket_view(name.as_str())) {
-            Ok(Some(view)) => crate::retention::WormPolicy::of_view(&view, configured, name.as_str()),
+            Ok(Some(view)) => crate::retention::policy_of_view(&view, configured, name.as_str()),
             Ok(None) => configured,
             Err(e) => {
                 tracing::warn!(lsu = %name, error = %e, "cannot read the LSU's view: WORM settings from the configuration");
@@ -419,19 +430,19 @@ impl ServerShared {
 
     /// Bucket `bucket` of the server's S3 endpoint.
     fn s3_store(&self, bucket: &str) -> Result<ObjectStore> {
-        let Location::S3 { endpoint, more_endpoints, region, keys, tls } = &self.location else {
+        let Location::S3 { settings, more_endpoints, keys, tls } = &self.location else {
             return Err(EngineError::Internal(format!("bucket {bucket} of a server without S3")));
         };
         Ok(ObjectStore::s3(&S3Settings {
-            endpoint: endpoint.clone(),
+            endpoint: settings.endpoint.clone(),
             bucket: bucket.to_string(),
-            region: region.clone(),
+            region: settings.region.clone(),
             more_endpoints: more_endpoints.clone(),
             access_key: keys.access_key.clone(),
             secret_key: keys.secret_key.clone(),
             tls: tls.clone(),
-            retries: self.cfg.retries,
-            timeout: std::time::Duration::from_secs(self.cfg.request_timeout_secs),
+            retries: settings.retries,
+            timeout: std::time::Duration::from_secs(settings.request_timeout_secs),
         })?)
     }
 
@@ -439,7 +450,11 @@ impl ServerShared {
     /// `bookkeeping_bucket` when it has one (which must exist), else the
     /// LSU itself.
     fn bookkeeping(&self, name: &LsuName, store: &ObjectStore) -> Result<Bookkeeping> {
-        let Some(bucket) = &self.cfg.bookkeeping_bucket else { return Ok(Bookkeeping::in_lsu(store)) };
+        let bucket = match &self.location {
+            Location::S3 { settings, .. } => settings.bookkeeping_bucket.as_ref(),
+            Location::Dir { .. } => None,
+        };
+        let Some(bucket) = bucket else { return Ok(Bookkeeping::in_lsu(store)) };
         let books = self.ctx.rt.block_on(self.books.get_or_try_init(|| async {
             let books = self.s3_store(bucket)?;
             match books.check().await {
@@ -494,12 +509,12 @@ impl ServerShared {
             return Ok(lsu.clone());
         }
         let store = match &self.location {
-            Location::Dir(root) => {
+            Location::Dir { root, direct_io } => {
                 let dir = root.join(name.as_str());
                 if !dir.is_dir() {
                     return Err(EngineError::NoSuchLsu(name.to_string()));
                 }
-                ObjectStore::fs_with(&dir, self.cfg.direct_io)?
+                ObjectStore::fs_with(&dir, *direct_io)?
             }
             Location::S3 { .. } => {
                 check_bucket_name(name.as_str())?;
@@ -509,7 +524,8 @@ impl ServerShared {
             }
         };
         let books = self.bookkeeping(&name, &store)?;
-        let commits = crate::commit_probe::CommitProbe::new(self.cfg.allow_unconditional_writes);
+        let unconditional = matches!(&self.cfg.data, DataPath::S3(s3) if s3.allow_unconditional_writes);
+        let commits = crate::commit_probe::CommitProbe::new(unconditional);
         let worm = self.worm_policy(&name);
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),
@@ -517,16 +533,16 @@ impl ServerShared {
             books,
             rt: self.ctx.rt.clone(),
             budget: self.ctx.budget.clone(),
-            fragment_size: self.cfg.fragment_size.as_u64(),
-            write_parallelism: self.cfg.write_parallelism,
+            fragment_size: self.cfg.transfer.fragment_size.as_u64(),
+            write_parallelism: self.cfg.transfer.write_parallelism,
             read_ahead: self.cfg.read_ahead_bytes(),
             open: Arc::new(OpenImages::default()),
             vms: self.vms.as_ref().map(|(client, cluster)| (client.clone(), cluster.clone())),
             server: self.me.clone(),
-            grace_secs: self.cfg.reclaim_grace_secs,
-            abandon_secs: self.cfg.abandon_after_hours.saturating_mul(3600),
+            grace_secs: self.cfg.reclaim.grace_secs,
+            abandon_secs: self.cfg.reclaim.abandon_after_hours.saturating_mul(3600),
             commits,
-            limits: self.ctx.bandwidth.of(&self.name, &self.cfg),
+            limits: self.ctx.bandwidth.of(&self.name, &self.cfg.limits),
             worm,
             default_lock: Default::default(),
             formats: Default::default(),
@@ -558,22 +574,18 @@ fn vip_endpoints(ctx: &EngineCtx, vms: &VmsClient, pool: &str, endpoint: &str) -
 }
 
 /// Creates, through VMS, what the configuration asks for and is missing.
-fn provision(name: &str, cfg: &ServerConfig, ctx: &EngineCtx, vms: &VmsClient) -> Result<()> {
-    let plan = vastost_vms::ProvisionPlan {
-        s3_user: cfg.s3_user.clone(),
-        buckets: cfg.lsus.clone(),
-        quota: cfg.quota.map(|q| q.as_u64()),
-        policy: "s3_default_policy".into(),
-        tenant: cfg.vms_tenant.clone(),
-        worm: None,
-        bookkeeping: cfg.bookkeeping_bucket.clone(),
-    };
+fn provision(name: &str, plan: &vastost_vms::ProvisionPlan, ctx: &EngineCtx, vms: &VmsClient) -> Result<()> {
     for bucket in &plan.buckets {
         check_bucket_name(bucket)?;
     }
-    let done = ctx.rt.block_on(vms.provision(&plan))?;
+    let done = ctx.rt.block_on(vms.provision(plan))?;
     for item in &done.created {
         tracing::info!(target: "audit", server = name, "provisioned {item}");
     }
     Ok(())
+}
+
+/// The TLS settings of the HTTP clients, from the configuration's.
+fn tls_settings(tls: &Tls) -> TlsSettings {
+    TlsSettings { ca_bundle: tls.ca_bundle.clone(), verify: tls.verify }
 }

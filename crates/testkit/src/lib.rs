@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use bytesize::ByteSize;
+use vastost_config::{Config, LogLevel, S3Keys, ServerConfig, Transfer, WormMode, WormPolicy};
 use vastost_loader::Plugin;
 
 pub mod child;
@@ -56,27 +58,23 @@ pub fn load() -> Plugin {
 /// fragments, to exercise many fragments quickly) and `VastData:big` (the
 /// design's defaults).
 pub fn write_config(dir: &Path, data: &Path, budget: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[plugin]
-memory_budget = "{budget}"
-log_level = "debug"
-log_file = "{log}"
+    let mut config = Config::default();
+    config.plugin.memory_budget = budget.parse().expect("a size");
+    config.plugin.log_level = LogLevel::Debug;
+    config.plugin.log_file = Some(dir.join("logs/plugin.log"));
+    let mut small = ServerConfig::nfs(data);
+    small.transfer =
+        Transfer { fragment_size: ByteSize::kib(64), write_parallelism: 4, read_ahead: Some(ByteSize::kib(256)) };
+    config.servers.insert("small".into(), small);
+    config.servers.insert("big".into(), ServerConfig::nfs(data));
+    write(dir, &config)
+}
 
-[server."small"]
-directory = "{data}"
-fragment_size = "64KiB"
-write_parallelism = 4
-read_ahead = "256KiB"
-
-[server."big"]
-directory = "{data}"
-"#,
-        log = dir.join("logs/plugin.log").display(),
-        data = data.display()
-    );
+/// Writes `config` as `vastost.toml` in `dir` and returns its path.
+pub fn write(dir: &Path, config: &Config) -> PathBuf {
+    config.validate().expect("a valid configuration");
     let path = dir.join("vastost.toml");
-    std::fs::write(&path, text).expect("config written");
+    std::fs::write(&path, config.to_toml()).expect("config written");
     path
 }
 
@@ -85,7 +83,8 @@ directory = "{data}"
 pub fn write_s3_credentials(dir: &Path, access_key: &str, secret_key: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("s3-keys.toml");
-    std::fs::write(&path, format!("access_key = \"{access_key}\"\nsecret_key = \"{secret_key}\"\n")).unwrap();
+    let keys = S3Keys { access_key: access_key.into(), secret_key: secret_key.into() };
+    std::fs::write(&path, keys.to_toml()).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
@@ -99,16 +98,11 @@ pub fn write_sim_credentials(dir: &Path) -> PathBuf {
 /// `endpoint`, LSU `lsu` (an Object Lock bucket): compliance locks of 2 s
 /// to an hour, 64 KiB fragments, the simulator's keys.
 pub fn write_worm_config(dir: &Path, endpoint: &str, lsu: &str) -> PathBuf {
-    let creds = write_sim_credentials(dir);
-    let config = dir.join("vastost.toml");
-    let text = format!(
-        "[server.\"worm\"]\ndata_path = \"s3\"\nendpoint = \"{endpoint}\"\ncredentials_file = \"{}\"\n\
-         lsus = [\"{lsu}\"]\nfragment_size = \"64KiB\"\nworm_mode = \"compliance\"\nworm_min_secs = 2\n\
-         worm_max_secs = 3600\n",
-        creds.display()
-    );
-    std::fs::write(&config, text).expect("the configuration is written");
-    config
+    let mut server = ServerConfig::s3(endpoint, write_sim_credentials(dir));
+    server.lsus = vec![lsu.into()];
+    server.transfer.fragment_size = ByteSize::kib(64);
+    server.worm = Some(WormPolicy { mode: WormMode::Compliance, min_secs: 2, max_secs: 3600, default_secs: None });
+    write(dir, &Config { servers: [("worm".into(), server)].into(), ..Config::default() })
 }
 
 /// A folder for a fixture that lives as long as its test process: held

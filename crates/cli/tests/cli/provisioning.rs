@@ -1,6 +1,7 @@
 //! `setup` and `check` against a simulated cluster.
 
 use super::*;
+use vastost_config::{WormMode, WormPolicy};
 
 #[test]
 fn setup_provisions_once_and_the_plugin_uses_it() {
@@ -140,8 +141,11 @@ fn setup_worm_creates_locked_views_whose_bounds_the_plugin_reads() {
         .output()
         .unwrap();
     assert!(ok(&out).contains("created  S3 view /nbu-worm"));
-    let written = std::fs::read_to_string(&config).unwrap();
-    assert!(written.contains("worm_mode = \"compliance\"") && written.contains("worm_min_secs = 86400"), "{written}");
+    let written = vastost_config::Config::load(&config).unwrap();
+    let worm = written.server("c1").and_then(|s| s.worm);
+    let expected =
+        WormPolicy { mode: WormMode::Compliance, min_secs: 86_400, max_secs: 30 * 86_400, default_secs: None };
+    assert_eq!(worm, Some(expected), "{written:?}");
     let env = Env { dir, config };
     let auth = ["--server", "VastData:c1", "--lsu", "nbu-worm", "--user", "admin", "--password-file", path(&password)];
     let info = ok(&vastost(&env, &[&["lsu", "info"][..], &auth[..]].concat()));

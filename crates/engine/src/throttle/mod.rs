@@ -23,9 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use vastost_metrics::Direction;
 
-use crate::config::{Config, ServerConfig};
+use crate::config::Config;
 use bucket::{State, now_ns};
 use shared::SharedBucket;
+use vastost_config::Limits as Configured;
 
 /// Where a bucket is kept.
 #[derive(Debug)]
@@ -158,10 +159,6 @@ pub(crate) struct Limits {
     source: Option<Source>,
 }
 
-fn rates(cfg: &ServerConfig) -> (u64, u64) {
-    (cfg.max_write_bandwidth.map_or(0, |b| b.as_u64()), cfg.max_read_bandwidth.map_or(0, |b| b.as_u64()))
-}
-
 fn modified(file: &Path) -> Option<SystemTime> {
     std::fs::metadata(file).and_then(|m| m.modified()).ok()
 }
@@ -201,7 +198,7 @@ impl Limits {
         *seen = (Instant::now(), now);
         drop(seen);
         if changed {
-            match Config::load(&source.file).map(|c| c.server(&self.server).map(rates)) {
+            match Config::load(&source.file).map(|c| c.server(&self.server).map(|s| s.limits.rates())) {
                 Ok(Some(rates)) => self.set(rates),
                 Ok(None) => tracing::warn!(server = self.server, "no longer in the configuration; limits kept"),
                 Err(e) => tracing::warn!(server = self.server, error = %e, "configuration not reread; limits kept"),
@@ -249,11 +246,11 @@ impl Bandwidth {
         Bandwidth { servers: Mutex::default(), file }
     }
 
-    /// The limits of server `name`: those of `cfg` (the configuration the
+    /// The limits of server `name`: those `configured` (the configuration the
     /// engine started with) at first, then what the configuration file
     /// says whenever it changes.
-    pub(crate) fn of(&self, name: &str, cfg: &ServerConfig) -> Arc<Limits> {
-        let (write, read) = rates(cfg);
+    pub(crate) fn of(&self, name: &str, configured: &Configured) -> Arc<Limits> {
+        let (write, read) = configured.rates();
         let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
         let limits = servers
             .entry(name.to_string())
