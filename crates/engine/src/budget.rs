@@ -113,10 +113,9 @@ impl MemoryBudget {
         BudgetPermit { _permit: permit, bytes, host_bytes, budget: self.0.clone() }
     }
 
-    /// Records `bytes` in the host's ledger: how many were recorded (0
-    /// without a host budget, or after waiting [`WAIT_MAX`] in vain),
-    /// `None` if they do not fit now and `wait` is false.
-    fn lease_host(&self, bytes: u64, wait: bool) -> Option<u64> {
+    /// Records `bytes` in the host's ledger if they fit now: how many were
+    /// recorded (0 without a host budget), `None` if they do not fit.
+    fn lease_host(&self, bytes: u64) -> Option<u64> {
         let Some(host) = &self.0.host else { return Some(0) };
         let bytes = u64::from(Self::units(bytes)) * UNIT;
         if host.lease(bytes) {
@@ -124,16 +123,21 @@ impl MemoryBudget {
         }
         // What this process keeps for reuse goes back to the host first.
         self.drain_pool();
-        if host.lease(bytes) {
-            return Some(bytes);
+        host.lease(bytes).then_some(bytes)
+    }
+
+    /// [`MemoryBudget::lease_host`], waiting until they fit: how many were
+    /// recorded (0 after waiting [`WAIT_MAX`] in vain).
+    async fn lease_host_waiting(&self, bytes: u64) -> u64 {
+        if let Some(leased) = self.lease_host(bytes) {
+            return leased;
         }
-        if !wait {
-            return None;
-        }
+        let Some(host) = &self.0.host else { return 0 };
+        let bytes = u64::from(Self::units(bytes)) * UNIT;
         self.0.waiting.fetch_add(1, Ordering::SeqCst);
         let started = std::time::Instant::now();
         let leased = loop {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             self.drain_pool();
             if host.lease(bytes) {
                 break bytes;
@@ -148,22 +152,21 @@ impl MemoryBudget {
             }
         };
         self.0.waiting.fetch_sub(1, Ordering::SeqCst);
-        Some(leased)
+        leased
     }
 
-    /// Waits until `bytes` are free (backpressure). Never call from a
-    /// runtime worker.
-    pub(crate) fn acquire(&self, rt: &tokio::runtime::Handle, bytes: u64) -> BudgetPermit {
+    /// Waits until `bytes` are free (backpressure).
+    pub(crate) async fn acquire(&self, bytes: u64) -> BudgetPermit {
         if let Some(p) = self.try_acquire(bytes) {
             return p;
         }
-        let local = self.acquire_local(rt, bytes);
-        let host_bytes = self.lease_host(bytes, true).unwrap_or(0);
+        let local = self.acquire_local(bytes).await;
+        let host_bytes = self.lease_host_waiting(bytes).await;
         self.permit(local, bytes, host_bytes)
     }
 
     /// Waits for `bytes` of this process's own budget.
-    fn acquire_local(&self, rt: &tokio::runtime::Handle, bytes: u64) -> OwnedSemaphorePermit {
+    async fn acquire_local(&self, bytes: u64) -> OwnedSemaphorePermit {
         if let Ok(p) = self.0.sem.clone().try_acquire_many_owned(Self::units(bytes)) {
             return p;
         }
@@ -172,7 +175,7 @@ impl MemoryBudget {
         self.0.waiting.fetch_add(1, Ordering::SeqCst);
         self.drain_pool();
         let sem = self.0.sem.clone();
-        let permit = rt.block_on(sem.acquire_many_owned(Self::units(bytes)));
+        let permit = sem.acquire_many_owned(Self::units(bytes)).await;
         self.0.waiting.fetch_sub(1, Ordering::SeqCst);
         permit.expect("the budget semaphore is never closed")
     }
@@ -188,21 +191,21 @@ impl MemoryBudget {
                 self.0.sem.clone().try_acquire_many_owned(units).ok()?
             }
         };
-        let host_bytes = self.lease_host(bytes, false)?;
+        let host_bytes = self.lease_host(bytes)?;
         Some(self.permit(permit, bytes, host_bytes))
     }
 
     /// An empty buffer of `capacity` bytes: a recycled one, or a new one
     /// once the budget allows (waiting for it: backpressure).
-    pub(crate) fn buffer(&self, rt: &tokio::runtime::Handle, capacity: u64) -> Buffer {
+    pub(crate) async fn buffer(&self, capacity: u64) -> Buffer {
         let recycled = {
             let mut pool = self.0.pool.lock().unwrap_or_else(|p| p.into_inner());
             pool.iter().position(|b| b.vec.capacity() as u64 == capacity).map(|i| pool.swap_remove(i))
         };
-        recycled.unwrap_or_else(|| {
-            let permit = self.acquire(rt, capacity);
-            Buffer { vec: Vec::with_capacity(capacity as usize), permit }
-        })
+        match recycled {
+            Some(buffer) => buffer,
+            None => Buffer { vec: Vec::with_capacity(capacity as usize), permit: self.acquire(capacity).await },
+        }
     }
 
     /// Keeps a buffer for reuse, unless someone waits for budget or the
@@ -255,17 +258,17 @@ mod tests {
 
     #[test]
     fn pooled_buffers_are_reused_and_never_block() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let b = MemoryBudget::new(8 << 10, None);
-        let buf = b.buffer(rt.handle(), 4 << 10);
+        let buf = rt.block_on(b.buffer(4 << 10));
         let ptr = buf.vec.as_ptr();
         b.recycle(buf);
         assert_eq!(b.stats().in_use, 4 << 10, "a pooled buffer stays paid for");
-        let again = b.buffer(rt.handle(), 4 << 10);
+        let again = rt.block_on(b.buffer(4 << 10));
         assert_eq!(again.vec.as_ptr(), ptr, "the pooled buffer is reused");
         b.recycle(again);
         // Someone needing the whole budget gets it: the pool is emptied.
-        let all = b.acquire(rt.handle(), 8 << 10);
+        let all = rt.block_on(b.acquire(8 << 10));
         assert_eq!(b.stats().in_use, 8 << 10);
         drop(all);
         assert!(b.try_acquire(8 << 10).is_some());

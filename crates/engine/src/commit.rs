@@ -53,20 +53,24 @@ impl<'a> CommitLog<'a> {
 
     /// Creates `first` (a new image's record, at its own sequence number);
     /// `false` when another writer's record is there.
-    pub(crate) fn create(&self, first: &Manifest) -> Result<bool> {
-        put_record(self.ctx, &self.keys.manifest(first.seq), first.encode())
+    pub(crate) async fn create(&self, first: &Manifest) -> Result<bool> {
+        put_record(self.ctx, &self.keys.manifest(first.seq), first.encode()).await
     }
 
     /// Commits the successor of `current`, as `change` makes it; `None`
     /// when another writer committed that sequence number first. The
     /// superseded record stays: the caller retires it when it may.
-    pub(crate) fn append(&self, current: &Manifest, change: impl FnOnce(&mut Manifest)) -> Result<Option<Manifest>> {
-        self.append_locked(current, 0, None, change)
+    pub(crate) async fn append(
+        &self,
+        current: &Manifest,
+        change: impl FnOnce(&mut Manifest),
+    ) -> Result<Option<Manifest>> {
+        self.append_locked(current, 0, None, change).await
     }
 
     /// [`CommitLog::append`] `skip` numbers further on, the record carrying
     /// the storage lock `lock` from its first moment (a WORM lock's record).
-    pub(crate) fn append_locked(
+    pub(crate) async fn append_locked(
         &self,
         current: &Manifest,
         skip: u64,
@@ -76,13 +80,13 @@ impl<'a> CommitLog<'a> {
         let mut next = next_commit(current);
         next.seq += skip;
         change(&mut next);
-        let created = put_record_with(self.ctx, &self.keys.manifest(next.seq), next.encode(), lock)?;
+        let created = put_record_with(self.ctx, &self.keys.manifest(next.seq), next.encode(), lock).await?;
         Ok(created.then_some(next))
     }
 
     /// Removes record `seq`, superseded (see the rules above).
-    pub(crate) fn retire(&self, seq: u64) {
-        remove_superseded(self.ctx, self.keys, seq);
+    pub(crate) async fn retire(&self, seq: u64) {
+        remove_superseded(&self.ctx.store, self.keys, seq).await;
     }
 }
 
@@ -94,13 +98,13 @@ pub(crate) const TRIES: usize = 5;
 /// `Some` when done, `None` when it lost a race (another writer committed
 /// the record number it wanted) and must run again on what is then the
 /// newest record. Then image `image` is busy for `reason`.
-pub(crate) fn until_won<T>(
+pub(crate) async fn until_won<T>(
     image: &str,
     reason: &'static str,
-    mut step: impl FnMut() -> Result<Option<T>>,
+    mut step: impl AsyncFnMut() -> Result<Option<T>>,
 ) -> Result<T> {
     for _ in 0..TRIES {
-        if let Some(done) = step()? {
+        if let Some(done) = step().await? {
             return Ok(done);
         }
     }
@@ -139,23 +143,23 @@ pub(crate) async fn purge(store: &ObjectStore, keys: &ImageKeys, tombstone: u64,
 /// writer's record is there. A record found with exactly our bytes is
 /// ours: an attempt that landed although its answer was lost (and was
 /// retried) is a success, not a conflict.
-pub(crate) fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool> {
-    put_record_with(ctx, key, bytes, None)
+pub(crate) async fn put_record(ctx: &LsuCtx, key: &str, bytes: Vec<u8>) -> Result<bool> {
+    put_record_with(ctx, key, bytes, None).await
 }
 
 /// [`put_record`], the record carrying the storage lock `lock` from its
 /// first moment when one is given.
-fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
-    ctx.commits().check(ctx.name.as_str())?;
-    ctx.formats.pass(&ctx.rt, &ctx.books, ctx.name.as_str())?;
+async fn put_record_with(ctx: &LsuCtx, key: &str, bytes: Vec<u8>, lock: Option<Retention>) -> Result<bool> {
+    ctx.commits().await.check(ctx.name.as_str())?;
+    ctx.formats.pass(&ctx.books, ctx.name.as_str()).await?;
     let bytes = Bytes::from(bytes);
     let created = match lock {
-        Some(r) => ctx.block_on(ctx.store.put_new_locked(key, bytes.clone(), r)),
-        None => ctx.block_on(ctx.store.put_new(key, bytes.clone())),
+        Some(r) => ctx.store.put_new_locked(key, bytes.clone(), r).await,
+        None => ctx.store.put_new(key, bytes.clone()).await,
     };
     match created {
         Ok(()) => Ok(true),
-        Err(e) if e.kind == StorageKind::AlreadyExists => match ctx.block_on(ctx.store.get(key)) {
+        Err(e) if e.kind == StorageKind::AlreadyExists => match ctx.store.get(key).await {
             Ok(found) if found == bytes => {
                 tracing::info!(record = key, "commit record found in place after a retry: it is ours");
                 Ok(true)
@@ -181,12 +185,7 @@ pub(crate) fn next_commit(m: &Manifest) -> Manifest {
 /// Removes commit record `seq` of an image, superseded by a newer one. A
 /// failure leaves only an older record behind, which is never read (the
 /// newest wins): it is logged, not returned.
-pub(crate) fn remove_superseded(ctx: &LsuCtx, keys: &ImageKeys, seq: u64) {
-    ctx.block_on(remove_superseded_now(&ctx.store, keys, seq));
-}
-
-/// [`remove_superseded`] on the runtime (to run beside other requests).
-pub(crate) async fn remove_superseded_now(store: &ObjectStore, keys: &ImageKeys, seq: u64) {
+async fn remove_superseded(store: &ObjectStore, keys: &ImageKeys, seq: u64) {
     let old = keys.manifest(seq);
     if let Err(e) = store.delete(&old).await {
         tracing::warn!(manifest = %old, error = %e, "superseded commit record not removed");
@@ -195,9 +194,9 @@ pub(crate) async fn remove_superseded_now(store: &ObjectStore, keys: &ImageKeys,
 
 /// Records in a commit of its own that a complete image has metadata. A
 /// pending image is left alone: its writer records it when it commits.
-pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str) -> Result<()> {
-    until_won(&def.to_string(), "it kept changing while its metadata was recorded", || {
-        let m = match load_latest(ctx, keys)? {
+pub(crate) async fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarnation: &str) -> Result<()> {
+    until_won(&def.to_string(), "it kept changing while its metadata was recorded", async || {
+        let m = match latest_record(&ctx.store, keys).await? {
             Some(m) if m.state == ImageState::Deleted => return Err(EngineError::NoSuchImage(def.to_string())),
             None => return Err(EngineError::NoSuchImage(def.to_string())),
             // Another image of that name (this one was deleted meanwhile).
@@ -208,12 +207,13 @@ pub(crate) fn record_meta(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef, incarn
             Some(m) => m,
         };
         let log = CommitLog::new(ctx, keys);
-        if log.append(&m, |next| next.meta = true)?.is_none() {
+        if log.append(&m, |next| next.meta = true).await?.is_none() {
             return Ok(None);
         }
-        log.retire(m.seq);
+        log.retire(m.seq).await;
         Ok(Some(()))
     })
+    .await
 }
 
 /// The folders of the images under basename folder `base` (one per date),
@@ -229,12 +229,6 @@ pub(crate) async fn folders_of(store: &ObjectStore, base: &str) -> Result<Vec<Im
 /// never skipped for an older one. A record may vanish between the listing
 /// and the read (a newer commit superseded it, or the reclaimer removed a
 /// deleted image): then the folder is listed again.
-pub(crate) fn load_latest(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Option<Manifest>> {
-    ctx.block_on(latest_record(&ctx.store, keys))
-}
-
-/// [`load_latest`] for callers already on the runtime (listings read many
-/// images at once).
 pub(crate) async fn latest_record(store: &ObjectStore, keys: &ImageKeys) -> Result<Option<Manifest>> {
     Ok(latest_ruled(store, keys).await?.map(|r| r.record))
 }
@@ -324,16 +318,11 @@ impl Latest {
 
 /// The newest commit of image `def` when the image is there (not deleted,
 /// not another image's under colliding keys); `STS_ENOIMAGE` otherwise.
-pub(crate) fn visible(ctx: &LsuCtx, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
-    match latest_or_lost(ctx, keys)?.record(keys, def)?.map(|m| same_image(m, def)).transpose()? {
+pub(crate) async fn visible(store: &ObjectStore, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
+    match find_latest(store, keys).await?.record(keys, def)?.map(|m| same_image(m, def)).transpose()? {
         Some(m) if m.state != ImageState::Deleted => Ok(m),
         _ => Err(EngineError::NoSuchImage(def.to_string())),
     }
-}
-
-/// [`find_latest`] from outside the runtime.
-pub(crate) fn latest_or_lost(ctx: &LsuCtx, keys: &ImageKeys) -> Result<Latest> {
-    ctx.block_on(find_latest(&ctx.store, keys))
 }
 
 /// Reads an image folder's newest commit record and, when there is none,

@@ -77,31 +77,25 @@ impl Commits {
 pub(crate) struct CommitProbe {
     /// `allow_unconditional_writes`.
     allowed: bool,
-    found: std::sync::OnceLock<Commits>,
+    found: tokio::sync::OnceCell<Commits>,
 }
 
 impl CommitProbe {
     /// Not probed yet.
     pub(crate) fn new(allowed: bool) -> Self {
-        CommitProbe { allowed, found: std::sync::OnceLock::new() }
+        CommitProbe { allowed, found: tokio::sync::OnceCell::new() }
     }
 
     /// Known without a probe.
     #[cfg(test)]
     pub(crate) fn known(commits: Commits) -> Self {
-        CommitProbe { allowed: false, found: std::sync::OnceLock::from(commits) }
+        CommitProbe { allowed: false, found: tokio::sync::OnceCell::new_with(Some(commits)) }
     }
 
     /// What the probe of LSU `lsu` (`data` its store, `books` its
     /// bookkeeping) finds, probing the first time.
-    pub(crate) fn get(
-        &self,
-        rt: &tokio::runtime::Handle,
-        data: &vastost_storage::ObjectStore,
-        books: &Bookkeeping,
-        lsu: &str,
-    ) -> Commits {
-        *self.found.get_or_init(|| probe(rt, data, books, lsu, self.allowed))
+    pub(crate) async fn get(&self, data: &vastost_storage::ObjectStore, books: &Bookkeeping, lsu: &str) -> Commits {
+        *self.found.get_or_init(|| probe(data, books, lsu, self.allowed)).await
     }
 }
 
@@ -109,13 +103,7 @@ impl CommitProbe {
 /// bookkeeping). Filesystems create files exclusively (`O_EXCL`, which NFS
 /// v3 and later honour), so only S3 is probed: one request once the probe
 /// object exists.
-fn probe(
-    rt: &tokio::runtime::Handle,
-    data: &vastost_storage::ObjectStore,
-    books: &Bookkeeping,
-    lsu: &str,
-    allowed: bool,
-) -> Commits {
+async fn probe(data: &vastost_storage::ObjectStore, books: &Bookkeeping, lsu: &str, allowed: bool) -> Commits {
     if data.capability().exclusive_create {
         return Commits::Conditional;
     }
@@ -125,7 +113,7 @@ fn probe(
         return Commits::Conditional;
     }
     let bytes = Bytes::from_static(b"vastost: a second create of this object must be refused\n");
-    let found = rt.block_on(async {
+    let found = async {
         let second = match books.put_new(PROBE, bytes.clone()).await {
             // It was there: this create was the second.
             Err(e) if e.kind == StorageKind::AlreadyExists => return Ok(Commits::Conditional),
@@ -138,7 +126,8 @@ fn probe(
             Ok(()) => Ok(Commits::Unconditional { allowed }),
             Err(e) => Err(e),
         }
-    });
+    }
+    .await;
     match found {
         Ok(Commits::Unconditional { allowed }) => {
             host_cache::forget("probe", &cache_key);

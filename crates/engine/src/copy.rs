@@ -103,7 +103,7 @@ impl Lsu {
             let server = self.ctx.server.upgrade().map(|s| s.server_name().to_string()).unwrap_or_default();
             (EventKind::Replicated, format!("{server}/{}", self.name()))
         };
-        events::post_image(&target.ctx, kind, &m, Some(source));
+        target.ctx.block_on(events::post_image(&target.ctx, kind, &m, Some(source)));
         Ok(size)
     }
 }

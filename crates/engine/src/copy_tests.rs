@@ -160,7 +160,11 @@ fn a_synthetic_image_from_a_full_and_two_incrementals_restores_exactly() {
         assert!(matches!(w.include(&r2, 100, 0, 512), Err(EngineError::InvalidArgument(_))));
         w.close(true).unwrap();
     }
-    let m = crate::commit::load_latest(&p.ctx, &crate::layout::ImageKeys::new(&def("synth"))).unwrap().unwrap();
+    let m = p
+        .ctx
+        .block_on(crate::commit::latest_record(&p.ctx.store, &crate::layout::ImageKeys::new(&def("synth"))))
+        .unwrap()
+        .unwrap();
     assert!(m.extents.len() <= 10, "small steps merge into few extents: {}", m.extents.len());
     assert_eq!(fragments(&env.roots[0]), before, "a virtual image stores no data");
     assert_eq!(restore(&p, "synth"), want);
@@ -309,7 +313,7 @@ fn reclaiming_a_deleted_image_spares_a_new_image_of_the_same_name() {
     let p = server.lsu("p").unwrap();
     backup(&p, "reused", &data(1, 4 * FRAG));
     let keys = crate::layout::ImageKeys::new(&def("reused"));
-    let old = crate::commit::load_latest(&p.ctx, &keys).unwrap().unwrap();
+    let old = p.ctx.block_on(crate::commit::latest_record(&p.ctx.store, &keys)).unwrap().unwrap();
     p.delete_image(&def("reused")).unwrap();
     // What a new image of that name, created by another media server
     // while a sweep of the deleted one runs, has written: the sweep took

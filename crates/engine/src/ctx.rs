@@ -32,9 +32,14 @@ pub(crate) struct EngineCtx {
 pub(crate) trait Siblings: std::fmt::Debug + Send + Sync {
     /// The server's name (named in events).
     fn server_name(&self) -> &str;
-    /// The context of LSU `name` of this server.
-    fn sibling(&self, name: &str) -> Result<Arc<LsuCtx>>;
+    /// The context of LSU `name` of this server, opened if need be.
+    fn sibling<'a>(&'a self, name: &'a str) -> SiblingFuture<'a>;
 }
+
+/// What [`Siblings::sibling`] answers: opening an LSU talks to the storage,
+/// and a trait object cannot have an `async fn`.
+pub(crate) type SiblingFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<LsuCtx>>> + Send + 'a>>;
 
 /// The "server" of an LSU opened on its own (a store given directly, in
 /// tests): it has no siblings, and a `Weak` to it never upgrades.
@@ -48,8 +53,8 @@ impl Siblings for Alone {
         ""
     }
 
-    fn sibling(&self, name: &str) -> Result<Arc<LsuCtx>> {
-        Err(EngineError::Internal(format!("LSU {name}: no server to find it on")))
+    fn sibling<'a>(&'a self, name: &'a str) -> SiblingFuture<'a> {
+        Box::pin(async move { Err(EngineError::Internal(format!("LSU {name}: no server to find it on"))) })
     }
 }
 
@@ -136,8 +141,8 @@ impl LsuCtx {
     }
 
     /// Whether the storage makes commits safe, probed at the first ask.
-    pub(crate) fn commits(&self) -> Commits {
-        self.commits.get(&self.rt, &self.store, &self.books, self.name.as_str())
+    pub(crate) async fn commits(&self) -> Commits {
+        self.commits.get(&self.store, &self.books, self.name.as_str()).await
     }
 
     /// Counts a `write_image` or `read_image` call of `bytes` in the
@@ -151,8 +156,10 @@ impl LsuCtx {
     /// How long the storage locks every object written to the LSU (an S3
     /// view's default retention), in seconds; `None` when it does not.
     /// A server that cannot tell is taken to lock nothing (logged).
-    pub(crate) fn default_lock_secs(&self) -> Option<u64> {
-        *self.block_on(self.default_lock.get_or_init(|| async {
+    pub(crate) async fn default_lock_secs(&self) -> Option<u64> {
+        *self
+            .default_lock
+            .get_or_init(|| async {
             match self.store.default_lock().await {
                 Ok(Some((_, secs))) if !self.books.is_apart() => {
                     tracing::warn!(
@@ -169,17 +176,18 @@ impl LsuCtx {
                     None
                 }
             }
-        }))
+            })
+            .await
     }
 
     /// LSU `name` of the same server (this one included).
-    pub(crate) fn sibling(self: &Arc<Self>, name: &str) -> Result<Arc<LsuCtx>> {
+    pub(crate) async fn sibling(self: &Arc<Self>, name: &str) -> Result<Arc<LsuCtx>> {
         if name == self.name.as_str() {
             return Ok(self.clone());
         }
         let server =
             self.server.upgrade().ok_or_else(|| EngineError::Internal(format!("LSU {name}: its server was closed")))?;
-        server.sibling(name)
+        server.sibling(name).await
     }
 
     /// Whether both LSUs belong to one open server (an LSU is always on
@@ -189,10 +197,10 @@ impl LsuCtx {
     }
 
     /// The store holding `obj`, an object referenced from this LSU.
-    pub(crate) fn store_of(self: &Arc<Self>, obj: &crate::manifest::ObjectRef) -> Result<ObjectStore> {
+    pub(crate) async fn store_of(self: &Arc<Self>, obj: &crate::manifest::ObjectRef) -> Result<ObjectStore> {
         match &obj.lsu {
             None => Ok(self.store.clone()),
-            Some(lsu) => Ok(self.sibling(lsu)?.store.clone()),
+            Some(lsu) => Ok(self.sibling(lsu).await?.store.clone()),
         }
     }
 }

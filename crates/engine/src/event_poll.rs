@@ -57,7 +57,7 @@ impl EventPoller {
         // may hold earlier events: those wait for the next listing.
         let mut bound: Option<String> = None;
         for lsu in self.server.known_lsus()? {
-            let page = events::names_after(&lsu.ctx, &self.newest, PAGE)?;
+            let page = lsu.ctx.block_on(events::names_after(&lsu.ctx, &self.newest, PAGE))?;
             if page.len() == PAGE {
                 let last = page.last().cloned().unwrap_or_default();
                 bound = Some(bound.map_or(last.clone(), |b| b.min(last)));
@@ -81,7 +81,7 @@ impl EventPoller {
         for lsu in self.server.known_lsus()? {
             let mut after = from.clone();
             loop {
-                let page = events::names_after(&lsu.ctx, &after, PAGE)?;
+                let page = lsu.ctx.block_on(events::names_after(&lsu.ctx, &after, PAGE))?;
                 let last_page = page.len() < PAGE || page.last().is_some_and(|n| *n >= self.newest);
                 for name in page.iter().filter(|n| **n <= self.newest) {
                     let id = (lsu.name().to_string(), name.clone());
@@ -111,7 +111,8 @@ impl EventPoller {
         if self.given.contains(&id) {
             return Ok(None);
         }
-        let event = events::read(&self.server.lsu(lsu)?.ctx, &format!("{}{name}", crate::layout::EVENTS))?;
+        let ctx = self.server.lsu(lsu)?.ctx;
+        let event = ctx.block_on(events::read(&ctx, &format!("{}{name}", crate::layout::EVENTS)))?;
         if event.is_some() {
             self.given.insert(id);
         }

@@ -10,7 +10,6 @@
 //! made the image there. Events nobody deletes expire after the server's
 //! `event_retention_hours` (the reclaimer removes them).
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -78,12 +77,7 @@ pub(crate) async fn post(ctx: &LsuCtx, event: &Event) -> Result<()> {
 /// Stores an event about the image `m` of LSU `ctx`. Events are a
 /// courtesy to pollers: failing to store one is logged, never fails the
 /// operation that already happened.
-pub(crate) fn post_image(ctx: &Arc<LsuCtx>, kind: EventKind, m: &Manifest, source: Option<String>) {
-    ctx.block_on(post_image_now(ctx, kind, m, source));
-}
-
-/// [`post_image`] on the runtime (to run beside other requests).
-pub(crate) async fn post_image_now(ctx: &LsuCtx, kind: EventKind, m: &Manifest, source: Option<String>) {
+pub(crate) async fn post_image(ctx: &LsuCtx, kind: EventKind, m: &Manifest, source: Option<String>) {
     let event = Event {
         kind,
         lsu: ctx.name.to_string(),
@@ -119,15 +113,15 @@ pub(crate) fn rewind(name: &str) -> Option<String> {
 
 /// Up to `limit` names of events of LSU `ctx` that sort after `after`
 /// ("" for the oldest), oldest first: one listing request on S3.
-pub(crate) fn names_after(ctx: &LsuCtx, after: &str, limit: usize) -> Result<Vec<String>> {
-    let entries = ctx.block_on(ctx.books.list_page(EVENTS, after, limit))?;
+pub(crate) async fn names_after(ctx: &LsuCtx, after: &str, limit: usize) -> Result<Vec<String>> {
+    let entries = ctx.books.list_page(EVENTS, after, limit).await?;
     Ok(entries.into_iter().filter(|e| !e.is_dir).map(|e| e.name).collect())
 }
 
 /// Reads event `key` of LSU `ctx`: `None` when it was deleted meanwhile
 /// or is unreadable (logged).
-pub(crate) fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
-    let bytes = match ctx.block_on(ctx.books.get(key)) {
+pub(crate) async fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
+    let bytes = match ctx.books.get(key).await {
         Ok(b) => b,
         Err(e) if e.kind == vastost_storage::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -142,13 +136,13 @@ pub(crate) fn read(ctx: &LsuCtx, key: &str) -> Result<Option<StoredEvent>> {
 }
 
 /// The events of LSU `ctx`, oldest first.
-pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
+pub(crate) async fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
-        let names = names_after(ctx, &after, PAGE)?;
+        let names = names_after(ctx, &after, PAGE).await?;
         for name in &names {
-            out.extend(read(ctx, &format!("{EVENTS}{name}"))?);
+            out.extend(read(ctx, &format!("{EVENTS}{name}")).await?);
         }
         match names.last() {
             Some(last) if names.len() == PAGE => after = last.clone(),
@@ -158,22 +152,22 @@ pub(crate) fn list(ctx: &LsuCtx) -> Result<Vec<StoredEvent>> {
 }
 
 /// Deletes event `key` of LSU `ctx` (deleting a deleted event succeeds).
-pub(crate) fn delete(ctx: &LsuCtx, key: &str) -> Result<()> {
+pub(crate) async fn delete(ctx: &LsuCtx, key: &str) -> Result<()> {
     if !key.starts_with(EVENTS) || key[EVENTS.len()..].contains('/') {
         return Err(crate::error::EngineError::invalid(format!("{key:?} is not an event")));
     }
-    ctx.block_on(ctx.books.delete(key))?;
+    ctx.books.delete(key).await?;
     Ok(())
 }
 
 /// Deletes the events older than `hours`; returns how many. Their names
 /// tell their age, so none is read: a page of names per request, and one
 /// batch delete per page.
-pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
+pub(crate) async fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
     let cutoff = u128::from(now().saturating_sub(hours.saturating_mul(3600))) * 1_000_000_000;
     let (mut n, mut after) = (0, String::new());
     loop {
-        let names = names_after(ctx, &after, PAGE)?;
+        let names = names_after(ctx, &after, PAGE).await?;
         let full = names.len() == PAGE;
         let old: Vec<String> = names
             .iter()
@@ -182,7 +176,7 @@ pub(crate) fn expire(ctx: &LsuCtx, hours: u64) -> Result<u64> {
             .collect();
         let reached_new = old.len() < names.len();
         n += old.len() as u64;
-        ctx.block_on(ctx.books.delete_many(old))?;
+        ctx.books.delete_many(old).await?;
         match names.last() {
             Some(last) if full && !reached_new => after = last.clone(),
             _ => return Ok(n),

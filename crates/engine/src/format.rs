@@ -136,7 +136,7 @@ impl WriteGate {
 
     /// Passes, or refuses with [`EngineError::NewerFormat`] when a newer
     /// format written to the LSU shuts this one out.
-    pub(crate) fn pass(&self, rt: &tokio::runtime::Handle, books: &Bookkeeping, lsu: &str) -> Result<()> {
+    pub(crate) async fn pass(&self, books: &Bookkeeping, lsu: &str) -> Result<()> {
         let fresh = |at: &Option<Instant>| at.is_some_and(|t| t.elapsed() < REMEMBERED);
         if fresh(&self.passed.lock().unwrap_or_else(|p| p.into_inner())) {
             return Ok(());
@@ -147,7 +147,7 @@ impl WriteGate {
             self.stamp();
             return Ok(());
         }
-        let found = rt.block_on(read(books))?;
+        let found = read(books).await?;
         if found.writers_from > WRITTEN {
             let newest = found.newest().unwrap_or(found.writers_from);
             tracing::error!(
@@ -170,7 +170,7 @@ impl WriteGate {
                 since: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             };
             let bytes = Bytes::from(serde_json::to_vec(&marker).expect("a marker serializes"));
-            match rt.block_on(books.put_new(&marker_key(WRITTEN), bytes)) {
+            match books.put_new(&marker_key(WRITTEN), bytes).await {
                 Ok(()) => {
                     tracing::info!(target: "audit", lsu, format = WRITTEN, "first record of this format in the LSU: marker written")
                 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::commit::{load_latest, record_meta};
+use crate::commit::{latest_record, record_meta};
 use crate::ctx::{LsuCtx, MAX_META_SIZE};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
@@ -153,7 +153,13 @@ impl OpenImage {
             // (not asked for otherwise: a round trip less).
             let unread = self.has_meta() && self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner()).is_none();
             let stored = match unread {
-                true => Some(read_meta(&self.ctx, &self.def, 0, MAX_META_SIZE as usize, self.expected())?),
+                true => Some(self.ctx.block_on(read_meta(
+                    &self.ctx,
+                    &self.def,
+                    0,
+                    MAX_META_SIZE as usize,
+                    self.expected(),
+                ))?),
                 false => None,
             };
             let mut unstored = self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner());
@@ -164,25 +170,27 @@ impl OpenImage {
             meta[offset as usize..end].copy_from_slice(data);
             return Ok(());
         }
-        // A complete image may be locked (WORM): then it is immutable.
-        if let Some(m) = load_latest(&self.ctx, &self.keys)? {
-            crate::worm::check_unlocked(&self.def, &m)?;
-        }
-        write_meta(&self.ctx, &self.def, data, offset, self.expected())?;
-        self.unless_gone()?;
-        if !self.has_meta.swap(true, Ordering::SeqCst) {
-            record_meta(&self.ctx, &self.keys, &self.def, &self.incarnation)?;
-        }
-        Ok(())
+        self.ctx.block_on(async {
+            // A complete image may be locked (WORM): then it is immutable.
+            if let Some(m) = latest_record(&self.ctx.store, &self.keys).await? {
+                crate::worm::check_unlocked(&self.def, &m)?;
+            }
+            write_meta(&self.ctx, &self.def, data, offset, self.expected()).await?;
+            self.unless_gone().await?;
+            if !self.has_meta.swap(true, Ordering::SeqCst) {
+                record_meta(&self.ctx, &self.keys, &self.def, &self.incarnation).await?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores the metadata a writer was given since its last commit, if
     /// any; returns whether it did. Its next commit records it.
-    pub(crate) fn store_unstored_meta(&self) -> Result<bool> {
+    pub(crate) async fn store_unstored_meta(&self) -> Result<bool> {
         let Some(meta) = self.unstored_meta.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(false);
         };
-        write_meta(&self.ctx, &self.def, &meta, 0, self.expected())?;
+        write_meta(&self.ctx, &self.def, &meta, 0, self.expected()).await?;
         self.has_meta.store(true, Ordering::SeqCst);
         Ok(true)
     }
@@ -190,14 +198,14 @@ impl OpenImage {
     /// After metadata was stored for an image that may have been deleted
     /// meanwhile: takes it back when the image is gone, so that no
     /// metadata outlives its image, and says so.
-    pub(crate) fn unless_gone(&self) -> Result<()> {
+    pub(crate) async fn unless_gone(&self) -> Result<()> {
         let gone = || EngineError::NoSuchImage(format!("{} (deleted while open)", self.def));
-        match load_latest(&self.ctx, &self.keys)? {
+        match latest_record(&self.ctx.store, &self.keys).await? {
             Some(m) if m.state != ImageState::Deleted && self.expected().same_life(&m.incarnation) => Ok(()),
             // Another image of that name now: its metadata is not ours to remove.
             Some(m) if m.state != ImageState::Deleted => Err(gone()),
             _ => {
-                self.ctx.block_on(self.ctx.store.delete(&self.keys.meta()))?;
+                self.ctx.store.delete(&self.keys.meta()).await?;
                 Err(gone())
             }
         }
@@ -209,7 +217,7 @@ impl OpenImage {
             let start = (offset.min(meta.len() as u64)) as usize;
             return Ok(meta[start..start.saturating_add(len).min(meta.len())].to_vec());
         }
-        read_meta(&self.ctx, &self.def, offset, len, self.expected())
+        self.ctx.block_on(read_meta(&self.ctx, &self.def, offset, len, self.expected()))
     }
 
     pub(crate) fn info(&self, m: &Manifest, size: u64) -> ImageInfo {

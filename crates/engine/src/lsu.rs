@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use vastost_storage::ErrorKind as StorageKind;
 
-use crate::commit::{CommitLog, Latest, find_latest, load_latest, record_meta, same_image};
+use crate::commit::{CommitLog, Latest, find_latest, latest_record, record_meta, same_image};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::events::StoredEvent;
@@ -88,7 +88,8 @@ impl Lsu {
             (None, None) => vastost_storage::Capacity { total: 0, used: 0, available: 0 },
         };
         let record = self.record()?;
-        let commits = self.ctx.commits();
+        let (commits, default_lock_secs) =
+            self.ctx.block_on(async { tokio::join!(self.ctx.commits(), self.ctx.default_lock_secs()) });
         Ok(LsuInfo {
             name: self.name().to_string(),
             capacity: cap.total,
@@ -99,7 +100,7 @@ impl Lsu {
             conditional_writes: commits.conditional(),
             unconditional_allowed: commits.accepted_risk(),
             worm: self.ctx.worm,
-            default_lock_secs: self.ctx.default_lock_secs(),
+            default_lock_secs,
             bookkeeping_apart: self.ctx.books.is_apart(),
         })
     }
@@ -165,15 +166,18 @@ impl Lsu {
         let mut manifest = Manifest::new(def.basename(), def.date(), now());
         // A folder that lost its records is damage to report, not a free
         // name to write over.
-        let latest = self.ctx.block_on(crate::commit::find_latest_of_new(&self.ctx.store, &keys))?;
-        match latest.record(&keys, def)?.map(|m| same_image(m, def)).transpose()? {
-            Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
-            Some(tombstone) => manifest.seq = tombstone.seq + 1,
-            None => {}
-        }
-        if !CommitLog::new(&self.ctx, &keys).create(&manifest)? {
-            return Err(EngineError::ImageExists(def.to_string()));
-        }
+        self.ctx.block_on(async {
+            let latest = crate::commit::find_latest_of_new(&self.ctx.store, &keys).await?;
+            match latest.record(&keys, def)?.map(|m| same_image(m, def)).transpose()? {
+                Some(m) if m.state != ImageState::Deleted => return Err(EngineError::ImageExists(def.to_string())),
+                Some(tombstone) => manifest.seq = tombstone.seq + 1,
+                None => {}
+            }
+            if !CommitLog::new(&self.ctx, &keys).create(&manifest).await? {
+                return Err(EngineError::ImageExists(def.to_string()));
+            }
+            Ok(())
+        })?;
         tracing::info!(target: "audit", lsu = self.name(), image = %def, "created image");
         Ok(ImageWriter::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, &manifest), manifest))
     }
@@ -203,8 +207,9 @@ impl Lsu {
         ImageReader::new(OpenImage::new(self.ctx.clone(), def.clone(), keys, guard, &manifest), manifest)
     }
 
+    /// The newest commit of visible image `def` (see `commit::visible`).
     fn visible(&self, keys: &ImageKeys, def: &ImageDef) -> Result<Manifest> {
-        crate::commit::visible(&self.ctx, keys, def)
+        self.ctx.block_on(crate::commit::visible(&self.ctx.store, keys, def))
     }
 
     /// Properties of one image.
@@ -231,7 +236,7 @@ impl Lsu {
     /// Locks a complete image until `until` (seconds since the epoch), or
     /// extends its lock, with the LSU's WORM mode; see `worm`.
     pub fn lock_image(&self, def: &ImageDef, until: u64) -> Result<crate::retention::ImageLock> {
-        crate::worm::lock_image(&self.ctx, def, until)
+        self.ctx.block_on(crate::worm::lock_image(&self.ctx, def, until))
     }
 
     /// What was written into the folder of a locked image behind its lock
@@ -259,7 +264,7 @@ impl Lsu {
     /// Lifts an image's governance lock before it expires (privileged,
     /// audited with `who`); see `worm`.
     pub fn release_lock(&self, def: &ImageDef, who: &str) -> Result<()> {
-        crate::worm::release_lock(&self.ctx, def, who)
+        self.ctx.block_on(crate::worm::release_lock(&self.ctx, def, who))
     }
 
     /// What a listing shows of the image folder `keys`: the image, the
@@ -309,9 +314,11 @@ impl Lsu {
     /// data goes now if no other image references it, else when the last
     /// one that does is deleted (see `reclaim`).
     pub fn delete_image(&self, def: &ImageDef) -> Result<()> {
-        let (keys, m) = self.tombstone(def)?;
-        self.free_deleted(def, &keys, &m);
-        Ok(())
+        self.ctx.block_on(async {
+            let (keys, m) = self.tombstone(def).await?;
+            self.free_deleted(def, &keys, &m).await;
+            Ok(())
+        })
     }
 
     /// Deletes an image as [`Lsu::delete_image`] does, but frees its space
@@ -319,35 +326,32 @@ impl Lsu {
     /// that keep it from going are returned); what is not freed when the
     /// plugin stops is left to the reclaimer.
     pub fn delete_image_in_background(&self, def: &ImageDef) -> Result<()> {
-        let (keys, m) = self.tombstone(def)?;
+        let (keys, m) = self.ctx.block_on(self.tombstone(def))?;
         let (lsu, def) = (self.clone(), def.clone());
-        // A blocking task: freeing waits on the runtime, which a task of
-        // its own must not do.
-        drop(self.ctx.rt.spawn_blocking(move || lsu.free_deleted(&def, &keys, &m)));
+        drop(self.ctx.rt.spawn(async move { lsu.free_deleted(&def, &keys, &m).await }));
         Ok(())
     }
 
     /// Writes the tombstone of a visible image: it vanishes at once.
-    fn tombstone(&self, def: &ImageDef) -> Result<(ImageKeys, Manifest)> {
+    async fn tombstone(&self, def: &ImageDef) -> Result<(ImageKeys, Manifest)> {
         let keys = ImageKeys::new(def);
-        let m = self.visible(&keys, def)?;
+        let m = crate::commit::visible(&self.ctx.store, &keys, def).await?;
         crate::worm::check_unlocked(def, &m)?;
-        if CommitLog::new(&self.ctx, &keys).append(&m, |t| t.state = ImageState::Deleted)?.is_none() {
+        if CommitLog::new(&self.ctx, &keys).append(&m, |t| t.state = ImageState::Deleted).await?.is_none() {
             return Err(EngineError::Busy { image: def.to_string(), reason: "it changed while being deleted" });
         }
         tracing::info!(target: "audit", lsu = self.name(), image = %def, size = m.size, "deleted image");
-        crate::events::post_image(&self.ctx, crate::events::EventKind::ImageDeleted, &m, None);
+        crate::events::post_image(&self.ctx, crate::events::EventKind::ImageDeleted, &m, None).await;
         Ok((keys, m))
     }
 
     /// Frees the space of deleted image `m`, and of the deleted images
     /// whose data it kept alive. The image is gone whatever happens here: a
     /// failure is logged and left to the reclaimer.
-    fn free_deleted(&self, def: &ImageDef, keys: &ImageKeys, m: &Manifest) {
-        let keys = keys.clone();
+    async fn free_deleted(&self, def: &ImageDef, keys: &ImageKeys, m: &Manifest) {
         let policy = Policy::of(&self.ctx);
         let mut report = ReclaimReport::default();
-        if let Err(e) = reclaim_image(&self.ctx, &keys, policy, &mut report) {
+        if let Err(e) = reclaim_image(&self.ctx, keys, policy, &mut report).await {
             tracing::warn!(lsu = self.name(), image = %def, error = %e, "space of the deleted image not freed yet");
         }
         // Deleted images whose data this one kept alive may go now.
@@ -359,10 +363,14 @@ impl Lsu {
             }
         }
         for Owner { lsu, keys: owner } in owners {
-            let freed = self.ctx.sibling(&lsu).and_then(|ctx| match load_latest(&ctx, &owner)? {
-                Some(o) if o.state != ImageState::Deleted => Ok(()),
-                _ => reclaim_image(&ctx, &owner, policy, &mut report),
-            });
+            let freed = async {
+                let ctx = self.ctx.sibling(&lsu).await?;
+                match latest_record(&ctx.store, &owner).await? {
+                    Some(o) if o.state != ImageState::Deleted => Ok(()),
+                    _ => reclaim_image(&ctx, &owner, policy, &mut report).await,
+                }
+            }
+            .await;
             if let Err(e) = freed {
                 tracing::warn!(lsu, image = owner.root(), error = %e, "space of a referenced image not freed yet");
             }
@@ -383,17 +391,17 @@ impl Lsu {
         let mut policy = Policy::of(&self.ctx);
         policy.grace_secs = grace.unwrap_or(policy.grace_secs);
         policy.abandon_secs = abandon_secs.unwrap_or(policy.abandon_secs);
-        reclaim_lsu(&self.ctx, policy, event_hours, bound)
+        self.ctx.block_on(reclaim_lsu(&self.ctx, policy, event_hours, bound))
     }
 
     /// The LSU's events, oldest first.
     pub fn events(&self) -> Result<Vec<StoredEvent>> {
-        crate::events::list(&self.ctx)
+        self.ctx.block_on(crate::events::list(&self.ctx))
     }
 
     /// Deletes event `key` of this LSU.
     pub fn delete_event(&self, key: &str) -> Result<()> {
-        crate::events::delete(&self.ctx, key)
+        self.ctx.block_on(crate::events::delete(&self.ctx, key))
     }
 
     /// Whether both LSUs belong to one open server.
@@ -408,8 +416,10 @@ impl Lsu {
         let m = self.visible(&keys, def)?;
         crate::worm::check_unlocked(def, &m)?;
         let expected = Expected { has_meta: m.meta, incarnation: &m.incarnation, version: None };
-        write_meta(&self.ctx, def, data, offset, expected)?;
-        record_meta(&self.ctx, &keys, def, &m.incarnation)
+        self.ctx.block_on(async {
+            write_meta(&self.ctx, def, data, offset, expected).await?;
+            record_meta(&self.ctx, &keys, def, &m.incarnation).await
+        })
     }
 
     /// Reads up to `len` bytes of the image's metadata from `offset`.
@@ -417,6 +427,6 @@ impl Lsu {
         let keys = ImageKeys::new(def);
         let m = self.visible(&keys, def)?;
         let expected = Expected { has_meta: m.meta, incarnation: &m.incarnation, version: m.meta_version.as_deref() };
-        read_meta(&self.ctx, def, offset, len, expected)
+        self.ctx.block_on(read_meta(&self.ctx, def, offset, len, expected))
     }
 }

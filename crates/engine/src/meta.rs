@@ -43,22 +43,23 @@ fn decode(stored: &[u8], key: &str) -> Result<Vec<u8>> {
 /// fails its checksum is read once more before it is reported; one that is
 /// missing although the image's commit says it has metadata (`expected`)
 /// is damage.
-fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: Expected<'_>) -> Result<Vec<u8>> {
+async fn read_all(ctx: &LsuCtx, def: &ImageDef, expected: Expected<'_>) -> Result<Vec<u8>> {
     let keys = ImageKeys::new(def);
     let key = keys.meta();
-    let found = ctx.block_on(again_if_damaged(&key, || async {
+    let found = again_if_damaged(&key, || async {
         match ctx.store.get_version(&key, expected.version).await {
             Ok(stored) => decode(&stored, &key).map(Some),
             Err(e) if e.kind == StorageKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }))?;
+    })
+    .await?;
     match found {
         Some(meta) => Ok(meta),
         None if !expected.has_meta => Ok(Vec::new()),
         // Deleted meanwhile (OST lets a caller delete an open image, and
         // create another of that name), or lost.
-        None => match crate::commit::load_latest(ctx, &keys)? {
+        None => match crate::commit::latest_record(&ctx.store, &keys).await? {
             Some(m) if m.state != ImageState::Deleted && expected.same_life(&m.incarnation) => {
                 Err(EngineError::Integrity(format!(
                     "image metadata {key} is missing, although the image's commit record says it has metadata"
@@ -97,7 +98,13 @@ pub(crate) fn end_of(data: &[u8], offset: u64) -> Result<u64> {
 }
 
 /// Writes `data` at `offset` of an image's metadata, growing it as needed.
-pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64, expected: Expected<'_>) -> Result<()> {
+pub(crate) async fn write_meta(
+    ctx: &LsuCtx,
+    def: &ImageDef,
+    data: &[u8],
+    offset: u64,
+    expected: Expected<'_>,
+) -> Result<()> {
     let end = end_of(data, offset)?;
     let key = ImageKeys::new(def).meta();
     if !expected.has_meta {
@@ -106,30 +113,30 @@ pub(crate) fn write_meta(ctx: &LsuCtx, def: &ImageDef, data: &[u8], offset: u64,
         // metadata); one found there after all is read and rewritten below.
         let mut meta = vec![0u8; end as usize];
         meta[offset as usize..].copy_from_slice(data);
-        match ctx.block_on(ctx.store.put_new(&key, encode(&meta))) {
+        match ctx.store.put_new(&key, encode(&meta)).await {
             Ok(()) => return Ok(()),
             Err(e) if e.kind == StorageKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
     }
-    let mut meta = read_all(ctx, def, expected)?;
+    let mut meta = read_all(ctx, def, expected).await?;
     if (meta.len() as u64) < end {
         meta.resize(end as usize, 0);
     }
     meta[offset as usize..end as usize].copy_from_slice(data);
-    ctx.block_on(ctx.store.put(&key, encode(&meta)))?;
+    ctx.store.put(&key, encode(&meta)).await?;
     Ok(())
 }
 
 /// Reads up to `len` bytes of an image's metadata from `offset`.
-pub(crate) fn read_meta(
+pub(crate) async fn read_meta(
     ctx: &LsuCtx,
     def: &ImageDef,
     offset: u64,
     len: usize,
     expected: Expected<'_>,
 ) -> Result<Vec<u8>> {
-    let meta = read_all(ctx, def, expected)?;
+    let meta = read_all(ctx, def, expected).await?;
     let start = (offset.min(meta.len() as u64)) as usize;
     let end = start.saturating_add(len).min(meta.len());
     Ok(meta[start..end].to_vec())

@@ -177,7 +177,13 @@ impl ImageReader {
                 (n, e.object_offset)
             })
             .collect();
-        let stores = objects.iter().map(|o| ctx.store_of(o)).collect::<Result<Vec<_>>>()?;
+        let stores = ctx.block_on(async {
+            let mut stores = Vec::with_capacity(objects.len());
+            for o in &objects {
+                stores.push(ctx.store_of(o).await?);
+            }
+            Ok::<_, EngineError>(stores)
+        })?;
         let pieces = resolve(&manifest.extents);
         // The reserve is taken only if free now: a reader never waits on the
         // budget, so a caller holding other handles can never deadlock here.
@@ -382,7 +388,8 @@ impl ImageReader {
         let image = self.image.def();
         // Damage only if the image's commit, now, still maps what is gone;
         // otherwise the image was deleted (perhaps created again) meanwhile.
-        match crate::commit::load_latest(self.image.ctx(), self.image.keys()) {
+        let ctx = self.image.ctx();
+        match ctx.block_on(crate::commit::latest_record(&ctx.store, self.image.keys())) {
             Ok(Some(m))
                 if m.state != crate::manifest::ImageState::Deleted
                     && m.extents.iter().any(|e| e.object.key == s.key) =>

@@ -21,7 +21,9 @@
 
 use std::sync::Arc;
 
-use crate::commit::{CommitLog, Latest, Ruled, folders_of, load_latest};
+use futures_util::StreamExt;
+
+use crate::commit::{CommitLog, Latest, Ruled, folders_of, latest_record};
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::{self, ImageKeys};
@@ -114,7 +116,7 @@ impl Policy {
 }
 
 /// Reclaims what image `keys` of LSU `ctx` no longer needs.
-pub(crate) fn reclaim_image(
+pub(crate) async fn reclaim_image(
     ctx: &Arc<LsuCtx>,
     keys: &ImageKeys,
     policy: Policy,
@@ -127,10 +129,10 @@ pub(crate) fn reclaim_image(
     }
     // The records as read, kept to prune a locked image's superseded ones
     // without reading them again.
-    let (mut latest, mut ruled) = match ctx.block_on(crate::commit::latest_ruled(&ctx.store, keys))? {
+    let (mut latest, mut ruled) = match crate::commit::latest_ruled(&ctx.store, keys).await? {
         Some(Ruled { record, versions, ruled_by }) => (Some(record), Some((versions, ruled_by))),
         // No record at the first look: the rest of `find_latest`.
-        None => match ctx.block_on(crate::commit::without_record(&ctx.store, keys))? {
+        None => match crate::commit::without_record(&ctx.store, keys).await? {
             Latest::Record(m) => (Some(m), None),
             Latest::Nothing => (None, None),
             Latest::Lost(found) => {
@@ -162,7 +164,7 @@ pub(crate) fn reclaim_image(
             // then fails at its next commit instead of mapping data freed
             // here.
             let state = if m.extents.is_empty() { ImageState::Deleted } else { ImageState::Pending };
-            latest = Some(abandon(ctx, keys, m, state)?);
+            latest = Some(abandon(ctx, keys, m, state).await?);
             ruled = None;
         }
         Some(_) => {}
@@ -170,7 +172,7 @@ pub(crate) fn reclaim_image(
     let latest = latest.expect("matched above");
     let tombstone = (latest.state == ImageState::Deleted).then_some(latest.seq);
     let live = (latest.state != ImageState::Deleted).then_some(&latest);
-    let protection = refs::protection(ctx, keys, policy.grace_secs)?;
+    let protection = refs::protection(ctx, keys, policy.grace_secs).await?;
     if protection.everything {
         report.images_skipped += 1;
         return Ok(());
@@ -181,7 +183,7 @@ pub(crate) fn reclaim_image(
     }
     let store = &ctx.store;
     let mut doomed = Vec::new();
-    for entry in ctx.block_on(store.list(&keys.frag_dir()))?.into_iter().filter(|e| !e.is_dir) {
+    for entry in store.list(&keys.frag_dir()).await?.into_iter().filter(|e| !e.is_dir) {
         let key = format!("{}{}", keys.frag_dir(), entry.name);
         if keep.contains(&key) {
             continue;
@@ -195,7 +197,7 @@ pub(crate) fn reclaim_image(
         // S3 listings tell sizes; a filesystem's size is a local stat.
         let size = match entry.size {
             Some(size) => size,
-            None => ctx.block_on(store.size(&key))?.unwrap_or(0),
+            None => store.size(&key).await?.unwrap_or(0),
         };
         tracing::debug!(lsu = %ctx.name, fragment = %key, size, "reclaiming fragment");
         doomed.push((key, size));
@@ -203,7 +205,7 @@ pub(crate) fn reclaim_image(
     // One request per 1,000 fragments on S3, unlinks in parallel on NFS.
     let mut to_delete: Vec<String> = doomed.iter().map(|(k, _)| k.clone()).collect();
     to_delete.extend(protection.stale.iter().cloned());
-    let refused = match ctx.block_on(store.delete_many(to_delete)) {
+    let refused = match store.delete_many(to_delete).await {
         Ok(()) => false,
         // Locked (by the view's default retention, or a lock set behind
         // our back): counted as kept below, never as freed.
@@ -214,9 +216,9 @@ pub(crate) fn reclaim_image(
         Err(e) => return Err(e.into()),
     };
     for (key, size) in doomed {
-        if refused && ctx.block_on(store.size(&key))?.is_some() {
+        if refused && store.size(&key).await?.is_some() {
             report.fragments_kept_locked += 1;
-            let held = ctx.block_on(store.retention(&key, None, vastost_storage::LockMode::Governance))?;
+            let held = store.retention(&key, None, vastost_storage::LockMode::Governance).await?;
             report.kept_until = report.kept_until.max(held.map_or(0, |r| r.until));
             continue;
         }
@@ -234,7 +236,7 @@ pub(crate) fn reclaim_image(
         if m.lock.is_some()
             && let Some((versions, ruled_by)) = ruled.take()
         {
-            let pruned = ctx.block_on(crate::superseded::prune(store, keys, &versions, ruled_by.as_ref()))?;
+            let pruned = crate::superseded::prune(store, keys, &versions, ruled_by.as_ref()).await?;
             report.records_removed += pruned.removed;
         }
         return Ok(());
@@ -245,21 +247,18 @@ pub(crate) fn reclaim_image(
     }
     // Nothing of the deleted image is referenced: remove its remains. The
     // tombstone stays until it is old, unless the name was taken again.
-    if load_latest(ctx, keys)?.map(|m| m.seq) != tombstone {
+    if latest_record(store, keys).await?.map(|m| m.seq) != tombstone {
         return Ok(());
     }
     let old_tombstone = policy.expired(latest.updated);
-    let removed = ctx.block_on(async {
-        let mut removed = store.size(&keys.meta()).await?.is_some();
-        store.delete(&keys.meta()).await?;
-        if let Some(tombstone) = tombstone {
-            removed |= crate::commit::purge(store, keys, tombstone, old_tombstone).await?;
-        }
-        if old_tombstone {
-            store.delete_all(keys.root()).await?;
-        }
-        Ok::<_, crate::error::EngineError>(removed)
-    })?;
+    let mut removed = store.size(&keys.meta()).await?.is_some();
+    store.delete(&keys.meta()).await?;
+    if let Some(tombstone) = tombstone {
+        removed |= crate::commit::purge(store, keys, tombstone, old_tombstone).await?;
+    }
+    if old_tombstone {
+        store.delete_all(keys.root()).await?;
+    }
     if removed {
         report.images_removed += 1;
     }
@@ -268,12 +267,12 @@ pub(crate) fn reclaim_image(
 
 /// Commits abandoned pending image `m` again as `state`: pending (its
 /// checkpoint stands) or deleted (it had none). Returns the new commit.
-fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> Result<Manifest> {
+async fn abandon(ctx: &LsuCtx, keys: &ImageKeys, m: &Manifest, state: ImageState) -> Result<Manifest> {
     let log = CommitLog::new(ctx, keys);
-    let Some(next) = log.append(m, |next| next.state = state)? else {
+    let Some(next) = log.append(m, |next| next.state = state).await? else {
         return Err(EngineError::Busy { image: keys.root().to_string(), reason: "it changed while being abandoned" });
     };
-    log.retire(m.seq);
+    log.retire(m.seq).await;
     Ok(next)
 }
 
@@ -294,14 +293,14 @@ pub struct PassBound {
 /// the LSU), page by page, several images at once, up to `bound`; when the
 /// pass has been all the way round, aborts old uploads and expires events.
 /// A run killed midway loses at most a page of progress.
-pub(crate) fn reclaim_lsu(
+pub(crate) async fn reclaim_lsu(
     ctx: &Arc<LsuCtx>,
     policy: Policy,
     event_hours: u64,
     bound: PassBound,
 ) -> Result<ReclaimReport> {
     let mut report = ReclaimReport::default();
-    let start = cursor::load(ctx)?;
+    let start = cursor::load(ctx).await?;
     let mut left = bound.max_images.unwrap_or(u64::MAX);
     // From the cursor to the end, then from the beginning up to the cursor.
     let (mut after, mut wrapped) = (start.clone(), start.is_empty());
@@ -309,7 +308,7 @@ pub(crate) fn reclaim_lsu(
         if left == 0 {
             break false;
         }
-        let page = ctx.block_on(ctx.store.list_page(layout::IMAGES, &after, PAGE))?;
+        let page = ctx.store.list_page(layout::IMAGES, &after, PAGE).await?;
         let at_end = page.len() < PAGE;
         let mut bases: Vec<String> = page.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
         let mut reached_start = false;
@@ -320,7 +319,7 @@ pub(crate) fn reclaim_lsu(
         let cut = bases.len() > usize::try_from(left).unwrap_or(usize::MAX);
         bases.truncate(usize::try_from(left).unwrap_or(usize::MAX));
         left -= bases.len() as u64;
-        reclaim_bases(ctx, &bases, policy, &mut report);
+        reclaim_bases(ctx, &bases, policy, &mut report).await;
         if let Some(last) = bases.last() {
             after = last.clone();
         }
@@ -332,12 +331,12 @@ pub(crate) fn reclaim_lsu(
             // The end: go on from the beginning up to where this run began.
             (after, wrapped) = (String::new(), true);
         }
-        cursor::save(ctx, &after)?;
+        cursor::save(ctx, &after).await?;
     };
     if complete {
-        cursor::clear(ctx)?;
-        report.uploads_aborted = abort_old_uploads(ctx, policy)?;
-        report.events_expired = crate::events::expire(ctx, event_hours)?;
+        cursor::clear(ctx).await?;
+        report.uploads_aborted = abort_old_uploads(ctx, policy).await?;
+        report.events_expired = crate::events::expire(ctx, event_hours).await?;
     } else {
         // The last page done saved the cursor already.
         report.more = true;
@@ -358,40 +357,32 @@ pub(crate) fn reclaim_lsu(
 
 /// Reclaims the images of basename folders `bases`, [`IN_FLIGHT`] at once.
 /// An image that cannot be reclaimed now is logged and counted as skipped.
-fn reclaim_bases(ctx: &Arc<LsuCtx>, bases: &[String], policy: Policy, report: &mut ReclaimReport) {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let reports: Vec<ReclaimReport> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..IN_FLIGHT.min(bases.len()))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = ReclaimReport::default();
-                    while let Some(base) = bases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                        reclaim_base(ctx, base, policy, &mut mine);
-                    }
-                    mine
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
-    });
-    reports.iter().for_each(|r| report.add(r));
+async fn reclaim_bases(ctx: &Arc<LsuCtx>, bases: &[String], policy: Policy, report: &mut ReclaimReport) {
+    let mut done =
+        futures_util::stream::iter(bases).map(|base| reclaim_base(ctx, base, policy)).buffer_unordered(IN_FLIGHT);
+    while let Some(theirs) = done.next().await {
+        report.add(&theirs);
+    }
 }
 
-fn reclaim_base(ctx: &Arc<LsuCtx>, base: &str, policy: Policy, report: &mut ReclaimReport) {
-    let folders = match ctx.block_on(folders_of(&ctx.store, base)) {
+/// Reclaims the images of basename folder `base`; what it did.
+async fn reclaim_base(ctx: &Arc<LsuCtx>, base: &str, policy: Policy) -> ReclaimReport {
+    let mut report = ReclaimReport::default();
+    let folders = match folders_of(&ctx.store, base).await {
         Ok(folders) => folders,
         Err(e) => {
             tracing::warn!(lsu = %ctx.name, basename = base, error = %e, "images not reclaimed");
             report.images_skipped += 1;
-            return;
+            return report;
         }
     };
     for keys in folders {
-        if let Err(e) = reclaim_image(ctx, &keys, policy, report) {
+        if let Err(e) = reclaim_image(ctx, &keys, policy, &mut report).await {
             tracing::warn!(lsu = %ctx.name, image = keys.root(), error = %e, "image not reclaimed");
             report.images_skipped += 1;
         }
     }
+    report
 }
 
 /// Where an unfinished pass stopped: the last basename folder done, kept
@@ -406,8 +397,8 @@ mod cursor {
     use crate::error::Result;
     use crate::layout::RECLAIM_CURSOR;
 
-    pub(super) fn load(ctx: &LsuCtx) -> Result<String> {
-        match ctx.block_on(ctx.books.get(RECLAIM_CURSOR)) {
+    pub(super) async fn load(ctx: &LsuCtx) -> Result<String> {
+        match ctx.books.get(RECLAIM_CURSOR).await {
             // A cursor that is not a folder name is ignored: the pass
             // starts over, which is always safe.
             Ok(bytes) => Ok(String::from_utf8(bytes.to_vec()).ok().filter(|c| !c.contains('/')).unwrap_or_default()),
@@ -416,20 +407,20 @@ mod cursor {
         }
     }
 
-    pub(super) fn save(ctx: &LsuCtx, after: &str) -> Result<()> {
-        Ok(ctx.block_on(ctx.books.put(RECLAIM_CURSOR, Bytes::from(after.to_string())))?)
+    pub(super) async fn save(ctx: &LsuCtx, after: &str) -> Result<()> {
+        Ok(ctx.books.put(RECLAIM_CURSOR, Bytes::from(after.to_string())).await?)
     }
 
-    pub(super) fn clear(ctx: &LsuCtx) -> Result<()> {
-        Ok(ctx.block_on(ctx.books.delete(RECLAIM_CURSOR))?)
+    pub(super) async fn clear(ctx: &LsuCtx) -> Result<()> {
+        Ok(ctx.books.delete(RECLAIM_CURSOR).await?)
     }
 }
 
 /// Aborts the incomplete multipart uploads of the LSU's images started
 /// longer ago than the abandon age (a writer killed in the middle of a
 /// fragment leaves one, and its parts hold space until it is aborted).
-fn abort_old_uploads(ctx: &LsuCtx, policy: Policy) -> Result<u64> {
-    let uploads = match ctx.block_on(ctx.store.incomplete_uploads(crate::layout::IMAGES)) {
+async fn abort_old_uploads(ctx: &LsuCtx, policy: Policy) -> Result<u64> {
+    let uploads = match ctx.store.incomplete_uploads(crate::layout::IMAGES).await {
         Ok(u) => u,
         // A server that does not serve the listing (or lets this user
         // not use it) has nothing reclaim can abort: the rest of the pass
@@ -442,7 +433,7 @@ fn abort_old_uploads(ctx: &LsuCtx, policy: Policy) -> Result<u64> {
     };
     let mut aborted = 0;
     for upload in uploads.iter().filter(|u| policy.upload_is_old(u)) {
-        ctx.block_on(ctx.store.abort_upload(upload))?;
+        ctx.store.abort_upload(upload).await?;
         tracing::info!(target: "audit", lsu = %ctx.name, key = %upload.key, "aborted an abandoned multipart upload");
         aborted += 1;
     }
@@ -500,11 +491,11 @@ mod tests {
                 w.close(true).unwrap();
                 lsu.delete_image(&def(i)).unwrap();
             }
-            cursor::save(&lsu.ctx, "client11").unwrap();
+            lsu.ctx.block_on(cursor::save(&lsu.ctx, "client11")).unwrap();
             let r = lsu.reclaim(Some(0), Some(0), 72, PassBound::default()).unwrap();
             assert_eq!((r.images_checked, r.images_removed, r.more), (22, 22, false), "{r:?}");
             assert_eq!(left(), 1, "client11 was done by the run that saved the cursor");
-            assert_eq!(cursor::load(&lsu.ctx).unwrap(), "", "a complete pass clears the cursor");
+            assert_eq!(lsu.ctx.block_on(cursor::load(&lsu.ctx)).unwrap(), "", "a complete pass clears the cursor");
         }
     }
 }

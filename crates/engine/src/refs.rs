@@ -27,7 +27,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::commit::load_latest;
+use crate::commit::latest_record;
 use crate::ctx::{LsuCtx, now};
 use crate::error::{EngineError, Result};
 use crate::layout::ImageKeys;
@@ -48,11 +48,11 @@ pub(crate) struct Marker {
 
 /// Writes (or renews) the marker of image `def` of LSU `lsu` in the folder
 /// of `owner` (an image of `owner_ctx`).
-pub(crate) fn write_marker(owner_ctx: &LsuCtx, owner: &ImageKeys, lsu: &str, def: &ImageDef) -> Result<()> {
+pub(crate) async fn write_marker(owner_ctx: &LsuCtx, owner: &ImageKeys, lsu: &str, def: &ImageDef) -> Result<()> {
     let id = checksum64(&format!("{lsu}\n{}\n{}", def.basename(), def.date()));
     let marker = Marker { lsu: lsu.to_string(), basename: def.basename().into(), date: def.date().into(), at: now() };
     let bytes = serde_json::to_vec(&marker).expect("a marker serializes");
-    owner_ctx.block_on(owner_ctx.store.put(&owner.marker(&id), Bytes::from(bytes)))?;
+    owner_ctx.store.put(&owner.marker(&id), Bytes::from(bytes)).await?;
     Ok(())
 }
 
@@ -68,12 +68,12 @@ pub(crate) struct Protection {
 }
 
 /// Reads the markers of `owner` (an image of `ctx`) and what they protect.
-pub(crate) fn protection(ctx: &Arc<LsuCtx>, owner: &ImageKeys, grace: u64) -> Result<Protection> {
+pub(crate) async fn protection(ctx: &Arc<LsuCtx>, owner: &ImageKeys, grace: u64) -> Result<Protection> {
     let mut out = Protection::default();
     let store = &ctx.store;
-    for entry in ctx.block_on(store.list(&owner.refs_dir()))?.into_iter().filter(|e| !e.is_dir) {
+    for entry in store.list(&owner.refs_dir()).await?.into_iter().filter(|e| !e.is_dir) {
         let key = owner.marker(&entry.name);
-        let marker: Marker = match ctx.block_on(store.get(&key)) {
+        let marker: Marker = match store.get(&key).await {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
@@ -86,7 +86,7 @@ pub(crate) fn protection(ctx: &Arc<LsuCtx>, owner: &ImageKeys, grace: u64) -> Re
             Err(e) if e.kind == vastost_storage::ErrorKind::NotFound => continue,
             Err(e) => return Err(e.into()),
         };
-        let referrer = match referrer_manifest(ctx, &marker) {
+        let referrer = match referrer_manifest(ctx, &marker).await {
             Ok(Some(m)) if m.state != ImageState::Deleted => m,
             Ok(_) => {
                 out.stale.push(key);
@@ -112,13 +112,13 @@ pub(crate) fn protection(ctx: &Arc<LsuCtx>, owner: &ImageKeys, grace: u64) -> Re
     Ok(out)
 }
 
-fn referrer_manifest(ctx: &Arc<LsuCtx>, marker: &Marker) -> Result<Option<Manifest>> {
+async fn referrer_manifest(ctx: &Arc<LsuCtx>, marker: &Marker) -> Result<Option<Manifest>> {
     let def = match ImageDef::new(&marker.basename, &marker.date) {
         Ok(def) => def,
         Err(_) => return Ok(None),
     };
-    let lsu = ctx.sibling(&marker.lsu)?;
-    let m = load_latest(&lsu, &ImageKeys::new(&def))?;
+    let lsu = ctx.sibling(&marker.lsu).await?;
+    let m = latest_record(&lsu.store, &ImageKeys::new(&def)).await?;
     Ok(m.filter(|m| m.basename == marker.basename && m.date == marker.date))
 }
 
@@ -168,12 +168,12 @@ pub(crate) struct SourceUse {
 impl SourceUse {
     /// Marks `owners` for the image `def` of LSU `lsu`, then checks the
     /// source is still the complete image it was (same commit).
-    pub(crate) fn mark_and_check(&mut self, owners: &[Owner], lsu: &str, def: &ImageDef) -> Result<()> {
+    pub(crate) async fn mark_and_check(&mut self, owners: &[Owner], lsu: &str, def: &ImageDef) -> Result<()> {
         for owner in owners {
-            write_marker(&*self.ctx.sibling(&owner.lsu)?, &owner.keys, lsu, def)?;
+            write_marker(&*self.ctx.sibling(&owner.lsu).await?, &owner.keys, lsu, def).await?;
         }
         self.marked_at = Instant::now();
-        match load_latest(&self.ctx, &ImageKeys::new(&self.def))? {
+        match latest_record(&self.ctx.store, &ImageKeys::new(&self.def)).await? {
             Some(m) if m.seq == self.seq && m.state == ImageState::Created => Ok(()),
             _ => Err(EngineError::NoSuchImage(format!(
                 "{} (the source was deleted or changed during the copy)",
@@ -184,10 +184,10 @@ impl SourceUse {
 
     /// Renews markers and check when the last ones are older than half
     /// the grace period.
-    pub(crate) fn renew_if_old(&mut self, grace: u64, lsu: &str, def: &ImageDef) -> Result<()> {
+    pub(crate) async fn renew_if_old(&mut self, grace: u64, lsu: &str, def: &ImageDef) -> Result<()> {
         if self.marked_at.elapsed().as_secs() * 2 >= grace {
             let owners = self.owners.clone();
-            self.mark_and_check(&owners, lsu, def)?;
+            self.mark_and_check(&owners, lsu, def).await?;
         }
         Ok(())
     }

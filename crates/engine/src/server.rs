@@ -154,7 +154,7 @@ impl Server {
 
     /// Opens LSU `name`; it must exist.
     pub fn lsu(&self, name: &str) -> Result<Lsu> {
-        self.shared.lsu(name)
+        self.shared.ctx.rt.block_on(self.shared.lsu(name))
     }
 
     /// The server's background copies.
@@ -271,8 +271,8 @@ impl Siblings for ServerShared {
         &self.name
     }
 
-    fn sibling(&self, name: &str) -> Result<Arc<LsuCtx>> {
-        Ok(self.lsu(name)?.ctx.clone())
+    fn sibling<'a>(&'a self, name: &'a str) -> crate::ctx::SiblingFuture<'a> {
+        Box::pin(async move { Ok(self.lsu(name).await?.ctx.clone()) })
     }
 }
 
@@ -415,10 +415,10 @@ impl ServerShared {
 
     /// The WORM policy of LSU `name`: from its view when VMS is reachable
     /// and the data path is S3, else from the configuration.
-    fn worm_policy(&self, name: &LsuName) -> Option<crate::retention::WormPolicy> {
+    async fn worm_policy(&self, name: &LsuName) -> Option<crate::retention::WormPolicy> {
         let configured = self.cfg.worm;
         let (Some((vms, _)), Location::S3 { .. }) = (&self.vms, &self.location) else { return configured };
-        match self.ctx.rt.block_on(vms.bucket_view(name.as_str())) {
+        match vms.bucket_view(name.as_str()).await {
             Ok(Some(view)) => crate::retention::policy_of_view(&view, configured, name.as_str()),
             Ok(None) => configured,
             Err(e) => {
@@ -449,26 +449,29 @@ impl ServerShared {
     /// Where LSU `name` (on `store`) keeps its bookkeeping: the server's
     /// `bookkeeping_bucket` when it has one (which must exist), else the
     /// LSU itself.
-    fn bookkeeping(&self, name: &LsuName, store: &ObjectStore) -> Result<Bookkeeping> {
+    async fn bookkeeping(&self, name: &LsuName, store: &ObjectStore) -> Result<Bookkeeping> {
         let bucket = match &self.location {
             Location::S3 { settings, .. } => settings.bookkeeping_bucket.as_ref(),
             Location::Dir { .. } => None,
         };
         let Some(bucket) = bucket else { return Ok(Bookkeeping::in_lsu(store)) };
-        let books = self.ctx.rt.block_on(self.books.get_or_try_init(|| async {
-            let books = self.s3_store(bucket)?;
-            match books.check().await {
-                Ok(()) => Ok(books),
-                Err(e) if matches!(e.kind, StorageKind::NotFound | StorageKind::NoSuchBucket) => {
-                    Err(EngineError::Config(format!(
-                        "server '{}': bookkeeping_bucket {bucket} does not exist (vastost setup --worm --default \
+        let books = self
+            .books
+            .get_or_try_init(|| async {
+                let books = self.s3_store(bucket)?;
+                match books.check().await {
+                    Ok(()) => Ok(books),
+                    Err(e) if matches!(e.kind, StorageKind::NotFound | StorageKind::NoSuchBucket) => {
+                        Err(EngineError::Config(format!(
+                            "server '{}': bookkeeping_bucket {bucket} does not exist (vastost setup --worm --default \
                      creates it)",
-                        self.name
-                    )))
+                            self.name
+                        )))
+                    }
+                    Err(e) => Err(e.into()),
                 }
-                Err(e) => Err(e.into()),
-            }
-        }))?;
+            })
+            .await?;
         Ok(Bookkeeping::apart(books.clone(), name.as_str()))
     }
 
@@ -477,7 +480,7 @@ impl ServerShared {
     /// store): one round trip, not two, and none for the next jobs of the
     /// host for a while. A bucket deleted since then fails the job's first
     /// request instead, with the same "no such LSU" (`NoSuchBucket`).
-    fn check_bucket(&self, name: &LsuName, store: &ObjectStore) -> Result<()> {
+    async fn check_bucket(&self, name: &LsuName, store: &ObjectStore) -> Result<()> {
         let key = store.describe();
         match host_cache::recall("bucket", &key, BUCKET_SEEN).as_deref() {
             Some("versions") => {
@@ -487,7 +490,7 @@ impl ServerShared {
             Some("there") => return Ok(()),
             _ => {}
         }
-        let (checked, versioned) = self.ctx.rt.block_on(async { tokio::join!(store.check(), store.keeps_versions()) });
+        let (checked, versioned) = tokio::join!(store.check(), store.keeps_versions());
         match checked {
             Ok(()) => {}
             Err(e) if matches!(e.kind, StorageKind::NotFound | StorageKind::NoSuchBucket) => {
@@ -502,12 +505,19 @@ impl ServerShared {
         Ok(())
     }
 
-    pub(crate) fn lsu(&self, name: &str) -> Result<Lsu> {
+    /// LSU `name`, opened at its first use in the process.
+    pub(crate) async fn lsu(&self, name: &str) -> Result<Lsu> {
         let name = LsuName::new(name)?;
-        let mut lsus = self.lsus.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lsu) = lsus.get(&name) {
+        if let Some(lsu) = self.lsus.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
             return Ok(lsu.clone());
         }
+        let lsu = self.open_lsu(&name).await?;
+        // Another thread may have opened it meanwhile: one context per LSU.
+        Ok(self.lsus.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_insert(lsu).clone())
+    }
+
+    /// Opens LSU `name`: checks that it is there and reads what it needs.
+    async fn open_lsu(&self, name: &LsuName) -> Result<Lsu> {
         let store = match &self.location {
             Location::Dir { root, direct_io } => {
                 let dir = root.join(name.as_str());
@@ -519,14 +529,14 @@ impl ServerShared {
             Location::S3 { .. } => {
                 check_bucket_name(name.as_str())?;
                 let store = self.s3_store(name.as_str())?;
-                self.check_bucket(&name, &store)?;
+                self.check_bucket(name, &store).await?;
                 store
             }
         };
-        let books = self.bookkeeping(&name, &store)?;
+        let books = self.bookkeeping(name, &store).await?;
         let unconditional = matches!(&self.cfg.data, DataPath::S3(s3) if s3.allow_unconditional_writes);
         let commits = crate::commit_probe::CommitProbe::new(unconditional);
-        let worm = self.worm_policy(&name);
+        let worm = self.worm_policy(name).await;
         let lsu = Lsu::new(Arc::new(LsuCtx {
             name: name.clone(),
             store,
@@ -547,7 +557,6 @@ impl ServerShared {
             default_lock: Default::default(),
             formats: Default::default(),
         }));
-        lsus.insert(name, lsu.clone());
         Ok(lsu)
     }
 }

@@ -153,11 +153,11 @@ fn a_commit_record_found_in_place_after_a_retry_is_ours_only_if_identical() {
     let env = env(1 << 20);
     for lsu in &env.lsus {
         let ctx = &lsu.ctx;
-        assert!(crate::commit::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
+        assert!(ctx.block_on(crate::commit::put_record(ctx, "r/1", b"ours".to_vec())).unwrap());
         // The answer was lost and the write retried: the same bytes are there.
-        assert!(crate::commit::put_record(ctx, "r/1", b"ours".to_vec()).unwrap());
+        assert!(ctx.block_on(crate::commit::put_record(ctx, "r/1", b"ours".to_vec())).unwrap());
         // Another writer's record is a conflict.
-        assert!(!crate::commit::put_record(ctx, "r/1", b"theirs".to_vec()).unwrap());
+        assert!(!ctx.block_on(crate::commit::put_record(ctx, "r/1", b"theirs".to_vec())).unwrap());
     }
 }
 

@@ -49,7 +49,7 @@ fn bound_slack(min_secs: u64) -> u64 {
 /// in which the image claims a lock the storage does not hold, and nothing
 /// written over those keys later changes what a restore reads (see
 /// `anchor`).
-pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Result<ImageLock> {
+pub(crate) async fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Result<ImageLock> {
     let Some(policy) = ctx.worm else {
         return Err(EngineError::NotSupported(format!("LSU {} is not a WORM LSU (no worm_mode configured)", ctx.name)));
     };
@@ -59,8 +59,8 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
     // How far past the next record number to write: 0 until a number is
     // found taken.
     let mut skip = 0;
-    until_won(&image, "it kept changing while it was locked", || {
-        let m = visible(ctx, &keys, def)?;
+    until_won(&image, "it kept changing while it was locked", async || {
+        let m = visible(&ctx.store, &keys, def).await?;
         if m.state != ImageState::Created {
             return Err(EngineError::WrongState {
                 image: image.clone(),
@@ -72,27 +72,30 @@ pub(crate) fn lock_image(ctx: &Arc<LsuCtx>, def: &ImageDef, until: u64) -> Resul
         {
             return Err(EngineError::WormShorter { image: image.clone(), held: held.until, asked: until });
         }
-        let pinned = ctx.block_on(pin_versions(ctx, &keys, &m))?;
+        let pinned = pin_versions(ctx, &keys, &m).await?;
         let wanted = lock_objects(ctx, &keys, &pinned, ImageLock { until, mode: policy.mode })
+            .await
             .map_err(|e| bounds_error(e, &image, until, &policy))?;
         until = wanted.until;
         let log = CommitLog::new(ctx, &keys);
-        let created = log.append_locked(&pinned, skip, Some(wanted.retention()), |next| next.lock = Some(wanted));
+        let created =
+            log.append_locked(&pinned, skip, Some(wanted.retention()), |next| next.lock = Some(wanted)).await;
         if created.map_err(|e| bounds_error(e, &image, until, &policy))?.is_none() {
             // Record numbers taken by what does not rule (records added
             // behind the lock, however many) are skipped, not fought
             // over: the next try goes past the highest in the folder.
-            let highest = ctx.block_on(crate::commit::highest_record(&ctx.store, &keys))?.unwrap_or(pinned.seq);
+            let highest = crate::commit::highest_record(&ctx.store, &keys).await?.unwrap_or(pinned.seq);
             skip = highest.saturating_sub(pinned.seq);
             return Ok(None);
         }
         // An older record still locked stays until its own lock expires.
         if m.lock.is_none_or(|held| !held.holds_now()) {
-            log.retire(m.seq);
+            log.retire(m.seq).await;
         }
         tracing::info!(target: "audit", lsu = %ctx.name, image = %def, until, mode = policy.mode.as_str(), "image locked");
         Ok(Some(wanted))
     })
+    .await
 }
 
 /// `until`, moved inside the policy's bounds when it is at (or a moment
@@ -139,7 +142,7 @@ async fn pin_versions(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest) -> Resu
     for object in distinct_objects(m) {
         let dir = folder_of(&object.key);
         if !folders.iter().any(|(lsu, d, _)| *lsu == object.lsu && d == dir) {
-            folders.push((object.lsu.clone(), dir.to_string(), ctx.store_of(object)?));
+            folders.push((object.lsu.clone(), dir.to_string(), ctx.store_of(object).await?));
         }
     }
     if m.meta {
@@ -180,10 +183,10 @@ fn folder_of(key: &str) -> &str {
 /// metadata. A storage that finds the lock short of its minimum by the
 /// time it arrives (locking many objects takes a while) gets it again a
 /// little longer. Answers the lock every object got.
-fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: ImageLock) -> Result<ImageLock> {
+async fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: ImageLock) -> Result<ImageLock> {
     let mut targets: Vec<(ObjectStore, String, Option<String>)> = Vec::new();
     for object in distinct_objects(m) {
-        targets.push((ctx.store_of(object)?, object.key.clone(), object.version.clone()));
+        targets.push((ctx.store_of(object).await?, object.key.clone(), object.version.clone()));
     }
     if m.meta {
         targets.push((ctx.store.clone(), keys.meta(), m.meta_version.clone()));
@@ -191,12 +194,11 @@ fn lock_objects(ctx: &Arc<LsuCtx>, keys: &ImageKeys, m: &Manifest, mut lock: Ima
     let (started, mut longer) = (now(), 0);
     loop {
         let retention = lock.retention();
-        let done = ctx.block_on(
-            futures_util::stream::iter(targets.iter())
-                .map(|(store, key, version)| async move { store.lock(key, version.as_deref(), retention).await })
-                .buffer_unordered(IN_FLIGHT)
-                .try_collect::<Vec<()>>(),
-        );
+        let done = futures_util::stream::iter(targets.iter())
+            .map(|(store, key, version)| async move { store.lock(key, version.as_deref(), retention).await })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await;
         match done {
             Ok(_) => return Ok(lock),
             Err(e) if e.kind == vastost_storage::ErrorKind::LockTooShort && longer < 2 => {
@@ -223,15 +225,15 @@ fn distinct_objects(m: &Manifest) -> Vec<&ObjectRef> {
 /// lock only when no other image references them (a copy's lock covers
 /// them too); its metadata and every record that claims the lock always
 /// do, so that no record anchors it any more (see `anchor`).
-pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Result<()> {
+pub(crate) async fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Result<()> {
     if who.trim().is_empty() {
         return Err(EngineError::invalid("releasing a lock needs the name of who asks (for the audit log)"));
     }
     let image = def.to_string();
     let keys = ImageKeys::new(def);
     let mut audited = false;
-    until_won(&image, "it kept changing while its lock was released", || {
-        let m = visible(ctx, &keys, def)?;
+    until_won(&image, "it kept changing while its lock was released", async || {
+        let m = visible(&ctx.store, &keys, def).await?;
         let Some(held) = m.lock.filter(|l| l.holds_now()) else { return Ok(Some(())) };
         if held.mode == crate::retention::WormMode::Compliance {
             return Err(EngineError::WormCompliance { image: image.clone(), until: held.until });
@@ -239,10 +241,10 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         let record = AuditRecord::release(ctx.name.as_str(), def.basename(), def.date(), who, held.until);
         if !audited {
             // The trail first: no release without its record.
-            ctx.block_on(crate::audit::record(&ctx.store, &record))?;
+            crate::audit::record(&ctx.store, &record).await?;
             audited = true;
         }
-        let referenced = !ctx.block_on(ctx.store.list(&keys.refs_dir()))?.is_empty();
+        let referenced = !ctx.store.list(&keys.refs_dir()).await?.is_empty();
         let mut targets: Vec<(String, Option<String>)> = Vec::new();
         if !referenced {
             targets.extend(
@@ -255,28 +257,27 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         if m.meta {
             targets.push((keys.meta(), m.meta_version.clone()));
         }
-        targets.extend(ctx.block_on(locked_records(&ctx.store, &keys))?);
+        targets.extend(locked_records(&ctx.store, &keys).await?);
         let store = &ctx.store;
-        let unlocked = ctx.block_on(
-            futures_util::stream::iter(targets)
-                .map(|(key, version)| async move { store.unlock(&key, version.as_deref()).await })
-                .buffer_unordered(IN_FLIGHT)
-                .try_collect::<Vec<()>>(),
-        );
+        let unlocked = futures_util::stream::iter(targets)
+            .map(|(key, version)| async move { store.unlock(&key, version.as_deref()).await })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await;
         if let Err(e) = unlocked {
             // The trail says the release was asked for; it must say how it
             // ended too.
             let failed = AuditRecord { action: "governance-release-failed".into(), ..record };
-            if let Err(e) = ctx.block_on(crate::audit::record(&ctx.store, &failed)) {
+            if let Err(e) = crate::audit::record(&ctx.store, &failed).await {
                 tracing::error!(lsu = %ctx.name, image, error = %e, "the failed release was not recorded");
             }
             return Err(e.into());
         }
         let log = CommitLog::new(ctx, &keys);
-        if log.append(&m, |next| next.lock = None)?.is_none() {
+        if log.append(&m, |next| next.lock = None).await?.is_none() {
             return Ok(None);
         }
-        log.retire(m.seq);
+        log.retire(m.seq).await;
         tracing::warn!(
             target: "audit",
             lsu = %ctx.name,
@@ -288,6 +289,7 @@ pub(crate) fn release_lock(ctx: &Arc<LsuCtx>, def: &ImageDef, who: &str) -> Resu
         );
         Ok(Some(()))
     })
+    .await
 }
 
 /// Every record version of an image whose content claims a lock that
@@ -308,9 +310,9 @@ async fn locked_records(store: &ObjectStore, keys: &ImageKeys) -> Result<Vec<(St
 /// Gives an image just closed complete the LSU's default lock, if it has
 /// one. The image is complete whatever happens here: a lock that fails is
 /// logged, and `vastost lock` (or NetBackup's own lock call) sets it later.
-pub(crate) fn lock_by_default(ctx: &Arc<LsuCtx>, def: &ImageDef) {
+pub(crate) async fn lock_by_default(ctx: &Arc<LsuCtx>, def: &ImageDef) {
     let Some(secs) = ctx.worm.and_then(|p| p.default_secs) else { return };
-    if let Err(e) = lock_image(ctx, def, now().saturating_add(secs)) {
+    if let Err(e) = lock_image(ctx, def, now().saturating_add(secs)).await {
         tracing::error!(lsu = %ctx.name, image = %def, error = %e, "the LSU's default WORM lock was not set");
     }
 }
@@ -353,7 +355,7 @@ mod tests {
         let (lsu, ctx, def) = lsu_with_image(rt);
         let keys = ImageKeys::new(&def);
         lsu.lock_image(&def, until).unwrap();
-        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let locked = ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap();
         (lsu, ctx, def, keys, locked)
     }
 
@@ -366,7 +368,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (lsu, ctx, def) = lsu_with_image(&rt);
         let keys = ImageKeys::new(&def);
-        let m = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let m = ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap();
         let until = now() + 600;
         let lock = ImageLock { until, mode: WormMode::Compliance };
         // The crash: one fragment locked, nothing else, no record.
@@ -376,7 +378,7 @@ mod tests {
         for e in &m.extents {
             assert_eq!(retention(&ctx, &e.object.key).map(|r| r.until), Some(until));
         }
-        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let locked = ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap();
         assert_eq!(locked.lock, Some(lock));
         assert_eq!(retention(&ctx, &keys.manifest(locked.seq)).map(|r| r.until), Some(until));
         assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));
@@ -390,7 +392,11 @@ mod tests {
         // intact, and puts it where the next commit would go.
         let forged = crate::manifest::framed(crate::format::WRITTEN + 1, br#"{"says":"this image is gone"}"#);
         ctx.block_on(ctx.store.put_new(&keys.manifest(locked.seq + 1), bytes::Bytes::from(forged))).unwrap();
-        assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), locked, "the lock's record rules");
+        assert_eq!(
+            ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap(),
+            locked,
+            "the lock's record rules"
+        );
         let listed = ctx.block_on(lsu.listed(&keys)).unwrap().expect("listed");
         assert!(listed.unreadable.is_none() && listed.lock.is_some(), "{listed:?}");
         let mut r = lsu.open_for_read(&def).unwrap();
@@ -411,7 +417,7 @@ mod tests {
             ctx.block_on(ctx.store.put_new(&key, bytes::Bytes::from_static(b"junk"))).unwrap();
         }
         assert_eq!(lsu.lock_image(&def, until + 60).unwrap().until, until + 60);
-        let extended = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let extended = ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap();
         assert_eq!((extended.seq, extended.lock.map(|l| l.until)), (locked.seq + 13, Some(until + 60)));
     }
 
@@ -422,42 +428,42 @@ mod tests {
         let keys = ImageKeys::new(&def);
         let until = now() + 600;
         lsu.lock_image(&def, until).unwrap();
-        let locked = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let locked = ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap();
         assert_eq!(retention(&ctx, &keys.manifest(locked.seq)).map(|r| r.until), Some(until), "born locked");
         // Someone with the keys adds records: one claiming a longer lock
         // the storage does not hold over other content, one unlocked and
         // deleted, one that is not a record at all.
         let log = CommitLog::new(&ctx, &keys);
-        let fake = log
-            .append(&locked, |fake| {
+        let fake = ctx
+            .block_on(log.append(&locked, |fake| {
                 fake.size = 5;
                 fake.extents.clear();
                 fake.lock = Some(ImageLock { until: until + 9999, mode: WormMode::Compliance });
-            })
+            }))
             .unwrap()
             .expect("created");
-        let gone = log
-            .append(&fake, |gone| {
+        let gone = ctx
+            .block_on(log.append(&fake, |gone| {
                 gone.state = ImageState::Deleted;
                 gone.lock = None;
-            })
+            }))
             .unwrap()
             .expect("created");
         ctx.block_on(ctx.store.put_new(&keys.manifest(gone.seq + 1), bytes::Bytes::from_static(b"junk"))).unwrap();
-        assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), locked);
+        assert_eq!(ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap(), locked);
         assert!(matches!(lsu.delete_image(&def), Err(EngineError::WormLocked { .. })));
         let found = lsu.tampered(&def).unwrap();
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found.iter().all(|t| t.what == crate::tamper::Addition::Record));
         // An extension still rules over the lock it extends, past the junk.
         lsu.lock_image(&def, until + 60).unwrap();
-        let extended = crate::commit::load_latest(&ctx, &keys).unwrap().unwrap();
+        let extended = ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap();
         assert_eq!(extended.lock.map(|l| l.until), Some(until + 60));
         assert_eq!(extended.extents, locked.extents);
         // Removing the additions leaves the image as it was.
         let cleaned = lsu.remove_tampered(&def).unwrap();
         assert_eq!(cleaned.removed.len(), 3);
         assert!(lsu.tampered(&def).unwrap().is_empty());
-        assert_eq!(crate::commit::load_latest(&ctx, &keys).unwrap().unwrap(), extended);
+        assert_eq!(ctx.block_on(crate::commit::latest_record(&ctx.store, &keys)).unwrap().unwrap(), extended);
     }
 }

@@ -182,7 +182,7 @@ impl ImageWriter {
         let rt = permit.as_ref().map(|_| &ctx.rt);
         let sink = match ctx.store.direct_writer(&key, rt)? {
             Some(file) => Sink::Direct(file, permit),
-            None => Sink::Buffered(ctx.budget.buffer(&ctx.rt, ctx.fragment_size)),
+            None => Sink::Buffered(ctx.block_on(ctx.budget.buffer(ctx.fragment_size))),
         };
         Ok(Fragment { key, offset, len: 0, sink, crcs: ChunkSums::new(CHUNK_SIZE as usize) })
     }
@@ -309,7 +309,7 @@ impl ImageWriter {
         let use_ = &mut self.sources[at];
         owners.retain(|o| !use_.owners.contains(o));
         if !owners.is_empty() {
-            use_.mark_and_check(&owners, ctx.name.as_str(), self.image.def())?;
+            ctx.block_on(use_.mark_and_check(&owners, ctx.name.as_str(), self.image.def()))?;
             use_.owners.extend(owners);
         }
         for (start, n, obj, object_offset) in runs {
@@ -339,8 +339,11 @@ impl ImageWriter {
     /// Stores the metadata given since the last commit while the last
     /// fragment is on its way: the commit that follows records it.
     fn store_meta(&mut self) -> Result<()> {
-        self.meta_stored |=
-            self.image.store_unstored_meta().inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
+        self.meta_stored |= self
+            .image
+            .ctx()
+            .block_on(self.image.store_unstored_meta())
+            .inspect_err(|e| Self::record_failure(&self.failure, e.clone()))?;
         Ok(())
     }
 
@@ -362,7 +365,8 @@ impl ImageWriter {
         self.store_meta()?;
         self.wait_uploads()?;
         let superseded = self.commit(ImageState::Pending)?;
-        crate::commit::CommitLog::new(self.image.ctx(), self.image.keys()).retire(superseded);
+        let ctx = self.image.ctx();
+        ctx.block_on(crate::commit::CommitLog::new(ctx, self.image.keys()).retire(superseded));
         Ok(())
     }
 
@@ -398,16 +402,17 @@ impl ImageWriter {
         let state = if complete { ImageState::Created } else { ImageState::Pending };
         let superseded = self.commit(state)?;
         let ctx = self.image.ctx().clone();
-        if complete {
-            crate::worm::lock_by_default(&ctx, self.image.def());
-        }
-        // The record superseded goes while the event is stored: one round
-        // trip for both.
         ctx.block_on(async {
-            let remove = crate::commit::remove_superseded_now(&ctx.store, self.image.keys(), superseded);
+            if complete {
+                crate::worm::lock_by_default(&ctx, self.image.def()).await;
+            }
+            // The record superseded goes while the event is stored: one
+            // round trip for both.
+            let log = crate::commit::CommitLog::new(&ctx, self.image.keys());
+            let remove = log.retire(superseded);
             if complete {
                 let kind = crate::events::EventKind::ImageCreated;
-                tokio::join!(remove, crate::events::post_image_now(&ctx, kind, &self.committed, None));
+                tokio::join!(remove, crate::events::post_image(&ctx, kind, &self.committed, None));
             } else {
                 remove.await;
             }
@@ -440,9 +445,9 @@ impl ImageWriter {
     /// Commits what was written as `state`; returns the number of the
     /// record it supersedes, which the caller removes.
     fn commit(&mut self, state: ImageState) -> Result<u64> {
-        let (grace, lsu) = (self.image.ctx().grace_secs, self.image.ctx().name.clone());
+        let ctx = self.image.ctx().clone();
         for source in &mut self.sources {
-            source.renew_if_old(grace, lsu.as_str(), self.image.def())?;
+            ctx.block_on(source.renew_if_old(ctx.grace_secs, ctx.name.as_str(), self.image.def()))?;
         }
         self.extents = crate::extents::compact(&self.extents);
         let (token, size, meta, extents) = (self.token.clone(), self.size, self.image.has_meta(), self.extents.clone());
@@ -454,10 +459,18 @@ impl ImageWriter {
             next.meta |= meta;
             next.extents = extents;
         };
-        let Some(next) = log.append(&self.committed, change)? else {
+        let Some(next) = ctx.block_on(log.append(&self.committed, change))? else {
             if std::mem::take(&mut self.meta_stored) {
-                // Deleted meanwhile: its metadata goes too.
-                let _ = self.image.unless_gone();
+                // Deleted meanwhile: its metadata goes too (`unless_gone`
+                // says so with an error, the expected outcome; any other
+                // leaves the metadata to the reclaimer).
+                match ctx.block_on(self.image.unless_gone()) {
+                    Ok(()) | Err(EngineError::NoSuchImage(_)) => {}
+                    Err(e) => tracing::warn!(
+                        lsu = %ctx.name, image = %self.image.def(), error = %e,
+                        "the metadata of a writer that lost its commit was not taken back: left to the reclaimer"
+                    ),
+                }
             }
             return Err(EngineError::Busy {
                 image: self.image.def().to_string(),
