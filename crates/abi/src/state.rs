@@ -145,11 +145,12 @@ fn gauges() -> Vec<Gauge> {
     let b = engine.budget_stats();
     let budget = |kind: &str, value: u64| Gauge {
         name: "vastost_memory_budget_bytes",
-        help: "The plugin's data-buffer budget: total configured, in use now, peak since init.",
+        help: "The plugin's data-buffer budget: total configured, in use now, peak since init, kept for reuse.",
         labels: vec![("kind", kind.to_string())],
         value: value as f64,
     };
-    let mut out = vec![budget("total", b.total), budget("in_use", b.in_use), budget("peak", b.peak)];
+    let mut out =
+        vec![budget("total", b.total), budget("in_use", b.in_use), budget("peak", b.peak), budget("pooled", b.pooled)];
     if let Some(h) = engine.host_memory_stats() {
         let host = |kind: &str, value: u64| Gauge {
             name: "vastost_host_memory_bytes",

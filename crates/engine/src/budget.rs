@@ -4,12 +4,15 @@
 //!
 //! Fragment buffers are recycled: a buffer whose upload finished goes back
 //! to a small pool still paid for, so the next fragment reuses its pages
-//! instead of faulting in (and zeroing) tens of fresh MiB. A pooled buffer
-//! never makes anyone wait: whoever finds the budget spent empties the pool
-//! first, and while someone waits, finished buffers are freed, not pooled.
+//! instead of faulting in (and zeroing) tens of fresh MiB. The filesystem
+//! stores keep pools of their own (read buffers, direct writers' staging
+//! buffers), paid from here too ([`vastost_storage::PoolBudget`]). A pooled
+//! buffer never makes anyone wait: whoever finds the budget spent empties
+//! every pool first, and while someone waits, finished buffers are freed,
+//! not pooled.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -25,6 +28,10 @@ struct Inner {
     peak: AtomicU64,
     waiting: AtomicUsize,
     pool: Mutex<Vec<Buffer>>,
+    /// Bytes of the stores' pools (not counted in `in_use`).
+    pooled: AtomicU64,
+    /// The stores' pools this budget pays for, emptied with its own.
+    store_pools: Mutex<Vec<Weak<dyn vastost_storage::Drain>>>,
     /// The media server's budget, shared with its other plugin processes.
     host: Option<HostMemory>,
 }
@@ -61,6 +68,9 @@ pub struct BudgetStats {
     pub in_use: u64,
     /// Most bytes ever held at once.
     pub peak: u64,
+    /// Bytes of buffers the filesystem stores keep for reuse, paid from
+    /// the budget besides `in_use`.
+    pub pooled: u64,
 }
 
 /// A byte budget shared by every stream.
@@ -74,12 +84,26 @@ pub(crate) struct BudgetPermit {
     bytes: u64,
     /// Bytes recorded in the host's ledger (0: none).
     host_bytes: u64,
+    /// What its bytes count as in the figures.
+    held: Held,
     budget: Arc<Inner>,
+}
+
+/// What a permit's bytes count as in the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// A buffer of a transfer (`in_use`).
+    InUse,
+    /// A buffer a store keeps for reuse (`pooled`).
+    Pooled,
 }
 
 impl Drop for BudgetPermit {
     fn drop(&mut self) {
-        self.budget.in_use.fetch_sub(self.bytes, Ordering::Relaxed);
+        match self.held {
+            Held::InUse => self.budget.in_use.fetch_sub(self.bytes, Ordering::Relaxed),
+            Held::Pooled => self.budget.pooled.fetch_sub(self.bytes, Ordering::Relaxed),
+        };
         if let (Some(host), 1..) = (&self.budget.host, self.host_bytes) {
             host.release(self.host_bytes);
         }
@@ -98,6 +122,8 @@ impl MemoryBudget {
             peak: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
+            pooled: AtomicU64::new(0),
+            store_pools: Mutex::new(Vec::new()),
             host: host.and_then(HostMemory::open),
         }))
     }
@@ -107,10 +133,21 @@ impl MemoryBudget {
     }
 
     fn permit(&self, permit: OwnedSemaphorePermit, bytes: u64, host_bytes: u64) -> BudgetPermit {
+        self.permit_as(permit, bytes, host_bytes, Held::InUse)
+    }
+
+    fn permit_as(&self, permit: OwnedSemaphorePermit, bytes: u64, host_bytes: u64, held: Held) -> BudgetPermit {
         let bytes = u64::from(Self::units(bytes)) * UNIT;
-        let now = self.0.in_use.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.0.peak.fetch_max(now, Ordering::Relaxed);
-        BudgetPermit { _permit: permit, bytes, host_bytes, budget: self.0.clone() }
+        match held {
+            Held::InUse => {
+                let now = self.0.in_use.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                self.0.peak.fetch_max(now, Ordering::Relaxed);
+            }
+            Held::Pooled => {
+                self.0.pooled.fetch_add(bytes, Ordering::Relaxed);
+            }
+        }
+        BudgetPermit { _permit: permit, bytes, host_bytes, held, budget: self.0.clone() }
     }
 
     /// Records `bytes` in the host's ledger if they fit now: how many were
@@ -221,9 +258,16 @@ impl MemoryBudget {
         }
     }
 
+    /// Empties this budget's pool and the stores' pools it pays for.
     fn drain_pool(&self) {
         let drained = std::mem::take(&mut *self.0.pool.lock().unwrap_or_else(|p| p.into_inner()));
         drop(drained);
+        let stores: Vec<_> = {
+            let mut pools = self.0.store_pools.lock().unwrap_or_else(|p| p.into_inner());
+            pools.retain(|p| p.strong_count() > 0);
+            pools.iter().filter_map(Weak::upgrade).collect()
+        };
+        stores.iter().for_each(|p| p.drain());
     }
 
     /// Figures of the media server's budget, if one is set and enforced.
@@ -236,7 +280,35 @@ impl MemoryBudget {
             total: self.0.total,
             in_use: self.0.in_use.load(Ordering::Relaxed),
             peak: self.0.peak.load(Ordering::Relaxed),
+            pooled: self.0.pooled.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl vastost_storage::PoolBudget for MemoryBudget {
+    /// Pays for a buffer a store parks if the bytes are free now and nobody
+    /// waits for budget (the pools give way, never the other way round).
+    fn claim(&self, bytes: u64, pool: Weak<dyn vastost_storage::Drain>) -> Option<vastost_storage::Claim> {
+        if self.0.waiting.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let permit = self.0.sem.clone().try_acquire_many_owned(Self::units(bytes)).ok()?;
+        let host_bytes = match &self.0.host {
+            None => 0,
+            Some(host) => {
+                let leased = u64::from(Self::units(bytes)) * UNIT;
+                if !host.lease(leased) {
+                    return None;
+                }
+                leased
+            }
+        };
+        let mut pools = self.0.store_pools.lock().unwrap_or_else(|p| p.into_inner());
+        if !pools.iter().any(|p| Weak::ptr_eq(p, &pool)) {
+            pools.push(pool);
+        }
+        drop(pools);
+        Some(vastost_storage::Claim::new(self.permit_as(permit, bytes, host_bytes, Held::Pooled)))
     }
 }
 
@@ -253,7 +325,7 @@ mod tests {
         assert_eq!(b.stats().in_use, 8 << 10);
         drop(p1);
         drop(p2);
-        assert_eq!(b.stats(), BudgetStats { total: 8 << 10, in_use: 0, peak: 8 << 10 });
+        assert_eq!(b.stats(), BudgetStats { total: 8 << 10, in_use: 0, peak: 8 << 10, pooled: 0 });
     }
 
     #[test]

@@ -67,6 +67,7 @@ impl LsuCtx {
         budget: MemoryBudget,
         fragment_size: u64,
     ) -> Arc<Self> {
+        store.pay_pools_from(Arc::new(budget.clone()));
         Arc::new(LsuCtx {
             name: LsuName::new("test").expect("valid"),
             books: Bookkeeping::in_lsu(&store),

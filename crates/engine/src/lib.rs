@@ -52,6 +52,7 @@ mod reclaim;
 mod refs;
 mod retention;
 mod server;
+mod server_vms;
 mod snapshot;
 mod superseded;
 pub mod tamper;

@@ -99,7 +99,11 @@ impl Server {
                 let tls = tls_settings(&cfg.tls);
                 let mut more_endpoints = s3.endpoints.clone();
                 if let (Some((client, _)), Some(pool)) = (&vms, &s3.vip_pool) {
-                    more_endpoints.extend(vip_endpoints(&ctx, client, pool, &s3.endpoint)?);
+                    more_endpoints.extend(ctx.rt.block_on(crate::server_vms::vip_endpoints(
+                        client,
+                        pool,
+                        &s3.endpoint,
+                    ))?);
                 }
                 if let (Some((client, _)), Some(plan)) = (&vms, &s3.provision) {
                     let plan = vastost_vms::ProvisionPlan {
@@ -111,7 +115,7 @@ impl Server {
                         worm: None,
                         bookkeeping: s3.bookkeeping_bucket.clone(),
                     };
-                    provision(name, &plan, &ctx, client)?;
+                    ctx.rt.block_on(crate::server_vms::provision(name, &plan, client))?;
                 }
                 Location::S3 { settings: Box::new(s3.clone()), more_endpoints, keys, tls }
             }
@@ -533,6 +537,8 @@ impl ServerShared {
                 store
             }
         };
+        // What the store keeps for reuse is paid from the plugin's budget.
+        store.pay_pools_from(Arc::new(self.ctx.budget.clone()));
         let books = self.bookkeeping(name, &store).await?;
         let unconditional = matches!(&self.cfg.data, DataPath::S3(s3) if s3.allow_unconditional_writes);
         let commits = crate::commit_probe::CommitProbe::new(unconditional);
@@ -559,39 +565,6 @@ impl ServerShared {
         }));
         Ok(lsu)
     }
-}
-
-/// The S3 endpoints of a VIP pool: each VIP with the scheme and port of the
-/// configured endpoint.
-fn vip_endpoints(ctx: &EngineCtx, vms: &VmsClient, pool: &str, endpoint: &str) -> Result<Vec<String>> {
-    let found = ctx.rt.block_on(vms.vip_pool(pool))?;
-    let pool = match found {
-        Some(p) if p.enabled => p,
-        Some(_) => return Err(EngineError::Config(format!("VIP pool {pool} is disabled"))),
-        None => return Err(EngineError::Config(format!("VMS has no VIP pool {pool}"))),
-    };
-    let (scheme, authority) = endpoint.split_once("://").unwrap_or(("https", endpoint));
-    let authority = authority.split('/').next().unwrap_or(authority);
-    let port = match authority.rsplit_once(':') {
-        Some((_, p)) if p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty() => p.to_string(),
-        _ if scheme == "http" => "80".into(),
-        _ => "443".into(),
-    };
-    let endpoints: Vec<String> = pool.addresses().iter().map(|ip| format!("{scheme}://{ip}:{port}")).collect();
-    tracing::info!(pool = %pool.name, vips = endpoints.len(), "spreading S3 requests over the VIP pool");
-    Ok(endpoints)
-}
-
-/// Creates, through VMS, what the configuration asks for and is missing.
-fn provision(name: &str, plan: &vastost_vms::ProvisionPlan, ctx: &EngineCtx, vms: &VmsClient) -> Result<()> {
-    for bucket in &plan.buckets {
-        check_bucket_name(bucket)?;
-    }
-    let done = ctx.rt.block_on(vms.provision(plan))?;
-    for item in &done.created {
-        tracing::info!(target: "audit", server = name, "provisioned {item}");
-    }
-    Ok(())
 }
 
 /// The TLS settings of the HTTP clients, from the configuration's.

@@ -3,12 +3,15 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use opendal::{Operator, services};
 
 use crate::error::{Result, StorageError};
+use crate::pool::Pool;
+use crate::staging::Staging;
 use crate::types::{Capacity, ListEntry, LockMode, Retention, StoredVersion};
 
 /// A directory (on a real site, a VAST NFS mount): OpenDAL's fs service
@@ -20,6 +23,10 @@ pub(crate) struct FsStore {
     pub op: Operator,
     /// Whether fragments bypass the page cache where the filesystem allows.
     pub direct_writes: bool,
+    /// Read buffers given back by readers (see [`recycle`]).
+    pub spare: Arc<Pool<Vec<u8>>>,
+    /// Staging buffers of direct writers, kept for the next fragments.
+    pub staging: Arc<Pool<Staging>>,
 }
 
 impl FsStore {
@@ -30,7 +37,7 @@ impl FsStore {
         let root = root.canonicalize().map_err(|e| StorageError::from_io("open", &key, e))?;
         let builder = services::Fs::default().root(&root.to_string_lossy());
         let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", &key, e))?;
-        Ok(FsStore { root, op, direct_writes })
+        Ok(FsStore { root, op, direct_writes, spare: Pool::new(SPARE_MAX), staging: Pool::new(STAGING_MAX) })
     }
 }
 
@@ -95,37 +102,30 @@ pub(crate) async fn get(root: &Path, key: &str) -> Result<Bytes> {
     blocking("get", key, move || std::fs::read(&path).map(Bytes::from)).await
 }
 
-/// Read buffers given back by readers (see [`recycle`]), kept for the
-/// next ranged reads: a fresh buffer of a few MiB costs a page fault and a
-/// zeroed page per 4 KiB, about as much as reading a warm page cache.
-static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-/// Buffers kept at most (readers fetch units of 4 MiB: 32 MiB).
+/// Read buffers kept at most per store, for the next ranged reads: a fresh
+/// buffer of a few MiB costs a page fault and a zeroed page per 4 KiB,
+/// about as much as reading a warm page cache (readers fetch units of
+/// 4 MiB: 32 MiB, paid from the budget).
 const SPARE_MAX: usize = 8;
+/// Staging buffers of direct writers kept at most per store (1 MiB each).
+const STAGING_MAX: usize = 32;
 
 /// A buffer of at least `cap` bytes' capacity, empty: a spare one if any
 /// is large enough.
-fn buffer(cap: usize) -> Vec<u8> {
-    let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
-    let fit = spare.iter().enumerate().filter(|(_, b)| b.capacity() >= cap).min_by_key(|(_, b)| b.capacity());
-    match fit.map(|(i, _)| i) {
-        Some(i) => spare.swap_remove(i),
-        None => Vec::with_capacity(cap),
-    }
+fn buffer(spare: &Pool<Vec<u8>>, cap: usize) -> Vec<u8> {
+    spare.take(|b| b.capacity() >= cap, Vec::capacity).unwrap_or_else(|| Vec::with_capacity(cap))
 }
 
 /// Takes back the buffers of bytes read by [`get_range`] that nobody else
 /// holds, for the next reads.
-pub(crate) fn recycle(parts: Vec<Bytes>) {
-    let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
+pub(crate) fn recycle(spare: &Pool<Vec<u8>>, parts: Vec<Bytes>) {
     for part in parts {
-        if spare.len() >= SPARE_MAX {
-            break;
-        }
         if let Ok(mut owned) = part.try_into_mut() {
             owned.clear();
             let vec: Vec<u8> = owned.into();
             if vec.capacity() > 0 {
-                spare.push(vec);
+                let bytes = vec.capacity() as u64;
+                spare.park(vec, bytes);
             }
         }
     }
@@ -134,8 +134,9 @@ pub(crate) fn recycle(parts: Vec<Bytes>) {
 /// Reads `range` of an object: a seek and reads into a buffer that is never
 /// zeroed first (`read_to_end` fills its spare capacity as it is) and is
 /// reused when readers give it back.
-pub(crate) async fn get_range(root: &Path, key: &str, range: Range<u64>) -> Result<Bytes> {
-    let path = abs(root, key);
+pub(crate) async fn get_range(store: &FsStore, key: &str, range: Range<u64>) -> Result<Bytes> {
+    let path = abs(&store.root, key);
+    let spare = store.spare.clone();
     blocking("get_range", key, move || {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = std::fs::File::open(&path)?;
@@ -143,7 +144,7 @@ pub(crate) async fn get_range(root: &Path, key: &str, range: Range<u64>) -> Resu
         let cap = usize::try_from(len)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "range too large"))?;
         f.seek(SeekFrom::Start(range.start))?;
-        let mut buf = buffer(cap);
+        let mut buf = buffer(&spare, cap);
         f.take(len).read_to_end(&mut buf)?;
         Ok(Bytes::from(buf))
     })
@@ -433,20 +434,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 253) as u8).collect();
         std::fs::write(dir.path().join("obj"), &data).unwrap();
-        let first = rt.block_on(get_range(dir.path(), "obj", 4096..(1 << 19))).unwrap();
+        let store = FsStore::open(dir.path(), true).unwrap();
+        store.spare.pay_from(std::sync::Arc::new(crate::pool::tests::Counted::default()));
+        let get_range = |key, range| get_range(&store, key, range);
+        let recycle = |parts| recycle(&store.spare, parts);
+        let first = rt.block_on(get_range("obj", 4096..(1 << 19))).unwrap();
         assert_eq!(&first[..], &data[4096..1 << 19]);
         let at = first.as_ptr();
         // Still held elsewhere: not taken back.
         let held = first.clone();
         recycle(vec![first]);
-        let second = rt.block_on(get_range(dir.path(), "obj", 0..(1 << 19))).unwrap();
+        let second = rt.block_on(get_range("obj", 0..(1 << 19))).unwrap();
         assert_ne!(second.as_ptr(), at, "a buffer still in use is never reused");
         drop(second);
         recycle(vec![held]);
-        let third = rt.block_on(get_range(dir.path(), "obj", 100..(1 << 18))).unwrap();
+        let third = rt.block_on(get_range("obj", 100..(1 << 18))).unwrap();
         assert_eq!(third.as_ptr(), at, "the buffer given back serves the next read");
         assert_eq!(&third[..], &data[100..1 << 18], "and holds only the new bytes");
-        let past_the_end = rt.block_on(get_range(dir.path(), "obj", (1 << 20) - 512..(1 << 20) + 4096)).unwrap();
+        let past_the_end = rt.block_on(get_range("obj", (1 << 20) - 512..(1 << 20) + 4096)).unwrap();
         assert_eq!(past_the_end.len(), 512, "a range past the end is cut short");
     }
 

@@ -16,69 +16,18 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 
 use rustix::fs::OFlags;
 
 use crate::error::{Result, StorageError};
-use crate::fs::{abs, blocking, create_file, sync_dir};
+use crate::fs::{FsStore, abs, blocking, create_file, sync_dir};
+use crate::pool::Pool;
+use crate::staging::{ALIGN, STAGING, Staging};
 
-/// Alignment of direct writes: addresses, lengths and file offsets.
-const ALIGN: usize = 4096;
-/// Bytes gathered before each direct write (on this project's test
-/// machines 1 MiB writes beat 4 and 8 MiB ones; an NFS client sends it as
-/// one WRITE of the usual 1 MiB `wsize`).
-const STAGING: usize = 1 << 20;
 /// Full staging buffers being written at once, per fragment.
 const DEPTH: usize = 4;
-/// Staging buffers kept for the next fragments: a fresh one costs a page
-/// fault per 4 KiB, which is what writing directly avoids.
-const POOL_MAX: usize = 32;
-
-static POOL: Mutex<Vec<Staging>> = Mutex::new(Vec::new());
-
-/// `STAGING` bytes starting at an `ALIGN`-aligned address, and how many
-/// of them are filled.
-#[derive(Debug)]
-struct Staging {
-    vec: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl Staging {
-    fn take() -> Staging {
-        let spare = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        spare.unwrap_or_else(|| {
-            let vec = vec![0u8; STAGING + ALIGN];
-            let start = vec.as_ptr().align_offset(ALIGN);
-            Staging { vec, start, len: 0 }
-        })
-    }
-
-    fn give_back(mut self) {
-        self.len = 0;
-        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < POOL_MAX {
-            pool.push(self);
-        }
-    }
-
-    /// Takes as much of `data` as fits; returns how much.
-    fn fill(&mut self, data: &[u8]) -> usize {
-        let n = (STAGING - self.len).min(data.len());
-        let at = self.start + self.len;
-        self.vec[at..at + n].copy_from_slice(&data[..n]);
-        self.len += n;
-        n
-    }
-
-    fn filled(&self) -> &[u8] {
-        &self.vec[self.start..self.start + self.len]
-    }
-}
-
 fn set_direct(file: &File, on: bool) -> std::io::Result<()> {
     let flags = rustix::fs::fcntl_getfl(file)?;
     let flags = if on { flags | OFlags::DIRECT } else { flags - OFlags::DIRECT };
@@ -117,6 +66,7 @@ type Written = std::io::Result<(Staging, bool)>;
 #[derive(Debug)]
 struct Pipeline {
     rt: tokio::runtime::Handle,
+    pool: Arc<Pool<Staging>>,
     staging: Staging,
     in_flight: usize,
     done: (mpsc::Sender<Written>, mpsc::Receiver<Written>),
@@ -144,11 +94,14 @@ impl DirectWriter {
     /// Creates the object's file. With a runtime, its writes bypass the
     /// page cache if the filesystem allows, written by that runtime's
     /// blocking threads; without, they go through the page cache.
-    pub(crate) fn create(root: &Path, key: &str, rt: Option<tokio::runtime::Handle>) -> Result<Self> {
-        let path = abs(root, key);
+    pub(crate) fn create(store: &FsStore, key: &str, rt: Option<tokio::runtime::Handle>) -> Result<Self> {
+        let path = abs(&store.root, key);
         let file = create_file(&path).map_err(|e| StorageError::from_io("create", key, e))?;
         let direct = match rt.map(|rt| (rt, set_direct(&file, true))) {
-            Some((rt, Ok(()))) => Some(Pipeline { rt, staging: Staging::take(), in_flight: 0, done: mpsc::channel() }),
+            Some((rt, Ok(()))) => {
+                let pool = store.staging.clone();
+                Some(Pipeline { rt, staging: Staging::take(&pool), pool, in_flight: 0, done: mpsc::channel() })
+            }
             Some((_, Err(e))) => {
                 tracing::debug!(key, error = %e, "this filesystem refuses O_DIRECT: writing through the page cache");
                 None
@@ -189,13 +142,13 @@ impl DirectWriter {
         let next = if pipe.in_flight >= DEPTH {
             let (mut buf, direct) = wait(pipe)?;
             if !direct {
-                buf.give_back();
+                buf.give_back(&pipe.pool);
                 return self.fall_back();
             }
             buf.len = 0;
             buf
         } else {
-            Staging::take()
+            Staging::take(&pipe.pool)
         };
         let full = std::mem::replace(&mut pipe.staging, next);
         let at = self.offset - full.len as u64;
@@ -217,7 +170,7 @@ impl DirectWriter {
         let written = drained
             .and_then(|()| set_direct(&self.file, false))
             .and_then(|()| self.file.write_all_at(staged.filled(), self.offset - staged.len as u64));
-        staged.give_back();
+        staged.give_back(&pipe.pool);
         written
     }
 
@@ -240,7 +193,7 @@ impl DirectWriter {
                     }
                     file.write_all_at(&filled[aligned..], start + aligned as u64)
                 });
-                staged.give_back();
+                staged.give_back(&pipe.pool);
                 written?;
             }
             file.sync_all()?;
@@ -259,7 +212,7 @@ fn drain(pipe: &mut Pipeline) -> std::io::Result<()> {
     let mut first_error = None;
     while pipe.in_flight > 0 {
         match wait(pipe) {
-            Ok((buf, _)) => buf.give_back(),
+            Ok((buf, _)) => buf.give_back(&pipe.pool),
             Err(e) => first_error = first_error.or(Some(e)),
         }
     }
@@ -299,11 +252,14 @@ mod tests {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let bytes = data((19 << 19) + 1536);
+        let store = FsStore::open(dir.path(), true).unwrap();
+        let budget = std::sync::Arc::new(crate::pool::tests::Counted::default());
+        store.staging.pay_from(budget.clone());
         // Refused by a write in flight (found while more are queued), by
         // the last full buffer, by the aligned part of the tail, and never.
         for from in [3u64 << 20, 8 << 20, 9 << 20, u64::MAX] {
             let key = format!("refuse-from-{from}");
-            let mut w = DirectWriter::create(dir.path(), &key, Some(rt.handle().clone())).unwrap();
+            let mut w = DirectWriter::create(&store, &key, Some(rt.handle().clone())).unwrap();
             for piece in bytes.chunks(300_000) {
                 w.write_all(piece).unwrap();
             }
@@ -312,5 +268,8 @@ mod tests {
             assert_eq!(back.len(), bytes.len(), "refused from {from}");
             assert!(back == bytes, "refused from {from}: the bytes differ");
         }
+        let parked = store.staging.len() as u64;
+        assert!(parked > 0, "staging buffers are kept for the next fragments");
+        assert_eq!(budget.held(), parked * (STAGING + ALIGN) as u64, "each one paid for");
     }
 }

@@ -17,6 +17,7 @@ use crate::error::{Result, StorageError};
 use crate::fs::{self, FsStore};
 use crate::fs_writer::DirectWriter;
 use crate::memory::MemoryStore;
+use crate::pool::PoolBudget;
 use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
 use crate::s3_raw::Upload;
 use crate::types::{Capability, Capacity, ListEntry, LockMode, Retention, S3Settings, Segments};
@@ -200,7 +201,7 @@ impl ObjectStore {
     /// blocking threads (holding up to [`DirectWriter::MEMORY`] bytes).
     pub fn direct_writer(&self, key: &str, rt: Option<&tokio::runtime::Handle>) -> Result<Option<DirectWriter>> {
         match &*self.backend {
-            Backend::Fs(s) => DirectWriter::create(&s.root, key, rt.filter(|_| s.direct_writes).cloned()).map(Some),
+            Backend::Fs(s) => DirectWriter::create(s, key, rt.filter(|_| s.direct_writes).cloned()).map(Some),
             Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
     }
@@ -252,7 +253,7 @@ impl ObjectStore {
     /// [`ObjectStore::get_range`] of version `version` of an object.
     pub(crate) async fn get_range_of(&self, key: &str, version: Option<&str>, range: Range<u64>) -> Result<Segments> {
         if let Backend::Fs(s) = &*self.backend {
-            return Ok(Segments::new(vec![fs::get_range(&s.root, key, range).await?]));
+            return Ok(Segments::new(vec![fs::get_range(s, key, range).await?]));
         }
         let version = self.version_kept(version);
         let read = |range: Range<u64>| {
@@ -308,8 +309,17 @@ impl ObjectStore {
     /// no longer needed, so that their memory serves the next reads (on a
     /// filesystem; elsewhere they are simply dropped).
     pub fn recycle(&self, data: Segments) {
-        if let Backend::Fs(_) = &*self.backend {
-            fs::recycle(data.into_parts());
+        if let Backend::Fs(s) = &*self.backend {
+            fs::recycle(&s.spare, data.into_parts());
+        }
+    }
+
+    /// Pays for the buffers the store keeps for reuse from `budget`; until
+    /// then (and on stores that keep none) nothing is kept.
+    pub fn pay_pools_from(&self, budget: Arc<dyn PoolBudget>) {
+        if let Backend::Fs(s) = &*self.backend {
+            s.spare.pay_from(budget.clone());
+            s.staging.pay_from(budget);
         }
     }
 

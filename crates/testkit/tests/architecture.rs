@@ -309,3 +309,23 @@ fn commit_records_are_written_only_through_the_commit_log() {
     }
     assert!(found.is_empty(), "commit records written outside the commit log:\n{}", found.join("\n"));
 }
+
+#[test]
+fn every_buffer_pool_is_paid_from_the_budget() {
+    // Buffers kept for reuse live in the engine's budget (`budget`) or in
+    // a store's pools (storage's `pool`), which claim their bytes from it:
+    // never in a process-wide stash nobody pays for.
+    let mut stashes = Vec::new();
+    for krate in ["engine", "storage"] {
+        let src = workspace().join("crates").join(krate).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for f in files {
+            let code = code(&std::fs::read_to_string(&f).unwrap());
+            for line in code.lines().filter(|l| l.trim_start().starts_with("static ") && l.contains("Vec<")) {
+                stashes.push(format!("{}: {}", f.strip_prefix(workspace()).unwrap().display(), line.trim()));
+            }
+        }
+    }
+    assert!(stashes.is_empty(), "process-wide buffer pools outside the budget:\n{}", stashes.join("\n"));
+}
