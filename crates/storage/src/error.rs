@@ -1,7 +1,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::s3_said::S3Said;
+use crate::s3::said::S3Said;
 
 /// What a caller can act on when a storage call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +149,25 @@ impl StorageError {
     }
 }
 
+/// What an S3 answer that is not a success means to a caller, whichever
+/// client got it: its error code where the code decides (see
+/// [`kind_of_code`]), else its status.
+pub(crate) fn kind_of_answer(status: u16, code: Option<&str>) -> ErrorKind {
+    if let Some(kind) = code.and_then(kind_of_code) {
+        return kind;
+    }
+    match status {
+        403 => ErrorKind::PermissionDenied,
+        404 => ErrorKind::NotFound,
+        // Only conditional requests (If-None-Match) are answered so.
+        412 => ErrorKind::AlreadyExists,
+        // What the server does not implement is not ours to fix.
+        501 => ErrorKind::Unsupported,
+        429 | 500..=599 => ErrorKind::Temporary,
+        _ => ErrorKind::Other,
+    }
+}
+
 /// What an S3 error code means to a caller, for the codes whose meaning
 /// does not depend on the call; `None` leaves the status's.
 fn kind_of_code(code: &str) -> Option<ErrorKind> {
@@ -220,5 +239,18 @@ mod tests {
         assert_eq!(kind_of_code("SlowDown"), Some(ErrorKind::Temporary));
         assert_eq!(kind_of_code("SignatureDoesNotMatch"), Some(ErrorKind::PermissionDenied));
         assert_eq!(kind_of_code("SomethingNew"), None);
+    }
+
+    #[test]
+    fn both_clients_read_an_answer_alike_the_code_first() {
+        // What the raw client (locks, versions, uploads) and OpenDAL's
+        // path make of the same answer.
+        assert_eq!(kind_of_answer(404, Some("NoSuchBucket")), ErrorKind::NoSuchBucket);
+        assert_eq!(kind_of_answer(400, Some("BadDigest")), ErrorKind::Temporary, "damaged in transit: sent again");
+        assert_eq!(kind_of_answer(400, Some("MalformedXML")), ErrorKind::Invalid);
+        assert_eq!(kind_of_answer(403, Some("SomethingNew")), ErrorKind::PermissionDenied, "the status, then");
+        assert_eq!(kind_of_answer(503, None), ErrorKind::Temporary);
+        assert_eq!(kind_of_answer(412, None), ErrorKind::AlreadyExists);
+        assert_eq!(kind_of_answer(418, None), ErrorKind::Other);
     }
 }

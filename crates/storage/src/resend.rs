@@ -36,7 +36,7 @@ impl<T: HttpTransport> HttpTransport for ResendDamaged<T> {
             }
             let (parts, mut body) = resp.into_parts();
             let text = body.to_buffer().await?;
-            let code = crate::s3_said::S3Said::code_in_body(&String::from_utf8_lossy(&text.to_vec()));
+            let code = crate::s3::said::S3Said::code_in_body(&String::from_utf8_lossy(&text.to_vec()));
             let damaged = code.as_deref() == Some("BadDigest");
             if damaged && sent < RESENDS {
                 sent += 1;

@@ -14,12 +14,12 @@ use opendal::Operator;
 
 use crate::breaker::Breaker;
 use crate::error::{Result, StorageError};
-use crate::fs::{self, FsStore};
-use crate::fs_writer::DirectWriter;
+use crate::fs::backend::{self as fs, FsStore};
+use crate::fs::writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::pool::PoolBudget;
-use crate::s3::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
-use crate::s3_raw::Upload;
+use crate::s3::backend::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
+use crate::s3::raw::Upload;
 use crate::types::{Capability, Capacity, ListEntry, LockMode, Retention, S3Settings, Segments};
 
 /// A place that holds objects under `/`-separated keys, rooted at one LSU.

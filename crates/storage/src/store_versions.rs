@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use crate::error::{Result, StorageError};
-use crate::fs;
+use crate::fs::backend as fs;
 use crate::store::{Backend, ObjectStore};
 use crate::types::{LockMode, Retention, StoredVersion};
 

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use opendal::{Operator, services};
 
 use crate::error::{Result, StorageError};
+use crate::fs::staging::Staging;
 use crate::pool::Pool;
-use crate::staging::Staging;
 use crate::types::{Capacity, ListEntry, LockMode, Retention, StoredVersion};
 
 /// A directory (on a real site, a VAST NFS mount): OpenDAL's fs service

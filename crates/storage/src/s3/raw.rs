@@ -1,6 +1,6 @@
 //! S3 requests that OpenDAL does not make: listing and aborting the
 //! incomplete multipart uploads a killed writer leaves behind, and the
-//! Object Lock and version requests of `s3_lock`. Signed with AWS Signature
+//! Object Lock and version requests of `lock`. Signed with AWS Signature
 //! V4 by reqsign (as OpenDAL signs its own), with the bucket's credentials,
 //! and sent through the same per-endpoint transports as OpenDAL's requests
 //! (TLS rules, circuit breaker, request metrics, re-sending of damaged
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::breaker::Breaker;
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::retry_cause::RetryCause;
-use crate::s3_said::S3Said;
+use crate::s3::said::S3Said;
 use crate::types::S3Settings;
 
 /// An incomplete multipart upload.
@@ -253,17 +253,10 @@ impl RawS3 {
             429 | 503 => RetryCause::Throttled,
             _ => RetryCause::Unexpected,
         };
-        let kind = match status.as_u16() {
-            403 => ErrorKind::PermissionDenied,
-            404 if code.as_deref() == Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
-            404 => ErrorKind::NotFound,
-            // Only conditional requests (If-None-Match) are answered so.
-            412 => ErrorKind::AlreadyExists,
-            400 if code.as_deref() == Some("InvalidArgument") => lock_bounds(&text).unwrap_or(ErrorKind::Invalid),
-            // What the server does not implement is not ours to fix.
-            501 => ErrorKind::Unsupported,
-            429 | 500..=599 => ErrorKind::Temporary,
-            _ => ErrorKind::Other,
+        let kind = match code.as_deref() {
+            // A retention outside the bucket's bounds, said only in words.
+            Some("InvalidArgument") if status.as_u16() == 400 => lock_bounds(&text).unwrap_or(ErrorKind::Invalid),
+            code => crate::error::kind_of_answer(status.as_u16(), code),
         };
         let message = match S3Said::read(&text, &format!("status: {},", status.as_u16())) {
             Some(said) => said.line(),

@@ -16,7 +16,7 @@ use crate::breaker::{Breaker, BreakerTransport};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::resend::ResendDamaged;
 use crate::retry_cause::RetryCause;
-use crate::s3_raw::{RawS3, Route, Upload};
+use crate::s3::raw::{RawS3, Route, Upload};
 use crate::types::Retention;
 use crate::types::S3Settings;
 
@@ -265,7 +265,7 @@ impl S3Store {
 
     /// Deletes one version (or delete marker) of `key`.
     pub(crate) async fn delete_version(&self, key: &str, version: &str) -> Result<()> {
-        self.raw.delete_versions(&[crate::s3_lock::Version { key: key.to_string(), id: version.to_string() }]).await
+        self.raw.delete_versions(&[crate::s3::lock::Version { key: key.to_string(), id: version.to_string() }]).await
     }
 
     /// Deletes every version of `keys`: exact keys, and everything under

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::s3_raw::{RawS3, encode};
+use crate::s3::raw::{RawS3, encode};
 use crate::types::{LockMode, Retention};
 
 /// One version of a key, or a delete marker.

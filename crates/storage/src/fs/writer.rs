@@ -22,9 +22,9 @@ use std::sync::{Arc, mpsc};
 use rustix::fs::OFlags;
 
 use crate::error::{Result, StorageError};
-use crate::fs::{FsStore, abs, blocking, create_file, sync_dir};
+use crate::fs::backend::{FsStore, abs, blocking, create_file, sync_dir};
+use crate::fs::staging::{ALIGN, STAGING, Staging};
 use crate::pool::Pool;
-use crate::staging::{ALIGN, STAGING, Staging};
 
 /// Full staging buffers being written at once, per fragment.
 const DEPTH: usize = 4;

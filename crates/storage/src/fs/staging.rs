@@ -1,5 +1,5 @@
 //! The buffers a direct writer fills: aligned for `O_DIRECT`, kept for the
-//! next fragments in their store's pool (see `fs_writer`).
+//! next fragments in their store's pool (see `writer`).
 
 use crate::pool::Pool;
 
