@@ -163,15 +163,15 @@ fn a_commit_record_found_in_place_after_a_retry_is_ours_only_if_identical() {
 
 #[test]
 fn writes_past_the_page_cache_are_paid_from_the_budget_or_go_through_it() {
-    use vastost_storage::DirectWriter;
+    use vastost_storage::FragmentWriter;
     let bytes = data(11, 3 * FRAG as usize + 512);
     // Room for the direct writer's buffers: held while a fragment is open,
     // given back once the image is closed.
-    let roomy = env(8 * DirectWriter::MEMORY);
+    let roomy = env(8 * FragmentWriter::DIRECT_MEMORY);
     let lsu = &roomy.lsus[1];
     let mut w = lsu.create_image(&def("paid")).unwrap();
     w.write(&bytes[..512], 0).unwrap();
-    assert!(roomy.budget.stats().in_use >= DirectWriter::MEMORY, "an open direct fragment holds its buffers");
+    assert!(roomy.budget.stats().in_use >= FragmentWriter::DIRECT_MEMORY, "an open direct fragment holds its buffers");
     w.write(&bytes[512..], 512).unwrap();
     w.close(true).unwrap();
     assert_eq!(roomy.budget.stats().in_use, 0, "all given back at close");
@@ -187,7 +187,7 @@ fn writes_past_the_page_cache_are_paid_from_the_budget_or_go_through_it() {
     let lsu = &tight.lsus[1];
     let mut w = lsu.create_image(&def("unpaid")).unwrap();
     w.write(&bytes, 0).unwrap();
-    assert!(tight.budget.stats().peak < DirectWriter::MEMORY);
+    assert!(tight.budget.stats().peak < FragmentWriter::DIRECT_MEMORY);
     w.close(true).unwrap();
     assert_eq!(read_all(lsu, "unpaid"), bytes);
 }

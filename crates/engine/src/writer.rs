@@ -16,10 +16,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use vastost_storage::{ChunkSums, DirectWriter};
+use vastost_storage::{ChunkSums, FragmentWriter};
 
 use crate::budget::{BudgetPermit, Buffer};
 use crate::error::{EngineError, Result};
@@ -35,21 +34,17 @@ pub const CHUNK_SIZE: u64 = 1 << 20;
 /// Largest image accepted (64 TiB; NetBackup images reach about 5 TB).
 pub const MAX_IMAGE_SIZE: u64 = 64 << 40;
 
-/// Where a fragment's bytes go while it is filled.
-#[derive(Debug)]
-enum Sink {
-    Buffered(Buffer),
-    /// With the budget its buffers hold, if it bypasses the page cache.
-    Direct(DirectWriter, Option<BudgetPermit>),
-}
-
 /// A fragment being filled: a contiguous run of the image.
 #[derive(Debug)]
 struct Fragment {
-    key: String,
     offset: u64,
     len: u64,
-    sink: Sink,
+    /// Where its bytes go, whatever the store.
+    sink: FragmentWriter,
+    /// What pays for its memory: the buffer lent to it, or the staging
+    /// buffers of a writer past the page cache (none: through the page
+    /// cache, which needs no buffer of ours).
+    paid: Option<BudgetPermit>,
     crcs: ChunkSums,
 }
 
@@ -153,10 +148,7 @@ impl ImageWriter {
             }
             let frag = self.current.as_mut().expect("a fragment was just ensured");
             let n = (frag_size - frag.len as usize).min(rest.len());
-            match &mut frag.sink {
-                Sink::Buffered(buf) => buf.vec.extend_from_slice(&rest[..n]),
-                Sink::Direct(file, _) => file.write_all(&rest[..n])?,
-            }
+            frag.sink.write_all(&rest[..n])?;
             frag.len += n as u64;
             frag.crcs.feed(&rest[..n]);
             let full = frag.len as usize == frag_size;
@@ -178,25 +170,33 @@ impl ImageWriter {
         // when the budget is spent they go through the page cache instead
         // (which needs no buffer of ours) rather than wait.
         let direct = ctx.store.capability().direct_writes;
-        let permit = if direct { ctx.budget.try_acquire(DirectWriter::MEMORY) } else { None };
-        let rt = permit.as_ref().map(|_| &ctx.rt);
-        let sink = match ctx.store.direct_writer(&key, rt)? {
-            Some(file) => Sink::Direct(file, permit),
-            None => Sink::Buffered(ctx.block_on(ctx.budget.buffer(ctx.fragment_size))),
-        };
-        Ok(Fragment { key, offset, len: 0, sink, crcs: ChunkSums::new(CHUNK_SIZE as usize) })
+        let staging = if direct { ctx.budget.try_acquire(FragmentWriter::DIRECT_MEMORY) } else { None };
+        let rt = staging.as_ref().map(|_| &ctx.rt);
+        let mut lent = None;
+        let sink = ctx.store.fragment_writer(&key, rt, || {
+            let (vec, permit) = ctx.block_on(ctx.budget.buffer(ctx.fragment_size)).into_parts();
+            lent = Some(permit);
+            vec
+        })?;
+        let paid = staging.or(lent);
+        Ok(Fragment { offset, len: 0, sink, paid, crcs: ChunkSums::new(CHUNK_SIZE as usize) })
     }
 
     /// Hands the current fragment to a task that makes it durable.
     fn seal(&mut self) -> Result<()> {
         let Some(frag) = self.current.take() else { return Ok(()) };
-        let Fragment { key, offset, len, sink, crcs } = frag;
-        if len == 0 {
-            if let Sink::Direct(file, _) = sink {
-                // Never referenced: remove the empty file now.
-                drop(file);
-                let _ = self.image.ctx().block_on(self.image.ctx().store.delete(&key));
+        let Fragment { offset, len, sink, paid, crcs } = frag;
+        let key = sink.key().to_string();
+        let budget = self.image.ctx().budget.clone();
+        // A buffer the storage gave back serves the next fragment.
+        let recycle = move |back: Option<Vec<u8>>, paid: Option<BudgetPermit>| {
+            if let (Some(vec), Some(permit)) = (back, paid) {
+                budget.recycle(Buffer::from_parts(vec, permit));
             }
+        };
+        if len == 0 {
+            // Never referenced: what was made for it goes now.
+            recycle(self.image.ctx().block_on(sink.abandon()), paid);
             return Ok(());
         }
         self.extents.push(Extent {
@@ -219,26 +219,10 @@ impl ImageWriter {
             .map_err(|_| EngineError::Internal("upload slots closed".into()))?;
         self.uploads.retain(|h| !h.is_finished());
         self.check_failure()?;
-        let (store, failure, budget) =
-            (self.image.ctx().store.clone(), self.failure.clone(), self.image.ctx().budget.clone());
+        let failure = self.failure.clone();
         self.uploads.push(self.image.ctx().rt.spawn(async move {
-            let result = match sink {
-                Sink::Direct(file, permit) => {
-                    let result = file.finish().await;
-                    drop(permit);
-                    result
-                }
-                Sink::Buffered(buf) => {
-                    let (vec, permit) = buf.into_parts();
-                    let bytes = Bytes::from(vec);
-                    let result = store.put(&key, bytes.clone()).await;
-                    // The storage is done with the bytes: recycle the buffer.
-                    if let Ok(vec) = bytes.try_into_mut() {
-                        budget.recycle(Buffer::from_parts(vec.into(), permit));
-                    }
-                    result
-                }
-            };
+            let (result, back) = sink.finish().await;
+            recycle(back, paid);
             drop(slot);
             if let Err(e) = result {
                 tracing::error!(fragment = %key, error = %e, "fragment upload failed");

@@ -17,6 +17,7 @@
 
 pub mod breaker;
 mod error;
+mod fragment;
 mod fs;
 mod memory;
 mod open_range;
@@ -29,8 +30,8 @@ mod store_versions;
 mod types;
 
 pub use error::{ErrorKind, Result, StorageError};
+pub use fragment::FragmentWriter;
 pub use fs::backend::{Cached, PageCacheFile};
-pub use fs::writer::DirectWriter;
 pub use open_range::OpenRange;
 pub use pool::{Claim, Drain, PoolBudget};
 pub use s3::backend::http_client;

@@ -15,7 +15,6 @@ use opendal::Operator;
 use crate::breaker::Breaker;
 use crate::error::{Result, StorageError};
 use crate::fs::backend::{self as fs, FsStore};
-use crate::fs::writer::DirectWriter;
 use crate::memory::MemoryStore;
 use crate::pool::PoolBudget;
 use crate::s3::backend::{MULTIPART_PARALLEL, MULTIPART_PART, MULTIPART_THRESHOLD, S3Store};
@@ -43,7 +42,7 @@ impl ObjectStore {
     }
 
     /// A store on a directory whose fragments are written through the page
-    /// cache unless `direct_writes` (see [`DirectWriter`]).
+    /// cache unless `direct_writes` (see [`ObjectStore::fragment_writer`]).
     pub fn fs_with(root: &Path, direct_writes: bool) -> Result<Self> {
         Ok(ObjectStore { backend: Arc::new(Backend::Fs(FsStore::open(root, direct_writes)?)) })
     }
@@ -190,19 +189,6 @@ impl ObjectStore {
                 })
                 .await
                 .map_err(|e| StorageError::from_opendal("put_new", key, e)),
-        }
-    }
-
-    /// A writer that puts the bytes of a new object straight into place,
-    /// when the store is a filesystem; `None` for stores that take whole
-    /// objects (memory, and S3 where the upload needs the bytes at hand).
-    /// With a runtime, and unless the store was opened without direct
-    /// writes, its writes bypass the page cache, run by that runtime's
-    /// blocking threads (holding up to [`DirectWriter::MEMORY`] bytes).
-    pub fn direct_writer(&self, key: &str, rt: Option<&tokio::runtime::Handle>) -> Result<Option<DirectWriter>> {
-        match &*self.backend {
-            Backend::Fs(s) => DirectWriter::create(s, key, rt.filter(|_| s.direct_writes).cloned()).map(Some),
-            Backend::Memory(_) | Backend::S3(_) => Ok(None),
         }
     }
 

@@ -261,7 +261,7 @@ pub struct Capability {
     /// the storage ([`crate::ObjectStore::page_cache_file`]).
     pub page_cache_reads: bool,
     /// New objects may be written past the page cache, with buffers of
-    /// their own ([`crate::ObjectStore::direct_writer`]).
+    /// their own ([`crate::ObjectStore::fragment_writer`]).
     pub direct_writes: bool,
     /// A read sent before its turn ([`crate::ObjectStore::open_range`])
     /// overlaps a network round trip with earlier reads; where a read has

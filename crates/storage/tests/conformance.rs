@@ -201,14 +201,37 @@ fn direct_writes_on_a_filesystem() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let s = ObjectStore::fs(dir.path()).unwrap();
-    let mut w = s.direct_writer("f/obj", Some(rt.handle())).unwrap().expect("a filesystem writes in place");
-    w.write_all(b"hello ").unwrap();
-    w.write_all(b"world").unwrap();
-    rt.block_on(w.finish()).unwrap();
-    assert_eq!(rt.block_on(s.get("f/obj")).unwrap(), Bytes::from_static(b"hello world"));
-    assert!(ObjectStore::memory().unwrap().direct_writer("x", Some(rt.handle())).unwrap().is_none());
     let (s3, _keep) = stores().pop().unwrap();
-    assert!(s3.direct_writer("x", Some(rt.handle())).unwrap().is_none(), "S3 takes whole objects");
+    // One writer whatever the store: in place on a filesystem (no buffer
+    // lent), whole from a lent buffer elsewhere, given back emptied once
+    // the storage is done with it (the memory store keeps it as the object).
+    for (store, lends, back_given) in
+        [(&s, false, false), (&ObjectStore::memory().unwrap(), true, false), (&s3, true, true)]
+    {
+        let mut lent = false;
+        let mut w = store
+            .fragment_writer("f/obj", Some(rt.handle()), || {
+                lent = true;
+                Vec::with_capacity(64)
+            })
+            .unwrap();
+        assert_eq!(lent, lends, "{}", store.describe());
+        w.write_all(b"hello ").unwrap();
+        w.write_all(b"world").unwrap();
+        let (stored, back) = rt.block_on(w.finish());
+        stored.unwrap();
+        assert_eq!(
+            back.map(|b| (b.len(), b.capacity() >= 64)),
+            back_given.then_some((0, true)),
+            "{}",
+            store.describe()
+        );
+        assert_eq!(rt.block_on(store.get("f/obj")).unwrap(), Bytes::from_static(b"hello world"));
+    }
+    // An object nothing was written to leaves nothing behind.
+    let w = s.fragment_writer("f/empty", Some(rt.handle()), Vec::new).unwrap();
+    assert_eq!(rt.block_on(w.abandon()), None);
+    assert_eq!(rt.block_on(s.size("f/empty")).unwrap(), None);
     assert!(s3.capacity().unwrap().is_none(), "a bucket's capacity comes from VMS quotas");
     rt.block_on(s3.check()).expect("the bucket answers");
     let cap = s.capacity().unwrap().expect("a filesystem knows its capacity");
@@ -241,7 +264,7 @@ fn fragments_written_past_the_page_cache_read_back_whole() {
     for direct in [true, false] {
         let s = ObjectStore::fs_with(dir.path(), direct).unwrap();
         let key = format!("f/big-{direct}");
-        let mut w = s.direct_writer(&key, Some(rt.handle())).unwrap().unwrap();
+        let mut w = s.fragment_writer(&key, Some(rt.handle()), || unreachable!("written in place")).unwrap();
         let (mut at, mut i) = (0, 0);
         while at < data.len() {
             let n = pieces[i % pieces.len()].min(data.len() - at);
@@ -249,7 +272,7 @@ fn fragments_written_past_the_page_cache_read_back_whole() {
             at += n;
             i += 1;
         }
-        rt.block_on(w.finish()).unwrap();
+        rt.block_on(w.finish()).0.unwrap();
         if direct && direct_io_works(dir.path()) {
             // What went past the page cache is not in it (checked before
             // anything reads it back).
