@@ -150,17 +150,22 @@ impl MemoryBudget {
         BudgetPermit { _permit: permit, bytes, host_bytes, held, budget: self.0.clone() }
     }
 
-    /// Records `bytes` in the host's ledger if they fit now: how many were
-    /// recorded (0 without a host budget), `None` if they do not fit.
-    fn lease_host(&self, bytes: u64) -> Option<u64> {
+    /// Records `bytes` in the host's ledger if they fit as it stands: how
+    /// many were recorded (0 without a host budget), `None` if they do not
+    /// fit.
+    fn lease_host_now(&self, bytes: u64) -> Option<u64> {
         let Some(host) = &self.0.host else { return Some(0) };
         let bytes = u64::from(Self::units(bytes)) * UNIT;
-        if host.lease(bytes) {
-            return Some(bytes);
-        }
-        // What this process keeps for reuse goes back to the host first.
-        self.drain_pool();
         host.lease(bytes).then_some(bytes)
+    }
+
+    /// [`MemoryBudget::lease_host_now`], after giving what this process
+    /// keeps for reuse back to the host if they do not fit at first.
+    fn lease_host(&self, bytes: u64) -> Option<u64> {
+        self.lease_host_now(bytes).or_else(|| {
+            self.drain_pool();
+            self.lease_host_now(bytes)
+        })
     }
 
     /// [`MemoryBudget::lease_host`], waiting until they fit: how many were
@@ -169,15 +174,13 @@ impl MemoryBudget {
         if let Some(leased) = self.lease_host(bytes) {
             return leased;
         }
-        let Some(host) = &self.0.host else { return 0 };
-        let bytes = u64::from(Self::units(bytes)) * UNIT;
         self.0.waiting.fetch_add(1, Ordering::SeqCst);
         let started = std::time::Instant::now();
         let leased = loop {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             self.drain_pool();
-            if host.lease(bytes) {
-                break bytes;
+            if let Some(leased) = self.lease_host_now(bytes) {
+                break leased;
             }
             if started.elapsed() > WAIT_MAX {
                 tracing::warn!(
@@ -293,16 +296,8 @@ impl vastost_storage::PoolBudget for MemoryBudget {
             return None;
         }
         let permit = self.0.sem.clone().try_acquire_many_owned(Self::units(bytes)).ok()?;
-        let host_bytes = match &self.0.host {
-            None => 0,
-            Some(host) => {
-                let leased = u64::from(Self::units(bytes)) * UNIT;
-                if !host.lease(leased) {
-                    return None;
-                }
-                leased
-            }
-        };
+        // Never drains: a pool is not emptied to park another buffer.
+        let host_bytes = self.lease_host_now(bytes)?;
         let mut pools = self.0.store_pools.lock().unwrap_or_else(|p| p.into_inner());
         if !pools.iter().any(|p| Weak::ptr_eq(p, &pool)) {
             pools.push(pool);

@@ -158,27 +158,27 @@ impl LsuCtx {
     /// view's default retention), in seconds; `None` when it does not.
     /// A server that cannot tell is taken to lock nothing (logged).
     pub(crate) async fn default_lock_secs(&self) -> Option<u64> {
-        *self
-            .default_lock
-            .get_or_init(|| async {
-            match self.store.default_lock().await {
-                Ok(Some((_, secs))) if !self.books.is_apart() => {
-                    tracing::warn!(
-                        lsu = %self.name,
-                        secs,
-                        "the LSU locks every new object (default retention): the plugin's events, label and reclaim \
-                         cursor there get locked too; set bookkeeping_bucket"
-                    );
-                    Some(secs)
-                }
-                Ok(found) => found.map(|(_, secs)| secs),
-                Err(e) => {
-                    tracing::debug!(lsu = %self.name, error = %e, "no default retention read");
-                    None
-                }
+        *self.default_lock.get_or_init(|| self.read_default_lock()).await
+    }
+
+    /// [`LsuCtx::default_lock_secs`] as the storage tells it now.
+    async fn read_default_lock(&self) -> Option<u64> {
+        match self.store.default_lock().await {
+            Ok(Some((_, secs))) if !self.books.is_apart() => {
+                tracing::warn!(
+                    lsu = %self.name,
+                    secs,
+                    "the LSU locks every new object (default retention): the plugin's events, label and reclaim \
+                     cursor there get locked too; set bookkeeping_bucket"
+                );
+                Some(secs)
             }
-            })
-            .await
+            Ok(found) => found.map(|(_, secs)| secs),
+            Err(e) => {
+                tracing::debug!(lsu = %self.name, error = %e, "no default retention read");
+                None
+            }
+        }
     }
 
     /// LSU `name` of the same server (this one included).

@@ -65,12 +65,7 @@ impl FragmentWriter {
             How::Whole(buffer) => {
                 let bytes = Bytes::from(buffer);
                 let stored = self.store.put(&self.key, bytes.clone()).await;
-                let back = bytes.try_into_mut().ok().map(|b| {
-                    let mut vec: Vec<u8> = b.into();
-                    vec.clear();
-                    vec
-                });
-                (stored, back)
+                (stored, crate::pool::emptied(bytes))
             }
         }
     }

@@ -31,6 +31,14 @@ impl Claim {
     }
 }
 
+/// The buffer under `bytes`, emptied, when nobody else holds it (the
+/// storage is done with it): what a pool can keep, or a lender get back.
+pub(crate) fn emptied(bytes: bytes::Bytes) -> Option<Vec<u8>> {
+    let mut owned = bytes.try_into_mut().ok()?;
+    owned.clear();
+    Some(owned.into())
+}
+
 /// Parked buffers of one kind, each with its claim.
 pub(crate) struct Pool<T> {
     budget: OnceLock<Arc<dyn PoolBudget>>,

@@ -119,15 +119,9 @@ fn buffer(spare: &Pool<Vec<u8>>, cap: usize) -> Vec<u8> {
 /// Takes back the buffers of bytes read by [`get_range`] that nobody else
 /// holds, for the next reads.
 pub(crate) fn recycle(spare: &Pool<Vec<u8>>, parts: Vec<Bytes>) {
-    for part in parts {
-        if let Ok(mut owned) = part.try_into_mut() {
-            owned.clear();
-            let vec: Vec<u8> = owned.into();
-            if vec.capacity() > 0 {
-                let bytes = vec.capacity() as u64;
-                spare.park(vec, bytes);
-            }
-        }
+    for vec in parts.into_iter().filter_map(crate::pool::emptied).filter(|v| v.capacity() > 0) {
+        let bytes = vec.capacity() as u64;
+        spare.park(vec, bytes);
     }
 }
 
